@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs everything Rauha needs to build, run and test, from Debian 12 packages only.
+# Idempotent: packages already present are left as they are.
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps.sh: run as root (apt-get needs it)" >&2
+  exit 1
+fi
+
+packages=(
+  # build
+  build-essential cmake pkg-config clang-format
+  # gRPC / protobuf
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
+  # kernel interfaces
+  libseccomp-dev libcap-dev libnl-3-dev libnl-route-3-dev libnftables-dev libbpf-dev
+  # data and formats
+  libssl-dev nlohmann-json3-dev libtomlplusplus-dev libsqlite3-dev libcli11-dev
+  # tests
+  libgtest-dev libgmock-dev googletest
+  # tools used by tests and benchmarks (peers measured against)
+  iproute2 procps util-linux runc crun bubblewrap hyperfine python3
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "install-deps.sh: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+echo "install-deps.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,108 @@
+// Zone policy: the TOML file format of API.md, loaded into a validated model.
+//
+// Tables, in canonical order, and their keys (every key optional unless noted):
+//   [zone]          name (string), type ("non-global" | "privileged")
+//   [admission]     mode ("enforce" | "audit")   -- ours; "audit" admits a zone whose controls
+//                                                   cannot all be enforced, reporting the gap
+//   [capabilities]  allowed ([CAP_* names])
+//   [resources]     cpu_shares (int 2..262144), memory_limit ("4Gi", "512Mi", "1G", bytes as
+//                   int or string), io_weight (int 1..10000), pids_max (int >= 1)
+//   [network]       mode ("isolated" | "bridged" | "host"), allowed_zones ([zone names]),
+//                   allowed_egress / allowed_ingress (["CIDR:port"], port 0 = any)
+//   [filesystem]    root (string), shared_layers (bool), writable_paths ([absolute paths])
+//   [devices]       allowed (["/dev/..."])
+//   [syscalls]      deny ([syscall names known to libseccomp])
+// Unknown tables or keys, wrong types and bad values are errors that name the source, line
+// and column: "standard.toml:12:15: resources.pids_max must be at least 1, got 0".
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace rauha::policy {
+
+enum class ZoneType { kNonGlobal, kPrivileged };
+enum class NetworkMode { kIsolated, kBridged, kHost };
+enum class AdmissionMode { kEnforce, kAudit };
+
+// "CIDR:port": 10.0.0.0/8:443, 0.0.0.0/0:0, [::]/0:443 or ::/0:443 (IPv6 may be bracketed).
+struct NetRule {
+  std::string text;         // as written, canonicalised ("10.0.0.0/8:443")
+  int family = 4;           // 4 or 6
+  std::string address;      // network address, e.g. "10.0.0.0"
+  int prefix_len = 0;
+  uint16_t port = 0;        // 0 = any
+};
+
+struct Policy {
+  struct Zone {
+    std::string name;
+    ZoneType type = ZoneType::kNonGlobal;
+  } zone;
+  struct Admission {
+    AdmissionMode mode = AdmissionMode::kEnforce;
+  } admission;
+  struct Capabilities {
+    std::vector<std::string> allowed;  // upper-case CAP_* names, as given (duplicates removed)
+  } capabilities;
+  struct Resources {
+    std::optional<uint64_t> cpu_shares;
+    std::optional<uint64_t> memory_limit_bytes;
+    std::string memory_limit_text;  // as written ("4Gi"), for canonical output
+    std::optional<uint32_t> io_weight;
+    std::optional<uint64_t> pids_max;
+  } resources;
+  struct Network {
+    NetworkMode mode = NetworkMode::kIsolated;
+    std::vector<std::string> allowed_zones;
+    std::vector<NetRule> allowed_egress;
+    std::vector<NetRule> allowed_ingress;
+  } network;
+  struct Filesystem {
+    std::string root;
+    bool shared_layers = true;
+    std::vector<std::string> writable_paths;  // absolute, normalised ("/var/log")
+  } filesystem;
+  struct Devices {
+    std::vector<std::string> allowed;  // "/dev/null", ...
+  } devices;
+  struct Syscalls {
+    std::vector<std::string> deny;
+  } syscalls;
+};
+
+// Parses and validates a policy. `source` names it in errors (a file path, or "<inline>").
+// Errors are InvalidArgument: "<source>:<line>:<column>: <what is wrong and what is allowed>".
+absl::StatusOr<Policy> ParsePolicy(std::string_view toml, std::string_view source = "<inline>");
+
+// Reads `path` and parses it; a missing or unreadable file is InvalidArgument too.
+absl::StatusOr<Policy> LoadPolicyFile(const std::string& path);
+
+// Canonical TOML in the layout of the shipped presets: tables in the order documented above,
+// `key = value` with one space each side, arrays of strings on one line. Parsing the output
+// gives back an equal policy.
+std::string ToCanonicalToml(const Policy& policy);
+
+// "4Gi" -> 4294967296, "512Mi", "64Ki", "1G" (10^9), "500M", "1K", "1024". Rejects 0,
+// negatives, overflow and unknown suffixes with InvalidArgument.
+absl::StatusOr<uint64_t> ParseMemorySize(std::string_view text);
+
+absl::StatusOr<NetRule> ParseNetRule(std::string_view text);
+
+std::string_view ToString(ZoneType type);        // "non-global" | "privileged"
+std::string_view ToString(NetworkMode mode);     // "isolated" | "bridged" | "host"
+std::string_view ToString(AdmissionMode mode);   // "enforce" | "audit"
+
+// The policy used when a zone is created without one (what policies/standard.toml says):
+// isolated network, the standard capability set and limits. Always valid on this machine.
+const Policy& DefaultPolicy();
+
+// Every CAP_* name this build knows, in kernel order (CAP_CHOWN = 0, ...).
+const std::vector<std::string_view>& KnownCapabilities();
+
+}  // namespace rauha::policy

@@ -1,0 +1,288 @@
+#include "rauha-common/shim_protocol.h"
+
+#include <string_view>
+
+#include "absl/strings/ascii.h"
+#include "rauha-common/strcat.h"
+
+namespace rauha::shim {
+namespace {
+
+using nlohmann::json;
+
+// Small strict reader over one JSON object: each getter records the first type error.
+class Reader {
+ public:
+  Reader(const json& j, std::string_view what) : j_(j), what_(what) {
+    if (!j.is_object()) fail("", "an object");
+  }
+
+  template <typename T>
+  void Get(const char* key, T& out, bool required = false) {
+    if (!status_.ok()) return;
+    auto it = j_.find(key);
+    if (it == j_.end() || it->is_null()) {
+      if (required) fail(key, "present");
+      return;
+    }
+    if constexpr (std::is_same_v<T, std::string>) {
+      if (!it->is_string()) return fail(key, "a string");
+      out = it->template get<std::string>();
+    } else if constexpr (std::is_same_v<T, bool>) {
+      if (!it->is_boolean()) return fail(key, "a boolean");
+      out = it->template get<bool>();
+    } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+      if (!it->is_array()) return fail(key, "an array of strings");
+      out.clear();
+      for (const auto& e : *it) {
+        if (!e.is_string()) return fail(key, "an array of strings");
+        out.push_back(e.template get<std::string>());
+      }
+    } else if constexpr (std::is_same_v<T, std::optional<int>>) {
+      if (!it->is_number_integer()) return fail(key, "an integer");
+      out = it->template get<int>();
+    } else if constexpr (std::is_unsigned_v<T>) {
+      if (!it->is_number_unsigned()) return fail(key, "a non-negative integer");
+      out = it->template get<T>();
+    } else if constexpr (std::is_integral_v<T>) {
+      if (!it->is_number_integer()) return fail(key, "an integer");
+      out = it->template get<T>();
+    } else {
+      static_assert(sizeof(T) == 0, "unsupported field type");
+    }
+  }
+
+  const json* Array(const char* key) {
+    if (!status_.ok()) return nullptr;
+    auto it = j_.find(key);
+    if (it == j_.end() || it->is_null()) return nullptr;
+    if (!it->is_array()) {
+      fail(key, "an array");
+      return nullptr;
+    }
+    return &*it;
+  }
+
+  void Merge(const absl::Status& s) {
+    if (status_.ok() && !s.ok()) status_ = s;
+  }
+  const absl::Status& status() const { return status_; }
+
+ private:
+  void fail(std::string_view key, std::string_view expected) {
+    if (!status_.ok()) return;
+    status_ = absl::InvalidArgumentError(
+        key.empty() ? StrCat(what_, " must be ", expected)
+                    : StrCat(what_, ".", key, " must be ", expected));
+  }
+  const json& j_;
+  std::string what_;
+  absl::Status status_;
+};
+
+std::string CodeName(absl::StatusCode code) {
+  std::string name = absl::StatusCodeToString(code);  // "INVALID_ARGUMENT"
+  return absl::AsciiStrToLower(name);
+}
+
+absl::StatusCode CodeFromName(std::string_view name) {
+  for (int c = 0; c <= 16; ++c) {
+    auto code = static_cast<absl::StatusCode>(c);
+    if (CodeName(code) == name) return code;
+  }
+  return absl::StatusCode::kInternal;
+}
+
+}  // namespace
+
+json ToJson(const TaskSpec& s) {
+  json mounts = json::array();
+  for (const auto& m : s.mounts) {
+    mounts.push_back({{"source", m.source}, {"target", m.target}, {"readonly", m.readonly}});
+  }
+  json rlimits = json::array();
+  for (const auto& r : s.rlimits) {
+    rlimits.push_back({{"resource", r.resource}, {"soft", r.soft}, {"hard", r.hard}});
+  }
+  return {{"task_id", s.task_id},
+          {"argv", s.argv},
+          {"env", s.env},
+          {"workdir", s.workdir},
+          {"cgroup_v2", s.cgroup_v2},
+          {"cgroup_v1", s.cgroup_v1},
+          {"mounts", mounts},
+          {"writable_paths", s.writable_paths},
+          {"devices", s.devices},
+          {"capabilities", s.capabilities},
+          {"rlimits", rlimits},
+          {"no_new_privs", s.no_new_privs},
+          {"timeout_ms", s.timeout_ms},
+          {"output_limit", s.output_limit}};
+}
+
+absl::StatusOr<TaskSpec> TaskSpecFromJson(const json& j) {
+  TaskSpec s;
+  Reader r(j, "task");
+  r.Get("task_id", s.task_id, true);
+  r.Get("argv", s.argv, true);
+  r.Get("env", s.env);
+  r.Get("workdir", s.workdir);
+  r.Get("cgroup_v2", s.cgroup_v2);
+  r.Get("cgroup_v1", s.cgroup_v1);
+  if (const json* mounts = r.Array("mounts")) {
+    for (const auto& m : *mounts) {
+      Mount mount;
+      Reader mr(m, "task.mounts[]");
+      mr.Get("source", mount.source, true);
+      mr.Get("target", mount.target, true);
+      mr.Get("readonly", mount.readonly);
+      r.Merge(mr.status());
+      s.mounts.push_back(std::move(mount));
+    }
+  }
+  r.Get("writable_paths", s.writable_paths);
+  r.Get("devices", s.devices);
+  r.Get("capabilities", s.capabilities);
+  if (const json* rlimits = r.Array("rlimits")) {
+    for (const auto& e : *rlimits) {
+      Rlimit rl;
+      Reader rr(e, "task.rlimits[]");
+      rr.Get("resource", rl.resource, true);
+      rr.Get("soft", rl.soft, true);
+      rr.Get("hard", rl.hard, true);
+      r.Merge(rr.status());
+      s.rlimits.push_back(std::move(rl));
+    }
+  }
+  r.Get("no_new_privs", s.no_new_privs);
+  r.Get("timeout_ms", s.timeout_ms);
+  r.Get("output_limit", s.output_limit);
+  if (!r.status().ok()) return r.status();
+  if (s.task_id.empty()) return absl::InvalidArgumentError("task.task_id is empty");
+  if (s.argv.empty() || s.argv[0].empty()) {
+    return absl::InvalidArgumentError("task.argv is empty: give the command to run");
+  }
+  return s;
+}
+
+json ToJson(const TaskResult& t) {
+  json j = {{"task_id", t.task_id},
+            {"pid", t.pid},
+            {"timed_out", t.timed_out},
+            {"killed", t.killed},
+            {"start_error", t.start_error},
+            {"stdout", t.stdout_data},
+            {"stderr", t.stderr_data},
+            {"stdout_truncated", t.stdout_truncated},
+            {"stderr_truncated", t.stderr_truncated},
+            {"started_at_ns", t.started_at_ns},
+            {"finished_at_ns", t.finished_at_ns},
+            {"cpu_user_us", t.cpu_user_us},
+            {"cpu_system_us", t.cpu_system_us},
+            {"max_rss_kb", t.max_rss_kb}};
+  j["exit_code"] = t.exit_code ? json(*t.exit_code) : json(nullptr);
+  j["signal"] = t.signal ? json(*t.signal) : json(nullptr);
+  return j;
+}
+
+absl::StatusOr<TaskResult> TaskResultFromJson(const json& j) {
+  TaskResult t;
+  Reader r(j, "result");
+  r.Get("task_id", t.task_id, true);
+  r.Get("pid", t.pid);
+  r.Get("exit_code", t.exit_code);
+  r.Get("signal", t.signal);
+  r.Get("timed_out", t.timed_out);
+  r.Get("killed", t.killed);
+  r.Get("start_error", t.start_error);
+  r.Get("stdout", t.stdout_data);
+  r.Get("stderr", t.stderr_data);
+  r.Get("stdout_truncated", t.stdout_truncated);
+  r.Get("stderr_truncated", t.stderr_truncated);
+  r.Get("started_at_ns", t.started_at_ns);
+  r.Get("finished_at_ns", t.finished_at_ns);
+  r.Get("cpu_user_us", t.cpu_user_us);
+  r.Get("cpu_system_us", t.cpu_system_us);
+  r.Get("max_rss_kb", t.max_rss_kb);
+  if (!r.status().ok()) return r.status();
+  return t;
+}
+
+json ToJson(const TaskStatus& s) {
+  return {{"task_id", s.task_id},
+          {"pid", s.pid},
+          {"running", s.running},
+          {"started_at_ns", s.started_at_ns}};
+}
+
+absl::StatusOr<TaskStatus> TaskStatusFromJson(const json& j) {
+  TaskStatus s;
+  Reader r(j, "task");
+  r.Get("task_id", s.task_id, true);
+  r.Get("pid", s.pid);
+  r.Get("running", s.running);
+  r.Get("started_at_ns", s.started_at_ns);
+  if (!r.status().ok()) return r.status();
+  return s;
+}
+
+json ToJson(const ShimHello& h) {
+  json tasks = json::array();
+  for (const auto& t : h.tasks) tasks.push_back(ToJson(t));
+  return {{"zone_id", h.zone_id}, {"pid", h.pid}, {"version", h.version}, {"tasks", tasks}};
+}
+
+absl::StatusOr<ShimHello> ShimHelloFromJson(const json& j) {
+  ShimHello h;
+  Reader r(j, "hello");
+  r.Get("zone_id", h.zone_id, true);
+  r.Get("pid", h.pid, true);
+  r.Get("version", h.version);
+  if (const json* tasks = r.Array("tasks")) {
+    for (const auto& t : *tasks) {
+      auto s = TaskStatusFromJson(t);
+      if (!s.ok()) {
+        r.Merge(s.status());
+        break;
+      }
+      h.tasks.push_back(*std::move(s));
+    }
+  }
+  if (!r.status().ok()) return r.status();
+  return h;
+}
+
+json MakeRequest(uint64_t id, std::string_view method, json params) {
+  return {{"id", id}, {"method", std::string(method)}, {"params", std::move(params)}};
+}
+
+json MakeOkResponse(uint64_t id, json result) {
+  return {{"id", id}, {"ok", true}, {"result", std::move(result)}};
+}
+
+json MakeErrorResponse(uint64_t id, const absl::Status& status) {
+  return {{"id", id},
+          {"ok", false},
+          {"error", {{"code", CodeName(status.code())}, {"message", std::string(status.message())}}}};
+}
+
+absl::StatusOr<json> ParseResponse(const json& response) {
+  auto ok = response.find("ok");
+  if (ok == response.end() || !ok->is_boolean()) {
+    return absl::InternalError("shim response has no boolean \"ok\"");
+  }
+  if (ok->get<bool>()) {
+    auto result = response.find("result");
+    if (result == response.end()) return json::object();
+    return *result;
+  }
+  auto error = response.find("error");
+  if (error == response.end() || !error->is_object()) {
+    return absl::InternalError("shim error response has no \"error\" object");
+  }
+  std::string code = error->value("code", "internal");
+  std::string message = error->value("message", "shim error");
+  return absl::Status(CodeFromName(code), message);
+}
+
+}  // namespace rauha::shim

@@ -1,0 +1,117 @@
+// The messages rauhad and rauha-shim exchange over frame.h framing.
+//
+// Request:  {"id": <uint64>, "method": "<name>", "params": {...}}
+// Response: {"id": <same>, "ok": true, "result": {...}}
+//        or {"id": <same>, "ok": false, "error": {"code": "<code>", "message": "..."}}
+// where <code> is an absl status code name in snake case ("invalid_argument", "not_found",
+// "failed_precondition", "internal", ...). One connection may carry many requests; the shim
+// answers each on the connection it came from, possibly out of order ("wait" blocks).
+//
+// Methods:
+//   hello    {}                          -> ShimHello
+//   start    TaskSpec                    -> {"task_id", "pid"}   (pid in the shim's pid ns)
+//   wait     {"task_id"}                 -> TaskResult           (answers once the task ended)
+//   kill     {"task_id", "signal"}       -> {}                    (whole task: its pid namespace)
+//   list     {}                          -> {"tasks": [TaskStatus...]}
+//   forget   {"task_id"}                 -> {}                    (drop a finished task's result)
+//   shutdown {}                          -> {}                    (kill every task, then exit)
+//
+// The shim keeps finished tasks' results until "forget", so rauhad can collect them after
+// it restarts.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "nlohmann/json.hpp"
+
+namespace rauha::shim {
+
+inline constexpr uint64_t kDefaultOutputLimit = 1u << 20;  // bytes kept per stream
+
+struct Mount {
+  std::string source;  // host path
+  std::string target;  // path inside the task's root
+  bool readonly = false;
+};
+
+struct Rlimit {
+  std::string resource;  // "RLIMIT_NOFILE", "RLIMIT_NPROC", "RLIMIT_CORE", ...
+  uint64_t soft = 0;
+  uint64_t hard = 0;
+};
+
+// Everything the shim needs to start one workload process.
+struct TaskSpec {
+  std::string task_id;
+  std::vector<std::string> argv;             // argv[0] is looked up in PATH inside the root
+  std::vector<std::string> env;              // "K=V"
+  std::string workdir = "/";                 // inside the task's root
+  std::string cgroup_v2;                     // v2 dir, joined with CLONE_INTO_CGROUP ("" none)
+  std::vector<std::string> cgroup_v1;        // v1 dirs, joined via cgroup.procs before exec
+  std::vector<Mount> mounts;                 // e.g. the repo at /workspace
+  std::vector<std::string> writable_paths;   // fresh tmpfs at each; everything else read-only
+  std::vector<std::string> devices;          // "/dev/null", ... (bound from the host)
+  std::vector<std::string> capabilities;     // "CAP_*" kept; every other one dropped
+  std::vector<Rlimit> rlimits;
+  bool no_new_privs = true;
+  uint64_t timeout_ms = 0;                   // 0: none; then SIGKILL, result timed_out
+  uint64_t output_limit = kDefaultOutputLimit;
+};
+
+// What became of one task.
+struct TaskResult {
+  std::string task_id;
+  int64_t pid = 0;
+  std::optional<int> exit_code;     // set when it exited
+  std::optional<int> signal;        // set when a signal ended it
+  bool timed_out = false;
+  bool killed = false;              // ended by a "kill" request or shutdown
+  std::string start_error;          // non-empty: it never ran ("exec foo: No such file...")
+  std::string stdout_data;
+  std::string stderr_data;
+  bool stdout_truncated = false;
+  bool stderr_truncated = false;
+  int64_t started_at_ns = 0;        // CLOCK_REALTIME
+  int64_t finished_at_ns = 0;
+  uint64_t cpu_user_us = 0;         // rusage of the task and its reaped descendants
+  uint64_t cpu_system_us = 0;
+  uint64_t max_rss_kb = 0;
+};
+
+struct TaskStatus {
+  std::string task_id;
+  int64_t pid = 0;
+  bool running = true;
+  int64_t started_at_ns = 0;
+};
+
+struct ShimHello {
+  std::string zone_id;
+  int64_t pid = 0;
+  std::string version;
+  std::vector<TaskStatus> tasks;
+};
+
+nlohmann::json ToJson(const TaskSpec& spec);
+nlohmann::json ToJson(const TaskResult& result);
+nlohmann::json ToJson(const TaskStatus& status);
+nlohmann::json ToJson(const ShimHello& hello);
+
+// Strict: wrong types and missing required fields are InvalidArgument naming the field.
+absl::StatusOr<TaskSpec> TaskSpecFromJson(const nlohmann::json& j);
+absl::StatusOr<TaskResult> TaskResultFromJson(const nlohmann::json& j);
+absl::StatusOr<TaskStatus> TaskStatusFromJson(const nlohmann::json& j);
+absl::StatusOr<ShimHello> ShimHelloFromJson(const nlohmann::json& j);
+
+nlohmann::json MakeRequest(uint64_t id, std::string_view method, nlohmann::json params);
+nlohmann::json MakeOkResponse(uint64_t id, nlohmann::json result);
+nlohmann::json MakeErrorResponse(uint64_t id, const absl::Status& status);
+// The result of a response, or its error as a Status with the original code.
+absl::StatusOr<nlohmann::json> ParseResponse(const nlohmann::json& response);
+
+}  // namespace rauha::shim

@@ -1,0 +1,3 @@
+namespace rauha {
+const char* DaemonVersion() { return RAUHA_VERSION; }
+}  // namespace rauha

@@ -1,0 +1,2 @@
+// placeholder until the first integration test lands
+#include <gtest/gtest.h>
