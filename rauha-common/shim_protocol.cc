@@ -179,7 +179,8 @@ json ToJson(const TaskResult& t) {
             {"finished_at_ns", t.finished_at_ns},
             {"cpu_user_us", t.cpu_user_us},
             {"cpu_system_us", t.cpu_system_us},
-            {"max_rss_kb", t.max_rss_kb}};
+            {"max_rss_kb", t.max_rss_kb},
+            {"warnings", t.warnings}};
   j["exit_code"] = t.exit_code ? json(*t.exit_code) : json(nullptr);
   j["signal"] = t.signal ? json(*t.signal) : json(nullptr);
   return j;
@@ -204,6 +205,7 @@ absl::StatusOr<TaskResult> TaskResultFromJson(const json& j) {
   r.Get("cpu_user_us", t.cpu_user_us);
   r.Get("cpu_system_us", t.cpu_system_us);
   r.Get("max_rss_kb", t.max_rss_kb);
+  r.Get("warnings", t.warnings);
   if (!r.status().ok()) return r.status();
   return t;
 }

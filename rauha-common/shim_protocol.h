@@ -81,6 +81,7 @@ struct TaskResult {
   uint64_t cpu_user_us = 0;         // rusage of the task and its reaped descendants
   uint64_t cpu_system_us = 0;
   uint64_t max_rss_kb = 0;
+  std::vector<std::string> warnings;  // e.g. a policy device the host does not have
 };
 
 struct TaskStatus {
