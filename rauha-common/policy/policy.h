@@ -12,6 +12,7 @@
 //   [filesystem]    root (string), shared_layers (bool), writable_paths ([absolute paths])
 //   [devices]       allowed (["/dev/..."])
 //   [syscalls]      deny ([syscall names known to libseccomp])
+// Lists keep the order written; duplicates are dropped (after normalising paths and rules).
 // Unknown tables or keys, wrong types and bad values are errors that name the source, line
 // and column: "standard.toml:12:15: resources.pids_max must be at least 1, got 0".
 #pragma once
@@ -31,12 +32,16 @@ enum class NetworkMode { kIsolated, kBridged, kHost };
 enum class AdmissionMode { kEnforce, kAudit };
 
 // "CIDR:port": 10.0.0.0/8:443, 0.0.0.0/0:0, [::]/0:443 or ::/0:443 (IPv6 may be bracketed).
+// A bare address is one host: "10.0.0.1:80" is 10.0.0.1/32:80, "[::1]:80" is [::1]/128:80
+// (an IPv6 address without a prefix must be bracketed). Host bits beyond the prefix
+// ("10.0.0.1/8:80") are refused, as is a missing port. Canonical text: "10.0.0.0/8:443",
+// "[::]/0:443".
 struct NetRule {
-  std::string text;         // as written, canonicalised ("10.0.0.0/8:443")
-  int family = 4;           // 4 or 6
-  std::string address;      // network address, e.g. "10.0.0.0"
+  std::string text;     // as written, canonicalised ("10.0.0.0/8:443")
+  int family = 4;       // 4 or 6
+  std::string address;  // network address, e.g. "10.0.0.0"
   int prefix_len = 0;
-  uint16_t port = 0;        // 0 = any
+  uint16_t port = 0;  // 0 = any
 };
 
 struct Policy {
@@ -94,9 +99,9 @@ absl::StatusOr<uint64_t> ParseMemorySize(std::string_view text);
 
 absl::StatusOr<NetRule> ParseNetRule(std::string_view text);
 
-std::string_view ToString(ZoneType type);        // "non-global" | "privileged"
-std::string_view ToString(NetworkMode mode);     // "isolated" | "bridged" | "host"
-std::string_view ToString(AdmissionMode mode);   // "enforce" | "audit"
+std::string_view ToString(ZoneType type);       // "non-global" | "privileged"
+std::string_view ToString(NetworkMode mode);    // "isolated" | "bridged" | "host"
+std::string_view ToString(AdmissionMode mode);  // "enforce" | "audit"
 
 // The policy used when a zone is created without one (what policies/standard.toml says):
 // isolated network, the standard capability set and limits. Always valid on this machine.
@@ -104,5 +109,8 @@ const Policy& DefaultPolicy();
 
 // Every CAP_* name this build knows, in kernel order (CAP_CHOWN = 0, ...).
 const std::vector<std::string_view>& KnownCapabilities();
+
+// The number of a known capability name ("CAP_KILL" -> 5), nullopt for anything else.
+std::optional<int> CapabilityNumber(std::string_view name);
 
 }  // namespace rauha::policy

@@ -1,0 +1,67 @@
+#include <cstdio>
+#include <cstdlib>
+
+#include "rauha-common/policy/policy.h"
+#include "rauha-common/strcat.h"
+
+namespace rauha::policy {
+namespace {
+
+// Must stay identical in meaning to policies/standard.toml; policy_test.cc compares them.
+constexpr std::string_view kDefaultPolicyToml = R"toml(
+[zone]
+name = "standard"
+type = "non-global"
+
+[capabilities]
+allowed = [
+    "CAP_NET_BIND_SERVICE",
+    "CAP_CHOWN",
+    "CAP_SETUID",
+    "CAP_SETGID",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FOWNER",
+    "CAP_KILL",
+    "CAP_NET_RAW",
+]
+
+[resources]
+cpu_shares = 1024
+memory_limit = "4Gi"
+io_weight = 100
+pids_max = 512
+
+[network]
+mode = "isolated"
+allowed_zones = []
+allowed_egress = []
+allowed_ingress = []
+
+[filesystem]
+shared_layers = true
+writable_paths = ["/tmp", "/var/tmp"]
+
+[devices]
+allowed = ["/dev/null", "/dev/zero", "/dev/urandom", "/dev/random"]
+
+[syscalls]
+deny = ["mount", "umount2", "pivot_root", "kexec_load", "reboot"]
+)toml";
+
+}  // namespace
+
+const Policy& DefaultPolicy() {
+  static const Policy* const policy = [] {
+    auto parsed = ParsePolicy(kDefaultPolicyToml, "<built-in default policy>");
+    if (!parsed.ok()) {
+      // Only a build whose libseccomp lacks a syscall the default names can get here.
+      std::fprintf(stderr, "rauha: the built-in default policy is invalid: %s\n",
+                   ToStd(parsed.status().message()).c_str());
+      std::abort();
+    }
+    return new Policy(*std::move(parsed));
+  }();
+  return *policy;
+}
+
+}  // namespace rauha::policy
