@@ -19,9 +19,9 @@ absl::Status Annotate(const absl::Status& status, std::string_view context);
 }  // namespace rauha
 
 // Returns from the enclosing function if `expr` (an absl::Status) is not OK.
-#define RAUHA_RETURN_IF_ERROR(expr)              \
-  do {                                           \
-    ::absl::Status rauha_status_ = (expr);       \
+#define RAUHA_RETURN_IF_ERROR(expr)                \
+  do {                                             \
+    ::absl::Status rauha_status_ = (expr);         \
     if (!rauha_status_.ok()) return rauha_status_; \
   } while (0)
 

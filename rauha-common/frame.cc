@@ -7,8 +7,8 @@
 #include <cerrno>
 #include <chrono>
 
-#include "rauha-common/strcat.h"
 #include "rauha-common/errors.h"
+#include "rauha-common/strcat.h"
 
 namespace rauha::frame {
 namespace {

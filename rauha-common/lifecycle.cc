@@ -7,8 +7,8 @@
 namespace rauha {
 namespace {
 
-constexpr std::array<std::string_view, 7> kNames = {
-    "Creating", "Ready", "Running", "Paused", "Stopping", "Stopped", "Destroying"};
+constexpr std::array<std::string_view, 7> kNames = {"Creating", "Ready",   "Running",   "Paused",
+                                                    "Stopping", "Stopped", "Destroying"};
 
 }  // namespace
 

@@ -71,9 +71,9 @@ class Reader {
  private:
   void fail(std::string_view key, std::string_view expected) {
     if (!status_.ok()) return;
-    status_ = absl::InvalidArgumentError(
-        key.empty() ? StrCat(what_, " must be ", expected)
-                    : StrCat(what_, ".", key, " must be ", expected));
+    status_ =
+        absl::InvalidArgumentError(key.empty() ? StrCat(what_, " must be ", expected)
+                                               : StrCat(what_, ".", key, " must be ", expected));
   }
   const json& j_;
   std::string what_;
@@ -263,9 +263,10 @@ json MakeOkResponse(uint64_t id, json result) {
 }
 
 json MakeErrorResponse(uint64_t id, const absl::Status& status) {
-  return {{"id", id},
-          {"ok", false},
-          {"error", {{"code", CodeName(status.code())}, {"message", std::string(status.message())}}}};
+  return {
+      {"id", id},
+      {"ok", false},
+      {"error", {{"code", CodeName(status.code())}, {"message", std::string(status.message())}}}};
 }
 
 absl::StatusOr<json> ParseResponse(const json& response) {

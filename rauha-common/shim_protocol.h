@@ -48,18 +48,18 @@ struct Rlimit {
 // Everything the shim needs to start one workload process.
 struct TaskSpec {
   std::string task_id;
-  std::vector<std::string> argv;             // argv[0] is looked up in PATH inside the root
-  std::vector<std::string> env;              // "K=V"
-  std::string workdir = "/";                 // inside the task's root
-  std::string cgroup_v2;                     // v2 dir, joined with CLONE_INTO_CGROUP ("" none)
-  std::vector<std::string> cgroup_v1;        // v1 dirs, joined via cgroup.procs before exec
-  std::vector<Mount> mounts;                 // e.g. the repo at /workspace
-  std::vector<std::string> writable_paths;   // fresh tmpfs at each; everything else read-only
-  std::vector<std::string> devices;          // "/dev/null", ... (bound from the host)
-  std::vector<std::string> capabilities;     // "CAP_*" kept; every other one dropped
+  std::vector<std::string> argv;            // argv[0] is looked up in PATH inside the root
+  std::vector<std::string> env;             // "K=V"
+  std::string workdir = "/";                // inside the task's root
+  std::string cgroup_v2;                    // v2 dir, joined with CLONE_INTO_CGROUP ("" none)
+  std::vector<std::string> cgroup_v1;       // v1 dirs, joined via cgroup.procs before exec
+  std::vector<Mount> mounts;                // e.g. the repo at /workspace
+  std::vector<std::string> writable_paths;  // fresh tmpfs at each; everything else read-only
+  std::vector<std::string> devices;         // "/dev/null", ... (bound from the host)
+  std::vector<std::string> capabilities;    // "CAP_*" kept; every other one dropped
   std::vector<Rlimit> rlimits;
   bool no_new_privs = true;
-  uint64_t timeout_ms = 0;                   // 0: none; then SIGKILL, result timed_out
+  uint64_t timeout_ms = 0;  // 0: none; then SIGKILL, result timed_out
   uint64_t output_limit = kDefaultOutputLimit;
 };
 
@@ -67,18 +67,18 @@ struct TaskSpec {
 struct TaskResult {
   std::string task_id;
   int64_t pid = 0;
-  std::optional<int> exit_code;     // set when it exited
-  std::optional<int> signal;        // set when a signal ended it
+  std::optional<int> exit_code;  // set when it exited
+  std::optional<int> signal;     // set when a signal ended it
   bool timed_out = false;
-  bool killed = false;              // ended by a "kill" request or shutdown
-  std::string start_error;          // non-empty: it never ran ("exec foo: No such file...")
+  bool killed = false;      // ended by a "kill" request or shutdown
+  std::string start_error;  // non-empty: it never ran ("exec foo: No such file...")
   std::string stdout_data;
   std::string stderr_data;
   bool stdout_truncated = false;
   bool stderr_truncated = false;
-  int64_t started_at_ns = 0;        // CLOCK_REALTIME
+  int64_t started_at_ns = 0;  // CLOCK_REALTIME
   int64_t finished_at_ns = 0;
-  uint64_t cpu_user_us = 0;         // rusage of the task and its reaped descendants
+  uint64_t cpu_user_us = 0;  // rusage of the task and its reaped descendants
   uint64_t cpu_system_us = 0;
   uint64_t max_rss_kb = 0;
   std::vector<std::string> warnings;  // e.g. a policy device the host does not have

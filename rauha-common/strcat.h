@@ -20,8 +20,8 @@ inline void Append(std::string& out, char c) { out.push_back(c); }
 inline void Append(std::string& out, absl::string_view s) { out.append(s.data(), s.size()); }
 #endif
 template <typename T>
-  requires(std::is_arithmetic_v<T> && !std::is_same_v<T, char> && !std::is_same_v<T, bool>)
-void Append(std::string& out, T v) {
+requires(std::is_arithmetic_v<T> && !std::is_same_v<T, char> &&
+         !std::is_same_v<T, bool>) void Append(std::string& out, T v) {
   out.append(std::to_string(v));
 }
 inline void Append(std::string& out, bool b) { out.append(b ? "true" : "false"); }

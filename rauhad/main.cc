@@ -1,1 +1,143 @@
-int main() { return 0; }
+// rauhad: owns zones and serves the Rauha gRPC API on a root-only unix socket.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <grpcpp/grpcpp.h>
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <filesystem>
+
+#include "rauha-common/cgroup_layout.h"
+#include "rauha-common/fd.h"
+#include "rauha-common/strcat.h"
+#include "rauhad/config.h"
+#include "rauhad/event_bus.h"
+#include "rauhad/linux/cgroup.h"
+#include "rauhad/server/sandbox_service.h"
+#include "rauhad/server/zone_service.h"
+#include "rauhad/store/store.h"
+#include "rauhad/task_runner.h"
+#include "rauhad/zone_manager.h"
+
+namespace {
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "rauhad: %s\n", message.c_str());
+  return 1;
+}
+
+std::string DefaultShimPath() {
+  std::error_code ec;
+  auto self = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path();
+  for (const auto& candidate : {self / "rauha-shim", self / ".." / "rauha-shim" / "rauha-shim"}) {
+    if (std::filesystem::exists(candidate, ec))
+      return std::filesystem::weakly_canonical(candidate, ec);
+  }
+  return "/usr/local/bin/rauha-shim";
+}
+
+bool MakePrivateDir(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  return !ec && ::chmod(path.c_str(), 0700) == 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  rauha::DaemonConfig config;
+  CLI::App app{"rauhad: the Rauha zone daemon (serves rauha.zone.v1 and rauha.sandbox.v1)"};
+  app.add_option("--socket", config.socket_path, "gRPC unix socket (mode 0600)")
+      ->capture_default_str();
+  app.add_option("--run-dir", config.run_dir, "runtime files: shim sockets, per-zone scratch")
+      ->capture_default_str();
+  app.add_option("--state-dir", config.state_dir, "persistent state: the metadata database")
+      ->capture_default_str();
+  app.add_option(
+         "--cgroup-parent", config.cgroup_parent,
+         "zone cgroups' parent: a name below rauhad's own cgroup, or an absolute cgroup path")
+      ->capture_default_str();
+  app.add_option("--shim-path", config.shim_path, "rauha-shim binary (default: beside rauhad)");
+  app.add_option("--default-policy", config.default_policy_file,
+                 "policy file for zones created without one (default: built-in standard policy)");
+  app.add_option("--output-limit", config.output_limit,
+                 "bytes kept of each of a task's stdout and stderr")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 20));
+  CLI11_PARSE(app, argc, argv);
+
+  if (::geteuid() != 0) return Fail("must run as root (it creates cgroups, namespaces and mounts)");
+  if (config.shim_path.empty()) config.shim_path = DefaultShimPath();
+  if (::access(config.shim_path.c_str(), X_OK) != 0) {
+    return Fail(rauha::StrCat("rauha-shim not found at ", config.shim_path, "; pass --shim-path"));
+  }
+  if (!config.default_policy_file.empty()) {
+    auto p = rauha::policy::LoadPolicyFile(config.default_policy_file);
+    if (!p.ok()) return Fail(rauha::ToStd(p.status().message()));
+  }
+
+  ::umask(077);
+  if (!MakePrivateDir(config.run_dir)) return Fail("cannot create run dir " + config.run_dir);
+  if (!MakePrivateDir(config.state_dir)) return Fail("cannot create state dir " + config.state_dir);
+  if (!MakePrivateDir(std::filesystem::path(config.socket_path).parent_path())) {
+    return Fail("cannot create the socket's directory for " + config.socket_path);
+  }
+
+  // One daemon per state dir: a second one would fight over zones and the database.
+  rauha::UniqueFd lock(
+      ::open((config.state_dir + "/rauhad.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!lock || ::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
+    return Fail("another rauhad is using " + config.state_dir + "; stop it or pass --state-dir");
+  }
+
+  // Signals are taken synchronously by the main thread; every thread started after this
+  // inherits the mask.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  ::pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  auto layout = rauha::DetectCgroupLayout();
+  if (!layout.ok()) return Fail(rauha::ToStd(layout.status().message()));
+  auto cgroups = rauha::cgroup::Manager::Create(*layout, config.cgroup_parent);
+  if (!cgroups.ok()) return Fail(rauha::ToStd(cgroups.status().message()));
+  auto store = rauha::store::Store::Open(config.DatabasePath());
+  if (!store.ok()) return Fail(rauha::ToStd(store.status().message()));
+
+  rauha::EventBus events;
+  rauha::ZoneManager zones(config, store->get(), cgroups->get(), &events);
+  if (auto st = zones.Recover(); !st.ok()) return Fail(rauha::ToStd(st.message()));
+  rauha::TaskRunner runner(config, store->get(), &zones, &events);
+  runner.Recover();
+
+  rauha::ZoneServiceImpl zone_service(&zones, &events);
+  rauha::SandboxServiceImpl sandbox_service(&runner);
+  ::unlink(config.socket_path.c_str());  // stale: we hold the state lock
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("unix:" + config.socket_path, grpc::InsecureServerCredentials());
+  builder.RegisterService(&zone_service);
+  builder.RegisterService(&sandbox_service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server) return Fail("cannot listen on " + config.socket_path);
+  ::chmod(config.socket_path.c_str(), 0600);
+  std::fprintf(stderr, "rauhad %s: listening on %s (cgroups: %s)\n", RAUHA_VERSION,
+               config.socket_path.c_str(), std::string(rauha::ToString(layout->mode)).c_str());
+
+  int sig = 0;
+  while (::sigwait(&stop_signals, &sig) != 0) {
+  }
+  std::fprintf(stderr, "rauhad: signal %d, stopping zones\n", sig);
+  // Zones first: that ends running tasks, so in-flight RunSandbox calls return.
+  zones.StopAll();
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  runner.Stop();
+  (void)(*cgroups)->RemoveParent();
+  ::unlink(config.socket_path.c_str());
+  std::fprintf(stderr, "rauhad: stopped\n");
+  return 0;
+}

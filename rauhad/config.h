@@ -1,0 +1,27 @@
+// Everything a rauhad instance needs to know about where it lives. Every path is a flag, so
+// tests run private daemons side by side.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace rauha {
+
+struct DaemonConfig {
+  std::string socket_path = "/run/rauha/rauhad.sock";
+  std::string run_dir = "/run/rauha";        // shim sockets and per-zone scratch
+  std::string state_dir = "/var/lib/rauha";  // metadata database
+  std::string cgroup_parent = "rauha";       // relative: below rauhad's own cgroup
+  std::string shim_path;                     // default: rauha-shim beside rauhad
+  std::string default_policy_file;           // default: built-in standard policy
+  uint64_t output_limit = 1u << 20;          // bytes kept of each stream per task
+  uint32_t shim_start_timeout_ms = 5000;
+
+  std::string DatabasePath() const { return state_dir + "/rauha.db"; }
+  std::string ZoneRunDir(const std::string& zone_id) const { return run_dir + "/zones/" + zone_id; }
+  std::string ShimSocket(const std::string& zone_id) const {
+    return ZoneRunDir(zone_id) + "/shim.sock";
+  }
+};
+
+}  // namespace rauha

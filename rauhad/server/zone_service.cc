@@ -1,0 +1,155 @@
+#include "rauhad/server/zone_service.h"
+
+#include "rauha-common/names.h"
+#include "rauhad/server/status.h"
+
+namespace rauha {
+
+namespace zpb = rauha::zone::v1;
+
+namespace {
+
+// Every RPC that takes a zone name checks it the same way, before any lookup.
+absl::Status CheckName(const std::string& name) { return ValidateZoneName(name); }
+
+}  // namespace
+
+void FillZoneInfo(const ZoneView& v, zpb::ZoneInfo* info) {
+  info->set_id(v.id);
+  info->set_name(v.name);
+  info->set_zone_type(v.zone_type == policy::ZoneType::kPrivileged ? "Privileged" : "NonGlobal");
+  info->set_state(std::string(ToString(v.state)));
+  info->set_container_count(0);
+  info->set_created_at(v.created_at);
+  info->set_task_count(v.running_tasks);
+  info->set_state_reason(v.state_reason);
+  info->set_shim_pid(static_cast<uint32_t>(v.shim_pid));
+  info->set_network_mode(std::string(policy::ToString(v.policy.network.mode)));
+  for (const auto& l : v.layers) {
+    auto* layer = info->add_layers();
+    layer->set_name(l.name);
+    layer->set_active(l.active);
+    layer->set_detail(l.detail);
+  }
+}
+
+grpc::Status ZoneServiceImpl::CreateZone(grpc::ServerContext*, const zpb::CreateZoneRequest* req,
+                                         zpb::CreateZoneResponse* resp) {
+  auto view = zones_->Create(req->name(), req->zone_type(), req->policy_toml());
+  if (!view.ok()) return ToGrpc(view.status());
+  resp->set_zone_id(view->id);
+  resp->set_name(view->name);
+  resp->set_state(std::string(ToString(view->state)));
+  return grpc::Status::OK;
+}
+
+grpc::Status ZoneServiceImpl::DeleteZone(grpc::ServerContext*, const zpb::DeleteZoneRequest* req,
+                                         zpb::DeleteZoneResponse*) {
+  if (auto st = CheckName(req->name()); !st.ok()) return ToGrpc(st);
+  return ToGrpc(zones_->Delete(req->name(), req->force()));
+}
+
+grpc::Status ZoneServiceImpl::GetZone(grpc::ServerContext*, const zpb::GetZoneRequest* req,
+                                      zpb::GetZoneResponse* resp) {
+  if (auto st = CheckName(req->name()); !st.ok()) return ToGrpc(st);
+  auto view = zones_->Get(req->name());
+  if (!view.ok()) return ToGrpc(view.status());
+  FillZoneInfo(*view, resp->mutable_zone());
+  return grpc::Status::OK;
+}
+
+grpc::Status ZoneServiceImpl::ListZones(grpc::ServerContext*, const zpb::ListZonesRequest*,
+                                        zpb::ListZonesResponse* resp) {
+  for (const auto& v : zones_->List()) FillZoneInfo(v, resp->add_zones());
+  return grpc::Status::OK;
+}
+
+grpc::Status ZoneServiceImpl::ApplyPolicy(grpc::ServerContext*, const zpb::ApplyPolicyRequest* req,
+                                          zpb::ApplyPolicyResponse*) {
+  if (auto st = CheckName(req->zone_name()); !st.ok()) return ToGrpc(st);
+  return ToGrpc(zones_->ApplyPolicy(req->zone_name(), req->policy_toml()));
+}
+
+grpc::Status ZoneServiceImpl::GetPolicy(grpc::ServerContext*, const zpb::GetPolicyRequest* req,
+                                        zpb::GetPolicyResponse* resp) {
+  if (auto st = CheckName(req->zone_name()); !st.ok()) return ToGrpc(st);
+  auto toml = zones_->GetPolicy(req->zone_name());
+  if (!toml.ok()) return ToGrpc(toml.status());
+  resp->set_policy_toml(*toml);
+  return grpc::Status::OK;
+}
+
+grpc::Status ZoneServiceImpl::ZoneStats(grpc::ServerContext*, const zpb::ZoneStatsRequest* req,
+                                        zpb::ZoneStatsResponse* resp) {
+  if (auto st = CheckName(req->zone_name()); !st.ok()) return ToGrpc(st);
+  auto s = zones_->Stats(req->zone_name());
+  if (!s.ok()) return ToGrpc(s.status());
+  resp->set_zone_id(s->zone_id);
+  resp->set_container_count(0);
+  resp->set_cpu_usage_percent(s->cpu_usage_percent);
+  resp->set_memory_usage_bytes(s->cgroup.memory_current);
+  resp->set_memory_limit_bytes(s->cgroup.memory_limit);
+  resp->set_network_rx_bytes(s->network_rx_bytes);
+  resp->set_network_tx_bytes(s->network_tx_bytes);
+  resp->set_pids_current(s->cgroup.pids_current);
+  resp->set_pids_max(s->cgroup.pids_max);
+  resp->set_memory_peak_bytes(s->cgroup.memory_peak);
+  resp->set_cpu_usage_ns(s->cgroup.cpu_usage_ns);
+  resp->set_oom_kills(s->cgroup.oom_kills);
+  return grpc::Status::OK;
+}
+
+grpc::Status ZoneServiceImpl::VerifyIsolation(grpc::ServerContext*,
+                                              const zpb::VerifyIsolationRequest* req,
+                                              zpb::VerifyIsolationResponse* resp) {
+  if (auto st = CheckName(req->zone_name()); !st.ok()) return ToGrpc(st);
+  auto checks = zones_->Verify(req->zone_name());
+  if (!checks.ok()) return ToGrpc(checks.status());
+  bool all = !checks->empty();
+  for (const auto& c : *checks) {
+    auto* out = resp->add_checks();
+    out->set_name(c.name);
+    out->set_passed(c.passed);
+    out->set_detail(c.detail);
+    all = all && c.passed;
+  }
+  resp->set_is_isolated(all);
+  return grpc::Status::OK;
+}
+
+grpc::Status ZoneServiceImpl::WatchEvents(grpc::ServerContext* ctx,
+                                          const zpb::WatchEventsRequest* req,
+                                          grpc::ServerWriter<zpb::ZoneEvent>* writer) {
+  if (!req->zone_name().empty()) {
+    if (auto st = CheckName(req->zone_name()); !st.ok()) return ToGrpc(st);
+  }
+  auto sub = events_->Subscribe(req->zone_name());
+  // Headers first, so a client knows the watch is live before the first event.
+  writer->SendInitialMetadata();
+  while (!ctx->IsCancelled()) {
+    auto e = sub->Next(200);
+    if (!e) continue;
+    zpb::ZoneEvent out;
+    out.set_zone_name(e->zone_name);
+    out.set_event_type(e->event_type);
+    out.set_message(e->message);
+    out.set_timestamp(e->timestamp);
+    if (!writer->Write(out)) break;
+  }
+  events_->Unsubscribe(sub);
+  return grpc::Status::OK;
+}
+
+grpc::Status ZoneServiceImpl::PauseZone(grpc::ServerContext*, const zpb::PauseZoneRequest* req,
+                                        zpb::PauseZoneResponse*) {
+  if (auto st = CheckName(req->name()); !st.ok()) return ToGrpc(st);
+  return ToGrpc(zones_->Pause(req->name()));
+}
+
+grpc::Status ZoneServiceImpl::ResumeZone(grpc::ServerContext*, const zpb::ResumeZoneRequest* req,
+                                         zpb::ResumeZoneResponse*) {
+  if (auto st = CheckName(req->name()); !st.ok()) return ToGrpc(st);
+  return ToGrpc(zones_->Resume(req->name()));
+}
+
+}  // namespace rauha

@@ -1,0 +1,44 @@
+// rauha.zone.v1.ZoneService: thin translation between the wire and ZoneManager.
+#pragma once
+
+#include "rauha/v1/zone.grpc.pb.h"
+#include "rauhad/event_bus.h"
+#include "rauhad/zone_manager.h"
+
+namespace rauha {
+
+class ZoneServiceImpl final : public rauha::zone::v1::ZoneService::Service {
+ public:
+  ZoneServiceImpl(ZoneManager* zones, EventBus* events) : zones_(zones), events_(events) {}
+
+  grpc::Status CreateZone(grpc::ServerContext*, const zone::v1::CreateZoneRequest*,
+                          zone::v1::CreateZoneResponse*) override;
+  grpc::Status DeleteZone(grpc::ServerContext*, const zone::v1::DeleteZoneRequest*,
+                          zone::v1::DeleteZoneResponse*) override;
+  grpc::Status GetZone(grpc::ServerContext*, const zone::v1::GetZoneRequest*,
+                       zone::v1::GetZoneResponse*) override;
+  grpc::Status ListZones(grpc::ServerContext*, const zone::v1::ListZonesRequest*,
+                         zone::v1::ListZonesResponse*) override;
+  grpc::Status ApplyPolicy(grpc::ServerContext*, const zone::v1::ApplyPolicyRequest*,
+                           zone::v1::ApplyPolicyResponse*) override;
+  grpc::Status GetPolicy(grpc::ServerContext*, const zone::v1::GetPolicyRequest*,
+                         zone::v1::GetPolicyResponse*) override;
+  grpc::Status ZoneStats(grpc::ServerContext*, const zone::v1::ZoneStatsRequest*,
+                         zone::v1::ZoneStatsResponse*) override;
+  grpc::Status VerifyIsolation(grpc::ServerContext*, const zone::v1::VerifyIsolationRequest*,
+                               zone::v1::VerifyIsolationResponse*) override;
+  grpc::Status WatchEvents(grpc::ServerContext*, const zone::v1::WatchEventsRequest*,
+                           grpc::ServerWriter<zone::v1::ZoneEvent>*) override;
+  grpc::Status PauseZone(grpc::ServerContext*, const zone::v1::PauseZoneRequest*,
+                         zone::v1::PauseZoneResponse*) override;
+  grpc::Status ResumeZone(grpc::ServerContext*, const zone::v1::ResumeZoneRequest*,
+                          zone::v1::ResumeZoneResponse*) override;
+
+ private:
+  ZoneManager* zones_;
+  EventBus* events_;
+};
+
+void FillZoneInfo(const ZoneView& view, zone::v1::ZoneInfo* info);
+
+}  // namespace rauha

@@ -1,0 +1,192 @@
+#include "rauhad/shim_client.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <vector>
+
+#include "rauha-common/errors.h"
+#include "rauha-common/fd.h"
+#include "rauha-common/frame.h"
+#include "rauha-common/strcat.h"
+
+namespace rauha {
+namespace {
+
+std::atomic<uint64_t> next_request_id{1};
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+absl::StatusOr<UniqueFd> Connect(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(addr.sun_path)) {
+    return absl::InvalidArgumentError(StrCat("socket path too long: ", path));
+  }
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return ErrnoStatus(errno, "socket");
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    return ErrnoStatus(errno, StrCat("connecting to shim at ", path));
+  }
+  return fd;
+}
+
+// Reads the ready pipe: "ready <pid>\n" or "error: <message>\n".
+absl::StatusOr<pid_t> ReadReady(int fd, int timeout_ms) {
+  std::string got;
+  int64_t deadline = NowMs() + timeout_ms;
+  char buf[512];
+  while (got.find('\n') == std::string::npos) {
+    int wait = static_cast<int>(deadline - NowMs());
+    if (wait <= 0) return absl::DeadlineExceededError("rauha-shim did not report ready in time");
+    pollfd pfd{fd, POLLIN, 0};
+    int r = ::poll(&pfd, 1, wait);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) continue;
+    ssize_t n = ::read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  if (got.rfind("ready ", 0) == 0) {
+    pid_t pid = static_cast<pid_t>(std::strtol(got.c_str() + 6, nullptr, 10));
+    if (pid > 0) return pid;
+  }
+  while (!got.empty() && (got.back() == '\n' || got.back() == ' ')) got.pop_back();
+  if (got.rfind("error: ", 0) == 0) got = got.substr(7);
+  if (got.empty()) got = "it exited without reporting ready (see its log)";
+  return absl::InternalError(StrCat("rauha-shim failed to start: ", got));
+}
+
+}  // namespace
+
+absl::StatusOr<pid_t> SpawnShim(const ShimLaunch& l) {
+  // Everything the children need is prepared before fork: after fork in a threaded process
+  // only async-signal-safe calls are allowed.
+  std::vector<std::string> args = {l.shim_path, "--zone-id", l.zone_id,     "--zone-name",
+                                   l.zone_name, "--socket",  l.socket_path, "--state-dir",
+                                   l.state_dir, "--network", l.network,     "--ready-fd",
+                                   "3",         "--log",     l.log_path};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  char* envp[] = {nullptr};
+
+  int ready[2];
+  if (::pipe2(ready, O_CLOEXEC) != 0) return ErrnoStatus(errno, "pipe");
+  UniqueFd ready_read(ready[0]);
+  UniqueFd ready_write(ready[1]);
+  int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (devnull < 0) return ErrnoStatus(errno, "open /dev/null");
+  UniqueFd null_fd(devnull);
+  int log = ::open(l.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (log < 0) return ErrnoStatus(errno, StrCat("open ", l.log_path));
+  UniqueFd log_fd(log);
+
+  pid_t child = ::fork();
+  if (child < 0) return ErrnoStatus(errno, "fork");
+  if (child == 0) {
+    ::setsid();
+    pid_t grandchild = ::fork();
+    if (grandchild != 0) ::_exit(grandchild < 0 ? 1 : 0);
+    // The shim must not inherit rauhad's blocked signals or handlers.
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    for (int sig = 1; sig < NSIG; ++sig) ::signal(sig, SIG_DFL);
+    ::dup2(null_fd.get(), 0);
+    ::dup2(log_fd.get(), 1);
+    ::dup2(log_fd.get(), 2);
+    ::dup2(ready_write.get(), 3);
+    ::syscall(SYS_close_range, 4U, ~0U, 0U);
+    ::execve(argv[0], argv.data(), envp);
+    static const char kMsg[] = "error: exec rauha-shim failed\n";
+    ssize_t ignored = ::write(3, kMsg, sizeof(kMsg) - 1);
+    (void)ignored;
+    ::_exit(127);
+  }
+  ready_write.reset();
+  int status = 0;
+  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  return ReadReady(ready_read.get(), l.timeout_ms);
+}
+
+absl::StatusOr<nlohmann::json> ShimClient::Call(std::string_view method, nlohmann::json params,
+                                                int timeout_ms,
+                                                const std::function<bool()>& cancelled) const {
+  RAUHA_ASSIGN_OR_RETURN(UniqueFd fd, Connect(socket_path_));
+  uint64_t id = next_request_id++;
+  RAUHA_RETURN_IF_ERROR(
+      frame::WriteFrame(fd.get(), shim::MakeRequest(id, method, std::move(params))));
+  int64_t deadline = timeout_ms < 0 ? -1 : NowMs() + timeout_ms;
+  while (true) {
+    int slice = cancelled ? 100 : -1;
+    if (deadline >= 0) {
+      int left = static_cast<int>(deadline - NowMs());
+      if (left <= 0) return absl::DeadlineExceededError(StrCat("shim call ", method, " timed out"));
+      slice = slice < 0 ? left : std::min(slice, left);
+    }
+    pollfd pfd{fd.get(), POLLIN, 0};
+    int r = ::poll(&pfd, 1, slice);
+    if (r < 0 && errno != EINTR) return ErrnoStatus(errno, "poll");
+    if (r > 0) break;
+    if (cancelled && cancelled())
+      return absl::CancelledError(StrCat("shim call ", method, " cancelled"));
+  }
+  RAUHA_ASSIGN_OR_RETURN(nlohmann::json response, frame::ReadFrame(fd.get(), 10000));
+  auto rid = response.find("id");
+  if (rid == response.end() || !rid->is_number_unsigned() || rid->get<uint64_t>() != id) {
+    return absl::InternalError("shim answered with a different request id");
+  }
+  return shim::ParseResponse(response);
+}
+
+absl::StatusOr<shim::ShimHello> ShimClient::Hello() const {
+  RAUHA_ASSIGN_OR_RETURN(nlohmann::json r, Call("hello", nlohmann::json::object(), 3000));
+  return shim::ShimHelloFromJson(r);
+}
+
+absl::StatusOr<int64_t> ShimClient::Start(const shim::TaskSpec& spec) const {
+  RAUHA_ASSIGN_OR_RETURN(nlohmann::json r, Call("start", shim::ToJson(spec), 30000));
+  auto pid = r.find("pid");
+  if (pid == r.end() || !pid->is_number_integer()) {
+    return absl::InternalError("shim start reply has no pid");
+  }
+  return pid->get<int64_t>();
+}
+
+absl::StatusOr<shim::TaskResult> ShimClient::Wait(const std::string& task_id,
+                                                  const std::function<bool()>& cancelled) const {
+  RAUHA_ASSIGN_OR_RETURN(nlohmann::json r, Call("wait", {{"task_id", task_id}}, -1, cancelled));
+  return shim::TaskResultFromJson(r);
+}
+
+absl::Status ShimClient::Kill(const std::string& task_id, int signal) const {
+  return Call("kill", {{"task_id", task_id}, {"signal", signal}}).status();
+}
+
+absl::Status ShimClient::Forget(const std::string& task_id) const {
+  return Call("forget", {{"task_id", task_id}}).status();
+}
+
+absl::Status ShimClient::Shutdown() const {
+  return Call("shutdown", nlohmann::json::object(), 15000).status();
+}
+
+}  // namespace rauha

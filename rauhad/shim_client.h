@@ -1,0 +1,57 @@
+// rauhad's side of a zone's rauha-shim: starting it (detached, so it outlives rauhad) and
+// calling it over its unix socket with frame.h framing. One connection per call: a call that
+// blocks ("wait") never holds up another, and a rauhad restart needs no session state.
+#pragma once
+
+#include <sys/types.h>
+
+#include <functional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "nlohmann/json.hpp"
+#include "rauha-common/shim_protocol.h"
+
+namespace rauha {
+
+struct ShimLaunch {
+  std::string shim_path;
+  std::string zone_id;
+  std::string zone_name;
+  std::string socket_path;
+  std::string state_dir;
+  std::string network;  // "isolated" | "host"
+  std::string log_path;
+  int timeout_ms = 5000;
+};
+
+// Starts a shim as a grandchild in its own session (reparented away from rauhad, so neither
+// a rauhad crash nor its process group takes it down) and waits until it reports ready.
+// Returns the shim's pid. A shim that fails reports why, and that becomes the error.
+absl::StatusOr<pid_t> SpawnShim(const ShimLaunch& launch);
+
+class ShimClient {
+ public:
+  explicit ShimClient(std::string socket_path) : socket_path_(std::move(socket_path)) {}
+
+  // One request/response. `timeout_ms` < 0 waits for ever; `cancelled`, polled every 100 ms
+  // while waiting, abandons the call (Cancelled) when it returns true.
+  absl::StatusOr<nlohmann::json> Call(std::string_view method, nlohmann::json params,
+                                      int timeout_ms = 10000,
+                                      const std::function<bool()>& cancelled = nullptr) const;
+
+  absl::StatusOr<shim::ShimHello> Hello() const;
+  absl::StatusOr<int64_t> Start(const shim::TaskSpec& spec) const;
+  absl::StatusOr<shim::TaskResult> Wait(const std::string& task_id,
+                                        const std::function<bool()>& cancelled = nullptr) const;
+  absl::Status Kill(const std::string& task_id, int signal) const;
+  absl::Status Forget(const std::string& task_id) const;
+  absl::Status Shutdown() const;
+
+  const std::string& socket_path() const { return socket_path_; }
+
+ private:
+  std::string socket_path_;
+};
+
+}  // namespace rauha

@@ -1,0 +1,208 @@
+#include "rauhad/store/store.h"
+
+#include "rauha-common/strcat.h"
+
+namespace rauha::store {
+namespace {
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS zones (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  zone_type TEXT NOT NULL,
+  state TEXT NOT NULL,
+  state_reason TEXT NOT NULL DEFAULT '',
+  policy_toml TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  shim_pid INTEGER NOT NULL DEFAULT 0,
+  temporary INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS tasks (
+  id TEXT PRIMARY KEY,
+  zone_id TEXT NOT NULL,
+  command TEXT NOT NULL,
+  state TEXT NOT NULL,
+  pid INTEGER NOT NULL DEFAULT 0,
+  started_at TEXT NOT NULL,
+  remove_zone INTEGER NOT NULL DEFAULT 0,
+  result BLOB
+);
+)sql";
+
+// Finalises a statement on every path.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql) : db_(db) {
+    rc_ = sqlite3_prepare_v2(db, sql, -1, &s_, nullptr);
+  }
+  ~Stmt() { sqlite3_finalize(s_); }
+  absl::Status prepared() const {
+    return rc_ == SQLITE_OK ? absl::OkStatus()
+                            : absl::InternalError(StrCat("sqlite prepare: ", sqlite3_errmsg(db_)));
+  }
+  void Bind(int i, const std::string& v) {
+    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+  }
+  void BindBlob(int i, const std::string& v) {
+    sqlite3_bind_blob(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+  }
+  void Bind(int i, int64_t v) { sqlite3_bind_int64(s_, i, v); }
+  int Step() { return sqlite3_step(s_); }
+  std::string Text(int col) {
+    auto p = reinterpret_cast<const char*>(sqlite3_column_blob(s_, col));
+    int n = sqlite3_column_bytes(s_, col);
+    return p ? std::string(p, static_cast<size_t>(n)) : std::string();
+  }
+  int64_t Int(int col) { return sqlite3_column_int64(s_, col); }
+  absl::Status Done(int rc) {
+    if (rc == SQLITE_DONE) return absl::OkStatus();
+    if (rc == SQLITE_CONSTRAINT) {
+      return absl::AlreadyExistsError(StrCat("sqlite: ", sqlite3_errmsg(db_)));
+    }
+    return absl::InternalError(StrCat("sqlite: ", sqlite3_errmsg(db_)));
+  }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* s_ = nullptr;
+  int rc_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
+  sqlite3* db = nullptr;
+  int rc =
+      sqlite3_open_v2(path.c_str(), &db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return absl::UnavailableError(StrCat("opening database ", path, ": ", msg));
+  }
+  std::unique_ptr<Store> store(new Store(db));
+  sqlite3_busy_timeout(db, 5000);
+  // WAL: readers never block the writer; synchronous=NORMAL is durable across a process crash
+  // (kill -9), which is what restart recovery relies on.
+  for (const char* sql : {"PRAGMA journal_mode=WAL;", "PRAGMA synchronous=NORMAL;",
+                          "PRAGMA foreign_keys=ON;", kSchema}) {
+    auto status = store->Exec(sql);
+    if (!status.ok())
+      return absl::UnavailableError(StrCat("database ", path, ": ", status.message()));
+  }
+  return store;
+}
+
+Store::~Store() { sqlite3_close(db_); }
+
+absl::Status Store::Exec(const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : "unknown error";
+    sqlite3_free(err);
+    return absl::InternalError(StrCat("sqlite: ", msg));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Store::PutZone(const ZoneRecord& z) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_,
+         "INSERT OR REPLACE INTO zones (id, name, zone_type, state, state_reason, policy_toml, "
+         "created_at, shim_pid, temporary) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+  if (auto st = s.prepared(); !st.ok()) return st;
+  s.Bind(1, z.id);
+  s.Bind(2, z.name);
+  s.Bind(3, z.zone_type);
+  s.Bind(4, z.state);
+  s.Bind(5, z.state_reason);
+  s.Bind(6, z.policy_toml);
+  s.Bind(7, z.created_at);
+  s.Bind(8, z.shim_pid);
+  s.Bind(9, int64_t{z.temporary});
+  return s.Done(s.Step());
+}
+
+absl::Status Store::DeleteZone(const std::string& id) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "DELETE FROM zones WHERE id = ?1");
+  if (auto st = s.prepared(); !st.ok()) return st;
+  s.Bind(1, id);
+  return s.Done(s.Step());
+}
+
+absl::StatusOr<std::vector<ZoneRecord>> Store::ListZones() {
+  std::lock_guard lock(mu_);
+  Stmt s(db_,
+         "SELECT id, name, zone_type, state, state_reason, policy_toml, created_at, shim_pid, "
+         "temporary FROM zones ORDER BY created_at, name");
+  if (auto st = s.prepared(); !st.ok()) return st;
+  std::vector<ZoneRecord> out;
+  int rc;
+  while ((rc = s.Step()) == SQLITE_ROW) {
+    ZoneRecord z;
+    z.id = s.Text(0);
+    z.name = s.Text(1);
+    z.zone_type = s.Text(2);
+    z.state = s.Text(3);
+    z.state_reason = s.Text(4);
+    z.policy_toml = s.Text(5);
+    z.created_at = s.Text(6);
+    z.shim_pid = s.Int(7);
+    z.temporary = s.Int(8) != 0;
+    out.push_back(std::move(z));
+  }
+  if (auto st = s.Done(rc); !st.ok()) return st;
+  return out;
+}
+
+absl::Status Store::PutTask(const TaskRecord& t) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_,
+         "INSERT OR REPLACE INTO tasks (id, zone_id, command, state, pid, started_at, remove_zone, "
+         "result) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+  if (auto st = s.prepared(); !st.ok()) return st;
+  s.Bind(1, t.id);
+  s.Bind(2, t.zone_id);
+  s.Bind(3, t.command_json);
+  s.Bind(4, t.state);
+  s.Bind(5, t.pid);
+  s.Bind(6, t.started_at);
+  s.Bind(7, int64_t{t.remove_zone});
+  s.BindBlob(8, t.result);
+  return s.Done(s.Step());
+}
+
+absl::Status Store::DeleteTask(const std::string& id) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "DELETE FROM tasks WHERE id = ?1");
+  if (auto st = s.prepared(); !st.ok()) return st;
+  s.Bind(1, id);
+  return s.Done(s.Step());
+}
+
+absl::StatusOr<std::vector<TaskRecord>> Store::ListTasks() {
+  std::lock_guard lock(mu_);
+  Stmt s(db_,
+         "SELECT id, zone_id, command, state, pid, started_at, remove_zone, result FROM tasks "
+         "ORDER BY started_at");
+  if (auto st = s.prepared(); !st.ok()) return st;
+  std::vector<TaskRecord> out;
+  int rc;
+  while ((rc = s.Step()) == SQLITE_ROW) {
+    TaskRecord t;
+    t.id = s.Text(0);
+    t.zone_id = s.Text(1);
+    t.command_json = s.Text(2);
+    t.state = s.Text(3);
+    t.pid = s.Int(4);
+    t.started_at = s.Text(5);
+    t.remove_zone = s.Int(6) != 0;
+    t.result = s.Text(7);
+    out.push_back(std::move(t));
+  }
+  if (auto st = s.Done(rc); !st.ok()) return st;
+  return out;
+}
+
+}  // namespace rauha::store

@@ -1,0 +1,63 @@
+// Zone and task metadata in SQLite (WAL). rauhad is the only writer; one connection, serialised
+// by a mutex, so writes never interleave.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace rauha::store {
+
+struct ZoneRecord {
+  std::string id;
+  std::string name;
+  std::string zone_type;  // "non-global" | "privileged"
+  std::string state;      // lifecycle name ("Ready")
+  std::string state_reason;
+  std::string policy_toml;  // canonical
+  std::string created_at;   // RFC 3339
+  int64_t shim_pid = 0;
+  bool temporary = false;  // created by RunSandbox for one task
+};
+
+struct TaskRecord {
+  std::string id;
+  std::string zone_id;
+  std::string command_json;  // JSON array of strings
+  std::string state;         // "running" | "exited"
+  int64_t pid = 0;
+  std::string started_at;
+  bool remove_zone = false;  // the zone goes once the result is collected
+  std::string result;        // serialized rauha.sandbox.v1.SandboxResult once exited
+};
+
+class Store {
+ public:
+  // Opens (creating if needed) the database at `path`, with WAL and the schema.
+  static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& path);
+  ~Store();
+
+  absl::Status PutZone(const ZoneRecord& zone);  // insert or replace
+  absl::Status DeleteZone(const std::string& id);
+  absl::StatusOr<std::vector<ZoneRecord>> ListZones();
+
+  absl::Status PutTask(const TaskRecord& task);
+  absl::Status DeleteTask(const std::string& id);
+  absl::StatusOr<std::vector<TaskRecord>> ListTasks();
+
+ private:
+  explicit Store(sqlite3* db) : db_(db) {}
+  absl::Status Exec(const char* sql);
+  std::mutex mu_;
+  sqlite3* db_;
+};
+
+}  // namespace rauha::store

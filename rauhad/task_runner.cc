@@ -1,0 +1,411 @@
+#include "rauhad/task_runner.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <climits>
+#include <cstdlib>
+
+#include "nlohmann/json.hpp"
+#include "rauha-common/errors.h"
+#include "rauha-common/ids.h"
+#include "rauha-common/names.h"
+#include "rauha-common/strcat.h"
+#include "rauha-common/timeutil.h"
+#include "rauhad/shim_client.h"
+
+namespace rauha {
+namespace {
+
+namespace pb = rauha::sandbox::v1;
+
+constexpr uint64_t kMaxOutputLimit = 1u << 20;  // keeps a result inside one shim frame
+constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+absl::Status ValidateRequest(const pb::RunSandboxRequest& r) {
+  if (r.command().empty() || r.command(0).empty()) {
+    return absl::InvalidArgumentError(
+        "command is empty: give the program to run (rauha sandbox -- CMD ARGS...)");
+  }
+  if (!r.image().empty()) {
+    return absl::FailedPreconditionError(
+        "images are not supported by this rauhad yet; leave image empty to run on the host's "
+        "read-only system view");
+  }
+  if (!r.name().empty()) RAUHA_RETURN_IF_ERROR(ValidateZoneName(r.name()));
+  if (!r.repo_path().empty()) {
+    if (r.repo_path()[0] != '/') {
+      return absl::InvalidArgumentError(
+          StrCat("repo_path \"", r.repo_path(), "\" must be an absolute path"));
+    }
+    struct stat st {};
+    if (::stat(r.repo_path().c_str(), &st) != 0) {
+      return Annotate(ErrnoStatus(errno, StrCat("repo_path ", r.repo_path())), "check the path");
+    }
+    if (!S_ISDIR(st.st_mode)) {
+      return absl::InvalidArgumentError(StrCat("repo_path ", r.repo_path(), " is not a directory"));
+    }
+  }
+  if (!r.workdir().empty() && r.workdir()[0] != '/') {
+    return absl::InvalidArgumentError(
+        StrCat("workdir \"", r.workdir(), "\" must be an absolute path inside the zone"));
+  }
+  for (const auto& [k, v] : r.env()) {
+    if (k.empty() || k.find('=') != std::string::npos || k.find('\0') != std::string::npos ||
+        v.find('\0') != std::string::npos) {
+      return absl::InvalidArgumentError(
+          StrCat("env key \"", k, "\" is invalid: keys are non-empty and hold no '=' or NUL"));
+    }
+  }
+  for (const auto& arg : r.command()) {
+    if (arg.find('\0') != std::string::npos) {
+      return absl::InvalidArgumentError("command arguments cannot contain NUL bytes");
+    }
+  }
+  if (r.output_limit_bytes() > kMaxOutputLimit) {
+    return absl::InvalidArgumentError(StrCat("output_limit_bytes ", r.output_limit_bytes(),
+                                             " is over the maximum of ", kMaxOutputLimit));
+  }
+  return absl::OkStatus();
+}
+
+void AddEvent(pb::SandboxResult& result, int64_t nanos, std::string kind, std::string message) {
+  auto* e = result.add_events();
+  e->set_timestamp(Rfc3339FromNanos(nanos));
+  e->set_kind(std::move(kind));
+  e->set_message(std::move(message));
+}
+
+std::string CommandJson(const std::vector<std::string>& command) {
+  return nlohmann::json(command).dump();
+}
+
+}  // namespace
+
+TaskRunner::TaskRunner(DaemonConfig config, store::Store* store, ZoneManager* zones,
+                       EventBus* events)
+    : config_(std::move(config)), store_(store), zones_(zones), events_(events) {}
+
+TaskRunner::~TaskRunner() { Stop(); }
+
+void TaskRunner::Stop() {
+  std::vector<std::thread> threads;
+  {
+    std::lock_guard lock(mu_);
+    threads.swap(collectors_);
+  }
+  for (auto& t : threads) {
+    if (t.joinable()) t.join();
+  }
+}
+
+pb::SandboxResult TaskRunner::Collect(Task& task, const ZoneView& zone, uint64_t oom_before,
+                                      const std::function<bool()>& cancelled, bool* was_cancelled) {
+  pb::SandboxResult result;
+  result.set_task_id(task.id);
+  result.set_zone_id(zone.id);
+  result.set_zone_name(zone.name);
+  for (const auto& c : task.command) result.add_command(c);
+  for (const auto& u : zone.unavailable) result.add_unavailable_controls(u);
+  result.set_enforcement_events_lost(0);
+
+  ShimClient shim(zone.shim_socket);
+  auto r = shim.Wait(task.id, cancelled);
+  if (!r.ok() && absl::IsCancelled(r.status())) {
+    if (was_cancelled) *was_cancelled = true;
+    (void)shim.Kill(task.id, SIGKILL);
+    r = shim.Wait(task.id, nullptr);
+  }
+  if (!r.ok()) {
+    result.set_status("runtime_error");
+    auto still = zones_->FindById(zone.id);
+    if (!still) {
+      result.set_error("the zone was deleted while the task ran");
+    } else {
+      result.set_error(StrCat("lost the zone's shim while the task ran: ", r.status().message()));
+      if (!ProcessCmdlineContains(static_cast<pid_t>(zone.shim_pid), zone.id)) {
+        zones_->MarkShimLost(zone.id, StrCat("its shim (pid ", zone.shim_pid,
+                                             ") died; processes and cgroups removed"));
+      }
+    }
+    result.set_started_at(task.started_at);
+    result.set_finished_at(NowRfc3339());
+    return result;
+  }
+  const shim::TaskResult& t = *r;
+  if (!t.start_error.empty()) {
+    result.set_status("runtime_error");
+    result.set_error(StrCat("the task could not start: ", t.start_error));
+  } else if (t.timed_out) {
+    result.set_status("timed_out");
+    result.set_error(StrCat("killed after the timeout"));
+  } else if (t.exit_code && *t.exit_code == 0) {
+    result.set_status("succeeded");
+  } else {
+    result.set_status("failed");
+  }
+  if (t.exit_code) result.set_exit_code(*t.exit_code);
+  if (t.signal) result.set_signal(*t.signal);
+  result.set_stdout(t.stdout_data);
+  result.set_stderr(t.stderr_data);
+  result.set_stdout_truncated(t.stdout_truncated);
+  result.set_stderr_truncated(t.stderr_truncated);
+  result.set_started_at(Rfc3339FromNanos(t.started_at_ns));
+  result.set_finished_at(Rfc3339FromNanos(t.finished_at_ns));
+  if (t.finished_at_ns > t.started_at_ns) {
+    result.set_duration_ms(static_cast<uint64_t>((t.finished_at_ns - t.started_at_ns) / 1000000));
+  }
+  auto* res = result.mutable_resources();
+  res->set_cpu_user_ms(t.cpu_user_us / 1000);
+  res->set_cpu_system_ms(t.cpu_system_us / 1000);
+  uint64_t peak = t.max_rss_kb * 1024;
+  auto stats = cgroup::ReadStats(zone.cgroup);
+  if (stats.ok()) {
+    // A temporary zone holds only this task, so its cgroup peak is the task's peak.
+    if (task.remove_zone) peak = std::max(peak, stats->memory_peak);
+    if (stats->oom_kills > oom_before) {
+      res->set_oom_killed(true);
+      std::string msg =
+          StrCat("the kernel OOM killer ended a process of the task (zone memory limit ",
+                 stats->memory_limit, " bytes)");
+      AddEvent(result, t.finished_at_ns, "oom_kill", msg);
+      if (result.error().empty()) result.set_error(msg);
+      events_->Publish(zone.name, "task.oom", StrCat(task.id, ": ", msg));
+    }
+  }
+  res->set_peak_memory_bytes(peak);
+
+  AddEvent(result, t.started_at_ns, "started", StrCat("pid ", t.pid, " in zone ", zone.name));
+  for (const auto& w : t.warnings) AddEvent(result, t.started_at_ns, "warning", w);
+  if (t.timed_out) AddEvent(result, t.finished_at_ns, "timeout", "deadline reached; task killed");
+  std::string end = t.start_error.empty()
+                        ? (t.exit_code ? StrCat("exited with code ", *t.exit_code)
+                                       : StrCat("killed by signal ", t.signal.value_or(0)))
+                        : StrCat("did not start: ", t.start_error);
+  AddEvent(result, t.finished_at_ns, "exited", end);
+  events_->Publish(zone.name, "task.exited", StrCat(task.id, ": ", end));
+  (void)shim.Forget(task.id);
+  return result;
+}
+
+void TaskRunner::Finish(const std::shared_ptr<Task>& task) {
+  zones_->EndTask(task->zone_id);
+  if (task->remove_zone) {
+    auto st = zones_->Delete(task->zone_name, /*force=*/true);
+    if (!st.ok() && !absl::IsNotFound(st)) {
+      std::fprintf(stderr, "rauhad: removing temporary zone %s: %s\n", task->zone_name.c_str(),
+                   ToStd(st.message()).c_str());
+    }
+  }
+  std::lock_guard lock(mu_);
+  task->done = true;
+  cv_.notify_all();
+}
+
+absl::StatusOr<pb::SandboxResult> TaskRunner::Run(const pb::RunSandboxRequest& req,
+                                                  const std::function<bool()>& cancelled) {
+  RAUHA_RETURN_IF_ERROR(ValidateRequest(req));
+  auto task = std::make_shared<Task>();
+  task->id = NewUuid();
+  task->command.assign(req.command().begin(), req.command().end());
+
+  std::string zone_name = req.name();
+  if (zone_name.empty()) {
+    zone_name = StrCat("task-", task->id.substr(0, 8));
+    RAUHA_RETURN_IF_ERROR(
+        zones_->Create(zone_name, "", req.policy_toml(), !req.keep_zone()).status());
+    task->remove_zone = !req.keep_zone();
+  } else {
+    auto existing = zones_->Get(zone_name);
+    if (absl::IsNotFound(existing.status())) {
+      auto created = zones_->Create(zone_name, "", req.policy_toml(), false);
+      if (!created.ok() && !absl::IsAlreadyExists(created.status())) return created.status();
+    } else if (!existing.ok()) {
+      return existing.status();
+    } else if (!req.policy_toml().empty()) {
+      return absl::InvalidArgumentError(
+          StrCat("zone \"", zone_name,
+                 "\" exists; policy_toml only applies to a zone this call "
+                 "creates (change its policy with ApplyPolicy)"));
+    }
+  }
+  auto zone_or = zones_->BeginTask(zone_name);
+  if (!zone_or.ok()) {
+    if (task->remove_zone) (void)zones_->Delete(zone_name, true);
+    return zone_or.status();
+  }
+  ZoneView zone = *std::move(zone_or);
+  task->zone_id = zone.id;
+  task->zone_name = zone.name;
+
+  shim::TaskSpec spec;
+  spec.task_id = task->id;
+  spec.argv = task->command;
+  std::map<std::string, std::string> env = {{"PATH", kDefaultPath},
+                                            {"HOME", "/tmp"},
+                                            {"LANG", "C.UTF-8"},
+                                            {"RAUHA_ZONE", zone.name},
+                                            {"RAUHA_TASK_ID", task->id}};
+  for (const auto& [k, v] : req.env()) env[k] = v;
+  for (const auto& [k, v] : env) spec.env.push_back(StrCat(k, "=", v));
+  if (!req.repo_path().empty()) spec.mounts.push_back({req.repo_path(), "/workspace", false});
+  spec.workdir =
+      !req.workdir().empty() ? req.workdir() : (req.repo_path().empty() ? "/" : "/workspace");
+  spec.cgroup_v2 = zone.cgroup.v2_path;
+  spec.cgroup_v1 = zone.cgroup.v1_paths;
+  spec.writable_paths = zone.policy.filesystem.writable_paths;
+  spec.devices = zone.policy.devices.allowed;
+  spec.capabilities = zone.policy.capabilities.allowed;
+  spec.rlimits = {{"RLIMIT_NOFILE", 1024, 65536}, {"RLIMIT_CORE", 0, 0}};
+  spec.no_new_privs = true;
+  spec.timeout_ms = uint64_t{req.timeout_seconds()} * 1000;
+  spec.output_limit = req.output_limit_bytes() ? req.output_limit_bytes() : config_.output_limit;
+
+  uint64_t oom_before = 0;
+  if (auto stats = cgroup::ReadStats(zone.cgroup); stats.ok()) oom_before = stats->oom_kills;
+
+  task->started_at = NowRfc3339();
+  store::TaskRecord rec{task->id, zone.id,          CommandJson(task->command), "running",
+                        0,        task->started_at, task->remove_zone,          ""};
+  {
+    std::lock_guard lock(mu_);
+    tasks_[task->id] = task;
+  }
+  ShimClient shim(zone.shim_socket);
+  auto pid = shim.Start(spec);
+  if (!pid.ok()) {
+    {
+      std::lock_guard lock(mu_);
+      tasks_.erase(task->id);
+    }
+    Finish(task);
+    return Annotate(pid.status(), "starting the task");
+  }
+  task->pid = *pid;
+  rec.pid = *pid;
+  (void)store_->PutTask(rec);
+  events_->Publish(zone.name, "task.started", StrCat(task->id, ": ", task->command[0]));
+
+  bool was_cancelled = false;
+  pb::SandboxResult result = Collect(*task, zone, oom_before, cancelled, &was_cancelled);
+  task->result = result;
+  (void)store_->DeleteTask(task->id);
+  Finish(task);
+  {
+    std::lock_guard lock(mu_);
+    tasks_.erase(task->id);
+  }
+  if (was_cancelled) {
+    return absl::CancelledError(
+        "the client went away; the task was killed and its zone cleaned up");
+  }
+  return result;
+}
+
+absl::StatusOr<pb::SandboxResult> TaskRunner::Wait(const std::string& task_id,
+                                                   const std::function<bool()>& cancelled) {
+  std::unique_lock lock(mu_);
+  auto it = tasks_.find(task_id);
+  if (it == tasks_.end()) {
+    return absl::NotFoundError(
+        StrCat("task \"", task_id, "\" is unknown or its result was already collected"));
+  }
+  std::shared_ptr<Task> task = it->second;
+  while (!task->done) {
+    cv_.wait_for(lock, std::chrono::milliseconds(100));
+    if (!task->done && cancelled && cancelled()) return absl::CancelledError("client went away");
+  }
+  // A recovered task's result is kept until someone collects it; this is that collection.
+  if (tasks_.erase(task_id)) (void)store_->DeleteTask(task_id);
+  return task->result;
+}
+
+std::vector<pb::TaskInfo> TaskRunner::List(const std::string& zone_name) {
+  std::lock_guard lock(mu_);
+  std::vector<pb::TaskInfo> out;
+  for (const auto& [id, t] : tasks_) {
+    if (!zone_name.empty() && t->zone_name != zone_name) continue;
+    pb::TaskInfo info;
+    info.set_task_id(t->id);
+    info.set_zone_name(t->zone_name);
+    for (const auto& c : t->command) info.add_command(c);
+    info.set_state(t->done ? "exited" : "running");
+    info.set_pid(static_cast<uint32_t>(t->pid));
+    info.set_started_at(t->started_at);
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+void TaskRunner::Recover() {
+  auto records = store_->ListTasks();
+  if (!records.ok()) return;
+  for (const auto& rec : *records) {
+    auto task = std::make_shared<Task>();
+    task->id = rec.id;
+    task->zone_id = rec.zone_id;
+    task->pid = rec.pid;
+    task->started_at = rec.started_at;
+    task->remove_zone = rec.remove_zone;
+    auto cmd = nlohmann::json::parse(rec.command_json, nullptr, false);
+    if (cmd.is_array()) {
+      for (const auto& c : cmd) {
+        if (c.is_string()) task->command.push_back(c.get<std::string>());
+      }
+    }
+    if (rec.state == "exited") {
+      task->done = task->result.ParseFromString(rec.result);
+      if (!task->done) {
+        (void)store_->DeleteTask(rec.id);
+        continue;
+      }
+      std::lock_guard lock(mu_);
+      tasks_[task->id] = task;
+      continue;
+    }
+    auto zone = zones_->FindById(rec.zone_id);
+    absl::StatusOr<ZoneView> begun =
+        zone ? zones_->BeginTask(zone->name)
+             : absl::StatusOr<ZoneView>(absl::NotFoundError("zone gone"));
+    if (!begun.ok()) {
+      // Its zone's shim died with it: the task is lost, and says so.
+      task->result.set_task_id(rec.id);
+      task->result.set_zone_id(rec.zone_id);
+      for (const auto& c : task->command) task->result.add_command(c);
+      task->result.set_status("runtime_error");
+      task->result.set_error(
+          "the task's zone lost its shim while rauhad was down; the task is gone");
+      task->result.set_started_at(rec.started_at);
+      task->done = true;
+      store::TaskRecord done = rec;
+      done.state = "exited";
+      done.result = task->result.SerializeAsString();
+      (void)store_->PutTask(done);
+      if (zone && rec.remove_zone) (void)zones_->Delete(zone->name, true);
+      std::lock_guard lock(mu_);
+      tasks_[task->id] = task;
+      continue;
+    }
+    task->zone_name = begun->name;
+    {
+      std::lock_guard lock(mu_);
+      tasks_[task->id] = task;
+    }
+    ZoneView view = *begun;
+    std::lock_guard lock(mu_);
+    collectors_.emplace_back([this, task, view, rec] {
+      pb::SandboxResult result = Collect(*task, view, 0, nullptr, nullptr);
+      store::TaskRecord done = rec;
+      done.state = "exited";
+      done.result = result.SerializeAsString();
+      (void)store_->PutTask(done);
+      {
+        std::lock_guard inner(mu_);
+        task->result = std::move(result);
+      }
+      Finish(task);
+    });
+  }
+}
+
+}  // namespace rauha

@@ -1,0 +1,71 @@
+// Runs one command in a zone and returns its SandboxResult: the RunSandbox contract. The task
+// outlives a rauhad restart (its shim holds it); WaitTask collects it afterwards.
+#pragma once
+
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "rauha/v1/sandbox.pb.h"
+#include "rauhad/config.h"
+#include "rauhad/event_bus.h"
+#include "rauhad/store/store.h"
+#include "rauhad/zone_manager.h"
+
+namespace rauha {
+
+class TaskRunner {
+ public:
+  TaskRunner(DaemonConfig config, store::Store* store, ZoneManager* zones, EventBus* events);
+  ~TaskRunner();
+
+  // Blocks until the task ends. When `cancelled` turns true (the client went away) the task
+  // is killed and its temporary zone removed, and the call returns Cancelled.
+  absl::StatusOr<rauha::sandbox::v1::SandboxResult> Run(
+      const rauha::sandbox::v1::RunSandboxRequest& request, const std::function<bool()>& cancelled);
+  // The result of a task started earlier; blocks while it runs. NotFound once collected.
+  absl::StatusOr<rauha::sandbox::v1::SandboxResult> Wait(const std::string& task_id,
+                                                         const std::function<bool()>& cancelled);
+  std::vector<rauha::sandbox::v1::TaskInfo> List(const std::string& zone_name);
+
+  // After ZoneManager::Recover: picks up tasks that were running when rauhad stopped.
+  void Recover();
+  // Joins collector threads (call after zones are stopped).
+  void Stop();
+
+ private:
+  struct Task {
+    std::string id;
+    std::string zone_id;
+    std::string zone_name;
+    std::vector<std::string> command;
+    int64_t pid = 0;
+    std::string started_at;
+    bool remove_zone = false;
+    bool done = false;
+    rauha::sandbox::v1::SandboxResult result;
+  };
+
+  // Waits for the shim's result and turns it into a SandboxResult; finishes the zone side.
+  rauha::sandbox::v1::SandboxResult Collect(Task& task, const ZoneView& zone, uint64_t oom_before,
+                                            const std::function<bool()>& cancelled,
+                                            bool* was_cancelled);
+  void Finish(const std::shared_ptr<Task>& task);
+
+  DaemonConfig config_;
+  store::Store* store_;
+  ZoneManager* zones_;
+  EventBus* events_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<std::string, std::shared_ptr<Task>> tasks_;
+  std::vector<std::thread> collectors_;
+};
+
+}  // namespace rauha

@@ -1,3 +1,0 @@
-namespace rauha {
-const char* DaemonVersion() { return RAUHA_VERSION; }
-}  // namespace rauha

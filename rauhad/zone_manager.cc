@@ -1,0 +1,660 @@
+#include "rauhad/zone_manager.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "rauha-common/errors.h"
+#include "rauha-common/ids.h"
+#include "rauha-common/names.h"
+#include "rauha-common/strcat.h"
+#include "rauha-common/timeutil.h"
+#include "rauhad/shim_client.h"
+
+namespace rauha {
+namespace {
+
+constexpr std::string_view kDaemonStopped = "rauhad stopped; the zone restarts with rauhad";
+
+std::string ShimNetwork(const policy::Policy& p) {
+  return p.network.mode == policy::NetworkMode::kHost ? "host" : "isolated";
+}
+
+// Refuses what this rauhad cannot do for a zone of this type, before anything changes.
+absl::Status CheckPolicySupported(const policy::Policy& p, policy::ZoneType type) {
+  if (p.network.mode == policy::NetworkMode::kBridged) {
+    return absl::FailedPreconditionError(
+        "network.mode = \"bridged\" is not supported by this rauhad yet; use \"isolated\" "
+        "(loopback only) or, for privileged zones, \"host\"");
+  }
+  if (p.network.mode == policy::NetworkMode::kHost && type != policy::ZoneType::kPrivileged) {
+    return absl::InvalidArgumentError(
+        "network.mode = \"host\" is only allowed for privileged zones (zone_type \"privileged\")");
+  }
+  return absl::OkStatus();
+}
+
+cgroup::Limits LimitsOf(const policy::Policy& p) {
+  cgroup::Limits l;
+  l.memory_bytes = p.resources.memory_limit_bytes;
+  l.pids_max = p.resources.pids_max;
+  l.cpu_shares = p.resources.cpu_shares;
+  l.io_weight = p.resources.io_weight;
+  return l;
+}
+
+std::string ReadFileOrEmpty(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string NsInode(const std::string& path) {
+  std::error_code ec;
+  auto target = std::filesystem::read_symlink(path, ec);
+  return ec ? std::string() : target.string();
+}
+
+// rx/tx bytes of every interface but lo in the shim's network namespace.
+void ReadNetDev(pid_t pid, uint64_t* rx, uint64_t* tx) {
+  std::istringstream in(ReadFileOrEmpty(StrCat("/proc/", pid, "/net/dev")));
+  std::string line;
+  *rx = *tx = 0;
+  while (std::getline(in, line)) {
+    auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string name = line.substr(0, colon);
+    name.erase(0, name.find_first_not_of(' '));
+    if (name == "lo") continue;
+    std::istringstream fields(line.substr(colon + 1));
+    uint64_t v[9] = {};
+    for (auto& x : v) fields >> x;
+    *rx += v[0];
+    *tx += v[8];
+  }
+}
+
+}  // namespace
+
+bool ProcessCmdlineContains(pid_t pid, const std::string& needle) {
+  if (pid <= 0) return false;
+  std::string cmdline = ReadFileOrEmpty(StrCat("/proc/", pid, "/cmdline"));
+  return cmdline.find(needle) != std::string::npos;
+}
+
+std::vector<std::string> UnavailableControls(const policy::Policy& p,
+                                             const std::vector<cgroup::LimitReport>& limits) {
+  std::vector<std::string> out;
+  for (const auto& l : limits) {
+    if (!l.applied) out.push_back(StrCat("resources.", l.control, ": ", l.detail));
+  }
+  if (!p.syscalls.deny.empty()) {
+    out.push_back(
+        "syscalls.deny: no seccomp filter is installed yet (kernel enforcement comes with the "
+        "enforcement layer)");
+  }
+  if (!p.filesystem.root.empty()) {
+    out.push_back("filesystem.root: tasks without an image run on the host's read-only view");
+  }
+  return out;
+}
+
+ZoneManager::ZoneManager(DaemonConfig config, store::Store* store, cgroup::Manager* cgroups,
+                         EventBus* events)
+    : config_(std::move(config)), store_(store), cgroups_(cgroups), events_(events) {}
+
+absl::StatusOr<policy::Policy> ZoneManager::ResolvePolicy(const std::string& policy_toml) {
+  if (!policy_toml.empty()) return policy::ParsePolicy(policy_toml, "<policy_toml>");
+  if (!config_.default_policy_file.empty())
+    return policy::LoadPolicyFile(config_.default_policy_file);
+  return policy::DefaultPolicy();
+}
+
+ZoneManager::Zone* ZoneManager::FindLocked(const std::string& name) {
+  auto it = zones_.find(name);
+  return it == zones_.end() ? nullptr : it->second.get();
+}
+
+void ZoneManager::SetState(Zone& zone, ZoneState state, std::string reason) {
+  if (zone.state == state && zone.record.state_reason == reason) return;
+  zone.state = state;
+  zone.record.state = std::string(ToString(state));
+  zone.record.state_reason = std::move(reason);
+  auto st = store_->PutZone(zone.record);
+  if (!st.ok())
+    std::fprintf(stderr, "rauhad: saving zone %s: %s\n", zone.record.name.c_str(),
+                 ToStd(st.message()).c_str());
+  events_->Publish(zone.record.name, "zone.state",
+                   zone.record.state_reason.empty()
+                       ? zone.record.state
+                       : StrCat(zone.record.state, ": ", zone.record.state_reason));
+}
+
+ZoneView ZoneManager::ViewOf(const Zone& z) const {
+  ZoneView v;
+  v.id = z.record.id;
+  v.name = z.record.name;
+  v.zone_type = z.record.zone_type == "privileged" ? policy::ZoneType::kPrivileged
+                                                   : policy::ZoneType::kNonGlobal;
+  v.state = z.state;
+  v.state_reason = z.record.state_reason;
+  v.created_at = z.record.created_at;
+  v.shim_pid = z.record.shim_pid;
+  v.running_tasks = z.running_tasks;
+  v.temporary = z.record.temporary;
+  v.policy = z.policy;
+  v.cgroup = z.cgroup;
+  v.limits = z.limits;
+  v.unavailable = UnavailableControls(z.policy, z.limits);
+  v.shim_socket = config_.ShimSocket(z.record.id);
+  bool live = z.state != ZoneState::kStopped && z.state != ZoneState::kDestroying;
+  bool host_net = z.policy.network.mode == policy::NetworkMode::kHost;
+  v.layers.push_back({"namespace", live,
+                      host_net ? "ipc, uts shared by the zone; mount, pid per task; host network"
+                               : "net (loopback only), ipc, uts shared by the zone; mount, pid "
+                                 "per task"});
+  std::string applied;
+  for (const auto& l : z.limits) {
+    if (l.applied) applied += StrCat(applied.empty() ? "" : ", ", l.control);
+  }
+  v.layers.push_back(
+      {"cgroup", live && z.cgroup.id != 0,
+       StrCat("cgroup id ", z.cgroup.id, "; limits: ", applied.empty() ? "none" : applied)});
+  v.layers.push_back(
+      {"capabilities", live,
+       StrCat(z.policy.capabilities.allowed.size(), " kept, all others dropped; no_new_privs")});
+  v.layers.push_back(
+      {"rootfs", live, "read-only host system view, pivot_root, fresh /proc and /dev"});
+  v.layers.push_back({"seccomp", false, "not installed yet"});
+  v.layers.push_back({"landlock", false, "not installed yet"});
+  v.layers.push_back({"nftables", false,
+                      host_net ? "host network: no zone rules" : "isolated: no interface but lo"});
+  v.layers.push_back({"ebpf-lsm", false, "not loaded yet"});
+  return v;
+}
+
+absl::Status ZoneManager::Bringup(Zone& z) {
+  // Runs without mu_: `z` is a private copy whose result the caller publishes.
+  RAUHA_ASSIGN_OR_RETURN(z.cgroup, cgroups_->CreateZone(z.record.id));
+  auto limits = cgroup::ApplyLimits(z.cgroup, LimitsOf(z.policy));
+  if (!limits.ok()) {
+    (void)cgroup::Remove(z.cgroup);
+    return limits.status();
+  }
+  z.limits = *std::move(limits);
+
+  std::string run_dir = config_.ZoneRunDir(z.record.id);
+  std::error_code ec;
+  std::filesystem::create_directories(run_dir, ec);
+  if (ec || ::chmod(run_dir.c_str(), 0700) != 0) {
+    (void)cgroup::Remove(z.cgroup);
+    return absl::InternalError(
+        StrCat("creating ", run_dir, ": ", ec ? ec.message() : "chmod failed"));
+  }
+  ShimLaunch launch;
+  launch.shim_path = config_.shim_path;
+  launch.zone_id = z.record.id;
+  launch.zone_name = z.record.name;
+  launch.socket_path = config_.ShimSocket(z.record.id);
+  launch.state_dir = run_dir;
+  launch.network = ShimNetwork(z.policy);
+  launch.log_path = run_dir + "/shim.log";
+  launch.timeout_ms = static_cast<int>(config_.shim_start_timeout_ms);
+  auto pid = SpawnShim(launch);
+  if (!pid.ok()) {
+    (void)cgroup::Remove(z.cgroup);
+    std::filesystem::remove_all(run_dir, ec);
+    return pid.status();
+  }
+  z.record.shim_pid = *pid;
+  return absl::OkStatus();
+}
+
+void ZoneManager::Teardown(const store::ZoneRecord& record, const cgroup::ZoneCgroup& cg) {
+  ShimClient shim(config_.ShimSocket(record.id));
+  if (!shim.Shutdown().ok() &&
+      ProcessCmdlineContains(static_cast<pid_t>(record.shim_pid), record.id)) {
+    // The shim did not answer: stop it by pid, having checked the pid is still that shim.
+    ::kill(static_cast<pid_t>(record.shim_pid), SIGKILL);
+  }
+  // The shim exits right after answering; wait (bounded) so no process of ours outlives delete.
+  for (int i = 0; i < 200 && ProcessCmdlineContains(static_cast<pid_t>(record.shim_pid), record.id);
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  auto st = cgroup::Remove(cg);
+  if (!st.ok()) {
+    std::fprintf(stderr, "rauhad: removing cgroups of zone %s: %s\n", record.name.c_str(),
+                 ToStd(st.message()).c_str());
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(config_.ZoneRunDir(record.id), ec);
+}
+
+absl::StatusOr<ZoneView> ZoneManager::Create(const std::string& name, const std::string& zone_type,
+                                             const std::string& policy_toml, bool temporary) {
+  RAUHA_RETURN_IF_ERROR(ValidateZoneName(name));
+  RAUHA_ASSIGN_OR_RETURN(policy::Policy pol, ResolvePolicy(policy_toml));
+  policy::ZoneType type = pol.zone.type;
+  if (zone_type == "non-global") {
+    type = policy::ZoneType::kNonGlobal;
+  } else if (zone_type == "privileged") {
+    type = policy::ZoneType::kPrivileged;
+  } else if (!zone_type.empty()) {
+    return absl::InvalidArgumentError(
+        StrCat("zone_type \"", zone_type, "\" is unknown; use \"non-global\" or \"privileged\""));
+  }
+  RAUHA_RETURN_IF_ERROR(CheckPolicySupported(pol, type));
+
+  auto zone = std::make_unique<Zone>();
+  zone->record.id = NewUuid();
+  zone->record.name = name;
+  zone->record.zone_type = std::string(policy::ToString(type));
+  zone->record.state = std::string(ToString(ZoneState::kCreating));
+  zone->record.policy_toml = policy::ToCanonicalToml(pol);
+  zone->record.created_at = NowRfc3339();
+  zone->record.temporary = temporary;
+  zone->policy = pol;
+  Zone work = *zone;
+  {
+    std::lock_guard lock(mu_);
+    if (zones_.count(name)) {
+      return absl::AlreadyExistsError(
+          StrCat("zone \"", name, "\" already exists; pick another name or delete it first"));
+    }
+    RAUHA_RETURN_IF_ERROR(store_->PutZone(zone->record));
+    zones_[name] = std::move(zone);
+  }
+  events_->Publish(name, "zone.state", "Creating");
+
+  absl::Status up = Bringup(work);
+  std::lock_guard lock(mu_);
+  Zone* z = FindLocked(name);
+  if (!up.ok()) {
+    (void)store_->DeleteZone(work.record.id);
+    zones_.erase(name);
+    events_->Publish(name, "zone.deleted", StrCat("creation failed: ", up.message()));
+    return Annotate(up, StrCat("creating zone \"", name, "\""));
+  }
+  z->record.shim_pid = work.record.shim_pid;
+  z->cgroup = work.cgroup;
+  z->limits = work.limits;
+  SetState(*z, ZoneState::kReady);
+  events_->Publish(name, "zone.created", StrCat("zone ", z->record.id, " ready"));
+  return ViewOf(*z);
+}
+
+absl::Status ZoneManager::Delete(const std::string& name, bool force) {
+  store::ZoneRecord record;
+  cgroup::ZoneCgroup cg;
+  bool was_paused = false;
+  {
+    std::lock_guard lock(mu_);
+    Zone* z = FindLocked(name);
+    if (!z) return absl::NotFoundError(StrCat("zone \"", name, "\" does not exist"));
+    if (z->state == ZoneState::kCreating || z->state == ZoneState::kStopping ||
+        z->state == ZoneState::kDestroying) {
+      return absl::FailedPreconditionError(
+          StrCat("zone \"", name, "\" is ", ToString(z->state), "; try again when it is done"));
+    }
+    if (z->running_tasks > 0 && !force) {
+      return absl::FailedPreconditionError(
+          StrCat("zone \"", name, "\" has ", z->running_tasks,
+                 " running task(s); wait for them or delete with force"));
+    }
+    was_paused = z->state == ZoneState::kPaused;
+    if (z->state != ZoneState::kStopped) SetState(*z, ZoneState::kStopping);
+    record = z->record;
+    cg = z->cgroup;
+  }
+  // A frozen process cannot act on SIGKILL until thawed.
+  if (was_paused) (void)cgroup::SetFrozen(cg, false);
+  Teardown(record, cg);
+  std::lock_guard lock(mu_);
+  Zone* z = FindLocked(name);
+  if (z) {
+    if (z->state != ZoneState::kStopped) SetState(*z, ZoneState::kStopped);
+    SetState(*z, ZoneState::kDestroying);
+    (void)store_->DeleteZone(z->record.id);
+    zones_.erase(name);
+  }
+  events_->Publish(name, "zone.deleted", StrCat("zone ", record.id, " removed"));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ZoneView> ZoneManager::Get(const std::string& name) {
+  std::lock_guard lock(mu_);
+  Zone* z = FindLocked(name);
+  if (!z) return absl::NotFoundError(StrCat("zone \"", name, "\" does not exist"));
+  return ViewOf(*z);
+}
+
+std::vector<ZoneView> ZoneManager::List() {
+  std::lock_guard lock(mu_);
+  std::vector<ZoneView> out;
+  for (const auto& [name, z] : zones_) out.push_back(ViewOf(*z));
+  return out;
+}
+
+std::optional<ZoneView> ZoneManager::FindById(const std::string& zone_id) {
+  std::lock_guard lock(mu_);
+  for (const auto& [name, z] : zones_) {
+    if (z->record.id == zone_id) return ViewOf(*z);
+  }
+  return std::nullopt;
+}
+
+absl::Status ZoneManager::ApplyPolicy(const std::string& name, const std::string& policy_toml) {
+  if (policy_toml.empty()) {
+    return absl::InvalidArgumentError("policy_toml is empty; give the policy's TOML text");
+  }
+  RAUHA_ASSIGN_OR_RETURN(policy::Policy pol, policy::ParsePolicy(policy_toml, "<policy_toml>"));
+  std::lock_guard lock(mu_);
+  Zone* z = FindLocked(name);
+  if (!z) return absl::NotFoundError(StrCat("zone \"", name, "\" does not exist"));
+  auto type = z->record.zone_type == "privileged" ? policy::ZoneType::kPrivileged
+                                                  : policy::ZoneType::kNonGlobal;
+  RAUHA_RETURN_IF_ERROR(CheckPolicySupported(pol, type));
+  if (pol.network.mode != z->policy.network.mode) {
+    return absl::FailedPreconditionError(
+        StrCat("network.mode cannot change on an existing zone (it is \"",
+               policy::ToString(z->policy.network.mode), "\"); create a new zone instead"));
+  }
+  if (z->state != ZoneState::kReady && z->state != ZoneState::kRunning &&
+      z->state != ZoneState::kPaused) {
+    return absl::FailedPreconditionError(
+        StrCat("zone \"", name, "\" is ", ToString(z->state), "; a policy applies to live zones"));
+  }
+  auto limits = cgroup::ApplyLimits(z->cgroup, LimitsOf(pol));
+  if (!limits.ok()) {
+    // Put the previous limits back so a refused policy changes nothing.
+    (void)cgroup::ApplyLimits(z->cgroup, LimitsOf(z->policy));
+    return Annotate(limits.status(), "applying policy");
+  }
+  z->policy = pol;
+  z->limits = *std::move(limits);
+  z->record.policy_toml = policy::ToCanonicalToml(pol);
+  RAUHA_RETURN_IF_ERROR(store_->PutZone(z->record));
+  events_->Publish(name, "zone.policy", "policy applied");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ZoneManager::GetPolicy(const std::string& name) {
+  std::lock_guard lock(mu_);
+  Zone* z = FindLocked(name);
+  if (!z) return absl::NotFoundError(StrCat("zone \"", name, "\" does not exist"));
+  return policy::ToCanonicalToml(z->policy);
+}
+
+absl::StatusOr<ZoneStatsView> ZoneManager::Stats(const std::string& name) {
+  cgroup::ZoneCgroup cg;
+  ZoneStatsView out;
+  pid_t shim_pid = 0;
+  {
+    std::lock_guard lock(mu_);
+    Zone* z = FindLocked(name);
+    if (!z) return absl::NotFoundError(StrCat("zone \"", name, "\" does not exist"));
+    if (z->state == ZoneState::kStopped) {
+      return absl::FailedPreconditionError(
+          StrCat("zone \"", name, "\" is Stopped: ", z->record.state_reason));
+    }
+    cg = z->cgroup;
+    out.zone_id = z->record.id;
+    out.running_tasks = z->running_tasks;
+    shim_pid = static_cast<pid_t>(z->record.shim_pid);
+  }
+  RAUHA_ASSIGN_OR_RETURN(out.cgroup, cgroup::ReadStats(cg));
+  ReadNetDev(shim_pid, &out.network_rx_bytes, &out.network_tx_bytes);
+  auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(mu_);
+  if (Zone* z = FindLocked(name)) {
+    if (z->last_cpu_sample.time_since_epoch().count() != 0 &&
+        out.cgroup.cpu_usage_ns >= z->last_cpu_ns) {
+      double wall_ns = std::chrono::duration<double, std::nano>(now - z->last_cpu_sample).count();
+      if (wall_ns > 0)
+        out.cpu_usage_percent =
+            100.0 * static_cast<double>(out.cgroup.cpu_usage_ns - z->last_cpu_ns) / wall_ns;
+    }
+    z->last_cpu_ns = out.cgroup.cpu_usage_ns;
+    z->last_cpu_sample = now;
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<IsolationCheckView>> ZoneManager::Verify(const std::string& name) {
+  RAUHA_ASSIGN_OR_RETURN(ZoneView v, Get(name));
+  std::vector<IsolationCheckView> checks;
+  auto shim_pid = static_cast<pid_t>(v.shim_pid);
+  auto hello = ShimClient(v.shim_socket).Hello();
+  checks.push_back({"shim", hello.ok() && hello->zone_id == v.id,
+                    hello.ok() ? StrCat("rauha-shim pid ", hello->pid, " answers")
+                               : StrCat("shim does not answer: ", hello.status().message())});
+  for (const char* ns : {"net", "ipc", "uts"}) {
+    std::string zone_ns = NsInode(StrCat("/proc/", shim_pid, "/ns/", ns));
+    std::string host_ns = NsInode(StrCat("/proc/1/ns/", ns));
+    bool separate = !zone_ns.empty() && zone_ns != host_ns;
+    bool expected_shared =
+        std::string_view(ns) == "net" && v.policy.network.mode == policy::NetworkMode::kHost;
+    checks.push_back(
+        {StrCat("namespace.", ns), separate || expected_shared,
+         expected_shared
+             ? StrCat("host network by policy (", zone_ns, ")")
+             : StrCat(zone_ns.empty() ? "unknown" : zone_ns,
+                      separate ? " differs from the host's " : " is the host's ", host_ns)});
+  }
+  bool cg_ok = v.cgroup.id != 0;
+  for (const auto& p : v.cgroup.AllPaths()) cg_ok = cg_ok && std::filesystem::exists(p);
+  checks.push_back({"cgroup", cg_ok, StrCat("cgroup id ", v.cgroup.id)});
+  auto stats = cgroup::ReadStats(v.cgroup);
+  for (const auto& l : v.limits) {
+    std::string detail = l.detail;
+    bool passed = l.applied;
+    if (passed && stats.ok()) {
+      if (l.control == "memory_limit" && v.policy.resources.memory_limit_bytes) {
+        passed = stats->memory_limit == *v.policy.resources.memory_limit_bytes;
+        detail = StrCat("kernel reports limit ", stats->memory_limit);
+      } else if (l.control == "pids_max" && v.policy.resources.pids_max) {
+        passed = stats->pids_max == *v.policy.resources.pids_max;
+        detail = StrCat("kernel reports pids.max ", stats->pids_max);
+      }
+    }
+    checks.push_back({StrCat("limit.", l.control), passed, detail});
+  }
+  for (const auto& u : v.unavailable) {
+    checks.push_back({StrCat("control.", u.substr(0, u.find(':'))), false, u});
+  }
+  return checks;
+}
+
+absl::Status ZoneManager::Pause(const std::string& name) {
+  std::lock_guard lock(mu_);
+  Zone* z = FindLocked(name);
+  if (!z) return absl::NotFoundError(StrCat("zone \"", name, "\" does not exist"));
+  if (z->state == ZoneState::kPaused) return absl::OkStatus();
+  RAUHA_RETURN_IF_ERROR(CheckTransition(z->state, ZoneState::kPaused));
+  RAUHA_RETURN_IF_ERROR(cgroup::SetFrozen(z->cgroup, true));
+  SetState(*z, ZoneState::kPaused);
+  return absl::OkStatus();
+}
+
+absl::Status ZoneManager::Resume(const std::string& name) {
+  std::lock_guard lock(mu_);
+  Zone* z = FindLocked(name);
+  if (!z) return absl::NotFoundError(StrCat("zone \"", name, "\" does not exist"));
+  if (z->state != ZoneState::kPaused) {
+    return absl::FailedPreconditionError(
+        StrCat("zone \"", name, "\" is ", ToString(z->state), ", not Paused"));
+  }
+  RAUHA_RETURN_IF_ERROR(cgroup::SetFrozen(z->cgroup, false));
+  SetState(*z, z->running_tasks > 0 ? ZoneState::kRunning : ZoneState::kReady);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ZoneView> ZoneManager::BeginTask(const std::string& name) {
+  std::lock_guard lock(mu_);
+  Zone* z = FindLocked(name);
+  if (!z) return absl::NotFoundError(StrCat("zone \"", name, "\" does not exist"));
+  if (z->state != ZoneState::kReady && z->state != ZoneState::kRunning) {
+    return absl::FailedPreconditionError(
+        StrCat("zone \"", name, "\" is ", ToString(z->state),
+               z->record.state_reason.empty() ? "" : StrCat(" (", z->record.state_reason, ")"),
+               "; tasks start in Ready or Running zones",
+               z->state == ZoneState::kPaused ? " (resume it first)" : ""));
+  }
+  ++z->running_tasks;
+  if (z->state == ZoneState::kReady) SetState(*z, ZoneState::kRunning);
+  return ViewOf(*z);
+}
+
+void ZoneManager::EndTask(const std::string& zone_id) {
+  std::lock_guard lock(mu_);
+  for (auto& [name, z] : zones_) {
+    if (z->record.id != zone_id) continue;
+    if (z->running_tasks > 0) --z->running_tasks;
+    if (z->running_tasks == 0 && z->state == ZoneState::kRunning) SetState(*z, ZoneState::kReady);
+    return;
+  }
+}
+
+void ZoneManager::MarkShimLost(const std::string& zone_id, const std::string& reason) {
+  store::ZoneRecord record;
+  cgroup::ZoneCgroup cg;
+  {
+    std::lock_guard lock(mu_);
+    Zone* found = nullptr;
+    for (auto& [name, z] : zones_) {
+      if (z->record.id == zone_id) found = z.get();
+    }
+    if (!found || found->state == ZoneState::kStopped || found->state == ZoneState::kStopping ||
+        found->state == ZoneState::kDestroying) {
+      return;
+    }
+    SetState(*found, ZoneState::kStopped, reason);
+    record = found->record;
+    cg = found->cgroup;
+  }
+  (void)cgroup::SetFrozen(cg, false);
+  Teardown(record, cg);
+}
+
+absl::Status ZoneManager::Recover() {
+  RAUHA_ASSIGN_OR_RETURN(auto records, store_->ListZones());
+  std::set<std::string> known;
+  for (auto& rec : records) {
+    known.insert(rec.id);
+    auto pol = policy::ParsePolicy(rec.policy_toml, StrCat("stored policy of zone ", rec.name));
+    if (!pol.ok()) {
+      std::fprintf(stderr, "rauhad: zone %s has an unreadable stored policy (%s); removing it\n",
+                   rec.name.c_str(), ToStd(pol.status().message()).c_str());
+      Teardown(rec, cgroups_->ZonePaths(rec.id));
+      (void)store_->DeleteZone(rec.id);
+      continue;
+    }
+    auto zone = std::make_unique<Zone>();
+    zone->record = rec;
+    zone->policy = *pol;
+    zone->cgroup = cgroups_->ZonePaths(rec.id);
+    auto state = ZoneStateFromString(rec.state).value_or(ZoneState::kStopped);
+    zone->state = state;
+
+    if (state == ZoneState::kCreating || state == ZoneState::kDestroying ||
+        state == ZoneState::kStopping) {
+      // Interrupted half-way: finish the removal.
+      Teardown(rec, zone->cgroup);
+      (void)store_->DeleteZone(rec.id);
+      events_->Publish(rec.name, "zone.deleted", "removed after an interrupted create or delete");
+      continue;
+    }
+    if (state == ZoneState::kStopped) {
+      if (rec.state_reason == kDaemonStopped) {
+        // Stopped by a clean daemon stop: bring it back.
+        Zone work = *zone;
+        work.state = ZoneState::kCreating;
+        auto up = Bringup(work);
+        if (up.ok()) {
+          zone->record.shim_pid = work.record.shim_pid;
+          zone->cgroup = work.cgroup;
+          zone->limits = work.limits;
+          std::lock_guard lock(mu_);
+          auto* z = zone.get();
+          zones_[rec.name] = std::move(zone);
+          z->state = ZoneState::kCreating;
+          SetState(*z, ZoneState::kReady);
+          continue;
+        }
+        zone->record.state_reason = StrCat("restart failed: ", up.message());
+        (void)store_->PutZone(zone->record);
+      } else {
+        (void)cgroup::Remove(zone->cgroup);
+      }
+      std::lock_guard lock(mu_);
+      zones_[rec.name] = std::move(zone);
+      continue;
+    }
+    // Ready, Running or Paused: is its shim still there?
+    auto hello = ShimClient(config_.ShimSocket(rec.id)).Hello();
+    if (hello.ok() && hello->zone_id == rec.id) {
+      auto limits = cgroup::ApplyLimits(zone->cgroup, LimitsOf(zone->policy));
+      if (limits.ok()) zone->limits = *limits;
+      zone->record.shim_pid = hello->pid;
+      std::lock_guard lock(mu_);
+      auto* z = zone.get();
+      zones_[rec.name] = std::move(zone);
+      if (z->state == ZoneState::kRunning) SetState(*z, ZoneState::kReady);
+      continue;
+    }
+    std::string reason = StrCat("its shim (pid ", rec.shim_pid,
+                                ") was gone when rauhad restarted; processes and cgroups removed");
+    {
+      std::lock_guard lock(mu_);
+      auto* z = zone.get();
+      zones_[rec.name] = std::move(zone);
+      SetState(*z, ZoneState::kStopped, reason);
+    }
+    Teardown(rec, cgroups_->ZonePaths(rec.id));
+  }
+  // cgroup directories that belong to no zone: leftovers of a crash.
+  for (const auto& id : cgroups_->ListZoneIds()) {
+    if (!known.count(id)) (void)cgroup::Remove(cgroups_->ZonePaths(id));
+  }
+  return absl::OkStatus();
+}
+
+void ZoneManager::StopAll() {
+  std::vector<std::pair<std::string, bool>> names;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [name, z] : zones_) names.emplace_back(name, z->record.temporary);
+  }
+  for (const auto& [name, temporary] : names) {
+    if (temporary) {
+      (void)Delete(name, /*force=*/true);
+      continue;
+    }
+    store::ZoneRecord record;
+    cgroup::ZoneCgroup cg;
+    bool paused = false;
+    {
+      std::lock_guard lock(mu_);
+      Zone* z = FindLocked(name);
+      if (!z || z->state == ZoneState::kStopped) continue;
+      paused = z->state == ZoneState::kPaused;
+      SetState(*z, ZoneState::kStopping);
+      record = z->record;
+      cg = z->cgroup;
+    }
+    if (paused) (void)cgroup::SetFrozen(cg, false);
+    Teardown(record, cg);
+    std::lock_guard lock(mu_);
+    if (Zone* z = FindLocked(name)) SetState(*z, ZoneState::kStopped, std::string(kDaemonStopped));
+  }
+}
+
+}  // namespace rauha

@@ -1,0 +1,138 @@
+// The zone registry: creates, tracks and removes zones (cgroups, shim, metadata) and is the one
+// place zone state changes. Slow kernel work runs outside the registry lock while the zone is
+// in a transitional state (Creating, Stopping, Destroying) that makes other calls wait their turn
+// or fail with FailedPrecondition.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "rauha-common/lifecycle.h"
+#include "rauha-common/policy/policy.h"
+#include "rauhad/config.h"
+#include "rauhad/event_bus.h"
+#include "rauhad/linux/cgroup.h"
+#include "rauhad/store/store.h"
+
+namespace rauha {
+
+// Layer status shown in `rauha zone show`: what is really applied to the zone.
+struct LayerView {
+  std::string name;
+  bool active = false;
+  std::string detail;
+};
+
+// A consistent copy of one zone's state, for API responses.
+struct ZoneView {
+  std::string id;
+  std::string name;
+  policy::ZoneType zone_type = policy::ZoneType::kNonGlobal;
+  ZoneState state = ZoneState::kCreating;
+  std::string state_reason;
+  std::string created_at;
+  int64_t shim_pid = 0;
+  uint32_t running_tasks = 0;
+  bool temporary = false;
+  policy::Policy policy;
+  cgroup::ZoneCgroup cgroup;
+  std::vector<cgroup::LimitReport> limits;
+  std::vector<std::string> unavailable;  // controls no layer enforces here
+  std::vector<LayerView> layers;
+  std::string shim_socket;
+};
+
+struct ZoneStatsView {
+  std::string zone_id;
+  cgroup::Stats cgroup;
+  double cpu_usage_percent = 0;
+  uint64_t network_rx_bytes = 0;
+  uint64_t network_tx_bytes = 0;
+  uint32_t running_tasks = 0;
+};
+
+struct IsolationCheckView {
+  std::string name;
+  bool passed = false;
+  std::string detail;
+};
+
+class ZoneManager {
+ public:
+  ZoneManager(DaemonConfig config, store::Store* store, cgroup::Manager* cgroups, EventBus* events);
+
+  // `zone_type` is "", "non-global" or "privileged" ("" = the policy's [zone] type).
+  // `policy_toml` "" = the daemon's default policy.
+  absl::StatusOr<ZoneView> Create(const std::string& name, const std::string& zone_type,
+                                  const std::string& policy_toml, bool temporary = false);
+  absl::Status Delete(const std::string& name, bool force);
+  absl::StatusOr<ZoneView> Get(const std::string& name);
+  std::vector<ZoneView> List();
+  absl::Status ApplyPolicy(const std::string& name, const std::string& policy_toml);
+  absl::StatusOr<std::string> GetPolicy(const std::string& name);
+  absl::StatusOr<ZoneStatsView> Stats(const std::string& name);
+  absl::StatusOr<std::vector<IsolationCheckView>> Verify(const std::string& name);
+  absl::Status Pause(const std::string& name);
+  absl::Status Resume(const std::string& name);
+
+  // A task is starting in the zone: Ready -> Running. FailedPrecondition when the zone cannot
+  // take one (paused, stopping, its shim is gone). Every BeginTask is paired with EndTask.
+  absl::StatusOr<ZoneView> BeginTask(const std::string& name);
+  void EndTask(const std::string& zone_id);
+  // Zone id -> view, for tasks that outlive a restart.
+  std::optional<ZoneView> FindById(const std::string& zone_id);
+  // The zone's shim disappeared under a running zone: mark it Stopped and remove its resources.
+  void MarkShimLost(const std::string& zone_id, const std::string& reason);
+
+  // After a restart: reattach to surviving shims, mark zones whose shim died, restart zones
+  // stopped by a clean daemon stop, remove leftovers. Returns the ids of zones reattached.
+  absl::Status Recover();
+  // Clean daemon stop: temporary zones are deleted; the others stop (tasks killed, shim and
+  // cgroups removed) and restart with the next rauhad.
+  void StopAll();
+
+ private:
+  struct Zone {
+    store::ZoneRecord record;
+    policy::Policy policy;
+    ZoneState state = ZoneState::kCreating;
+    cgroup::ZoneCgroup cgroup;
+    std::vector<cgroup::LimitReport> limits;
+    uint32_t running_tasks = 0;
+    uint64_t last_cpu_ns = 0;
+    std::chrono::steady_clock::time_point last_cpu_sample{};
+  };
+
+  absl::StatusOr<policy::Policy> ResolvePolicy(const std::string& policy_toml);
+  // Sets up cgroups and the shim for a zone already in the map in state Creating.
+  absl::Status Bringup(Zone& zone_copy);
+  void Teardown(const store::ZoneRecord& record, const cgroup::ZoneCgroup& cg);
+  void SetState(Zone& zone, ZoneState state, std::string reason = "");  // mu_ held
+  ZoneView ViewOf(const Zone& zone) const;                              // mu_ held
+  Zone* FindLocked(const std::string& name);                            // mu_ held
+
+  DaemonConfig config_;
+  store::Store* store_;
+  cgroup::Manager* cgroups_;
+  EventBus* events_;
+  std::mutex mu_;
+  std::map<std::string, std::unique_ptr<Zone>> zones_;  // by name
+};
+
+// Controls the policy states that nothing on this host enforces yet, with the reason.
+std::vector<std::string> UnavailableControls(const policy::Policy& policy,
+                                             const std::vector<cgroup::LimitReport>& limits);
+
+// Shell-free check that `pid` is still the process we think (pid reuse): its cmdline holds
+// `needle`.
+bool ProcessCmdlineContains(pid_t pid, const std::string& needle);
+
+}  // namespace rauha
