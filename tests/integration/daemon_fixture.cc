@@ -1,0 +1,237 @@
+#include "tests/integration/daemon_fixture.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "rauha-common/cgroup_layout.h"
+
+namespace rauha::testing {
+namespace {
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+bool WaitExit(pid_t pid, int timeout_ms) {
+  for (int i = 0; i < timeout_ms / 10; ++i) {
+    int status;
+    pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid || (r < 0 && errno == ECHILD)) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+int counter = 0;
+
+}  // namespace
+
+bool RequireAll() {
+  const char* v = std::getenv("RAUHA_TEST_REQUIRE_ALL");
+  return v && std::string(v) == "1";
+}
+
+Daemon::Daemon(std::vector<std::string> extra_args) : extra_args_(std::move(extra_args)) {
+  char tmpl[] = "/tmp/rauha-itest-XXXXXX";
+  char* d = ::mkdtemp(tmpl);
+  if (!d) {
+    ADD_FAILURE() << "mkdtemp failed";
+    return;
+  }
+  dir_ = d;
+  socket_ = dir_ + "/rauhad.sock";
+  cgroup_parent_ = "rauha-itest-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
+}
+
+Daemon::~Daemon() {
+  if (pid_ > 0) Stop();
+  std::error_code ec;
+  if (!dir_.empty()) std::filesystem::remove_all(dir_, ec);
+}
+
+void Daemon::Start() {
+  std::vector<std::string> args = {RAUHAD_BIN,
+                                   "--socket",
+                                   socket_,
+                                   "--run-dir",
+                                   dir_ + "/run",
+                                   "--state-dir",
+                                   dir_ + "/state",
+                                   "--cgroup-parent",
+                                   cgroup_parent_,
+                                   "--shim-path",
+                                   RAUHA_SHIM_BIN};
+  args.insert(args.end(), extra_args_.begin(), extra_args_.end());
+  std::string log_path = dir_ + "/rauhad.log";
+  pid_ = ::fork();
+  ASSERT_GE(pid_, 0);
+  if (pid_ == 0) {
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    FILE* log = std::fopen(log_path.c_str(), "a");
+    if (log) {
+      ::dup2(fileno(log), 1);
+      ::dup2(fileno(log), 2);
+    }
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  auto channel = Channel();
+  bool up = channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  ASSERT_TRUE(up) << "rauhad did not come up; log:\n" << log();
+}
+
+void Daemon::Stop() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGTERM);
+  bool exited = WaitExit(pid_, 20000);
+  if (!exited) {
+    ADD_FAILURE() << "rauhad did not stop within 20 s after SIGTERM; log:\n" << log();
+    ::kill(pid_, SIGKILL);
+    WaitExit(pid_, 5000);
+  }
+  pid_ = -1;
+}
+
+void Daemon::Kill9() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  WaitExit(pid_, 5000);
+  pid_ = -1;
+}
+
+std::string Daemon::log() const { return ReadFile(dir_ + "/rauhad.log"); }
+
+std::shared_ptr<grpc::Channel> Daemon::Channel() {
+  return grpc::CreateChannel("unix:" + socket_, grpc::InsecureChannelCredentials());
+}
+
+std::unique_ptr<rauha::zone::v1::ZoneService::Stub> Daemon::Zones() {
+  return rauha::zone::v1::ZoneService::NewStub(Channel());
+}
+
+std::unique_ptr<rauha::sandbox::v1::SandboxService::Stub> Daemon::Sandbox() {
+  return rauha::sandbox::v1::SandboxService::NewStub(Channel());
+}
+
+std::vector<std::string> Daemon::LeftoverCgroups() const {
+  std::vector<std::string> out;
+  auto layout = DetectCgroupLayout();
+  if (!layout.ok()) return out;
+  std::vector<std::string> roots;
+  if (!layout->unified_mount.empty()) roots.push_back(layout->unified_mount);
+  for (const auto& [ctrl, mount] : layout->v1_mounts) roots.push_back(mount);
+  for (const auto& root : roots) {
+    std::error_code ec;
+    for (auto it = std::filesystem::recursive_directory_iterator(root, ec);
+         it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+      if (ec) break;
+      if (it.depth() > 4) {
+        it.disable_recursion_pending();
+        continue;
+      }
+      if (it->is_directory(ec) && it->path().filename() == cgroup_parent_) {
+        out.push_back(it->path().string());
+      }
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> Daemon::LeftoverMounts() const {
+  std::vector<std::string> out;
+  std::istringstream in(ReadFile("/proc/self/mountinfo"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.find(dir_) != std::string::npos) out.push_back(line);
+  }
+  return out;
+}
+
+std::vector<pid_t> Daemon::LeftoverProcesses() const {
+  std::vector<pid_t> out;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    std::string name = entry.path().filename();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    pid_t pid = std::stoi(name);
+    if (pid == ::getpid()) continue;
+    std::string cmdline = ReadFile(entry.path().string() + "/cmdline");
+    if (cmdline.find(dir_) != std::string::npos) out.push_back(pid);
+  }
+  return out;
+}
+
+void DaemonTest::SetUp() {
+  if (::geteuid() != 0) {
+    if (RequireAll()) FAIL() << "integration tests need root";
+    GTEST_SKIP() << "integration tests need root";
+  }
+  daemon_ = std::make_unique<Daemon>();
+  daemon_->Start();
+}
+
+void DaemonTest::TearDown() {
+  if (!daemon_) return;
+  daemon_->Stop();
+  EXPECT_TRUE(daemon_->LeftoverProcesses().empty()) << "processes left after rauhad stopped";
+  EXPECT_TRUE(daemon_->LeftoverMounts().empty()) << "mounts left after rauhad stopped";
+  auto cgroups = daemon_->LeftoverCgroups();
+  EXPECT_TRUE(cgroups.empty()) << "cgroups left after rauhad stopped: "
+                               << (cgroups.empty() ? "" : cgroups[0]);
+  // Stop only what this test started, by pid, so the next test starts clean.
+  for (pid_t pid : daemon_->LeftoverProcesses()) ::kill(pid, SIGKILL);
+  daemon_.reset();
+}
+
+rauha::sandbox::v1::SandboxResult DaemonTest::Run(const std::vector<std::string>& command,
+                                                  rauha::sandbox::v1::RunSandboxRequest request,
+                                                  grpc::Status* status_out) {
+  for (const auto& c : command) request.add_command(c);
+  rauha::sandbox::v1::SandboxResult result;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
+  grpc::Status status = daemon_->Sandbox()->RunSandbox(&ctx, request, &result);
+  if (status_out) {
+    *status_out = status;
+  } else {
+    EXPECT_TRUE(status.ok()) << status.error_message();
+  }
+  return result;
+}
+
+grpc::Status DaemonTest::CreateZone(const std::string& name, const std::string& policy_toml,
+                                    const std::string& zone_type) {
+  rauha::zone::v1::CreateZoneRequest req;
+  req.set_name(name);
+  req.set_policy_toml(policy_toml);
+  req.set_zone_type(zone_type);
+  rauha::zone::v1::CreateZoneResponse resp;
+  grpc::ClientContext ctx;
+  return daemon_->Zones()->CreateZone(&ctx, req, &resp);
+}
+
+std::string PolicyWith(const std::string& resources_lines, const std::string& extra_tables,
+                       const std::string& capabilities) {
+  std::string caps = capabilities.empty() ? "\"CAP_CHOWN\", \"CAP_DAC_OVERRIDE\", \"CAP_FOWNER\", \"CAP_KILL\"" : capabilities;
+  if (capabilities == "none") caps = "";
+  return "[zone]\ntype = \"non-global\"\n\n[capabilities]\nallowed = [" + caps +
+         "]\n\n[resources]\n" + resources_lines +
+         "\n\n[network]\nmode = \"isolated\"\n\n[filesystem]\nwritable_paths = [\"/tmp\"]\n\n"
+         "[devices]\nallowed = [\"/dev/null\", \"/dev/zero\", \"/dev/urandom\", \"/dev/random\"]\n" +
+         extra_tables;
+}
+
+}  // namespace rauha::testing

@@ -1,0 +1,79 @@
+// A private rauhad for one test: its own socket, run dir, state dir and cgroup parent, so
+// tests never touch each other or a system daemon. Stopping it checks that nothing of ours is
+// left in the kernel: no cgroup directory, no mount, no process.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "rauha/v1/container.grpc.pb.h"
+#include "rauha/v1/sandbox.grpc.pb.h"
+#include "rauha/v1/zone.grpc.pb.h"
+
+namespace rauha::testing {
+
+// True when RAUHA_TEST_REQUIRE_ALL=1: a missing feature must fail the test, not skip it.
+bool RequireAll();
+
+class Daemon {
+ public:
+  explicit Daemon(std::vector<std::string> extra_args = {});
+  ~Daemon();
+
+  // Starts rauhad and waits until its socket answers. Fails the test on error.
+  void Start();
+  // SIGTERM and wait: the clean stop.
+  void Stop();
+  // SIGKILL and wait: a crash. Shims survive it.
+  void Kill9();
+
+  pid_t pid() const { return pid_; }
+  const std::string& dir() const { return dir_; }
+  const std::string& socket() const { return socket_; }
+  const std::string& cgroup_parent() const { return cgroup_parent_; }
+  std::string log() const;
+
+  std::unique_ptr<rauha::zone::v1::ZoneService::Stub> Zones();
+  std::unique_ptr<rauha::sandbox::v1::SandboxService::Stub> Sandbox();
+  std::shared_ptr<grpc::Channel> Channel();
+
+  // Every cgroup directory of this daemon's parent that exists now (should be none after stop).
+  std::vector<std::string> LeftoverCgroups() const;
+  // Mounts whose mount point or source mentions this daemon's directory.
+  std::vector<std::string> LeftoverMounts() const;
+  // Pids of processes whose command line mentions this daemon's directory (shims, rauhad).
+  std::vector<pid_t> LeftoverProcesses() const;
+
+ private:
+  std::vector<std::string> extra_args_;
+  std::string dir_;
+  std::string socket_;
+  std::string cgroup_parent_;
+  pid_t pid_ = -1;
+};
+
+// Fixture: a fresh daemon per test; TearDown stops it and asserts nothing is left behind.
+class DaemonTest : public ::testing::Test {
+ protected:
+  void SetUp() override;
+  void TearDown() override;
+
+  rauha::sandbox::v1::SandboxResult Run(const std::vector<std::string>& command,
+                                        rauha::sandbox::v1::RunSandboxRequest request = {},
+                                        grpc::Status* status_out = nullptr);
+  grpc::Status CreateZone(const std::string& name, const std::string& policy_toml = "",
+                          const std::string& zone_type = "");
+
+  std::unique_ptr<Daemon> daemon_;
+};
+
+// Minimal policy text with overrides appended to the standard preset's [resources].
+std::string PolicyWith(const std::string& resources_lines, const std::string& extra_tables = "",
+                       const std::string& capabilities = "");
+
+}  // namespace rauha::testing
