@@ -6,21 +6,43 @@
 namespace rauha::policy {
 namespace {
 
-// A TOML basic string. Input comes from a parsed document (valid UTF-8), so only quotes,
-// backslashes and control characters need escaping.
+// Decodes the UTF-8 sequence at text[i], advancing i; U+FFFD for a malformed one.
+char32_t NextCodePoint(std::string_view text, size_t& i) {
+  unsigned char lead = static_cast<unsigned char>(text[i++]);
+  if (lead < 0x80) return lead;
+  size_t extra = (lead >> 5) == 0x6 ? 1 : (lead >> 4) == 0xe ? 2 : (lead >> 3) == 0x1e ? 3 : 0;
+  if (extra == 0 || i + extra > text.size()) return 0xfffd;
+  char32_t cp = lead & (0x3f >> extra);
+  for (size_t k = 0; k < extra; ++k) {
+    unsigned char b = static_cast<unsigned char>(text[i + k]);
+    if ((b & 0xc0) != 0x80) return 0xfffd;
+    cp = (cp << 6) | (b & 0x3f);
+  }
+  i += extra;
+  bool overlong = cp < (extra == 1 ? 0x80u : extra == 2 ? 0x800u : 0x10000u);
+  if (overlong || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0xfffd;
+  return cp;
+}
+
+// A TOML basic string in plain ASCII: quotes, backslashes, control characters and every
+// non-ASCII code point are escaped. ASCII-only output also keeps clear of the code points
+// toml++ 3.3 mishandles (see policy.cc), so the output always parses back.
 std::string Quote(std::string_view s) {
   std::string out = "\"";
-  for (char c : s) {
-    unsigned char u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
+  for (size_t i = 0; i < s.size();) {
+    char32_t cp = NextCodePoint(s, i);
+    char buf[16];
+    if (cp == '"' || cp == '\\') {
       out += '\\';
-      out += c;
-    } else if (u < 0x20 || u == 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\u%04x", u);
+      out += static_cast<char>(cp);
+    } else if (cp < 0x20 || cp == 0x7f || (cp > 0x7f && cp <= 0xffff)) {
+      std::snprintf(buf, sizeof(buf), "\\u%04X", static_cast<unsigned>(cp));
+      out += buf;
+    } else if (cp > 0xffff) {
+      std::snprintf(buf, sizeof(buf), "\\U%08X", static_cast<unsigned>(cp));
       out += buf;
     } else {
-      out += c;
+      out += static_cast<char>(cp);
     }
   }
   out += '"';
