@@ -83,6 +83,9 @@ struct Policy {
 
 // Parses and validates a policy. `source` names it in errors (a file path, or "<inline>").
 // Errors are InvalidArgument: "<source>:<line>:<column>: <what is wrong and what is allowed>".
+// Code points U+00A1..U+0499, U+2C5E..U+3057 and U+FB26..U+FEFE are refused anywhere in the
+// text, comments included (toml++ 3.3 has undefined behaviour on them); inside strings they
+// can be written as \u escapes.
 absl::StatusOr<Policy> ParsePolicy(std::string_view toml, std::string_view source = "<inline>");
 
 // Reads `path` and parses it; a missing or unreadable file is InvalidArgument too.
