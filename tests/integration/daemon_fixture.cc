@@ -62,17 +62,10 @@ Daemon::~Daemon() {
 }
 
 void Daemon::Start() {
-  std::vector<std::string> args = {RAUHAD_BIN,
-                                   "--socket",
-                                   socket_,
-                                   "--run-dir",
-                                   dir_ + "/run",
-                                   "--state-dir",
-                                   dir_ + "/state",
-                                   "--cgroup-parent",
-                                   cgroup_parent_,
-                                   "--shim-path",
-                                   RAUHA_SHIM_BIN};
+  std::vector<std::string> args = {RAUHAD_BIN,      "--socket",        socket_,
+                                   "--run-dir",     dir_ + "/run",     "--state-dir",
+                                   dir_ + "/state", "--cgroup-parent", cgroup_parent_,
+                                   "--shim-path",   RAUHA_SHIM_BIN};
   args.insert(args.end(), extra_args_.begin(), extra_args_.end());
   std::string log_path = dir_ + "/rauhad.log";
   pid_ = ::fork();
@@ -225,12 +218,15 @@ grpc::Status DaemonTest::CreateZone(const std::string& name, const std::string& 
 
 std::string PolicyWith(const std::string& resources_lines, const std::string& extra_tables,
                        const std::string& capabilities) {
-  std::string caps = capabilities.empty() ? "\"CAP_CHOWN\", \"CAP_DAC_OVERRIDE\", \"CAP_FOWNER\", \"CAP_KILL\"" : capabilities;
+  std::string caps = capabilities.empty()
+                         ? "\"CAP_CHOWN\", \"CAP_DAC_OVERRIDE\", \"CAP_FOWNER\", \"CAP_KILL\""
+                         : capabilities;
   if (capabilities == "none") caps = "";
   return "[zone]\ntype = \"non-global\"\n\n[capabilities]\nallowed = [" + caps +
          "]\n\n[resources]\n" + resources_lines +
          "\n\n[network]\nmode = \"isolated\"\n\n[filesystem]\nwritable_paths = [\"/tmp\"]\n\n"
-         "[devices]\nallowed = [\"/dev/null\", \"/dev/zero\", \"/dev/urandom\", \"/dev/random\"]\n" +
+         "[devices]\nallowed = [\"/dev/null\", \"/dev/zero\", \"/dev/urandom\", "
+         "\"/dev/random\"]\n" +
          extra_tables;
 }
 

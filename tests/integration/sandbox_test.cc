@@ -189,7 +189,7 @@ TEST_F(SandboxTest, ForkBombIsStoppedByPidsMax) {
   EXPECT_TRUE(r.status() == "timed_out" || r.status() == "succeeded" || r.status() == "failed")
       << r.status();
   EXPECT_NE(r.stderr().find("fork"), std::string::npos) << "the shell reports the refused fork:\n"
-                                                         << r.stderr().substr(0, 400);
+                                                        << r.stderr().substr(0, 400);
   // The daemon stays responsive, and the host can still fork.
   auto ok = Run({"/bin/echo", "alive"});
   EXPECT_EQ(ok.stdout(), "alive\n");
@@ -204,8 +204,8 @@ TEST_F(SandboxTest, MemoryHogIsOomKilledInsideItsZoneOnly) {
   });
   spb::RunSandboxRequest req;
   req.set_policy_toml(PolicyWith("memory_limit = \"64Mi\"\npids_max = 64"));
-  auto r = Run({"/usr/bin/python3", "-c", "b = bytearray(256 * 1024 * 1024); print('not killed')"},
-               req);
+  auto r =
+      Run({"/usr/bin/python3", "-c", "b = bytearray(256 * 1024 * 1024); print('not killed')"}, req);
   EXPECT_EQ(r.status(), "failed");
   EXPECT_EQ(r.signal(), 9);
   EXPECT_TRUE(r.resources().oom_killed());

@@ -55,8 +55,8 @@ TEST_F(ZoneApiTest, CreateReportsReadyAndSameIdEverywhere) {
   EXPECT_EQ(info.id(), created.zone_id());
   EXPECT_EQ(info.zone_type(), "NonGlobal");
   EXPECT_EQ(info.state(), "Ready");
-  EXPECT_TRUE(std::regex_match(info.created_at(),
-                               std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z)")))
+  EXPECT_TRUE(
+      std::regex_match(info.created_at(), std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z)")))
       << info.created_at();
 
   zpb::ListZonesResponse list;
@@ -71,8 +71,8 @@ TEST_F(ZoneApiTest, CreateReportsReadyAndSameIdEverywhere) {
   grpc::ClientContext sctx;
   ASSERT_TRUE(daemon_->Zones()->ZoneStats(&sctx, sreq, &stats).ok());
   EXPECT_EQ(stats.zone_id(), created.zone_id());
-  EXPECT_EQ(stats.pids_max(), 512u);                        // standard policy
-  EXPECT_EQ(stats.memory_limit_bytes(), 4ull << 30);        // "4Gi", read back from the kernel
+  EXPECT_EQ(stats.pids_max(), 512u);                  // standard policy
+  EXPECT_EQ(stats.memory_limit_bytes(), 4ull << 30);  // "4Gi", read back from the kernel
   ASSERT_TRUE(DeleteZone(*daemon_, "web").ok());
 }
 
@@ -202,7 +202,9 @@ TEST_F(ZoneApiTest, PauseFreezesAndResumeThaws) {
     req.set_name("frz");
     req.set_timeout_seconds(20);
     grpc::Status st;
-    auto r = Run({"/bin/sh", "-c", "i=0; while [ $i -lt 30 ]; do i=$((i+1)); sleep 0.1; done; echo done"}, req, &st);
+    auto r = Run(
+        {"/bin/sh", "-c", "i=0; while [ $i -lt 30 ]; do i=$((i+1)); sleep 0.1; done; echo done"},
+        req, &st);
     EXPECT_TRUE(st.ok());
     EXPECT_EQ(r.stdout(), "done\n");
   });

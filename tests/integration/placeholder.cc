@@ -1,2 +1,0 @@
-// placeholder until the first integration test lands
-#include <gtest/gtest.h>
