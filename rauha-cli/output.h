@@ -1,0 +1,51 @@
+// What the CLI prints: aligned tables and key/value blocks for people, JSON for programs, and
+// "rauha: <message>" on stderr for errors. Pure formatting, no I/O besides the Print* calls.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "nlohmann/json.hpp"
+
+namespace rauha::cli {
+
+// Ordered, so objects print their keys in the order the code builds them (task_id first).
+using Json = nlohmann::ordered_json;
+
+// Columns separated by two spaces, each as wide as its widest cell; the last column is not
+// padded. The header is printed as given (callers pass it in caps: "NAME  ID  STATE").
+class Table {
+ public:
+  explicit Table(std::vector<std::string> header);
+  // Short rows are padded with empty cells; extra cells are kept and widen the table.
+  void AddRow(std::vector<std::string> cells);
+  std::string ToString() const;
+  bool empty() const { return rows_.empty(); }
+
+ private:
+  std::vector<std::string> header_;
+  std::vector<std::vector<std::string>> rows_;
+};
+
+// "key:  value" lines with the values aligned, in the given order.
+std::string KeyValues(const std::vector<std::pair<std::string, std::string>>& rows);
+
+// JSON text; never throws: invalid UTF-8 in strings (a task's output) becomes U+FFFD.
+// indent < 0: one line (JSON lines); otherwise pretty-printed with that many spaces.
+std::string DumpJson(const Json& value, int indent = 2);
+
+// Writes DumpJson(value, indent) and a newline to stdout, and flushes.
+void PrintJson(const Json& value, int indent = 2);
+
+// "rauha: <message>" on stderr.
+void PrintError(std::string_view message);
+
+// 1536 -> "1.5 KiB", 0 -> "0 B".
+std::string HumanBytes(uint64_t bytes);
+
+std::string YesNo(bool value);
+
+}  // namespace rauha::cli
