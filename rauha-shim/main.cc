@@ -1,1 +1,83 @@
-int main() { return 0; }
+// rauha-shim: holds one zone's namespaces and runs its tasks (see server.h for the loop and
+// rauha-common/shim_protocol.h for the protocol). rauhad starts it; it reports "ready <pid>"
+// or "error: <message>" on --ready-fd.
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+#include "rauha-common/strcat.h"
+#include "rauha-shim/log.h"
+#include "rauha-shim/options.h"
+#include "rauha-shim/server.h"
+#include "rauha-shim/zone.h"
+
+namespace {
+
+void WriteAll(int fd, std::string_view s) {
+  while (!s.empty()) {
+    ssize_t n = ::write(fd, s.data(), s.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    s.remove_prefix(static_cast<size_t>(n));
+  }
+}
+
+int StartupError(int ready_fd, std::string_view message) {
+  rauha::shim::Log(rauha::StrCat("start-up failed: ", message));
+  if (ready_fd >= 0) {
+    WriteAll(ready_fd, rauha::StrCat("error: ", message, "\n"));
+    ::close(ready_fd);
+  }
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace rauha::shim;
+  int ready_fd = FindReadyFd(argc, argv);
+  auto options = ParseOptions(argc, argv);
+  if (!options.ok()) return StartupError(ready_fd, rauha::ToStd(options.status().message()));
+  if (!OpenLog(options->log_path, options->zone_name)) {
+    return StartupError(ready_fd,
+                        rauha::StrCat("open log ", options->log_path, ": ", std::strerror(errno)));
+  }
+  if (auto s = EnsureStateDir(options->state_dir); !s.ok()) {
+    return StartupError(ready_fd, rauha::ToStd(s.message()));
+  }
+  if (auto s = EnterZoneNamespaces(options->zone_name, options->isolated_network); !s.ok()) {
+    return StartupError(ready_fd, rauha::ToStd(s.message()));
+  }
+  signal(SIGPIPE, SIG_IGN);
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &mask, nullptr);
+  rauha::UniqueFd signals(::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC));
+  if (!signals) {
+    return StartupError(ready_fd, rauha::StrCat("signalfd: ", std::strerror(errno)));
+  }
+  auto listener = ListenUnix(options->socket_path);
+  if (!listener.ok()) return StartupError(ready_fd, rauha::ToStd(listener.status().message()));
+
+  Server server(*options, std::move(*listener), std::move(signals));
+  if (ready_fd >= 0) {
+    WriteAll(ready_fd, rauha::StrCat("ready ", ::getpid(), "\n"));
+    ::close(ready_fd);
+  }
+  Log(rauha::StrCat("ready: zone ", options->zone_id, ", socket ", options->socket_path,
+                    options->isolated_network ? ", isolated network" : ", host network"));
+  int rc = server.Run();
+  ::unlink(options->socket_path.c_str());
+  // Succeeds only if nothing but the shim's scratch was there.
+  ::rmdir(options->state_dir.c_str());
+  Log(rauha::StrCat("exiting with status ", rc));
+  return rc;
+}

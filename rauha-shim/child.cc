@@ -1,0 +1,172 @@
+#include "rauha-shim/child.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/capability.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "rauha-common/errors.h"
+#include "rauha-common/fd.h"
+#include "rauha-common/strcat.h"
+#include "rauha-shim/rootfs.h"
+
+namespace rauha::shim {
+namespace {
+
+constexpr int kErrorFd = 3;
+constexpr char kDefaultPath[] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+absl::Status Errno(std::string_view what) { return ErrnoStatus(errno, what); }
+
+[[noreturn]] void Fail(std::string_view message) {
+  while (!message.empty()) {
+    ssize_t n = ::write(kErrorFd, message.data(), message.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    message.remove_prefix(static_cast<size_t>(n));
+  }
+  ::_exit(127);
+}
+
+// fds 0-2 become the task's stdio and the error pipe fd 3; everything else the shim holds
+// (its socket, other tasks' pipes and pidfds) is closed.
+absl::Status SetUpFds(const ChildFds& fds) {
+  int devnull = ::open("/dev/null", O_RDONLY);
+  if (devnull < 0) return Errno("open /dev/null");
+  if (::dup2(devnull, 0) < 0 || ::dup2(fds.stdout_write, 1) < 0 ||
+      ::dup2(fds.stderr_write, 2) < 0) {
+    return Errno("dup2 stdio");
+  }
+  if (fds.error_pipe != kErrorFd && ::dup3(fds.error_pipe, kErrorFd, O_CLOEXEC) < 0) {
+    return Errno("dup3 error pipe");
+  }
+  if (::close_range(kErrorFd + 1, ~0U, 0) < 0) {
+    for (int fd = kErrorFd + 1; fd < 65536; ++fd) ::close(fd);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status JoinV1Cgroups(const TaskPlan& plan) {
+  for (const auto& dir : plan.cgroup_v1) {
+    std::string procs = StrCat(dir, "/cgroup.procs");
+    UniqueFd fd(::open(procs.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!fd) return Errno(StrCat("join cgroup: open ", procs));
+    if (::write(fd.get(), "0", 1) != 1) return Errno(StrCat("join cgroup: write ", procs));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ApplyRlimits(const TaskPlan& plan) {
+  for (const auto& [resource, limit] : plan.rlimits) {
+    if (::setrlimit(resource, &limit) < 0) {
+      return Errno(StrCat("setrlimit ", resource, " to ", limit.rlim_cur, "/", limit.rlim_max));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Keeps exactly plan.capabilities: the bounding set loses every other one (so no exec can
+// bring it back), and permitted = effective = inheritable = the kept set; ambient is cleared.
+absl::Status ApplyCapabilities(const TaskPlan& plan) {
+  auto kept = [&](int cap) {
+    for (int c : plan.capabilities) {
+      if (c == cap) return true;
+    }
+    return false;
+  };
+  int last = static_cast<int>(cap_max_bits());
+  for (int cap = 0; cap < last; ++cap) {
+    if (!kept(cap) && cap_drop_bound(cap) < 0 && errno != EINVAL) {
+      return Errno(StrCat("drop ", cap_to_name(cap), " from the bounding set"));
+    }
+  }
+  cap_t caps = cap_init();
+  if (caps == nullptr) return Errno("cap_init");
+  std::vector<cap_value_t> values(plan.capabilities.begin(), plan.capabilities.end());
+  int rc = 0;
+  if (!values.empty()) {
+    for (cap_flag_t flag : {CAP_PERMITTED, CAP_EFFECTIVE, CAP_INHERITABLE}) {
+      rc |= cap_set_flag(caps, flag, static_cast<int>(values.size()), values.data(), CAP_SET);
+    }
+  }
+  if (rc == 0) rc = cap_set_proc(caps);
+  int err = errno;
+  cap_free(caps);
+  if (rc != 0) return ErrnoStatus(err, "set capabilities");
+  if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) {
+    return Errno("clear ambient capabilities");
+  }
+  if (plan.no_new_privs && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+    return Errno("prctl(PR_SET_NO_NEW_PRIVS)");
+  }
+  return absl::OkStatus();
+}
+
+// execvpe with the PATH of the task's environment, not the shim's.
+[[noreturn]] void Exec(const TaskPlan& plan) {
+  std::vector<char*> argv, envp;
+  for (const auto& a : plan.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  std::string_view path = kDefaultPath;
+  for (const auto& e : plan.env) {
+    envp.push_back(const_cast<char*>(e.c_str()));
+    if (std::string_view(e).starts_with("PATH=")) path = std::string_view(e).substr(5);
+  }
+  envp.push_back(nullptr);
+  const std::string& name = plan.argv[0];
+  if (name.find('/') != std::string::npos) {
+    ::execve(name.c_str(), argv.data(), envp.data());
+    Fail(StrCat("exec ", name, ": ", strerror(errno)));
+  }
+  int saved = ENOENT;
+  while (true) {
+    size_t colon = path.find(':');
+    std::string_view dir = path.substr(0, colon);
+    std::string candidate = StrCat(dir.empty() ? "." : dir, "/", name);
+    ::execve(candidate.c_str(), argv.data(), envp.data());
+    if (errno == EACCES) {
+      saved = EACCES;
+    } else if (errno != ENOENT && errno != ENOTDIR) {
+      Fail(StrCat("exec ", candidate, ": ", strerror(errno)));
+    }
+    if (colon == std::string_view::npos) break;
+    path.remove_prefix(colon + 1);
+  }
+  Fail(StrCat("exec ", name, ": ", strerror(saved), " (searched PATH)"));
+}
+
+}  // namespace
+
+void RunChild(const TaskPlan& plan, const ChildFds& fds) {
+  // The shim blocks SIGTERM/SIGINT/SIGCHLD (signalfd) and ignores SIGPIPE; exec keeps both.
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  signal(SIGPIPE, SIG_DFL);
+  // A task must not outlive its shim: nobody would reap it or collect its result.
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  setsid();
+  umask(022);
+  auto check = [](const absl::Status& s) {
+    if (!s.ok()) Fail(ToStd(s.message()));
+  };
+  check(SetUpFds(fds));
+  check(JoinV1Cgroups(plan));
+  check(BuildRootAndPivot(plan));
+  if (::chdir(plan.workdir.c_str()) < 0)
+    Fail(StrCat("workdir ", plan.workdir, ": ", strerror(errno)));
+  check(ApplyRlimits(plan));
+  check(ApplyCapabilities(plan));
+  Exec(plan);
+}
+
+}  // namespace rauha::shim

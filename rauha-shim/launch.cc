@@ -1,0 +1,129 @@
+#include "rauha-shim/launch.h"
+
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+
+#include "rauha-common/errors.h"
+#include "rauha-common/strcat.h"
+#include "rauha-shim/child.h"
+
+namespace rauha::shim {
+namespace {
+
+// Setting up a root is a few dozen mounts; a child that takes longer is stuck (a hung
+// mount source) and is killed rather than freezing the shim's event loop.
+constexpr int kSetupTimeoutMs = 30000;
+
+struct Pipe {
+  UniqueFd read, write;
+};
+
+absl::StatusOr<Pipe> MakePipe(const char* what) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) < 0) return ErrnoStatus(errno, StrCat("pipe2 for ", what));
+  return Pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
+}
+
+// Reads the child's error report until EOF (exec succeeded or the child exited).
+std::string ReadSetupError(int fd, int pidfd, bool* timed_out) {
+  std::string message;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kSetupTimeoutMs);
+  while (true) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    deadline - std::chrono::steady_clock::now())
+                    .count();
+    if (left <= 0) {
+      *timed_out = true;
+      ::syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
+      return StrCat("setting up the task took over ", kSetupTimeoutMs / 1000,
+                    " s (a mount source that hangs?); killed");
+    }
+    pollfd p{fd, POLLIN, 0};
+    int r = ::poll(&p, 1, static_cast<int>(left));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) continue;
+    char buf[512];
+    ssize_t n = ::read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return message;
+    if (message.size() < 4096) message.append(buf, static_cast<size_t>(n));
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<LaunchedTask> LaunchTask(const TaskPlan& plan) {
+  if (::mkdir(plan.rootfs_dir.c_str(), 0700) < 0 && errno != EEXIST) {
+    return ErrnoStatus(errno, StrCat("mkdir ", plan.rootfs_dir));
+  }
+  UniqueFd cgroup;
+  if (!plan.cgroup_v2.empty()) {
+    cgroup.reset(::open(plan.cgroup_v2.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!cgroup) {
+      int err = errno;
+      ::rmdir(plan.rootfs_dir.c_str());
+      return ErrnoStatus(err, StrCat("open cgroup ", plan.cgroup_v2));
+    }
+  }
+  auto out = MakePipe("stdout");
+  auto err = MakePipe("stderr");
+  auto report = MakePipe("setup errors");
+  if (!out.ok() || !err.ok() || !report.ok()) {
+    ::rmdir(plan.rootfs_dir.c_str());
+    return !out.ok() ? out.status() : !err.ok() ? err.status() : report.status();
+  }
+
+  int pidfd = -1;
+  clone_args args{};
+  args.flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_PIDFD;
+  args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
+  args.exit_signal = SIGCHLD;
+  if (cgroup) {
+    args.flags |= CLONE_INTO_CGROUP;
+    args.cgroup = static_cast<uint64_t>(cgroup.get());
+  }
+  // Raw clone3 without a new stack behaves like fork: the child gets a copy of the
+  // (single-threaded) shim and returns here with 0.
+  long pid = ::syscall(SYS_clone3, &args, sizeof(args));
+  if (pid < 0) {
+    int e = errno;
+    ::rmdir(plan.rootfs_dir.c_str());
+    if (e == EBADF && cgroup) {
+      return absl::InvalidArgumentError(
+          StrCat("clone3 into cgroup ", plan.cgroup_v2,
+                 ": Bad file descriptor (CLONE_INTO_CGROUP needs a cgroup v2 directory)"));
+    }
+    if (e == ENOSYS) {
+      return absl::FailedPreconditionError("clone3: not supported by this kernel (needs 5.7+)");
+    }
+    return ErrnoStatus(e, "clone3 (new mount and pid namespaces)");
+  }
+  if (pid == 0) {
+    RunChild(plan, ChildFds{out->write.get(), err->write.get(), report->write.get()});
+  }
+
+  LaunchedTask task;
+  task.pid = static_cast<pid_t>(pid);
+  task.pidfd.reset(pidfd);
+  out->write.reset();
+  err->write.reset();
+  report->write.reset();
+  bool timed_out = false;
+  task.start_error = ReadSetupError(report->read.get(), pidfd, &timed_out);
+  for (UniqueFd* fd : {&out->read, &err->read}) {
+    ::fcntl(fd->get(), F_SETFL, ::fcntl(fd->get(), F_GETFL) | O_NONBLOCK);
+  }
+  task.stdout_read = std::move(out->read);
+  task.stderr_read = std::move(err->read);
+  return task;
+}
+
+}  // namespace rauha::shim

@@ -1,0 +1,28 @@
+// Starting one task: clone3 into new mount and pid namespaces (and the zone's v2 cgroup),
+// build the task's root in the child, drop privileges, exec. The child reports a failed
+// step on an O_CLOEXEC pipe ("<step>: <strerror>") and exits 127; EOF means exec succeeded.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "rauha-common/fd.h"
+#include "rauha-shim/task_plan.h"
+
+namespace rauha::shim {
+
+struct LaunchedTask {
+  pid_t pid = 0;  // in the shim's pid namespace
+  UniqueFd pidfd;
+  UniqueFd stdout_read;  // non-blocking, close-on-exec
+  UniqueFd stderr_read;
+  std::string start_error;  // non-empty: the workload never ran; the child exits 127
+};
+
+// Creates plan.rootfs_dir (the mount point of the task's tmpfs) and starts the child. Returns
+// once the child has exec'd or reported its failure. An error means no child exists.
+absl::StatusOr<LaunchedTask> LaunchTask(const TaskPlan& plan);
+
+}  // namespace rauha::shim

@@ -1,0 +1,399 @@
+#include "rauha-shim/rootfs.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <string>
+#include <string_view>
+
+#include "rauha-common/errors.h"
+#include "rauha-common/fd.h"
+#include "rauha-common/strcat.h"
+
+namespace rauha::shim {
+namespace {
+
+// /etc entries a workload may need to run programs (users, libraries, TLS roots, time zone,
+// name service configuration). Secrets (shadow, gshadow, ssh*, sudoers, machine-id) are not
+// here, and neither is anything else.
+constexpr std::string_view kEtcAllowed[] = {
+    "passwd",      "group",           "nsswitch.conf",
+    "ld.so.cache", "ld.so.conf",      "ld.so.conf.d",
+    "localtime",   "timezone",        "alternatives",
+    "ssl",         "ca-certificates", "ca-certificates.conf",
+    "os-release",  "debian_version",  "profile",
+    "profile.d",   "bash.bashrc",     "inputrc",
+    "mime.types",  "protocols",       "services",
+    "host.conf",   "gai.conf",        "locale.alias",
+    "perl",        "magic",           "magic.mime",
+    "login.defs",  "shells",
+};
+
+bool EtcAllowed(std::string_view name) {
+  if (name.starts_with("python3")) return true;
+  return std::find(std::begin(kEtcAllowed), std::end(kEtcAllowed), name) != std::end(kEtcAllowed);
+}
+
+absl::Status Errno(std::string_view what) { return ErrnoStatus(errno, what); }
+
+class RootBuilder {
+ public:
+  explicit RootBuilder(const TaskPlan& plan)
+      : plan_(plan), base_(plan.rootfs_dir), root_(StrCat(plan.rootfs_dir, "/root")) {}
+
+  absl::Status Build() {
+    RAUHA_RETURN_IF_ERROR(Setup());
+    RAUHA_RETURN_IF_ERROR(SystemDirs());
+    RAUHA_RETURN_IF_ERROR(Etc());
+    RAUHA_RETURN_IF_ERROR(Proc());
+    RAUHA_RETURN_IF_ERROR(Dev());
+    RAUHA_RETURN_IF_ERROR(Tmp());
+    RAUHA_RETURN_IF_ERROR(WritablePaths());
+    RAUHA_RETURN_IF_ERROR(Mounts());
+    return Pivot();
+  }
+
+ private:
+  std::string In(std::string_view task_path) const { return StrCat(root_, task_path); }
+
+  absl::Status Mount(const char* source, const std::string& target, const char* type,
+                     unsigned long flags, const char* data, std::string_view what) {
+    if (::mount(source, target.c_str(), type, flags, data) < 0) return Errno(what);
+    return absl::OkStatus();
+  }
+
+  // Sets nosuid, nodev and, if asked, read-only on the mount at `path` (and, if `recursive`,
+  // on every mount below it). Old kernels lack mount_setattr: a bind remount then keeps the
+  // flags statvfs reports, since the kernel refuses to clear locked ones.
+  absl::Status Restrict(const std::string& path, bool readonly, bool recursive,
+                        std::string_view what) {
+    mount_attr attr{};
+    attr.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (readonly ? MOUNT_ATTR_RDONLY : 0);
+    if (::mount_setattr(AT_FDCWD, path.c_str(), recursive ? AT_RECURSIVE : 0, &attr,
+                        sizeof(attr)) == 0) {
+      return absl::OkStatus();
+    }
+    if (errno != ENOSYS) return Errno(what);
+    struct statvfs sv;
+    unsigned long flags = MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | (readonly ? MS_RDONLY : 0);
+    if (::statvfs(path.c_str(), &sv) == 0) {
+      if (sv.f_flag & ST_NOEXEC) flags |= MS_NOEXEC;
+      if (sv.f_flag & ST_NOATIME) flags |= MS_NOATIME;
+      if (sv.f_flag & ST_NODIRATIME) flags |= MS_NODIRATIME;
+      if (sv.f_flag & ST_RELATIME) flags |= MS_RELATIME;
+    }
+    return Mount("", path, nullptr, flags, nullptr, what);
+  }
+
+  absl::Status BindReadOnly(const std::string& host, const std::string& task_path, bool dir) {
+    std::string target = In(task_path);
+    if (dir) {
+      if (::mkdir(target.c_str(), 0755) < 0 && errno != EEXIST) {
+        return Errno(StrCat("mkdir ", task_path));
+      }
+    } else {
+      RAUHA_RETURN_IF_ERROR(Touch(target, task_path));
+    }
+    RAUHA_RETURN_IF_ERROR(Mount(host.c_str(), target, nullptr, MS_BIND | MS_REC, nullptr,
+                                StrCat("bind ", host, " at ", task_path)));
+    return Restrict(target, true, true, StrCat("bind ", task_path, " read-only"));
+  }
+
+  absl::Status Touch(const std::string& path, std::string_view task_path) {
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644));
+    if (!fd) return Errno(StrCat("create ", task_path));
+    return absl::OkStatus();
+  }
+
+  // mkdir -p of a path inside the root. Every component must be a tmpfs the shim made (or a
+  // mount of the spec): the planner never sends a path through a host system directory.
+  absl::Status MkdirAll(std::string_view task_path, mode_t mode) {
+    for (size_t pos = 1; pos <= task_path.size(); ++pos) {
+      if (pos != task_path.size() && task_path[pos] != '/') continue;
+      std::string sub = In(task_path.substr(0, pos));
+      if (::mkdir(sub.c_str(), mode) < 0 && errno != EEXIST) {
+        return Errno(StrCat("mkdir ", task_path.substr(0, pos)));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status WriteFile(std::string_view task_path, std::string_view content) {
+    std::string path = In(task_path);
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644));
+    if (!fd) return Errno(StrCat("create ", task_path));
+    while (!content.empty()) {
+      ssize_t n = ::write(fd.get(), content.data(), content.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return Errno(StrCat("write ", task_path));
+      content.remove_prefix(static_cast<size_t>(n));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status CopySymlink(const std::string& host, std::string_view task_path) {
+    char target[PATH_MAX];
+    ssize_t n = ::readlink(host.c_str(), target, sizeof(target) - 1);
+    if (n < 0) return Errno(StrCat("readlink ", host));
+    target[n] = '\0';
+    if (::symlink(target, In(task_path).c_str()) < 0) return Errno(StrCat("symlink ", task_path));
+    return absl::OkStatus();
+  }
+
+  // A view of a host directory whose writes land in a tmpfs and vanish with the task.
+  absl::Status Overlay(const std::string& host_dir) {
+    std::string scratch = StrCat(base_, "/scratch/", overlays_++);
+    std::string upper = scratch + "/upper", work = scratch + "/work";
+    for (const std::string& d : {scratch, upper, work}) {
+      if (::mkdir(d.c_str(), 0755) < 0) return Errno(StrCat("mkdir ", d));
+    }
+    for (const std::string& p : {host_dir, upper}) {
+      if (p.find_first_of(",:\\") != std::string::npos) {
+        return absl::InvalidArgumentError(
+            StrCat("overlay on ", host_dir, ": path ", p, " holds ',', ':' or '\\'"));
+      }
+    }
+    std::string target = In(host_dir);
+    if (::mkdir(target.c_str(), 0755) < 0 && errno != EEXIST) {
+      return Errno(StrCat("mkdir ", host_dir));
+    }
+    std::string data = StrCat("lowerdir=", host_dir, ",upperdir=", upper, ",workdir=", work);
+    return Mount("overlay", target, "overlay", MS_NOSUID | MS_NODEV, data.c_str(),
+                 StrCat("mount writable overlay on ", host_dir));
+  }
+
+  bool IsOverlay(std::string_view path) const {
+    return std::find(plan_.overlay_dirs.begin(), plan_.overlay_dirs.end(), path) !=
+           plan_.overlay_dirs.end();
+  }
+
+  absl::Status Setup() {
+    // A shared "/" would propagate every mount below back to the host.
+    RAUHA_RETURN_IF_ERROR(Mount("", "/", nullptr, MS_REC | MS_PRIVATE, nullptr,
+                                "make / private (mount --make-rprivate)"));
+    RAUHA_RETURN_IF_ERROR(Mount("rauha-scratch", base_, "tmpfs", MS_NOSUID | MS_NODEV,
+                                "mode=0700,size=25%", StrCat("mount tmpfs on ", base_)));
+    for (const std::string& d : {root_, StrCat(base_, "/scratch")}) {
+      if (::mkdir(d.c_str(), 0700) < 0) return Errno(StrCat("mkdir ", d));
+    }
+    // pivot_root needs the new root to be a mount point of its own.
+    return Mount("rauha-root", root_, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=25%",
+                 StrCat("mount tmpfs on ", root_));
+  }
+
+  absl::Status SystemDirs() {
+    for (const char* dir : kSystemDirs) {
+      struct stat st;
+      if (::lstat(dir, &st) < 0) continue;
+      if (S_ISLNK(st.st_mode)) {
+        RAUHA_RETURN_IF_ERROR(CopySymlink(dir, dir));
+      } else if (S_ISDIR(st.st_mode)) {
+        if (plan_.root_writable || IsOverlay(dir)) {
+          RAUHA_RETURN_IF_ERROR(Overlay(dir));
+        } else {
+          RAUHA_RETURN_IF_ERROR(BindReadOnly(dir, dir, true));
+        }
+      }
+    }
+    for (const auto& dir : plan_.overlay_dirs) {
+      if (std::find(std::begin(kSystemDirs), std::end(kSystemDirs), dir) != std::end(kSystemDirs)) {
+        continue;
+      }
+      RAUHA_RETURN_IF_ERROR(Overlay(dir));
+    }
+    return absl::OkStatus();
+  }
+
+  // /etc/ssl/private holds host keys: the directory is rebuilt without it.
+  absl::Status EtcDirWithout(const std::string& host, std::string_view task_path,
+                             std::string_view skip) {
+    if (::mkdir(In(task_path).c_str(), 0755) < 0) return Errno(StrCat("mkdir ", task_path));
+    DIR* dir = ::opendir(host.c_str());
+    if (dir == nullptr) return Errno(StrCat("opendir ", host));
+    absl::Status status;
+    while (dirent* e = ::readdir(dir)) {
+      std::string_view name = e->d_name;
+      if (name == "." || name == ".." || name == skip) continue;
+      status = EtcEntry(StrCat(host, "/", name), StrCat(task_path, "/", name));
+      if (!status.ok()) break;
+    }
+    ::closedir(dir);
+    return status;
+  }
+
+  absl::Status EtcEntry(const std::string& host, const std::string& task_path) {
+    struct stat st;
+    if (::lstat(host.c_str(), &st) < 0) return absl::OkStatus();
+    if (S_ISLNK(st.st_mode)) return CopySymlink(host, task_path);
+    if (S_ISDIR(st.st_mode)) return BindReadOnly(host, task_path, true);
+    if (S_ISREG(st.st_mode)) return BindReadOnly(host, task_path, false);
+    return absl::OkStatus();
+  }
+
+  absl::Status Etc() {
+    if (::mkdir(In("/etc").c_str(), 0755) < 0) return Errno("mkdir /etc");
+    DIR* dir = ::opendir("/etc");
+    if (dir == nullptr) return Errno("opendir /etc");
+    absl::Status status;
+    while (dirent* e = ::readdir(dir)) {
+      std::string_view name = e->d_name;
+      if (!EtcAllowed(name)) continue;
+      std::string host = StrCat("/etc/", name);
+      status = name == "ssl" ? EtcDirWithout(host, host, "private") : EtcEntry(host, host);
+      if (!status.ok()) break;
+    }
+    ::closedir(dir);
+    RAUHA_RETURN_IF_ERROR(status);
+    RAUHA_RETURN_IF_ERROR(WriteFile("/etc/hostname", StrCat(plan_.hostname, "\n")));
+    RAUHA_RETURN_IF_ERROR(WriteFile(
+        "/etc/hosts",
+        StrCat("127.0.0.1\tlocalhost\n::1\tlocalhost\n127.0.1.1\t", plan_.hostname, "\n")));
+    std::string resolv = "# rauha: this zone's network is isolated; there is no DNS\n";
+    if (!plan_.isolated_network) {
+      // The host's network: its resolver configuration is what works here.
+      resolv = "# rauha: host network\n";
+      UniqueFd fd(::open("/etc/resolv.conf", O_RDONLY | O_CLOEXEC));
+      char buf[4096];
+      ssize_t n = fd ? ::read(fd.get(), buf, sizeof(buf)) : -1;
+      if (n > 0) resolv.append(buf, static_cast<size_t>(n));
+    }
+    return WriteFile("/etc/resolv.conf", resolv);
+  }
+
+  absl::Status Proc() {
+    std::string proc = In("/proc");
+    if (::mkdir(proc.c_str(), 0555) < 0) return Errno("mkdir /proc");
+    // The child is PID 1 of a new pid namespace: this procfs shows only the task's processes.
+    RAUHA_RETURN_IF_ERROR(Mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr,
+                                "mount proc on /proc"));
+    for (const char* masked : {"kcore", "keys", "timer_list", "sched_debug"}) {
+      std::string p = StrCat(proc, "/", masked);
+      if (::access(p.c_str(), F_OK) < 0) continue;
+      RAUHA_RETURN_IF_ERROR(
+          Mount("/dev/null", p, nullptr, MS_BIND, nullptr, StrCat("mask /proc/", masked)));
+    }
+    for (const char* ro : {"sys", "sysrq-trigger", "irq", "bus", "fs"}) {
+      std::string p = StrCat(proc, "/", ro);
+      if (::access(p.c_str(), F_OK) < 0) continue;
+      RAUHA_RETURN_IF_ERROR(
+          Mount(p.c_str(), p, nullptr, MS_BIND | MS_REC, nullptr, StrCat("bind /proc/", ro)));
+      RAUHA_RETURN_IF_ERROR(Restrict(p, true, true, StrCat("make /proc/", ro, " read-only")));
+    }
+    for (const char* empty : {"acpi", "scsi"}) {
+      std::string p = StrCat(proc, "/", empty);
+      if (::access(p.c_str(), F_OK) < 0) continue;
+      RAUHA_RETURN_IF_ERROR(Mount("tmpfs", p, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                                  nullptr, StrCat("mask /proc/", empty)));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Dev() {
+    std::string dev = In("/dev");
+    if (::mkdir(dev.c_str(), 0755) < 0) return Errno("mkdir /dev");
+    RAUHA_RETURN_IF_ERROR(Mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k",
+                                "mount tmpfs on /dev"));
+    for (const auto& d : plan_.devices) {
+      RAUHA_RETURN_IF_ERROR(MkdirAll(d.substr(0, d.rfind('/')), 0755));
+      std::string target = In(d);
+      RAUHA_RETURN_IF_ERROR(Touch(target, d));
+      RAUHA_RETURN_IF_ERROR(
+          Mount(d.c_str(), target, nullptr, MS_BIND, nullptr, StrCat("bind ", d)));
+    }
+    std::string pts = In("/dev/pts");
+    if (::mkdir(pts.c_str(), 0755) < 0) return Errno("mkdir /dev/pts");
+    if (::mount("devpts", pts.c_str(), "devpts", MS_NOSUID | MS_NOEXEC,
+                "newinstance,ptmxmode=0666,mode=0620,gid=5") < 0) {
+      // gid=5 (tty) is a convention some hosts do not follow.
+      RAUHA_RETURN_IF_ERROR(Mount("devpts", pts, "devpts", MS_NOSUID | MS_NOEXEC,
+                                  "newinstance,ptmxmode=0666,mode=0620",
+                                  "mount devpts on /dev/pts"));
+    }
+    std::string shm = In("/dev/shm");
+    if (::mkdir(shm.c_str(), 01777) < 0) return Errno("mkdir /dev/shm");
+    RAUHA_RETURN_IF_ERROR(Mount("shm", shm, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                                "mode=1777,size=64m", "mount tmpfs on /dev/shm"));
+    constexpr std::pair<const char*, const char*> kLinks[] = {
+        {"pts/ptmx", "/dev/ptmx"},          {"/proc/self/fd", "/dev/fd"},
+        {"/proc/self/fd/0", "/dev/stdin"},  {"/proc/self/fd/1", "/dev/stdout"},
+        {"/proc/self/fd/2", "/dev/stderr"},
+    };
+    for (const auto& [target, link] : kLinks) {
+      if (::symlink(target, In(link).c_str()) < 0) return Errno(StrCat("symlink ", link));
+    }
+    // Nothing may be created in /dev later; the device binds, pts and shm are their own mounts.
+    return Restrict(dev, true, false, "make /dev read-only");
+  }
+
+  absl::Status Tmp() {
+    std::string tmp = In("/tmp");
+    if (::mkdir(tmp.c_str(), 01777) < 0) return Errno("mkdir /tmp");
+    RAUHA_RETURN_IF_ERROR(Mount("tmpfs", tmp, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=25%",
+                                "mount tmpfs on /tmp"));
+    for (const auto& d : plan_.tmp_dirs) RAUHA_RETURN_IF_ERROR(MkdirAll(d, 01777));
+    return absl::OkStatus();
+  }
+
+  absl::Status WritablePaths() {
+    for (const auto& d : plan_.scratch_dirs) {
+      RAUHA_RETURN_IF_ERROR(MkdirAll(d, 0755));
+      RAUHA_RETURN_IF_ERROR(Mount("tmpfs", In(d), "tmpfs", MS_NOSUID | MS_NODEV,
+                                  "mode=1777,size=25%", StrCat("mount tmpfs on ", d)));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Mounts() {
+    for (const auto& m : plan_.mounts) {
+      std::string target = In(m.target);
+      if (m.create) {
+        RAUHA_RETURN_IF_ERROR(MkdirAll(m.target.substr(0, m.target.rfind('/')), 0755));
+        if (m.is_dir) {
+          if (::mkdir(target.c_str(), 0755) < 0 && errno != EEXIST) {
+            return Errno(StrCat("mkdir ", m.target));
+          }
+        } else {
+          struct stat st;
+          if (::lstat(target.c_str(), &st) < 0) RAUHA_RETURN_IF_ERROR(Touch(target, m.target));
+        }
+      }
+      RAUHA_RETURN_IF_ERROR(Mount(m.source.c_str(), target, nullptr, MS_BIND | MS_REC, nullptr,
+                                  StrCat("bind ", m.source, " at ", m.target)));
+      RAUHA_RETURN_IF_ERROR(
+          Restrict(target, m.readonly, true, StrCat("set mount flags on ", m.target)));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Pivot() {
+    if (::chdir(root_.c_str()) < 0) return Errno(StrCat("chdir ", root_));
+    // pivot_root(".", ".") stacks the old root on top of the new one; detaching it leaves
+    // only the new root, with no directory needed to hold the old one.
+    if (::syscall(SYS_pivot_root, ".", ".") < 0) return Errno("pivot_root");
+    if (::umount2(".", MNT_DETACH) < 0) return Errno("detach the host's root");
+    if (::chdir("/") < 0) return Errno("chdir /");
+    if (!plan_.root_writable) {
+      RAUHA_RETURN_IF_ERROR(Restrict("/", true, false, "make / read-only"));
+    }
+    return absl::OkStatus();
+  }
+
+  const TaskPlan& plan_;
+  std::string base_;
+  std::string root_;
+  int overlays_ = 0;
+};
+
+}  // namespace
+
+absl::Status BuildRootAndPivot(const TaskPlan& plan) { return RootBuilder(plan).Build(); }
+
+}  // namespace rauha::shim

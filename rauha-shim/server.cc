@@ -1,0 +1,577 @@
+#include "rauha-shim/server.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+
+#include "rauha-common/errors.h"
+#include "rauha-common/strcat.h"
+#include "rauha-shim/launch.h"
+#include "rauha-shim/log.h"
+
+namespace rauha::shim {
+namespace {
+
+using nlohmann::json;
+
+// After PID 1 of a task exits the kernel kills the rest of its pid namespace, so the pipes
+// reach EOF at once unless a descriptor escaped; this bounds the wait for that.
+constexpr int64_t kDrainMs = 1000;
+constexpr int64_t kShutdownWaitMs = 5000;
+// A result must fit in one frame even when JSON escaping inflates binary output ~6x.
+constexpr uint64_t kMaxOutputLimit = kDefaultOutputLimit;
+constexpr size_t kReadChunk = 16384;
+
+enum Kind : uint64_t { kListener = 1, kSignals, kConn, kPidfd, kStdout, kStderr };
+
+uint64_t Tag(Kind kind, uint64_t serial) { return (uint64_t{kind} << 56) | serial; }
+Kind TagKind(uint64_t tag) { return static_cast<Kind>(tag >> 56); }
+uint64_t TagSerial(uint64_t tag) { return tag & ((uint64_t{1} << 56) - 1); }
+
+int64_t MonotonicMs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t RealtimeNs() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
+uint64_t Micros(const timeval& tv) {
+  return static_cast<uint64_t>(tv.tv_sec) * 1000000 + static_cast<uint64_t>(tv.tv_usec);
+}
+
+int PidfdSendSignal(int pidfd, int sig) {
+  return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
+}
+
+// "signal" is a number or a name ("SIGTERM", "TERM"); absent means SIGKILL.
+absl::StatusOr<int> ParseSignal(const json& params) {
+  auto it = params.find("signal");
+  if (it == params.end() || it->is_null()) return SIGKILL;
+  if (it->is_number_integer()) {
+    int64_t sig = it->get<int64_t>();
+    if (sig >= 1 && sig <= SIGRTMAX) return static_cast<int>(sig);
+  } else if (it->is_string()) {
+    std::string name = it->get<std::string>();
+    if (name.starts_with("SIG")) name = name.substr(3);
+    constexpr std::pair<const char*, int> kNames[] = {
+        {"KILL", SIGKILL}, {"TERM", SIGTERM}, {"INT", SIGINT},   {"HUP", SIGHUP},
+        {"QUIT", SIGQUIT}, {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"STOP", SIGSTOP},
+        {"CONT", SIGCONT}, {"ABRT", SIGABRT}, {"ALRM", SIGALRM}, {"WINCH", SIGWINCH},
+    };
+    for (const auto& [n, sig] : kNames) {
+      if (name == n) return sig;
+    }
+  }
+  return absl::InvalidArgumentError(
+      StrCat("kill: \"signal\" must be a signal number or name such as SIGTERM, not ",
+             it->dump(-1, ' ', false, json::error_handler_t::replace)));
+}
+
+}  // namespace
+
+struct Server::Conn {
+  uint64_t serial = 0;
+  UniqueFd fd;
+  frame::Decoder decoder;
+  std::string out;
+  bool want_write = false;
+};
+
+struct Server::Task {
+  uint64_t serial = 0;
+  pid_t pid = 0;
+  UniqueFd pidfd, out, err;
+  TaskResult result;
+  uint64_t output_limit = 0;
+  bool exited = false;
+  bool ended = false;
+  int64_t deadline_ms = 0;  // monotonic; 0: none
+  int64_t drain_deadline_ms = 0;
+  std::string rootfs_dir;
+  std::vector<std::pair<uint64_t, uint64_t>> waiters;  // (conn, request id)
+};
+
+Server::Server(const Options& options, UniqueFd listener, UniqueFd signals)
+    : options_(options), listener_(std::move(listener)), signals_(std::move(signals)) {
+  zone_.state_dir = options.state_dir;
+  zone_.hostname = options.zone_name.substr(0, 64);
+  zone_.isolated_network = options.isolated_network;
+}
+
+Server::~Server() = default;
+
+void Server::Watch(int fd, uint64_t tag, uint32_t events) {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.u64 = tag;
+  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) < 0) {
+    Log(StrCat("epoll_ctl add fd ", fd, ": ", strerror(errno)));
+  }
+}
+
+void Server::Unwatch(int fd) { ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr); }
+
+int Server::Run() {
+  epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
+  if (!epoll_) {
+    Log(StrCat("epoll_create1: ", strerror(errno)));
+    return 1;
+  }
+  Watch(listener_.get(), Tag(kListener, 0), EPOLLIN);
+  Watch(signals_.get(), Tag(kSignals, 0), EPOLLIN);
+  epoll_event events[16];
+  while (true) {
+    int n = ::epoll_wait(epoll_.get(), events, 16, NextTimeoutMs());
+    if (n < 0 && errno != EINTR) {
+      Log(StrCat("epoll_wait: ", strerror(errno)));
+      return 1;
+    }
+    for (int i = 0; i < n; ++i) {
+      uint64_t tag = events[i].data.u64;
+      uint64_t serial = TagSerial(tag);
+      switch (TagKind(tag)) {
+        case kListener:
+          Accept();
+          break;
+        case kSignals:
+          OnSignal();
+          break;
+        case kConn: {
+          auto it = conns_.find(serial);
+          if (it == conns_.end()) break;
+          if (events[i].events & EPOLLOUT) Flush(*it->second);
+          if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) OnConnReadable(serial);
+          break;
+        }
+        case kPidfd:
+        case kStdout:
+        case kStderr: {
+          auto it = tasks_by_serial_.find(serial);
+          if (it == tasks_by_serial_.end()) break;
+          if (TagKind(tag) == kPidfd) {
+            OnTaskExit(*it->second);
+          } else {
+            OnTaskOutput(*it->second, TagKind(tag) == kStderr);
+          }
+          break;
+        }
+      }
+    }
+    CheckDeadlines();
+    if (shutting_down_ && ShutdownComplete()) break;
+  }
+  return 0;
+}
+
+void Server::Accept() {
+  while (true) {
+    int fd = ::accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno != EAGAIN) Log(StrCat("accept: ", strerror(errno)));
+      return;
+    }
+    auto conn = std::make_unique<Conn>();
+    conn->serial = next_serial_++;
+    conn->fd.reset(fd);
+    Watch(fd, Tag(kConn, conn->serial), EPOLLIN);
+    conns_.emplace(conn->serial, std::move(conn));
+  }
+}
+
+void Server::OnConnReadable(uint64_t serial) {
+  Conn* c = conns_.at(serial).get();
+  char buf[kReadChunk];
+  while (true) {
+    ssize_t n = ::read(c->fd.get(), buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) break;
+    if (n <= 0) {
+      CloseConn(serial);
+      return;
+    }
+    c->decoder.Feed(std::string_view(buf, static_cast<size_t>(n)));
+    while (true) {
+      auto next = c->decoder.Next();
+      if (!next.ok()) {
+        Log(StrCat("closing connection ", serial, ": ", ToStd(next.status().message())));
+        CloseConn(serial);
+        return;
+      }
+      if (!next->has_value()) break;
+      HandleRequest(serial, **next);
+      // The request may have ended the connection (a write error).
+      if (!conns_.contains(serial)) return;
+    }
+  }
+}
+
+void Server::Flush(Conn& c) {
+  while (!c.out.empty()) {
+    ssize_t n = ::send(c.fd.get(), c.out.data(), c.out.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) break;
+    if (n < 0) {
+      // The peer is gone; the read side sees it and closes the connection.
+      c.out.clear();
+      break;
+    }
+    c.out.erase(0, static_cast<size_t>(n));
+  }
+  bool want = !c.out.empty();
+  if (want != c.want_write) {
+    epoll_event ev{};
+    ev.events = want ? (EPOLLIN | EPOLLOUT) : EPOLLIN;
+    ev.data.u64 = Tag(kConn, c.serial);
+    ::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, c.fd.get(), &ev);
+    c.want_write = want;
+  }
+  if (c.out.empty()) std::string().swap(c.out);
+}
+
+void Server::CloseConn(uint64_t serial) {
+  auto it = conns_.find(serial);
+  if (it == conns_.end()) return;
+  Unwatch(it->second->fd.get());
+  conns_.erase(it);
+  // The tasks keep running; only the answers owed to this connection are dropped.
+  for (auto& [id, task] : tasks_) {
+    std::erase_if(task->waiters, [&](const auto& w) { return w.first == serial; });
+  }
+  std::erase_if(shutdown_replies_, [&](const auto& w) { return w.first == serial; });
+}
+
+void Server::Reply(uint64_t conn, uint64_t id, const absl::StatusOr<json>& result) {
+  auto it = conns_.find(conn);
+  if (it == conns_.end()) return;
+  auto encoded = frame::Encode(result.ok() ? MakeOkResponse(id, *result)
+                                           : MakeErrorResponse(id, result.status()));
+  if (!encoded.ok()) {
+    encoded = frame::Encode(MakeErrorResponse(id, encoded.status()));
+    if (!encoded.ok()) return;
+  }
+  it->second->out += *encoded;
+  Flush(*it->second);
+}
+
+void Server::OnSignal() {
+  signalfd_siginfo info;
+  while (::read(signals_.get(), &info, sizeof(info)) == sizeof(info)) {
+    if (info.ssi_signo == SIGTERM || info.ssi_signo == SIGINT) {
+      Log(StrCat("received signal ", info.ssi_signo, "; shutting down"));
+      BeginShutdown(0, 0);
+    }
+    // SIGCHLD: each task's pidfd reports its exit.
+  }
+}
+
+void Server::HandleRequest(uint64_t conn, const json& request) {
+  auto id_it = request.find("id");
+  auto method_it = request.find("method");
+  if (id_it == request.end() || !id_it->is_number_unsigned()) {
+    Reply(conn, 0, absl::InvalidArgumentError("request needs a non-negative integer \"id\""));
+    return;
+  }
+  uint64_t id = id_it->get<uint64_t>();
+  if (method_it == request.end() || !method_it->is_string()) {
+    Reply(conn, id, absl::InvalidArgumentError("request needs a string \"method\""));
+    return;
+  }
+  static const json kEmpty = json::object();
+  const json* params = &kEmpty;
+  if (auto p = request.find("params"); p != request.end() && !p->is_null()) {
+    if (!p->is_object()) {
+      Reply(conn, id, absl::InvalidArgumentError("\"params\" must be an object"));
+      return;
+    }
+    params = &*p;
+  }
+  const std::string& method = method_it->get_ref<const std::string&>();
+  if (method == "hello") {
+    Reply(conn, id, Hello());
+  } else if (method == "start") {
+    Reply(conn, id, Start(*params));
+  } else if (method == "wait") {
+    auto task = FindTask(*params);
+    if (!task.ok()) {
+      Reply(conn, id, task.status());
+    } else if ((*task)->ended) {
+      Reply(conn, id, ToJson((*task)->result));
+    } else {
+      (*task)->waiters.emplace_back(conn, id);
+    }
+  } else if (method == "kill") {
+    Reply(conn, id, Kill(*params));
+  } else if (method == "list") {
+    Reply(conn, id, List());
+  } else if (method == "forget") {
+    Reply(conn, id, Forget(*params));
+  } else if (method == "shutdown") {
+    BeginShutdown(conn, id);
+  } else {
+    Reply(conn, id, absl::UnimplementedError(StrCat("unknown method \"", method, "\"")));
+  }
+}
+
+absl::StatusOr<Server::Task*> Server::FindTask(const json& params) const {
+  auto it = params.find("task_id");
+  if (it == params.end() || !it->is_string()) {
+    return absl::InvalidArgumentError("params.task_id must be a string");
+  }
+  auto task = tasks_.find(it->get<std::string>());
+  if (task == tasks_.end()) {
+    return absl::NotFoundError(StrCat("no task \"", it->get<std::string>(), "\" in this zone"));
+  }
+  return task->second.get();
+}
+
+json Server::Hello() const {
+  ShimHello hello;
+  hello.zone_id = options_.zone_id;
+  hello.pid = ::getpid();
+  hello.version = RAUHA_VERSION;
+  for (const auto& [id, t] : tasks_) {
+    hello.tasks.push_back(TaskStatus{id, t->pid, !t->ended, t->result.started_at_ns});
+  }
+  return ToJson(hello);
+}
+
+json Server::List() const {
+  json tasks = json::array();
+  for (const auto& [id, t] : tasks_) {
+    tasks.push_back(ToJson(TaskStatus{id, t->pid, !t->ended, t->result.started_at_ns}));
+  }
+  return json{{"tasks", std::move(tasks)}};
+}
+
+absl::StatusOr<json> Server::Start(const json& params) {
+  if (shutting_down_) return absl::FailedPreconditionError("the shim is shutting down");
+  auto spec = TaskSpecFromJson(params);
+  if (!spec.ok()) return spec.status();
+  if (tasks_.contains(spec->task_id)) {
+    return absl::AlreadyExistsError(
+        StrCat("task \"", spec->task_id, "\" already exists in this zone"));
+  }
+  auto plan = PlanTask(*spec, zone_);
+  if (!plan.ok()) return plan.status();
+  if (plan->output_limit > kMaxOutputLimit) {
+    plan->warnings.push_back(StrCat("output_limit ", plan->output_limit, " exceeds the shim's ",
+                                    "maximum of ", kMaxOutputLimit, " bytes per stream; capped"));
+    plan->output_limit = kMaxOutputLimit;
+  }
+  auto task = std::make_unique<Task>();
+  task->result.task_id = plan->task_id;
+  task->result.started_at_ns = RealtimeNs();
+  int64_t started_ms = MonotonicMs();
+  auto launched = LaunchTask(*plan);
+  if (!launched.ok()) {
+    Log(StrCat("task ", plan->task_id, ": ", ToStd(launched.status().message())));
+    return launched.status();
+  }
+  task->serial = next_serial_++;
+  task->pid = launched->pid;
+  task->pidfd = std::move(launched->pidfd);
+  task->out = std::move(launched->stdout_read);
+  task->err = std::move(launched->stderr_read);
+  task->output_limit = plan->output_limit;
+  task->rootfs_dir = plan->rootfs_dir;
+  task->result.pid = launched->pid;
+  task->result.start_error = std::move(launched->start_error);
+  task->result.warnings = std::move(plan->warnings);
+  if (plan->timeout_ms > 0) {
+    task->deadline_ms =
+        started_ms + static_cast<int64_t>(std::min<uint64_t>(plan->timeout_ms, INT32_MAX));
+  }
+  if (!task->result.start_error.empty()) {
+    Log(StrCat("task ", plan->task_id, " did not start: ", task->result.start_error));
+  }
+  Watch(task->pidfd.get(), Tag(kPidfd, task->serial), EPOLLIN);
+  Watch(task->out.get(), Tag(kStdout, task->serial), EPOLLIN);
+  Watch(task->err.get(), Tag(kStderr, task->serial), EPOLLIN);
+  json reply = {{"task_id", plan->task_id}, {"pid", task->pid}};
+  tasks_by_serial_[task->serial] = task.get();
+  tasks_.emplace(plan->task_id, std::move(task));
+  return reply;
+}
+
+absl::StatusOr<json> Server::Kill(const json& params) {
+  auto task = FindTask(params);
+  if (!task.ok()) return task.status();
+  auto sig = ParseSignal(params);
+  if (!sig.ok()) return sig.status();
+  Task& t = **task;
+  if (t.exited) return json::object();  // already over: nothing to signal
+  if (PidfdSendSignal(t.pidfd.get(), *sig) < 0 && errno != ESRCH) {
+    return ErrnoStatus(errno, StrCat("kill task ", t.result.task_id));
+  }
+  t.result.killed = true;
+  return json::object();
+}
+
+absl::StatusOr<json> Server::Forget(const json& params) {
+  auto task = FindTask(params);
+  if (!task.ok()) return task.status();
+  if (!(*task)->ended) {
+    return absl::FailedPreconditionError(StrCat("task \"", (*task)->result.task_id,
+                                                "\" is still running; kill or wait for it first"));
+  }
+  tasks_by_serial_.erase((*task)->serial);
+  tasks_.erase((*task)->result.task_id);
+  return json::object();
+}
+
+void Server::OnTaskExit(Task& t) {
+  int status = 0;
+  rusage ru{};
+  pid_t r = ::wait4(t.pid, &status, WNOHANG, &ru);
+  if (r == 0) return;
+  Unwatch(t.pidfd.get());
+  t.pidfd.reset();
+  t.exited = true;
+  t.result.finished_at_ns = RealtimeNs();
+  if (r < 0) {
+    Log(StrCat("wait4 task ", t.result.task_id, ": ", strerror(errno)));
+  } else {
+    t.result.cpu_user_us = Micros(ru.ru_utime);
+    t.result.cpu_system_us = Micros(ru.ru_stime);
+    t.result.max_rss_kb = static_cast<uint64_t>(ru.ru_maxrss);
+    // A task that never ran has no exit code of its own: the 127 is the shim's.
+    if (t.result.start_error.empty()) {
+      if (WIFEXITED(status)) t.result.exit_code = WEXITSTATUS(status);
+      if (WIFSIGNALED(status)) t.result.signal = WTERMSIG(status);
+    }
+  }
+  t.drain_deadline_ms = MonotonicMs() + kDrainMs;
+  if (!t.out && !t.err) FinishTask(t);
+}
+
+void Server::OnTaskOutput(Task& t, bool is_stderr) {
+  UniqueFd& fd = is_stderr ? t.err : t.out;
+  std::string& data = is_stderr ? t.result.stderr_data : t.result.stdout_data;
+  bool& truncated = is_stderr ? t.result.stderr_truncated : t.result.stdout_truncated;
+  char buf[kReadChunk];
+  // Bounded per wake-up so one chatty task cannot starve the others.
+  for (int round = 0; round < 16 && fd; ++round) {
+    ssize_t n = ::read(fd.get(), buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return;
+    if (n <= 0) {
+      Unwatch(fd.get());
+      fd.reset();
+      break;
+    }
+    size_t room = data.size() < t.output_limit ? t.output_limit - data.size() : 0;
+    size_t keep = std::min(room, static_cast<size_t>(n));
+    data.append(buf, keep);
+    if (keep < static_cast<size_t>(n)) truncated = true;
+  }
+  if (t.exited && !t.out && !t.err) FinishTask(t);
+}
+
+void Server::FinishTask(Task& t) {
+  if (t.ended) return;
+  for (UniqueFd* fd : {&t.out, &t.err, &t.pidfd}) {
+    if (*fd) {
+      Unwatch(fd->get());
+      fd->reset();
+    }
+  }
+  // The task's tmpfs was mounted only in its own mount namespace, gone with its last
+  // process: on the shim's side this is an empty directory.
+  if (::rmdir(t.rootfs_dir.c_str()) < 0 && errno != ENOENT) {
+    Log(StrCat("rmdir ", t.rootfs_dir, ": ", strerror(errno)));
+  }
+  if (t.result.finished_at_ns == 0) t.result.finished_at_ns = RealtimeNs();
+  t.ended = true;
+  t.deadline_ms = 0;
+  t.drain_deadline_ms = 0;
+  auto waiters = std::move(t.waiters);
+  t.waiters.clear();
+  json result = ToJson(t.result);
+  for (const auto& [conn, id] : waiters) Reply(conn, id, result);
+}
+
+void Server::CheckDeadlines() {
+  int64_t now = MonotonicMs();
+  for (auto& [id, task] : tasks_) {
+    Task& t = *task;
+    if (t.ended) continue;
+    if (!t.exited && t.deadline_ms != 0 && now >= t.deadline_ms) {
+      t.deadline_ms = 0;
+      t.result.timed_out = true;
+      PidfdSendSignal(t.pidfd.get(), SIGKILL);
+    }
+    if (t.exited && now >= t.drain_deadline_ms) {
+      Log(StrCat("task ", t.result.task_id, ": output still open ", kDrainMs,
+                 " ms after exit; closing it"));
+      FinishTask(t);
+    }
+  }
+}
+
+int Server::NextTimeoutMs() const {
+  int64_t next = INT64_MAX;
+  for (const auto& [id, t] : tasks_) {
+    if (t->ended) continue;
+    if (!t->exited && t->deadline_ms != 0) next = std::min(next, t->deadline_ms);
+    if (t->exited) next = std::min(next, t->drain_deadline_ms);
+  }
+  if (shutting_down_) next = std::min(next, shutdown_deadline_ms_);
+  if (next == INT64_MAX) return -1;
+  int64_t wait = next - MonotonicMs();
+  return wait <= 0 ? 0 : static_cast<int>(std::min<int64_t>(wait, INT32_MAX));
+}
+
+void Server::BeginShutdown(uint64_t conn, uint64_t id) {
+  if (conn != 0) shutdown_replies_.emplace_back(conn, id);
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  shutdown_deadline_ms_ = MonotonicMs() + kShutdownWaitMs;
+  for (auto& [task_id, t] : tasks_) {
+    if (t->exited) continue;
+    PidfdSendSignal(t->pidfd.get(), SIGKILL);
+    t->result.killed = true;
+  }
+}
+
+bool Server::ShutdownComplete() {
+  bool all_ended = std::all_of(tasks_.begin(), tasks_.end(),
+                               [](const auto& entry) { return entry.second->ended; });
+  if (!all_ended && MonotonicMs() < shutdown_deadline_ms_) return false;
+  for (auto& [task_id, t] : tasks_) {
+    if (!t->ended) {
+      Log(StrCat("task ", task_id, " did not end within ", kShutdownWaitMs, " ms of SIGKILL"));
+      FinishTask(*t);
+    }
+  }
+  for (const auto& [conn, id] : shutdown_replies_) Reply(conn, id, json::object());
+  // Deliver what is queued (the shutdown replies, late results) before the process exits.
+  int64_t deadline = MonotonicMs() + 1000;
+  for (auto& [serial, c] : conns_) {
+    while (!c->out.empty() && MonotonicMs() < deadline) {
+      pollfd p{c->fd.get(), POLLOUT, 0};
+      if (::poll(&p, 1, static_cast<int>(deadline - MonotonicMs())) <= 0) break;
+      Flush(*c);
+    }
+  }
+  return true;
+}
+
+}  // namespace rauha::shim

@@ -1,0 +1,79 @@
+// The shim's single-threaded event loop: one epoll over the control socket, client
+// connections (frame.h framing, shim_protocol.h messages), the signalfd (SIGTERM/SIGINT mean
+// "shutdown"), and each task's pidfd and stdout/stderr pipes; timeouts come from the epoll
+// wait. Requests are answered on the connection they came on; "wait" is answered when the
+// task has ended. Results stay until "forget", so a reconnecting rauhad can collect them.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "nlohmann/json.hpp"
+#include "rauha-common/fd.h"
+#include "rauha-common/frame.h"
+#include "rauha-common/shim_protocol.h"
+#include "rauha-shim/options.h"
+#include "rauha-shim/task_plan.h"
+
+namespace rauha::shim {
+
+class Server {
+ public:
+  // `listener` is a listening non-blocking socket; `signals` a signalfd for SIGTERM, SIGINT
+  // and SIGCHLD (blocked by the caller).
+  Server(const Options& options, UniqueFd listener, UniqueFd signals);
+  ~Server();
+
+  // Runs until "shutdown" or SIGTERM/SIGINT, every task then killed and reaped (bounded).
+  // Returns the process exit code.
+  int Run();
+
+ private:
+  struct Conn;
+  struct Task;
+
+  void Accept();
+  void OnConnReadable(uint64_t serial);
+  void Flush(Conn& c);
+  void CloseConn(uint64_t serial);
+  void OnSignal();
+  void HandleRequest(uint64_t conn, const nlohmann::json& request);
+  void Reply(uint64_t conn, uint64_t id, const absl::StatusOr<nlohmann::json>& result);
+
+  absl::StatusOr<nlohmann::json> Start(const nlohmann::json& params);
+  absl::StatusOr<nlohmann::json> Kill(const nlohmann::json& params);
+  absl::StatusOr<nlohmann::json> Forget(const nlohmann::json& params);
+  nlohmann::json Hello() const;
+  nlohmann::json List() const;
+  absl::StatusOr<Task*> FindTask(const nlohmann::json& params) const;
+
+  void OnTaskExit(Task& t);
+  void OnTaskOutput(Task& t, bool is_stderr);
+  void FinishTask(Task& t);
+  void CheckDeadlines();
+  int NextTimeoutMs() const;
+  void BeginShutdown(uint64_t conn, uint64_t id);
+  bool ShutdownComplete();
+
+  void Watch(int fd, uint64_t tag, uint32_t events);
+  void Unwatch(int fd);
+
+  Options options_;
+  ZoneContext zone_;
+  UniqueFd listener_;
+  UniqueFd signals_;
+  UniqueFd epoll_;
+  uint64_t next_serial_ = 1;
+  std::map<uint64_t, std::unique_ptr<Conn>> conns_;
+  std::map<std::string, std::unique_ptr<Task>> tasks_;
+  std::map<uint64_t, Task*> tasks_by_serial_;
+  bool shutting_down_ = false;
+  int64_t shutdown_deadline_ms_ = 0;
+  std::vector<std::pair<uint64_t, uint64_t>> shutdown_replies_;  // (conn, request id)
+};
+
+}  // namespace rauha::shim

@@ -1,0 +1,329 @@
+#include "rauha-shim/task_plan.h"
+
+#include <stdlib.h>
+#include <sys/capability.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <climits>
+#include <string_view>
+
+#include "rauha-common/strcat.h"
+
+namespace rauha::shim {
+namespace {
+
+enum class Area { kRoot, kSystem, kEtc, kProc, kDev, kTmp, kOther };
+
+std::string_view FirstComponent(std::string_view p) {
+  p.remove_prefix(1);
+  return p.substr(0, p.find('/'));
+}
+
+bool IsUnder(std::string_view path, std::string_view dir) {
+  if (dir == "/") return true;
+  return path == dir ||
+         (path.starts_with(dir) && path.size() > dir.size() && path[dir.size()] == '/');
+}
+
+// The task's root recreates the host's top-level symlinks (/bin -> usr/bin), so "/bin/x"
+// in the task is "/usr/bin/x"; mount points are made on the resolved path.
+std::string ResolveTopSymlinks(std::string path) {
+  for (int hop = 0; hop < 4; ++hop) {
+    std::string first = StrCat("/", FirstComponent(path));
+    if (std::find(std::begin(kSystemDirs), std::end(kSystemDirs), first) == std::end(kSystemDirs)) {
+      return path;
+    }
+    char target[PATH_MAX];
+    ssize_t n = ::readlink(first.c_str(), target, sizeof(target) - 1);
+    if (n <= 0) return path;
+    std::string rest = path.substr(first.size());
+    std::string joined = target[0] == '/' ? StrCat(std::string_view(target, n), rest)
+                                          : StrCat("/", std::string_view(target, n), rest);
+    auto normalized = NormalizePath(joined, "");
+    if (!normalized.ok()) return path;
+    path = *normalized;
+  }
+  return path;
+}
+
+Area Classify(const std::string& path) {
+  if (path == "/") return Area::kRoot;
+  std::string first = StrCat("/", FirstComponent(path));
+  if (std::find(std::begin(kSystemDirs), std::end(kSystemDirs), first) != std::end(kSystemDirs)) {
+    struct stat st;
+    if (::lstat(first.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return Area::kSystem;
+    return Area::kOther;
+  }
+  if (first == "/etc") return Area::kEtc;
+  if (first == "/proc") return Area::kProc;
+  if (first == "/dev") return Area::kDev;
+  if (first == "/tmp") return Area::kTmp;
+  return Area::kOther;
+}
+
+// A path under a system dir is the host's own file: it must exist there with no symlink on
+// the way (a symlink would be followed on the host while the task's root is being built).
+bool ExistsWithoutSymlinks(const std::string& path, bool* is_dir) {
+  char real[PATH_MAX];
+  if (::realpath(path.c_str(), real) == nullptr || path != real) return false;
+  struct stat st;
+  if (::stat(path.c_str(), &st) < 0) return false;
+  *is_dir = S_ISDIR(st.st_mode);
+  return true;
+}
+
+bool ValidTaskId(std::string_view id) {
+  if (id.empty() || id.size() > 128 || id[0] == '.') return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.';
+  });
+}
+
+struct RlimitName {
+  const char* name;
+  int resource;
+};
+constexpr RlimitName kRlimits[] = {
+    {"RLIMIT_AS", RLIMIT_AS},
+    {"RLIMIT_CORE", RLIMIT_CORE},
+    {"RLIMIT_CPU", RLIMIT_CPU},
+    {"RLIMIT_DATA", RLIMIT_DATA},
+    {"RLIMIT_FSIZE", RLIMIT_FSIZE},
+    {"RLIMIT_LOCKS", RLIMIT_LOCKS},
+    {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK},
+    {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE},
+    {"RLIMIT_NICE", RLIMIT_NICE},
+    {"RLIMIT_NOFILE", RLIMIT_NOFILE},
+    {"RLIMIT_NPROC", RLIMIT_NPROC},
+    {"RLIMIT_RSS", RLIMIT_RSS},
+    {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},
+    {"RLIMIT_RTTIME", RLIMIT_RTTIME},
+    {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
+    {"RLIMIT_STACK", RLIMIT_STACK},
+};
+
+void AddUnique(std::vector<std::string>& v, std::string s) {
+  if (std::find(v.begin(), v.end(), s) == v.end()) v.push_back(std::move(s));
+}
+
+size_t Depth(std::string_view p) { return std::count(p.begin(), p.end(), '/'); }
+
+// /dev entries the shim makes itself (devpts, shm, fd links): listing them is not an error.
+bool ProvidedDevice(std::string_view dev) {
+  return dev == "/dev/ptmx" || IsUnder(dev, "/dev/pts") || IsUnder(dev, "/dev/shm") ||
+         dev == "/dev/fd" || dev == "/dev/stdin" || dev == "/dev/stdout" || dev == "/dev/stderr";
+}
+
+absl::Status PlanMounts(const TaskSpec& spec, TaskPlan& plan) {
+  for (const auto& m : spec.mounts) {
+    auto source = NormalizePath(m.source, "task.mounts[].source");
+    if (!source.ok()) return source.status();
+    auto target = NormalizePath(m.target, "task.mounts[].target");
+    if (!target.ok()) return target.status();
+    struct stat st;
+    if (::stat(source->c_str(), &st) < 0) {
+      return absl::InvalidArgumentError(
+          StrCat("mount source ", *source, " does not exist on the host (", strerror(errno), ")"));
+    }
+    PlannedMount pm{*source, ResolveTopSymlinks(*target), m.readonly, S_ISDIR(st.st_mode), true};
+    switch (Classify(pm.target)) {
+      case Area::kRoot:
+      case Area::kProc:
+      case Area::kDev:
+        return absl::InvalidArgumentError(StrCat(
+            "mount target ", *target, ": nothing can be mounted on /, under /proc or under /dev"));
+      case Area::kSystem: {
+        bool is_dir = false;
+        if (!ExistsWithoutSymlinks(pm.target, &is_dir) || is_dir != pm.is_dir) {
+          return absl::InvalidArgumentError(StrCat(
+              "mount target ", *target, " is under a read-only host system directory, so it ",
+              "must already exist there as a ", pm.is_dir ? "directory" : "file",
+              " (no symlinks); choose a target such as /workspace"));
+        }
+        pm.create = false;
+        break;
+      }
+      default:
+        break;
+    }
+    plan.mounts.push_back(std::move(pm));
+  }
+  std::stable_sort(plan.mounts.begin(), plan.mounts.end(),
+                   [](const PlannedMount& a, const PlannedMount& b) {
+                     return Depth(a.target) < Depth(b.target);
+                   });
+  return absl::OkStatus();
+}
+
+absl::Status PlanWritablePaths(const TaskSpec& spec, TaskPlan& plan) {
+  for (const auto& w : spec.writable_paths) {
+    auto normalized = NormalizePath(w, "task.writable_paths[]");
+    if (!normalized.ok()) return normalized.status();
+    std::string path = ResolveTopSymlinks(*normalized);
+    // A mount decides for itself whether it is writable.
+    if (std::any_of(plan.mounts.begin(), plan.mounts.end(),
+                    [&](const PlannedMount& m) { return IsUnder(path, m.target); })) {
+      continue;
+    }
+    switch (Classify(path)) {
+      case Area::kRoot:
+        plan.root_writable = true;
+        break;
+      case Area::kTmp:
+        if (path != "/tmp") AddUnique(plan.tmp_dirs, path);
+        break;
+      case Area::kSystem: {
+        bool is_dir = false;
+        if (!ExistsWithoutSymlinks(path, &is_dir) || !is_dir) {
+          return absl::InvalidArgumentError(StrCat(
+              "writable path ", *normalized, " is under a host system directory, so it must be ",
+              "an existing directory there (no symlinks); writes to it are discarded when the "
+              "task ends"));
+        }
+        AddUnique(plan.overlay_dirs, path);
+        break;
+      }
+      case Area::kEtc:
+      case Area::kProc:
+      case Area::kDev:
+        return absl::InvalidArgumentError(
+            StrCat("writable path ", *normalized, ": /etc, /proc and /dev cannot be made writable ",
+                   "(/etc holds read-only host files); use \"/\" to make the root writable"));
+      case Area::kOther:
+        AddUnique(plan.scratch_dirs, path);
+        break;
+    }
+  }
+  auto by_depth = [](const std::string& a, const std::string& b) { return Depth(a) < Depth(b); };
+  std::stable_sort(plan.overlay_dirs.begin(), plan.overlay_dirs.end(), by_depth);
+  std::stable_sort(plan.scratch_dirs.begin(), plan.scratch_dirs.end(), by_depth);
+  std::stable_sort(plan.tmp_dirs.begin(), plan.tmp_dirs.end(), by_depth);
+  return absl::OkStatus();
+}
+
+absl::Status PlanDevices(const TaskSpec& spec, TaskPlan& plan) {
+  for (const auto& d : spec.devices) {
+    auto dev = NormalizePath(d, "task.devices[]");
+    if (!dev.ok()) return dev.status();
+    if (!IsUnder(*dev, "/dev") || *dev == "/dev") {
+      return absl::InvalidArgumentError(StrCat("device ", d, " is not a path under /dev"));
+    }
+    if (ProvidedDevice(*dev)) continue;
+    struct stat st;
+    if (::stat(dev->c_str(), &st) < 0) {
+      plan.warnings.push_back(StrCat("device ", *dev, " does not exist on this host; skipped"));
+      continue;
+    }
+    if (!S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode)) {
+      plan.warnings.push_back(StrCat("device ", *dev, " is not a device node; skipped"));
+      continue;
+    }
+    AddUnique(plan.devices, *dev);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PlanCapabilities(const TaskSpec& spec, TaskPlan& plan) {
+  for (const auto& name : spec.capabilities) {
+    cap_value_t cap;
+    if (cap_from_name(name.c_str(), &cap) < 0) {
+      return absl::InvalidArgumentError(
+          StrCat("unknown capability \"", name, "\" (expected a name such as CAP_CHOWN)"));
+    }
+    if (std::find(plan.capabilities.begin(), plan.capabilities.end(), cap) ==
+        plan.capabilities.end()) {
+      plan.capabilities.push_back(cap);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PlanRlimits(const TaskSpec& spec, TaskPlan& plan) {
+  for (const auto& r : spec.rlimits) {
+    auto it = std::find_if(std::begin(kRlimits), std::end(kRlimits),
+                           [&](const RlimitName& n) { return r.resource == n.name; });
+    if (it == std::end(kRlimits)) {
+      return absl::InvalidArgumentError(
+          StrCat("unknown rlimit \"", r.resource, "\" (expected a name such as RLIMIT_NOFILE)"));
+    }
+    if (r.soft > r.hard) {
+      return absl::InvalidArgumentError(
+          StrCat("rlimit ", r.resource, ": soft limit ", r.soft, " exceeds hard limit ", r.hard));
+    }
+    plan.rlimits.push_back({it->resource, rlimit{r.soft, r.hard}});
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> NormalizePath(std::string_view path, std::string_view what) {
+  if (path.empty() || path[0] != '/') {
+    return absl::InvalidArgumentError(StrCat(what, " \"", path, "\" must be an absolute path"));
+  }
+  if (path.size() > 4000 || path.find('\0') != std::string_view::npos) {
+    return absl::InvalidArgumentError(StrCat(what, " is too long or holds a NUL byte"));
+  }
+  std::string out;
+  size_t pos = 0;
+  while (pos < path.size()) {
+    size_t end = path.find('/', pos);
+    if (end == std::string_view::npos) end = path.size();
+    std::string_view part = path.substr(pos, end - pos);
+    pos = end + 1;
+    if (part.empty() || part == ".") continue;
+    if (part == "..") {
+      return absl::InvalidArgumentError(StrCat(what, " \"", path, "\" must not contain \"..\""));
+    }
+    out += '/';
+    out += part;
+  }
+  return out.empty() ? std::string("/") : out;
+}
+
+absl::StatusOr<TaskPlan> PlanTask(const TaskSpec& spec, const ZoneContext& zone) {
+  if (!ValidTaskId(spec.task_id)) {
+    return absl::InvalidArgumentError(
+        StrCat("task.task_id \"", spec.task_id,
+               "\" must be 1-128 characters of [A-Za-z0-9._-], not starting with '.'"));
+  }
+  TaskPlan plan;
+  plan.task_id = spec.task_id;
+  plan.argv = spec.argv;
+  plan.env = spec.env;
+  for (const auto& e : spec.env) {
+    if (e.find('=') == std::string::npos || e[0] == '=') {
+      return absl::InvalidArgumentError(StrCat("task.env entry \"", e, "\" must be K=V"));
+    }
+  }
+  auto workdir = NormalizePath(spec.workdir.empty() ? "/" : spec.workdir, "task.workdir");
+  if (!workdir.ok()) return workdir.status();
+  plan.workdir = *workdir;
+  if (!spec.cgroup_v2.empty()) {
+    auto v2 = NormalizePath(spec.cgroup_v2, "task.cgroup_v2");
+    if (!v2.ok()) return v2.status();
+    plan.cgroup_v2 = *v2;
+  }
+  for (const auto& c : spec.cgroup_v1) {
+    auto v1 = NormalizePath(c, "task.cgroup_v1[]");
+    if (!v1.ok()) return v1.status();
+    plan.cgroup_v1.push_back(*v1);
+  }
+  plan.rootfs_dir = StrCat(zone.state_dir, "/rootfs-", spec.task_id);
+  plan.hostname = zone.hostname;
+  plan.isolated_network = zone.isolated_network;
+  plan.no_new_privs = spec.no_new_privs;
+  plan.timeout_ms = spec.timeout_ms;
+  plan.output_limit = spec.output_limit;
+  if (absl::Status s = PlanMounts(spec, plan); !s.ok()) return s;
+  if (absl::Status s = PlanWritablePaths(spec, plan); !s.ok()) return s;
+  if (absl::Status s = PlanDevices(spec, plan); !s.ok()) return s;
+  if (absl::Status s = PlanCapabilities(spec, plan); !s.ok()) return s;
+  if (absl::Status s = PlanRlimits(spec, plan); !s.ok()) return s;
+  return plan;
+}
+
+}  // namespace rauha::shim

@@ -1,0 +1,68 @@
+// Validation of a TaskSpec into a TaskPlan: everything the child process needs, checked in
+// the shim (so a bad spec is an "invalid_argument" reply, not a half-built task) and resolved
+// to kernel numbers (capabilities, rlimits) and normalised paths.
+#pragma once
+
+#include <sys/resource.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "rauha-common/shim_protocol.h"
+
+namespace rauha::shim {
+
+// What the zone gives every task.
+struct ZoneContext {
+  std::string state_dir;
+  std::string hostname;
+  bool isolated_network = true;
+};
+
+struct PlannedMount {
+  std::string source;  // host path
+  std::string target;  // normalised path inside the task's root
+  bool readonly = false;
+  bool is_dir = true;
+  bool create = true;  // false: the target already exists (under a read-only system dir)
+};
+
+struct TaskPlan {
+  std::string task_id;
+  std::vector<std::string> argv;
+  std::vector<std::string> env;
+  std::string workdir;
+  std::string cgroup_v2;
+  std::vector<std::string> cgroup_v1;
+  std::string rootfs_dir;  // <state-dir>/rootfs-<task_id>: the task's tmpfs is mounted here
+  std::string hostname;
+  bool isolated_network = true;
+  bool root_writable = false;             // "/" among the writable paths
+  std::vector<std::string> overlay_dirs;  // host system dirs shown through a discarded overlay
+  std::vector<std::string> scratch_dirs;  // empty tmpfs at each
+  std::vector<std::string> tmp_dirs;      // created inside the task's /tmp
+  std::vector<PlannedMount> mounts;       // parents before children
+  std::vector<std::string> devices;       // present on the host, bound in
+  std::vector<int> capabilities;          // kept; every other one is dropped
+  std::vector<std::pair<int, rlimit>> rlimits;
+  bool no_new_privs = true;
+  uint64_t timeout_ms = 0;
+  uint64_t output_limit = kDefaultOutputLimit;
+  std::vector<std::string> warnings;
+};
+
+// The host directories the task sees (read-only unless made writable): a symlink on the host
+// (merged /usr) is recreated as the same symlink.
+inline constexpr const char* kSystemDirs[] = {"/usr",   "/bin",   "/sbin",  "/lib",
+                                              "/lib32", "/lib64", "/libx32"};
+
+// InvalidArgument naming the field for anything the shim will not do.
+absl::StatusOr<TaskPlan> PlanTask(const TaskSpec& spec, const ZoneContext& zone);
+
+// "/a//b/./c/" -> "/a/b/c"; relative paths and ".." are InvalidArgument (`what` names the
+// field in the message).
+absl::StatusOr<std::string> NormalizePath(std::string_view path, std::string_view what);
+
+}  // namespace rauha::shim

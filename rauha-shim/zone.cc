@@ -1,0 +1,88 @@
+#include "rauha-shim/zone.h"
+
+#include <errno.h>
+#include <net/if.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "rauha-common/errors.h"
+#include "rauha-common/strcat.h"
+
+namespace rauha::shim {
+namespace {
+
+absl::Status BringLoopbackUp() {
+  UniqueFd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!sock) return ErrnoStatus(errno, "socket(AF_INET) to configure lo");
+  ifreq ifr{};
+  std::strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+  if (::ioctl(sock.get(), SIOCGIFFLAGS, &ifr) < 0) return ErrnoStatus(errno, "SIOCGIFFLAGS lo");
+  ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+  if (::ioctl(sock.get(), SIOCSIFFLAGS, &ifr) < 0) return ErrnoStatus(errno, "SIOCSIFFLAGS lo up");
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status EnterZoneNamespaces(const std::string& hostname, bool isolated_network) {
+  int flags = CLONE_NEWIPC | CLONE_NEWUTS | (isolated_network ? CLONE_NEWNET : 0);
+  if (::unshare(flags) < 0) {
+    return ErrnoStatus(errno, isolated_network ? "unshare(ipc, uts, net)" : "unshare(ipc, uts)");
+  }
+  if (isolated_network) RAUHA_RETURN_IF_ERROR(BringLoopbackUp());
+  size_t len = hostname.size() > 64 ? 64 : hostname.size();
+  if (::sethostname(hostname.data(), len) < 0) {
+    return ErrnoStatus(errno, StrCat("sethostname ", hostname.substr(0, len)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status EnsureStateDir(const std::string& dir) {
+  for (size_t pos = 1; pos <= dir.size(); ++pos) {
+    if (pos != dir.size() && dir[pos] != '/') continue;
+    std::string prefix = dir.substr(0, pos);
+    bool last = pos == dir.size();
+    if (::mkdir(prefix.c_str(), last ? 0700 : 0755) < 0 && errno != EEXIST) {
+      return ErrnoStatus(errno, StrCat("mkdir ", prefix));
+    }
+  }
+  struct stat st;
+  if (::stat(dir.c_str(), &st) < 0) return ErrnoStatus(errno, StrCat("stat ", dir));
+  if (!S_ISDIR(st.st_mode)) {
+    return absl::FailedPreconditionError(StrCat("state dir ", dir, " is not a directory"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<UniqueFd> ListenUnix(const std::string& path) {
+  UniqueFd sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!sock) return ErrnoStatus(errno, "socket(AF_UNIX)");
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  struct stat st;
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      return absl::FailedPreconditionError(
+          StrCat("socket path ", path, " exists and is not a socket; remove it or choose another"));
+    }
+    ::unlink(path.c_str());
+  }
+  // The umask makes the socket 0600 from the moment it exists; chmod afterwards would leave a
+  // window in which another user could connect.
+  mode_t old_umask = ::umask(0177);
+  int rc = ::bind(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  int bind_errno = errno;
+  ::umask(old_umask);
+  if (rc < 0) return ErrnoStatus(bind_errno, StrCat("bind ", path));
+  if (::listen(sock.get(), 64) < 0) return ErrnoStatus(errno, StrCat("listen ", path));
+  return sock;
+}
+
+}  // namespace rauha::shim

@@ -1,0 +1,25 @@
+// The zone-wide half of the shim's start-up: the namespaces every task of the zone shares
+// (ipc, uts and, for an isolated network, net) and the control socket rauhad talks to.
+#pragma once
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "rauha-common/fd.h"
+
+namespace rauha::shim {
+
+// Moves the shim into new IPC and UTS namespaces (plus a new network namespace with `lo` up
+// when `isolated_network`) and sets the hostname to `hostname` (cut to 64 bytes). Tasks
+// started afterwards inherit all of them.
+absl::Status EnterZoneNamespaces(const std::string& hostname, bool isolated_network);
+
+// Creates `dir` and its missing parents (the last one mode 0700) if it does not exist.
+absl::Status EnsureStateDir(const std::string& dir);
+
+// A listening, non-blocking, close-on-exec unix stream socket at `path` (mode 0600); a stale
+// socket file left by a crashed shim is replaced.
+absl::StatusOr<UniqueFd> ListenUnix(const std::string& path);
+
+}  // namespace rauha::shim

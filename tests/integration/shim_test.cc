@@ -1,0 +1,622 @@
+// rauha-shim against the real kernel: each test starts its own shim (private state dir and
+// socket under a fresh /tmp/rauha-shimtest-XXXXXX), talks the shim protocol to it, and checks
+// on teardown that the shim exited and left no mount, process or file behind.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "rauha-common/fd.h"
+#include "rauha-common/frame.h"
+#include "rauha-common/shim_protocol.h"
+
+namespace rauha::shim {
+namespace {
+
+using nlohmann::json;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr char kZoneName[] = "shimtest-zone";
+constexpr char kPath[] = "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
+
+bool RequireAll() {
+  const char* v = std::getenv("RAUHA_TEST_REQUIRE_ALL");
+  return v != nullptr && std::string(v) == "1";
+}
+
+#define SKIP_OR_FAIL(reason)            \
+  do {                                  \
+    if (RequireAll()) FAIL() << reason; \
+    GTEST_SKIP() << reason;             \
+  } while (0)
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+UniqueFd Connect(const std::string& path) {
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) < 0) return UniqueFd();
+  return fd;
+}
+
+// True when the peer closes `fd` within `timeout_ms` (read returns 0 or an error).
+bool ClosedByPeer(int fd, int timeout_ms) {
+  int64_t deadline = NowMs() + timeout_ms;
+  while (NowMs() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(deadline - NowMs())) <= 0) continue;
+    char buf[256];
+    ssize_t n = ::read(fd, buf, sizeof(buf));
+    if (n <= 0) return true;
+  }
+  return false;
+}
+
+absl::StatusOr<json> Call(int fd, const std::string& method, json params = json::object(),
+                          int timeout_ms = 30000) {
+  static uint64_t next_id = 1;
+  uint64_t id = next_id++;
+  if (auto s = frame::WriteFrame(fd, MakeRequest(id, method, std::move(params))); !s.ok()) {
+    return s;
+  }
+  auto response = frame::ReadFrame(fd, timeout_ms);
+  if (!response.ok()) return response.status();
+  if (response->value("id", uint64_t{0}) != id) {
+    return absl::InternalError("response id does not match the request");
+  }
+  return ParseResponse(*response);
+}
+
+TaskSpec Spec(const std::string& id, std::vector<std::string> argv) {
+  TaskSpec spec;
+  spec.task_id = id;
+  spec.argv = std::move(argv);
+  spec.env = {kPath};
+  spec.devices = {"/dev/null", "/dev/zero", "/dev/urandom"};
+  spec.writable_paths = {"/tmp"};
+  return spec;
+}
+
+TaskSpec Shell(const std::string& id, const std::string& script) {
+  return Spec(id, {"sh", "-c", script});
+}
+
+class ShimTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) SKIP_OR_FAIL("rauha-shim needs root (namespaces, mounts)");
+    char tmpl[] = "/tmp/rauha-shimtest-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr) << std::strerror(errno);
+    dir_ = tmpl;
+    socket_ = dir_ + "/shim.sock";
+    state_ = dir_ + "/state";
+    log_ = dir_ + "/shim.log";
+    int ready[2];
+    ASSERT_EQ(::pipe2(ready, O_CLOEXEC), 0);
+    std::vector<std::string> args = {RAUHA_SHIM_BIN, "--zone-id",  "zone-1",   "--zone-name",
+                                     kZoneName,      "--socket",   socket_,    "--state-dir",
+                                     state_,         "--network",  "isolated", "--log",
+                                     log_,           "--ready-fd", "3"};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid_ = ::fork();
+    ASSERT_GE(pid_, 0);
+    if (pid_ == 0) {
+      ::dup2(ready[1], 3);  // without O_CLOEXEC: the shim writes "ready" here
+      ::execv(RAUHA_SHIM_BIN, argv.data());
+      ::_exit(127);
+    }
+    ::close(ready[1]);
+    UniqueFd ready_read(ready[0]);
+    std::string line;
+    int64_t deadline = NowMs() + 10000;
+    while (line.find('\n') == std::string::npos && NowMs() < deadline) {
+      pollfd p{ready_read.get(), POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(deadline - NowMs())) <= 0) continue;
+      char buf[256];
+      ssize_t n = ::read(ready_read.get(), buf, sizeof(buf));
+      if (n <= 0) break;
+      line.append(buf, static_cast<size_t>(n));
+    }
+    ASSERT_EQ(line, "ready " + std::to_string(pid_) + "\n") << ReadFile(log_);
+    conn_ = Connect(socket_);
+    ASSERT_TRUE(conn_) << "connect " << socket_ << ": " << std::strerror(errno);
+  }
+
+  void TearDown() override {
+    if (pid_ > 0) {
+      UniqueFd c = Connect(socket_);
+      if (c) {
+        auto r = Call(c.get(), "shutdown", json::object(), 15000);
+        EXPECT_TRUE(r.ok()) << r.status();
+      }
+      int status = 0;
+      int64_t deadline = NowMs() + 15000;
+      pid_t r = 0;
+      while ((r = ::waitpid(pid_, &status, WNOHANG)) == 0 && NowMs() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+      if (r == 0) {
+        ADD_FAILURE() << "shim " << pid_ << " did not exit after shutdown; killing it";
+        ::kill(pid_, SIGKILL);
+        ::waitpid(pid_, &status, 0);
+      } else {
+        EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "shim status " << status;
+      }
+    }
+    if (dir_.empty()) return;
+    if (HasFailure()) std::cerr << "--- shim log ---\n" << ReadFile(log_) << "---\n";
+    EXPECT_THAT(ReadFile("/proc/self/mountinfo"), Not(HasSubstr(dir_))) << "mount left behind";
+    for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+      std::string name = entry.path().filename();
+      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+      std::string cmdline = ReadFile(entry.path().string() + "/cmdline");
+      EXPECT_THAT(cmdline, Not(HasSubstr(dir_))) << "process " << name << " left behind";
+    }
+    EXPECT_FALSE(std::filesystem::exists(socket_)) << "socket left behind";
+    EXPECT_FALSE(std::filesystem::exists(state_)) << "state dir left behind";
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  absl::StatusOr<json> Call(const std::string& method, json params = json::object()) {
+    return shim::Call(conn_.get(), method, std::move(params));
+  }
+  absl::StatusOr<json> Call(int fd, const std::string& method, json params = json::object(),
+                            int timeout_ms = 30000) {
+    return shim::Call(fd, method, std::move(params), timeout_ms);
+  }
+
+  absl::StatusOr<TaskResult> Wait(const std::string& id) {
+    auto r = Call("wait", {{"task_id", id}});
+    if (!r.ok()) return r.status();
+    return TaskResultFromJson(*r);
+  }
+
+  absl::StatusOr<TaskResult> Run(const TaskSpec& spec) {
+    auto started = Call("start", ToJson(spec));
+    if (!started.ok()) return started.status();
+    return Wait(spec.task_id);
+  }
+
+  std::string dir_, socket_, state_, log_;
+  pid_t pid_ = -1;
+  UniqueFd conn_;
+};
+
+#define ASSERT_OK_AND_ASSIGN(lhs, expr)            \
+  auto lhs##_or = (expr);                          \
+  ASSERT_TRUE(lhs##_or.ok()) << lhs##_or.status(); \
+  auto lhs = *std::move(lhs##_or)
+
+TEST_F(ShimTest, EchoStdoutStderrAndExitCode) {
+  ASSERT_OK_AND_ASSIGN(r, Run(Shell("t1", "echo out; echo err >&2; exit 3")));
+  EXPECT_EQ(r.stdout_data, "out\n");
+  EXPECT_EQ(r.stderr_data, "err\n");
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_FALSE(r.signal.has_value());
+  EXPECT_EQ(r.start_error, "");
+  EXPECT_GT(r.pid, 0);
+  EXPECT_GE(r.finished_at_ns, r.started_at_ns);
+  EXPECT_GT(r.max_rss_kb, 0u);
+}
+
+// The workload is PID 1 of its pid namespace, and the kernel drops signals a PID 1 has no
+// handler for when they come from inside its namespace (so `kill -TERM $$` is a no-op there,
+// as in any container without an init). A fault the kernel raises does end it.
+TEST_F(ShimTest, SignalIsReported) {
+  ASSERT_OK_AND_ASSIGN(r, Run(Spec("seg", {"perl", "-e", "unpack q(p), pack q(J), 8"})));
+  EXPECT_EQ(r.signal, SIGSEGV);
+  EXPECT_FALSE(r.exit_code.has_value());
+  EXPECT_FALSE(r.killed);
+}
+
+TEST_F(ShimTest, TimeoutKillsTask) {
+  TaskSpec spec = Spec("slow", {"sleep", "30"});
+  spec.timeout_ms = 300;
+  int64_t start = NowMs();
+  ASSERT_OK_AND_ASSIGN(r, Run(spec));
+  EXPECT_LT(NowMs() - start, 5000);
+  EXPECT_TRUE(r.timed_out);
+  EXPECT_EQ(r.signal, SIGKILL);
+  EXPECT_FALSE(r.exit_code.has_value());
+  EXPECT_GE(r.finished_at_ns - r.started_at_ns, 250'000'000);
+}
+
+TEST_F(ShimTest, EnvAndWorkdir) {
+  TaskSpec spec = Shell("env", "echo \"K=$K\"; pwd; echo \"HOME=${HOME-unset}\"");
+  spec.env = {kPath, "K=V with spaces"};
+  spec.workdir = "/usr/share";
+  ASSERT_OK_AND_ASSIGN(r, Run(spec));
+  EXPECT_EQ(r.stdout_data, "K=V with spaces\n/usr/share\nHOME=unset\n");
+
+  TaskSpec missing = Spec("nowd", {"true"});
+  missing.workdir = "/no/such/dir";
+  ASSERT_OK_AND_ASSIGN(m, Run(missing));
+  EXPECT_EQ(m.start_error, "workdir /no/such/dir: No such file or directory");
+  EXPECT_FALSE(m.exit_code.has_value());
+}
+
+TEST_F(ShimTest, MissingCommandIsStartError) {
+  ASSERT_OK_AND_ASSIGN(r, Run(Spec("missing", {"/nonexistent"})));
+  EXPECT_THAT(r.start_error, HasSubstr("/nonexistent"));
+  EXPECT_THAT(r.start_error, HasSubstr("No such file or directory"));
+  EXPECT_FALSE(r.exit_code.has_value());
+  EXPECT_FALSE(r.signal.has_value());
+
+  ASSERT_OK_AND_ASSIGN(p, Run(Spec("missing2", {"rauha-no-such-command"})));
+  EXPECT_THAT(p.start_error, HasSubstr("exec rauha-no-such-command: No such file or directory"));
+}
+
+TEST_F(ShimTest, RepoMountIsWritableAndPersists) {
+  std::string repo = dir_ + "/repo";
+  ASSERT_EQ(::mkdir(repo.c_str(), 0755), 0);
+  std::ofstream(repo + "/README") << "hello repo\n";
+  TaskSpec spec = Shell("repo", "cat /workspace/README; echo written > /workspace/out.txt");
+  spec.mounts = {{repo, "/workspace", false}};
+  spec.workdir = "/workspace";
+  ASSERT_OK_AND_ASSIGN(r, Run(spec));
+  EXPECT_EQ(r.exit_code, 0) << r.stderr_data << r.start_error;
+  EXPECT_EQ(r.stdout_data, "hello repo\n");
+  EXPECT_EQ(ReadFile(repo + "/out.txt"), "written\n");
+
+  TaskSpec ro = Shell("repo-ro", "echo x > /src/ro.txt");
+  ro.mounts = {{repo, "/src", true}};
+  ASSERT_OK_AND_ASSIGN(r2, Run(ro));
+  EXPECT_NE(r2.exit_code, 0);
+  EXPECT_THAT(r2.stderr_data, HasSubstr("Read-only file system"));
+  EXPECT_FALSE(std::filesystem::exists(repo + "/ro.txt"));
+}
+
+TEST_F(ShimTest, HostSecretsInvisible) {
+  std::string marker = dir_ + "/host-tmp-marker";
+  std::ofstream(marker) << "secret";
+  std::string script =
+      "for p in /etc/shadow /etc/gshadow /etc/sudoers /etc/ssh /etc/machine-id /etc/ssl/private "
+      "/root /home /var /run /sys/kernel " +
+      marker + " " + dir_ +
+      "; do "
+      "[ -e \"$p\" ] && echo \"visible $p\"; done; "
+      "echo procs=$(ls /proc | grep -c '^[0-9]'); "
+      "tr '\\0' ' ' < /proc/1/cmdline >&2; "
+      "touch /usr/x 2>/dev/null && echo usr-writable; "
+      "touch /x 2>/dev/null && echo root-writable; "
+      "echo >> /etc/passwd 2>/dev/null && echo passwd-writable; "
+      "echo t > /tmp/y && echo tmp-ok";
+  ASSERT_OK_AND_ASSIGN(r, Run(Shell("secrets", script)));
+  EXPECT_THAT(r.stdout_data, Not(HasSubstr("visible")));
+  EXPECT_THAT(r.stdout_data, Not(HasSubstr("writable")));
+  EXPECT_THAT(r.stdout_data, HasSubstr("tmp-ok"));
+  // sh (PID 1), the command substitution subshell, ls and grep: a handful, not the host's.
+  auto pos = r.stdout_data.find("procs=");
+  ASSERT_NE(pos, std::string::npos) << r.stdout_data;
+  EXPECT_LE(std::stoi(r.stdout_data.substr(pos + 6)), 5) << r.stdout_data;
+  std::string host_init = ReadFile("/proc/1/cmdline");
+  std::replace(host_init.begin(), host_init.end(), '\0', ' ');
+  EXPECT_THAT(r.stderr_data, ::testing::StartsWith("sh -c for p in"));
+  EXPECT_THAT(r.stderr_data, Not(HasSubstr(host_init)));
+  EXPECT_FALSE(std::filesystem::exists("/usr/x"));
+}
+
+TEST_F(ShimTest, CapabilitiesDropped) {
+  const std::string script =
+      "mount -t tmpfs x /tmp 2>/dev/null && echo mounted; "
+      "grep -E '^(CapEff|CapBnd|NoNewPrivs)' /proc/self/status";
+  ASSERT_OK_AND_ASSIGN(none, Run(Shell("nocaps", script)));
+  EXPECT_EQ(none.stdout_data,
+            "CapEff:\t0000000000000000\nCapBnd:\t0000000000000000\nNoNewPrivs:\t1\n");
+
+  TaskSpec chown = Shell("chown", script);
+  chown.capabilities = {"CAP_CHOWN"};
+  ASSERT_OK_AND_ASSIGN(one, Run(chown));
+  EXPECT_EQ(one.stdout_data,
+            "CapEff:\t0000000000000001\nCapBnd:\t0000000000000001\nNoNewPrivs:\t1\n");
+
+  TaskSpec bad = Shell("badcap", "true");
+  bad.capabilities = {"CAP_NOT_A_THING"};
+  auto r = Call("start", ToJson(bad));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << r.status();
+}
+
+TEST_F(ShimTest, RlimitApplied) {
+  TaskSpec spec = Shell("nofile", "ulimit -n");
+  spec.rlimits = {{"RLIMIT_NOFILE", 64, 64}};
+  ASSERT_OK_AND_ASSIGN(r, Run(spec));
+  EXPECT_EQ(r.stdout_data, "64\n");
+
+  TaskSpec bad = Shell("badrlimit", "true");
+  bad.rlimits = {{"RLIMIT_BOGUS", 1, 1}};
+  auto s = Call("start", ToJson(bad));
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument) << s.status();
+}
+
+TEST_F(ShimTest, DevicesFromPolicy) {
+  std::string host_dev;
+  for (const char* d : {"/dev/vda", "/dev/sda", "/dev/nvme0n1", "/dev/kmsg", "/dev/mem"}) {
+    if (std::filesystem::exists(d)) {
+      host_dev = d;
+      break;
+    }
+  }
+  ASSERT_FALSE(host_dev.empty()) << "no well-known device on this host to check against";
+  TaskSpec spec = Shell("dev",
+                        "echo x > /dev/null && echo null-ok; "
+                        "[ -e /dev/zero ] && echo zero-visible; "
+                        "[ -e " +
+                            host_dev +
+                            " ] && echo host-device-visible; "
+                            "mknod /dev/evil c 1 1 2>/dev/null && echo mknod-ok; echo done");
+  spec.devices = {"/dev/null", "/dev/rauha-no-such-device"};
+  ASSERT_OK_AND_ASSIGN(r, Run(spec));
+  EXPECT_EQ(r.stdout_data, "null-ok\ndone\n");
+  EXPECT_THAT(r.warnings,
+              ::testing::ElementsAre(
+                  "device /dev/rauha-no-such-device does not exist on this host; skipped"));
+}
+
+TEST_F(ShimTest, HostnameIsZoneName) {
+  ASSERT_OK_AND_ASSIGN(r, Run(Shell("host", "hostname; cat /etc/hostname")));
+  EXPECT_EQ(r.stdout_data, std::string(kZoneName) + "\n" + kZoneName + "\n");
+}
+
+TEST_F(ShimTest, NetworkIsolated) {
+  ASSERT_OK_AND_ASSIGN(r, Run(Spec("net", {"cat", "/proc/net/dev"})));
+  std::set<std::string> interfaces;
+  std::istringstream lines(r.stdout_data);
+  for (std::string line; std::getline(lines, line);) {
+    auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string name = line.substr(0, colon);
+    name.erase(0, name.find_first_not_of(' '));
+    interfaces.insert(name);
+  }
+  EXPECT_EQ(interfaces, std::set<std::string>{"lo"}) << r.stdout_data;
+}
+
+TEST_F(ShimTest, OutputIsBounded) {
+  TaskSpec spec = Shell("yes", "yes | head -c 5000000");
+  spec.output_limit = 1000;
+  ASSERT_OK_AND_ASSIGN(r, Run(spec));
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.stdout_data.size(), 1000u);
+  EXPECT_EQ(r.stdout_data.substr(0, 4), "y\ny\n");
+  EXPECT_TRUE(r.stdout_truncated);
+  EXPECT_FALSE(r.stderr_truncated);
+}
+
+TEST_F(ShimTest, WritablePathsAreDiscardedScratch) {
+  TaskSpec spec = Shell("scratch",
+                        "echo a > /var/tmp/f && echo vartmp-ok; "
+                        "ls /usr/local/bin > /dev/null && echo usrlocal-visible; "
+                        "touch /usr/local/rauha-shimtest-file && echo usrlocal-writable; "
+                        "touch /usr/bin/x 2>/dev/null && echo usrbin-writable; echo done");
+  spec.writable_paths = {"/tmp", "/var/tmp", "/usr/local"};
+  ASSERT_OK_AND_ASSIGN(r, Run(spec));
+  EXPECT_EQ(r.stdout_data, "vartmp-ok\nusrlocal-visible\nusrlocal-writable\ndone\n")
+      << r.stderr_data << r.start_error;
+  EXPECT_FALSE(std::filesystem::exists("/usr/local/rauha-shimtest-file"));
+
+  TaskSpec root = Shell("rootrw", "touch /x && touch /usr/rauha-shimtest-y && echo ok");
+  root.writable_paths = {"/"};
+  ASSERT_OK_AND_ASSIGN(r2, Run(root));
+  EXPECT_EQ(r2.stdout_data, "ok\n") << r2.stderr_data << r2.start_error;
+  EXPECT_FALSE(std::filesystem::exists("/usr/rauha-shimtest-y"));
+
+  TaskSpec etc = Shell("etcrw", "true");
+  etc.writable_paths = {"/etc"};
+  EXPECT_EQ(Call("start", ToJson(etc)).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// Own cgroup of this process in a hierarchy, from /proc/self/cgroup ("" if absent).
+std::string OwnCgroup(const std::string& controller_field) {
+  std::istringstream lines(ReadFile("/proc/self/cgroup"));
+  for (std::string line; std::getline(lines, line);) {
+    auto first = line.find(':');
+    auto second = line.find(':', first + 1);
+    if (first == std::string::npos || second == std::string::npos) continue;
+    if (line.substr(first + 1, second - first - 1) == controller_field) {
+      return line.substr(second + 1);
+    }
+  }
+  return "";
+}
+
+TEST_F(ShimTest, JoinsCgroupsBeforeExec) {
+  std::string own_pids = OwnCgroup("pids");
+  std::string own_v2 = OwnCgroup("");
+  if (own_pids.empty() || !std::filesystem::exists("/sys/fs/cgroup/pids/cgroup.procs") ||
+      !std::filesystem::exists("/sys/fs/cgroup/unified/cgroup.procs")) {
+    SKIP_OR_FAIL("needs a v1 pids hierarchy and cgroup v2 at /sys/fs/cgroup/unified");
+  }
+  std::string leaf = "rauha-shimtest-" + std::to_string(::getpid());
+  auto join = [](std::string base, const std::string& own, const std::string& leaf) {
+    if (own != "/") base += own;
+    return base + "/" + leaf;
+  };
+  std::string v1 = join("/sys/fs/cgroup/pids", own_pids, leaf);
+  std::string v2 = join("/sys/fs/cgroup/unified", own_v2, leaf);
+  ASSERT_EQ(::mkdir(v1.c_str(), 0755), 0) << v1 << ": " << std::strerror(errno);
+  ASSERT_EQ(::mkdir(v2.c_str(), 0755), 0) << v2 << ": " << std::strerror(errno);
+  std::ofstream(v1 + "/pids.max") << "7";
+  auto cleanup = [&] {
+    for (const auto& dir : {v1, v2}) {
+      for (int i = 0; i < 100 && ::rmdir(dir.c_str()) < 0 && errno == EBUSY; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      EXPECT_FALSE(std::filesystem::exists(dir)) << "cgroup left behind: " << dir;
+    }
+  };
+  TaskSpec spec = Shell("cg",
+                        "cat /proc/self/cgroup; "
+                        "for i in 1 2 3 4 5 6 7 8 9 10; do sleep 1 & done; "
+                        "echo forks-done");
+  spec.cgroup_v1 = {v1};
+  spec.cgroup_v2 = v2;
+  auto r = Run(spec);
+  cleanup();
+  ASSERT_TRUE(r.ok()) << r.status();
+  std::string rel_v1 = (own_pids == "/" ? "" : own_pids) + "/" + leaf;
+  std::string rel_v2 = (own_v2 == "/" ? "" : own_v2) + "/" + leaf;
+  EXPECT_THAT(r->stdout_data, HasSubstr(":pids:" + rel_v1 + "\n"));
+  EXPECT_THAT(r->stdout_data, HasSubstr("0::" + rel_v2 + "\n"));
+  // pids.max 7 holds: not all ten background sleeps could be forked.
+  EXPECT_THAT(r->stderr_data + r->stdout_data,
+              ::testing::AnyOf(HasSubstr("fork"), HasSubstr("Resource")))
+      << r->stdout_data << r->stderr_data;
+}
+
+TEST_F(ShimTest, WaitAfterReconnect) {
+  ASSERT_TRUE(Call("start", ToJson(Spec("w1", {"sleep", "1"}))).ok());
+  conn_.reset();
+  conn_ = Connect(socket_);
+  ASSERT_TRUE(conn_);
+  ASSERT_OK_AND_ASSIGN(hello, Call("hello"));
+  auto parsed = ShimHelloFromJson(hello);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->zone_id, "zone-1");
+  EXPECT_EQ(parsed->pid, pid_);
+  ASSERT_EQ(parsed->tasks.size(), 1u);
+  EXPECT_EQ(parsed->tasks[0].task_id, "w1");
+  EXPECT_TRUE(parsed->tasks[0].running);
+  ASSERT_OK_AND_ASSIGN(r, Wait("w1"));
+  EXPECT_EQ(r.exit_code, 0);
+  ASSERT_OK_AND_ASSIGN(again, Wait("w1"));  // results stay until forget
+  EXPECT_EQ(again.exit_code, 0);
+  ASSERT_OK_AND_ASSIGN(list, Call("list"));
+  EXPECT_EQ(list["tasks"][0]["running"], false);
+  ASSERT_TRUE(Call("forget", {{"task_id", "w1"}}).ok());
+  EXPECT_EQ(Wait("w1").status().code(), absl::StatusCode::kNotFound);
+  ASSERT_OK_AND_ASSIGN(empty, Call("list"));
+  EXPECT_TRUE(empty["tasks"].empty());
+}
+
+TEST_F(ShimTest, ProtocolErrorsHaveCodes) {
+  EXPECT_EQ(Call("frobnicate").status().code(), absl::StatusCode::kUnimplemented);
+  EXPECT_EQ(Call("start", {{"task_id", "x"}}).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Call("start", ToJson(Spec("../x", {"true"}))).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Call("wait", {{"task_id", "nope"}}).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(Call("kill", {{"task_id", "nope"}, {"signal", 9}}).status().code(),
+            absl::StatusCode::kNotFound);
+  ASSERT_TRUE(Call("start", ToJson(Spec("dup", {"sleep", "5"}))).ok());
+  EXPECT_EQ(Call("start", ToJson(Spec("dup", {"true"}))).status().code(),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(Call("forget", {{"task_id", "dup"}}).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  // Teardown's shutdown kills "dup".
+}
+
+TEST_F(ShimTest, MalformedFramesAreRefused) {
+  UniqueFd huge = Connect(socket_);
+  ASSERT_TRUE(huge);
+  const unsigned char header[4] = {0x7f, 0xff, 0xff, 0xff};
+  ASSERT_EQ(::write(huge.get(), header, 4), 4);
+  EXPECT_TRUE(ClosedByPeer(huge.get(), 5000)) << "oversized frame did not close the connection";
+
+  UniqueFd garbage = Connect(socket_);
+  ASSERT_TRUE(garbage);
+  std::string body = "{this is not json";
+  std::string frame = {0, 0, 0, static_cast<char>(body.size())};
+  frame += body;
+  ASSERT_EQ(::write(garbage.get(), frame.data(), frame.size()), static_cast<ssize_t>(frame.size()));
+  EXPECT_TRUE(ClosedByPeer(garbage.get(), 5000)) << "garbage JSON did not close the connection";
+
+  UniqueFd fresh = Connect(socket_);
+  ASSERT_TRUE(fresh);
+  EXPECT_TRUE(Call(fresh.get(), "hello").ok());
+  EXPECT_TRUE(Call("hello").ok());
+}
+
+TEST_F(ShimTest, ManyConcurrentTasks) {
+  int64_t start = NowMs();
+  for (int i = 0; i < 20; ++i) {
+    auto r = Call("start", ToJson(Spec("many" + std::to_string(i), {"sleep", "0.2"})));
+    ASSERT_TRUE(r.ok()) << r.status();
+  }
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_OK_AND_ASSIGN(r, Wait("many" + std::to_string(i)));
+    EXPECT_EQ(r.exit_code, 0) << r.start_error << r.stderr_data;
+  }
+  EXPECT_LT(NowMs() - start, 15000);
+  EXPECT_TRUE(std::filesystem::is_empty(state_)) << "task scratch left in the state dir";
+}
+
+TEST_F(ShimTest, ShimSurvivesClientDisconnectMidWait) {
+  ASSERT_TRUE(Call("start", ToJson(Spec("d1", {"sleep", "0.5"}))).ok());
+  {
+    UniqueFd other = Connect(socket_);
+    ASSERT_TRUE(other);
+    ASSERT_TRUE(frame::WriteFrame(other.get(), MakeRequest(1, "wait", {{"task_id", "d1"}})).ok());
+  }  // closed while its wait is pending
+  ASSERT_OK_AND_ASSIGN(r, Wait("d1"));
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_TRUE(Call("hello").ok());
+  EXPECT_EQ(::kill(pid_, 0), 0);
+}
+
+TEST_F(ShimTest, KillRequest) {
+  ASSERT_TRUE(Call("start", ToJson(Spec("k1", {"sleep", "30"}))).ok());
+  int64_t start = NowMs();
+  ASSERT_TRUE(Call("kill", {{"task_id", "k1"}, {"signal", 9}}).ok());
+  ASSERT_OK_AND_ASSIGN(r, Wait("k1"));
+  EXPECT_LT(NowMs() - start, 5000);
+  EXPECT_TRUE(r.killed);
+  EXPECT_EQ(r.signal, SIGKILL);
+  EXPECT_FALSE(r.exit_code.has_value());
+}
+
+TEST_F(ShimTest, ShutdownKillsRunningTasksAndAnswersWaits) {
+  ASSERT_TRUE(Call("start", ToJson(Spec("long", {"sleep", "30"}))).ok());
+  ASSERT_TRUE(frame::WriteFrame(conn_.get(), MakeRequest(77, "wait", {{"task_id", "long"}})).ok());
+  UniqueFd other = Connect(socket_);
+  ASSERT_TRUE(Call(other.get(), "shutdown").ok());
+  auto frame = frame::ReadFrame(conn_.get(), 10000);
+  ASSERT_TRUE(frame.ok()) << frame.status();
+  auto result = ParseResponse(*frame);
+  ASSERT_TRUE(result.ok()) << result.status();
+  auto r = TaskResultFromJson(*result);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->killed);
+  EXPECT_EQ(r->signal, SIGKILL);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid_, &status, 0), pid_);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  pid_ = -1;  // already reaped: teardown checks only what is left behind
+}
+
+}  // namespace
+}  // namespace rauha::shim
