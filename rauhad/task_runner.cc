@@ -1,6 +1,7 @@
 #include "rauhad/task_runner.h"
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <climits>
@@ -67,6 +68,15 @@ absl::Status ValidateRequest(const pb::RunSandboxRequest& r) {
                                              " is over the maximum of ", kMaxOutputLimit));
   }
   return absl::OkStatus();
+}
+
+// Raising a hard limit needs CAP_SYS_RESOURCE, which rauhad may lack (this VM does): never ask
+// for more than rauhad itself has.
+shim::Rlimit NofileLimit() {
+  rlimit own{};
+  ::getrlimit(RLIMIT_NOFILE, &own);
+  uint64_t hard = std::min<uint64_t>(65536, own.rlim_max);
+  return {"RLIMIT_NOFILE", std::min<uint64_t>(1024, hard), hard};
 }
 
 void AddEvent(pb::SandboxResult& result, int64_t nanos, std::string kind, std::string message) {
@@ -256,7 +266,7 @@ absl::StatusOr<pb::SandboxResult> TaskRunner::Run(const pb::RunSandboxRequest& r
   spec.writable_paths = zone.policy.filesystem.writable_paths;
   spec.devices = zone.policy.devices.allowed;
   spec.capabilities = zone.policy.capabilities.allowed;
-  spec.rlimits = {{"RLIMIT_NOFILE", 1024, 65536}, {"RLIMIT_CORE", 0, 0}};
+  spec.rlimits = {NofileLimit(), {"RLIMIT_CORE", 0, 0}};
   spec.no_new_privs = true;
   spec.timeout_ms = uint64_t{req.timeout_seconds()} * 1000;
   spec.output_limit = req.output_limit_bytes() ? req.output_limit_bytes() : config_.output_limit;

@@ -141,7 +141,9 @@ TEST_F(ZoneApiTest, NetworkModesBeyondThisIssueAreRefusedClearly) {
   st = CreateZone("h", "[network]\nmode = \"host\"\n", "non-global");
   EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_NE(st.error_message().find("privileged"), std::string::npos);
-  EXPECT_TRUE(CreateZone("h", "[network]\nmode = \"host\"\n", "privileged").ok());
+  EXPECT_TRUE(
+      CreateZone("h", "[zone]\ntype = \"privileged\"\n\n[network]\nmode = \"host\"\n", "privileged")
+          .ok());
   EXPECT_EQ(GetZone(*daemon_, "h").zone_type(), "Privileged");
   EXPECT_TRUE(DeleteZone(*daemon_, "h").ok());
 }
@@ -205,8 +207,8 @@ TEST_F(ZoneApiTest, PauseFreezesAndResumeThaws) {
     auto r = Run(
         {"/bin/sh", "-c", "i=0; while [ $i -lt 30 ]; do i=$((i+1)); sleep 0.1; done; echo done"},
         req, &st);
-    EXPECT_TRUE(st.ok());
-    EXPECT_EQ(r.stdout(), "done\n");
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    EXPECT_EQ(r.stdout(), "done\n") << r.status() << " " << r.error() << " " << r.stderr();
   });
   for (int i = 0; i < 200 && GetZone(*daemon_, "frz").state() != "Running"; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
