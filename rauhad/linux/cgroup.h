@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -42,7 +43,7 @@ struct Limits {
 struct LimitReport {
   std::string control;  // "memory_limit", "pids_max", "cpu_shares", "io_weight"
   bool applied = false;
-  std::string detail;   // file written and value, or the reason it is unavailable
+  std::string detail;  // file written and value, or the reason it is unavailable
 };
 
 struct Stats {
@@ -50,7 +51,7 @@ struct Stats {
   uint64_t memory_peak = 0;
   uint64_t memory_limit = 0;  // 0: unlimited
   uint64_t pids_current = 0;
-  uint64_t pids_max = 0;      // 0: unlimited
+  uint64_t pids_max = 0;  // 0: unlimited
   uint64_t cpu_usage_ns = 0;
   uint64_t cpu_user_ns = 0;
   uint64_t cpu_system_ns = 0;
@@ -63,7 +64,7 @@ class Manager {
   // hierarchy, or an absolute cgroup path ("/rauha-test-1") used as is in each hierarchy.
   // Creates the parent directories (and on unified hosts enables the controllers for them).
   static absl::StatusOr<std::unique_ptr<Manager>> Create(const CgroupLayout& layout,
-                                                          std::string parent);
+                                                         std::string parent);
 
   // mkdir of the zone's directory in every hierarchy; AlreadyExists if present.
   absl::StatusOr<ZoneCgroup> CreateZone(std::string_view zone_id);
@@ -78,9 +79,14 @@ class Manager {
 
  private:
   Manager(CgroupLayout layout) : layout_(std::move(layout)) {}
+  // Unified host: enables our controllers in each of `chain`'s subtree_control.
+  absl::Status EnableControllers(const std::vector<std::string>& chain, const std::string& own_dir);
+  std::vector<std::string> ParentDirs() const;
+
   CgroupLayout layout_;
   std::string v2_parent_;
   std::vector<std::pair<std::string, std::string>> v1_parents_;  // controller, parent dir
+  std::set<std::string> v2_controllers_;  // unified host: controllers zones get
 };
 
 // Writes every limit that is set; a control the kernel lacks is reported, not an error.
