@@ -82,6 +82,15 @@ void Daemon::Start() {
     ::execv(argv[0], argv.data());
     ::_exit(127);
   }
+  // Wait for the socket first: a gRPC channel that fails its first connect backs off ~1 s.
+  for (int i = 0; i < 2000 && ::access(socket_.c_str(), F_OK) != 0; ++i) {
+    int status;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      FAIL() << "rauhad exited during start-up; log:\n" << log();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
   auto channel = Channel();
   bool up = channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10));
   ASSERT_TRUE(up) << "rauhad did not come up; log:\n" << log();

@@ -210,9 +210,17 @@ TEST_F(ZoneApiTest, PauseFreezesAndResumeThaws) {
     EXPECT_TRUE(st.ok()) << st.error_message();
     EXPECT_EQ(r.stdout(), "done\n") << r.status() << " " << r.error() << " " << r.stderr();
   });
-  for (int i = 0; i < 200 && GetZone(*daemon_, "frz").state() != "Running"; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  // Wait until the task really runs (its pid is known), not just until the zone says Running.
+  bool started = false;
+  for (int i = 0; i < 200 && !started; ++i) {
+    rauha::sandbox::v1::ListTasksResponse tasks;
+    grpc::ClientContext ctx;
+    started = daemon_->Sandbox()->ListTasks(&ctx, {}, &tasks).ok() && tasks.tasks_size() == 1 &&
+              tasks.tasks(0).pid() != 0;
+    if (!started) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+  ASSERT_TRUE(started);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
   zpb::PauseZoneRequest p;
   p.set_name("frz");
   zpb::PauseZoneResponse pr;

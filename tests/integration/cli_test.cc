@@ -1,0 +1,208 @@
+// The `rauha` CLI against a real rauhad: what a user types, what they see, the exit codes.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "nlohmann/json.hpp"
+#include "tests/integration/daemon_fixture.h"
+
+namespace rauha::testing {
+namespace {
+
+struct CliRun {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class CliTest : public DaemonTest {
+ protected:
+  // Starts `rauha --socket <daemon> args...`; returns its pid (output to files in the test dir).
+  pid_t Spawn(std::vector<std::string> args) {
+    args.insert(args.begin(), {RAUHA_CLI_BIN, "--socket", daemon_->socket()});
+    out_path_ = daemon_->dir() + "/cli.out";
+    err_path_ = daemon_->dir() + "/cli.err";
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      int out = ::open(out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      int err = ::open(err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      ::dup2(out, 1);
+      ::dup2(err, 2);
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+    return pid;
+  }
+
+  CliRun Finish(pid_t pid) {
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    CliRun r;
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    r.out = Slurp(out_path_);
+    r.err = Slurp(err_path_);
+    return r;
+  }
+
+  CliRun Cli(std::vector<std::string> args) { return Finish(Spawn(std::move(args))); }
+
+  std::string out_path_, err_path_;
+};
+
+TEST_F(CliTest, SandboxPrintsOneJsonResultAndExitsWithTheTaskCode) {
+  auto r = Cli({"sandbox", "--", "/bin/sh", "-c", "echo hi; echo oops >&2; exit 7"});
+  EXPECT_EQ(r.exit_code, 7) << r.err;
+  auto j = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << r.out;
+  EXPECT_EQ(j["status"], "failed");
+  EXPECT_EQ(j["exit_code"], 7);
+  EXPECT_TRUE(j["signal"].is_null());
+  EXPECT_EQ(j["stdout"], "hi\n");
+  EXPECT_EQ(j["stderr"], "oops\n");
+  EXPECT_TRUE(j["duration_ms"].is_number());
+  EXPECT_TRUE(j["resources"]["peak_memory_bytes"].is_number());
+  EXPECT_EQ(j["command"], nlohmann::json({"/bin/sh", "-c", "echo hi; echo oops >&2; exit 7"}));
+}
+
+TEST_F(CliTest, QuickStartTaskSeesTheRepoAtWorkspace) {
+  std::string repo = daemon_->dir() + "/repo";
+  std::filesystem::create_directories(repo);
+  std::ofstream(repo + "/hello.txt") << "x";
+  auto r = Cli({"sandbox", "--repo-path", repo, "--", "/bin/sh", "-c", "ls /workspace; echo done"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << r.out;
+  EXPECT_EQ(j["status"], "succeeded");
+  EXPECT_EQ(j["stdout"], "hello.txt\ndone\n");
+}
+
+TEST_F(CliTest, ExitCodesForTimeoutRuntimeErrorAndUnreachableDaemon) {
+  auto r = Cli({"sandbox", "--timeout", "1", "--", "/bin/sleep", "30"});
+  EXPECT_EQ(r.exit_code, 124);
+  EXPECT_EQ(nlohmann::json::parse(r.out, nullptr, false)["status"], "timed_out");
+  r = Cli({"sandbox", "--", "/no/such/binary"});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_EQ(nlohmann::json::parse(r.out, nullptr, false)["status"], "runtime_error");
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int devnull = ::open("/dev/null", O_WRONLY);
+    ::dup2(devnull, 1);
+    ::dup2(devnull, 2);
+    ::execl(RAUHA_CLI_BIN, RAUHA_CLI_BIN, "--socket", "/nonexistent/rauhad.sock", "sandbox", "--",
+            "/bin/true", nullptr);
+    ::_exit(127);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  EXPECT_EQ(WEXITSTATUS(status), 125);
+}
+
+TEST_F(CliTest, ZoneCommandsAndErrors) {
+  auto r = Cli({"zone", "create", "cli-zone"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = Cli({"zone", "list", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto list = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_TRUE(list.is_array()) << r.out;
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0]["name"], "cli-zone");
+  EXPECT_EQ(list[0]["state"], "Ready");
+  r = Cli({"zone", "list"});
+  EXPECT_NE(r.out.find("NAME"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("cli-zone"), std::string::npos) << r.out;
+  r = Cli({"zone", "stats", "cli-zone", "--json"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out, nullptr, false)["pids_max"], 512);
+  r = Cli({"zone", "pause", "cli-zone"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  r = Cli({"zone", "show", "cli-zone", "--json"});
+  EXPECT_EQ(nlohmann::json::parse(r.out, nullptr, false)["state"], "Paused") << r.out;
+  r = Cli({"zone", "resume", "cli-zone"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  r = Cli({"zone", "verify", "cli-zone"});
+  EXPECT_EQ(r.exit_code, 1) << "standard policy has gaps on this host (syscalls.deny)\n" << r.out;
+  EXPECT_NE(r.out.find("namespace.net"), std::string::npos) << r.out;
+  r = Cli({"zone", "delete", "cli-zone"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  r = Cli({"zone", "delete", "cli-zone"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("not found"), std::string::npos) << r.err;
+  r = Cli({"zone", "create", "a/b"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("invalid argument"), std::string::npos) << r.err;
+}
+
+TEST_F(CliTest, PolicyValidateShowAndApply) {
+  std::string good = std::string(RAUHA_SOURCE_DIR) + "/policies/strict.toml";
+  auto r = Cli({"policy", "validate", good});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  std::string bad = daemon_->dir() + "/bad.toml";
+  std::ofstream(bad) << "[resources]\npids_max = 0\n";
+  r = Cli({"policy", "validate", bad});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find(bad + ":2:"), std::string::npos) << r.err;
+  ASSERT_EQ(Cli({"zone", "create", "pz", "--preset", "strict"}).exit_code, 0);
+  r = Cli({"policy", "show", "pz"});
+  EXPECT_NE(r.out.find("pids_max = 128"), std::string::npos) << r.out;
+  std::string newer = daemon_->dir() + "/newer.toml";
+  std::ofstream(newer) << "[resources]\npids_max = 99\n";
+  r = Cli({"policy", "apply", "pz", newer});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  r = Cli({"policy", "show", "pz"});
+  EXPECT_NE(r.out.find("pids_max = 99"), std::string::npos) << r.out;
+  EXPECT_EQ(Cli({"zone", "delete", "pz"}).exit_code, 0);
+}
+
+TEST_F(CliTest, InfoReportsTheKernel) {
+  auto r = Cli({"info", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << r.out;
+  EXPECT_TRUE(j["cgroup"]["mode"].is_string());
+  bool has_landlock = false;
+  for (const auto& f : j["features"]) has_landlock = has_landlock || f["name"] == "landlock";
+  EXPECT_TRUE(has_landlock);
+}
+
+TEST_F(CliTest, InterruptCancelsTheTaskAndRemovesItsZone) {
+  pid_t cli = Spawn({"sandbox", "--", "/bin/sleep", "60"});
+  bool running = false;
+  for (int i = 0; i < 200 && !running; ++i) {
+    rauha::sandbox::v1::ListTasksResponse tasks;
+    grpc::ClientContext ctx;
+    running = daemon_->Sandbox()->ListTasks(&ctx, {}, &tasks).ok() && tasks.tasks_size() == 1 &&
+              tasks.tasks(0).pid() != 0;
+    if (!running) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(running);
+  ::kill(cli, SIGINT);
+  CliRun r = Finish(cli);
+  EXPECT_EQ(r.exit_code, 130) << r.err;
+  bool gone = false;
+  for (int i = 0; i < 100 && !gone; ++i) {
+    rauha::zone::v1::ListZonesResponse zones;
+    grpc::ClientContext ctx;
+    gone = daemon_->Zones()->ListZones(&ctx, {}, &zones).ok() && zones.zones_size() == 0;
+    if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(gone) << "the temporary zone is removed when the client goes away";
+}
+
+}  // namespace
+}  // namespace rauha::testing
