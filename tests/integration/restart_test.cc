@@ -115,5 +115,57 @@ TEST_F(RestartTest, CleanStopLeavesNothingAndZonesComeBack) {
   EXPECT_EQ(r.stdout(), "back\n");
 }
 
+TEST_F(RestartTest, TemporaryZoneOfASurvivingTaskGoesOnceTheTaskEnds) {
+  std::thread client([&] {
+    grpc::Status st;
+    Run({"/bin/sh", "-c", "sleep 1; echo temp-done"}, {}, &st);
+  });
+  std::string task_id;
+  for (int i = 0; i < 200 && task_id.empty(); ++i) {
+    spb::ListTasksResponse tasks;
+    grpc::ClientContext ctx;
+    if (daemon_->Sandbox()->ListTasks(&ctx, {}, &tasks).ok() && tasks.tasks_size() == 1 &&
+        tasks.tasks(0).pid() != 0) {
+      task_id = tasks.tasks(0).task_id();
+    }
+    if (task_id.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_FALSE(task_id.empty());
+  daemon_->Kill9();
+  client.join();
+  daemon_->Start();
+  spb::WaitTaskRequest wreq;
+  wreq.set_task_id(task_id);
+  spb::SandboxResult result;
+  grpc::ClientContext wctx;
+  ASSERT_TRUE(daemon_->Sandbox()->WaitTask(&wctx, wreq, &result).ok());
+  EXPECT_EQ(result.stdout(), "temp-done\n");
+  zpb::ListZonesResponse zones;
+  grpc::ClientContext lctx;
+  ASSERT_TRUE(daemon_->Zones()->ListZones(&lctx, {}, &zones).ok());
+  EXPECT_EQ(zones.zones_size(), 0) << "the task's temporary zone is removed";
+  EXPECT_TRUE(ZoneCgroupDirs(*daemon_).empty());
+}
+
+TEST_F(RestartTest, ZoneDeleteLeavesNoCgroupMountOrProcess) {
+  ASSERT_TRUE(CreateZone("gone").ok());
+  spb::RunSandboxRequest req;
+  req.set_name("gone");
+  auto r = Run({"/bin/sh", "-c", "sleep 30 & echo started"}, req);
+  EXPECT_EQ(r.stdout(), "started\n");
+  EXPECT_FALSE(ZoneCgroupDirs(*daemon_).empty());
+  zpb::DeleteZoneRequest del;
+  del.set_name("gone");
+  zpb::DeleteZoneResponse dresp;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(daemon_->Zones()->DeleteZone(&ctx, del, &dresp).ok());
+  EXPECT_TRUE(ZoneCgroupDirs(*daemon_).empty());
+  EXPECT_TRUE(daemon_->LeftoverMounts().empty());
+  // Only rauhad itself still mentions the test directory: the shim is gone.
+  auto procs = daemon_->LeftoverProcesses();
+  ASSERT_EQ(procs.size(), 1u);
+  EXPECT_EQ(procs[0], daemon_->pid());
+}
+
 }  // namespace
 }  // namespace rauha::testing
