@@ -1,7 +1,9 @@
 #include "rauhad/zone_manager.h"
 
+#include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -11,6 +13,7 @@
 #include <thread>
 
 #include "rauha-common/errors.h"
+#include "rauha-common/fd.h"
 #include "rauha-common/ids.h"
 #include "rauha-common/names.h"
 #include "rauha-common/strcat.h"
@@ -218,16 +221,25 @@ absl::Status ZoneManager::Bringup(Zone& z) {
 }
 
 void ZoneManager::Teardown(const store::ZoneRecord& record, const cgroup::ZoneCgroup& cg) {
-  ShimClient shim(config_.ShimSocket(record.id));
-  if (!shim.Shutdown().ok() &&
-      ProcessCmdlineContains(static_cast<pid_t>(record.shim_pid), record.id)) {
-    // The shim did not answer: stop it by pid, having checked the pid is still that shim.
-    ::kill(static_cast<pid_t>(record.shim_pid), SIGKILL);
+  // A pidfd taken while the pid is verifiably still this zone's shim lets us wait for exactly
+  // that process, with no polling and no pid-reuse race.
+  auto shim_pid = static_cast<pid_t>(record.shim_pid);
+  UniqueFd pidfd;
+  if (ProcessCmdlineContains(shim_pid, record.id)) {
+    pidfd.reset(static_cast<int>(::syscall(SYS_pidfd_open, shim_pid, 0)));
   }
-  // The shim exits right after answering; wait (bounded) so no process of ours outlives delete.
-  for (int i = 0; i < 200 && ProcessCmdlineContains(static_cast<pid_t>(record.shim_pid), record.id);
-       ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ShimClient shim(config_.ShimSocket(record.id));
+  if (!shim.Shutdown().ok() && pidfd) {
+    // The shim did not answer: stop it through its pidfd.
+    ::syscall(SYS_pidfd_send_signal, pidfd.get(), SIGKILL, nullptr, 0);
+  }
+  if (pidfd) {
+    // The shim exits right after answering; wait (bounded) so no process of ours outlives it.
+    pollfd pfd{pidfd.get(), POLLIN, 0};
+    if (::poll(&pfd, 1, 5000) == 0) {
+      ::syscall(SYS_pidfd_send_signal, pidfd.get(), SIGKILL, nullptr, 0);
+      ::poll(&pfd, 1, 2000);
+    }
   }
   auto st = cgroup::Remove(cg);
   if (!st.ok()) {
