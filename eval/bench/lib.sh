@@ -1,0 +1,117 @@
+# Helpers shared by startup.sh and memory.sh (sourced, not run). They set globals rather than
+# print PIDs so that every process stays a child of the calling script (wait works on it).
+
+# start_rauhad RAUHAD SHIM DIR TAG: a private rauhad (socket, run and state dirs in DIR, cgroup
+# parent TAG below its own cgroup); sets DAEMON_PID once the socket answers.
+start_rauhad() {
+  local rauhad=$1 shim=$2 dir=$3 tag=$4
+  "$rauhad" --socket "$dir/rauhad.sock" --run-dir "$dir/run" --state-dir "$dir/state" \
+    --cgroup-parent "$tag" --shim-path "$shim" >"$dir/rauhad.log" 2>&1 &
+  DAEMON_PID=$!
+  local i
+  for ((i = 0; i < 200; i++)); do
+    if [ -S "$dir/rauhad.sock" ]; then return 0; fi
+    if ! kill -0 "$DAEMON_PID" 2>/dev/null; then
+      echo "rauhad exited at start-up; its log ($dir/rauhad.log):" >&2
+      cat "$dir/rauhad.log" >&2
+      DAEMON_PID=""
+      return 1
+    fi
+    sleep 0.05
+  done
+  echo "rauhad did not create $dir/rauhad.sock within 10 s; log:" >&2
+  cat "$dir/rauhad.log" >&2
+  return 1
+}
+
+# stop_rauhad PID: SIGTERM (rauhad then removes its zones, shims and cgroups) and wait.
+stop_rauhad() {
+  local pid=$1 i
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for ((i = 0; i < 300; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    echo "rauhad (pid $pid) still running 30 s after SIGTERM" >&2
+    return 1
+  fi
+  wait "$pid" 2>/dev/null || true
+}
+
+# make_busybox_bundle DIR: an OCI bundle whose rootfs is static busybox and whose process is
+# /bin/true, no terminal (runc spec's defaults otherwise).
+make_busybox_bundle() {
+  local b=$1 bb
+  bb=$(command -v busybox) || { echo "busybox not found: apt-get install busybox-static" >&2; return 1; }
+  if ldd "$bb" >/dev/null 2>&1; then
+    echo "$bb is dynamically linked; the bundle needs a static one: apt-get install busybox-static" >&2
+    return 1
+  fi
+  mkdir -p "$b/rootfs/bin" "$b/rootfs/proc" "$b/rootfs/dev" "$b/rootfs/sys" "$b/rootfs/tmp"
+  cp "$bb" "$b/rootfs/bin/busybox"
+  local app
+  for app in true sh sleep cat; do ln -s busybox "$b/rootfs/bin/$app"; done
+  if command -v runc >/dev/null; then
+    runc spec --bundle "$b"
+  elif command -v crun >/dev/null; then
+    (cd "$b" && crun spec)
+  else
+    return 0
+  fi
+  python3 - "$b/config.json" <<'EOF'
+import json, sys
+path = sys.argv[1]
+c = json.load(open(path))
+c["process"]["args"] = ["/bin/true"]
+c["process"]["terminal"] = False
+json.dump(c, open(path, "w"), indent=1)
+EOF
+}
+
+# start_cgroup_ns_holder DIR: a process in its own mount and cgroup namespaces in which every
+# cgroup hierarchy is remounted, so each is rooted at this script's own cgroup, and (on a
+# hybrid host) the cgroup2 mount is gone. crun refuses hybrid hosts, and it takes cgroupsPath
+# as absolute from the mount's root: run there (nsenter -t HOLDER_PID -m -C crun ...) it sees a
+# v1-only host and creates its cgroups below ours, never beside the host's. Sets HOLDER_PID.
+start_cgroup_ns_holder() {
+  local dir=$1
+  rm -f "$dir/holder.ready"
+  unshare --mount --cgroup --propagation private bash -c '
+    set -eu
+    mapfile -t mounts < <(awk '\''{ for (i = 7; $i != "-"; i++); if ($(i+1) == "cgroup" || $(i+1) == "cgroup2") print $(i+1), $5, $(i+3) }'\'' /proc/self/mountinfo)
+    hybrid=0
+    for m in "${mounts[@]}"; do [ "${m%% *}" = cgroup ] && hybrid=1; done
+    for m in "${mounts[@]}"; do
+      read -r type point opts <<<"$m"
+      umount "$point"
+      [ "$type" = cgroup2 ] && [ "$hybrid" = 1 ] && continue
+      opts=$(tr , "\n" <<<"$opts" | grep -vx -e rw -e ro | paste -sd, -)
+      mount -t "$type" ${opts:+-o "$opts"} cgroup "$point"
+    done
+    touch "$0/holder.ready"
+    exec sleep infinity
+  ' "$dir" >"$dir/holder.log" 2>&1 &
+  HOLDER_PID=$!
+  local i
+  for ((i = 0; i < 100; i++)); do
+    [ -e "$dir/holder.ready" ] && return 0
+    kill -0 "$HOLDER_PID" 2>/dev/null || break
+    sleep 0.05
+  done
+  echo "could not prepare the cgroup namespace for crun:" >&2
+  cat "$dir/holder.log" >&2
+  return 1
+}
+
+# summarize_us US...: prints "n median_ms p95_ms" (p95 by nearest rank).
+summarize_us() {
+  printf '%s\n' "$@" | sort -n | awk '
+    { v[NR] = $1 }
+    END {
+      n = NR
+      med = (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+      r = int(0.95 * n); if (r < 0.95 * n) r++
+      printf "%d %.1f %.1f\n", n, med / 1000, v[r] / 1000
+    }'
+}
