@@ -101,6 +101,9 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGINT);
   ::pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
+  // Shims are rauhad's children (posix_spawn); with SIGCHLD ignored the kernel reaps them as
+  // they exit, so a deleted zone leaves no zombie and rauhad needs no reaper thread.
+  ::signal(SIGCHLD, SIG_IGN);
 
   auto layout = rauha::DetectCgroupLayout();
   if (!layout.ok()) return Fail(rauha::ToStd(layout.status().message()));

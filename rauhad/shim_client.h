@@ -25,9 +25,10 @@ struct ShimLaunch {
   int timeout_ms = 5000;
 };
 
-// Starts a shim as a grandchild in its own session (reparented away from rauhad, so neither
-// a rauhad crash nor its process group takes it down) and waits until it reports ready.
-// Returns the shim's pid. A shim that fails reports why, and that becomes the error.
+// Starts a shim in its own session (so neither a rauhad crash nor a signal to rauhad's process
+// group takes it down) and waits until it reports ready. Returns the shim's pid. A shim that
+// fails reports why, and that becomes the error. rauhad ignores SIGCHLD, so the kernel reaps
+// shims that exit while it runs; after a rauhad crash they are reparented like any orphan.
 absl::StatusOr<pid_t> SpawnShim(const ShimLaunch& launch);
 
 class ShimClient {
