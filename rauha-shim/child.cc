@@ -17,19 +17,24 @@
 #include "rauha-common/errors.h"
 #include "rauha-common/fd.h"
 #include "rauha-common/strcat.h"
+#include "rauha-shim/init.h"
 #include "rauha-shim/rootfs.h"
 
 namespace rauha::shim {
 namespace {
 
 constexpr int kErrorFd = 3;
+constexpr int kStatusFd = 4;
 constexpr char kDefaultPath[] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+// The error pipe: where the shim put it until SetUpFds moves it to kErrorFd.
+int error_fd = -1;
 
 absl::Status Errno(std::string_view what) { return ErrnoStatus(errno, what); }
 
 [[noreturn]] void Fail(std::string_view message) {
   while (!message.empty()) {
-    ssize_t n = ::write(kErrorFd, message.data(), message.size());
+    ssize_t n = ::write(error_fd, message.data(), message.size());
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     message.remove_prefix(static_cast<size_t>(n));
@@ -37,20 +42,28 @@ absl::Status Errno(std::string_view what) { return ErrnoStatus(errno, what); }
   ::_exit(127);
 }
 
-// fds 0-2 become the task's stdio and the error pipe fd 3; everything else the shim holds
-// (its socket, other tasks' pipes and pidfds) is closed.
+// fds 0-2 become the task's stdio, the error pipe fd 3 and the status pipe fd 4; everything
+// else the shim holds (its socket, other tasks' pipes and pidfds) is closed. Each source is
+// first copied above the targets, so none is overwritten before it has been placed.
 absl::Status SetUpFds(const ChildFds& fds) {
-  int devnull = ::open("/dev/null", O_RDONLY);
+  int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (devnull < 0) return Errno("open /dev/null");
-  if (::dup2(devnull, 0) < 0 || ::dup2(fds.stdout_write, 1) < 0 ||
-      ::dup2(fds.stderr_write, 2) < 0) {
+  const int sources[] = {devnull, fds.stdout_write, fds.stderr_write, fds.error_pipe,
+                         fds.status_pipe};
+  int high[5];
+  for (int i = 0; i < 5; ++i) {
+    high[i] = ::fcntl(sources[i], F_DUPFD_CLOEXEC, kStatusFd + 1);
+    if (high[i] < 0) return Errno("fcntl(F_DUPFD_CLOEXEC)");
+  }
+  error_fd = high[3];
+  if (::dup2(high[0], 0) < 0 || ::dup2(high[1], 1) < 0 || ::dup2(high[2], 2) < 0) {
     return Errno("dup2 stdio");
   }
-  if (fds.error_pipe != kErrorFd && ::dup3(fds.error_pipe, kErrorFd, O_CLOEXEC) < 0) {
-    return Errno("dup3 error pipe");
-  }
-  if (::close_range(kErrorFd + 1, ~0U, 0) < 0) {
-    for (int fd = kErrorFd + 1; fd < 65536; ++fd) ::close(fd);
+  if (::dup3(high[3], kErrorFd, O_CLOEXEC) < 0) return Errno("dup3 error pipe");
+  error_fd = kErrorFd;
+  if (::dup3(high[4], kStatusFd, O_CLOEXEC) < 0) return Errno("dup3 status pipe");
+  if (::close_range(kStatusFd + 1, ~0U, 0) < 0) {
+    for (int fd = kStatusFd + 1; fd < 65536; ++fd) ::close(fd);
   }
   return absl::OkStatus();
 }
@@ -147,6 +160,7 @@ absl::Status ApplyCapabilities(const TaskPlan& plan) {
 }  // namespace
 
 void RunChild(const TaskPlan& plan, const ChildFds& fds) {
+  error_fd = fds.error_pipe;
   // The shim blocks SIGTERM/SIGINT/SIGCHLD (signalfd) and ignores SIGPIPE; exec keeps both.
   sigset_t none;
   sigemptyset(&none);
@@ -166,6 +180,15 @@ void RunChild(const TaskPlan& plan, const ChildFds& fds) {
     Fail(StrCat("workdir ", plan.workdir, ": ", strerror(errno)));
   check(ApplyRlimits(plan));
   check(ApplyCapabilities(plan));
+  // Blocked before the fork: a signal or an exit that comes before the init waits is kept.
+  sigset_t init_signals = InitSignals();
+  sigprocmask(SIG_SETMASK, &init_signals, nullptr);
+  pid_t workload = ::fork();
+  if (workload < 0) Fail(StrCat("fork the workload: ", strerror(errno)));
+  if (workload > 0) RunInit(workload, kStatusFd);
+  // The workload leads its own session and process group, as it did when it was PID 1.
+  setsid();
+  sigprocmask(SIG_SETMASK, &none, nullptr);
   Exec(plan);
 }
 

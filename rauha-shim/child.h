@@ -1,6 +1,7 @@
-// The task's child process between clone3 and execve, in order: stdio, v1 cgroups, root
-// filesystem and pivot_root, workdir, rlimits, capabilities, no_new_privs, exec. Nothing of
-// the workload runs before every limit is in place.
+// The task's child process after clone3, in order: stdio, v1 cgroups, root filesystem and
+// pivot_root, workdir, rlimits, capabilities, no_new_privs, then a fork: the child stays as
+// the namespace's init (init.h) and the grandchild execs the workload. Nothing of the
+// workload runs before every limit is in place, and the init holds all of them too.
 #pragma once
 
 #include "rauha-shim/task_plan.h"
@@ -10,11 +11,12 @@ namespace rauha::shim {
 struct ChildFds {
   int stdout_write;
   int stderr_write;
-  int error_pipe;  // O_CLOEXEC: the kernel closes it on a successful exec
+  int error_pipe;   // O_CLOEXEC: the kernel closes it on a successful exec
+  int status_pipe;  // the init's InitReport
 };
 
-// Never returns: execs the workload, or writes "<step>: <error>" to the error pipe and
-// _exits 127.
+// Never returns. The workload's exec, or any step before it, that fails writes
+// "<step>: <error>" to the error pipe and _exits 127.
 [[noreturn]] void RunChild(const TaskPlan& plan, const ChildFds& fds);
 
 }  // namespace rauha::shim

@@ -76,9 +76,13 @@ absl::StatusOr<LaunchedTask> LaunchTask(const TaskPlan& plan) {
   auto out = MakePipe("stdout");
   auto err = MakePipe("stderr");
   auto report = MakePipe("setup errors");
-  if (!out.ok() || !err.ok() || !report.ok()) {
+  auto status = MakePipe("the init's status");
+  if (!out.ok() || !err.ok() || !report.ok() || !status.ok()) {
     ::rmdir(plan.rootfs_dir.c_str());
-    return !out.ok() ? out.status() : !err.ok() ? err.status() : report.status();
+    return !out.ok()      ? out.status()
+           : !err.ok()    ? err.status()
+           : !report.ok() ? report.status()
+                          : status.status();
   }
 
   int pidfd = -1;
@@ -107,7 +111,8 @@ absl::StatusOr<LaunchedTask> LaunchTask(const TaskPlan& plan) {
     return ErrnoStatus(e, "clone3 (new mount and pid namespaces)");
   }
   if (pid == 0) {
-    RunChild(plan, ChildFds{out->write.get(), err->write.get(), report->write.get()});
+    RunChild(plan, ChildFds{out->write.get(), err->write.get(), report->write.get(),
+                            status->write.get()});
   }
 
   LaunchedTask task;
@@ -116,13 +121,15 @@ absl::StatusOr<LaunchedTask> LaunchTask(const TaskPlan& plan) {
   out->write.reset();
   err->write.reset();
   report->write.reset();
+  status->write.reset();
   bool timed_out = false;
   task.start_error = ReadSetupError(report->read.get(), pidfd, &timed_out);
-  for (UniqueFd* fd : {&out->read, &err->read}) {
+  for (UniqueFd* fd : {&out->read, &err->read, &status->read}) {
     ::fcntl(fd->get(), F_SETFL, ::fcntl(fd->get(), F_GETFL) | O_NONBLOCK);
   }
   task.stdout_read = std::move(out->read);
   task.stderr_read = std::move(err->read);
+  task.status_read = std::move(status->read);
   return task;
 }
 

@@ -1,6 +1,7 @@
 // Starting one task: clone3 into new mount and pid namespaces (and the zone's v2 cgroup),
-// build the task's root in the child, drop privileges, exec. The child reports a failed
-// step on an O_CLOEXEC pipe ("<step>: <strerror>") and exits 127; EOF means exec succeeded.
+// build the task's root in the child, drop privileges, fork the workload off the child (which
+// stays as the namespace's init, init.h) and exec it. A failed step is reported on an
+// O_CLOEXEC pipe ("<step>: <strerror>") and the process exits 127; EOF means exec succeeded.
 #pragma once
 
 #include <sys/types.h>
@@ -14,8 +15,9 @@
 namespace rauha::shim {
 
 struct LaunchedTask {
-  pid_t pid = 0;  // in the shim's pid namespace
+  pid_t pid = 0;  // the task's init, in the shim's pid namespace
   UniqueFd pidfd;
+  UniqueFd status_read;  // non-blocking: the init's InitReport (init.h)
   UniqueFd stdout_read;  // non-blocking, close-on-exec
   UniqueFd stderr_read;
   std::string start_error;  // non-empty: the workload never ran; the child exits 127

@@ -13,6 +13,7 @@
 #include "rauha-common/strcat.h"
 #include "rauha-shim/log.h"
 #include "rauha-shim/options.h"
+#include "rauha-shim/process_title.h"
 #include "rauha-shim/server.h"
 #include "rauha-shim/zone.h"
 
@@ -40,6 +41,7 @@ int StartupError(int ready_fd, std::string_view message) {
 
 int main(int argc, char** argv) {
   using namespace rauha::shim;
+  RememberArgvArea(argc, argv);
   int ready_fd = FindReadyFd(argc, argv);
   auto options = ParseOptions(argc, argv);
   if (!options.ok()) return StartupError(ready_fd, rauha::ToStd(options.status().message()));

@@ -15,9 +15,11 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <optional>
 
 #include "rauha-common/errors.h"
 #include "rauha-common/strcat.h"
+#include "rauha-shim/init.h"
 #include "rauha-shim/launch.h"
 #include "rauha-shim/log.h"
 
@@ -26,8 +28,8 @@ namespace {
 
 using nlohmann::json;
 
-// After PID 1 of a task exits the kernel kills the rest of its pid namespace, so the pipes
-// reach EOF at once unless a descriptor escaped; this bounds the wait for that.
+// After a task's init (its PID 1) exits the kernel kills the rest of its pid namespace, so the
+// pipes reach EOF at once unless a descriptor escaped; this bounds the wait for that.
 constexpr int64_t kDrainMs = 1000;
 constexpr int64_t kShutdownWaitMs = 5000;
 // A result must fit in one frame even when JSON escaping inflates binary output ~6x.
@@ -98,6 +100,7 @@ struct Server::Task {
   uint64_t serial = 0;
   pid_t pid = 0;
   UniqueFd pidfd, out, err;
+  UniqueFd status;  // the init's report (init.h)
   TaskResult result;
   uint64_t output_limit = 0;
   bool exited = false;
@@ -388,6 +391,7 @@ absl::StatusOr<json> Server::Start(const json& params) {
   task->serial = next_serial_++;
   task->pid = launched->pid;
   task->pidfd = std::move(launched->pidfd);
+  task->status = std::move(launched->status_read);
   task->out = std::move(launched->stdout_read);
   task->err = std::move(launched->stderr_read);
   task->output_limit = plan->output_limit;
@@ -437,6 +441,8 @@ absl::StatusOr<json> Server::Forget(const json& params) {
   return json::object();
 }
 
+// The pidfd is the task's init: the workload's own status and rusage come from the init's
+// report; an init that wrote none was SIGKILLed (and the whole namespace with it).
 void Server::OnTaskExit(Task& t) {
   int status = 0;
   rusage ru{};
@@ -446,17 +452,32 @@ void Server::OnTaskExit(Task& t) {
   t.pidfd.reset();
   t.exited = true;
   t.result.finished_at_ns = RealtimeNs();
-  if (r < 0) {
-    Log(StrCat("wait4 task ", t.result.task_id, ": ", strerror(errno)));
-  } else {
+  std::optional<InitReport> report = ReadInitReport(t.status.get());
+  t.status.reset();
+  if (r > 0) {
+    // The init's own and that of all it reaped: kept when it could not report.
     t.result.cpu_user_us = Micros(ru.ru_utime);
     t.result.cpu_system_us = Micros(ru.ru_stime);
     t.result.max_rss_kb = static_cast<uint64_t>(ru.ru_maxrss);
+  }
+  if (r < 0) {
+    Log(StrCat("wait4 task ", t.result.task_id, ": ", strerror(errno)));
+  } else if (!t.result.start_error.empty()) {
     // A task that never ran has no exit code of its own: the 127 is the shim's.
-    if (t.result.start_error.empty()) {
-      if (WIFEXITED(status)) t.result.exit_code = WEXITSTATUS(status);
-      if (WIFSIGNALED(status)) t.result.signal = WTERMSIG(status);
+  } else if (report) {
+    t.result.cpu_user_us = report->cpu_user_us;
+    t.result.cpu_system_us = report->cpu_system_us;
+    t.result.max_rss_kb = report->max_rss_kb;
+    if (WIFEXITED(report->wait_status)) t.result.exit_code = WEXITSTATUS(report->wait_status);
+    if (WIFSIGNALED(report->wait_status)) t.result.signal = WTERMSIG(report->wait_status);
+  } else {
+    // Only SIGKILL stops an init before it reports (a kill request, the timeout, the OOM
+    // killer), and with it everything in the namespace.
+    if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL) {
+      Log(StrCat("task ", t.result.task_id, ": its init ended with wait status ", status,
+                 " and no report; treating it as SIGKILL"));
     }
+    t.result.signal = SIGKILL;
   }
   t.drain_deadline_ms = MonotonicMs() + kDrainMs;
   if (!t.out && !t.err) FinishTask(t);

@@ -235,9 +235,6 @@ TEST_F(ShimTest, EchoStdoutStderrAndExitCode) {
   EXPECT_GT(r.max_rss_kb, 0u);
 }
 
-// The workload is PID 1 of its pid namespace, and the kernel drops signals a PID 1 has no
-// handler for when they come from inside its namespace (so `kill -TERM $$` is a no-op there,
-// as in any container without an init). A fault the kernel raises does end it.
 TEST_F(ShimTest, SignalIsReported) {
   ASSERT_OK_AND_ASSIGN(r, Run(Spec("seg", {"perl", "-e", "unpack q(p), pack q(J), 8"})));
   EXPECT_EQ(r.signal, SIGSEGV);
@@ -321,13 +318,14 @@ TEST_F(ShimTest, HostSecretsInvisible) {
   EXPECT_THAT(r.stdout_data, Not(HasSubstr("visible")));
   EXPECT_THAT(r.stdout_data, Not(HasSubstr("writable")));
   EXPECT_THAT(r.stdout_data, HasSubstr("tmp-ok"));
-  // sh (PID 1), the command substitution subshell, ls and grep: a handful, not the host's.
+  // The init (PID 1), sh, the command substitution subshell, ls and grep: a handful, not the
+  // host's.
   auto pos = r.stdout_data.find("procs=");
   ASSERT_NE(pos, std::string::npos) << r.stdout_data;
-  EXPECT_LE(std::stoi(r.stdout_data.substr(pos + 6)), 5) << r.stdout_data;
+  EXPECT_LE(std::stoi(r.stdout_data.substr(pos + 6)), 6) << r.stdout_data;
   std::string host_init = ReadFile("/proc/1/cmdline");
   std::replace(host_init.begin(), host_init.end(), '\0', ' ');
-  EXPECT_THAT(r.stderr_data, ::testing::StartsWith("sh -c for p in"));
+  EXPECT_THAT(r.stderr_data, ::testing::StartsWith("rauha-init"));
   EXPECT_THAT(r.stderr_data, Not(HasSubstr(host_init)));
   EXPECT_FALSE(std::filesystem::exists("/usr/x"));
 }
@@ -597,6 +595,88 @@ TEST_F(ShimTest, KillRequest) {
   EXPECT_TRUE(r.killed);
   EXPECT_EQ(r.signal, SIGKILL);
   EXPECT_FALSE(r.exit_code.has_value());
+}
+
+// The workload runs under an init (PID 1 of the task's pid namespace), so the kernel's rule
+// that drops unhandled signals sent to a PID 1 does not apply to it.
+TEST_F(ShimTest, SignalToSelfEndsTask) {
+  int64_t start = NowMs();
+  ASSERT_OK_AND_ASSIGN(r, Run(Shell("self", "kill -TERM $$; sleep 5")));
+  EXPECT_LT(NowMs() - start, 3000);
+  EXPECT_EQ(r.signal, SIGTERM);
+  EXPECT_FALSE(r.exit_code.has_value());
+  EXPECT_FALSE(r.killed);
+}
+
+TEST_F(ShimTest, KillRequestWithSigtermIsForwarded) {
+  ASSERT_TRUE(Call("start", ToJson(Spec("term", {"sleep", "30"}))).ok());
+  int64_t start = NowMs();
+  ASSERT_TRUE(Call("kill", {{"task_id", "term"}, {"signal", 15}}).ok());
+  ASSERT_OK_AND_ASSIGN(r, Wait("term"));
+  EXPECT_LT(NowMs() - start, 5000);
+  EXPECT_TRUE(r.killed);
+  EXPECT_EQ(r.signal, SIGTERM);
+  EXPECT_FALSE(r.exit_code.has_value());
+
+  // A signal the workload handles is delivered to it, and the task goes on.
+  ASSERT_TRUE(Call("start", ToJson(Shell("trap",
+                                         "trap 'echo got-hup' HUP; "
+                                         "while [ ! -e /tmp/done ]; do sleep 0.05; done; "
+                                         "exit 4")))
+                  .ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let sh install the trap
+  ASSERT_TRUE(Call("kill", {{"task_id", "trap"}, {"signal", "SIGHUP"}}).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_TRUE(Call("kill", {{"task_id", "trap"}, {"signal", "SIGKILL"}}).ok());
+  ASSERT_OK_AND_ASSIGN(t, Wait("trap"));
+  EXPECT_EQ(t.stdout_data, "got-hup\n");
+  EXPECT_EQ(t.signal, SIGKILL);
+}
+
+// A daemonized grandchild is reparented to the init, which reaps it. The workload here is
+// perl, which never waits: as PID 1 itself it would have left the orphan a zombie.
+TEST_F(ShimTest, OrphansAreReaped) {
+  const std::string list =
+      "sleep 1; opendir(D, q(/proc)); for (grep { /^[0-9]+$/ } readdir D) {"
+      " open(F, qq(/proc/$_/stat)) or next; my $l = <F>; $l =~ /\\) (\\S)/;"
+      " print qq($_ $1\\n) }";
+  ASSERT_OK_AND_ASSIGN(
+      r, Run(Spec("orphans", {"sh", "-c", "(sleep 0.2 &) ; exec perl -e '" + list + "'"})));
+  EXPECT_EQ(r.exit_code, 0) << r.stderr_data;
+  std::istringstream lines(r.stdout_data);
+  int processes = 0;
+  for (std::string line; std::getline(lines, line);) {
+    ++processes;
+    EXPECT_THAT(line, Not(::testing::EndsWith(" Z"))) << "zombie: " << r.stdout_data;
+  }
+  EXPECT_EQ(processes, 2) << "the init and perl: " << r.stdout_data;
+  EXPECT_THAT(r.stdout_data, HasSubstr("1 S\n"));
+}
+
+TEST_F(ShimTest, InitCmdlineHidesHostPaths) {
+  ASSERT_OK_AND_ASSIGN(r, Run(Shell("cmdline",
+                                    "cat /proc/1/cmdline; echo; cat /proc/1/comm; "
+                                    "cat /proc/1/environ >/dev/null 2>&1 || "
+                                    "echo environ-denied")));
+  EXPECT_EQ(r.exit_code, 0) << r.stderr_data;
+  std::string out = r.stdout_data;
+  auto nl = out.find('\n');
+  ASSERT_NE(nl, std::string::npos) << out;
+  std::string cmdline = out.substr(0, nl);
+  EXPECT_THAT(cmdline, ::testing::StartsWith(std::string("rauha-init\0", 11)));
+  EXPECT_EQ(cmdline.find_first_not_of('\0', 10), std::string::npos) << "more than the title";
+  EXPECT_THAT(out, Not(HasSubstr("--socket")));
+  EXPECT_THAT(out, Not(HasSubstr(dir_)));
+  EXPECT_EQ(out.substr(nl + 1), "rauha-init\nenviron-denied\n");
+}
+
+TEST_F(ShimTest, ExitCodeAndRusageStillReported) {
+  ASSERT_OK_AND_ASSIGN(
+      r, Run(Shell("busy", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; exit 7")));
+  EXPECT_EQ(r.exit_code, 7) << r.stderr_data;
+  EXPECT_FALSE(r.signal.has_value());
+  EXPECT_GT(r.cpu_user_us + r.cpu_system_us, 10000u) << "a busy loop used no cpu time";
+  EXPECT_GT(r.max_rss_kb, 0u);
 }
 
 TEST_F(ShimTest, ShutdownKillsRunningTasksAndAnswersWaits) {
