@@ -104,6 +104,7 @@ if [ "$running" -ne "$ZONES" ]; then
 fi
 
 shim_pss=()
+init_pss=()
 for ((i = 1; i <= ZONES; i++)); do
   pid=$(rauha zone show "z$i" --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["shim_pid"])')
   if ! tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q rauha-shim; then
@@ -111,11 +112,21 @@ for ((i = 1; i <= ZONES; i++)); do
     exit 1
   fi
   shim_pss+=("$(pss_kib "$pid")")
+  # Each running task has a rauha-init (PID 1 of its pid namespace), a child of the shim: it
+  # is runtime overhead too, so it is counted.
+  for child in $(cat "/proc/$pid/task/$pid/children"); do
+    if [ "$(cat "/proc/$child/comm")" = rauha-init ]; then init_pss+=("$(pss_kib "$child")"); fi
+  done
 done
+if [ "${#init_pss[@]}" -ne "$ZONES" ]; then
+  echo "memory.sh: expected $ZONES rauha-init processes, found ${#init_pss[@]}" >&2
+  exit 1
+fi
 rauhad_pss=$(pss_kib "$DAEMON_PID")
 add_row "rauha-shim (one per zone)" "measured" "${shim_pss[@]}"
+add_row "rauha-init (one per task)" "measured; PID 1 of each task's pid namespace" "${init_pss[@]}"
 add_row "rauhad" "measured; $ZONES zones, SQLite open" "$rauhad_pss"
-rauha_sum=$(printf '%s\n' "${shim_pss[@]}" "$rauhad_pss" | awk '{ s += $1 } END { print s }')
+rauha_sum=$(printf '%s\n' "${shim_pss[@]}" "${init_pss[@]}" "$rauhad_pss" | awk '{ s += $1 } END { print s }')
 
 for ((i = 1; i <= ZONES; i++)); do rauha zone delete "z$i" --force >/dev/null; done
 for pid in "${CLIENT_PIDS[@]}"; do wait "$pid" || true; done  # their tasks were killed
@@ -239,7 +250,7 @@ for r in "${ROWS[@]}"; do
   printf '%-28s %5s %14s %13s %13s  %s\n' "$l" "$n" "$mean" "$max" "$sum" "$note"
 done
 printf '%-28s %5s %14s %13s %13s  %s\n' "rauha total" "" "" "" "$rauha_sum" \
-  "shims + rauhad = $((rauha_sum / ZONES)) KiB per zone"
+  "shims + inits + rauhad = $((rauha_sum / ZONES)) KiB per zone"
 if [ -n "${ctrd_sum:-}" ]; then
   printf '%-28s %5s %14s %13s %13s  %s\n' "containerd total" "" "" "" "$ctrd_sum" \
     "shims + containerd = $((ctrd_sum / ZONES)) KiB per container"
