@@ -27,6 +27,10 @@ CREATE TABLE IF NOT EXISTS tasks (
   remove_zone INTEGER NOT NULL DEFAULT 0,
   result BLOB
 );
+CREATE TABLE IF NOT EXISTS ipam (
+  address TEXT PRIMARY KEY,
+  zone_id TEXT NOT NULL
+);
 )sql";
 
 // Finalises a statement on every path.
@@ -201,6 +205,35 @@ absl::StatusOr<std::vector<TaskRecord>> Store::ListTasks() {
     t.result = s.Text(7);
     out.push_back(std::move(t));
   }
+  if (auto st = s.Done(rc); !st.ok()) return st;
+  return out;
+}
+
+absl::Status Store::PutAddress(const AddressRecord& a) {
+  std::lock_guard lock(mu_);
+  // Plain INSERT: the primary key is what makes an address impossible to hand out twice.
+  Stmt s(db_, "INSERT INTO ipam (address, zone_id) VALUES (?1, ?2)");
+  if (auto st = s.prepared(); !st.ok()) return st;
+  s.Bind(1, a.address);
+  s.Bind(2, a.zone_id);
+  return s.Done(s.Step());
+}
+
+absl::Status Store::ReleaseAddresses(const std::string& zone_id) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "DELETE FROM ipam WHERE zone_id = ?1");
+  if (auto st = s.prepared(); !st.ok()) return st;
+  s.Bind(1, zone_id);
+  return s.Done(s.Step());
+}
+
+absl::StatusOr<std::vector<AddressRecord>> Store::ListAddresses() {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "SELECT address, zone_id FROM ipam");
+  if (auto st = s.prepared(); !st.ok()) return st;
+  std::vector<AddressRecord> out;
+  int rc;
+  while ((rc = s.Step()) == SQLITE_ROW) out.push_back({s.Text(0), s.Text(1)});
   if (auto st = s.Done(rc); !st.ok()) return st;
   return out;
 }

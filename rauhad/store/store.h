@@ -39,6 +39,12 @@ struct TaskRecord {
   std::string result;        // serialized rauha.sandbox.v1.SandboxResult once exited
 };
 
+// One IPv4 address of the zone subnet, held by a zone until the zone is deleted.
+struct AddressRecord {
+  std::string address;  // "10.89.0.2"
+  std::string zone_id;
+};
+
 class Store {
  public:
   // Opens (creating if needed) the database at `path`, with WAL and the schema.
@@ -52,6 +58,11 @@ class Store {
   absl::Status PutTask(const TaskRecord& task);
   absl::Status DeleteTask(const std::string& id);
   absl::StatusOr<std::vector<TaskRecord>> ListTasks();
+
+  // IPAM: AlreadyExists when the address is held by any zone.
+  absl::Status PutAddress(const AddressRecord& a);
+  absl::Status ReleaseAddresses(const std::string& zone_id);
+  absl::StatusOr<std::vector<AddressRecord>> ListAddresses();
 
  private:
   explicit Store(sqlite3* db) : db_(db) {}

@@ -1,0 +1,127 @@
+#include "rauhad/net/firewall.h"
+
+#include <nftables/libnftables.h>
+
+#include <cctype>
+
+#include "rauha-common/strcat.h"
+
+namespace rauha::net {
+
+std::string ShortId(const std::string& zone_id) {
+  std::string out;
+  for (char c : zone_id) {
+    if (out.size() == 8) break;
+    if (std::isxdigit(static_cast<unsigned char>(c))) out += c;
+  }
+  return out;
+}
+
+Firewall::Firewall(std::string table, std::string bridge, std::string subnet_cidr)
+    : table_(std::move(table)), bridge_(std::move(bridge)), subnet_(std::move(subnet_cidr)) {
+  ctx_ = nft_ctx_new(NFT_CTX_DEFAULT);
+  if (ctx_) {
+    nft_ctx_buffer_output(ctx_);
+    nft_ctx_buffer_error(ctx_);
+  }
+}
+
+Firewall::~Firewall() {
+  if (ctx_) nft_ctx_free(ctx_);
+}
+
+absl::Status Firewall::Run(const std::string& commands) {
+  std::lock_guard lock(mu_);
+  if (!ctx_) return absl::ResourceExhaustedError("nft_ctx_new failed (out of memory?)");
+  // A buffer is one netlink batch: the kernel applies all of it or none.
+  int rc = nft_run_cmd_from_buffer(ctx_, commands.c_str());
+  std::string err = nft_ctx_get_error_buffer(ctx_) ? nft_ctx_get_error_buffer(ctx_) : "";
+  (void)nft_ctx_get_output_buffer(ctx_);
+  if (rc != 0) {
+    while (!err.empty() && err.back() == '\n') err.pop_back();
+    return absl::InternalError(StrCat("nftables table inet ", table_, ": ", err,
+                                      err.empty() ? "failed" : "",
+                                      " (is nf_tables available in this kernel?)"));
+  }
+  return absl::OkStatus();
+}
+
+std::string Firewall::BaseCommands() const {
+  std::string t = StrCat("inet ", table_);
+  return StrCat("add table ", t, "\n",                                       //
+                "add map ", t, " zone_out { type ipv4_addr : verdict; }\n",  //
+                "add map ", t, " zone_in { type ipv4_addr : verdict; }\n",   //
+                "add chain ", t,                                             //
+                " forward { type filter hook forward priority filter; policy accept; }\n",
+                "add rule ", t, " forward iifname != \"", bridge_, "\" oifname != \"", bridge_,
+                "\" accept\n",                                                     //
+                "add rule ", t, " forward ct state established,related accept\n",  //
+                "add rule ", t, " forward iifname \"", bridge_, "\" ip saddr vmap @zone_out\n",
+                "add rule ", t, " forward iifname \"", bridge_, "\" drop\n",  //
+                "add rule ", t, " forward ip daddr vmap @zone_in\n",          //
+                "add rule ", t, " forward drop\n");
+}
+
+std::string Firewall::ChainCommands(const ZoneRules& z) const {
+  std::string t = StrCat("inet ", table_);
+  std::string id = ShortId(z.zone_id);
+  std::string out_chain = StrCat("zo_", id), in_chain = StrCat("zi_", id);
+  std::string c;
+  for (const auto& ch : {out_chain, in_chain}) {
+    c += StrCat("add chain ", t, " ", ch, "\nflush chain ", t, " ", ch, "\n");
+  }
+  for (const auto& peer : z.peer_addresses) {
+    c += StrCat("add rule ", t, " ", out_chain, " ip daddr ", peer, " accept\n");
+  }
+  // Other zones only through allowed_zones, whatever the egress CIDRs say.
+  c += StrCat("add rule ", t, " ", out_chain, " ip daddr ", subnet_, " drop\n");
+  auto match = [](const policy::NetRule& r, const char* dir) {
+    std::string m = StrCat("ip ", dir, " ", r.address, "/", r.prefix_len);
+    if (r.port != 0) m += StrCat(" meta l4proto { tcp, udp } th dport ", r.port);
+    return m;
+  };
+  for (const auto& r : z.egress) {
+    if (r.family != 4) continue;
+    c += StrCat("add rule ", t, " ", out_chain, " ", match(r, "daddr"), " accept\n");
+  }
+  for (const auto& r : z.ingress) {
+    if (r.family != 4) continue;
+    c += StrCat("add rule ", t, " ", in_chain, " ", match(r, "saddr"), " accept\n");
+  }
+  c += StrCat("add rule ", t, " ", out_chain, " drop\nadd rule ", t, " ", in_chain, " drop\n");
+  c += StrCat("add element ", t, " zone_out { ", z.address, " : jump ", out_chain, " }\n");
+  c += StrCat("add element ", t, " zone_in { ", z.address, " : jump ", in_chain, " }\n");
+  return c;
+}
+
+absl::Status Firewall::Rebuild(const std::vector<ZoneRules>& zones) {
+  // "add" first so that "delete" finds a table even on a fresh host.
+  std::string c = StrCat("add table inet ", table_, "\ndelete table inet ", table_, "\n");
+  c += BaseCommands();
+  for (const auto& z : zones) c += ChainCommands(z);
+  return Run(c);
+}
+
+absl::Status Firewall::Put(const std::vector<ZoneRules>& zones) {
+  std::string c;
+  for (const auto& z : zones) c += ChainCommands(z);
+  return c.empty() ? absl::OkStatus() : Run(c);
+}
+
+absl::Status Firewall::Remove(const ZoneRules& gone, const std::vector<ZoneRules>& refresh) {
+  std::string t = StrCat("inet ", table_);
+  std::string id = ShortId(gone.zone_id);
+  std::string c = StrCat("delete element ", t, " zone_out { ", gone.address, " }\n",
+                         "delete element ", t, " zone_in { ", gone.address, " }\n");
+  for (const char* p : {"zo_", "zi_"}) {
+    c += StrCat("flush chain ", t, " ", p, id, "\ndelete chain ", t, " ", p, id, "\n");
+  }
+  for (const auto& z : refresh) c += ChainCommands(z);
+  return Run(c);
+}
+
+absl::Status Firewall::DeleteTable() {
+  return Run(StrCat("add table inet ", table_, "\ndelete table inet ", table_, "\n"));
+}
+
+}  // namespace rauha::net

@@ -1,0 +1,68 @@
+// nftables rules for bridged zones through libnftables (the library; no `nft` process). One
+// table per rauhad instance, family inet:
+//
+//   chain forward (hook forward): traffic that touches neither the bridge is none of ours and
+//     passes; established/related passes; from a zone -> that zone's egress chain (verdict map
+//     by source address); anything else from the bridge drops; to a zone -> that zone's ingress
+//     chain (verdict map by destination); anything else to the bridge drops.
+//   chain zo_<id8>: the zone's allowed_zones (by address), then its allowed_egress; drop.
+//   chain zi_<id8>: the zone's allowed_ingress; drop.
+//
+// Zones have /32 addresses routed via the gateway, so zone-to-zone traffic is routed by the
+// host and passes this forward hook too. Nothing is ever masqueraded. IPv4 only: IPv6 rules in
+// a policy are not installed (zones get no IPv6 address).
+#pragma once
+
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "rauha-common/policy/policy.h"
+
+struct nft_ctx;
+
+namespace rauha::net {
+
+struct ZoneRules {
+  std::string zone_id;
+  std::string address;
+  std::vector<std::string> peer_addresses;  // allowed_zones, resolved
+  std::vector<policy::NetRule> egress;
+  std::vector<policy::NetRule> ingress;
+};
+
+class Firewall {
+ public:
+  Firewall(std::string table, std::string bridge, std::string subnet_cidr);
+  ~Firewall();
+  Firewall(const Firewall&) = delete;
+  Firewall& operator=(const Firewall&) = delete;
+
+  // Replaces the whole table with the base chains and `zones`, in one transaction.
+  absl::Status Rebuild(const std::vector<ZoneRules>& zones);
+  // Adds or replaces the chains of `zones` (and their map entries), one transaction.
+  absl::Status Put(const std::vector<ZoneRules>& zones);
+  // Removes `gone` (chains and map entries) and replaces `refresh`, one transaction.
+  absl::Status Remove(const ZoneRules& gone, const std::vector<ZoneRules>& refresh);
+  // Deletes the table; a missing table is fine.
+  absl::Status DeleteTable();
+
+  // The commands Put would run (for tests and `zone show`).
+  std::string ChainCommands(const ZoneRules& z) const;
+
+ private:
+  absl::Status Run(const std::string& commands);
+  std::string BaseCommands() const;
+
+  std::string table_;
+  std::string bridge_;
+  std::string subnet_;
+  std::mutex mu_;  // an nft context is not thread-safe
+  nft_ctx* ctx_ = nullptr;
+};
+
+// "zo_1a2b3c4d" / "zi_1a2b3c4d" from a zone id.
+std::string ShortId(const std::string& zone_id);
+
+}  // namespace rauha::net

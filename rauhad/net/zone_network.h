@@ -1,0 +1,88 @@
+// Bridged networking for zones: an address from the IPAM, a veth from the zone's namespace to
+// the bridge, and the zone's nftables chains. Thread-safe. The bridge and the table exist while
+// at least one bridged zone is attached; when the last one goes, and on Shutdown, they are
+// removed unless `keep_network`.
+//
+// Side effect on the daemon's network namespace: IPv4 forwarding is switched on (zones are
+// routed through the host; the forward chain decides what passes).
+#pragma once
+
+#include <sys/types.h>
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "rauha-common/policy/policy.h"
+#include "rauhad/net/firewall.h"
+#include "rauhad/net/ipam.h"
+#include "rauhad/store/store.h"
+
+namespace rauha::net {
+
+struct NetConfig {
+  std::string bridge = "rauha0";
+  std::string subnet = "10.89.0.0/24";  // why this default: see ipam.h
+  std::string nft_table = "rauha";
+  bool keep_network = false;
+};
+
+// "rz" + the first 8 hex digits of the zone id: the host end of the zone's veth.
+std::string HostLinkName(const std::string& zone_id);
+
+class ZoneNetwork {
+ public:
+  static absl::StatusOr<std::unique_ptr<ZoneNetwork>> Create(NetConfig config, store::Store* store);
+
+  // Gives a bridged zone whose shim (holding its namespace) runs its address, link and rules.
+  // Returns the address. On failure nothing of the zone's is left but its address allocation.
+  absl::StatusOr<std::string> Attach(const std::string& zone_id, const std::string& zone_name,
+                                     pid_t shim_pid, const policy::Policy& policy);
+  // After a rauhad restart: the zone's shim and veth survived; take them over (re-creating the
+  // link if it is gone). Rules are installed by Reconcile.
+  absl::StatusOr<std::string> Adopt(const std::string& zone_id, const std::string& zone_name,
+                                    pid_t shim_pid, const policy::Policy& policy);
+  // Removes the zone's link and rules; its address stays allocated (the zone still exists).
+  void Detach(const std::string& zone_id);
+  // The zone is gone: its address returns to the pool.
+  void Release(const std::string& zone_id);
+  // Replaces the zone's rules in one transaction (ApplyPolicy).
+  absl::Status UpdatePolicy(const std::string& zone_id, const policy::Policy& policy);
+  // After recovery: the whole table rebuilt from the attached zones, veths on the bridge that
+  // belong to none of them deleted, addresses of zones not in `existing_zone_ids` freed.
+  absl::Status Reconcile(const std::set<std::string>& existing_zone_ids);
+  // Daemon stop: table and bridge removed unless keep_network.
+  void Shutdown();
+
+  std::string AddressOf(const std::string& zone_id);
+  // The zone's rules as nft commands ("" when not attached).
+  std::string RulesOf(const std::string& zone_id);
+  const NetConfig& config() const { return config_; }
+
+ private:
+  struct Entry {
+    std::string name;
+    std::string address;
+    policy::Policy::Network net;
+  };
+  ZoneNetwork(NetConfig config, Subnet subnet, store::Store* store);
+
+  absl::Status EnsureUpLocked();                                 // mu_ held
+  ZoneRules RulesLocked(const std::string& id, const Entry& e);  // mu_ held
+  std::vector<ZoneRules> ReferrersLocked(const std::string& name,
+                                         const std::string& except_id);  // mu_ held
+  void RemoveInfraLocked();                                              // mu_ held
+
+  NetConfig config_;
+  Ipam ipam_;
+  Firewall firewall_;
+  std::mutex mu_;
+  bool up_ = false;
+  std::map<std::string, Entry> zones_;  // attached, by zone id
+};
+
+}  // namespace rauha::net
