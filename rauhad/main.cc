@@ -16,6 +16,7 @@
 #include "rauhad/config.h"
 #include "rauhad/event_bus.h"
 #include "rauhad/linux/cgroup.h"
+#include "rauhad/net/zone_network.h"
 #include "rauhad/server/sandbox_service.h"
 #include "rauhad/server/zone_service.h"
 #include "rauhad/store/store.h"
@@ -49,6 +50,7 @@ bool MakePrivateDir(const std::string& path) {
 
 int main(int argc, char** argv) {
   rauha::DaemonConfig config;
+  rauha::net::NetConfig net_config;
   CLI::App app{"rauhad: the Rauha zone daemon (serves rauha.zone.v1 and rauha.sandbox.v1)"};
   app.add_option("--socket", config.socket_path, "gRPC unix socket (mode 0600)")
       ->capture_default_str();
@@ -67,6 +69,19 @@ int main(int argc, char** argv) {
                  "bytes kept of each of a task's stdout and stderr")
       ->capture_default_str()
       ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 20));
+  app.add_option("--bridge", net_config.bridge, "bridge of bridged zones (created when needed)")
+      ->capture_default_str();
+  app.add_option("--subnet", net_config.subnet,
+                 "IPv4 subnet of bridged zones: .1 is the gateway (the bridge), zones get .2 "
+                 "onwards. The default is private and outside the ranges of Docker, podman, "
+                 "libvirt and most home routers")
+      ->capture_default_str();
+  app.add_option("--nft-table", net_config.nft_table,
+                 "nftables table (family inet) holding this rauhad's zone rules")
+      ->capture_default_str();
+  app.add_flag("--keep-network", net_config.keep_network,
+               "keep the bridge and the nftables table when the last bridged zone goes and when "
+               "rauhad stops (default: remove them)");
   CLI11_PARSE(app, argc, argv);
 
   if (::geteuid() != 0) return Fail("must run as root (it creates cgroups, namespaces and mounts)");
@@ -112,8 +127,11 @@ int main(int argc, char** argv) {
   auto store = rauha::store::Store::Open(config.DatabasePath());
   if (!store.ok()) return Fail(rauha::ToStd(store.status().message()));
 
+  auto network = rauha::net::ZoneNetwork::Create(net_config, store->get());
+  if (!network.ok()) return Fail(rauha::ToStd(network.status().message()));
+
   rauha::EventBus events;
-  rauha::ZoneManager zones(config, store->get(), cgroups->get(), &events);
+  rauha::ZoneManager zones(config, store->get(), cgroups->get(), &events, network->get());
   if (auto st = zones.Recover(); !st.ok()) return Fail(rauha::ToStd(st.message()));
   rauha::TaskRunner runner(config, store->get(), &zones, &events);
   runner.Recover();
@@ -137,6 +155,7 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "rauhad: signal %d, stopping zones\n", sig);
   // Zones first: that ends running tasks, so in-flight RunSandbox calls return.
   zones.StopAll();
+  (*network)->Shutdown();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   runner.Stop();
   (void)(*cgroups)->RemoveParent();

@@ -30,11 +30,12 @@ std::string ShimNetwork(const policy::Policy& p) {
 }
 
 // Refuses what this rauhad cannot do for a zone of this type, before anything changes.
-absl::Status CheckPolicySupported(const policy::Policy& p, policy::ZoneType type) {
-  if (p.network.mode == policy::NetworkMode::kBridged) {
+absl::Status CheckPolicySupported(const policy::Policy& p, policy::ZoneType type,
+                                  bool bridged_available) {
+  if (p.network.mode == policy::NetworkMode::kBridged && !bridged_available) {
     return absl::FailedPreconditionError(
-        "network.mode = \"bridged\" is not supported by this rauhad yet; use \"isolated\" "
-        "(loopback only) or, for privileged zones, \"host\"");
+        "network.mode = \"bridged\" is not available in this rauhad (no network configured); "
+        "use \"isolated\" (loopback only) or, for privileged zones, \"host\"");
   }
   if (p.network.mode == policy::NetworkMode::kHost && type != policy::ZoneType::kPrivileged) {
     return absl::InvalidArgumentError(
@@ -110,8 +111,12 @@ std::vector<std::string> UnavailableControls(const policy::Policy& p,
 }
 
 ZoneManager::ZoneManager(DaemonConfig config, store::Store* store, cgroup::Manager* cgroups,
-                         EventBus* events)
-    : config_(std::move(config)), store_(store), cgroups_(cgroups), events_(events) {}
+                         EventBus* events, net::ZoneNetwork* network)
+    : config_(std::move(config)),
+      store_(store),
+      cgroups_(cgroups),
+      events_(events),
+      network_(network) {}
 
 absl::StatusOr<policy::Policy> ZoneManager::ResolvePolicy(const std::string& policy_toml) {
   if (!policy_toml.empty()) return policy::ParsePolicy(policy_toml, "<policy_toml>");
@@ -183,6 +188,27 @@ ZoneView ZoneManager::ViewOf(const Zone& z) const {
   return v;
 }
 
+ZoneView ZoneManager::ViewWithNetwork(const Zone& z) const {
+  ZoneView v = ViewOf(z);
+  if (z.policy.network.mode != policy::NetworkMode::kBridged) return v;
+  v.address = z.address;
+  v.network_rules = network_ ? network_->RulesOf(z.record.id) : "";
+  bool live = z.state != ZoneState::kStopped && z.state != ZoneState::kDestroying;
+  for (auto& l : v.layers) {
+    if (l.name == "namespace") {
+      l.detail = StrCat("net (bridged: eth0 ", z.address.empty() ? "without address" : z.address,
+                        "), ipc, uts shared by the zone; mount, pid per task");
+    } else if (l.name == "nftables") {
+      l.active = live && !v.network_rules.empty();
+      l.detail = network_ ? StrCat("table inet ", network_->config().nft_table, ", chains zo_",
+                                   net::ShortId(z.record.id), " and zi_", net::ShortId(z.record.id),
+                                   "; default deny")
+                          : "no network configured";
+    }
+  }
+  return v;
+}
+
 absl::Status ZoneManager::Bringup(Zone& z) {
   // Runs without mu_: `z` is a private copy whose result the caller publishes.
   RAUHA_ASSIGN_OR_RETURN(z.cgroup, cgroups_->CreateZone(z.record.id));
@@ -217,10 +243,23 @@ absl::Status ZoneManager::Bringup(Zone& z) {
     return pid.status();
   }
   z.record.shim_pid = *pid;
+  if (z.policy.network.mode == policy::NetworkMode::kBridged) {
+    // The shim made the zone's network namespace (it runs with --network isolated); it is
+    // configured from outside, through /proc/<shim>/ns/net.
+    auto address = network_->Attach(z.record.id, z.record.name, *pid, z.policy);
+    if (!address.ok()) {
+      Teardown(z.record, z.cgroup);
+      return Annotate(address.status(), "setting up the zone's bridged network");
+    }
+    z.address = *address;
+  }
   return absl::OkStatus();
 }
 
 void ZoneManager::Teardown(const store::ZoneRecord& record, const cgroup::ZoneCgroup& cg) {
+  // The link first: deleting it while the namespace lives is synchronous, while a namespace
+  // dying with its shim releases its links only later, from a kernel work queue.
+  if (network_) network_->Detach(record.id);
   // A pidfd taken while the pid is verifiably still this zone's shim lets us wait for exactly
   // that process, with no polling and no pid-reuse race.
   auto shim_pid = static_cast<pid_t>(record.shim_pid);
@@ -263,7 +302,7 @@ absl::StatusOr<ZoneView> ZoneManager::Create(const std::string& name, const std:
     return absl::InvalidArgumentError(
         StrCat("zone_type \"", zone_type, "\" is unknown; use \"non-global\" or \"privileged\""));
   }
-  RAUHA_RETURN_IF_ERROR(CheckPolicySupported(pol, type));
+  RAUHA_RETURN_IF_ERROR(CheckPolicySupported(pol, type, network_ != nullptr));
 
   auto zone = std::make_unique<Zone>();
   zone->record.id = NewUuid();
@@ -290,6 +329,7 @@ absl::StatusOr<ZoneView> ZoneManager::Create(const std::string& name, const std:
   std::lock_guard lock(mu_);
   Zone* z = FindLocked(name);
   if (!up.ok()) {
+    if (network_) network_->Release(work.record.id);
     (void)store_->DeleteZone(work.record.id);
     zones_.erase(name);
     events_->Publish(name, "zone.deleted", StrCat("creation failed: ", up.message()));
@@ -298,9 +338,10 @@ absl::StatusOr<ZoneView> ZoneManager::Create(const std::string& name, const std:
   z->record.shim_pid = work.record.shim_pid;
   z->cgroup = work.cgroup;
   z->limits = work.limits;
+  z->address = work.address;
   SetState(*z, ZoneState::kReady);
   events_->Publish(name, "zone.created", StrCat("zone ", z->record.id, " ready"));
-  return ViewOf(*z);
+  return ViewWithNetwork(*z);
 }
 
 absl::Status ZoneManager::Delete(const std::string& name, bool force) {
@@ -337,6 +378,7 @@ absl::Status ZoneManager::Delete(const std::string& name, bool force) {
     (void)store_->DeleteZone(z->record.id);
     zones_.erase(name);
   }
+  if (network_) network_->Release(record.id);
   events_->Publish(name, "zone.deleted", StrCat("zone ", record.id, " removed"));
   return absl::OkStatus();
 }
@@ -345,20 +387,20 @@ absl::StatusOr<ZoneView> ZoneManager::Get(const std::string& name) {
   std::lock_guard lock(mu_);
   Zone* z = FindLocked(name);
   if (!z) return absl::NotFoundError(StrCat("zone \"", name, "\" does not exist"));
-  return ViewOf(*z);
+  return ViewWithNetwork(*z);
 }
 
 std::vector<ZoneView> ZoneManager::List() {
   std::lock_guard lock(mu_);
   std::vector<ZoneView> out;
-  for (const auto& [name, z] : zones_) out.push_back(ViewOf(*z));
+  for (const auto& [name, z] : zones_) out.push_back(ViewWithNetwork(*z));
   return out;
 }
 
 std::optional<ZoneView> ZoneManager::FindById(const std::string& zone_id) {
   std::lock_guard lock(mu_);
   for (const auto& [name, z] : zones_) {
-    if (z->record.id == zone_id) return ViewOf(*z);
+    if (z->record.id == zone_id) return ViewWithNetwork(*z);
   }
   return std::nullopt;
 }
@@ -373,7 +415,7 @@ absl::Status ZoneManager::ApplyPolicy(const std::string& name, const std::string
   if (!z) return absl::NotFoundError(StrCat("zone \"", name, "\" does not exist"));
   auto type = z->record.zone_type == "privileged" ? policy::ZoneType::kPrivileged
                                                   : policy::ZoneType::kNonGlobal;
-  RAUHA_RETURN_IF_ERROR(CheckPolicySupported(pol, type));
+  RAUHA_RETURN_IF_ERROR(CheckPolicySupported(pol, type, network_ != nullptr));
   if (pol.network.mode != z->policy.network.mode) {
     return absl::FailedPreconditionError(
         StrCat("network.mode cannot change on an existing zone (it is \"",
@@ -389,6 +431,13 @@ absl::Status ZoneManager::ApplyPolicy(const std::string& name, const std::string
     // Put the previous limits back so a refused policy changes nothing.
     (void)cgroup::ApplyLimits(z->cgroup, LimitsOf(z->policy));
     return Annotate(limits.status(), "applying policy");
+  }
+  if (pol.network.mode == policy::NetworkMode::kBridged && network_) {
+    // One nftables transaction: new connections see either the old rules or the new ones.
+    if (auto st = network_->UpdatePolicy(z->record.id, pol); !st.ok()) {
+      (void)cgroup::ApplyLimits(z->cgroup, LimitsOf(z->policy));
+      return Annotate(st, "applying policy");
+    }
   }
   z->policy = pol;
   z->limits = *std::move(limits);
@@ -522,7 +571,7 @@ absl::StatusOr<ZoneView> ZoneManager::BeginTask(const std::string& name) {
   }
   ++z->running_tasks;
   if (z->state == ZoneState::kReady) SetState(*z, ZoneState::kRunning);
-  return ViewOf(*z);
+  return ViewWithNetwork(*z);
 }
 
 void ZoneManager::EndTask(const std::string& zone_id) {
@@ -572,6 +621,8 @@ absl::Status ZoneManager::Recover() {
     auto zone = std::make_unique<Zone>();
     zone->record = rec;
     zone->policy = *pol;
+    if (network_ && pol->network.mode == policy::NetworkMode::kBridged)
+      zone->address = network_->AddressOf(rec.id);
     zone->cgroup = cgroups_->ZonePaths(rec.id);
     auto state = ZoneStateFromString(rec.state).value_or(ZoneState::kStopped);
     zone->state = state;
@@ -594,6 +645,7 @@ absl::Status ZoneManager::Recover() {
           zone->record.shim_pid = work.record.shim_pid;
           zone->cgroup = work.cgroup;
           zone->limits = work.limits;
+          zone->address = work.address;
           std::lock_guard lock(mu_);
           auto* z = zone.get();
           zones_[rec.name] = std::move(zone);
@@ -616,6 +668,15 @@ absl::Status ZoneManager::Recover() {
       auto limits = cgroup::ApplyLimits(zone->cgroup, LimitsOf(zone->policy));
       if (limits.ok()) zone->limits = *limits;
       zone->record.shim_pid = hello->pid;
+      if (zone->policy.network.mode == policy::NetworkMode::kBridged && network_) {
+        auto address = network_->Adopt(rec.id, rec.name, hello->pid, zone->policy);
+        if (address.ok()) {
+          zone->address = *address;
+        } else {
+          std::fprintf(stderr, "rauhad: zone %s: taking over its network: %s\n", rec.name.c_str(),
+                       ToStd(address.status().message()).c_str());
+        }
+      }
       std::lock_guard lock(mu_);
       auto* z = zone.get();
       zones_[rec.name] = std::move(zone);
@@ -631,6 +692,17 @@ absl::Status ZoneManager::Recover() {
       SetState(*z, ZoneState::kStopped, reason);
     }
     Teardown(rec, cgroups_->ZonePaths(rec.id));
+  }
+  if (network_) {
+    std::set<std::string> existing;
+    {
+      std::lock_guard lock(mu_);
+      for (const auto& [name, z] : zones_) existing.insert(z->record.id);
+    }
+    // Veths, chains and addresses that belong to no zone: leftovers of a crash.
+    if (auto st = network_->Reconcile(existing); !st.ok()) {
+      std::fprintf(stderr, "rauhad: reconciling zone networks: %s\n", ToStd(st.message()).c_str());
+    }
   }
   // cgroup directories that belong to no zone: leftovers of a crash.
   for (const auto& id : cgroups_->ListZoneIds()) {

@@ -20,6 +20,7 @@
 #include "rauhad/config.h"
 #include "rauhad/event_bus.h"
 #include "rauhad/linux/cgroup.h"
+#include "rauhad/net/zone_network.h"
 #include "rauhad/store/store.h"
 
 namespace rauha {
@@ -48,6 +49,8 @@ struct ZoneView {
   std::vector<std::string> unavailable;  // controls no layer enforces here
   std::vector<LayerView> layers;
   std::string shim_socket;
+  std::string address;        // bridged zones: the zone's IPv4 address
+  std::string network_rules;  // bridged zones: the zone's nftables chains, as nft commands
 };
 
 struct ZoneStatsView {
@@ -67,7 +70,9 @@ struct IsolationCheckView {
 
 class ZoneManager {
  public:
-  ZoneManager(DaemonConfig config, store::Store* store, cgroup::Manager* cgroups, EventBus* events);
+  // `network` null: bridged zones are refused.
+  ZoneManager(DaemonConfig config, store::Store* store, cgroup::Manager* cgroups, EventBus* events,
+              net::ZoneNetwork* network = nullptr);
 
   // `zone_type` is "", "non-global" or "privileged" ("" = the policy's [zone] type).
   // `policy_toml` "" = the daemon's default policy.
@@ -109,6 +114,7 @@ class ZoneManager {
     uint32_t running_tasks = 0;
     uint64_t last_cpu_ns = 0;
     std::chrono::steady_clock::time_point last_cpu_sample{};
+    std::string address;  // bridged zones
   };
 
   absl::StatusOr<policy::Policy> ResolvePolicy(const std::string& policy_toml);
@@ -117,12 +123,14 @@ class ZoneManager {
   void Teardown(const store::ZoneRecord& record, const cgroup::ZoneCgroup& cg);
   void SetState(Zone& zone, ZoneState state, std::string reason = "");  // mu_ held
   ZoneView ViewOf(const Zone& zone) const;                              // mu_ held
+  ZoneView ViewWithNetwork(const Zone& zone) const;                     // mu_ held
   Zone* FindLocked(const std::string& name);                            // mu_ held
 
   DaemonConfig config_;
   store::Store* store_;
   cgroup::Manager* cgroups_;
   EventBus* events_;
+  net::ZoneNetwork* network_;
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<Zone>> zones_;  // by name
 };

@@ -25,6 +25,7 @@ void FillZoneInfo(const ZoneView& v, zpb::ZoneInfo* info) {
   info->set_state_reason(v.state_reason);
   info->set_shim_pid(static_cast<uint32_t>(v.shim_pid));
   info->set_network_mode(std::string(policy::ToString(v.policy.network.mode)));
+  info->set_address(v.address);
   for (const auto& l : v.layers) {
     auto* layer = info->add_layers();
     layer->set_name(l.name);

@@ -1,12 +1,16 @@
 #include "tests/integration/daemon_fixture.h"
 
+#include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -68,6 +72,11 @@ void Daemon::Start() {
                                    "--shim-path",   RAUHA_SHIM_BIN};
   args.insert(args.end(), extra_args_.begin(), extra_args_.end());
   std::string log_path = dir_ + "/rauhad.log";
+  int netns_fd = -1;
+  if (!netns_.empty()) {
+    netns_fd = ::open(netns_.c_str(), O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(netns_fd, 0) << "open " << netns_ << ": " << std::strerror(errno);
+  }
   pid_ = ::fork();
   ASSERT_GE(pid_, 0);
   if (pid_ == 0) {
@@ -79,9 +88,14 @@ void Daemon::Start() {
       ::dup2(fileno(log), 1);
       ::dup2(fileno(log), 2);
     }
+    if (netns_fd >= 0 && ::setns(netns_fd, CLONE_NEWNET) != 0) {
+      std::fprintf(stderr, "setns %s: %s\n", netns_.c_str(), std::strerror(errno));
+      ::_exit(126);
+    }
     ::execv(argv[0], argv.data());
     ::_exit(127);
   }
+  if (netns_fd >= 0) ::close(netns_fd);
   // Wait for the socket first: a gRPC channel that fails its first connect backs off ~1 s.
   for (int i = 0; i < 2000 && ::access(socket_.c_str(), F_OK) != 0; ++i) {
     int status;

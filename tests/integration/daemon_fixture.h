@@ -25,6 +25,10 @@ class Daemon {
   explicit Daemon(std::vector<std::string> extra_args = {});
   ~Daemon();
 
+  // Runs rauhad (and so its bridge, veths and nftables table) in this network namespace, e.g.
+  // "/run/netns/rauha-nettest-123". Set before Start().
+  void set_netns(std::string path) { netns_ = std::move(path); }
+
   // Starts rauhad and waits until its socket answers. Fails the test on error.
   void Start();
   // SIGTERM and wait: the clean stop.
@@ -54,6 +58,7 @@ class Daemon {
   std::string dir_;
   std::string socket_;
   std::string cgroup_parent_;
+  std::string netns_;
   pid_t pid_ = -1;
 };
 

@@ -134,10 +134,12 @@ TEST_F(ZoneApiTest, InvalidPolicyIsRefusedAndChangesNothing) {
   EXPECT_TRUE(DeleteZone(*daemon_, "p").ok());
 }
 
-TEST_F(ZoneApiTest, NetworkModesBeyondThisIssueAreRefusedClearly) {
-  grpc::Status st = CreateZone("b", "[network]\nmode = \"bridged\"\n");
-  EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
-  EXPECT_NE(st.error_message().find("bridged"), std::string::npos);
+// Bridged zones are covered by network_test.cc, inside namespaces of their own: this daemon runs
+// in the host's network namespace, where no test may create a bridge.
+TEST_F(ZoneApiTest, UnknownAndHostNetworkModesAreRefusedClearly) {
+  grpc::Status st = CreateZone("b", "[network]\nmode = \"overlay\"\n");
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(st.error_message().find("overlay"), std::string::npos) << st.error_message();
   st = CreateZone("h", "[network]\nmode = \"host\"\n", "non-global");
   EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_NE(st.error_message().find("privileged"), std::string::npos);

@@ -1,0 +1,503 @@
+// Bridged zone networking against the real kernel. Every test runs its rauhad inside a network
+// namespace the test creates, so the bridge, the veths and the nftables table live there and
+// never in the host's namespace; "the outside" is one more namespace routed from it. No traffic
+// leaves the machine and nothing is masqueraded. TearDown checks that nothing is left: no rz*
+// link, no bridge, no table, no namespace.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <nftables/libnftables.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <sstream>
+#include <thread>
+
+#include "tests/integration/daemon_fixture.h"
+
+namespace rauha::testing {
+namespace {
+
+constexpr char kBridge[] = "rtbr0";
+constexpr char kTable[] = "rauha_test";
+constexpr char kSubnet[] = "10.231.7.0/24";
+constexpr char kGateway[] = "10.231.7.1";
+constexpr char kOutsideAddr[] = "172.31.254.2";
+
+int ns_counter = 0;
+
+// Runs a command line (iproute2 only: tests may use it, the runtime may not).
+int Sh(const std::string& cmd, std::string* out = nullptr) {
+  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
+  if (!p) return -1;
+  std::string text;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) text.append(buf, n);
+  int rc = ::pclose(p);
+  if (out) *out = text;
+  return rc;
+}
+
+// Calls `fn` on a thread that has entered the namespace; sockets made there stay in it.
+void InNetns(const std::string& ns, const std::function<void()>& fn) {
+  std::thread t([&] {
+    int fd = ::open(("/run/netns/" + ns).c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || ::setns(fd, CLONE_NEWNET) != 0) {
+      ADD_FAILURE() << "entering netns " << ns << ": " << std::strerror(errno);
+      if (fd >= 0) ::close(fd);
+      return;
+    }
+    ::close(fd);
+    fn();
+  });
+  t.join();
+}
+
+int TcpSocketIn(const std::string& ns) {
+  int fd = -1;
+  InNetns(ns, [&] { fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0); });
+  return fd;
+}
+
+sockaddr_in Addr(const std::string& ip, int port) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  ::inet_pton(AF_INET, ip.c_str(), &a.sin_addr);
+  return a;
+}
+
+// A TCP connect from inside `ns`, optionally sending one byte.
+bool ConnectFrom(const std::string& ns, const std::string& ip, int port, int timeout_ms,
+                 const char* send = nullptr) {
+  int fd = TcpSocketIn(ns);
+  if (fd < 0) return false;
+  ::fcntl(fd, F_SETFL, O_NONBLOCK);
+  sockaddr_in a = Addr(ip, port);
+  int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  bool ok = rc == 0;
+  if (rc < 0 && errno == EINPROGRESS) {
+    pollfd p{fd, POLLOUT, 0};
+    if (::poll(&p, 1, timeout_ms) == 1) {
+      int err = 0;
+      socklen_t len = sizeof(err);
+      ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+      ok = err == 0;
+    }
+  }
+  if (ok && send) (void)!::write(fd, send, 1);
+  ::close(fd);
+  return ok;
+}
+
+// A TCP listener in a namespace, accepting (and closing) connections until destroyed.
+class Listener {
+ public:
+  Listener(const std::string& ns, const std::string& ip, int port) {
+    fd_ = TcpSocketIn(ns);
+    int one = 1;
+    ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    sockaddr_in a = Addr(ip, port);
+    ok_ = fd_ >= 0 && ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
+          ::listen(fd_, 16) == 0;
+    thread_ = std::thread([this] {
+      while (!stop_) {
+        pollfd p{fd_, POLLIN, 0};
+        if (::poll(&p, 1, 50) == 1) {
+          int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+          if (c >= 0) {
+            ++accepted_;
+            ::close(c);
+          }
+        }
+      }
+    });
+  }
+  ~Listener() {
+    stop_ = true;
+    thread_.join();
+    if (fd_ >= 0) ::close(fd_);
+  }
+  bool ok() const { return ok_; }
+  int accepted() const { return accepted_; }
+
+ private:
+  int fd_ = -1;
+  bool ok_ = false;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> accepted_{0};
+  std::thread thread_;
+};
+
+// Python run inside a zone: connect to argv[1]:argv[2], retrying for argv[3] seconds.
+constexpr char kClient[] = R"py(
+import socket, sys, time
+end = time.time() + float(sys.argv[3])
+while True:
+    try:
+        socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=1.0).close()
+        print("connected"); sys.exit(0)
+    except OSError as e:
+        if time.time() > end:
+            print("failed:", e); sys.exit(1)
+        time.sleep(0.1)
+)py";
+
+// Python run inside a zone: serve argv[1] until a client sends "q" (or 60 s pass).
+constexpr char kServer[] = R"py(
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", int(sys.argv[1]))); s.listen(16); s.settimeout(60)
+while True:
+    c, _ = s.accept(); d = c.recv(1); c.close()
+    if d == b"q": break
+)py";
+
+std::string Quote(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "\"" : ", \"") + s + "\"";
+  return out;
+}
+
+std::string BridgedPolicy(const std::vector<std::string>& zones,
+                          const std::vector<std::string>& egress = {},
+                          const std::vector<std::string>& ingress = {}) {
+  return "[zone]\ntype = \"non-global\"\n\n[capabilities]\nallowed = []\n\n[resources]\n"
+         "pids_max = 256\n\n[network]\nmode = \"bridged\"\nallowed_zones = [" +
+         Quote(zones) + "]\nallowed_egress = [" + Quote(egress) + "]\nallowed_ingress = [" +
+         Quote(ingress) +
+         "]\n\n[filesystem]\nwritable_paths = [\"/tmp\"]\n\n[devices]\n"
+         "allowed = [\"/dev/null\", \"/dev/zero\", \"/dev/urandom\"]\n";
+}
+
+class NetworkTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) {
+      if (RequireAll()) FAIL() << "integration tests need root";
+      GTEST_SKIP() << "integration tests need root";
+    }
+    ns_ = "rauha-nettest-" + std::to_string(::getpid()) + "-" + std::to_string(++ns_counter);
+    std::string out;
+    ASSERT_EQ(Sh("ip netns add " + ns_, &out), 0) << out;
+    daemon_ = std::make_unique<Daemon>(
+        std::vector<std::string>{"--bridge", kBridge, "--subnet", kSubnet, "--nft-table", kTable});
+    daemon_->set_netns("/run/netns/" + ns_);
+    daemon_->Start();
+  }
+
+  void TearDown() override {
+    if (daemon_) {
+      daemon_->Stop();
+      EXPECT_TRUE(daemon_->LeftoverProcesses().empty()) << "processes left after rauhad stopped";
+      EXPECT_TRUE(daemon_->LeftoverMounts().empty()) << "mounts left after rauhad stopped";
+      EXPECT_TRUE(daemon_->LeftoverCgroups().empty()) << "cgroups left after rauhad stopped";
+      for (pid_t pid : daemon_->LeftoverProcesses()) ::kill(pid, SIGKILL);
+      if (!ns_.empty()) {
+        EXPECT_EQ(ZoneLinks(), std::vector<std::string>{}) << "veths left after rauhad stopped";
+        EXPECT_FALSE(LinkExists(kBridge)) << "bridge left after rauhad stopped";
+        EXPECT_FALSE(TableExists()) << "nftables table left after rauhad stopped";
+      }
+      daemon_.reset();
+    }
+    for (const auto& ns : {outside_, ns_}) {
+      if (ns.empty()) continue;
+      std::string out;
+      EXPECT_EQ(Sh("ip netns del " + ns, &out), 0) << out;
+      EXPECT_FALSE(std::filesystem::exists("/run/netns/" + ns)) << "namespace " << ns << " left";
+    }
+  }
+
+  std::vector<std::string> Links() {
+    std::string out;
+    Sh("ip -n " + ns_ + " -o link show", &out);
+    std::vector<std::string> names;
+    std::istringstream in(out);
+    std::string line;
+    while (std::getline(in, line)) {
+      auto a = line.find(": "), b = line.find(':', a + 2);
+      if (a == std::string::npos || b == std::string::npos) continue;
+      std::string name = line.substr(a + 2, b - a - 2);
+      names.push_back(name.substr(0, name.find('@')));
+    }
+    return names;
+  }
+  std::vector<std::string> ZoneLinks() {
+    std::vector<std::string> out;
+    for (const auto& l : Links())
+      if (l.rfind("rz", 0) == 0) out.push_back(l);
+    return out;
+  }
+  bool LinkExists(const std::string& name) {
+    for (const auto& l : Links())
+      if (l == name) return true;
+    return false;
+  }
+  // Through libnftables in the daemon's namespace (no nft binary needed).
+  std::string ListTable() {
+    std::string text;
+    InNetns(ns_, [&] {
+      nft_ctx* ctx = nft_ctx_new(NFT_CTX_DEFAULT);
+      nft_ctx_buffer_output(ctx);
+      nft_ctx_buffer_error(ctx);
+      if (nft_run_cmd_from_buffer(ctx, ("list table inet " + std::string(kTable)).c_str()) == 0)
+        text = nft_ctx_get_output_buffer(ctx);
+      nft_ctx_free(ctx);
+    });
+    return text;
+  }
+  bool TableExists() { return !ListTable().empty(); }
+
+  void MakeOutside() {
+    outside_ = ns_ + "-out";
+    std::string o = outside_, d = ns_, out;
+    for (const std::string& cmd : {
+             "ip netns add " + o,
+             "ip -n " + d + " link add rtout type veth peer name eth0 netns " + o,
+             "ip -n " + d + " addr add 172.31.254.1/30 dev rtout",
+             "ip -n " + d + " link set rtout up",
+             "ip -n " + o + " addr add " + std::string(kOutsideAddr) + "/30 dev eth0",
+             "ip -n " + o + " link set eth0 up",
+             "ip -n " + o + " link set lo up",
+             "ip -n " + o + " route add " + std::string(kSubnet) + " via 172.31.254.1",
+         }) {
+      ASSERT_EQ(Sh(cmd, &out), 0) << cmd << ": " << out;
+    }
+  }
+
+  grpc::Status CreateZone(const std::string& name, const std::string& policy) {
+    rauha::zone::v1::CreateZoneRequest req;
+    req.set_name(name);
+    req.set_policy_toml(policy);
+    rauha::zone::v1::CreateZoneResponse resp;
+    grpc::ClientContext ctx;
+    return daemon_->Zones()->CreateZone(&ctx, req, &resp);
+  }
+  rauha::zone::v1::ZoneInfo GetZone(const std::string& name) {
+    rauha::zone::v1::GetZoneRequest req;
+    req.set_name(name);
+    rauha::zone::v1::GetZoneResponse resp;
+    grpc::ClientContext ctx;
+    auto st = daemon_->Zones()->GetZone(&ctx, req, &resp);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return resp.zone();
+  }
+  grpc::Status DeleteZone(const std::string& name) {
+    rauha::zone::v1::DeleteZoneRequest req;
+    req.set_name(name);
+    req.set_force(true);
+    rauha::zone::v1::DeleteZoneResponse resp;
+    grpc::ClientContext ctx;
+    return daemon_->Zones()->DeleteZone(&ctx, req, &resp);
+  }
+  grpc::Status ApplyPolicy(const std::string& name, const std::string& policy) {
+    rauha::zone::v1::ApplyPolicyRequest req;
+    req.set_zone_name(name);
+    req.set_policy_toml(policy);
+    rauha::zone::v1::ApplyPolicyResponse resp;
+    grpc::ClientContext ctx;
+    return daemon_->Zones()->ApplyPolicy(&ctx, req, &resp);
+  }
+  rauha::sandbox::v1::SandboxResult RunIn(const std::string& zone,
+                                          const std::vector<std::string>& command) {
+    rauha::sandbox::v1::RunSandboxRequest req;
+    req.set_name(zone);
+    for (const auto& c : command) req.add_command(c);
+    rauha::sandbox::v1::SandboxResult result;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(90));
+    auto st = daemon_->Sandbox()->RunSandbox(&ctx, req, &result);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return result;
+  }
+  // True when a task in `zone` connects to ip:port within `seconds`.
+  bool ZoneConnects(const std::string& zone, const std::string& ip, int port, double seconds) {
+    auto r = RunIn(zone, {"/usr/bin/python3", "-c", kClient, ip, std::to_string(port),
+                          std::to_string(seconds)});
+    EXPECT_TRUE(r.stdout().find("connected") != std::string::npos ||
+                r.stdout().find("failed") != std::string::npos)
+        << "client did not run: " << r.status() << " " << r.error() << " " << r.stderr();
+    return r.exit_code() == 0 && r.stdout().find("connected") != std::string::npos;
+  }
+
+  // A server task in `zone` on `port`, running on its own thread until StopServer.
+  struct ZoneServer {
+    std::thread thread;
+    std::string address;
+    int port = 0;
+  };
+  std::unique_ptr<ZoneServer> StartServer(const std::string& zone, int port) {
+    auto s = std::make_unique<ZoneServer>();
+    s->address = GetZone(zone).address();
+    s->port = port;
+    s->thread = std::thread([this, zone, port] {
+      RunIn(zone, {"/usr/bin/python3", "-c", kServer, std::to_string(port)});
+    });
+    // Ready when the daemon's namespace (the host side: no forward hook) can connect.
+    for (int i = 0; i < 100 && !ConnectFrom(ns_, s->address, port, 200); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    return s;
+  }
+  void StopServer(std::unique_ptr<ZoneServer> s) {
+    ConnectFrom(ns_, s->address, s->port, 1000, "q");
+    s->thread.join();
+  }
+
+  std::string ns_;
+  std::string outside_;
+  std::unique_ptr<Daemon> daemon_;
+};
+
+bool InSubnet(const std::string& addr) { return addr.rfind("10.231.7.", 0) == 0; }
+
+TEST_F(NetworkTest, BridgedZonesGetDistinctAddressesAndReachTheGateway) {
+  ASSERT_TRUE(CreateZone("za", BridgedPolicy({})).ok());
+  ASSERT_TRUE(CreateZone("zb", BridgedPolicy({})).ok());
+  auto a = GetZone("za"), b = GetZone("zb");
+  EXPECT_EQ(a.network_mode(), "bridged");
+  EXPECT_TRUE(InSubnet(a.address())) << a.address();
+  EXPECT_TRUE(InSubnet(b.address())) << b.address();
+  EXPECT_NE(a.address(), b.address());
+  EXPECT_NE(a.address(), kGateway);
+  EXPECT_EQ(ZoneLinks().size(), 2u);
+  EXPECT_TRUE(LinkExists(kBridge));
+  std::string table = ListTable();
+  EXPECT_NE(table.find("zo_"), std::string::npos) << table;
+
+  Listener gateway(ns_, kGateway, 7000);
+  ASSERT_TRUE(gateway.ok());
+  EXPECT_TRUE(ZoneConnects("za", kGateway, 7000, 5));
+  EXPECT_TRUE(ZoneConnects("zb", kGateway, 7000, 5));
+  EXPECT_GE(gateway.accepted(), 2);
+  {
+    rauha::zone::v1::ZoneStatsRequest req;
+    req.set_zone_name("za");
+    rauha::zone::v1::ZoneStatsResponse stats;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(daemon_->Zones()->ZoneStats(&ctx, req, &stats).ok());
+    EXPECT_GT(stats.network_rx_bytes(), 0u);
+    EXPECT_GT(stats.network_tx_bytes(), 0u);
+  }
+  auto ifaces = RunIn("za", {"/usr/bin/python3", "-c",
+                             "import socket; print(sorted(n for _, n in socket.if_nameindex()))"});
+  EXPECT_EQ(ifaces.stdout(), "['eth0', 'lo']\n");
+
+  ASSERT_TRUE(DeleteZone("za").ok());
+  EXPECT_EQ(ZoneLinks().size(), 1u);
+  ASSERT_TRUE(DeleteZone("zb").ok());
+  // The last bridged zone took the bridge and the table with it.
+  EXPECT_TRUE(ZoneLinks().empty());
+  EXPECT_FALSE(LinkExists(kBridge));
+  EXPECT_FALSE(TableExists());
+}
+
+TEST_F(NetworkTest, IsolatedZoneHasOnlyLoopback) {
+  ASSERT_TRUE(CreateZone("iso", PolicyWith("pids_max = 64")).ok());
+  auto r = RunIn("iso", {"/usr/bin/python3", "-c",
+                         "import socket; print(sorted(n for _, n in socket.if_nameindex()))"});
+  EXPECT_EQ(r.stdout(), "['lo']\n") << r.stderr();
+  EXPECT_TRUE(GetZone("iso").address().empty());
+  EXPECT_TRUE(ZoneLinks().empty());
+  EXPECT_FALSE(TableExists());
+}
+
+TEST_F(NetworkTest, ZoneReachesAnotherOnlyWhenAllowedZonesSaysSo) {
+  // zb may open connections to za; za may not open any to zb.
+  ASSERT_TRUE(CreateZone("za", BridgedPolicy({})).ok());
+  ASSERT_TRUE(CreateZone("zb", BridgedPolicy({"za"})).ok());
+  auto server_a = StartServer("za", 8080);
+  auto server_b = StartServer("zb", 8081);
+  EXPECT_TRUE(ZoneConnects("zb", server_a->address, 8080, 5));
+  EXPECT_FALSE(ZoneConnects("za", server_b->address, 8081, 1.5));
+  // ApplyPolicy taking the allowance away closes the path for new connections.
+  ASSERT_TRUE(ApplyPolicy("zb", BridgedPolicy({})).ok());
+  EXPECT_FALSE(ZoneConnects("zb", server_a->address, 8080, 1.5));
+  // And giving it to za opens za -> zb.
+  ASSERT_TRUE(ApplyPolicy("za", BridgedPolicy({"zb"})).ok());
+  EXPECT_TRUE(ZoneConnects("za", server_b->address, 8081, 5));
+  StopServer(std::move(server_a));
+  StopServer(std::move(server_b));
+}
+
+TEST_F(NetworkTest, EgressAndIngressFollowThePolicy) {
+  MakeOutside();
+  Listener allowed(outside_, kOutsideAddr, 8443), other(outside_, kOutsideAddr, 8444);
+  ASSERT_TRUE(allowed.ok() && other.ok());
+  ASSERT_TRUE(
+      CreateZone("web", BridgedPolicy({}, {"172.31.254.2/32:8443"}, {"172.31.254.0/30:9000"}))
+          .ok());
+  EXPECT_TRUE(ZoneConnects("web", kOutsideAddr, 8443, 5));
+  EXPECT_FALSE(ZoneConnects("web", kOutsideAddr, 8444, 1.5));
+  EXPECT_EQ(other.accepted(), 0);
+
+  auto server = StartServer("web", 9000);
+  EXPECT_TRUE(ConnectFrom(outside_, server->address, 9000, 2000));
+  // Without the ingress allowance the outside cannot open connections to the zone.
+  ASSERT_TRUE(ApplyPolicy("web", BridgedPolicy({}, {"172.31.254.2/32:8443"})).ok());
+  EXPECT_FALSE(ConnectFrom(outside_, server->address, 9000, 1500));
+  StopServer(std::move(server));
+}
+
+TEST_F(NetworkTest, Kill9AndRestartKeepsAddressesAndRemovesStrays) {
+  ASSERT_TRUE(CreateZone("keep", BridgedPolicy({})).ok());
+  ASSERT_TRUE(CreateZone("lost", BridgedPolicy({})).ok());
+  auto keep = GetZone("keep"), lost = GetZone("lost");
+  daemon_->Kill9();
+  // While rauhad is down: one zone's shim dies, and a stray veth appears on the bridge.
+  ASSERT_EQ(::kill(static_cast<pid_t>(lost.shim_pid()), SIGKILL), 0);
+  std::string out;
+  ASSERT_EQ(Sh("ip -n " + ns_ + " link add rzdeadbeef type veth peer name rzpeer0", &out), 0)
+      << out;
+  ASSERT_EQ(Sh("ip -n " + ns_ + " link set rzdeadbeef master " + kBridge, &out), 0) << out;
+  daemon_->Start();
+
+  auto keep2 = GetZone("keep");
+  EXPECT_EQ(keep2.state(), "Ready");
+  EXPECT_EQ(keep2.address(), keep.address());
+  EXPECT_EQ(GetZone("lost").state(), "Stopped");
+  EXPECT_EQ(ZoneLinks(), std::vector<std::string>{"rz" + keep.id().substr(0, 8)});
+  Listener gateway(ns_, kGateway, 7001);
+  EXPECT_TRUE(ZoneConnects("keep", kGateway, 7001, 5));
+
+  // The stopped zone still holds its address until it is deleted.
+  ASSERT_TRUE(CreateZone("new", BridgedPolicy({})).ok());
+  auto fresh = GetZone("new");
+  EXPECT_NE(fresh.address(), keep.address());
+  EXPECT_NE(fresh.address(), lost.address());
+  ASSERT_TRUE(DeleteZone("lost").ok());
+  ASSERT_TRUE(DeleteZone("new").ok());
+  ASSERT_TRUE(CreateZone("again", BridgedPolicy({})).ok());
+  EXPECT_EQ(GetZone("again").address(), lost.address()) << "released addresses are reused";
+  std::string table = ListTable();
+  EXPECT_EQ(table.find("zo_" + fresh.id().substr(0, 8)), std::string::npos) << table;
+  EXPECT_EQ(table.find(fresh.address() + " "), std::string::npos) << table;
+  // Daemon stop (TearDown) must leave no veth, bridge or table behind.
+}
+
+TEST_F(NetworkTest, CleanRestartBringsBridgedZonesBackWithTheirAddresses) {
+  ASSERT_TRUE(CreateZone("web", BridgedPolicy({})).ok());
+  std::string address = GetZone("web").address();
+  daemon_->Stop();
+  // A clean stop removes the network; the zone and its address wait in the database.
+  EXPECT_TRUE(ZoneLinks().empty());
+  EXPECT_FALSE(LinkExists(kBridge));
+  EXPECT_FALSE(TableExists());
+  daemon_->Start();
+  auto zone = GetZone("web");
+  EXPECT_EQ(zone.state(), "Ready");
+  EXPECT_EQ(zone.address(), address);
+  Listener gateway(ns_, kGateway, 7002);
+  EXPECT_TRUE(ZoneConnects("web", kGateway, 7002, 5));
+}
+
+}  // namespace
+}  // namespace rauha::testing
