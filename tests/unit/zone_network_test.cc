@@ -1,0 +1,105 @@
+// IPAM and nftables rule text for bridged zones: no kernel needed.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+
+#include "rauha-common/policy/policy.h"
+#include "rauhad/net/firewall.h"
+#include "rauhad/net/ipam.h"
+#include "rauhad/store/store.h"
+
+namespace rauha::net {
+namespace {
+
+class TempDb {
+ public:
+  TempDb() {
+    char tmpl[] = "/tmp/rauha-ipam-test-XXXXXX";
+    dir_ = ::mkdtemp(tmpl);
+  }
+  ~TempDb() { std::filesystem::remove_all(dir_); }
+  std::unique_ptr<store::Store> Open() { return *store::Store::Open(dir_ + "/rauha.db"); }
+
+ private:
+  std::string dir_;
+};
+
+TEST(SubnetTest, ParsesPrivateCidrsAndRefusesNonsense) {
+  auto s = Subnet::Parse("10.89.0.0/24");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->Gateway(), "10.89.0.1");
+  EXPECT_EQ(s->GatewayCidr(), "10.89.0.1/24");
+  EXPECT_EQ(FormatIpv4(s->Broadcast()), "10.89.0.255");
+  for (const char* bad : {"10.89.0.0", "10.89.0.1/24", "10.89.0.0/31", "10.89.0.0/4", "zone/24",
+                          "10.89.0.0/x", "::1/64"}) {
+    EXPECT_FALSE(Subnet::Parse(bad).ok()) << bad;
+  }
+}
+
+TEST(IpamTest, AddressesAreDistinctPersistentAndComeBack) {
+  TempDb db;
+  auto subnet = *Subnet::Parse("10.89.0.0/29");  // .2 .. .6: five zones
+  {
+    auto store = db.Open();
+    Ipam ipam(subnet, store.get());
+    EXPECT_EQ(*ipam.Allocate("a"), "10.89.0.2");
+    EXPECT_EQ(*ipam.Allocate("b"), "10.89.0.3");
+    EXPECT_EQ(*ipam.Allocate("a"), "10.89.0.2") << "a zone keeps its address";
+  }
+  // A new daemon on the same database hands out neither address again.
+  auto store = db.Open();
+  Ipam ipam(subnet, store.get());
+  EXPECT_TRUE(ipam.HasAny());
+  EXPECT_EQ(ipam.Lookup("b"), "10.89.0.3");
+  EXPECT_EQ(*ipam.Allocate("c"), "10.89.0.4");
+  ASSERT_TRUE(ipam.Release("a").ok());
+  EXPECT_EQ(ipam.Lookup("a"), "");
+  EXPECT_EQ(*ipam.Allocate("d"), "10.89.0.2") << "released addresses are reused";
+  EXPECT_EQ(*ipam.Allocate("e"), "10.89.0.5");
+  EXPECT_EQ(*ipam.Allocate("f"), "10.89.0.6");
+  auto full = ipam.Allocate("g");
+  EXPECT_EQ(full.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(full.status().message().find("--subnet"), absl::string_view::npos);
+  ASSERT_TRUE(ipam.ReleaseAllBut({"b", "c"}).ok());
+  EXPECT_EQ(ipam.Lookup("d"), "");
+  EXPECT_EQ(ipam.Lookup("c"), "10.89.0.4");
+}
+
+TEST(FirewallTest, ZoneChainsFollowThePolicyAndDefaultDeny) {
+  Firewall fw("rauha", "rauha0", "10.89.0.0/24");
+  auto p = policy::ParsePolicy(
+      "[network]\nmode = \"bridged\"\nallowed_zones = [\"db\"]\n"
+      "allowed_egress = [\"192.0.2.0/24:443\", \"198.51.100.7/32:0\", \"[2001:db8::]/32:443\"]\n"
+      "allowed_ingress = [\"203.0.113.0/24:8080\"]\n",
+      "test");
+  ASSERT_TRUE(p.ok()) << p.status();
+  ZoneRules z;
+  z.zone_id = "1a2b3c4d-0000-4000-8000-000000000000";
+  z.address = "10.89.0.2";
+  z.peer_addresses = {"10.89.0.9"};
+  z.egress = p->network.allowed_egress;
+  z.ingress = p->network.allowed_ingress;
+  std::string c = fw.ChainCommands(z);
+  auto has = [&](const std::string& rule) {
+    EXPECT_NE(c.find(rule), std::string::npos) << rule << "\nin:\n" << c;
+  };
+  has("flush chain inet rauha zo_1a2b3c4d\n");
+  has("add rule inet rauha zo_1a2b3c4d ip daddr 10.89.0.9 accept\n");
+  has("add rule inet rauha zo_1a2b3c4d ip daddr 10.89.0.0/24 drop\n");
+  has("add rule inet rauha zo_1a2b3c4d ip daddr 192.0.2.0/24 meta l4proto { tcp, udp } th dport "
+      "443 accept\n");
+  has("add rule inet rauha zo_1a2b3c4d ip daddr 198.51.100.7/32 accept\n");
+  has("add rule inet rauha zi_1a2b3c4d ip saddr 203.0.113.0/24 meta l4proto { tcp, udp } th "
+      "dport 8080 accept\n");
+  has("add rule inet rauha zo_1a2b3c4d drop\n");
+  has("add element inet rauha zone_out { 10.89.0.2 : jump zo_1a2b3c4d }\n");
+  // The peer rule comes before the subnet drop; the final drop comes last.
+  EXPECT_LT(c.find("ip daddr 10.89.0.9 accept"), c.find("ip daddr 10.89.0.0/24 drop"));
+  EXPECT_LT(c.find("198.51.100.7/32 accept"), c.find("zo_1a2b3c4d drop"));
+  EXPECT_EQ(c.find("2001:db8"), std::string::npos) << "zones have no IPv6 address";
+  EXPECT_EQ(c.find("masquerade"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace rauha::net
