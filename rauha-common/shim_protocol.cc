@@ -116,6 +116,9 @@ json ToJson(const TaskSpec& s) {
           {"capabilities", s.capabilities},
           {"rlimits", rlimits},
           {"no_new_privs", s.no_new_privs},
+          {"seccomp", s.seccomp},
+          {"seccomp_deny", s.seccomp_deny},
+          {"landlock", s.landlock},
           {"timeout_ms", s.timeout_ms},
           {"output_limit", s.output_limit}};
 }
@@ -155,6 +158,9 @@ absl::StatusOr<TaskSpec> TaskSpecFromJson(const json& j) {
     }
   }
   r.Get("no_new_privs", s.no_new_privs);
+  r.Get("seccomp", s.seccomp);
+  r.Get("seccomp_deny", s.seccomp_deny);
+  r.Get("landlock", s.landlock);
   r.Get("timeout_ms", s.timeout_ms);
   r.Get("output_limit", s.output_limit);
   if (!r.status().ok()) return r.status();
@@ -180,7 +186,8 @@ json ToJson(const TaskResult& t) {
             {"cpu_user_us", t.cpu_user_us},
             {"cpu_system_us", t.cpu_system_us},
             {"max_rss_kb", t.max_rss_kb},
-            {"warnings", t.warnings}};
+            {"warnings", t.warnings},
+            {"layers", t.layers}};
   j["exit_code"] = t.exit_code ? json(*t.exit_code) : json(nullptr);
   j["signal"] = t.signal ? json(*t.signal) : json(nullptr);
   return j;
@@ -206,6 +213,7 @@ absl::StatusOr<TaskResult> TaskResultFromJson(const json& j) {
   r.Get("cpu_system_us", t.cpu_system_us);
   r.Get("max_rss_kb", t.max_rss_kb);
   r.Get("warnings", t.warnings);
+  r.Get("layers", t.layers);
   if (!r.status().ok()) return r.status();
   return t;
 }

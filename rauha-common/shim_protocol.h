@@ -59,6 +59,12 @@ struct TaskSpec {
   std::vector<std::string> capabilities;    // "CAP_*" kept; every other one dropped
   std::vector<Rlimit> rlimits;
   bool no_new_privs = true;
+  // seccomp: the shim's default deny list plus these syscall names (policy [syscalls].deny);
+  // false installs no filter. Landlock: writes only beneath the task's writable paths, no
+  // signals or abstract unix sockets out of the task. Both apply to the workload only.
+  bool seccomp = true;
+  std::vector<std::string> seccomp_deny;
+  bool landlock = true;
   uint64_t timeout_ms = 0;  // 0: none; then SIGKILL, result timed_out
   uint64_t output_limit = kDefaultOutputLimit;
 };
@@ -82,6 +88,7 @@ struct TaskResult {
   uint64_t cpu_system_us = 0;
   uint64_t max_rss_kb = 0;
   std::vector<std::string> warnings;  // e.g. a policy device the host does not have
+  std::vector<std::string> layers;    // kernel layers applied, "seccomp: 52 syscalls denied"
 };
 
 struct TaskStatus {

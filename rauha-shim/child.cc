@@ -18,7 +18,9 @@
 #include "rauha-common/fd.h"
 #include "rauha-common/strcat.h"
 #include "rauha-shim/init.h"
+#include "rauha-shim/landlock.h"
 #include "rauha-shim/rootfs.h"
+#include "rauha-shim/seccomp.h"
 
 namespace rauha::shim {
 namespace {
@@ -189,6 +191,10 @@ void RunChild(const TaskPlan& plan, const ChildFds& fds) {
   // The workload leads its own session and process group, as it did when it was PID 1.
   setsid();
   sigprocmask(SIG_SETMASK, &none, nullptr);
+  // Only the workload is confined: the init must keep signalling it and reaping.
+  if (plan.landlock_abi > 0) check(ApplyLandlock(plan));
+  // Last: from here on, only what the filter allows (exec is).
+  if (plan.seccomp) check(InstallSeccompProgram(*plan.seccomp));
   Exec(plan);
 }
 

@@ -1,7 +1,8 @@
 // The task's child process after clone3, in order: stdio, v1 cgroups, root filesystem and
 // pivot_root, workdir, rlimits, capabilities, no_new_privs, then a fork: the child stays as
-// the namespace's init (init.h) and the grandchild execs the workload. Nothing of the
-// workload runs before every limit is in place, and the init holds all of them too.
+// the namespace's init (init.h) and the grandchild applies Landlock and seccomp (workload
+// only) and execs the workload. Nothing of the workload runs before every limit is in place,
+// and the init holds all of them but those two.
 #pragma once
 
 #include "rauha-shim/task_plan.h"

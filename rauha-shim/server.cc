@@ -399,6 +399,7 @@ absl::StatusOr<json> Server::Start(const json& params) {
   task->result.pid = launched->pid;
   task->result.start_error = std::move(launched->start_error);
   task->result.warnings = std::move(plan->warnings);
+  task->result.layers = std::move(plan->layers);
   if (plan->timeout_ms > 0) {
     task->deadline_ms =
         started_ms + static_cast<int64_t>(std::min<uint64_t>(plan->timeout_ms, INT32_MAX));

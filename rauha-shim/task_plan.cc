@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "rauha-common/strcat.h"
+#include "rauha-shim/landlock.h"
 
 namespace rauha::shim {
 namespace {
@@ -258,6 +259,38 @@ absl::Status PlanRlimits(const TaskSpec& spec, TaskPlan& plan) {
   return absl::OkStatus();
 }
 
+// seccomp and Landlock are installed by the workload's process itself, which the kernel
+// allows only under no_new_privs or with CAP_SYS_ADMIN.
+absl::Status PlanKernelLayers(const TaskSpec& spec, TaskPlan& plan) {
+  bool sys_admin = std::find(plan.capabilities.begin(), plan.capabilities.end(), CAP_SYS_ADMIN) !=
+                   plan.capabilities.end();
+  if ((spec.seccomp || spec.landlock) && !spec.no_new_privs && !sys_admin) {
+    return absl::InvalidArgumentError(
+        "task.seccomp and task.landlock need task.no_new_privs (or CAP_SYS_ADMIN kept): set "
+        "no_new_privs, or turn both layers off");
+  }
+  if (spec.seccomp) {
+    auto program = BuildSeccompProgram(spec.seccomp_deny);
+    if (!program.ok()) return program.status();
+    plan.seccomp = *std::move(program);
+    plan.layers.push_back(plan.seccomp->summary);
+  } else if (!spec.seccomp_deny.empty()) {
+    return absl::InvalidArgumentError(
+        "task.seccomp_deny is set but task.seccomp is false: the list would not be enforced");
+  }
+  if (spec.landlock) {
+    int error = 0;
+    plan.landlock_abi = LandlockAbi(&error);
+    if (plan.landlock_abi > 0) {
+      plan.layers.push_back(LandlockSummary(plan.landlock_abi));
+    } else {
+      plan.warnings.push_back(StrCat("landlock unavailable: ", strerror(error),
+                                     " (writes are confined by read-only mounts only)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<std::string> NormalizePath(std::string_view path, std::string_view what) {
@@ -323,6 +356,7 @@ absl::StatusOr<TaskPlan> PlanTask(const TaskSpec& spec, const ZoneContext& zone)
   if (absl::Status s = PlanDevices(spec, plan); !s.ok()) return s;
   if (absl::Status s = PlanCapabilities(spec, plan); !s.ok()) return s;
   if (absl::Status s = PlanRlimits(spec, plan); !s.ok()) return s;
+  if (absl::Status s = PlanKernelLayers(spec, plan); !s.ok()) return s;
   return plan;
 }
 

@@ -5,12 +5,14 @@
 
 #include <sys/resource.h>
 
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "rauha-common/shim_protocol.h"
+#include "rauha-shim/seccomp.h"
 
 namespace rauha::shim {
 
@@ -48,9 +50,12 @@ struct TaskPlan {
   std::vector<int> capabilities;          // kept; every other one is dropped
   std::vector<std::pair<int, rlimit>> rlimits;
   bool no_new_privs = true;
+  std::shared_ptr<const SeccompProgram> seccomp;  // null: no filter
+  int landlock_abi = 0;                           // 0: Landlock not applied
   uint64_t timeout_ms = 0;
   uint64_t output_limit = kDefaultOutputLimit;
   std::vector<std::string> warnings;
+  std::vector<std::string> layers;  // for TaskResult.layers
 };
 
 // The host directories the task sees (read-only unless made writable): a symlink on the host

@@ -268,6 +268,9 @@ absl::StatusOr<pb::SandboxResult> TaskRunner::Run(const pb::RunSandboxRequest& r
   spec.capabilities = zone.policy.capabilities.allowed;
   spec.rlimits = {NofileLimit(), {"RLIMIT_CORE", 0, 0}};
   spec.no_new_privs = true;
+  spec.seccomp = true;
+  spec.seccomp_deny = zone.policy.syscalls.deny;
+  spec.landlock = true;
   spec.timeout_ms = uint64_t{req.timeout_seconds()} * 1000;
   spec.output_limit = req.output_limit_bytes() ? req.output_limit_bytes() : config_.output_limit;
 

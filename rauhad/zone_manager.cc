@@ -6,6 +6,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -93,16 +94,21 @@ bool ProcessCmdlineContains(pid_t pid, const std::string& needle) {
   return cmdline.find(needle) != std::string::npos;
 }
 
+// The kernel's Landlock ABI version, or 0 with the probe's errno (the shim probes the same).
+int LandlockAbi(int* error) {
+  static const std::pair<int, int> probe = [] {
+    long v = ::syscall(SYS_landlock_create_ruleset, nullptr, 0, 1u /* VERSION */);
+    return v < 0 ? std::pair<int, int>{0, errno} : std::pair<int, int>{static_cast<int>(v), 0};
+  }();
+  *error = probe.second;
+  return probe.first;
+}
+
 std::vector<std::string> UnavailableControls(const policy::Policy& p,
                                              const std::vector<cgroup::LimitReport>& limits) {
   std::vector<std::string> out;
   for (const auto& l : limits) {
     if (!l.applied) out.push_back(StrCat("resources.", l.control, ": ", l.detail));
-  }
-  if (!p.syscalls.deny.empty()) {
-    out.push_back(
-        "syscalls.deny: no seccomp filter is installed yet (kernel enforcement comes with the "
-        "enforcement layer)");
   }
   if (!p.filesystem.root.empty()) {
     out.push_back("filesystem.root: tasks without an image run on the host's read-only view");
@@ -180,8 +186,24 @@ ZoneView ZoneManager::ViewOf(const Zone& z) const {
        StrCat(z.policy.capabilities.allowed.size(), " kept, all others dropped; no_new_privs")});
   v.layers.push_back(
       {"rootfs", live, "read-only host system view, pivot_root, fresh /proc and /dev"});
-  v.layers.push_back({"seccomp", false, "not installed yet"});
-  v.layers.push_back({"landlock", false, "not installed yet"});
+  v.layers.push_back(
+      {"seccomp", live,
+       StrCat("per task, before exec: the shim's default deny list (mount, namespaces, bpf, "
+              "kexec, modules, keyrings, io_uring, ...)",
+              z.policy.syscalls.deny.empty()
+                  ? ""
+                  : StrCat(" + ", z.policy.syscalls.deny.size(), " from [syscalls].deny"),
+              "; ABIs x86_64, x86, x32")});
+  int landlock_error = 0;
+  int landlock_abi = LandlockAbi(&landlock_error);
+  v.layers.push_back(
+      {"landlock", live && landlock_abi > 0,
+       landlock_abi > 0
+           ? StrCat(
+                 "per task, before exec: ABI ", landlock_abi,
+                 "; writes only beneath writable paths",
+                 landlock_abi >= 6 ? "; no signals or abstract unix sockets out of the task" : "")
+           : StrCat("unavailable on this kernel: ", strerror(landlock_error))});
   v.layers.push_back({"nftables", false,
                       host_net ? "host network: no zone rules" : "isolated: no interface but lo"});
   v.layers.push_back({"ebpf-lsm", false, "not loaded yet"});

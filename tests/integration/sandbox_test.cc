@@ -187,6 +187,26 @@ TEST_F(SandboxTest, CapabilitiesAreReallyDropped) {
   EXPECT_NE(r.stdout().find("CHOWNED"), std::string::npos) << r.stdout();
 }
 
+TEST_F(SandboxTest, SyscallsDenyFromPolicyIsEnforced) {
+  const std::vector<std::string> cmd = {"/bin/sh", "-c",
+                                        "echo x > /tmp/x && chmod 600 /tmp/x && stat -c %a /tmp/x"};
+  spb::RunSandboxRequest allowed;
+  allowed.set_policy_toml(PolicyWith("pids_max = 64"));
+  auto r = Run(cmd, allowed);
+  EXPECT_EQ(r.status(), "succeeded") << r.stderr() << r.error();
+  EXPECT_EQ(r.stdout(), "600\n");
+
+  spb::RunSandboxRequest denied;
+  denied.set_policy_toml(
+      PolicyWith("pids_max = 64", "\n[syscalls]\ndeny = [\"chmod\", \"fchmodat\"]\n"));
+  r = Run(cmd, denied);
+  EXPECT_EQ(r.status(), "failed") << r.error();
+  EXPECT_NE(r.stderr().find("Operation not permitted"), std::string::npos) << r.stderr();
+  EXPECT_EQ(r.stdout(), "");
+  EXPECT_EQ(r.unavailable_controls_size(), 0)
+      << "syscalls.deny is enforced: " << r.unavailable_controls(0);
+}
+
 TEST_F(SandboxTest, ForkBombIsStoppedByPidsMax) {
   spb::RunSandboxRequest req;
   req.set_policy_toml(PolicyWith("pids_max = 32"));

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -677,6 +678,133 @@ TEST_F(ShimTest, ExitCodeAndRusageStillReported) {
   EXPECT_FALSE(r.signal.has_value());
   EXPECT_GT(r.cpu_user_us + r.cpu_system_us, 10000u) << "a busy loop used no cpu time";
   EXPECT_GT(r.max_rss_kb, 0u);
+}
+
+// keyctl(KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 1) and bpf(BPF_PROG_LOAD, NULL, 0)
+// through python's ctypes: prints each call's errno name ("OK" when it succeeded).
+constexpr char kRawSyscalls[] =
+    "import ctypes, errno, os\n"
+    "libc = ctypes.CDLL(None, use_errno=True)\n"
+    "for name, nr, args in (('keyctl', 250, (0, -3, 1)), ('bpf', 321, (5, 0, 0))):\n"
+    "    rc = libc.syscall(nr, *args)\n"
+    "    e = ctypes.get_errno()\n"
+    "    print(name, 'OK' if rc >= 0 else errno.errorcode[e])\n";
+
+TEST_F(ShimTest, SeccompDeniesDangerousSyscalls) {
+  // CAP_SYS_ADMIN kept and Landlock off: what refuses these calls is the filter alone.
+  const std::string script =
+      "unshare -m true 2>&1 && echo unshare-ok; "
+      "mount -t tmpfs x /tmp 2>&1 && echo mount-ok; "
+      "python3 -c \"$1\"; "
+      "python3 -c 'import subprocess, threading; subprocess.run([\"true\"], check=True); "
+      "t = threading.Thread(target=print, args=(\"thread-ok\",)); t.start(); t.join(); "
+      "print(\"spawn-ok\")'";
+  TaskSpec spec = Spec("seccomp", {"sh", "-c", script, "sh", kRawSyscalls});
+  spec.capabilities = {"CAP_SYS_ADMIN"};
+  spec.landlock = false;
+  ASSERT_OK_AND_ASSIGN(r, Run(spec));
+  EXPECT_EQ(r.exit_code, 0) << r.stderr_data << r.start_error;
+  EXPECT_THAT(r.stdout_data, HasSubstr("unshare failed: Operation not permitted"));
+  EXPECT_THAT(r.stdout_data, Not(HasSubstr("unshare-ok")));
+  EXPECT_THAT(r.stdout_data, HasSubstr("Operation not permitted"));
+  EXPECT_THAT(r.stdout_data, Not(HasSubstr("mount-ok")));
+  EXPECT_THAT(r.stdout_data, HasSubstr("keyctl EPERM\nbpf EPERM\n"));
+  // clone3 answers ENOSYS, so libc's fallback to clone makes the spawn work.
+  EXPECT_THAT(r.stdout_data, HasSubstr("thread-ok\nspawn-ok\n"));
+  ASSERT_FALSE(r.layers.empty());
+  EXPECT_THAT(r.layers[0], ::testing::MatchesRegex("seccomp: [0-9]+ syscalls denied.*"));
+
+  // The same task without the filter: the kernel lets CAP_SYS_ADMIN do all of it.
+  spec.task_id = "noseccomp";
+  spec.seccomp = false;
+  ASSERT_OK_AND_ASSIGN(off, Run(spec));
+  EXPECT_THAT(off.stdout_data, HasSubstr("unshare-ok\nmount-ok\n")) << off.stderr_data;
+  EXPECT_THAT(off.stdout_data, HasSubstr("keyctl OK\n"));
+  EXPECT_THAT(off.stdout_data, Not(HasSubstr("bpf EPERM")));
+  EXPECT_TRUE(off.layers.empty()) << ::testing::PrintToString(off.layers);
+}
+
+TEST_F(ShimTest, SeccompDenyListFromPolicy) {
+  TaskSpec spec = Shell("chmod", "echo x > /tmp/x && chmod 600 /tmp/x && stat -c %a /tmp/x");
+  ASSERT_OK_AND_ASSIGN(allowed, Run(spec));
+  EXPECT_EQ(allowed.stdout_data, "600\n") << allowed.stderr_data;
+
+  spec.task_id = "nochmod";
+  spec.seccomp_deny = {"chmod", "fchmodat"};
+  ASSERT_OK_AND_ASSIGN(denied, Run(spec));
+  EXPECT_NE(denied.exit_code, 0);
+  EXPECT_THAT(denied.stderr_data, HasSubstr("Operation not permitted"));
+  EXPECT_EQ(denied.stdout_data, "");
+
+  TaskSpec bad = Shell("badsyscall", "true");
+  bad.seccomp_deny = {"rauha_no_such_syscall"};
+  auto s = Call("start", ToJson(bad));
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument) << s.status();
+  EXPECT_THAT(std::string(s.status().message()), HasSubstr("rauha_no_such_syscall"));
+}
+
+TEST_F(ShimTest, LandlockConfinesWrites) {
+  int error = 0;
+  long abi = ::syscall(SYS_landlock_create_ruleset, nullptr, 0, 1u /* VERSION */);
+  if (abi < 0) error = errno;
+  if (abi < 6) {
+    SKIP_OR_FAIL("Landlock ABI >= 6 needed (got " << abi << ", " << std::strerror(error) << ")");
+  }
+  std::string repo = dir_ + "/repo";
+  ASSERT_EQ(::mkdir(repo.c_str(), 0755), 0);
+  // /proc/self/comm is the workload's own and writable by it, but outside every writable
+  // path; the init (PID 1) is outside the workload's Landlock domain.
+  const std::string script =
+      "echo a > /workspace/f && echo workspace-ok; "
+      "echo b > /tmp/f && echo tmp-ok; "
+      "echo c > /var/tmp/f && echo vartmp-ok; "
+      "echo d > /dev/null && echo devnull-ok; "
+      "echo x > /proc/self/comm && echo comm-written; "
+      "kill -0 1 && echo init-signalled; "
+      "exit 0";
+  TaskSpec spec = Shell("landlock", script);
+  spec.mounts = {{repo, "/workspace", false}};
+  spec.writable_paths = {"/tmp", "/var/tmp"};
+  ASSERT_OK_AND_ASSIGN(r, Run(spec));
+  EXPECT_EQ(r.stdout_data, "workspace-ok\ntmp-ok\nvartmp-ok\ndevnull-ok\n") << r.stderr_data;
+  EXPECT_THAT(r.stderr_data, HasSubstr("Permission denied"));        // comm
+  EXPECT_THAT(r.stderr_data, HasSubstr("Operation not permitted"));  // kill
+  EXPECT_EQ(ReadFile(repo + "/f"), "a\n");
+  ASSERT_EQ(r.layers.size(), 2u) << ::testing::PrintToString(r.layers);
+  EXPECT_THAT(r.layers[1], HasSubstr("landlock: ABI " + std::to_string(abi) + ", fs + scope"));
+
+  spec.task_id = "nolandlock";
+  spec.landlock = false;
+  ASSERT_OK_AND_ASSIGN(off, Run(spec));
+  EXPECT_EQ(off.stdout_data,
+            "workspace-ok\ntmp-ok\nvartmp-ok\ndevnull-ok\ncomm-written\ninit-signalled\n")
+      << off.stderr_data;
+  ASSERT_EQ(off.layers.size(), 1u) << ::testing::PrintToString(off.layers);
+}
+
+TEST_F(ShimTest, ResultListsLayersApplied) {
+  ASSERT_OK_AND_ASSIGN(r, Run(Spec("layers", {"true"})));
+  EXPECT_EQ(r.exit_code, 0) << r.start_error;
+  ASSERT_GE(r.layers.size(), 1u);
+  EXPECT_THAT(r.layers[0], HasSubstr("seccomp: "));
+  long abi = ::syscall(SYS_landlock_create_ruleset, nullptr, 0, 1u);
+  if (abi > 0) {
+    ASSERT_EQ(r.layers.size(), 2u) << ::testing::PrintToString(r.layers);
+    EXPECT_THAT(r.layers[1], ::testing::StartsWith("landlock: ABI "));
+  } else {
+    EXPECT_THAT(r.warnings, ::testing::Contains(::testing::StartsWith("landlock unavailable: ")));
+  }
+
+  TaskSpec bare = Spec("bare", {"true"});
+  bare.seccomp = false;
+  bare.landlock = false;
+  ASSERT_OK_AND_ASSIGN(b, Run(bare));
+  EXPECT_TRUE(b.layers.empty());
+  EXPECT_TRUE(b.warnings.empty());
+
+  TaskSpec no_nnp = Spec("nonnp", {"true"});
+  no_nnp.no_new_privs = false;
+  EXPECT_EQ(Call("start", ToJson(no_nnp)).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(ShimTest, ShutdownKillsRunningTasksAndAnswersWaits) {

@@ -20,6 +20,8 @@ TEST(ShimProtocolTest, TaskSpecRoundTrips) {
   s.rlimits = {{"RLIMIT_NOFILE", 10, 20}};
   s.timeout_ms = 5;
   s.output_limit = 99;
+  s.seccomp_deny = {"chmod", "fchmodat"};
+  s.landlock = false;
   auto back = TaskSpecFromJson(ToJson(s));
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ(back->argv, s.argv);
@@ -27,6 +29,20 @@ TEST(ShimProtocolTest, TaskSpecRoundTrips) {
   EXPECT_EQ(back->rlimits[0].hard, 20u);
   EXPECT_EQ(back->timeout_ms, 5u);
   EXPECT_EQ(back->output_limit, 99u);
+  EXPECT_TRUE(back->seccomp);
+  EXPECT_EQ(back->seccomp_deny, s.seccomp_deny);
+  EXPECT_FALSE(back->landlock);
+}
+
+TEST(ShimProtocolTest, TaskSpecDefaultsToSeccompAndLandlock) {
+  nlohmann::json j = {{"task_id", "t"}, {"argv", {"true"}}};
+  auto spec = TaskSpecFromJson(j);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_TRUE(spec->seccomp);
+  EXPECT_TRUE(spec->landlock);
+  EXPECT_TRUE(spec->seccomp_deny.empty());
+  j["seccomp_deny"] = "chmod";
+  EXPECT_EQ(TaskSpecFromJson(j).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(ShimProtocolTest, TaskSpecRejectsWrongTypesNamingTheField) {
@@ -48,11 +64,13 @@ TEST(ShimProtocolTest, ResultKeepsOptionalExitCodeAndSignal) {
   t.task_id = "t";
   t.signal = 9;
   t.warnings = {"w"};
+  t.layers = {"seccomp: 1 syscalls denied"};
   auto back = TaskResultFromJson(ToJson(t));
   ASSERT_TRUE(back.ok());
   EXPECT_FALSE(back->exit_code.has_value());
   EXPECT_EQ(back->signal, 9);
   EXPECT_EQ(back->warnings, t.warnings);
+  EXPECT_EQ(back->layers, t.layers);
 }
 
 TEST(ShimProtocolTest, ErrorResponsesKeepTheirCode) {
