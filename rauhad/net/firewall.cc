@@ -17,8 +17,12 @@ std::string ShortId(const std::string& zone_id) {
   return out;
 }
 
-Firewall::Firewall(std::string table, std::string bridge, std::string subnet_cidr)
-    : table_(std::move(table)), bridge_(std::move(bridge)), subnet_(std::move(subnet_cidr)) {
+Firewall::Firewall(std::string table, std::string bridge, std::string subnet_cidr,
+                   std::string gateway)
+    : table_(std::move(table)),
+      bridge_(std::move(bridge)),
+      subnet_(std::move(subnet_cidr)),
+      gateway_(std::move(gateway)) {
   ctx_ = nft_ctx_new(NFT_CTX_DEFAULT);
   if (ctx_) {
     nft_ctx_buffer_output(ctx_);
@@ -59,7 +63,14 @@ std::string Firewall::BaseCommands() const {
                 "add rule ", t, " forward iifname \"", bridge_, "\" ip saddr vmap @zone_out\n",
                 "add rule ", t, " forward iifname \"", bridge_, "\" drop\n",  //
                 "add rule ", t, " forward ip daddr vmap @zone_in\n",          //
-                "add rule ", t, " forward drop\n");
+                "add rule ", t, " forward drop\n",                            //
+                "add chain ", t,
+                " input { type filter hook input priority filter; policy accept; }\n", "add rule ",
+                t, " input iifname != \"", bridge_, "\" accept\n",               //
+                "add rule ", t, " input ct state established,related accept\n",  //
+                "add rule ", t, " input icmp type echo-request accept\n",        //
+                "add rule ", t, " input ip saddr vmap @zone_out\n",              //
+                "add rule ", t, " input drop\n");
 }
 
 std::string Firewall::ChainCommands(const ZoneRules& z) const {
@@ -74,7 +85,8 @@ std::string Firewall::ChainCommands(const ZoneRules& z) const {
     c += StrCat("add rule ", t, " ", out_chain, " ip daddr ", peer, " accept\n");
   }
   // Other zones only through allowed_zones, whatever the egress CIDRs say.
-  c += StrCat("add rule ", t, " ", out_chain, " ip daddr ", subnet_, " drop\n");
+  c += StrCat("add rule ", t, " ", out_chain, " ip daddr != ", gateway_, " ip daddr ", subnet_,
+              " drop\n");
   auto match = [](const policy::NetRule& r, const char* dir) {
     std::string m = StrCat("ip ", dir, " ", r.address, "/", r.prefix_len);
     if (r.port != 0) m += StrCat(" meta l4proto { tcp, udp } th dport ", r.port);

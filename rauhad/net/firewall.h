@@ -5,6 +5,10 @@
 //     passes; established/related passes; from a zone -> that zone's egress chain (verdict map
 //     by source address); anything else from the bridge drops; to a zone -> that zone's ingress
 //     chain (verdict map by destination); anything else to the bridge drops.
+//   chain input (hook input): what zones send to the host itself (the gateway or any other host
+//     address) passes established/related and ICMP echo (zones can ping their gateway), then
+//     the zone's egress chain (so "10.89.0.1/32:53" lets a zone reach a resolver on the host),
+//     else drops. Other interfaces are none of ours.
 //   chain zo_<id8>: the zone's allowed_zones (by address), then its allowed_egress; drop.
 //   chain zi_<id8>: the zone's allowed_ingress; drop.
 //
@@ -34,7 +38,7 @@ struct ZoneRules {
 
 class Firewall {
  public:
-  Firewall(std::string table, std::string bridge, std::string subnet_cidr);
+  Firewall(std::string table, std::string bridge, std::string subnet_cidr, std::string gateway);
   ~Firewall();
   Firewall(const Firewall&) = delete;
   Firewall& operator=(const Firewall&) = delete;
@@ -58,6 +62,7 @@ class Firewall {
   std::string table_;
   std::string bridge_;
   std::string subnet_;
+  std::string gateway_;
   std::mutex mu_;  // an nft context is not thread-safe
   nft_ctx* ctx_ = nullptr;
 };

@@ -52,7 +52,7 @@ absl::StatusOr<std::unique_ptr<ZoneNetwork>> ZoneNetwork::Create(NetConfig confi
 ZoneNetwork::ZoneNetwork(NetConfig config, Subnet subnet, store::Store* store)
     : config_(std::move(config)),
       ipam_(subnet, store),
-      firewall_(config_.nft_table, config_.bridge, subnet.Cidr()) {}
+      firewall_(config_.nft_table, config_.bridge, subnet.Cidr(), subnet.Gateway()) {}
 
 absl::Status ZoneNetwork::EnsureUpLocked() {
   if (up_) return absl::OkStatus();

@@ -360,8 +360,9 @@ class NetworkTest : public ::testing::Test {
 bool InSubnet(const std::string& addr) { return addr.rfind("10.231.7.", 0) == 0; }
 
 TEST_F(NetworkTest, BridgedZonesGetDistinctAddressesAndReachTheGateway) {
-  ASSERT_TRUE(CreateZone("za", BridgedPolicy({})).ok());
-  ASSERT_TRUE(CreateZone("zb", BridgedPolicy({})).ok());
+  // The host (gateway) is reached like anything else: by an egress allowance.
+  ASSERT_TRUE(CreateZone("za", BridgedPolicy({}, {"10.231.7.1/32:7000"})).ok());
+  ASSERT_TRUE(CreateZone("zb", BridgedPolicy({}, {"10.231.7.1/32:7000"})).ok());
   auto a = GetZone("za"), b = GetZone("zb");
   EXPECT_EQ(a.network_mode(), "bridged");
   EXPECT_TRUE(InSubnet(a.address())) << a.address();
@@ -378,6 +379,11 @@ TEST_F(NetworkTest, BridgedZonesGetDistinctAddressesAndReachTheGateway) {
   EXPECT_TRUE(ZoneConnects("za", kGateway, 7000, 5));
   EXPECT_TRUE(ZoneConnects("zb", kGateway, 7000, 5));
   EXPECT_GE(gateway.accepted(), 2);
+  // Another service on the host is not reachable without an allowance.
+  Listener host_service(ns_, kGateway, 7003);
+  ASSERT_TRUE(host_service.ok());
+  EXPECT_FALSE(ZoneConnects("za", kGateway, 7003, 1.5));
+  EXPECT_EQ(host_service.accepted(), 0);
   {
     rauha::zone::v1::ZoneStatsRequest req;
     req.set_zone_name("za");
@@ -448,7 +454,7 @@ TEST_F(NetworkTest, EgressAndIngressFollowThePolicy) {
 }
 
 TEST_F(NetworkTest, Kill9AndRestartKeepsAddressesAndRemovesStrays) {
-  ASSERT_TRUE(CreateZone("keep", BridgedPolicy({})).ok());
+  ASSERT_TRUE(CreateZone("keep", BridgedPolicy({}, {"10.231.7.1/32:7001"})).ok());
   ASSERT_TRUE(CreateZone("lost", BridgedPolicy({})).ok());
   auto keep = GetZone("keep"), lost = GetZone("lost");
   daemon_->Kill9();
@@ -484,7 +490,7 @@ TEST_F(NetworkTest, Kill9AndRestartKeepsAddressesAndRemovesStrays) {
 }
 
 TEST_F(NetworkTest, CleanRestartBringsBridgedZonesBackWithTheirAddresses) {
-  ASSERT_TRUE(CreateZone("web", BridgedPolicy({})).ok());
+  ASSERT_TRUE(CreateZone("web", BridgedPolicy({}, {"10.231.7.1/32:7002"})).ok());
   std::string address = GetZone("web").address();
   daemon_->Stop();
   // A clean stop removes the network; the zone and its address wait in the database.

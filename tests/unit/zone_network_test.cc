@@ -67,7 +67,7 @@ TEST(IpamTest, AddressesAreDistinctPersistentAndComeBack) {
 }
 
 TEST(FirewallTest, ZoneChainsFollowThePolicyAndDefaultDeny) {
-  Firewall fw("rauha", "rauha0", "10.89.0.0/24");
+  Firewall fw("rauha", "rauha0", "10.89.0.0/24", "10.89.0.1");
   auto p = policy::ParsePolicy(
       "[network]\nmode = \"bridged\"\nallowed_zones = [\"db\"]\n"
       "allowed_egress = [\"192.0.2.0/24:443\", \"198.51.100.7/32:0\", \"[2001:db8::]/32:443\"]\n"
@@ -86,7 +86,7 @@ TEST(FirewallTest, ZoneChainsFollowThePolicyAndDefaultDeny) {
   };
   has("flush chain inet rauha zo_1a2b3c4d\n");
   has("add rule inet rauha zo_1a2b3c4d ip daddr 10.89.0.9 accept\n");
-  has("add rule inet rauha zo_1a2b3c4d ip daddr 10.89.0.0/24 drop\n");
+  has("add rule inet rauha zo_1a2b3c4d ip daddr != 10.89.0.1 ip daddr 10.89.0.0/24 drop\n");
   has("add rule inet rauha zo_1a2b3c4d ip daddr 192.0.2.0/24 meta l4proto { tcp, udp } th dport "
       "443 accept\n");
   has("add rule inet rauha zo_1a2b3c4d ip daddr 198.51.100.7/32 accept\n");
