@@ -120,7 +120,8 @@ json ToJson(const TaskSpec& s) {
           {"seccomp_deny", s.seccomp_deny},
           {"landlock", s.landlock},
           {"timeout_ms", s.timeout_ms},
-          {"output_limit", s.output_limit}};
+          {"output_limit", s.output_limit},
+          {"zone_address", s.zone_address}};
 }
 
 absl::StatusOr<TaskSpec> TaskSpecFromJson(const json& j) {
@@ -163,6 +164,7 @@ absl::StatusOr<TaskSpec> TaskSpecFromJson(const json& j) {
   r.Get("landlock", s.landlock);
   r.Get("timeout_ms", s.timeout_ms);
   r.Get("output_limit", s.output_limit);
+  r.Get("zone_address", s.zone_address);
   if (!r.status().ok()) return r.status();
   if (s.task_id.empty()) return absl::InvalidArgumentError("task.task_id is empty");
   if (s.argv.empty() || s.argv[0].empty()) {

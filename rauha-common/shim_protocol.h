@@ -67,6 +67,7 @@ struct TaskSpec {
   bool landlock = true;
   uint64_t timeout_ms = 0;  // 0: none; then SIGKILL, result timed_out
   uint64_t output_limit = kDefaultOutputLimit;
+  std::string zone_address;  // bridged zones: IPv4 literal named after the zone in /etc/hosts
 };
 
 // What became of one task.

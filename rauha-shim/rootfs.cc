@@ -255,8 +255,14 @@ class RootBuilder {
     RAUHA_RETURN_IF_ERROR(WriteFile("/etc/hostname", StrCat(plan_.hostname, "\n")));
     RAUHA_RETURN_IF_ERROR(WriteFile(
         "/etc/hosts",
-        StrCat("127.0.0.1\tlocalhost\n::1\tlocalhost\n127.0.1.1\t", plan_.hostname, "\n")));
-    std::string resolv = "# rauha: this zone's network is isolated; there is no DNS\n";
+        StrCat("127.0.0.1\tlocalhost\n::1\tlocalhost\n",
+               plan_.zone_address.empty() ? "127.0.1.1" : plan_.zone_address, "\t",
+               plan_.hostname, "\n")));
+    std::string resolv =
+        plan_.zone_address.empty()
+            ? "# rauha: this zone's network is isolated; there is no DNS\n"
+            : "# rauha: bridged zone network; no resolver is configured (allow one in the "
+              "zone's [network] allowed_egress)\n";
     if (!plan_.isolated_network) {
       // The host's network: its resolver configuration is what works here.
       resolv = "# rauha: host network\n";

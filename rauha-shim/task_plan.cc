@@ -1,5 +1,6 @@
 #include "rauha-shim/task_plan.h"
 
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <sys/capability.h>
 #include <sys/stat.h>
@@ -348,6 +349,15 @@ absl::StatusOr<TaskPlan> PlanTask(const TaskSpec& spec, const ZoneContext& zone)
   plan.rootfs_dir = StrCat(zone.state_dir, "/rootfs-", spec.task_id);
   plan.hostname = zone.hostname;
   plan.isolated_network = zone.isolated_network;
+  if (!spec.zone_address.empty()) {
+    // It goes into /etc/hosts verbatim: only a plain IPv4 literal.
+    in_addr parsed{};
+    if (::inet_pton(AF_INET, spec.zone_address.c_str(), &parsed) != 1) {
+      return absl::InvalidArgumentError(
+          StrCat("task.zone_address \"", spec.zone_address, "\" is not an IPv4 address"));
+    }
+    plan.zone_address = spec.zone_address;
+  }
   plan.no_new_privs = spec.no_new_privs;
   plan.timeout_ms = spec.timeout_ms;
   plan.output_limit = spec.output_limit;

@@ -273,6 +273,7 @@ absl::StatusOr<pb::SandboxResult> TaskRunner::Run(const pb::RunSandboxRequest& r
   spec.landlock = true;
   spec.timeout_ms = uint64_t{req.timeout_seconds()} * 1000;
   spec.output_limit = req.output_limit_bytes() ? req.output_limit_bytes() : config_.output_limit;
+  spec.zone_address = zone.address;
 
   uint64_t oom_before = 0;
   if (auto stats = cgroup::ReadStats(zone.cgroup); stats.ok()) oom_before = stats->oom_kills;

@@ -393,6 +393,8 @@ TEST_F(NetworkTest, BridgedZonesGetDistinctAddressesAndReachTheGateway) {
     EXPECT_GT(stats.network_rx_bytes(), 0u);
     EXPECT_GT(stats.network_tx_bytes(), 0u);
   }
+  auto hosts = RunIn("za", {"/bin/cat", "/etc/hosts"});
+  EXPECT_NE(hosts.stdout().find(a.address() + "\tza\n"), std::string::npos) << hosts.stdout();
   auto ifaces = RunIn("za", {"/usr/bin/python3", "-c",
                              "import socket; print(sorted(n for _, n in socket.if_nameindex()))"});
   EXPECT_EQ(ifaces.stdout(), "['eth0', 'lo']\n");
