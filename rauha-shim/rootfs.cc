@@ -254,10 +254,9 @@ class RootBuilder {
     RAUHA_RETURN_IF_ERROR(status);
     RAUHA_RETURN_IF_ERROR(WriteFile("/etc/hostname", StrCat(plan_.hostname, "\n")));
     RAUHA_RETURN_IF_ERROR(WriteFile(
-        "/etc/hosts",
-        StrCat("127.0.0.1\tlocalhost\n::1\tlocalhost\n",
-               plan_.zone_address.empty() ? "127.0.1.1" : plan_.zone_address, "\t",
-               plan_.hostname, "\n")));
+        "/etc/hosts", StrCat("127.0.0.1\tlocalhost\n::1\tlocalhost\n",
+                             plan_.zone_address.empty() ? "127.0.1.1" : plan_.zone_address, "\t",
+                             plan_.hostname, "\n")));
     std::string resolv =
         plan_.zone_address.empty()
             ? "# rauha: this zone's network is isolated; there is no DNS\n"

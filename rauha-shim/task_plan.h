@@ -41,7 +41,7 @@ struct TaskPlan {
   std::string rootfs_dir;  // <state-dir>/rootfs-<task_id>: the task's tmpfs is mounted here
   std::string hostname;
   bool isolated_network = true;
-  std::string zone_address;  // bridged zones: /etc/hosts names the hostname with it
+  std::string zone_address;               // bridged zones: /etc/hosts names the hostname with it
   bool root_writable = false;             // "/" among the writable paths
   std::vector<std::string> overlay_dirs;  // host system dirs shown through a discarded overlay
   std::vector<std::string> scratch_dirs;  // empty tmpfs at each
