@@ -27,6 +27,8 @@ Json ZoneToJson(const zv1::ZoneInfo& z) {
       {"layers", std::move(layers)},
       {"shim_pid", z.shim_pid()},
       {"network_mode", z.network_mode()},
+      {"address", z.address()},
+      {"network_rules", z.network_rules()},
   };
 }
 
@@ -140,6 +142,7 @@ int RunShow(const Cli& cli, const ZoneName& name, bool json) {
         {"containers", std::to_string(z.container_count())},
         {"tasks", std::to_string(z.task_count())},
         {"network", OrDash(z.network_mode())},
+        {"address", OrDash(z.address())},
         {"shim pid", z.shim_pid() == 0 ? "-" : std::to_string(z.shim_pid())},
     });
     if (z.layers_size() > 0) {
@@ -147,6 +150,7 @@ int RunShow(const Cli& cli, const ZoneName& name, bool json) {
       for (const auto& l : z.layers()) layers.AddRow({l.name(), YesNo(l.active()), l.detail()});
       std::cout << "\n" << layers.ToString();
     }
+    if (!z.network_rules().empty()) std::cout << "\nnetwork rules:\n" << z.network_rules();
     return 0;
   });
 }

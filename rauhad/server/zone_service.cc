@@ -26,6 +26,7 @@ void FillZoneInfo(const ZoneView& v, zpb::ZoneInfo* info) {
   info->set_shim_pid(static_cast<uint32_t>(v.shim_pid));
   info->set_network_mode(std::string(policy::ToString(v.policy.network.mode)));
   info->set_address(v.address);
+  info->set_network_rules(v.network_rules);
   for (const auto& l : v.layers) {
     auto* layer = info->add_layers();
     layer->set_name(l.name);

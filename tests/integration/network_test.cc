@@ -443,6 +443,10 @@ TEST_F(NetworkTest, EgressAndIngressFollowThePolicy) {
   ASSERT_TRUE(
       CreateZone("web", BridgedPolicy({}, {"172.31.254.2/32:8443"}, {"172.31.254.0/30:9000"}))
           .ok());
+  // `rauha zone show` lists the zone's effective rules: the allowance is there.
+  std::string rules = GetZone("web").network_rules();
+  EXPECT_NE(rules.find("172.31.254.2"), std::string::npos) << rules;
+  EXPECT_NE(rules.find("8443"), std::string::npos) << rules;
   EXPECT_TRUE(ZoneConnects("web", kOutsideAddr, 8443, 5));
   EXPECT_FALSE(ZoneConnects("web", kOutsideAddr, 8444, 1.5));
   EXPECT_EQ(other.accepted(), 0);
