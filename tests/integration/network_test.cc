@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <sstream>
 #include <thread>
 
@@ -457,6 +458,71 @@ TEST_F(NetworkTest, EgressAndIngressFollowThePolicy) {
   ASSERT_TRUE(ApplyPolicy("web", BridgedPolicy({}, {"172.31.254.2/32:8443"})).ok());
   EXPECT_FALSE(ConnectFrom(outside_, server->address, 9000, 1500));
   StopServer(std::move(server));
+}
+
+TEST_F(NetworkTest, AllowedZonesIsAOneWayAllowanceInEachDirection) {
+  // Four pairs, one per combination of "a may open connections to b" and "b to a", each zone
+  // serving on its own port; every allowance is set at creation (no ApplyPolicy involved).
+  struct Pair {
+    std::string a, b;
+    bool a_to_b, b_to_a;
+  };
+  const std::vector<Pair> pairs = {{"n0a", "n0b", false, false},
+                                   {"n1a", "n1b", true, false},
+                                   {"n2a", "n2b", false, true},
+                                   {"n3a", "n3b", true, true}};
+  for (const auto& p : pairs) {
+    ASSERT_TRUE(CreateZone(p.a, BridgedPolicy(p.a_to_b ? std::vector<std::string>{p.b}
+                                                       : std::vector<std::string>{}))
+                    .ok());
+    ASSERT_TRUE(CreateZone(p.b, BridgedPolicy(p.b_to_a ? std::vector<std::string>{p.a}
+                                                       : std::vector<std::string>{}))
+                    .ok());
+  }
+  std::map<std::string, std::unique_ptr<ZoneServer>> servers;
+  int port = 8100;
+  for (const auto& p : pairs) {
+    servers[p.a] = StartServer(p.a, port++);
+    servers[p.b] = StartServer(p.b, port++);
+  }
+  auto reaches = [&](const std::string& from, const std::string& to, bool expect) {
+    const auto& s = *servers[to];
+    return ZoneConnects(from, s.address, s.port, expect ? 5 : 1.5);
+  };
+  for (const auto& p : pairs) {
+    EXPECT_EQ(reaches(p.a, p.b, p.a_to_b), p.a_to_b) << p.a << " -> " << p.b;
+    EXPECT_EQ(reaches(p.b, p.a, p.b_to_a), p.b_to_a) << p.b << " -> " << p.a;
+  }
+  // An allowance names one zone: n3a may reach n3b, not the zones of the other pairs.
+  EXPECT_FALSE(reaches("n3a", "n1b", false));
+  for (auto& [name, s] : servers) StopServer(std::move(s));
+}
+
+TEST_F(NetworkTest, EgressToAnotherAddressOnTheAllowedPortIsRefused) {
+  MakeOutside();
+  // A second address of the outside, routed like the first, serving the same port.
+  constexpr char kOtherAddr[] = "172.31.254.6";
+  std::string out;
+  for (const std::string& cmd : {
+           "ip -n " + outside_ + " addr add " + std::string(kOtherAddr) + "/32 dev eth0",
+           "ip -n " + ns_ + " route add " + std::string(kOtherAddr) + "/32 via " + kOutsideAddr,
+       }) {
+    ASSERT_EQ(Sh(cmd, &out), 0) << cmd << ": " << out;
+  }
+  Listener allowed(outside_, kOutsideAddr, 8443), other(outside_, kOtherAddr, 8443);
+  ASSERT_TRUE(allowed.ok() && other.ok());
+  // The path itself works: rauhad's namespace (not filtered) reaches the other address.
+  ASSERT_TRUE(ConnectFrom(ns_, kOtherAddr, 8443, 2000));
+  const int control = other.accepted();
+  ASSERT_TRUE(CreateZone("web", BridgedPolicy({}, {"172.31.254.2/32:8443"})).ok());
+  EXPECT_TRUE(ZoneConnects("web", kOutsideAddr, 8443, 5));
+  EXPECT_FALSE(ZoneConnects("web", kOtherAddr, 8443, 1.5));
+  EXPECT_EQ(other.accepted(), control);
+  // Allowing that address too opens it: the refusal was the policy, not the route.
+  ASSERT_TRUE(
+      ApplyPolicy("web", BridgedPolicy({}, {"172.31.254.2/32:8443", "172.31.254.6/32:8443"})).ok());
+  EXPECT_TRUE(ZoneConnects("web", kOtherAddr, 8443, 5));
+  EXPECT_GT(other.accepted(), control);
 }
 
 TEST_F(NetworkTest, Kill9AndRestartKeepsAddressesAndRemovesStrays) {
