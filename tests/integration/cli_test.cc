@@ -183,15 +183,7 @@ TEST_F(CliTest, InfoReportsTheKernel) {
 
 TEST_F(CliTest, InterruptCancelsTheTaskAndRemovesItsZone) {
   pid_t cli = Spawn({"sandbox", "--", "/bin/sleep", "60"});
-  bool running = false;
-  for (int i = 0; i < 200 && !running; ++i) {
-    rauha::sandbox::v1::ListTasksResponse tasks;
-    grpc::ClientContext ctx;
-    running = daemon_->Sandbox()->ListTasks(&ctx, {}, &tasks).ok() && tasks.tasks_size() == 1 &&
-              tasks.tasks(0).pid() != 0;
-    if (!running) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  ASSERT_TRUE(running);
+  ASSERT_FALSE(daemon_->WaitForRunningTask().empty());
   ::kill(cli, SIGINT);
   CliRun r = Finish(cli);
   EXPECT_EQ(r.exit_code, 130) << r.err;

@@ -190,6 +190,19 @@ std::vector<pid_t> Daemon::LeftoverProcesses() const {
   return out;
 }
 
+std::string Daemon::WaitForRunningTask() {
+  for (int i = 0; i < 200; ++i) {
+    rauha::sandbox::v1::ListTasksResponse tasks;
+    grpc::ClientContext ctx;
+    if (Sandbox()->ListTasks(&ctx, {}, &tasks).ok() && tasks.tasks_size() == 1 &&
+        tasks.tasks(0).pid() != 0) {
+      return tasks.tasks(0).task_id();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return "";
+}
+
 void DaemonTest::SetUp() {
   if (::geteuid() != 0) {
     if (RequireAll()) FAIL() << "integration tests need root";

@@ -52,6 +52,9 @@ class Daemon {
   std::vector<std::string> LeftoverMounts() const;
   // Pids of processes whose command line mentions this daemon's directory (shims, rauhad).
   std::vector<pid_t> LeftoverProcesses() const;
+  // The id of the one task the daemon lists once it really runs (its pid is known), or ""
+  // after ~4 s without one.
+  std::string WaitForRunningTask();
 
  private:
   std::vector<std::string> extra_args_;

@@ -44,16 +44,7 @@ TEST_F(RestartTest, Kill9KeepsZonesAndARunningTaskCanStillBeWaitedFor) {
     Run({"/bin/sh", "-c", "sleep 2; echo finished"}, req, &st);
     EXPECT_FALSE(st.ok()) << "the call's daemon died under it";
   });
-  std::string task_id;
-  for (int i = 0; i < 200 && task_id.empty(); ++i) {
-    spb::ListTasksResponse tasks;
-    grpc::ClientContext ctx;
-    if (daemon_->Sandbox()->ListTasks(&ctx, {}, &tasks).ok() && tasks.tasks_size() == 1 &&
-        tasks.tasks(0).pid() != 0) {
-      task_id = tasks.tasks(0).task_id();
-    }
-    if (task_id.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  std::string task_id = daemon_->WaitForRunningTask();
   ASSERT_FALSE(task_id.empty());
   daemon_->Kill9();
   client.join();
@@ -120,16 +111,7 @@ TEST_F(RestartTest, TemporaryZoneOfASurvivingTaskGoesOnceTheTaskEnds) {
     grpc::Status st;
     Run({"/bin/sh", "-c", "sleep 1; echo temp-done"}, {}, &st);
   });
-  std::string task_id;
-  for (int i = 0; i < 200 && task_id.empty(); ++i) {
-    spb::ListTasksResponse tasks;
-    grpc::ClientContext ctx;
-    if (daemon_->Sandbox()->ListTasks(&ctx, {}, &tasks).ok() && tasks.tasks_size() == 1 &&
-        tasks.tasks(0).pid() != 0) {
-      task_id = tasks.tasks(0).task_id();
-    }
-    if (task_id.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  std::string task_id = daemon_->WaitForRunningTask();
   ASSERT_FALSE(task_id.empty());
   daemon_->Kill9();
   client.join();

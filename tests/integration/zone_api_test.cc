@@ -213,15 +213,7 @@ TEST_F(ZoneApiTest, PauseFreezesAndResumeThaws) {
     EXPECT_EQ(r.stdout(), "done\n") << r.status() << " " << r.error() << " " << r.stderr();
   });
   // Wait until the task really runs (its pid is known), not just until the zone says Running.
-  bool started = false;
-  for (int i = 0; i < 200 && !started; ++i) {
-    rauha::sandbox::v1::ListTasksResponse tasks;
-    grpc::ClientContext ctx;
-    started = daemon_->Sandbox()->ListTasks(&ctx, {}, &tasks).ok() && tasks.tasks_size() == 1 &&
-              tasks.tasks(0).pid() != 0;
-    if (!started) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  ASSERT_TRUE(started);
+  ASSERT_FALSE(daemon_->WaitForRunningTask().empty());
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   zpb::PauseZoneRequest p;
   p.set_name("frz");
