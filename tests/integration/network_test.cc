@@ -130,6 +130,14 @@ class Listener {
   }
   bool ok() const { return ok_; }
   int accepted() const { return accepted_; }
+  // The count once it reaches `at_least` (accepts happen on the listener's thread, a moment
+  // after the client's connect returns), or the count after ~2 s.
+  int WaitAccepted(int at_least) const {
+    for (int i = 0; i < 200 && accepted_ < at_least; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return accepted_;
+  }
 
  private:
   int fd_ = -1;
@@ -379,7 +387,7 @@ TEST_F(NetworkTest, BridgedZonesGetDistinctAddressesAndReachTheGateway) {
   ASSERT_TRUE(gateway.ok());
   EXPECT_TRUE(ZoneConnects("za", kGateway, 7000, 5));
   EXPECT_TRUE(ZoneConnects("zb", kGateway, 7000, 5));
-  EXPECT_GE(gateway.accepted(), 2);
+  EXPECT_GE(gateway.WaitAccepted(2), 2);
   // Another service on the host is not reachable without an allowance.
   Listener host_service(ns_, kGateway, 7003);
   ASSERT_TRUE(host_service.ok());
@@ -513,7 +521,8 @@ TEST_F(NetworkTest, EgressToAnotherAddressOnTheAllowedPortIsRefused) {
   ASSERT_TRUE(allowed.ok() && other.ok());
   // The path itself works: rauhad's namespace (not filtered) reaches the other address.
   ASSERT_TRUE(ConnectFrom(ns_, kOtherAddr, 8443, 2000));
-  const int control = other.accepted();
+  const int control = other.WaitAccepted(1);
+  ASSERT_GE(control, 1);
   ASSERT_TRUE(CreateZone("web", BridgedPolicy({}, {"172.31.254.2/32:8443"})).ok());
   EXPECT_TRUE(ZoneConnects("web", kOutsideAddr, 8443, 5));
   EXPECT_FALSE(ZoneConnects("web", kOtherAddr, 8443, 1.5));
@@ -522,7 +531,7 @@ TEST_F(NetworkTest, EgressToAnotherAddressOnTheAllowedPortIsRefused) {
   ASSERT_TRUE(
       ApplyPolicy("web", BridgedPolicy({}, {"172.31.254.2/32:8443", "172.31.254.6/32:8443"})).ok());
   EXPECT_TRUE(ZoneConnects("web", kOtherAddr, 8443, 5));
-  EXPECT_GT(other.accepted(), control);
+  EXPECT_GT(other.WaitAccepted(control + 1), control);
 }
 
 TEST_F(NetworkTest, Kill9AndRestartKeepsAddressesAndRemovesStrays) {
