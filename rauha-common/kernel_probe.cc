@@ -26,14 +26,9 @@
 #include <sstream>
 
 #include "rauha-common/fd.h"
+#include "rauha-common/landlock_abi.h"
 #include "rauha-common/strcat.h"
 
-#ifndef LANDLOCK_CREATE_RULESET_VERSION
-#define LANDLOCK_CREATE_RULESET_VERSION (1U << 0)
-#endif
-#ifndef SYS_landlock_create_ruleset
-#define SYS_landlock_create_ruleset 444
-#endif
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
 #endif
@@ -122,9 +117,9 @@ void AddSeccomp(std::vector<KernelFeature>& out) {
 }
 
 KernelFeature LandlockFeature() {
-  long abi = syscall(SYS_landlock_create_ruleset, nullptr, 0, LANDLOCK_CREATE_RULESET_VERSION);
+  int err = 0;
+  int abi = LandlockAbi(&err);
   if (abi >= 1) return {"landlock", true, StrCat("ABI ", abi)};
-  int err = errno;
   if (err == EOPNOTSUPP) {
     return {"landlock", false, "built in but disabled at boot (add landlock to lsm=)"};
   }

@@ -18,7 +18,6 @@ namespace rauha::shim {
 namespace {
 
 // uapi <linux/landlock.h>, up to ABI 6.
-constexpr uint32_t kCreateRulesetVersion = 1u << 0;
 constexpr int kRulePathBeneath = 1;
 
 constexpr uint64_t kFsExecute = 1ull << 0;
@@ -73,18 +72,6 @@ absl::Status AddRule(int ruleset, const std::string& path, uint64_t access) {
 }
 
 }  // namespace
-
-int LandlockAbi(int* error) {
-  static int abi = -1;
-  static int probe_error = 0;
-  if (abi < 0) {
-    long v = ::syscall(SYS_landlock_create_ruleset, nullptr, 0, kCreateRulesetVersion);
-    abi = v < 0 ? 0 : static_cast<int>(v);
-    probe_error = v < 0 ? errno : 0;
-  }
-  if (error != nullptr) *error = probe_error;
-  return abi;
-}
 
 std::string LandlockSummary(int abi) {
   return StrCat("landlock: ABI ", abi, ", fs", abi >= 6 ? " + scope" : "",

@@ -15,13 +15,10 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "rauha-common/landlock_abi.h"
 #include "rauha-shim/task_plan.h"
 
 namespace rauha::shim {
-
-// The running kernel's Landlock ABI version (probed once, then cached), or 0 with `*error`
-// set to the errno of the probe (ENOSYS: not built in; EOPNOTSUPP: disabled at boot).
-int LandlockAbi(int* error);
 
 // "landlock: ABI 7, fs + scope" for TaskResult.layers.
 std::string LandlockSummary(int abi);

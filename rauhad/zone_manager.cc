@@ -16,6 +16,7 @@
 #include "rauha-common/errors.h"
 #include "rauha-common/fd.h"
 #include "rauha-common/ids.h"
+#include "rauha-common/landlock_abi.h"
 #include "rauha-common/names.h"
 #include "rauha-common/strcat.h"
 #include "rauha-common/timeutil.h"
@@ -95,15 +96,6 @@ bool ProcessCmdlineContains(pid_t pid, const std::string& needle) {
 }
 
 // The kernel's Landlock ABI version, or 0 with the probe's errno (the shim probes the same).
-int LandlockAbi(int* error) {
-  static const std::pair<int, int> probe = [] {
-    long v = ::syscall(SYS_landlock_create_ruleset, nullptr, 0, 1u /* VERSION */);
-    return v < 0 ? std::pair<int, int>{0, errno} : std::pair<int, int>{static_cast<int>(v), 0};
-  }();
-  *error = probe.second;
-  return probe.first;
-}
-
 std::vector<std::string> UnavailableControls(const policy::Policy& p,
                                              const std::vector<cgroup::LimitReport>& limits) {
   std::vector<std::string> out;
