@@ -9,23 +9,9 @@
 
 #include "rauha-common/policy/policy.h"
 #include "rauha-common/strcat.h"
+#include "tests/policy_error_location.h"
 
 namespace {
-
-bool HasLocation(std::string_view message) {
-  constexpr std::string_view kSource = "fuzz.toml";
-  if (message.substr(0, kSource.size()) != kSource) return false;
-  std::string_view rest = message.substr(kSource.size());
-  for (int field = 0; field < 2; ++field) {
-    if (rest.empty() || rest[0] != ':') return false;
-    rest.remove_prefix(1);
-    size_t digits = 0;
-    while (digits < rest.size() && rest[digits] >= '0' && rest[digits] <= '9') ++digits;
-    if (digits == 0 || rest[0] == '0') return false;
-    rest.remove_prefix(digits);
-  }
-  return rest.substr(0, 2) == ": ";
-}
 
 [[noreturn]] void Fail(std::string_view what, std::string_view detail) {
   std::fprintf(stderr, "%.*s\n%.*s\n", static_cast<int>(what.size()), what.data(),
@@ -43,7 +29,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::string message = rauha::ToStd(parsed.status().message());
     if (parsed.status().code() != absl::StatusCode::kInvalidArgument)
       Fail("not InvalidArgument", message);
-    if (!HasLocation(message)) Fail("error without source:line:column", message);
+    if (!rauha::testing::HasPolicyErrorLocation(message, "fuzz.toml"))
+      Fail("error without source:line:column", message);
     return 0;
   }
   std::string canonical = ToCanonicalToml(*parsed);

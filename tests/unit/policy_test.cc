@@ -1,4 +1,5 @@
 #include "rauha-common/policy/policy.h"
+#include "tests/policy_error_location.h"
 
 #include <gtest/gtest.h>
 #include <linux/capability.h>
@@ -70,21 +71,6 @@ std::string Dump(const Policy& p) {
                 "\nfilesystem.writable_paths=", list(p.filesystem.writable_paths),
                 "\ndevices.allowed=", list(p.devices.allowed),
                 "\nsyscalls.deny=", list(p.syscalls.deny), "\n");
-}
-
-// "<source>:<line>:<column>: <message>" with positive line and column.
-bool HasLocation(std::string_view message, std::string_view source) {
-  if (message.substr(0, source.size()) != source) return false;
-  std::string_view rest = message.substr(source.size());
-  for (int field = 0; field < 2; ++field) {
-    if (rest.empty() || rest[0] != ':') return false;
-    rest.remove_prefix(1);
-    size_t digits = 0;
-    while (digits < rest.size() && rest[digits] >= '0' && rest[digits] <= '9') ++digits;
-    if (digits == 0 || rest[0] == '0') return false;
-    rest.remove_prefix(digits);
-  }
-  return rest.size() > 2 && rest.substr(0, 2) == ": ";
 }
 
 // Parses `toml` as "t.toml" and checks the error is at line:column and mentions `needle`.
@@ -579,7 +565,8 @@ TEST(PolicyRobustness, PolicyParserSurvivesMutations) {
     auto parsed = ParsePolicy(text, "mutant.toml");
     if (!parsed.ok()) {
       ASSERT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument) << text;
-      ASSERT_TRUE(HasLocation(ToStd(parsed.status().message()), "mutant.toml"))
+      ASSERT_TRUE(
+          rauha::testing::HasPolicyErrorLocation(ToStd(parsed.status().message()), "mutant.toml"))
           << parsed.status() << "\ninput:\n"
           << text;
       continue;
