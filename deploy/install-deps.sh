@@ -15,6 +15,9 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   # kernel interfaces
   libseccomp-dev libcap-dev libnl-3-dev libnl-route-3-dev libnftables-dev libbpf-dev
+  # eBPF programs: clang -target bpf, llvm-strip, bpftool (vmlinux.h, skeletons), static libs for
+  # the qemu guest test binary
+  clang llvm bpftool libelf-dev zlib1g-dev libzstd-dev
   # data and formats
   libssl-dev nlohmann-json3-dev libtomlplusplus-dev libsqlite3-dev libcli11-dev
   # tests
@@ -25,6 +28,8 @@ packages=(
   sqlite3
   # eval/bench: a static busybox for peer rootfs and images; containerd for the memory comparison
   busybox-static containerd
+  # tests labelled ebpf-vm: a stock Debian kernel booted under qemu (TCG) with an initramfs
+  qemu-system-x86 cpio
 )
 
 missing=()
