@@ -113,6 +113,13 @@ std::string ToCanonicalToml(const Policy& p) {
 
   out += "\n[syscalls]\n";
   Line(out, "deny", Strings(p.syscalls.deny));
+
+  // Ours, and only when used: the shipped presets and public policies have no [exec] table.
+  if (!p.exec.allowed.empty() || !p.exec.denied.empty()) {
+    out += "\n[exec]\n";
+    Line(out, "allowed", Strings(p.exec.allowed));
+    Line(out, "denied", Strings(p.exec.denied));
+  }
   return out;
 }
 

@@ -27,7 +27,7 @@ namespace {
 
 constexpr std::string_view kTables =
     "[zone], [admission], [capabilities], [resources], [network], [filesystem], [devices], "
-    "[syscalls]";
+    "[syscalls], [exec]";
 
 // The kernel refuses pids.max at or above PID_MAX_LIMIT + 1 (kernel/cgroup/pids.c).
 constexpr int64_t kMaxPids = 4 * 1024 * 1024;
@@ -186,6 +186,10 @@ class Parser {
       handlers = {{"allowed", [this](auto& n, auto f) { return Devices(n, f); }}};
     } else if (name == "syscalls") {
       handlers = {{"deny", [this](auto& n, auto f) { return Syscalls(n, f); }}};
+    } else if (name == "exec") {
+      handlers = {
+          {"allowed", [this](auto& n, auto f) { return ExecPaths(n, f, policy_.exec.allowed); }},
+          {"denied", [this](auto& n, auto f) { return ExecPaths(n, f, policy_.exec.denied); }}};
     } else {
       return Error(key.source(), StrCat(node.is_table() ? "unknown table [" : "unknown key \"",
                                         name, node.is_table() ? "]" : "\"",
@@ -396,6 +400,16 @@ class Parser {
     return StringArray(node, field, [this](const std::string& v, auto& n, auto f) {
       RAUHA_RETURN_IF_ERROR(Check(internal::ValidateSyscallName(v), n, f));
       AppendUnique(policy_.syscalls.deny, v);
+      return absl::OkStatus();
+    });
+  }
+
+  absl::Status ExecPaths(const toml::node& node, std::string_view field,
+                         std::vector<std::string>& out) {
+    return StringArray(node, field, [this, &out](const std::string& v, auto& n, auto f) {
+      auto path = internal::NormaliseWritablePath(v);
+      RAUHA_RETURN_IF_ERROR(Check(path.status(), n, f));
+      AppendUnique(out, *std::move(path));
       return absl::OkStatus();
     });
   }

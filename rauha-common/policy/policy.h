@@ -11,6 +11,9 @@
 //                   allowed_egress / allowed_ingress (["CIDR:port"], port 0 = any)
 //   [filesystem]    root (string), shared_layers (bool), writable_paths ([absolute paths])
 //   [devices]       allowed (["/dev/..."])
+//   [exec]          allowed / denied ([absolute path prefixes]) -- ours; a program may be
+//                   executed only beneath an allowed prefix (empty: anywhere) and never beneath
+//                   a denied one ("/usr/bin/curl" denies that file, "/opt/tools" a tree)
 //   [syscalls]      deny ([syscall names known to libseccomp])
 // Lists keep the order written; duplicates are dropped (after normalising paths and rules).
 // Unknown tables or keys, wrong types and bad values are errors that name the source, line
@@ -79,6 +82,10 @@ struct Policy {
   struct Syscalls {
     std::vector<std::string> deny;
   } syscalls;
+  struct Exec {
+    std::vector<std::string> allowed;  // absolute, normalised prefixes; empty: anywhere
+    std::vector<std::string> denied;
+  } exec;
 };
 
 // Parses and validates a policy. `source` names it in errors (a file path, or "<inline>").

@@ -70,7 +70,8 @@ std::string Dump(const Policy& p) {
                 "\nfilesystem.shared_layers=", p.filesystem.shared_layers,
                 "\nfilesystem.writable_paths=", list(p.filesystem.writable_paths),
                 "\ndevices.allowed=", list(p.devices.allowed),
-                "\nsyscalls.deny=", list(p.syscalls.deny), "\n");
+                "\nsyscalls.deny=", list(p.syscalls.deny), "\nexec.allowed=", list(p.exec.allowed),
+                "\nexec.denied=", list(p.exec.denied), "\n");
 }
 
 // Parses `toml` as "t.toml" and checks the error is at line:column and mentions `needle`.
@@ -580,6 +581,28 @@ TEST(PolicyRobustness, PolicyParserSurvivesMutations) {
   RecordProperty("accepted", accepted);
   EXPECT_GT(accepted, 500);
   EXPECT_LT(accepted, 19500);
+}
+
+TEST(PolicyExec, ParsesPrefixesAndRoundTrips) {
+  auto p = ParsePolicy(
+      "[exec]\nallowed = [\"/usr/bin\", \"/workspace/\"]\ndenied = [\"/usr/bin/curl\"]\n");
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->exec.allowed, (std::vector<std::string>{"/usr/bin", "/workspace"}));
+  EXPECT_EQ(p->exec.denied, std::vector<std::string>{"/usr/bin/curl"});
+  std::string canonical = ToCanonicalToml(*p);
+  EXPECT_NE(canonical.find("[exec]\nallowed = [\"/usr/bin\", \"/workspace\"]\n"), std::string::npos)
+      << canonical;
+  auto again = ParsePolicy(canonical);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->exec.denied, p->exec.denied);
+  // A policy without [exec] prints none, so the shipped presets stay as they are.
+  EXPECT_EQ(ToCanonicalToml(DefaultPolicy()).find("[exec]"), std::string::npos);
+}
+
+TEST(PolicyExec, RejectsRelativePathsWithLocation) {
+  ExpectErrorAt("[exec]\ndenied = [\"/bin/sh\", \"curl\"]\n", 2, 22, "exec.denied[1]");
+  ExpectErrorAt("[exec]\nallowed = \"/usr/bin\"\n", 2, 11, "must be an array");
+  ExpectErrorAt("[exec]\nrun = []\n", 2, 1, "unknown key");
 }
 
 }  // namespace
