@@ -41,10 +41,12 @@ done
 
 if [ "${#missing[@]}" -eq 0 ]; then
   echo "install-deps.sh: all ${#packages[@]} packages present"
-  exit 0
+else
+  echo "install-deps.sh: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-echo "install-deps.sh: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -q
-apt-get install -y -q --no-install-recommends "${missing[@]}"
+# The ebpf-vm tests' guest kernel (Debian's stock kernel, cached, never installed here).
+"$(dirname "$0")/../tests/ebpf-vm/fetch-kernel.sh" /var/cache/rauha/ebpf-vm
