@@ -5,13 +5,12 @@
 namespace rauha {
 
 nlohmann::json ToJson(const EnforcementEvent& e) {
-  return nlohmann::json{{"time_ns", e.time_ns},         {"zone_id", e.zone_id},
-                        {"cgroup_id", e.cgroup_id},     {"pidns_ino", e.pidns_ino},
-                        {"pid", e.pid},                 {"comm", e.comm},
-                        {"layer", e.layer},             {"hook", e.hook},
-                        {"action", e.action},           {"decision", e.decision},
-                        {"object", e.object},           {"target_zone", e.target_zone},
-                        {"message", e.message}};
+  return nlohmann::json{
+      {"time_ns", e.time_ns},     {"zone_id", e.zone_id}, {"cgroup_id", e.cgroup_id},
+      {"pidns_ino", e.pidns_ino}, {"pid", e.pid},         {"comm", e.comm},
+      {"layer", e.layer},         {"hook", e.hook},       {"action", e.action},
+      {"decision", e.decision},   {"object", e.object},   {"target_zone", e.target_zone},
+      {"message", e.message}};
 }
 
 namespace {
