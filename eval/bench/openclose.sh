@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Cost of enforcement on open+close, and event throughput, on both enforcement paths:
+#   host:  the fallback layers (cgroup-bpf + the shim's Landlock and seccomp), wall-clock;
+#   guest: the LSM programs in Debian's stock kernel under qemu (tests/ebpf-vm/run-in-vm.sh
+#          --icount): guest nanoseconds are instructions, deterministic where TCG wall-clock
+#          is noise.
+#
+#   sudo eval/bench/openclose.sh [--build-dir build] [--pairs 1000000] [--guest-pairs 20000]
+#                                [--runs 5] [--seconds 3] [--no-guest] [--no-events]
+# Prints the tables of openclose_bench (eval/bench/openclose_bench.cc). Exit 1 if any part
+# fails (an events row with loss or missing events fails it too).
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+src=$(cd "$here/../.." && pwd)
+build=$src/build
+pairs=1000000
+guest_pairs=20000
+runs=5
+seconds=3
+guest=1
+events=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --build-dir) build=$2; shift ;;
+    --pairs) pairs=$2; shift ;;
+    --guest-pairs) guest_pairs=$2; shift ;;
+    --runs) runs=$2; shift ;;
+    --seconds) seconds=$2; shift ;;
+    --no-guest) guest=0 ;;
+    --no-events) events=0 ;;
+    *) echo "usage: $0 [--build-dir DIR] [--pairs N] [--guest-pairs N] [--runs R] [--seconds S] [--no-guest] [--no-events]" >&2; exit 2 ;;
+  esac
+  shift
+done
+bench=$build/eval/openclose_bench
+[ -x "$bench" ] || { echo "$0: $bench missing: cmake --build $build --target openclose_bench" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || { echo "$0: run as root (cgroups, BPF)" >&2; exit 1; }
+run_in_vm=$src/tests/ebpf-vm/run-in-vm.sh
+failed=0
+
+echo "== host $(uname -r): fallback layers, wall-clock =="
+"$bench" --layers fallback --pairs "$pairs" --runs "$runs" || failed=1
+if [ "$events" = 1 ]; then
+  "$bench" --events --layers fallback --seconds "$seconds" || failed=1
+fi
+
+if [ "$guest" = 1 ]; then
+  echo
+  echo "== qemu guest (tests/ebpf-vm, -icount shift=0): LSM programs, 1 ns = 1 instruction =="
+  # One VM per measurement: a failed or hung one costs only its own row.
+  "$run_in_vm" --icount --timeout 1800 -- "$bench" --layers lsm --pairs "$guest_pairs" \
+    --runs "$runs" --dir /tmp || failed=1
+  if [ "$events" = 1 ]; then
+    echo "(events under TCG: guest time, i.e. instructions, not host wall-clock)"
+    "$run_in_vm" --icount --timeout 1800 -- "$bench" --events --layers lsm \
+      --seconds "$seconds" || failed=1
+  fi
+fi
+exit "$failed"
