@@ -121,14 +121,15 @@ json ToJson(const TaskSpec& s) {
           {"landlock", s.landlock},
           {"timeout_ms", s.timeout_ms},
           {"output_limit", s.output_limit},
-          {"zone_address", s.zone_address}};
+          {"zone_address", s.zone_address},
+          {"probe", s.probe}};
 }
 
 absl::StatusOr<TaskSpec> TaskSpecFromJson(const json& j) {
   TaskSpec s;
   Reader r(j, "task");
   r.Get("task_id", s.task_id, true);
-  r.Get("argv", s.argv, true);
+  r.Get("argv", s.argv);
   r.Get("env", s.env);
   r.Get("workdir", s.workdir);
   r.Get("cgroup_v2", s.cgroup_v2);
@@ -165,9 +166,14 @@ absl::StatusOr<TaskSpec> TaskSpecFromJson(const json& j) {
   r.Get("timeout_ms", s.timeout_ms);
   r.Get("output_limit", s.output_limit);
   r.Get("zone_address", s.zone_address);
+  r.Get("probe", s.probe);
   if (!r.status().ok()) return r.status();
   if (s.task_id.empty()) return absl::InvalidArgumentError("task.task_id is empty");
-  if (s.argv.empty() || s.argv[0].empty()) {
+  if (s.probe) {
+    if (!s.argv.empty()) {
+      return absl::InvalidArgumentError("task.argv must be empty for a probe task");
+    }
+  } else if (s.argv.empty() || s.argv[0].empty()) {
     return absl::InvalidArgumentError("task.argv is empty: give the command to run");
   }
   return s;
@@ -189,7 +195,11 @@ json ToJson(const TaskResult& t) {
             {"cpu_system_us", t.cpu_system_us},
             {"max_rss_kb", t.max_rss_kb},
             {"warnings", t.warnings},
-            {"layers", t.layers}};
+            {"layers", t.layers},
+            {"enforcement_events_lost", t.enforcement_events_lost}};
+  json events = json::array();
+  for (const auto& e : t.enforcement_events) events.push_back(ToJson(e));
+  j["enforcement_events"] = std::move(events);
   j["exit_code"] = t.exit_code ? json(*t.exit_code) : json(nullptr);
   j["signal"] = t.signal ? json(*t.signal) : json(nullptr);
   return j;
@@ -216,6 +226,18 @@ absl::StatusOr<TaskResult> TaskResultFromJson(const json& j) {
   r.Get("max_rss_kb", t.max_rss_kb);
   r.Get("warnings", t.warnings);
   r.Get("layers", t.layers);
+  r.Get("enforcement_events_lost", t.enforcement_events_lost);
+  if (const json* events = r.Array("enforcement_events")) {
+    for (const auto& e : *events) {
+      auto event = EnforcementEventFromJson(e);
+      if (!event.ok()) {
+        r.Merge(absl::InvalidArgumentError(
+            StrCat("result.enforcement_events[]: ", ToStd(event.status().message()))));
+        break;
+      }
+      t.enforcement_events.push_back(*std::move(event));
+    }
+  }
   if (!r.status().ok()) return r.status();
   return t;
 }
@@ -262,6 +284,37 @@ absl::StatusOr<ShimHello> ShimHelloFromJson(const json& j) {
   }
   if (!r.status().ok()) return r.status();
   return h;
+}
+
+json ToJson(const ProbeResult& p) {
+  return {{"name", p.name}, {"refused", p.refused}, {"errno", p.errno_name}, {"detail", p.detail}};
+}
+
+absl::StatusOr<std::vector<ProbeResult>> ProbeResultsFromJson(std::string_view text) {
+  json j = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  if (!j.is_array()) {
+    return absl::InvalidArgumentError("probe output is not a JSON array of probe results");
+  }
+  std::vector<ProbeResult> out;
+  for (const auto& e : j) {
+    ProbeResult p;
+    Reader r(e, "probe");
+    r.Get("name", p.name, true);
+    r.Get("refused", p.refused, true);
+    r.Get("errno", p.errno_name);
+    r.Get("detail", p.detail);
+    if (!r.status().ok()) return r.status();
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+json MakeEventFrame(std::string_view task_id, const EnforcementEvent& event) {
+  return {{"event", ToJson(event)}, {"task_id", std::string(task_id)}};
+}
+
+bool IsEventFrame(const json& frame) {
+  return frame.is_object() && frame.contains("event") && !frame.contains("id");
 }
 
 json MakeRequest(uint64_t id, std::string_view method, json params) {

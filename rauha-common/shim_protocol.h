@@ -11,6 +11,10 @@
 //   hello    {}                          -> ShimHello
 //   start    TaskSpec                    -> {"task_id", "pid"}   (pid in the shim's pid ns)
 //   wait     {"task_id"}                 -> TaskResult           (answers once the task ended)
+//            and, before the response, unsolicited event frames on the same connection:
+//            {"event": EnforcementEvent, "task_id": "<id>"}  (no "id"; one per denial, as it
+//            happens; best effort: dropped while the connection's unsent output exceeds 1 MiB.
+//            The TaskResult's enforcement_events are complete up to kMaxTaskEvents.)
 //   kill     {"task_id", "signal"}       -> {}                    (whole task: its pid namespace)
 //   list     {}                          -> {"tasks": [TaskStatus...]}
 //   forget   {"task_id"}                 -> {}                    (drop a finished task's result)
@@ -18,6 +22,10 @@
 //
 // The shim keeps finished tasks' results until "forget", so rauhad can collect them after
 // it restarts.
+//
+// A TaskSpec with "probe": true runs no command: its workload process, confined exactly as a
+// real one up to the exec, runs the shim's built-in probes (rauha-shim/probe.h) and writes
+// one JSON array of ProbeResult to stdout, then exits 0.
 #pragma once
 
 #include <cstdint>
@@ -28,10 +36,13 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
+#include "rauha-common/enforcement_event.h"
 
 namespace rauha::shim {
 
 inline constexpr uint64_t kDefaultOutputLimit = 1u << 20;  // bytes kept per stream
+// Enforcement events kept in one TaskResult; the rest are only counted.
+inline constexpr size_t kMaxTaskEvents = 4096;
 
 struct Mount {
   std::string source;  // host path
@@ -68,6 +79,8 @@ struct TaskSpec {
   uint64_t timeout_ms = 0;  // 0: none; then SIGKILL, result timed_out
   uint64_t output_limit = kDefaultOutputLimit;
   std::string zone_address;  // bridged zones: IPv4 literal named after the zone in /etc/hosts
+  // Run the built-in probes instead of argv (which may then be empty); see above.
+  bool probe = false;
 };
 
 // What became of one task.
@@ -90,6 +103,18 @@ struct TaskResult {
   uint64_t max_rss_kb = 0;
   std::vector<std::string> warnings;  // e.g. a policy device the host does not have
   std::vector<std::string> layers;    // kernel layers applied, "seccomp: 52 syscalls denied"
+  // Denials the shim saw (seccomp user notifications), in order; complete, since the shim
+  // answers each before the syscall returns, up to kMaxTaskEvents; the rest are counted here.
+  std::vector<EnforcementEvent> enforcement_events;
+  uint64_t enforcement_events_lost = 0;
+};
+
+// One probe of a probe task: an action a confined workload must not be able to do.
+struct ProbeResult {
+  std::string name;        // "mount", "network.egress", ...
+  bool refused = false;    // the kernel refused it (or the object was not reachable)
+  std::string errno_name;  // "EPERM", ... ("" when it succeeded); JSON key "errno"
+  std::string detail;      // "mount(tmpfs, /tmp/.rauha-probe) failed: Operation not permitted"
 };
 
 struct TaskStatus {
@@ -110,12 +135,20 @@ nlohmann::json ToJson(const TaskSpec& spec);
 nlohmann::json ToJson(const TaskResult& result);
 nlohmann::json ToJson(const TaskStatus& status);
 nlohmann::json ToJson(const ShimHello& hello);
+nlohmann::json ToJson(const ProbeResult& probe);
 
 // Strict: wrong types and missing required fields are InvalidArgument naming the field.
 absl::StatusOr<TaskSpec> TaskSpecFromJson(const nlohmann::json& j);
 absl::StatusOr<TaskResult> TaskResultFromJson(const nlohmann::json& j);
 absl::StatusOr<TaskStatus> TaskStatusFromJson(const nlohmann::json& j);
 absl::StatusOr<ShimHello> ShimHelloFromJson(const nlohmann::json& j);
+// A probe task's stdout: one JSON array of ProbeResult.
+absl::StatusOr<std::vector<ProbeResult>> ProbeResultsFromJson(std::string_view text);
+
+// The unsolicited frame a "wait" connection gets for each denial in its task.
+nlohmann::json MakeEventFrame(std::string_view task_id, const EnforcementEvent& event);
+// True for such a frame (it has "event" and no "id").
+bool IsEventFrame(const nlohmann::json& frame);
 
 nlohmann::json MakeRequest(uint64_t id, std::string_view method, nlohmann::json params);
 nlohmann::json MakeOkResponse(uint64_t id, nlohmann::json result);

@@ -19,14 +19,17 @@
 #include "rauha-common/strcat.h"
 #include "rauha-shim/init.h"
 #include "rauha-shim/landlock.h"
+#include "rauha-shim/probe.h"
 #include "rauha-shim/rootfs.h"
 #include "rauha-shim/seccomp.h"
+#include "rauha-shim/seccomp_notify.h"
 
 namespace rauha::shim {
 namespace {
 
 constexpr int kErrorFd = 3;
 constexpr int kStatusFd = 4;
+constexpr int kNotifyFd = 5;
 constexpr char kDefaultPath[] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 // The error pipe: where the shim put it until SetUpFds moves it to kErrorFd.
@@ -44,17 +47,18 @@ absl::Status Errno(std::string_view what) { return ErrnoStatus(errno, what); }
   ::_exit(127);
 }
 
-// fds 0-2 become the task's stdio, the error pipe fd 3 and the status pipe fd 4; everything
+// fds 0-2 become the task's stdio, the error pipe fd 3, the status pipe fd 4 and the
+// listener socket fd 5; everything
 // else the shim holds (its socket, other tasks' pipes and pidfds) is closed. Each source is
 // first copied above the targets, so none is overwritten before it has been placed.
 absl::Status SetUpFds(const ChildFds& fds) {
   int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (devnull < 0) return Errno("open /dev/null");
-  const int sources[] = {devnull, fds.stdout_write, fds.stderr_write, fds.error_pipe,
-                         fds.status_pipe};
-  int high[5];
-  for (int i = 0; i < 5; ++i) {
-    high[i] = ::fcntl(sources[i], F_DUPFD_CLOEXEC, kStatusFd + 1);
+  const int sources[] = {devnull,        fds.stdout_write, fds.stderr_write,
+                         fds.error_pipe, fds.status_pipe,  fds.notify_socket};
+  int high[6];
+  for (int i = 0; i < 6; ++i) {
+    high[i] = ::fcntl(sources[i], F_DUPFD_CLOEXEC, kNotifyFd + 1);
     if (high[i] < 0) return Errno("fcntl(F_DUPFD_CLOEXEC)");
   }
   error_fd = high[3];
@@ -64,8 +68,9 @@ absl::Status SetUpFds(const ChildFds& fds) {
   if (::dup3(high[3], kErrorFd, O_CLOEXEC) < 0) return Errno("dup3 error pipe");
   error_fd = kErrorFd;
   if (::dup3(high[4], kStatusFd, O_CLOEXEC) < 0) return Errno("dup3 status pipe");
-  if (::close_range(kStatusFd + 1, ~0U, 0) < 0) {
-    for (int fd = kStatusFd + 1; fd < 65536; ++fd) ::close(fd);
+  if (::dup3(high[5], kNotifyFd, O_CLOEXEC) < 0) return Errno("dup3 listener socket");
+  if (::close_range(kNotifyFd + 1, ~0U, 0) < 0) {
+    for (int fd = kNotifyFd + 1; fd < 65536; ++fd) ::close(fd);
   }
   return absl::OkStatus();
 }
@@ -187,14 +192,33 @@ void RunChild(const TaskPlan& plan, const ChildFds& fds) {
   sigprocmask(SIG_SETMASK, &init_signals, nullptr);
   pid_t workload = ::fork();
   if (workload < 0) Fail(StrCat("fork the workload: ", strerror(errno)));
-  if (workload > 0) RunInit(workload, kStatusFd);
+  if (workload > 0) {
+    ::close(kNotifyFd);
+    RunInit(workload, kStatusFd);
+  }
   // The workload leads its own session and process group, as it did when it was PID 1.
   setsid();
   sigprocmask(SIG_SETMASK, &none, nullptr);
   // Only the workload is confined: the init must keep signalling it and reaping.
   if (plan.landlock_abi > 0) check(ApplyLandlock(plan));
   // Last: from here on, only what the filter allows (exec is).
-  if (plan.seccomp) check(InstallSeccompProgram(*plan.seccomp));
+  if (plan.seccomp) {
+    auto listener = InstallSeccompProgram(*plan.seccomp);
+    check(listener.status());
+    if (*listener >= 0) {
+      check(SendFd(kNotifyFd, *listener));
+      // Only the shim may hold it: a workload that answered its own notifications could
+      // allow what the filter denies.
+      ::close(*listener);
+    }
+  }
+  ::close(kNotifyFd);
+  if (plan.probe) {
+    // The shim waits for this pipe's EOF before it watches the listener, and the probes'
+    // denials wait for the shim: close it first.
+    ::close(kErrorFd);
+    RunProbes();
+  }
   Exec(plan);
 }
 

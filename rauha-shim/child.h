@@ -1,8 +1,9 @@
 // The task's child process after clone3, in order: stdio, v1 cgroups, root filesystem and
 // pivot_root, workdir, rlimits, capabilities, no_new_privs, then a fork: the child stays as
 // the namespace's init (init.h) and the grandchild applies Landlock and seccomp (workload
-// only) and execs the workload. Nothing of the workload runs before every limit is in place,
-// and the init holds all of them but those two.
+// only), sends the seccomp listener to the shim and execs the workload (or, for a probe
+// task, runs probe.h's probes in its place). Nothing of the workload runs before every limit is in
+// place, and the init holds all of them but those two.
 #pragma once
 
 #include "rauha-shim/task_plan.h"
@@ -12,8 +13,9 @@ namespace rauha::shim {
 struct ChildFds {
   int stdout_write;
   int stderr_write;
-  int error_pipe;   // O_CLOEXEC: the kernel closes it on a successful exec
-  int status_pipe;  // the init's InitReport
+  int error_pipe;     // O_CLOEXEC: the kernel closes it on a successful exec
+  int status_pipe;    // the init's InitReport
+  int notify_socket;  // the workload sends its seccomp listener here (seccomp_notify.h)
 };
 
 // Never returns. The workload's exec, or any step before it, that fails writes

@@ -4,6 +4,7 @@
 #include <linux/sched.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@
 #include "rauha-common/errors.h"
 #include "rauha-common/strcat.h"
 #include "rauha-shim/child.h"
+#include "rauha-shim/seccomp_notify.h"
 
 namespace rauha::shim {
 namespace {
@@ -84,6 +86,14 @@ absl::StatusOr<LaunchedTask> LaunchTask(const TaskPlan& plan) {
            : !report.ok() ? report.status()
                           : status.status();
   }
+  // The workload sends its seccomp listener here (seccomp_notify.h).
+  int pair[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) {
+    int e = errno;
+    ::rmdir(plan.rootfs_dir.c_str());
+    return ErrnoStatus(e, "socketpair for the seccomp listener");
+  }
+  UniqueFd notify_read(pair[0]), notify_write(pair[1]);
 
   int pidfd = -1;
   clone_args args{};
@@ -112,7 +122,7 @@ absl::StatusOr<LaunchedTask> LaunchTask(const TaskPlan& plan) {
   }
   if (pid == 0) {
     RunChild(plan, ChildFds{out->write.get(), err->write.get(), report->write.get(),
-                            status->write.get()});
+                            status->write.get(), notify_write.get()});
   }
 
   LaunchedTask task;
@@ -122,6 +132,7 @@ absl::StatusOr<LaunchedTask> LaunchTask(const TaskPlan& plan) {
   err->write.reset();
   report->write.reset();
   status->write.reset();
+  notify_write.reset();
   bool timed_out = false;
   task.start_error = ReadSetupError(report->read.get(), pidfd, &timed_out);
   for (UniqueFd* fd : {&out->read, &err->read, &status->read}) {
@@ -130,6 +141,9 @@ absl::StatusOr<LaunchedTask> LaunchTask(const TaskPlan& plan) {
   task.stdout_read = std::move(out->read);
   task.stderr_read = std::move(err->read);
   task.status_read = std::move(status->read);
+  // Sent before the exec (or, for a probe, before the error pipe closed), so it is queued by
+  // now if the workload got that far.
+  if (plan.seccomp && plan.seccomp->notify) task.seccomp_listener = ReceiveFd(notify_read.get());
   return task;
 }
 

@@ -20,7 +20,8 @@ struct LaunchedTask {
   UniqueFd status_read;  // non-blocking: the init's InitReport (init.h)
   UniqueFd stdout_read;  // non-blocking, close-on-exec
   UniqueFd stderr_read;
-  std::string start_error;  // non-empty: the workload never ran; the child exits 127
+  UniqueFd seccomp_listener;  // the workload's notification listener, or empty (seccomp_notify.h)
+  std::string start_error;    // non-empty: the workload never ran; the child exits 127
 };
 
 // Creates plan.rootfs_dir (the mount point of the task's tmpfs) and starts the child. Returns

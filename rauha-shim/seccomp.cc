@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <set>
@@ -76,6 +77,10 @@ absl::StatusOr<std::shared_ptr<const SeccompProgram>> Build(
   // clone3 is refused with ENOSYS whatever the list says (EPERM would stop libc's fallback).
   deny.erase("clone3");
   bool clone_denied = deny.contains("clone");
+  // Denials go to the shim as user notifications (it answers EPERM and records an event);
+  // without kernel or libseccomp support they are plain EPERM, unseen.
+  bool notify = seccomp_api_get() >= 5;
+  uint32_t deny_action = notify ? SCMP_ACT_NOTIFY : SCMP_ACT_ERRNO(EPERM);
 
   Ctx c;
   if (c.ctx == nullptr) return absl::InternalError("seccomp: seccomp_init failed");
@@ -89,14 +94,14 @@ absl::StatusOr<std::shared_ptr<const SeccompProgram>> Build(
   }
   for (const auto& name : deny) {
     int nr = seccomp_syscall_resolve_name(name.c_str());
-    if (int rc = seccomp_rule_add(c.ctx, SCMP_ACT_ERRNO(EPERM), nr, 0); rc < 0) {
+    if (int rc = seccomp_rule_add(c.ctx, deny_action, nr, 0); rc < 0) {
       return SeccompError(rc, StrCat("deny ", name));
     }
   }
   if (!clone_denied) {
     // One rule per flag: libseccomp can test "all bits of a mask set", not "any bit set".
     for (uint64_t flag : kNamespaceFlags) {
-      int rc = seccomp_rule_add(c.ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
+      int rc = seccomp_rule_add(c.ctx, deny_action, SCMP_SYS(clone), 1,
                                 SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag));
       if (rc < 0) return SeccompError(rc, "deny clone with namespace flags");
     }
@@ -109,10 +114,18 @@ absl::StatusOr<std::shared_ptr<const SeccompProgram>> Build(
   auto program = std::make_shared<SeccompProgram>();
   program->filter = *std::move(filter);
   program->denied = static_cast<int>(deny.size());
+  program->notify = notify;
   program->summary =
       StrCat("seccomp: ", program->denied, " syscalls denied",
              clone_denied ? "" : ", clone with namespace flags denied", ", clone3 ENOSYS (ABIs ",
-             abis, "; ", program->filter.size(), " BPF instructions)");
+             abis, "; ", program->filter.size(), " BPF instructions; denials ",
+             notify ? "reported by user notification" : "not reported: EPERM only", ")");
+  if (!notify) {
+    program->warning = StrCat(
+        "seccomp user notification unavailable (libseccomp API level ", seccomp_api_get(),
+        ", needs 5 and a kernel with SECCOMP_FILTER_FLAG_NEW_LISTENER): denied syscalls fail "
+        "with EPERM and produce no enforcement events");
+  }
   return std::shared_ptr<const SeccompProgram>(std::move(program));
 }
 
@@ -154,14 +167,22 @@ absl::StatusOr<std::shared_ptr<const SeccompProgram>> BuildSeccompProgram(
   return program;
 }
 
-absl::Status InstallSeccompProgram(const SeccompProgram& program) {
+absl::StatusOr<int> InstallSeccompProgram(const SeccompProgram& program) {
   sock_fprog prog{};
   prog.len = static_cast<unsigned short>(program.filter.size());
   prog.filter = const_cast<sock_filter*>(program.filter.data());
-  if (::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0) {
-    return ErrnoStatus(errno, "seccomp: install the filter");
-  }
-  return absl::OkStatus();
+  unsigned int flags = program.notify ? SECCOMP_FILTER_FLAG_NEW_LISTENER : 0;
+  long rc = ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
+  if (rc < 0) return ErrnoStatus(errno, "seccomp: install the filter");
+  return program.notify ? static_cast<int>(rc) : -1;
+}
+
+std::string SyscallName(uint32_t arch, int nr) {
+  char* name = seccomp_syscall_resolve_num_arch(arch, nr);
+  if (name == nullptr) return StrCat("syscall ", nr);
+  std::string out = name;
+  ::free(name);
+  return out;
 }
 
 }  // namespace rauha::shim

@@ -1,11 +1,14 @@
 #include "rauha-shim/server.h"
 
+#include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -22,6 +25,7 @@
 #include "rauha-shim/init.h"
 #include "rauha-shim/launch.h"
 #include "rauha-shim/log.h"
+#include "rauha-shim/seccomp_notify.h"
 
 namespace rauha::shim {
 namespace {
@@ -35,8 +39,14 @@ constexpr int64_t kShutdownWaitMs = 5000;
 // A result must fit in one frame even when JSON escaping inflates binary output ~6x.
 constexpr uint64_t kMaxOutputLimit = kDefaultOutputLimit;
 constexpr size_t kReadChunk = 16384;
+// Notifications answered per wake-up, so a workload hammering a denied syscall cannot starve
+// the other tasks and connections (the listener stays readable; epoll comes back to it).
+constexpr int kNotificationsPerWake = 64;
+// Live event frames are dropped for a connection while this much of its output is unsent: a
+// client that does not read must not grow the shim. The TaskResult keeps the events anyway.
+constexpr size_t kMaxLiveBacklog = 1u << 20;
 
-enum Kind : uint64_t { kListener = 1, kSignals, kConn, kPidfd, kStdout, kStderr };
+enum Kind : uint64_t { kListener = 1, kSignals, kConn, kPidfd, kStdout, kStderr, kNotify };
 
 uint64_t Tag(Kind kind, uint64_t serial) { return (uint64_t{kind} << 56) | serial; }
 Kind TagKind(uint64_t tag) { return static_cast<Kind>(tag >> 56); }
@@ -56,6 +66,28 @@ int64_t RealtimeNs() {
 
 uint64_t Micros(const timeval& tv) {
   return static_cast<uint64_t>(tv.tv_sec) * 1000000 + static_cast<uint64_t>(tv.tv_usec);
+}
+
+// The inode of `pid`'s pid namespace, 0 when it cannot be read.
+uint64_t PidNamespaceInode(pid_t pid) {
+  struct stat st;
+  if (::stat(StrCat("/proc/", pid, "/ns/pid").c_str(), &st) < 0) return 0;
+  return static_cast<uint64_t>(st.st_ino);
+}
+
+// A cgroup v2 directory's id (what bpf_get_current_cgroup_id returns), 0 when unknown.
+uint64_t CgroupId(const std::string& dir) {
+  if (dir.empty()) return 0;
+  struct {
+    file_handle handle;
+    uint64_t id;
+  } h{};
+  h.handle.handle_bytes = sizeof(uint64_t);
+  int mount_id = 0;
+  if (::name_to_handle_at(AT_FDCWD, dir.c_str(), &h.handle, &mount_id, 0) < 0) return 0;
+  uint64_t id = 0;
+  std::memcpy(&id, h.handle.f_handle, sizeof(id));
+  return id;
 }
 
 int PidfdSendSignal(int pidfd, int sig) {
@@ -100,7 +132,10 @@ struct Server::Task {
   uint64_t serial = 0;
   pid_t pid = 0;
   UniqueFd pidfd, out, err;
-  UniqueFd status;  // the init's report (init.h)
+  UniqueFd status;    // the init's report (init.h)
+  UniqueFd listener;  // the workload's seccomp notifications (seccomp_notify.h)
+  uint64_t pidns_ino = 0;
+  uint64_t cgroup_id = 0;
   TaskResult result;
   uint64_t output_limit = 0;
   bool exited = false;
@@ -165,10 +200,13 @@ int Server::Run() {
         }
         case kPidfd:
         case kStdout:
-        case kStderr: {
+        case kStderr:
+        case kNotify: {
           auto it = tasks_by_serial_.find(serial);
           if (it == tasks_by_serial_.end()) break;
-          if (TagKind(tag) == kPidfd) {
+          if (TagKind(tag) == kNotify) {
+            OnNotification(*it->second, events[i].events);
+          } else if (TagKind(tag) == kPidfd) {
             OnTaskExit(*it->second);
           } else {
             OnTaskOutput(*it->second, TagKind(tag) == kStderr);
@@ -400,6 +438,9 @@ absl::StatusOr<json> Server::Start(const json& params) {
   task->result.start_error = std::move(launched->start_error);
   task->result.warnings = std::move(plan->warnings);
   task->result.layers = std::move(plan->layers);
+  task->pidns_ino = PidNamespaceInode(task->pid);
+  task->cgroup_id = CgroupId(plan->cgroup_v2);
+  task->listener = std::move(launched->seccomp_listener);
   if (plan->timeout_ms > 0) {
     task->deadline_ms =
         started_ms + static_cast<int64_t>(std::min<uint64_t>(plan->timeout_ms, INT32_MAX));
@@ -410,6 +451,7 @@ absl::StatusOr<json> Server::Start(const json& params) {
   Watch(task->pidfd.get(), Tag(kPidfd, task->serial), EPOLLIN);
   Watch(task->out.get(), Tag(kStdout, task->serial), EPOLLIN);
   Watch(task->err.get(), Tag(kStderr, task->serial), EPOLLIN);
+  if (task->listener) Watch(task->listener.get(), Tag(kNotify, task->serial), EPOLLIN);
   json reply = {{"task_id", plan->task_id}, {"pid", task->pid}};
   tasks_by_serial_[task->serial] = task.get();
   tasks_.emplace(plan->task_id, std::move(task));
@@ -507,8 +549,75 @@ void Server::OnTaskOutput(Task& t, bool is_stderr) {
   if (t.exited && !t.out && !t.err) FinishTask(t);
 }
 
+void Server::OnNotification(Task& t, uint32_t events) {
+  for (int round = 0; round < kNotificationsPerWake && t.listener; ++round) {
+    if (!NotificationPending(t.listener.get())) {
+      // No caller left in the filter: nothing will ever arrive (and RECV would block).
+      if (events & (EPOLLHUP | EPOLLERR)) CloseListener(t);
+      return;
+    }
+    auto denial = AnswerNotification(t.listener.get());
+    if (!denial.ok()) {
+      Log(StrCat("task ", t.result.task_id, ": ", ToStd(denial.status().message()),
+                 "; no longer watching its seccomp notifications"));
+      CloseListener(t);
+      return;
+    }
+    if (*denial) RecordDenial(t, **denial);
+  }
+}
+
+void Server::CloseListener(Task& t) {
+  if (!t.listener) return;
+  Unwatch(t.listener.get());
+  t.listener.reset();
+}
+
+void Server::RecordDenial(Task& t, const SeccompDenial& d) {
+  EnforcementEvent e;
+  e.time_ns = RealtimeNs();
+  e.zone_id = options_.zone_id;
+  e.cgroup_id = t.cgroup_id;
+  e.pidns_ino = t.pidns_ino;
+  e.pid = d.pid;
+  e.comm = d.comm;
+  e.layer = "seccomp";
+  e.hook = "seccomp";
+  e.action = "syscall";
+  e.decision = "deny";
+  e.object = d.syscall;
+  if (d.syscall == "clone") {
+    char flags[32];
+    std::snprintf(flags, sizeof(flags), "%#llx", static_cast<unsigned long long>(d.arg0));
+    e.message = StrCat("clone with namespace flags (", flags,
+                       ") refused by seccomp (namespace creation is denied)");
+  } else {
+    e.message = StrCat(d.syscall, " refused by seccomp (the zone's deny list)");
+  }
+  if (!t.waiters.empty()) {
+    auto frame = frame::Encode(MakeEventFrame(t.result.task_id, e));
+    if (frame.ok()) {
+      for (const auto& [conn, id] : t.waiters) {
+        auto it = conns_.find(conn);
+        if (it == conns_.end() || it->second->out.size() > kMaxLiveBacklog) continue;
+        it->second->out += *frame;
+        Flush(*it->second);
+      }
+    }
+  }
+  if (t.result.enforcement_events.size() < kMaxTaskEvents) {
+    t.result.enforcement_events.push_back(std::move(e));
+  } else {
+    ++t.result.enforcement_events_lost;
+  }
+}
+
 void Server::FinishTask(Task& t) {
   if (t.ended) return;
+  // Whatever is still queued was asked by a process killed while it waited: its syscall never
+  // ran, but it was attempted and refused.
+  if (t.listener) OnNotification(t, 0);
+  CloseListener(t);
   for (UniqueFd* fd : {&t.out, &t.err, &t.pidfd}) {
     if (*fd) {
       Unwatch(fd->get());

@@ -1,8 +1,10 @@
 // The shim's single-threaded event loop: one epoll over the control socket, client
 // connections (frame.h framing, shim_protocol.h messages), the signalfd (SIGTERM/SIGINT mean
-// "shutdown"), and each task's pidfd and stdout/stderr pipes; timeouts come from the epoll
-// wait. Requests are answered on the connection they came on; "wait" is answered when the
-// task has ended. Results stay until "forget", so a reconnecting rauhad can collect them.
+// "shutdown"), and each task's pidfd, stdout/stderr pipes and seccomp listener (each denial is
+// answered EPERM, kept in the task's result and sent live to its "wait" connections);
+// timeouts come from the epoll wait. Requests are answered on the connection they came on; "wait"
+// is answered when the task has ended. Results stay until "forget", so a reconnecting rauhad can
+// collect them.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +19,7 @@
 #include "rauha-common/frame.h"
 #include "rauha-common/shim_protocol.h"
 #include "rauha-shim/options.h"
+#include "rauha-shim/seccomp_notify.h"
 #include "rauha-shim/task_plan.h"
 
 namespace rauha::shim {
@@ -54,6 +57,9 @@ class Server {
   void OnTaskExit(Task& t);
   void OnTaskOutput(Task& t, bool is_stderr);
   void FinishTask(Task& t);
+  void OnNotification(Task& t, uint32_t events);
+  void RecordDenial(Task& t, const SeccompDenial& denial);
+  void CloseListener(Task& t);
   void CheckDeadlines();
   int NextTimeoutMs() const;
   void BeginShutdown(uint64_t conn, uint64_t id);

@@ -275,6 +275,7 @@ absl::Status PlanKernelLayers(const TaskSpec& spec, TaskPlan& plan) {
     if (!program.ok()) return program.status();
     plan.seccomp = *std::move(program);
     plan.layers.push_back(plan.seccomp->summary);
+    if (!plan.seccomp->warning.empty()) plan.warnings.push_back(plan.seccomp->warning);
   } else if (!spec.seccomp_deny.empty()) {
     return absl::InvalidArgumentError(
         "task.seccomp_deny is set but task.seccomp is false: the list would not be enforced");
@@ -327,6 +328,7 @@ absl::StatusOr<TaskPlan> PlanTask(const TaskSpec& spec, const ZoneContext& zone)
   TaskPlan plan;
   plan.task_id = spec.task_id;
   plan.argv = spec.argv;
+  plan.probe = spec.probe;
   plan.env = spec.env;
   for (const auto& e : spec.env) {
     if (e.find('=') == std::string::npos || e[0] == '=') {

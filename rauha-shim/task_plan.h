@@ -33,7 +33,8 @@ struct PlannedMount {
 
 struct TaskPlan {
   std::string task_id;
-  std::vector<std::string> argv;
+  std::vector<std::string> argv;  // empty for a probe task
+  bool probe = false;             // run probe.h's probes instead of exec
   std::vector<std::string> env;
   std::string workdir;
   std::string cgroup_v2;

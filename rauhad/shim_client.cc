@@ -124,29 +124,41 @@ absl::StatusOr<pid_t> SpawnShim(const ShimLaunch& l) {
   return ReadReady(ready_read.get(), l.timeout_ms);
 }
 
-absl::StatusOr<nlohmann::json> ShimClient::Call(std::string_view method, nlohmann::json params,
-                                                int timeout_ms,
-                                                const std::function<bool()>& cancelled) const {
+absl::StatusOr<nlohmann::json> ShimClient::Call(
+    std::string_view method, nlohmann::json params, int timeout_ms,
+    const std::function<bool()>& cancelled,
+    const std::function<void(const EnforcementEvent&)>& on_event) const {
   RAUHA_ASSIGN_OR_RETURN(UniqueFd fd, Connect(socket_path_));
   uint64_t id = next_request_id++;
   RAUHA_RETURN_IF_ERROR(
       frame::WriteFrame(fd.get(), shim::MakeRequest(id, method, std::move(params))));
   int64_t deadline = timeout_ms < 0 ? -1 : NowMs() + timeout_ms;
+  nlohmann::json response;
   while (true) {
-    int slice = cancelled ? 100 : -1;
-    if (deadline >= 0) {
-      int left = static_cast<int>(deadline - NowMs());
-      if (left <= 0) return absl::DeadlineExceededError(StrCat("shim call ", method, " timed out"));
-      slice = slice < 0 ? left : std::min(slice, left);
+    while (true) {
+      int slice = cancelled ? 100 : -1;
+      if (deadline >= 0) {
+        int left = static_cast<int>(deadline - NowMs());
+        if (left <= 0)
+          return absl::DeadlineExceededError(StrCat("shim call ", method, " timed out"));
+        slice = slice < 0 ? left : std::min(slice, left);
+      }
+      pollfd pfd{fd.get(), POLLIN, 0};
+      int r = ::poll(&pfd, 1, slice);
+      if (r < 0 && errno != EINTR) return ErrnoStatus(errno, "poll");
+      if (r > 0) break;
+      if (cancelled && cancelled())
+        return absl::CancelledError(StrCat("shim call ", method, " cancelled"));
     }
-    pollfd pfd{fd.get(), POLLIN, 0};
-    int r = ::poll(&pfd, 1, slice);
-    if (r < 0 && errno != EINTR) return ErrnoStatus(errno, "poll");
-    if (r > 0) break;
-    if (cancelled && cancelled())
-      return absl::CancelledError(StrCat("shim call ", method, " cancelled"));
+    auto next = frame::ReadFrame(fd.get(), 10000);
+    if (!next.ok()) return next.status();
+    response = *std::move(next);
+    if (!shim::IsEventFrame(response)) break;
+    if (on_event) {
+      auto event = EnforcementEventFromJson(response["event"]);
+      if (event.ok()) on_event(*event);
+    }
   }
-  RAUHA_ASSIGN_OR_RETURN(nlohmann::json response, frame::ReadFrame(fd.get(), 10000));
   auto rid = response.find("id");
   if (rid == response.end() || !rid->is_number_unsigned() || rid->get<uint64_t>() != id) {
     return absl::InternalError("shim answered with a different request id");
@@ -168,9 +180,11 @@ absl::StatusOr<int64_t> ShimClient::Start(const shim::TaskSpec& spec) const {
   return pid->get<int64_t>();
 }
 
-absl::StatusOr<shim::TaskResult> ShimClient::Wait(const std::string& task_id,
-                                                  const std::function<bool()>& cancelled) const {
-  RAUHA_ASSIGN_OR_RETURN(nlohmann::json r, Call("wait", {{"task_id", task_id}}, -1, cancelled));
+absl::StatusOr<shim::TaskResult> ShimClient::Wait(
+    const std::string& task_id, const std::function<bool()>& cancelled,
+    const std::function<void(const EnforcementEvent&)>& on_event) const {
+  RAUHA_ASSIGN_OR_RETURN(nlohmann::json r,
+                         Call("wait", {{"task_id", task_id}}, -1, cancelled, on_event));
   return shim::TaskResultFromJson(r);
 }
 

@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
+#include "rauha-common/enforcement_event.h"
 #include "rauha-common/shim_protocol.h"
 
 namespace rauha {
@@ -36,15 +37,23 @@ class ShimClient {
   explicit ShimClient(std::string socket_path) : socket_path_(std::move(socket_path)) {}
 
   // One request/response. `timeout_ms` < 0 waits for ever; `cancelled`, polled every 100 ms
-  // while waiting, abandons the call (Cancelled) when it returns true.
-  absl::StatusOr<nlohmann::json> Call(std::string_view method, nlohmann::json params,
-                                      int timeout_ms = 10000,
-                                      const std::function<bool()>& cancelled = nullptr) const;
+  // while waiting, abandons the call (Cancelled) when it returns true. Unsolicited event
+  // frames that arrive before the response (shim_protocol.h) go to `on_event` (skipped when
+  // it is null; one that does not parse is skipped too).
+  absl::StatusOr<nlohmann::json> Call(
+      std::string_view method, nlohmann::json params, int timeout_ms = 10000,
+      const std::function<bool()>& cancelled = nullptr,
+      const std::function<void(const EnforcementEvent&)>& on_event = nullptr) const;
 
   absl::StatusOr<shim::ShimHello> Hello() const;
   absl::StatusOr<int64_t> Start(const shim::TaskSpec& spec) const;
-  absl::StatusOr<shim::TaskResult> Wait(const std::string& task_id,
-                                        const std::function<bool()>& cancelled = nullptr) const;
+  // The task's result once it ended. `on_event` gets each of the task's denials live, as the
+  // shim answers it, on the calling thread; the result's enforcement_events hold them all
+  // again (up to shim::kMaxTaskEvents), so a caller that only needs the complete list can
+  // ignore the live ones.
+  absl::StatusOr<shim::TaskResult> Wait(
+      const std::string& task_id, const std::function<bool()>& cancelled = nullptr,
+      const std::function<void(const EnforcementEvent&)>& on_event = nullptr) const;
   absl::Status Kill(const std::string& task_id, int signal) const;
   absl::Status Forget(const std::string& task_id) const;
   absl::Status Shutdown() const;

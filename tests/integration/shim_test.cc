@@ -86,14 +86,20 @@ bool ClosedByPeer(int fd, int timeout_ms) {
   return false;
 }
 
+// Event frames (a "wait" connection's live denials) that arrive before the response are
+// appended to `events` when given, else skipped.
 absl::StatusOr<json> Call(int fd, const std::string& method, json params = json::object(),
-                          int timeout_ms = 30000) {
+                          int timeout_ms = 30000, std::vector<json>* events = nullptr) {
   static uint64_t next_id = 1;
   uint64_t id = next_id++;
   if (auto s = frame::WriteFrame(fd, MakeRequest(id, method, std::move(params))); !s.ok()) {
     return s;
   }
   auto response = frame::ReadFrame(fd, timeout_ms);
+  while (response.ok() && IsEventFrame(*response)) {
+    if (events != nullptr) events->push_back(*response);
+    response = frame::ReadFrame(fd, timeout_ms);
+  }
   if (!response.ok()) return response.status();
   if (response->value("id", uint64_t{0}) != id) {
     return absl::InternalError("response id does not match the request");
@@ -202,8 +208,8 @@ class ShimTest : public ::testing::Test {
     return shim::Call(fd, method, std::move(params), timeout_ms);
   }
 
-  absl::StatusOr<TaskResult> Wait(const std::string& id) {
-    auto r = Call("wait", {{"task_id", id}});
+  absl::StatusOr<TaskResult> Wait(const std::string& id, std::vector<json>* events = nullptr) {
+    auto r = shim::Call(conn_.get(), "wait", {{"task_id", id}}, 30000, events);
     if (!r.ok()) return r.status();
     return TaskResultFromJson(*r);
   }
@@ -824,6 +830,148 @@ TEST_F(ShimTest, ShutdownKillsRunningTasksAndAnswersWaits) {
   ASSERT_EQ(::waitpid(pid_, &status, 0), pid_);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   pid_ = -1;  // already reaped: teardown checks only what is left behind
+}
+
+// Prints "<rc> <errno>" for one unshare(0): refused by the default deny list.
+constexpr char kUnshareOnce[] =
+    "import ctypes, sys, time\n"
+    "libc = ctypes.CDLL(None, use_errno=True)\n"
+    "rc = libc.unshare(0)\n"
+    "print(rc, ctypes.get_errno(), flush=True)\n"
+    "time.sleep(float(sys.argv[1]))\n";
+
+uint64_t NsInode(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_ino) : 0;
+}
+
+TEST_F(ShimTest, DeniedSyscallBecomesOneEventLiveAndInResult) {
+  // The task sleeps after the denial so the live event can be checked against /proc while
+  // its process still exists.
+  auto started = Call("start", ToJson(Spec("deny", {"python3", "-c", kUnshareOnce, "1"})));
+  ASSERT_TRUE(started.ok()) << started.status();
+  int64_t init_pid = (*started)["pid"].get<int64_t>();
+  uint64_t task_pidns = NsInode("/proc/" + std::to_string(init_pid) + "/ns/pid");
+  ASSERT_NE(task_pidns, 0u);
+  ASSERT_TRUE(frame::WriteFrame(conn_.get(), MakeRequest(901, "wait", {{"task_id", "deny"}})).ok());
+
+  auto first = frame::ReadFrame(conn_.get(), 10000);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE(IsEventFrame(*first)) << first->dump();
+  EXPECT_EQ((*first)["task_id"], "deny");
+  auto live = EnforcementEventFromJson((*first)["event"]);
+  ASSERT_TRUE(live.ok()) << live.status();
+  EXPECT_EQ(live->layer, "seccomp");
+  EXPECT_EQ(live->hook, "seccomp");
+  EXPECT_EQ(live->action, "syscall");
+  EXPECT_EQ(live->decision, "deny");
+  EXPECT_EQ(live->object, "unshare");
+  EXPECT_EQ(live->zone_id, "zone-1");
+  EXPECT_EQ(live->comm, "python3");
+  EXPECT_EQ(live->message, "unshare refused by seccomp (the zone's deny list)");
+  EXPECT_EQ(live->pidns_ino, task_pidns);
+  // A host pid: /proc here names the same process, in the task's pid namespace.
+  std::string proc = "/proc/" + std::to_string(live->pid);
+  EXPECT_EQ(NsInode(proc + "/ns/pid"), task_pidns);
+  EXPECT_EQ(ReadFile(proc + "/comm"), "python3\n");
+  int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count();
+  EXPECT_LE(live->time_ns, now);
+  EXPECT_GT(live->time_ns, now - int64_t{60} * 1000000000);
+
+  auto second = frame::ReadFrame(conn_.get(), 10000);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_FALSE(IsEventFrame(*second)) << "exactly one event frame: " << second->dump();
+  EXPECT_EQ((*second)["id"], 901);
+  auto result = ParseResponse(*second);
+  ASSERT_TRUE(result.ok()) << result.status();
+  auto r = TaskResultFromJson(*result);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->exit_code, 0) << r->stderr_data;
+  EXPECT_EQ(r->stdout_data, "-1 1\n") << "unshare must still fail with EPERM";
+  ASSERT_EQ(r->enforcement_events.size(), 1u);
+  EXPECT_EQ(r->enforcement_events_lost, 0u);
+  EXPECT_EQ(ToJson(r->enforcement_events[0]), ToJson(*live));
+}
+
+TEST_F(ShimTest, AllowedSyscallsProduceNoEvents) {
+  std::vector<json> events;
+  ASSERT_TRUE(Call("start", ToJson(Spec("allowed",
+                                        {"python3", "-c", "import os; os.getpid(); print('ok')"})))
+                  .ok());
+  ASSERT_OK_AND_ASSIGN(r, Wait("allowed", &events));
+  EXPECT_EQ(r.stdout_data, "ok\n") << r.stderr_data;
+  EXPECT_TRUE(r.enforcement_events.empty()) << ToJson(r).dump();
+  EXPECT_TRUE(events.empty());
+  EXPECT_EQ(r.enforcement_events_lost, 0u);
+
+  // Without the filter nothing is denied and nothing is reported.
+  TaskSpec off = Spec("nofilter", {"python3", "-c", kUnshareOnce, "0"});
+  off.seccomp = false;
+  off.landlock = false;
+  ASSERT_OK_AND_ASSIGN(o, Run(off));
+  EXPECT_EQ(o.stdout_data, "0 0\n") << o.stderr_data;
+  EXPECT_TRUE(o.enforcement_events.empty());
+}
+
+TEST_F(ShimTest, ShimSurvivesAHammeredDeniedSyscall) {
+  constexpr int kCalls = 10000;
+  const std::string script =
+      "import ctypes\n"
+      "libc = ctypes.CDLL(None, use_errno=True)\n"
+      "n = 0\n"
+      "for _ in range(" +
+      std::to_string(kCalls) +
+      "):\n"
+      "    if libc.unshare(0) < 0 and ctypes.get_errno() == 1: n += 1\n"
+      "print(n)\n";
+  std::vector<json> live;
+  ASSERT_TRUE(Call("start", ToJson(Spec("hammer", {"python3", "-c", script}))).ok());
+  ASSERT_OK_AND_ASSIGN(r, Wait("hammer", &live));
+  EXPECT_EQ(r.exit_code, 0) << r.stderr_data;
+  EXPECT_EQ(r.stdout_data, std::to_string(kCalls) + "\n");
+  EXPECT_EQ(r.enforcement_events.size(), kMaxTaskEvents);
+  EXPECT_EQ(r.enforcement_events.size() + r.enforcement_events_lost, uint64_t{kCalls});
+  // This client reads as fast as the shim writes: no live frame is dropped.
+  EXPECT_EQ(live.size(), size_t{kCalls});
+  ASSERT_TRUE(Call("hello").ok()) << "the shim still answers";
+  ASSERT_OK_AND_ASSIGN(after, Run(Spec("after", {"true"})));
+  EXPECT_EQ(after.exit_code, 0);
+}
+
+TEST_F(ShimTest, ProbeTaskReportsEveryProbeRefused) {
+  TaskSpec spec = Spec("probe", {});
+  spec.probe = true;
+  ASSERT_OK_AND_ASSIGN(r, Run(spec));
+  EXPECT_EQ(r.exit_code, 0) << r.start_error << r.stderr_data;
+  auto probes = ProbeResultsFromJson(r.stdout_data);
+  ASSERT_TRUE(probes.ok()) << probes.status() << "\n" << r.stdout_data;
+  std::vector<std::string> names;
+  for (const auto& p : *probes) {
+    names.push_back(p.name);
+    EXPECT_TRUE(p.refused) << p.name << ": " << p.detail;
+    EXPECT_FALSE(p.errno_name.empty()) << p.name;
+    EXPECT_FALSE(p.detail.empty()) << p.name;
+  }
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"mount", "namespace", "setns", "bpf", "perf_event_open",
+                                      "kernel_module", "keyring", "filesystem.write", "signal.init",
+                                      "ptrace.init", "network.egress", "network.raw_socket",
+                                      "sysctl.write", "device.mknod", "cgroup.escape"}));
+  // The seccomp-refused probes are in the result as events of the probe's processes.
+  std::multiset<std::string> objects;
+  for (const auto& e : r.enforcement_events) {
+    objects.insert(e.object);
+    EXPECT_EQ(e.comm, "rauha-probe");
+    EXPECT_EQ(e.zone_id, "zone-1");
+  }
+  EXPECT_EQ(objects, (std::multiset<std::string>{"mount", "unshare", "setns", "bpf",
+                                                 "perf_event_open", "finit_module", "add_key"}));
+
+  TaskSpec bad = Spec("badprobe", {"true"});
+  bad.probe = true;
+  EXPECT_EQ(Call("start", ToJson(bad)).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

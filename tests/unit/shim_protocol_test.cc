@@ -85,5 +85,88 @@ TEST(ShimProtocolTest, ErrorResponsesKeepTheirCode) {
   EXPECT_FALSE(ParseResponse({{"id", 1}}).ok());
 }
 
+TEST(ShimProtocolTest, ProbeSpecRoundTripsWithoutArgv) {
+  TaskSpec s;
+  s.task_id = "p";
+  s.probe = true;
+  auto back = TaskSpecFromJson(ToJson(s));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_TRUE(back->probe);
+  EXPECT_TRUE(back->argv.empty());
+  EXPECT_FALSE(TaskSpecFromJson(ToJson(TaskSpec{.task_id = "t", .argv = {"x"}}))->probe);
+  s.argv = {"true"};
+  EXPECT_EQ(TaskSpecFromJson(ToJson(s)).status().code(), absl::StatusCode::kInvalidArgument)
+      << "a probe task runs no command";
+}
+
+TEST(ShimProtocolTest, ResultCarriesEnforcementEvents) {
+  TaskResult t;
+  t.task_id = "t";
+  EnforcementEvent e;
+  e.time_ns = 1700000000123456789;
+  e.zone_id = "z";
+  e.cgroup_id = 42;
+  e.pidns_ino = 4026532000;
+  e.pid = 1234;
+  e.comm = "python3";
+  e.layer = "seccomp";
+  e.hook = "seccomp";
+  e.action = "syscall";
+  e.decision = "deny";
+  e.object = "unshare";
+  e.message = "unshare refused by seccomp (the zone's deny list)";
+  t.enforcement_events = {e, e};
+  t.enforcement_events_lost = 7;
+  auto j = ToJson(t);
+  EXPECT_EQ(j["enforcement_events"].size(), 2u);
+  EXPECT_EQ(j["enforcement_events_lost"], 7);
+  auto back = TaskResultFromJson(j);
+  ASSERT_TRUE(back.ok()) << back.status();
+  ASSERT_EQ(back->enforcement_events.size(), 2u);
+  EXPECT_EQ(ToJson(back->enforcement_events[1]), ToJson(e));
+  EXPECT_EQ(back->enforcement_events_lost, 7u);
+
+  // Results from an older shim have neither field.
+  j.erase("enforcement_events");
+  j.erase("enforcement_events_lost");
+  back = TaskResultFromJson(j);
+  ASSERT_TRUE(back.ok());
+  EXPECT_TRUE(back->enforcement_events.empty());
+  EXPECT_EQ(back->enforcement_events_lost, 0u);
+
+  j["enforcement_events"] = {{{"pid", "not a number"}}};
+  auto bad = TaskResultFromJson(j);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("pid"), absl::string_view::npos) << bad.status();
+}
+
+TEST(ShimProtocolTest, EventFramesAreTellableFromResponses) {
+  EnforcementEvent e;
+  e.object = "bpf";
+  auto f = MakeEventFrame("t1", e);
+  EXPECT_TRUE(IsEventFrame(f));
+  EXPECT_EQ(f["task_id"], "t1");
+  EXPECT_EQ(f["event"]["object"], "bpf");
+  EXPECT_FALSE(f.contains("id"));
+  EXPECT_FALSE(IsEventFrame(MakeOkResponse(3, {{"event", 1}})));
+  EXPECT_FALSE(IsEventFrame(MakeOkResponse(3, {})));
+}
+
+TEST(ShimProtocolTest, ProbeResultsParse) {
+  ProbeResult p{"mount", true, "EPERM", "mount(tmpfs, /tmp/x) failed: Operation not permitted"};
+  auto j = nlohmann::json::array({ToJson(p)});
+  EXPECT_EQ(j[0]["errno"], "EPERM");
+  auto back = ProbeResultsFromJson(j.dump() + "\n");
+  ASSERT_TRUE(back.ok()) << back.status();
+  ASSERT_EQ(back->size(), 1u);
+  EXPECT_EQ((*back)[0].name, "mount");
+  EXPECT_TRUE((*back)[0].refused);
+  EXPECT_EQ((*back)[0].errno_name, "EPERM");
+  EXPECT_EQ((*back)[0].detail, p.detail);
+  EXPECT_FALSE(ProbeResultsFromJson("not json").ok());
+  EXPECT_FALSE(ProbeResultsFromJson("{}").ok());
+  EXPECT_FALSE(ProbeResultsFromJson(R"([{"name": "x"}])").ok()) << "refused is required";
+}
+
 }  // namespace
 }  // namespace rauha::shim
