@@ -1,0 +1,45 @@
+#include "rauhad/linux/bpf/libbpf_log.h"
+
+#include <bpf/libbpf.h>
+
+#include <cstdarg>
+#include <cstdio>
+#include <mutex>
+
+namespace rauha::bpf {
+namespace {
+
+thread_local std::vector<std::string>* t_capture = nullptr;
+
+int Print(enum libbpf_print_level level, const char* format, va_list args) {
+  if (level == LIBBPF_DEBUG) return 0;
+  char buf[1024];
+  int n = std::vsnprintf(buf, sizeof(buf), format, args);
+  if (n < 0) return 0;
+  std::string line(buf);
+  while (!line.empty() && line.back() == '\n') line.pop_back();
+  if (IsMemlockHint(line)) return 0;
+  if (t_capture != nullptr) {
+    t_capture->push_back(std::move(line));
+    return 0;
+  }
+  std::fprintf(stderr, "rauhad: libbpf: %s\n", line.c_str());
+  return 0;
+}
+
+}  // namespace
+
+bool IsMemlockHint(const std::string& line) {
+  return line.find("RLIMIT_MEMLOCK") != std::string::npos ||
+         line.find("ulimit -l") != std::string::npos;
+}
+
+void InstallLibbpfLog() {
+  static std::once_flag once;
+  std::call_once(once, [] { libbpf_set_print(Print); });
+}
+
+LibbpfCapture::LibbpfCapture() : previous_(t_capture) { t_capture = &lines_; }
+LibbpfCapture::~LibbpfCapture() { t_capture = previous_; }
+
+}  // namespace rauha::bpf
