@@ -597,7 +597,11 @@ void Server::RecordDenial(Task& t, const SeccompDenial& d) {
   if (!t.waiters.empty()) {
     auto frame = frame::Encode(MakeEventFrame(t.result.task_id, e));
     if (frame.ok()) {
+      // Once per connection, however many waits for this task it has pending.
+      std::vector<uint64_t> sent;
       for (const auto& [conn, id] : t.waiters) {
+        if (std::find(sent.begin(), sent.end(), conn) != sent.end()) continue;
+        sent.push_back(conn);
         auto it = conns_.find(conn);
         if (it == conns_.end() || it->second->out.size() > kMaxLiveBacklog) continue;
         it->second->out += *frame;

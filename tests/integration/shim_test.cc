@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <set>
 #include <sstream>
 #include <string>
@@ -719,6 +720,13 @@ TEST_F(ShimTest, SeccompDeniesDangerousSyscalls) {
   EXPECT_THAT(r.stdout_data, HasSubstr("thread-ok\nspawn-ok\n"));
   ASSERT_FALSE(r.layers.empty());
   EXPECT_THAT(r.layers[0], ::testing::MatchesRegex("seccomp: [0-9]+ syscalls denied.*"));
+  // Each refusal is an event of the task (the mount binary may try more than one call).
+  std::set<std::string> objects;
+  for (const auto& e : r.enforcement_events) objects.insert(e.object);
+  for (const char* call : {"unshare", "mount", "keyctl", "bpf"}) {
+    EXPECT_TRUE(objects.contains(call))
+        << call << " not among " << ::testing::PrintToString(objects);
+  }
 
   // The same task without the filter: the kernel lets CAP_SYS_ADMIN do all of it.
   spec.task_id = "noseccomp";
@@ -972,6 +980,35 @@ TEST_F(ShimTest, ProbeTaskReportsEveryProbeRefused) {
   TaskSpec bad = Spec("badprobe", {"true"});
   bad.probe = true;
   EXPECT_EQ(Call("start", ToJson(bad)).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(ShimTest, ProbesReportWhatAnUnconfinedTaskCanDo) {
+  // No seccomp, no Landlock, capabilities kept: the probes must notice, and undo what they did.
+  TaskSpec spec = Spec("open-probe", {});
+  spec.probe = true;
+  spec.seccomp = false;
+  spec.landlock = false;
+  spec.capabilities = {"CAP_SYS_ADMIN", "CAP_NET_RAW", "CAP_MKNOD"};
+  ASSERT_OK_AND_ASSIGN(r, Run(spec));
+  EXPECT_EQ(r.exit_code, 0) << r.start_error << r.stderr_data;
+  auto probes = ProbeResultsFromJson(r.stdout_data);
+  ASSERT_TRUE(probes.ok()) << probes.status() << "\n" << r.stdout_data;
+  std::map<std::string, ProbeResult> by_name;
+  for (const auto& p : *probes) by_name[p.name] = p;
+  for (const char* name :
+       {"mount", "keyring", "signal.init", "network.raw_socket", "device.mknod"}) {
+    ASSERT_TRUE(by_name.contains(name)) << name;
+    EXPECT_FALSE(by_name[name].refused) << name << ": " << by_name[name].detail;
+    EXPECT_EQ(by_name[name].errno_name, "") << name;
+    EXPECT_THAT(by_name[name].detail, HasSubstr("succeeded")) << name;
+  }
+  // Still refused without those layers: the task's root has no cgroupfs, /usr is read-only.
+  EXPECT_TRUE(by_name["cgroup.escape"].refused) << by_name["cgroup.escape"].detail;
+  EXPECT_THAT(by_name["cgroup.escape"].detail, HasSubstr("not reachable"));
+  EXPECT_TRUE(by_name["filesystem.write"].refused) << by_name["filesystem.write"].detail;
+  EXPECT_TRUE(r.enforcement_events.empty());
+  EXPECT_FALSE(std::filesystem::exists("/usr/.rauha-probe"));
+  EXPECT_FALSE(std::filesystem::exists("/etc/.rauha-probe"));
 }
 
 }  // namespace
