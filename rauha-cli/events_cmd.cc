@@ -20,12 +20,25 @@ int RunEvents(const Cli& cli, const std::string& zone, bool json) {
   std::unique_ptr<grpc::ClientReader<zv1::ZoneEvent>> reader = (*stub)->WatchEvents(&ctx, req);
   zv1::ZoneEvent ev;
   while (reader->Read(&ev)) {
+    // An enforcement event's message is a JSON object (rauha-common/enforcement_event.h).
+    Json detail;
+    if (ev.event_type() == "enforcement") {
+      detail = Json::parse(ev.message(), nullptr, /*allow_exceptions=*/false);
+      if (!detail.is_object()) detail = Json();
+    }
     if (json) {
-      PrintJson({{"timestamp", ev.timestamp()},
-                 {"zone_name", ev.zone_name()},
-                 {"event_type", ev.event_type()},
-                 {"message", ev.message()}},
-                /*indent=*/-1);
+      Json out = {{"timestamp", ev.timestamp()},
+                  {"zone_name", ev.zone_name()},
+                  {"event_type", ev.event_type()},
+                  {"message", ev.message()}};
+      if (detail.is_object()) out["enforcement"] = detail;
+      PrintJson(out, /*indent=*/-1);
+    } else if (detail.is_object()) {
+      std::cout << ev.timestamp() << "  " << ev.zone_name() << "  " << detail.value("decision", "")
+                << "  " << detail.value("layer", "") << "  " << detail.value("hook", "") << "  pid "
+                << detail.value("pid", 0) << " (" << detail.value("comm", "") << ")  "
+                << detail.value("object", "") << '\n'
+                << std::flush;
     } else {
       std::cout << ev.timestamp() << "  " << ev.zone_name() << "  " << ev.event_type() << "  "
                 << ev.message() << '\n'
@@ -52,7 +65,10 @@ void AddEventsCommand(CLI::App& app, Cli& cli) {
   cmd->add_flag("--json", a->json,
                 "One JSON object per line: {timestamp, zone_name, event_type, message}");
   cmd->footer(
-      "Prints one line per event: TIMESTAMP  ZONE  TYPE  MESSAGE.\n"
+      "Prints one line per event: TIMESTAMP  ZONE  TYPE  MESSAGE; enforcement decisions\n"
+      "as TIMESTAMP  ZONE  DECISION  LAYER  HOOK  pid PID (COMM)  OBJECT. With --json,\n"
+      "an enforcement event also carries \"enforcement\": {hook, layer, action, decision,\n"
+      "object, pid, comm, zone_id, target_zone, message, time_ns}.\n"
       "Exits 0 when stopped with Ctrl-C or SIGTERM, 1 when the stream breaks.");
   cmd->callback([&cli, a] { cli.exit_code = RunEvents(cli, a->zone, a->json); });
 }

@@ -2,6 +2,7 @@
 #include <limits>
 
 #include "rauha-cli/commands.h"
+#include "rauha-cli/controls_view.h"
 #include "rauha/v1/zone.grpc.pb.h"
 
 namespace rauha::cli {
@@ -14,6 +15,10 @@ Json ZoneToJson(const zv1::ZoneInfo& z) {
   Json layers = Json::array();
   for (const auto& l : z.layers()) {
     layers.push_back({{"name", l.name()}, {"active", l.active()}, {"detail", l.detail()}});
+  }
+  Json counters = Json::array();
+  for (const auto& c : z.enforcement_counters()) {
+    counters.push_back({{"hook", c.hook()}, {"layer", c.layer()}, {"denied", c.denied()}});
   }
   return {
       {"id", z.id()},
@@ -29,6 +34,9 @@ Json ZoneToJson(const zv1::ZoneInfo& z) {
       {"network_mode", z.network_mode()},
       {"address", z.address()},
       {"network_rules", z.network_rules()},
+      {"controls", ControlsToJson(z.controls())},
+      {"enforcement_counters", std::move(counters)},
+      {"enforcement_events_lost", z.enforcement_events_lost()},
   };
 }
 
@@ -150,6 +158,14 @@ int RunShow(const Cli& cli, const ZoneName& name, bool json) {
       for (const auto& l : z.layers()) layers.AddRow({l.name(), YesNo(l.active()), l.detail()});
       std::cout << "\n" << layers.ToString();
     }
+    if (z.controls_size() > 0) std::cout << "\n" << ControlsTable(z.controls());
+    Table counters({"HOOK", "LAYER", "DENIED"});
+    for (const auto& c : z.enforcement_counters())
+      counters.AddRow({c.hook(), c.layer(), std::to_string(c.denied())});
+    std::cout << "\ndenials:" << (z.enforcement_counters_size() == 0 ? " none\n" : "\n")
+              << (z.enforcement_counters_size() == 0 ? "" : counters.ToString());
+    if (z.enforcement_events_lost() > 0)
+      std::cout << "events lost (ring buffer full): " << z.enforcement_events_lost() << '\n';
     if (!z.network_rules().empty()) std::cout << "\nnetwork rules:\n" << z.network_rules();
     return 0;
   });

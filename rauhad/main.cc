@@ -12,8 +12,10 @@
 
 #include "rauha-common/cgroup_layout.h"
 #include "rauha-common/fd.h"
+#include "rauha-common/landlock_abi.h"
 #include "rauha-common/strcat.h"
 #include "rauhad/config.h"
+#include "rauhad/enforcement_hub.h"
 #include "rauhad/event_bus.h"
 #include "rauhad/linux/cgroup.h"
 #include "rauhad/net/zone_network.h"
@@ -131,7 +133,25 @@ int main(int argc, char** argv) {
   if (!network.ok()) return Fail(rauha::ToStd(network.status().message()));
 
   rauha::EventBus events;
-  rauha::ZoneManager zones(config, store->get(), cgroups->get(), &events, network->get());
+  // The BPF object loads once; whether its LSM programs load is this kernel's decision, and
+  // the layer table (controls.h) follows from it.
+  rauha::HostLayers host;
+  host.landlock_abi = rauha::LandlockAbi();
+  std::unique_ptr<rauha::bpf::Enforcer> enforcer;
+  if (auto loaded = rauha::bpf::Enforcer::Load({}); loaded.ok()) {
+    enforcer = *std::move(loaded);
+    host.cgroup_bpf = true;
+    host.lsm = enforcer->lsm_loaded();
+    host.lsm_detail = enforcer->lsm_detail();
+  } else {
+    host.lsm_detail = rauha::ToStd(loaded.status().message());
+    std::fprintf(stderr, "rauhad: no eBPF enforcement on this host: %s\n", host.lsm_detail.c_str());
+  }
+  std::fprintf(stderr, "rauhad: enforcement: lsm %s; cgroup-bpf %s; landlock ABI %d\n",
+               host.lsm ? "loaded" : ("not loaded (" + host.lsm_detail + ")").c_str(),
+               host.cgroup_bpf ? "loaded" : "not loaded", host.landlock_abi);
+  rauha::EnforcementHub hub(std::move(enforcer), host, &events);
+  rauha::ZoneManager zones(config, store->get(), cgroups->get(), &events, network->get(), &hub);
   if (auto st = zones.Recover(); !st.ok()) return Fail(rauha::ToStd(st.message()));
   rauha::TaskRunner runner(config, store->get(), &zones, &events);
   runner.Recover();

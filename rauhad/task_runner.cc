@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdlib>
 
@@ -86,6 +87,42 @@ void AddEvent(pb::SandboxResult& result, int64_t nanos, std::string kind, std::s
   e->set_message(std::move(message));
 }
 
+std::string ZoneNameOf(ZoneManager* zones, const ZoneView& own, const std::string& zone_id) {
+  if (zone_id.empty()) return "";
+  if (zone_id == own.id) return own.name;
+  auto other = zones->FindById(zone_id);
+  return other ? other->name : zone_id;
+}
+
+// The kernel's events (ring buffer) and the shim's (seccomp), in time order.
+void AddEnforcementEvents(pb::SandboxResult& result, ZoneManager* zones, const ZoneView& zone,
+                          TaskEvents kernel, const shim::TaskResult* from_shim) {
+  std::vector<EnforcementEvent> all = std::move(kernel.events);
+  uint64_t lost = kernel.lost;
+  if (from_shim) {
+    all.insert(all.end(), from_shim->enforcement_events.begin(),
+               from_shim->enforcement_events.end());
+    lost += from_shim->enforcement_events_lost;
+  }
+  std::stable_sort(all.begin(), all.end(),
+                   [](const auto& a, const auto& b) { return a.time_ns < b.time_ns; });
+  for (const auto& ev : all) {
+    auto* e = result.add_enforcement_events();
+    e->set_timestamp(Rfc3339FromNanos(ev.time_ns));
+    e->set_hook(ev.hook);
+    e->set_action(ev.action);
+    e->set_decision(ev.decision);
+    e->set_message(ev.message);
+    if (ev.pid != 0) e->set_pid(ev.pid);
+    e->set_source_zone(ZoneNameOf(zones, zone, ev.zone_id.empty() ? zone.id : ev.zone_id));
+    e->set_target_zone(ZoneNameOf(zones, zone, ev.target_zone));
+    e->set_object(ev.object);
+    e->set_comm(ev.comm);
+    e->set_layer(ev.layer);
+  }
+  result.set_enforcement_events_lost(lost);
+}
+
 std::string CommandJson(const std::vector<std::string>& command) {
   return nlohmann::json(command).dump();
 }
@@ -120,12 +157,21 @@ pb::SandboxResult TaskRunner::Collect(Task& task, const ZoneView& zone, uint64_t
   result.set_enforcement_events_lost(0);
 
   ShimClient shim(zone.shim_socket);
-  auto r = shim.Wait(task.id, cancelled);
+  EnforcementHub* hub = zones_->hub();
+  // Live seccomp denials go to watchers and counters now; the result takes the shim's
+  // complete list below.
+  auto live = [hub](const EnforcementEvent& e) {
+    if (hub) hub->Publish(e);
+  };
+  auto r = shim.Wait(task.id, cancelled, live);
   if (!r.ok() && absl::IsCancelled(r.status())) {
     if (was_cancelled) *was_cancelled = true;
     (void)shim.Kill(task.id, SIGKILL);
-    r = shim.Wait(task.id, nullptr);
+    r = shim.Wait(task.id, nullptr, live);
   }
+  // The task has ended (or its shim is gone): everything it made the kernel report is in the
+  // ring buffer, and EndTask drains it.
+  TaskEvents kernel_events = hub ? hub->EndTask(task.id) : TaskEvents{};
   if (!r.ok()) {
     result.set_status("runtime_error");
     auto still = zones_->FindById(zone.id);
@@ -140,6 +186,7 @@ pb::SandboxResult TaskRunner::Collect(Task& task, const ZoneView& zone, uint64_t
     }
     result.set_started_at(task.started_at);
     result.set_finished_at(NowRfc3339());
+    AddEnforcementEvents(result, zones_, zone, std::move(kernel_events), nullptr);
     return result;
   }
   const shim::TaskResult& t = *r;
@@ -193,6 +240,7 @@ pb::SandboxResult TaskRunner::Collect(Task& task, const ZoneView& zone, uint64_t
                                        : StrCat("killed by signal ", t.signal.value_or(0)))
                         : StrCat("did not start: ", t.start_error);
   AddEvent(result, t.finished_at_ns, "exited", end);
+  AddEnforcementEvents(result, zones_, zone, std::move(kernel_events), &t);
   events_->Publish(zone.name, "task.exited", StrCat(task.id, ": ", end));
   (void)shim.Forget(task.id);
   return result;
@@ -286,8 +334,12 @@ absl::StatusOr<pb::SandboxResult> TaskRunner::Run(const pb::RunSandboxRequest& r
     tasks_[task->id] = task;
   }
   ShimClient shim(zone.shim_socket);
+  // Collect before the task can run: its first denial may come before Start returns.
+  EnforcementHub* hub = zones_->hub();
+  if (hub) hub->BeginTask(task->id, zone.id, 0);
   auto pid = shim.Start(spec);
   if (!pid.ok()) {
+    if (hub) (void)hub->EndTask(task->id);
     {
       std::lock_guard lock(mu_);
       tasks_.erase(task->id);
@@ -296,6 +348,7 @@ absl::StatusOr<pb::SandboxResult> TaskRunner::Run(const pb::RunSandboxRequest& r
     return Annotate(pid.status(), "starting the task");
   }
   task->pid = *pid;
+  if (hub) hub->SetTaskPidns(task->id, PidNamespaceOf(*pid));
   rec.pid = *pid;
   (void)store_->PutTask(rec);
   events_->Publish(zone.name, "task.started", StrCat(task->id, ": ", task->command[0]));
@@ -406,6 +459,9 @@ void TaskRunner::Recover() {
       tasks_[task->id] = task;
     }
     ZoneView view = *begun;
+    // Denials while no rauhad ran were refused but not seen by the ring buffer's consumer.
+    if (EnforcementHub* hub = zones_->hub())
+      hub->BeginTask(task->id, view.id, PidNamespaceOf(task->pid));
     std::lock_guard lock(mu_);
     collectors_.emplace_back([this, task, view, rec] {
       pb::SandboxResult result = Collect(*task, view, 0, nullptr, nullptr);

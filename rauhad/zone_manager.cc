@@ -109,12 +109,32 @@ std::vector<std::string> UnavailableControls(const policy::Policy& p,
 }
 
 ZoneManager::ZoneManager(DaemonConfig config, store::Store* store, cgroup::Manager* cgroups,
-                         EventBus* events, net::ZoneNetwork* network)
+                         EventBus* events, net::ZoneNetwork* network, EnforcementHub* hub)
     : config_(std::move(config)),
       store_(store),
       cgroups_(cgroups),
       events_(events),
-      network_(network) {}
+      network_(network),
+      hub_(hub) {}
+
+HostLayers ZoneManager::host_layers() const {
+  HostLayers h = hub_ ? hub_->host() : HostLayers{};
+  if (!hub_) h.landlock_abi = LandlockAbi();
+  h.nftables = network_ != nullptr;
+  return h;
+}
+
+absl::Status ZoneManager::CheckAdmission(const policy::Policy& pol, const std::string& what) const {
+  if (pol.admission.mode == policy::AdmissionMode::kAudit) return absl::OkStatus();
+  auto gaps = EnforcementGaps(pol, host_layers());
+  if (gaps.empty()) return absl::OkStatus();
+  std::string list;
+  for (const auto& g : gaps) list += StrCat(list.empty() ? "" : "; ", g);
+  return absl::FailedPreconditionError(
+      StrCat(what, " states controls nothing on this host can enforce: ", list,
+             ". Drop them from the policy, or set [admission] mode = \"audit\" to create the "
+             "zone anyway with the gap reported"));
+}
 
 absl::StatusOr<policy::Policy> ZoneManager::ResolvePolicy(const std::string& policy_toml) {
   if (!policy_toml.empty()) return policy::ParsePolicy(policy_toml, "<policy_toml>");
@@ -159,6 +179,13 @@ ZoneView ZoneManager::ViewOf(const Zone& z) const {
   v.cgroup = z.cgroup;
   v.limits = z.limits;
   v.unavailable = UnavailableControls(z.policy, z.limits);
+  const HostLayers host = host_layers();
+  for (auto& gap : EnforcementGaps(z.policy, host)) v.unavailable.push_back(std::move(gap));
+  v.controls = MapControls(z.policy, host);
+  if (hub_) {
+    v.counters = hub_->Counters(z.record.id);
+    v.events_lost = hub_->Lost(z.record.id);
+  }
   v.shim_socket = config_.ShimSocket(z.record.id);
   bool live = z.state != ZoneState::kStopped && z.state != ZoneState::kDestroying;
   bool host_net = z.policy.network.mode == policy::NetworkMode::kHost;
@@ -198,7 +225,16 @@ ZoneView ZoneManager::ViewOf(const Zone& z) const {
            : StrCat("unavailable on this kernel: ", strerror(landlock_error))});
   v.layers.push_back({"nftables", false,
                       host_net ? "host network: no zone rules" : "isolated: no interface but lo"});
-  v.layers.push_back({"ebpf-lsm", false, "not loaded yet"});
+  bool bpf_attached = hub_ && hub_->attached(z.record.id);
+  v.layers.push_back({"cgroup-bpf", live && bpf_attached,
+                      bpf_attached ? "connect4/6, sendmsg4/6, bind4/6, sock_create, dev, sysctl on "
+                                     "the zone's cgroup v2 directory"
+                                   : "not attached: BPF programs did not load on this host"});
+  v.layers.push_back({"lsm", live && host.lsm && bpf_attached,
+                      host.lsm
+                          ? "eBPF LSM programs loaded; the zone's rules in their maps"
+                          : StrCat("not loaded: ", host.lsm_detail.empty() ? "no BPF on this host"
+                                                                           : host.lsm_detail)});
   return v;
 }
 
@@ -232,11 +268,21 @@ absl::Status ZoneManager::Bringup(Zone& z) {
     return limits.status();
   }
   z.limits = *std::move(limits);
+  // Before the shim exists, so no task of the zone ever runs without its programs.
+  if (hub_) {
+    if (auto st = hub_->AttachZone(z.record.id, z.record.name, z.cgroup, z.policy,
+                                   network_ ? network_->config().subnet : "");
+        !st.ok()) {
+      (void)cgroup::Remove(z.cgroup);
+      return st;
+    }
+  }
 
   std::string run_dir = config_.ZoneRunDir(z.record.id);
   std::error_code ec;
   std::filesystem::create_directories(run_dir, ec);
   if (ec || ::chmod(run_dir.c_str(), 0700) != 0) {
+    if (hub_) hub_->DetachZone(z.record.id);
     (void)cgroup::Remove(z.cgroup);
     return absl::InternalError(
         StrCat("creating ", run_dir, ": ", ec ? ec.message() : "chmod failed"));
@@ -252,6 +298,7 @@ absl::Status ZoneManager::Bringup(Zone& z) {
   launch.timeout_ms = static_cast<int>(config_.shim_start_timeout_ms);
   auto pid = SpawnShim(launch);
   if (!pid.ok()) {
+    if (hub_) hub_->DetachZone(z.record.id);
     (void)cgroup::Remove(z.cgroup);
     std::filesystem::remove_all(run_dir, ec);
     return pid.status();
@@ -294,6 +341,7 @@ void ZoneManager::Teardown(const store::ZoneRecord& record, const cgroup::ZoneCg
       ::poll(&pfd, 1, 2000);
     }
   }
+  if (hub_) hub_->DetachZone(record.id);
   auto st = cgroup::Remove(cg);
   if (!st.ok()) {
     std::fprintf(stderr, "rauhad: removing cgroups of zone %s: %s\n", record.name.c_str(),
@@ -317,6 +365,7 @@ absl::StatusOr<ZoneView> ZoneManager::Create(const std::string& name, const std:
         StrCat("zone_type \"", zone_type, "\" is unknown; use \"non-global\" or \"privileged\""));
   }
   RAUHA_RETURN_IF_ERROR(CheckPolicySupported(pol, type, network_ != nullptr));
+  RAUHA_RETURN_IF_ERROR(CheckAdmission(pol, StrCat("zone \"", name, "\"")));
 
   auto zone = std::make_unique<Zone>();
   zone->record.id = NewUuid();
@@ -430,6 +479,7 @@ absl::Status ZoneManager::ApplyPolicy(const std::string& name, const std::string
   auto type = z->record.zone_type == "privileged" ? policy::ZoneType::kPrivileged
                                                   : policy::ZoneType::kNonGlobal;
   RAUHA_RETURN_IF_ERROR(CheckPolicySupported(pol, type, network_ != nullptr));
+  RAUHA_RETURN_IF_ERROR(CheckAdmission(pol, StrCat("the policy for zone \"", name, "\"")));
   if (pol.network.mode != z->policy.network.mode) {
     return absl::FailedPreconditionError(
         StrCat("network.mode cannot change on an existing zone (it is \"",
@@ -450,6 +500,14 @@ absl::Status ZoneManager::ApplyPolicy(const std::string& name, const std::string
     // One nftables transaction: new connections see either the old rules or the new ones.
     if (auto st = network_->UpdatePolicy(z->record.id, pol); !st.ok()) {
       (void)cgroup::ApplyLimits(z->cgroup, LimitsOf(z->policy));
+      return Annotate(st, "applying policy");
+    }
+  }
+  if (hub_) {
+    if (auto st = hub_->UpdateZone(z->record.id, pol); !st.ok()) {
+      (void)cgroup::ApplyLimits(z->cgroup, LimitsOf(z->policy));
+      if (pol.network.mode == policy::NetworkMode::kBridged && network_)
+        (void)network_->UpdatePolicy(z->record.id, z->policy);
       return Annotate(st, "applying policy");
     }
   }
@@ -682,6 +740,17 @@ absl::Status ZoneManager::Recover() {
       auto limits = cgroup::ApplyLimits(zone->cgroup, LimitsOf(zone->policy));
       if (limits.ok()) zone->limits = *limits;
       zone->record.shim_pid = hello->pid;
+      // BPF links die with the rauhad that made them: the zone ran without its cgroup programs
+      // since then (denials in the gap were still refused by seccomp, Landlock, namespaces and
+      // nftables, but not reported).
+      if (hub_) {
+        if (auto st = hub_->AttachZone(rec.id, rec.name, zone->cgroup, zone->policy,
+                                       network_ ? network_->config().subnet : "");
+            !st.ok()) {
+          std::fprintf(stderr, "rauhad: zone %s: %s\n", rec.name.c_str(),
+                       ToStd(st.message()).c_str());
+        }
+      }
       if (zone->policy.network.mode == policy::NetworkMode::kBridged && network_) {
         auto address = network_->Adopt(rec.id, rec.name, hello->pid, zone->policy);
         if (address.ok()) {

@@ -18,6 +18,8 @@
 #include "rauha-common/lifecycle.h"
 #include "rauha-common/policy/policy.h"
 #include "rauhad/config.h"
+#include "rauhad/controls.h"
+#include "rauhad/enforcement_hub.h"
 #include "rauhad/event_bus.h"
 #include "rauhad/linux/cgroup.h"
 #include "rauhad/net/zone_network.h"
@@ -48,6 +50,9 @@ struct ZoneView {
   std::vector<cgroup::LimitReport> limits;
   std::vector<std::string> unavailable;  // controls no layer enforces here
   std::vector<LayerView> layers;
+  std::vector<ControlLayer> controls;  // per control: the layer that enforces it here
+  std::vector<HookCount> counters;     // denials per hook since the zone was created here
+  uint64_t events_lost = 0;
   std::string shim_socket;
   std::string address;        // bridged zones: the zone's IPv4 address
   std::string network_rules;  // bridged zones: the zone's nftables chains, as nft commands
@@ -71,8 +76,13 @@ struct IsolationCheckView {
 class ZoneManager {
  public:
   // `network` null: bridged zones are refused.
+  // `hub` null: no eBPF enforcement (unit tests of the registry).
   ZoneManager(DaemonConfig config, store::Store* store, cgroup::Manager* cgroups, EventBus* events,
-              net::ZoneNetwork* network = nullptr);
+              net::ZoneNetwork* network = nullptr, EnforcementHub* hub = nullptr);
+
+  // What enforces each control on this host.
+  HostLayers host_layers() const;
+  EnforcementHub* hub() const { return hub_; }
 
   // `zone_type` is "", "non-global" or "privileged" ("" = the policy's [zone] type).
   // `policy_toml` "" = the daemon's default policy.
@@ -118,6 +128,9 @@ class ZoneManager {
   };
 
   absl::StatusOr<policy::Policy> ResolvePolicy(const std::string& policy_toml);
+  // FailedPrecondition listing the controls of `pol` no layer enforces here, unless the
+  // policy's admission mode is "audit".
+  absl::Status CheckAdmission(const policy::Policy& pol, const std::string& what) const;
   // Sets up cgroups and the shim for a zone already in the map in state Creating.
   absl::Status Bringup(Zone& zone_copy);
   void Teardown(const store::ZoneRecord& record, const cgroup::ZoneCgroup& cg);
@@ -131,6 +144,7 @@ class ZoneManager {
   cgroup::Manager* cgroups_;
   EventBus* events_;
   net::ZoneNetwork* network_;
+  EnforcementHub* hub_;
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<Zone>> zones_;  // by name
 };

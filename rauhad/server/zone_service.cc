@@ -1,11 +1,14 @@
 #include "rauhad/server/zone_service.h"
 
 #include "rauha-common/names.h"
+#include "rauha-common/strcat.h"
 #include "rauhad/server/status.h"
 
 namespace rauha {
 
 namespace zpb = rauha::zone::v1;
+
+void FillControl(const ControlLayer& c, zpb::ControlStatus* out);
 
 namespace {
 
@@ -33,6 +36,48 @@ void FillZoneInfo(const ZoneView& v, zpb::ZoneInfo* info) {
     layer->set_active(l.active);
     layer->set_detail(l.detail);
   }
+  for (const auto& c : v.controls) FillControl(c, info->add_controls());
+  for (const auto& c : v.counters) {
+    auto* counter = info->add_enforcement_counters();
+    counter->set_hook(c.hook);
+    counter->set_layer(c.layer);
+    counter->set_denied(c.denied);
+  }
+  info->set_enforcement_events_lost(v.events_lost);
+}
+
+void FillControl(const ControlLayer& c, zpb::ControlStatus* out) {
+  out->set_control(c.control);
+  out->set_layer(c.layer);
+  for (const auto& a : c.also) out->add_also(a);
+  out->set_detail(c.detail);
+}
+
+grpc::Status ZoneServiceImpl::GetHostEnforcement(grpc::ServerContext*,
+                                                 const zpb::GetHostEnforcementRequest*,
+                                                 zpb::HostEnforcement* resp) {
+  const HostLayers host = zones_->host_layers();
+  auto add = [resp](std::string name, bool active, std::string detail) {
+    auto* l = resp->add_layers();
+    l->set_name(std::move(name));
+    l->set_active(active);
+    l->set_detail(std::move(detail));
+  };
+  add("lsm", host.lsm,
+      host.lsm ? "eBPF LSM programs loaded" : StrCat("not loaded: ", host.lsm_detail));
+  add("cgroup-bpf", host.cgroup_bpf,
+      host.cgroup_bpf ? "connect4/6, sendmsg4/6, bind4/6, sock_create, dev, sysctl per zone"
+                      : "the BPF object did not load");
+  add("landlock", host.landlock_abi > 0,
+      host.landlock_abi > 0 ? StrCat("ABI ", host.landlock_abi) : "not available on this kernel");
+  add("seccomp", host.seccomp, "the shim's deny list and [syscalls].deny, per task");
+  add("nftables", host.nftables,
+      host.nftables ? "bridged zones: one inet table, per-zone chains, default drop"
+                    : "bridged networking not configured");
+  add("namespace", true, "mount, pid per task; net, ipc, uts per zone");
+  add("capabilities", true, "every capability outside [capabilities].allowed dropped");
+  for (const auto& c : HostControls(host)) FillControl(c, resp->add_controls());
+  return grpc::Status::OK;
 }
 
 grpc::Status ZoneServiceImpl::CreateZone(grpc::ServerContext*, const zpb::CreateZoneRequest* req,

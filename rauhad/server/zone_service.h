@@ -33,6 +33,8 @@ class ZoneServiceImpl final : public rauha::zone::v1::ZoneService::Service {
                          zone::v1::PauseZoneResponse*) override;
   grpc::Status ResumeZone(grpc::ServerContext*, const zone::v1::ResumeZoneRequest*,
                           zone::v1::ResumeZoneResponse*) override;
+  grpc::Status GetHostEnforcement(grpc::ServerContext*, const zone::v1::GetHostEnforcementRequest*,
+                                  zone::v1::HostEnforcement*) override;
 
  private:
   ZoneManager* zones_;

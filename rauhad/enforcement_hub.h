@@ -1,0 +1,103 @@
+// Where enforcement meets the rest of rauhad: owns the zones' BPF attachments, knows which
+// layer enforces what here (controls.h), and routes every enforcement event (BPF ring buffer,
+// the shims' seccomp notifications) to WatchEvents, per-zone per-hook counters and the results
+// of the tasks running when it happened. Thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "rauha-common/enforcement_event.h"
+#include "rauhad/controls.h"
+#include "rauhad/event_bus.h"
+#include "rauhad/linux/bpf/enforcer.h"
+#include "rauhad/linux/cgroup.h"
+
+namespace rauha {
+
+struct HookCount {
+  std::string hook;
+  std::string layer;
+  uint64_t denied = 0;
+};
+
+struct TaskEvents {
+  std::vector<EnforcementEvent> events;
+  uint64_t lost = 0;  // the kernel had no room for them, or the result's bound was reached
+};
+
+class EnforcementHub {
+ public:
+  static constexpr size_t kMaxEventsPerTask = 4096;
+
+  // `enforcer` may be null (no BPF here): BPF-enforced controls then fall back or are gaps.
+  EnforcementHub(std::unique_ptr<bpf::Enforcer> enforcer, HostLayers host, EventBus* bus);
+  ~EnforcementHub();
+
+  const HostLayers& host() const { return host_; }
+  bool has_bpf() const { return enforcer_ != nullptr; }
+
+  // Zone lifecycle. AttachZone is a no-op without BPF. `address`/`subnet`: bridged zones.
+  absl::Status AttachZone(const std::string& zone_id, const std::string& zone_name,
+                          const cgroup::ZoneCgroup& cg, const policy::Policy& policy,
+                          const std::string& subnet);
+  absl::Status UpdateZone(const std::string& zone_id, const policy::Policy& policy);
+  void DetachZone(const std::string& zone_id);
+  bool attached(const std::string& zone_id);
+
+  // A task's events: from Begin until End. End drains the ring buffer first, so every event
+  // the kernel produced before End was called is in the answer. `pidns_ino` (0 unknown) tells
+  // concurrent tasks of one zone apart. Shim (seccomp) events come with the shim's result and
+  // are merged by the caller.
+  void BeginTask(const std::string& task_id, const std::string& zone_id, uint64_t pidns_ino);
+  void SetTaskPidns(const std::string& task_id, uint64_t pidns_ino);
+  TaskEvents EndTask(const std::string& task_id);
+
+  // Events that reach rauhad outside the ring buffer (the shim's live seccomp frames).
+  void Publish(const EnforcementEvent& event);
+
+  std::vector<HookCount> Counters(const std::string& zone_id);
+  uint64_t Lost(const std::string& zone_id);
+
+ private:
+  struct Zone {
+    std::string name;
+    uint64_t cgroup_id = 0;
+    std::string subnet;
+    std::unique_ptr<bpf::ZoneAttachment> attachment;
+    std::map<std::string, HookCount> counts;  // by hook
+  };
+  struct Collector {
+    std::string zone_id;
+    uint64_t pidns_ino = 0;
+    uint64_t lost_before = 0;
+    TaskEvents out;
+  };
+
+  void OnEvent(EnforcementEvent event, bool from_ring_buffer);
+  uint64_t KernelLost(uint64_t cgroup_id) const;
+  uint64_t CgroupIdOf(const std::string& zone_id);
+  bpf::ZoneRules Compile(const std::string& zone_id, uint64_t cgroup_id,
+                         const policy::Policy& policy, const std::string& subnet) const;
+
+  std::unique_ptr<bpf::Enforcer> enforcer_;
+  HostLayers host_;
+  EventBus* bus_;
+  std::mutex mu_;
+  std::map<std::string, Zone> zones_;            // by zone id
+  std::map<std::string, Collector> collectors_;  // by task id
+};
+
+// The zone's [devices].allowed as (type, major, minor), stat'ed on the host; devices the host
+// lacks are left out (the shim warns about them).
+std::vector<bpf::ZoneRules::Device> ResolveDevices(const std::vector<std::string>& paths);
+
+// The pid namespace inode of a host pid (0 when it is gone).
+uint64_t PidNamespaceOf(int64_t pid);
+
+}  // namespace rauha
