@@ -77,8 +77,6 @@ struct {
 
 struct scratch {
   char path[RAUHA_PATH_LEN];
-  char buf[RAUHA_PATH_LEN * 2];
-  const unsigned char *names[16];
 };
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -299,8 +297,10 @@ int rauha_bind6(struct bpf_sock_addr *ctx) {
   return sock_addr6(ctx, RAUHA_HOOK_CG_BIND6, 2);
 }
 
-// Raw inet sockets and packet sockets need CAP_NET_RAW in the zone's policy. Raw netlink
-// sockets (what `ip` uses) are not network access and stay allowed.
+// Raw inet sockets need CAP_NET_RAW in the zone's policy. Raw netlink sockets (what `ip` uses)
+// are not network access and stay allowed. The kernel runs this hook for inet sockets only, so
+// the AF_PACKET branch is for kernels that may widen it; packet sockets are seccomp's and the
+// capability bounding set's to refuse.
 SEC("cgroup/sock_create")
 int rauha_sock_create(struct bpf_sock *ctx) {
   __u64 cgid;
@@ -590,15 +590,17 @@ int BPF_PROG(rauha_capable, const struct cred *cred, struct user_namespace *ns, 
 
 // ---- Landlock observer ----------------------------------------------------------------------
 
-// Best-effort path of a dentry up to the task's root, crossing mounts when `mnt` is known.
-static __always_inline void dentry_path(struct scratch *s, struct dentry *d, struct vfsmount *mnt,
-                                        char *out) {
+// Best-effort path of a dentry up to the task's root, crossing mounts when `mnt` is known,
+// written leaf first into fixed slots (rauha_event.path_parts): no variable offsets, so the
+// verifier explores one state per step.
+static __always_inline void dentry_path(struct rauha_event *e, struct dentry *d,
+                                        struct vfsmount *mnt) {
   struct task_struct *task = (struct task_struct *)bpf_get_current_task();
   struct dentry *root_d = BPF_CORE_READ(task, fs, root.dentry);
   struct vfsmount *root_mnt = BPF_CORE_READ(task, fs, root.mnt);
   struct mount *m = mnt ? container_of(mnt, struct mount, mnt) : NULL;
-  int n = 0;
-  for (int i = 0; i < 16; i++) {
+  __u32 n = 0;
+  for (int i = 0; i < RAUHA_PATH_SLOTS + 4; i++) {
     if (d == root_d && (!m || (void *)mnt == (void *)root_mnt)) break;
     struct dentry *parent = BPF_CORE_READ(d, d_parent);
     struct dentry *mnt_root = m ? BPF_CORE_READ(m, mnt.mnt_root) : NULL;
@@ -611,27 +613,16 @@ static __always_inline void dentry_path(struct scratch *s, struct dentry *d, str
       mnt = (struct vfsmount *)((void *)mp + bpf_core_field_offset(struct mount, mnt));
       continue;
     }
-    s->names[n & 15] = BPF_CORE_READ(d, d_name.name);
+    if (n >= RAUHA_PATH_SLOTS) {
+      n |= RAUHA_PATH_PARTS_TRUNCATED;
+      break;
+    }
+    bpf_probe_read_kernel_str(&e->path[(n & (RAUHA_PATH_SLOTS - 1)) * RAUHA_PATH_SLOT],
+                              RAUHA_PATH_SLOT, BPF_CORE_READ(d, d_name.name));
     n++;
     d = parent;
   }
-  __u32 off = 0;
-  for (int j = 15; j >= 0; j--) {
-    if (j >= n) continue;
-    if (off >= RAUHA_PATH_LEN - 2) break;
-    s->buf[off & (RAUHA_PATH_LEN - 1)] = '/';
-    off++;
-    long r = bpf_probe_read_kernel_str(&s->buf[off & (RAUHA_PATH_LEN - 1)], RAUHA_PATH_LEN,
-                                       s->names[j & 15]);
-    if (r > 1) off += r - 1;
-  }
-  if (off == 0) {
-    s->buf[0] = '/';
-    s->buf[1] = 0;
-  } else {
-    s->buf[off & (RAUHA_PATH_LEN * 2 - 1)] = 0;
-  }
-  bpf_probe_read_kernel_str(out, RAUHA_PATH_LEN, s->buf);
+  e->path_parts = n | RAUHA_PATH_PARTS_SLOTTED;
 }
 
 SEC("kprobe/landlock_log_denial")
@@ -644,15 +635,13 @@ int BPF_KPROBE(rauha_landlock, const void *subject, const struct landlock_reques
   e->detail = BPF_CORE_READ(req, access);
   e->detail2 = BPF_CORE_READ(req, type);
   char atype = BPF_CORE_READ(req, audit.type);
-  struct scratch *s = get_scratch();
-  if (atype == LSM_AUDIT_DATA_PATH && s) {
-    dentry_path(s, BPF_CORE_READ(req, audit.u.path.dentry), BPF_CORE_READ(req, audit.u.path.mnt),
-                e->path);
-  } else if (atype == LSM_AUDIT_DATA_DENTRY && s) {
-    dentry_path(s, BPF_CORE_READ(req, audit.u.dentry), NULL, e->path);
-  } else if (atype == LSM_AUDIT_DATA_FILE && s) {
+  if (atype == LSM_AUDIT_DATA_PATH) {
+    dentry_path(e, BPF_CORE_READ(req, audit.u.path.dentry), BPF_CORE_READ(req, audit.u.path.mnt));
+  } else if (atype == LSM_AUDIT_DATA_DENTRY) {
+    dentry_path(e, BPF_CORE_READ(req, audit.u.dentry), NULL);
+  } else if (atype == LSM_AUDIT_DATA_FILE) {
     const struct file *f = BPF_CORE_READ(req, audit.u.file);
-    dentry_path(s, BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt), e->path);
+    dentry_path(e, BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt));
   } else if (atype == LSM_AUDIT_DATA_NET) {
     struct lsm_network_audit *net = BPF_CORE_READ(req, audit.u.net);
     e->family = BPF_CORE_READ(net, family);

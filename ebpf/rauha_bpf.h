@@ -20,6 +20,10 @@
 #define RAUHA_MAX_PREFIXES 8
 #define RAUHA_PREFIX_LEN 128  // bytes incl. NUL: prefixes up to 127 characters
 #define RAUHA_PATH_LEN 256
+#define RAUHA_PATH_SLOT 32
+#define RAUHA_PATH_SLOTS (RAUHA_PATH_LEN / RAUHA_PATH_SLOT)
+#define RAUHA_PATH_PARTS_TRUNCATED 0x100
+#define RAUHA_PATH_PARTS_SLOTTED 0x200
 #define RAUHA_ZONES_MAX 4096
 
 // Every hook that can deny (index into rauha_counters.denied and rauha_event.hook).
@@ -150,6 +154,10 @@ struct rauha_event {
   __u32 dev_type;
   __u32 dev_major;
   __u32 dev_minor;
+  // 0: path is one string. With RAUHA_PATH_PARTS_SLOTTED: the low byte counts leaf-first path
+  // components, each in a RAUHA_PATH_SLOT-byte slot of path (cut at RAUHA_PATH_SLOT - 1
+  // bytes; 0 components = "/"); RAUHA_PATH_PARTS_TRUNCATED: the path went on above them.
+  __u32 path_parts;
   __u32 addr[4];  // network order, IPv4 in word 0
   char comm[16];
   char path[RAUHA_PATH_LEN];

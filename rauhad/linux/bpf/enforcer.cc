@@ -12,6 +12,8 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -60,6 +62,20 @@ std::string FailedProgram(const std::vector<std::string>& lines) {
     return l.substr(p + 6, end - p - 6);
   }
   return "";
+}
+
+// The verifier's last words ("R1 invalid mem access 'scalar'") from libbpf's load log, or "".
+std::string VerifierVerdict(const std::vector<std::string>& lines) {
+  std::string last;
+  for (const std::string& block : lines) {
+    size_t end = block.find("-- END PROG LOAD LOG --");
+    if (end == std::string::npos) continue;
+    std::string log = block.substr(0, end);
+    while (!log.empty() && (log.back() == '\n' || log.back() == ' ')) log.pop_back();
+    size_t nl = log.rfind('\n');
+    last = nl == std::string::npos ? log : log.substr(nl + 1);
+  }
+  return last;
 }
 
 // Landlock denials are observable where the kernel has landlock_log_denial (6.15+, Landlock
@@ -315,6 +331,8 @@ absl::StatusOr<std::unique_ptr<Enforcer>> Enforcer::Load(const Options& options)
       core->skel = skel;
       break;
     }
+    if (const char* v = std::getenv("RAUHA_BPF_VERBOSE"); v != nullptr && *v == '1')
+      for (const std::string& l : capture.lines()) std::fprintf(stderr, "libbpf: %s\n", l.c_str());
     std::string failed = FailedProgram(capture.lines());
     bpf_program* fp =
         failed.empty() ? nullptr : bpf_object__find_program_by_name(skel->obj, failed.c_str());
@@ -322,6 +340,8 @@ absl::StatusOr<std::unique_ptr<Enforcer>> Enforcer::Load(const Options& options)
     std::string section = fp ? bpf_program__section_name(fp) : failed;
     rauha_enforcer__destroy(skel);
     std::string why = StrCat("BPF_PROG_LOAD ", section, ": ", std::strerror(-err));
+    if (std::string verdict = VerifierVerdict(capture.lines()); !verdict.empty())
+      why += StrCat(" (verifier: ", verdict, ")");
     if (type == BPF_PROG_TYPE_LSM && attempt < 32) {
       if (err == -EPERM || err == -EOPNOTSUPP || err == -524 /* ENOTSUPP */) {
         try_lsm = false;
@@ -368,7 +388,13 @@ absl::StatusOr<std::unique_ptr<Enforcer>> Enforcer::Load(const Options& options)
     LibbpfCapture quiet;
     bpf_link* link = bpf_program__attach(core->skel->progs.rauha_landlock);
     if (link == nullptr) {
-      landlock_detail = StrCat("attaching kprobe/landlock_log_denial: ", std::strerror(errno));
+      int err = errno;
+      struct stat st {};
+      bool kprobes = ::stat("/sys/bus/event_source/devices/kprobe", &st) == 0;
+      landlock_detail =
+          kprobes ? StrCat("attaching kprobe/landlock_log_denial: ", std::strerror(err))
+                  : "this kernel has no kprobes (CONFIG_KPROBES): Landlock denials are enforced "
+                    "but not reported";
     } else {
       core->global_links.push_back(link);
       landlock = true;

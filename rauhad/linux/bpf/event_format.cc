@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 
@@ -34,6 +35,16 @@ constexpr std::array<HookInfo, RAUHA_HOOK_COUNT> kHooks = {{
 
 // Bounded copy of a NUL-terminated kernel string field.
 std::string FieldString(const char* s, size_t n) { return std::string(s, strnlen(s, n)); }
+
+// The event's path, reassembling slotted components (the Landlock observer's format).
+std::string EventPath(const rauha_event& e) {
+  if (!(e.path_parts & RAUHA_PATH_PARTS_SLOTTED)) return FieldString(e.path, sizeof(e.path));
+  uint32_t n = std::min<uint32_t>(e.path_parts & 0xff, RAUHA_PATH_SLOTS);
+  std::string out = (e.path_parts & RAUHA_PATH_PARTS_TRUNCATED) ? "..." : "";
+  for (uint32_t i = n; i-- > 0;)
+    out += StrCat("/", FieldString(e.path + i * RAUHA_PATH_SLOT, RAUHA_PATH_SLOT));
+  return out.empty() ? "/" : out;
+}
 
 std::string_view ProtoName(uint32_t proto) {
   switch (proto) {
@@ -140,12 +151,12 @@ void FillLandlock(const rauha_event& e, EnforcementEvent* ev) {
   switch (e.detail2) {
     case 2:  // LANDLOCK_REQUEST_FS_CHANGE_TOPOLOGY
       ev->action = "mount";
-      ev->object = FieldString(e.path, sizeof(e.path));
+      ev->object = EventPath(e);
       ev->message = StrCat("Landlock refused a mount topology change at ", ev->object);
       return;
     case 3: {  // LANDLOCK_REQUEST_FS_ACCESS
       ev->action = "filesystem";
-      std::string path = FieldString(e.path, sizeof(e.path));
+      std::string path = EventPath(e);
       ev->object = StrCat(path, " (", access, ")");
       ev->message = StrCat("Landlock refused ", access, " on ", path,
                            ": not allowed by the zone's [filesystem] rules");
@@ -211,7 +222,7 @@ EnforcementEvent FormatEvent(const rauha_event& e, std::string zone_id, std::str
   ev.hook = std::string(HookName(e.hook));
   ev.decision = "deny";
   ev.target_zone = std::move(target_zone);
-  const std::string path = FieldString(e.path, sizeof(e.path));
+  const std::string path = EventPath(e);
 
   switch (e.hook) {
     case RAUHA_HOOK_LSM_FILE_OPEN:

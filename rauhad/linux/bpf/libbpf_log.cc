@@ -13,10 +13,15 @@ thread_local std::vector<std::string>* t_capture = nullptr;
 
 int Print(enum libbpf_print_level level, const char* format, va_list args) {
   if (level == LIBBPF_DEBUG) return 0;
-  char buf[1024];
-  int n = std::vsnprintf(buf, sizeof(buf), format, args);
+  // Verifier logs arrive as one message of many KiB.
+  va_list again;
+  va_copy(again, args);
+  int n = std::vsnprintf(nullptr, 0, format, again);
+  va_end(again);
   if (n < 0) return 0;
-  std::string line(buf);
+  std::string line(static_cast<size_t>(n) + 1, '\0');
+  std::vsnprintf(line.data(), line.size(), format, args);
+  line.resize(static_cast<size_t>(n));
   while (!line.empty() && line.back() == '\n') line.pop_back();
   if (IsMemlockHint(line)) return 0;
   if (t_capture != nullptr) {
