@@ -534,10 +534,12 @@ int BPF_PROG(rauha_bpf, int cmd, union bpf_attr *attr, unsigned int size) {
   return deny_privileged(RAUHA_HOOK_LSM_BPF, RAUHA_REASON_PRIVILEGED, (__u64)cmd, 0, NULL);
 }
 
+// `type` is the security check (PERF_SECURITY_OPEN, _CPU, _KERNEL, _TRACEPOINT); the event's
+// own type (hardware, software, tracepoint, ...) is attr->type.
 SEC("lsm/perf_event_open")
 int BPF_PROG(rauha_perf_event_open, struct perf_event_attr *attr, int type) {
-  return deny_privileged(RAUHA_HOOK_LSM_PERF_EVENT_OPEN, RAUHA_REASON_PRIVILEGED, (__u64)type, 0,
-                         NULL);
+  return deny_privileged(RAUHA_HOOK_LSM_PERF_EVENT_OPEN, RAUHA_REASON_PRIVILEGED,
+                         BPF_CORE_READ(attr, type), (__u64)type, NULL);
 }
 
 SEC("lsm/userns_create")

@@ -133,8 +133,9 @@ struct rauha_counters {
 //   dev_type/major/minor     cgroup/dev (detail = access bits: 1 mknod, 2 read, 4 write)
 //   target_pid/target_cgroup_id   ptrace, task_kill (detail = signal or ptrace mode)
 //   detail        file_open: f_mode; capable: capability; bpf: cmd; kernel_read_file/
-//                 load_data: id; perf_event_open: type; landlock: access mask
-//   detail2       landlock: request type; sock_create: type; sb_mount: flags
+//                 load_data: id; perf_event_open: attr->type; landlock: access mask
+//   detail2       landlock: request type; sock_create: type; sb_mount: flags;
+//                 perf_event_open: the security check (PERF_SECURITY_*)
 struct rauha_event {
   __u64 ktime_ns;  // bpf_ktime_get_ns (CLOCK_MONOTONIC)
   __u64 cgroup_id;

@@ -315,7 +315,12 @@ EnforcementEvent FormatEvent(const rauha_event& e, std::string zone_id, std::str
       break;
     case RAUHA_HOOK_LSM_PERF_EVENT_OPEN:
       ev.action = "perf_event_open";
-      ev.object = StrCat("perf event type ", e.detail);
+      static constexpr std::string_view kPerfTypes[] = {"hardware", "software", "tracepoint",
+                                                        "hw-cache", "raw", "breakpoint"};
+      ev.object = StrCat("perf event type ", e.detail,
+                         e.detail < std::size(kPerfTypes)
+                             ? StrCat(" (", kPerfTypes[e.detail], ")")
+                             : std::string());
       ev.message = "perf_event_open refused: zones cannot open perf events";
       break;
     case RAUHA_HOOK_LSM_KERNEL_READ_FILE:
