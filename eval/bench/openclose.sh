@@ -52,9 +52,10 @@ if [ "$guest" = 1 ]; then
   "$run_in_vm" --icount --timeout 1800 -- "$bench" --layers lsm --pairs "$guest_pairs" \
     --runs "$runs" --dir /tmp || failed=1
   if [ "$events" = 1 ]; then
-    echo "(events under TCG: guest time, i.e. instructions, not host wall-clock)"
-    "$run_in_vm" --icount --timeout 1800 -- "$bench" --events --layers lsm \
-      --seconds "$seconds" || failed=1
+    # Two vCPUs, no icount: with one vCPU the busy producer starves the consumer thread and
+    # the ring buffer overflows. The rate is TCG's, not the kernel's: only "lost" is the result.
+    echo "(events: 2 vCPUs under TCG; the rate is emulation speed, the result is 0 lost)"
+    "$run_in_vm" --timeout 1800 -- "$bench" --events --layers lsm --seconds "$seconds" || failed=1
   fi
 fi
 exit "$failed"

@@ -1,6 +1,7 @@
 // The cost of enforcement on the hottest path a zone has: open+close of a file on tmpfs.
 //
 //   openclose_bench [--layers fallback|lsm] [--pairs N] [--runs R] [--dir D]
+//                  [--shim-layers both|landlock|seccomp]
 //   openclose_bench --events [--layers fallback|lsm] [--seconds S]
 //
 // Four cells: a process outside any zone and one inside a zone's cgroup v2 directory, each with
@@ -72,12 +73,15 @@ struct Flags {
   std::string dir;
   bool events = false;
   double seconds = 3;
+  bool landlock = true;  // --shim-layers: which of the shim's layers the inside cell applies
+  bool seccomp = true;
 };
 
 [[noreturn]] void Usage(const char* why) {
   std::fprintf(stderr,
                "openclose_bench: %s\nusage: openclose_bench [--layers fallback|lsm] [--pairs N] "
-               "[--runs R] [--dir D]\n       openclose_bench --events [--layers fallback|lsm] "
+               "[--runs R] [--dir D] [--shim-layers both|landlock|seccomp]\n       openclose_bench "
+               "--events [--layers fallback|lsm] "
                "[--seconds S]\n",
                why);
   std::exit(2);
@@ -100,6 +104,12 @@ Flags ParseFlags(int argc, char** argv) {
       f.runs = std::atoi(value().c_str());
     } else if (a == "--dir") {
       f.dir = value();
+    } else if (a == "--shim-layers") {
+      const std::string v = value();
+      if (v != "both" && v != "landlock" && v != "seccomp")
+        Usage("--shim-layers: both, landlock or seccomp");
+      f.landlock = v != "seccomp";
+      f.seccomp = v != "landlock";
     } else if (a == "--events") {
       f.events = true;
     } else if (a == "--seconds") {
@@ -181,12 +191,12 @@ bool JoinZone(const std::string& cgroup) {
 }
 
 // What a zone task's process gets from the shim before execve: no_new_privs, Landlock, seccomp.
-bool ApplyShimLayers(const rauha::shim::SeccompProgram& seccomp) {
+bool ApplyShimLayers(const Flags& flags, const rauha::shim::SeccompProgram& seccomp) {
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) return false;
   rauha::shim::TaskPlan plan;
-  plan.landlock_abi = rauha::LandlockAbi();
+  plan.landlock_abi = flags.landlock ? rauha::LandlockAbi() : 0;
   if (plan.landlock_abi > 0 && !rauha::shim::ApplyLandlock(plan).ok()) return false;
-  return rauha::shim::InstallSeccompProgram(seccomp).ok();
+  return !flags.seccomp || rauha::shim::InstallSeccompProgram(seccomp).ok();
 }
 
 struct Cell {
@@ -206,7 +216,7 @@ double Sample(const Flags& flags, const std::string& file, const Zone& zone, con
     ::close(pipefd[0]);
     double result = -1;
     if ((!cell.inside || JoinZone(zone.cgroup)) &&
-        (shim_layers == nullptr || ApplyShimLayers(*shim_layers))) {
+        (shim_layers == nullptr || ApplyShimLayers(flags, *shim_layers))) {
       const char* path = file.c_str();
       long failed = 0;
       const int64_t start = NowNs();
@@ -331,7 +341,8 @@ int OpenClose(const Flags& flags) {
         }
         loaded = std::move(*l);
         what = flags.layers == "lsm" ? "LSM programs (" + loaded.enforcer->lsm_detail() + ")"
-                                     : "cgroup-bpf + Landlock + seccomp";
+                                     : StrCat("cgroup-bpf", flags.landlock ? " + Landlock" : "",
+                                              flags.seccomp ? " + seccomp" : "");
 #else
         what = "Landlock + seccomp (no eBPF enforcer built)";
 #endif
@@ -352,14 +363,16 @@ int OpenClose(const Flags& flags) {
 
   std::printf("open+close of a file on %s, %d x %ld pairs, median ns/pair; layers %s: %s\n",
               dir->c_str(), flags.runs, flags.pairs, flags.layers.c_str(), what.c_str());
-  std::printf("%-26s %12s %9s\n", "cell", "ns/pair", "vs none");
+  std::printf("%-26s %12s %9s %8s\n", "cell", "ns/pair", "vs none", "spread");
   for (size_t i = 0; i < cells.size(); ++i) {
     const double m = Median(cells[i].samples);
     char delta[32] = "";
     if (cells[i].enforced) {
       std::snprintf(delta, sizeof delta, "%+.1f%%", (m / Median(cells[i - 2].samples) - 1) * 100);
     }
-    std::printf("%-26s %12.1f %9s\n", cells[i].name, m, delta);
+    // Spread: (max - min) / median of the samples, how far to trust the delta.
+    const auto [lo, hi] = std::minmax_element(cells[i].samples.begin(), cells[i].samples.end());
+    std::printf("%-26s %12.1f %9s %7.1f%%\n", cells[i].name, m, delta, (*hi - *lo) / m * 100);
   }
   return 0;
 }
