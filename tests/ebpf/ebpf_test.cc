@@ -6,8 +6,8 @@
 // Enforcer::AttachZone. A child forked into that cgroup must be refused, a child outside must
 // not be, and exactly the expected event must arrive, with no event lost.
 //
-// Suites: Cgroup* (cgroup-bpf, enforcer loaded with try_lsm=false so the cgroup programs decide
-// on every kernel), Landlock* (the landlock_log_denial observer), Lsm* (LSM programs; skipped
+// Suites: CgroupBpf (cgroup-bpf, enforcer loaded with try_lsm=false so the cgroup programs decide
+// on every kernel), LandlockObserver (the landlock_log_denial kprobe), Lsm* (LSM programs; skipped
 // where they do not load, failing instead under RAUHA_TEST_REQUIRE_ALL=1), Enforcer* (life
 // cycle: nothing left behind, event throughput).
 #include <arpa/inet.h>
@@ -486,7 +486,11 @@ constexpr uint64_t kLandlockReadFile = 1ull << 2;
 #define SYS_landlock_restrict_self 446
 #endif
 
-TEST_F(CgroupBpf, LandlockDenialInZoneBecomesAnEvent) {
+// Same fixture (cgroup-bpf enforcer, a fake zone), own suite: kernels without kprobes or
+// landlock_log_denial skip it.
+class LandlockObserver : public CgroupBpf {};
+
+TEST_F(LandlockObserver, DenialInZoneBecomesAnEvent) {
   if (!enforcer_->landlock_observed()) SKIP_OR_FAIL(enforcer_->landlock_detail());
   ASSERT_NO_FATAL_FAILURE(Attach());
   std::string file = TmpFile(TmpDir(), "landlocked");
