@@ -156,7 +156,7 @@ int main(int argc, char** argv) {
   rauha::TaskRunner runner(config, store->get(), &zones, &events);
   runner.Recover();
 
-  rauha::ZoneServiceImpl zone_service(&zones, &events);
+  rauha::ZoneServiceImpl zone_service(&zones, &events, &runner);
   rauha::SandboxServiceImpl sandbox_service(&runner);
   ::unlink(config.socket_path.c_str());  // stale: we hold the state lock
   grpc::ServerBuilder builder;

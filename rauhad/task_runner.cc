@@ -123,6 +123,37 @@ void AddEnforcementEvents(pb::SandboxResult& result, ZoneManager* zones, const Z
   result.set_enforcement_events_lost(lost);
 }
 
+// What every task of `zone` gets (its command, probe flag and timeout are the caller's).
+shim::TaskSpec SpecFor(const ZoneView& zone, const std::string& task_id,
+                       const pb::RunSandboxRequest& req, uint64_t output_limit) {
+  shim::TaskSpec spec;
+  spec.task_id = task_id;
+  std::map<std::string, std::string> env = {{"PATH", kDefaultPath},
+                                            {"HOME", "/tmp"},
+                                            {"LANG", "C.UTF-8"},
+                                            {"RAUHA_ZONE", zone.name},
+                                            {"RAUHA_TASK_ID", task_id}};
+  for (const auto& [k, v] : req.env()) env[k] = v;
+  for (const auto& [k, v] : env) spec.env.push_back(StrCat(k, "=", v));
+  if (!req.repo_path().empty()) spec.mounts.push_back({req.repo_path(), "/workspace", false});
+  spec.workdir =
+      !req.workdir().empty() ? req.workdir() : (req.repo_path().empty() ? "/" : "/workspace");
+  spec.cgroup_v2 = zone.cgroup.v2_path;
+  spec.cgroup_v1 = zone.cgroup.v1_paths;
+  spec.writable_paths = zone.policy.filesystem.writable_paths;
+  spec.devices = zone.policy.devices.allowed;
+  spec.capabilities = zone.policy.capabilities.allowed;
+  spec.rlimits = {NofileLimit(), {"RLIMIT_CORE", 0, 0}};
+  spec.no_new_privs = true;
+  spec.seccomp = true;
+  spec.seccomp_deny = zone.policy.syscalls.deny;
+  spec.landlock = true;
+  spec.timeout_ms = uint64_t{req.timeout_seconds()} * 1000;
+  spec.output_limit = req.output_limit_bytes() ? req.output_limit_bytes() : output_limit;
+  spec.zone_address = zone.address;
+  return spec;
+}
+
 std::string CommandJson(const std::vector<std::string>& command) {
   return nlohmann::json(command).dump();
 }
@@ -296,32 +327,8 @@ absl::StatusOr<pb::SandboxResult> TaskRunner::Run(const pb::RunSandboxRequest& r
   task->zone_id = zone.id;
   task->zone_name = zone.name;
 
-  shim::TaskSpec spec;
-  spec.task_id = task->id;
+  shim::TaskSpec spec = SpecFor(zone, task->id, req, config_.output_limit);
   spec.argv = task->command;
-  std::map<std::string, std::string> env = {{"PATH", kDefaultPath},
-                                            {"HOME", "/tmp"},
-                                            {"LANG", "C.UTF-8"},
-                                            {"RAUHA_ZONE", zone.name},
-                                            {"RAUHA_TASK_ID", task->id}};
-  for (const auto& [k, v] : req.env()) env[k] = v;
-  for (const auto& [k, v] : env) spec.env.push_back(StrCat(k, "=", v));
-  if (!req.repo_path().empty()) spec.mounts.push_back({req.repo_path(), "/workspace", false});
-  spec.workdir =
-      !req.workdir().empty() ? req.workdir() : (req.repo_path().empty() ? "/" : "/workspace");
-  spec.cgroup_v2 = zone.cgroup.v2_path;
-  spec.cgroup_v1 = zone.cgroup.v1_paths;
-  spec.writable_paths = zone.policy.filesystem.writable_paths;
-  spec.devices = zone.policy.devices.allowed;
-  spec.capabilities = zone.policy.capabilities.allowed;
-  spec.rlimits = {NofileLimit(), {"RLIMIT_CORE", 0, 0}};
-  spec.no_new_privs = true;
-  spec.seccomp = true;
-  spec.seccomp_deny = zone.policy.syscalls.deny;
-  spec.landlock = true;
-  spec.timeout_ms = uint64_t{req.timeout_seconds()} * 1000;
-  spec.output_limit = req.output_limit_bytes() ? req.output_limit_bytes() : config_.output_limit;
-  spec.zone_address = zone.address;
 
   uint64_t oom_before = 0;
   if (auto stats = cgroup::ReadStats(zone.cgroup); stats.ok()) oom_before = stats->oom_kills;
@@ -476,6 +483,48 @@ void TaskRunner::Recover() {
       Finish(task);
     });
   }
+}
+
+}  // namespace rauha
+
+namespace rauha {
+
+absl::StatusOr<ProbeOutcome> TaskRunner::Probe(const std::string& zone_name) {
+  RAUHA_ASSIGN_OR_RETURN(ZoneView zone, zones_->BeginTask(zone_name));
+  std::string task_id = StrCat("probe-", NewUuid());
+  pb::RunSandboxRequest none;
+  shim::TaskSpec spec = SpecFor(zone, task_id, none, 1u << 20);
+  spec.probe = true;
+  spec.timeout_ms = 30000;
+  ShimClient shim(zone.shim_socket);
+  EnforcementHub* hub = zones_->hub();
+  if (hub) hub->BeginTask(task_id, zone.id, 0);
+  auto pid = shim.Start(spec);
+  absl::StatusOr<shim::TaskResult> r = absl::UnknownError("not started");
+  if (!pid.ok()) r = pid.status();
+  if (pid.ok()) {
+    if (hub) hub->SetTaskPidns(task_id, PidNamespaceOf(*pid));
+    r = shim.Wait(task_id, nullptr, [hub](const EnforcementEvent& e) {
+      if (hub) hub->Publish(e);
+    });
+    (void)shim.Forget(task_id);
+  }
+  TaskEvents kernel = hub ? hub->EndTask(task_id) : TaskEvents{};
+  zones_->EndTask(zone.id);
+  if (!r.ok()) return Annotate(r.status(), "running the isolation probes in the zone");
+  if (!r->start_error.empty()) {
+    return absl::InternalError(StrCat("the isolation probes could not start: ", r->start_error));
+  }
+  auto probes = shim::ProbeResultsFromJson(r->stdout_data);
+  if (!probes.ok()) {
+    return absl::InternalError(StrCat("the probe task's output does not parse: ",
+                                      probes.status().message(), "; stderr: ", r->stderr_data));
+  }
+  ProbeOutcome out;
+  out.probes = *std::move(probes);
+  out.events = std::move(kernel.events);
+  out.events.insert(out.events.end(), r->enforcement_events.begin(), r->enforcement_events.end());
+  return out;
 }
 
 }  // namespace rauha

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "rauha-common/shim_protocol.h"
 #include "rauha/v1/sandbox.pb.h"
 #include "rauhad/config.h"
 #include "rauhad/event_bus.h"
@@ -19,6 +20,13 @@
 #include "rauhad/zone_manager.h"
 
 namespace rauha {
+
+// What a probe task (VerifyIsolation by trying) saw: each probe's outcome and every
+// enforcement event it caused.
+struct ProbeOutcome {
+  std::vector<shim::ProbeResult> probes;
+  std::vector<EnforcementEvent> events;
+};
 
 class TaskRunner {
  public:
@@ -33,6 +41,9 @@ class TaskRunner {
   absl::StatusOr<rauha::sandbox::v1::SandboxResult> Wait(const std::string& task_id,
                                                          const std::function<bool()>& cancelled);
   std::vector<rauha::sandbox::v1::TaskInfo> List(const std::string& zone_name);
+  // Runs the shim's built-in probes in the zone, confined like any task (FailedPrecondition
+  // when the zone cannot take a task, e.g. paused).
+  absl::StatusOr<ProbeOutcome> Probe(const std::string& zone_name);
 
   // After ZoneManager::Recover: picks up tasks that were running when rauhad stopped.
   void Recover();

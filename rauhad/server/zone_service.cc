@@ -2,6 +2,7 @@
 
 #include "rauha-common/names.h"
 #include "rauha-common/strcat.h"
+#include "rauhad/isolation_checks.h"
 #include "rauhad/server/status.h"
 
 namespace rauha {
@@ -152,6 +153,19 @@ grpc::Status ZoneServiceImpl::VerifyIsolation(grpc::ServerContext*,
   if (auto st = CheckName(req->zone_name()); !st.ok()) return ToGrpc(st);
   auto checks = zones_->Verify(req->zone_name());
   if (!checks.ok()) return ToGrpc(checks.status());
+  // By trying: the reads above say what is configured, the probes whether it holds.
+  if (runner_) {
+    auto outcome = runner_->Probe(req->zone_name());
+    if (outcome.ok()) {
+      auto view = zones_->Get(req->zone_name());
+      policy::Policy pol = view.ok() ? view->policy : policy::DefaultPolicy();
+      for (auto& c : ProbeChecks(*outcome, pol)) checks->push_back(std::move(c));
+    } else {
+      checks->push_back(
+          {"try", false,
+           StrCat("could not run the isolation probes: ", outcome.status().message())});
+    }
+  }
   bool all = !checks->empty();
   for (const auto& c : *checks) {
     auto* out = resp->add_checks();

@@ -3,13 +3,16 @@
 
 #include "rauha/v1/zone.grpc.pb.h"
 #include "rauhad/event_bus.h"
+#include "rauhad/task_runner.h"
 #include "rauhad/zone_manager.h"
 
 namespace rauha {
 
 class ZoneServiceImpl final : public rauha::zone::v1::ZoneService::Service {
  public:
-  ZoneServiceImpl(ZoneManager* zones, EventBus* events) : zones_(zones), events_(events) {}
+  // `runner` null: VerifyIsolation only reads the zone's state back (no probe task).
+  ZoneServiceImpl(ZoneManager* zones, EventBus* events, TaskRunner* runner = nullptr)
+      : zones_(zones), events_(events), runner_(runner) {}
 
   grpc::Status CreateZone(grpc::ServerContext*, const zone::v1::CreateZoneRequest*,
                           zone::v1::CreateZoneResponse*) override;
@@ -39,6 +42,7 @@ class ZoneServiceImpl final : public rauha::zone::v1::ZoneService::Service {
  private:
   ZoneManager* zones_;
   EventBus* events_;
+  TaskRunner* runner_;
 };
 
 void FillZoneInfo(const ZoneView& view, zone::v1::ZoneInfo* info);

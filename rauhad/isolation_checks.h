@@ -1,0 +1,20 @@
+// VerifyIsolation by trying: turns a probe task's outcome (TaskRunner::Probe) into checks
+// named "try.<probe>", each saying which layer refused the attempt. The layer comes from the
+// enforcement event the attempt caused when there is one (seccomp, cgroup-bpf, lsm, landlock
+// report theirs); otherwise from the errno (EROFS: a read-only mount, ENOENT: the object is not
+// in the task's root, ...), marked "no event".
+#pragma once
+
+#include <vector>
+
+#include "rauhad/task_runner.h"
+#include "rauhad/zone_manager.h"
+
+namespace rauha {
+
+// A probe whose action `policy` allows (CAP_NET_RAW kept, host network, "/" writable) passes
+// and says so: succeeding is then what the policy asked for.
+std::vector<IsolationCheckView> ProbeChecks(const ProbeOutcome& outcome,
+                                            const policy::Policy& policy);
+
+}  // namespace rauha
