@@ -5,7 +5,10 @@
 // Maps (all created by the object, none pinned):
 //   rauha_zones     HASH  u64 cgroup v2 id -> struct rauha_zone     (BPF_F_NO_PREALLOC)
 //   rauha_counters  HASH  u64 cgroup v2 id -> struct rauha_counters (BPF_F_NO_PREALLOC)
-//   rauha_events    RINGBUF of struct rauha_event
+//   rauha_events    RINGBUF of struct rauha_event (size set by the loader; producers wake the
+//                   consumer only past rauha_wakeup_bytes, the consumer polls every 10 ms)
+//   rauha_scratch   PERCPU_ARRAY[1] path buffer for bpf_d_path
+// Globals: rauha_wakeup_bytes (rodata), rauha_total_lost (bss, events lost in all zones).
 // Zone cgroups are keys; cgroup-bpf programs also match a zone's descendants (ancestor walk),
 // LSM programs and the Landlock observer only the zone cgroup itself.
 #pragma once
