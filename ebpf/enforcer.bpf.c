@@ -85,34 +85,34 @@ struct {
   __type(value, struct scratch);
 } rauha_scratch SEC(".maps");
 
-static __always_inline struct scratch *get_scratch(void) {
+static __always_inline struct scratch* get_scratch(void) {
   __u32 zero = 0;
   return bpf_map_lookup_elem(&rauha_scratch, &zero);
 }
 
 // ---- events -------------------------------------------------------------------------------
 
-static __always_inline __u64 task_pidns_ino(struct task_struct *task) {
-  struct pid *pid = BPF_CORE_READ(task, thread_pid);
+static __always_inline __u64 task_pidns_ino(struct task_struct* task) {
+  struct pid* pid = BPF_CORE_READ(task, thread_pid);
   if (!pid) return 0;
   unsigned int level = BPF_CORE_READ(pid, level) & 31;
-  struct pid_namespace *ns = NULL;
-  void *upid = (void *)pid + bpf_core_field_offset(struct pid, numbers) +
+  struct pid_namespace* ns = NULL;
+  void* upid = (void*)pid + bpf_core_field_offset(struct pid, numbers) +
                level * bpf_core_type_size(struct upid);
   bpf_probe_read_kernel(&ns, sizeof(ns), upid + bpf_core_field_offset(struct upid, ns));
   if (!ns) return 0;
   return BPF_CORE_READ(ns, ns.inum);
 }
 
-static __always_inline __u64 task_cgroup_id(struct task_struct *task) {
+static __always_inline __u64 task_cgroup_id(struct task_struct* task) {
   return BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
 }
 
 // Counts the denial and reserves its event; NULL (counted as lost) when the buffer is full.
-static __always_inline struct rauha_event *deny_begin(__u64 cgid, __u16 hook, __u16 reason) {
-  struct rauha_counters *c = bpf_map_lookup_elem(&rauha_counters, &cgid);
+static __always_inline struct rauha_event* deny_begin(__u64 cgid, __u16 hook, __u16 reason) {
+  struct rauha_counters* c = bpf_map_lookup_elem(&rauha_counters, &cgid);
   if (c && hook < RAUHA_HOOK_COUNT) __sync_fetch_and_add(&c->denied[hook], 1);
-  struct rauha_event *e = bpf_ringbuf_reserve(&rauha_events, sizeof(*e), 0);
+  struct rauha_event* e = bpf_ringbuf_reserve(&rauha_events, sizeof(*e), 0);
   if (!e) {
     if (c) __sync_fetch_and_add(&c->lost, 1);
     __sync_fetch_and_add(&rauha_total_lost, 1);
@@ -125,14 +125,14 @@ static __always_inline struct rauha_event *deny_begin(__u64 cgid, __u16 hook, __
   e->pid = pid_tgid >> 32;
   e->tid = (__u32)pid_tgid;
   bpf_get_current_comm(e->comm, sizeof(e->comm));
-  e->pidns_ino = task_pidns_ino((struct task_struct *)bpf_get_current_task());
+  e->pidns_ino = task_pidns_ino((struct task_struct*)bpf_get_current_task());
   e->hook = hook;
   e->reason = reason;
   e->ret = -EPERM;
   return e;
 }
 
-static __always_inline void deny_submit(struct rauha_event *e) {
+static __always_inline void deny_submit(struct rauha_event* e) {
   __u64 flags = bpf_ringbuf_query(&rauha_events, BPF_RB_AVAIL_DATA) >= rauha_wakeup_bytes
                     ? BPF_RB_FORCE_WAKEUP
                     : BPF_RB_NO_WAKEUP;
@@ -142,15 +142,15 @@ static __always_inline void deny_submit(struct rauha_event *e) {
 // ---- zone lookup ----------------------------------------------------------------------------
 
 // LSM and kprobe programs: the current cgroup itself must be a zone.
-static __always_inline struct rauha_zone *current_zone(__u64 *cgid) {
+static __always_inline struct rauha_zone* current_zone(__u64* cgid) {
   *cgid = bpf_get_current_cgroup_id();
   return bpf_map_lookup_elem(&rauha_zones, cgid);
 }
 
 // cgroup programs run for the zone's cgroup and its descendants: walk up on a miss.
-static __always_inline struct rauha_zone *current_zone_or_ancestor(__u64 *cgid) {
+static __always_inline struct rauha_zone* current_zone_or_ancestor(__u64* cgid) {
   __u64 id = bpf_get_current_cgroup_id();
-  struct rauha_zone *z = bpf_map_lookup_elem(&rauha_zones, &id);
+  struct rauha_zone* z = bpf_map_lookup_elem(&rauha_zones, &id);
   if (z) {
     *cgid = id;
     return z;
@@ -168,13 +168,13 @@ static __always_inline struct rauha_zone *current_zone_or_ancestor(__u64 *cgid) 
 }
 
 static __always_inline bool armed(void) {
-  struct task_struct *task = bpf_get_current_task_btf();
+  struct task_struct* task = bpf_get_current_task_btf();
   return BPF_CORE_READ(task, atomic_flags) & (1UL << PFA_NO_NEW_PRIVS);
 }
 
 // ---- network decisions ----------------------------------------------------------------------
 
-static __always_inline bool rule_matches(const struct rauha_net_rule *r, __u8 family,
+static __always_inline bool rule_matches(const struct rauha_net_rule* r, __u8 family,
                                          const __u32 a[4]) {
   if (r->family != family) return false;
   return ((a[0] ^ r->addr[0]) & r->mask[0]) == 0 && ((a[1] ^ r->addr[1]) & r->mask[1]) == 0 &&
@@ -197,7 +197,7 @@ static __always_inline bool is_loopback(__u8 family, const __u32 a[4]) {
 }
 
 // 0 = allowed, else the reason. family 4 or 6, port host order.
-static __always_inline __u16 egress_reason(const struct rauha_zone *z, __u8 family, __u32 a[4],
+static __always_inline __u16 egress_reason(const struct rauha_zone* z, __u8 family, __u32 a[4],
                                            __u16 port) {
   if (z->network_mode == RAUHA_NET_HOST) return 0;
   family = normalise_addr(family, a);
@@ -208,25 +208,29 @@ static __always_inline __u16 egress_reason(const struct rauha_zone *z, __u8 fami
   }
   for (int i = 0; i < RAUHA_MAX_NET_RULES; i++) {
     if (i >= z->n_egress) break;
-    const struct rauha_net_rule *r = &z->egress[i];
+    const struct rauha_net_rule* r = &z->egress[i];
     if ((r->port == 0 || r->port == port) && rule_matches(r, family, a)) return 0;
   }
   return RAUHA_REASON_NOT_EGRESS;
 }
 
-static __always_inline __u16 bind_reason(const struct rauha_zone *z, __u8 family, __u32 a[4],
+// A zone binds loopback, the wildcard, or its own address (a peer entry): never an address
+// of the host or of another zone (IP_FREEBIND would let any process bind one). Which ports
+// are reachable from outside is nftables' decision ([network].allowed_ingress).
+static __always_inline __u16 bind_reason(const struct rauha_zone* z, __u8 family, __u32 a[4],
                                          __u16 port) {
-  if (z->network_mode != RAUHA_NET_BRIDGED || port == 0) return 0;
+  if (z->network_mode == RAUHA_NET_HOST) return 0;
   family = normalise_addr(family, a);
   if (is_loopback(family, a)) return 0;
-  for (int i = 0; i < RAUHA_MAX_NET_RULES; i++) {
-    if (i >= z->n_ingress) break;
-    if (z->ingress[i].port == 0 || z->ingress[i].port == port) return 0;
+  if ((a[0] | a[1] | a[2] | a[3]) == 0) return 0;
+  for (int i = 0; i < RAUHA_MAX_PEERS; i++) {
+    if (i >= z->n_peers) break;
+    if (rule_matches(&z->peers[i], family, a)) return 0;
   }
   return RAUHA_REASON_NOT_INGRESS;
 }
 
-static __always_inline void fill_sock_addr(struct rauha_event *e, __u16 af, const __u32 a[4],
+static __always_inline void fill_sock_addr(struct rauha_event* e, __u16 af, const __u32 a[4],
                                            __u16 port, __u32 proto) {
   e->family = af;
   e->addr[0] = a[0];
@@ -238,15 +242,15 @@ static __always_inline void fill_sock_addr(struct rauha_event *e, __u16 af, cons
 }
 
 // kind: 0 connect, 1 sendmsg, 2 bind.
-static __always_inline int sock_addr4(struct bpf_sock_addr *ctx, __u16 hook, int kind) {
+static __always_inline int sock_addr4(struct bpf_sock_addr* ctx, __u16 hook, int kind) {
   __u64 cgid;
-  struct rauha_zone *z = current_zone_or_ancestor(&cgid);
+  struct rauha_zone* z = current_zone_or_ancestor(&cgid);
   if (!z) return 1;
   __u32 a[4] = {ctx->user_ip4, 0, 0, 0};
   __u16 port = bpf_ntohs((__u16)ctx->user_port);
   __u16 reason = kind == 2 ? bind_reason(z, 4, a, port) : egress_reason(z, 4, a, port);
   if (!reason) return 1;
-  struct rauha_event *e = deny_begin(cgid, hook, reason);
+  struct rauha_event* e = deny_begin(cgid, hook, reason);
   if (e) {
     __u32 orig[4] = {ctx->user_ip4, 0, 0, 0};
     fill_sock_addr(e, AF_INET, orig, port, ctx->protocol);
@@ -255,16 +259,16 @@ static __always_inline int sock_addr4(struct bpf_sock_addr *ctx, __u16 hook, int
   return 0;
 }
 
-static __always_inline int sock_addr6(struct bpf_sock_addr *ctx, __u16 hook, int kind) {
+static __always_inline int sock_addr6(struct bpf_sock_addr* ctx, __u16 hook, int kind) {
   __u64 cgid;
-  struct rauha_zone *z = current_zone_or_ancestor(&cgid);
+  struct rauha_zone* z = current_zone_or_ancestor(&cgid);
   if (!z) return 1;
   __u32 orig[4] = {ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2], ctx->user_ip6[3]};
   __u32 a[4] = {orig[0], orig[1], orig[2], orig[3]};
   __u16 port = bpf_ntohs((__u16)ctx->user_port);
   __u16 reason = kind == 2 ? bind_reason(z, 6, a, port) : egress_reason(z, 6, a, port);
   if (!reason) return 1;
-  struct rauha_event *e = deny_begin(cgid, hook, reason);
+  struct rauha_event* e = deny_begin(cgid, hook, reason);
   if (e) {
     fill_sock_addr(e, AF_INET6, orig, port, ctx->protocol);
     deny_submit(e);
@@ -273,38 +277,26 @@ static __always_inline int sock_addr6(struct bpf_sock_addr *ctx, __u16 hook, int
 }
 
 SEC("cgroup/connect4")
-int rauha_connect4(struct bpf_sock_addr *ctx) {
-  return sock_addr4(ctx, RAUHA_HOOK_CG_CONNECT4, 0);
-}
+int rauha_connect4(struct bpf_sock_addr* ctx) { return sock_addr4(ctx, RAUHA_HOOK_CG_CONNECT4, 0); }
 SEC("cgroup/connect6")
-int rauha_connect6(struct bpf_sock_addr *ctx) {
-  return sock_addr6(ctx, RAUHA_HOOK_CG_CONNECT6, 0);
-}
+int rauha_connect6(struct bpf_sock_addr* ctx) { return sock_addr6(ctx, RAUHA_HOOK_CG_CONNECT6, 0); }
 SEC("cgroup/sendmsg4")
-int rauha_sendmsg4(struct bpf_sock_addr *ctx) {
-  return sock_addr4(ctx, RAUHA_HOOK_CG_SENDMSG4, 1);
-}
+int rauha_sendmsg4(struct bpf_sock_addr* ctx) { return sock_addr4(ctx, RAUHA_HOOK_CG_SENDMSG4, 1); }
 SEC("cgroup/sendmsg6")
-int rauha_sendmsg6(struct bpf_sock_addr *ctx) {
-  return sock_addr6(ctx, RAUHA_HOOK_CG_SENDMSG6, 1);
-}
+int rauha_sendmsg6(struct bpf_sock_addr* ctx) { return sock_addr6(ctx, RAUHA_HOOK_CG_SENDMSG6, 1); }
 SEC("cgroup/bind4")
-int rauha_bind4(struct bpf_sock_addr *ctx) {
-  return sock_addr4(ctx, RAUHA_HOOK_CG_BIND4, 2);
-}
+int rauha_bind4(struct bpf_sock_addr* ctx) { return sock_addr4(ctx, RAUHA_HOOK_CG_BIND4, 2); }
 SEC("cgroup/bind6")
-int rauha_bind6(struct bpf_sock_addr *ctx) {
-  return sock_addr6(ctx, RAUHA_HOOK_CG_BIND6, 2);
-}
+int rauha_bind6(struct bpf_sock_addr* ctx) { return sock_addr6(ctx, RAUHA_HOOK_CG_BIND6, 2); }
 
 // Raw inet sockets need CAP_NET_RAW in the zone's policy. Raw netlink sockets (what `ip` uses)
 // are not network access and stay allowed. The kernel runs this hook for inet sockets only, so
 // the AF_PACKET branch is for kernels that may widen it; packet sockets are seccomp's and the
 // capability bounding set's to refuse.
 SEC("cgroup/sock_create")
-int rauha_sock_create(struct bpf_sock *ctx) {
+int rauha_sock_create(struct bpf_sock* ctx) {
   __u64 cgid;
-  struct rauha_zone *z = current_zone_or_ancestor(&cgid);
+  struct rauha_zone* z = current_zone_or_ancestor(&cgid);
   if (!z || z->allow_raw_sockets) return 1;
   __u32 family = ctx->family, type = ctx->type;
   __u16 reason = 0;
@@ -313,7 +305,7 @@ int rauha_sock_create(struct bpf_sock *ctx) {
   else if (type == SOCK_RAW && (family == AF_INET || family == AF_INET6))
     reason = RAUHA_REASON_RAW_SOCKET;
   if (!reason) return 1;
-  struct rauha_event *e = deny_begin(cgid, RAUHA_HOOK_CG_SOCK_CREATE, reason);
+  struct rauha_event* e = deny_begin(cgid, RAUHA_HOOK_CG_SOCK_CREATE, reason);
   if (e) {
     e->family = family;
     e->proto = ctx->protocol;
@@ -324,18 +316,18 @@ int rauha_sock_create(struct bpf_sock *ctx) {
 }
 
 SEC("cgroup/dev")
-int rauha_dev(struct bpf_cgroup_dev_ctx *ctx) {
+int rauha_dev(struct bpf_cgroup_dev_ctx* ctx) {
   __u64 cgid;
-  struct rauha_zone *z = current_zone_or_ancestor(&cgid);
+  struct rauha_zone* z = current_zone_or_ancestor(&cgid);
   if (!z) return 1;
   __u32 type = ctx->access_type & 0xffff, access = ctx->access_type >> 16;
   __u32 want = type == DEVCG_DEV_BLOCK ? 'b' : 'c';
   for (int i = 0; i < RAUHA_MAX_DEVICES; i++) {
     if (i >= z->n_devices) break;
-    const struct rauha_dev_rule *d = &z->devices[i];
+    const struct rauha_dev_rule* d = &z->devices[i];
     if (d->type == want && d->major == ctx->major && d->minor == ctx->minor) return 1;
   }
-  struct rauha_event *e = deny_begin(cgid, RAUHA_HOOK_CG_DEV, RAUHA_REASON_DEVICE);
+  struct rauha_event* e = deny_begin(cgid, RAUHA_HOOK_CG_DEV, RAUHA_REASON_DEVICE);
   if (e) {
     e->dev_type = want;
     e->dev_major = ctx->major;
@@ -347,11 +339,11 @@ int rauha_dev(struct bpf_cgroup_dev_ctx *ctx) {
 }
 
 SEC("cgroup/sysctl")
-int rauha_sysctl(struct bpf_sysctl *ctx) {
+int rauha_sysctl(struct bpf_sysctl* ctx) {
   if (!ctx->write) return 1;
   __u64 cgid;
   if (!current_zone_or_ancestor(&cgid)) return 1;
-  struct rauha_event *e = deny_begin(cgid, RAUHA_HOOK_CG_SYSCTL, RAUHA_REASON_SYSCTL_WRITE);
+  struct rauha_event* e = deny_begin(cgid, RAUHA_HOOK_CG_SYSCTL, RAUHA_REASON_SYSCTL_WRITE);
   if (e) {
     bpf_sysctl_get_name(ctx, e->path, sizeof(e->path), 0);
     deny_submit(e);
@@ -361,7 +353,7 @@ int rauha_sysctl(struct bpf_sysctl *ctx) {
 
 // ---- LSM ------------------------------------------------------------------------------------
 
-static __always_inline bool prefix_matches(const struct rauha_prefix *p, const char *path) {
+static __always_inline bool prefix_matches(const struct rauha_prefix* p, const char* path) {
   __u32 len = p->len;
   if (len == 0 || len >= RAUHA_PREFIX_LEN) return false;
   if (len == 1 && p->s[0] == '/') return true;
@@ -373,7 +365,7 @@ static __always_inline bool prefix_matches(const struct rauha_prefix *p, const c
   return next == '/' || next == 0;
 }
 
-static __always_inline bool any_prefix(const struct rauha_prefix *list, __u8 n, const char *path) {
+static __always_inline bool any_prefix(const struct rauha_prefix* list, __u8 n, const char* path) {
   for (int i = 0; i < RAUHA_MAX_PREFIXES; i++) {
     if (i >= n) break;
     if (prefix_matches(&list[i], path)) return true;
@@ -381,9 +373,9 @@ static __always_inline bool any_prefix(const struct rauha_prefix *list, __u8 n, 
   return false;
 }
 
-static __always_inline int deny_path(__u64 cgid, __u16 hook, __u16 reason, const char *path,
+static __always_inline int deny_path(__u64 cgid, __u16 hook, __u16 reason, const char* path,
                                      __u64 detail) {
-  struct rauha_event *e = deny_begin(cgid, hook, reason);
+  struct rauha_event* e = deny_begin(cgid, hook, reason);
   if (e) {
     if (path) bpf_probe_read_kernel_str(e->path, sizeof(e->path), path);
     e->detail = detail;
@@ -393,22 +385,22 @@ static __always_inline int deny_path(__u64 cgid, __u16 hook, __u16 reason, const
 }
 
 SEC("lsm/file_open")
-int BPF_PROG(rauha_file_open, struct file *file) {
+int BPF_PROG(rauha_file_open, struct file* file) {
   __u64 cgid;
-  struct rauha_zone *z = current_zone(&cgid);
+  struct rauha_zone* z = current_zone(&cgid);
   if (!z) return 0;
   __u32 fmode = file->f_mode;
   if (!(fmode & FMODE_WRITE) || !armed()) return 0;
-  struct inode *inode = file->f_inode;
+  struct inode* inode = file->f_inode;
   __u32 mode = inode->i_mode & S_IFMT;
   unsigned long magic = inode->i_sb->s_magic;
   bool cgroupfs = magic == CGROUP_SUPER_MAGIC || magic == CGROUP2_SUPER_MAGIC;
   if (!cgroupfs &&
       (mode == S_IFCHR || mode == S_IFIFO || mode == S_IFSOCK || magic == ANON_INODE_FS_MAGIC))
     return 0;
-  struct scratch *s = get_scratch();
+  struct scratch* s = get_scratch();
   if (!s) return 0;
-  long n = bpf_d_path((struct path *)&file->f_path, s->path, sizeof(s->path));
+  long n = bpf_d_path((struct path*)&file->f_path, s->path, sizeof(s->path));
   if (cgroupfs)
     return deny_path(cgid, RAUHA_HOOK_LSM_FILE_OPEN, RAUHA_REASON_CGROUPFS_WRITE,
                      n > 0 ? s->path : NULL, fmode);
@@ -419,13 +411,13 @@ int BPF_PROG(rauha_file_open, struct file *file) {
 }
 
 SEC("lsm/bprm_check_security")
-int BPF_PROG(rauha_bprm_check, struct linux_binprm *bprm) {
+int BPF_PROG(rauha_bprm_check, struct linux_binprm* bprm) {
   __u64 cgid;
-  struct rauha_zone *z = current_zone(&cgid);
+  struct rauha_zone* z = current_zone(&cgid);
   if (!z || (z->n_exec_allowed == 0 && z->n_exec_denied == 0) || !armed()) return 0;
-  struct scratch *s = get_scratch();
+  struct scratch* s = get_scratch();
   if (!s) return 0;
-  long n = bpf_d_path((struct path *)&bprm->file->f_path, s->path, sizeof(s->path));
+  long n = bpf_d_path((struct path*)&bprm->file->f_path, s->path, sizeof(s->path));
   if (n <= 0)
     return deny_path(cgid, RAUHA_HOOK_LSM_BPRM_CHECK, RAUHA_REASON_PATH_UNRESOLVED, NULL, 0);
   if (any_prefix(z->exec_denied, z->n_exec_denied, s->path))
@@ -436,15 +428,15 @@ int BPF_PROG(rauha_bprm_check, struct linux_binprm *bprm) {
 }
 
 // A zone's task may act only on tasks of its own zone cgroup.
-static __always_inline int cross_zone(struct task_struct *target, __u16 hook, __u64 detail) {
+static __always_inline int cross_zone(struct task_struct* target, __u16 hook, __u64 detail) {
   __u64 cgid;
-  struct rauha_zone *z = current_zone(&cgid);
+  struct rauha_zone* z = current_zone(&cgid);
   if (!z) return 0;
   __u64 tcg = task_cgroup_id(target);
   if (tcg == cgid) return 0;
-  __u16 reason = bpf_map_lookup_elem(&rauha_zones, &tcg) ? RAUHA_REASON_OTHER_ZONE
-                                                         : RAUHA_REASON_OUTSIDE_ZONE;
-  struct rauha_event *e = deny_begin(cgid, hook, reason);
+  __u16 reason =
+      bpf_map_lookup_elem(&rauha_zones, &tcg) ? RAUHA_REASON_OTHER_ZONE : RAUHA_REASON_OUTSIDE_ZONE;
+  struct rauha_event* e = deny_begin(cgid, hook, reason);
   if (e) {
     e->target_pid = BPF_CORE_READ(target, tgid);
     e->target_cgroup_id = tcg;
@@ -455,22 +447,22 @@ static __always_inline int cross_zone(struct task_struct *target, __u16 hook, __
 }
 
 SEC("lsm/ptrace_access_check")
-int BPF_PROG(rauha_ptrace, struct task_struct *child, unsigned int mode) {
+int BPF_PROG(rauha_ptrace, struct task_struct* child, unsigned int mode) {
   return cross_zone(child, RAUHA_HOOK_LSM_PTRACE, mode);
 }
 
 // cred != NULL: an asynchronous signal (SIGIO, USB) sent on behalf of another task.
 SEC("lsm/task_kill")
-int BPF_PROG(rauha_task_kill, struct task_struct *p, struct kernel_siginfo *info, int sig,
-             const struct cred *cred) {
+int BPF_PROG(rauha_task_kill, struct task_struct* p, struct kernel_siginfo* info, int sig,
+             const struct cred* cred) {
   if (cred) return 0;
   return cross_zone(p, RAUHA_HOOK_LSM_TASK_KILL, (__u64)sig);
 }
 
 SEC("lsm/socket_connect")
-int BPF_PROG(rauha_socket_connect, struct socket *sock, struct sockaddr *address, int addrlen) {
+int BPF_PROG(rauha_socket_connect, struct socket* sock, struct sockaddr* address, int addrlen) {
   __u64 cgid;
-  struct rauha_zone *z = current_zone(&cgid);
+  struct rauha_zone* z = current_zone(&cgid);
   if (!z) return 0;
   __u16 af = 0;
   bpf_probe_read_kernel(&af, sizeof(af), &address->sa_family);
@@ -478,13 +470,13 @@ int BPF_PROG(rauha_socket_connect, struct socket *sock, struct sockaddr *address
   __u16 port_be = 0;
   __u8 family;
   if (af == AF_INET) {
-    struct sockaddr_in *sin = (struct sockaddr_in *)address;
+    struct sockaddr_in* sin = (struct sockaddr_in*)address;
     bpf_probe_read_kernel(&orig[0], 4, &sin->sin_addr);
     bpf_probe_read_kernel(&port_be, 2, &sin->sin_port);
     family = 4;
   } else if (af == AF_INET6) {
     if (addrlen < 24) return 0;  // the kernel refuses it anyway
-    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)address;
+    struct sockaddr_in6* sin6 = (struct sockaddr_in6*)address;
     bpf_probe_read_kernel(orig, 16, &sin6->sin6_addr);
     bpf_probe_read_kernel(&port_be, 2, &sin6->sin6_port);
     family = 6;
@@ -495,7 +487,7 @@ int BPF_PROG(rauha_socket_connect, struct socket *sock, struct sockaddr *address
   __u16 port = bpf_ntohs(port_be);
   __u16 reason = egress_reason(z, family, a, port);
   if (!reason) return 0;
-  struct rauha_event *e = deny_begin(cgid, RAUHA_HOOK_LSM_SOCKET_CONNECT, reason);
+  struct rauha_event* e = deny_begin(cgid, RAUHA_HOOK_LSM_SOCKET_CONNECT, reason);
   if (e) {
     fill_sock_addr(e, af, orig, port, BPF_CORE_READ(sock, sk, sk_protocol));
     deny_submit(e);
@@ -504,11 +496,11 @@ int BPF_PROG(rauha_socket_connect, struct socket *sock, struct sockaddr *address
 }
 
 // Privileged operations a zone never performs once armed.
-static __always_inline int deny_privileged(__u16 hook, __u16 reason, __u64 detail,
-                                           __u64 detail2, const char *text) {
+static __always_inline int deny_privileged(__u16 hook, __u16 reason, __u64 detail, __u64 detail2,
+                                           const char* text) {
   __u64 cgid;
   if (!current_zone(&cgid) || !armed()) return 0;
-  struct rauha_event *e = deny_begin(cgid, hook, reason);
+  struct rauha_event* e = deny_begin(cgid, hook, reason);
   if (e) {
     e->detail = detail;
     e->detail2 = detail2;
@@ -519,31 +511,31 @@ static __always_inline int deny_privileged(__u16 hook, __u16 reason, __u64 detai
 }
 
 SEC("lsm/sb_mount")
-int BPF_PROG(rauha_sb_mount, const char *dev_name, const struct path *path, const char *type,
-             unsigned long flags, void *data) {
+int BPF_PROG(rauha_sb_mount, const char* dev_name, const struct path* path, const char* type,
+             unsigned long flags, void* data) {
   return deny_privileged(RAUHA_HOOK_LSM_SB_MOUNT, RAUHA_REASON_PRIVILEGED, 0, flags, type);
 }
 
 SEC("lsm/move_mount")
-int BPF_PROG(rauha_move_mount, const struct path *from_path, const struct path *to_path) {
+int BPF_PROG(rauha_move_mount, const struct path* from_path, const struct path* to_path) {
   return deny_privileged(RAUHA_HOOK_LSM_MOVE_MOUNT, RAUHA_REASON_PRIVILEGED, 0, 0, NULL);
 }
 
 SEC("lsm/bpf")
-int BPF_PROG(rauha_bpf, int cmd, union bpf_attr *attr, unsigned int size) {
+int BPF_PROG(rauha_bpf, int cmd, union bpf_attr* attr, unsigned int size) {
   return deny_privileged(RAUHA_HOOK_LSM_BPF, RAUHA_REASON_PRIVILEGED, (__u64)cmd, 0, NULL);
 }
 
 // `type` is the security check (PERF_SECURITY_OPEN, _CPU, _KERNEL, _TRACEPOINT); the event's
 // own type (hardware, software, tracepoint, ...) is attr->type.
 SEC("lsm/perf_event_open")
-int BPF_PROG(rauha_perf_event_open, struct perf_event_attr *attr, int type) {
+int BPF_PROG(rauha_perf_event_open, struct perf_event_attr* attr, int type) {
   return deny_privileged(RAUHA_HOOK_LSM_PERF_EVENT_OPEN, RAUHA_REASON_PRIVILEGED,
                          BPF_CORE_READ(attr, type), (__u64)type, NULL);
 }
 
 SEC("lsm/userns_create")
-int BPF_PROG(rauha_userns_create, const struct cred *cred) {
+int BPF_PROG(rauha_userns_create, const struct cred* cred) {
   return deny_privileged(RAUHA_HOOK_LSM_USERNS_CREATE, RAUHA_REASON_PRIVILEGED, 0, 0, NULL);
 }
 
@@ -552,7 +544,7 @@ static __always_inline int deny_kernel_load(__u16 hook, int id) {
   if (id < KREAD_FIRST_DENIED || id > KREAD_LAST_DENIED) return 0;
   __u64 cgid;
   if (!current_zone(&cgid)) return 0;
-  struct rauha_event *e = deny_begin(cgid, hook, RAUHA_REASON_PRIVILEGED);
+  struct rauha_event* e = deny_begin(cgid, hook, RAUHA_REASON_PRIVILEGED);
   if (e) {
     e->detail = id;
     deny_submit(e);
@@ -561,7 +553,7 @@ static __always_inline int deny_kernel_load(__u16 hook, int id) {
 }
 
 SEC("lsm/kernel_read_file")
-int BPF_PROG(rauha_kernel_read_file, struct file *file, int id, bool contents) {
+int BPF_PROG(rauha_kernel_read_file, struct file* file, int id, bool contents) {
   return deny_kernel_load(RAUHA_HOOK_LSM_KERNEL_READ_FILE, id);
 }
 
@@ -574,15 +566,15 @@ int BPF_PROG(rauha_kernel_load_data, int id, bool contents) {
 // (inside a user namespace a task holds every capability of that namespace). Non-audited
 // probes (ns_capable_noaudit) are refused silently, as the capability module does.
 SEC("lsm/capable")
-int BPF_PROG(rauha_capable, const struct cred *cred, struct user_namespace *ns, int cap,
+int BPF_PROG(rauha_capable, const struct cred* cred, struct user_namespace* ns, int cap,
              unsigned int opts) {
   __u64 cgid;
-  struct rauha_zone *z = current_zone(&cgid);
+  struct rauha_zone* z = current_zone(&cgid);
   if (!z) return 0;
   if (cap >= 0 && cap < 64 && (z->caps_allowed & (1ULL << cap))) return 0;
   if (!armed()) return 0;
   if (opts & CAP_OPT_NOAUDIT) return -EPERM;
-  struct rauha_event *e = deny_begin(cgid, RAUHA_HOOK_LSM_CAPABLE, RAUHA_REASON_CAPABILITY);
+  struct rauha_event* e = deny_begin(cgid, RAUHA_HOOK_LSM_CAPABLE, RAUHA_REASON_CAPABILITY);
   if (e) {
     e->detail = cap;
     deny_submit(e);
@@ -595,24 +587,24 @@ int BPF_PROG(rauha_capable, const struct cred *cred, struct user_namespace *ns, 
 // Best-effort path of a dentry up to the task's root, crossing mounts when `mnt` is known,
 // written leaf first into fixed slots (rauha_event.path_parts): no variable offsets, so the
 // verifier explores one state per step.
-static __always_inline void dentry_path(struct rauha_event *e, struct dentry *d,
-                                        struct vfsmount *mnt) {
-  struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-  struct dentry *root_d = BPF_CORE_READ(task, fs, root.dentry);
-  struct vfsmount *root_mnt = BPF_CORE_READ(task, fs, root.mnt);
-  struct mount *m = mnt ? container_of(mnt, struct mount, mnt) : NULL;
+static __always_inline void dentry_path(struct rauha_event* e, struct dentry* d,
+                                        struct vfsmount* mnt) {
+  struct task_struct* task = (struct task_struct*)bpf_get_current_task();
+  struct dentry* root_d = BPF_CORE_READ(task, fs, root.dentry);
+  struct vfsmount* root_mnt = BPF_CORE_READ(task, fs, root.mnt);
+  struct mount* m = mnt ? container_of(mnt, struct mount, mnt) : NULL;
   __u32 n = 0;
   for (int i = 0; i < RAUHA_PATH_SLOTS + 4; i++) {
-    if (d == root_d && (!m || (void *)mnt == (void *)root_mnt)) break;
-    struct dentry *parent = BPF_CORE_READ(d, d_parent);
-    struct dentry *mnt_root = m ? BPF_CORE_READ(m, mnt.mnt_root) : NULL;
+    if (d == root_d && (!m || (void*)mnt == (void*)root_mnt)) break;
+    struct dentry* parent = BPF_CORE_READ(d, d_parent);
+    struct dentry* mnt_root = m ? BPF_CORE_READ(m, mnt.mnt_root) : NULL;
     if (d == parent || d == mnt_root) {
       if (!m) break;
-      struct mount *mp = BPF_CORE_READ(m, mnt_parent);
+      struct mount* mp = BPF_CORE_READ(m, mnt_parent);
       if (mp == m) break;
       d = BPF_CORE_READ(m, mnt_mountpoint);
       m = mp;
-      mnt = (struct vfsmount *)((void *)mp + bpf_core_field_offset(struct mount, mnt));
+      mnt = (struct vfsmount*)((void*)mp + bpf_core_field_offset(struct mount, mnt));
       continue;
     }
     if (n >= RAUHA_PATH_SLOTS) {
@@ -628,10 +620,10 @@ static __always_inline void dentry_path(struct rauha_event *e, struct dentry *d,
 }
 
 SEC("kprobe/landlock_log_denial")
-int BPF_KPROBE(rauha_landlock, const void *subject, const struct landlock_request *req) {
+int BPF_KPROBE(rauha_landlock, const void* subject, const struct landlock_request* req) {
   __u64 cgid;
   if (!current_zone(&cgid)) return 0;
-  struct rauha_event *e = deny_begin(cgid, RAUHA_HOOK_LANDLOCK, RAUHA_REASON_LANDLOCK);
+  struct rauha_event* e = deny_begin(cgid, RAUHA_HOOK_LANDLOCK, RAUHA_REASON_LANDLOCK);
   if (!e) return 0;
   e->ret = 0;
   e->detail = BPF_CORE_READ(req, access);
@@ -642,16 +634,16 @@ int BPF_KPROBE(rauha_landlock, const void *subject, const struct landlock_reques
   } else if (atype == LSM_AUDIT_DATA_DENTRY) {
     dentry_path(e, BPF_CORE_READ(req, audit.u.dentry), NULL);
   } else if (atype == LSM_AUDIT_DATA_FILE) {
-    const struct file *f = BPF_CORE_READ(req, audit.u.file);
+    const struct file* f = BPF_CORE_READ(req, audit.u.file);
     dentry_path(e, BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt));
   } else if (atype == LSM_AUDIT_DATA_NET) {
-    struct lsm_network_audit *net = BPF_CORE_READ(req, audit.u.net);
+    struct lsm_network_audit* net = BPF_CORE_READ(req, audit.u.net);
     e->family = BPF_CORE_READ(net, family);
     __u16 dport = BPF_CORE_READ(net, dport), sport = BPF_CORE_READ(net, sport);
     e->port = bpf_ntohs(dport ? dport : sport);
     e->proto = 6;  // Landlock network rules are TCP only
   } else if (atype == LSM_AUDIT_DATA_TASK) {
-    struct task_struct *t = BPF_CORE_READ(req, audit.u.tsk);
+    struct task_struct* t = BPF_CORE_READ(req, audit.u.tsk);
     if (t) {
       e->target_pid = BPF_CORE_READ(t, tgid);
       e->target_cgroup_id = task_cgroup_id(t);

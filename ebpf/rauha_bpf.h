@@ -68,7 +68,7 @@ enum rauha_reason {
   RAUHA_REASON_OUTSIDE_ZONE,     // signal/ptrace target outside any zone (the host)
   RAUHA_REASON_OTHER_ZONE,       // signal/ptrace target in another zone
   RAUHA_REASON_NOT_EGRESS,       // destination not loopback, peer or allowed_egress
-  RAUHA_REASON_NOT_INGRESS,      // bind port not in allowed_ingress
+  RAUHA_REASON_NOT_INGRESS,      // bind to an address that is not the zone's own
   RAUHA_REASON_RAW_SOCKET,       // SOCK_RAW inet socket without CAP_NET_RAW allowed
   RAUHA_REASON_PACKET_SOCKET,    // AF_PACKET without CAP_NET_RAW allowed
   RAUHA_REASON_DEVICE,           // device not in [devices].allowed

@@ -92,11 +92,11 @@ std::vector<ControlLayer> Map(const policy::Policy& p, const HostLayers& h, bool
                 : "isolated: no interface but lo (network namespace; cgroup/connect4/6, "
                   "sendmsg4/6; lsm/socket_connect)"));
   }
-  if (everything || bridged) {
-    rows.push_back(Row("network.bind",
-                       {{h.cgroup_bpf, "cgroup-bpf"}, {bridged && h.nftables, "nftables"}},
-                       "listening beyond loopback only on [network].allowed_ingress ports "
-                       "(cgroup/bind4/6; nftables ingress chain)"));
+  if (everything || !host_net) {
+    rows.push_back(Row("network.bind", {{h.cgroup_bpf, "cgroup-bpf"}, {true, "namespace"}},
+                       "binds only loopback, the wildcard or the zone's own address, never one of "
+                       "the host or another zone (cgroup/bind4/6; the zone's own network "
+                       "namespace, which no traffic for other addresses reaches)"));
   }
   if (everything || !HasCapability(p, "CAP_NET_RAW")) {
     rows.push_back(Row("network.raw_sockets",
@@ -131,8 +131,6 @@ std::vector<std::string> EnforcementGaps(const policy::Policy& policy, const Hos
     if (row.control.starts_with("exec.")) {
       why = StrCat("needs the eBPF LSM programs, which do not load here",
                    host.lsm_detail.empty() ? "" : StrCat(" (", host.lsm_detail, ")"));
-    } else if (row.control == "network.bind") {
-      why = "needs the cgroup-bpf programs, which did not load";
     } else {
       why = "no layer available on this host";
     }

@@ -43,12 +43,14 @@ EnforcementHub::~EnforcementHub() {
 }
 
 bpf::ZoneRules EnforcementHub::Compile(const std::string& zone_id, uint64_t cgroup_id,
-                                       const policy::Policy& p, const std::string& subnet) const {
+                                       const policy::Policy& p, const std::string& subnet,
+                                       const std::string& address) const {
   bpf::ZoneRules r;
   r.zone_id = zone_id;
   r.cgroup_id = cgroup_id;
   r.network_mode = p.network.mode;
   r.egress = p.network.allowed_egress;
+  if (!address.empty()) r.peer_addresses.push_back(address);
   r.ingress = p.network.allowed_ingress;
   // Zone to zone is nftables' decision (it knows which zones allow which); the in-kernel second
   // line lets the zone subnet through and holds everything else to allowed_egress.
@@ -71,9 +73,9 @@ bpf::ZoneRules EnforcementHub::Compile(const std::string& zone_id, uint64_t cgro
 absl::Status EnforcementHub::AttachZone(const std::string& zone_id, const std::string& zone_name,
                                         const cgroup::ZoneCgroup& cg, const policy::Policy& policy,
                                         const std::string& subnet) {
-  Zone zone{zone_name, cg.id, subnet, nullptr, {}};
+  Zone zone{zone_name, cg.id, subnet, "", policy, nullptr, {}};
   if (enforcer_ && !cg.v2_path.empty() && cg.id != 0) {
-    auto att = enforcer_->AttachZone(cg.v2_path, Compile(zone_id, cg.id, policy, subnet));
+    auto att = enforcer_->AttachZone(cg.v2_path, Compile(zone_id, cg.id, policy, subnet, ""));
     if (!att.ok()) {
       return absl::Status(att.status().code(),
                           StrCat("attaching the zone's BPF programs: ", att.status().message()));
@@ -86,16 +88,30 @@ absl::Status EnforcementHub::AttachZone(const std::string& zone_id, const std::s
 }
 
 absl::Status EnforcementHub::UpdateZone(const std::string& zone_id, const policy::Policy& policy) {
-  uint64_t cgroup_id = 0;
-  std::string subnet;
+  bpf::ZoneRules rules;
   {
     std::lock_guard lock(mu_);
     auto it = zones_.find(zone_id);
-    if (it == zones_.end() || !it->second.attachment) return absl::OkStatus();
-    cgroup_id = it->second.cgroup_id;
-    subnet = it->second.subnet;
+    if (it == zones_.end()) return absl::OkStatus();
+    it->second.policy = policy;
+    if (!it->second.attachment) return absl::OkStatus();
+    rules = Compile(zone_id, it->second.cgroup_id, policy, it->second.subnet, it->second.address);
   }
-  return enforcer_->UpdateZone(Compile(zone_id, cgroup_id, policy, subnet));
+  return enforcer_->UpdateZone(rules);
+}
+
+absl::Status EnforcementHub::SetZoneAddress(const std::string& zone_id,
+                                            const std::string& address) {
+  bpf::ZoneRules rules;
+  {
+    std::lock_guard lock(mu_);
+    auto it = zones_.find(zone_id);
+    if (it == zones_.end()) return absl::OkStatus();
+    it->second.address = address;
+    if (!it->second.attachment) return absl::OkStatus();
+    rules = Compile(zone_id, it->second.cgroup_id, it->second.policy, it->second.subnet, address);
+  }
+  return enforcer_->UpdateZone(rules);
 }
 
 void EnforcementHub::DetachZone(const std::string& zone_id) {

@@ -47,6 +47,9 @@ class EnforcementHub {
                           const cgroup::ZoneCgroup& cg, const policy::Policy& policy,
                           const std::string& subnet);
   absl::Status UpdateZone(const std::string& zone_id, const policy::Policy& policy);
+  // A bridged zone's address, once the network gave it one (after AttachZone: the programs
+  // must be in place before the shim starts, the address comes after).
+  absl::Status SetZoneAddress(const std::string& zone_id, const std::string& address);
   void DetachZone(const std::string& zone_id);
   bool attached(const std::string& zone_id);
 
@@ -69,6 +72,8 @@ class EnforcementHub {
     std::string name;
     uint64_t cgroup_id = 0;
     std::string subnet;
+    std::string address;
+    policy::Policy policy;
     std::unique_ptr<bpf::ZoneAttachment> attachment;
     std::map<std::string, HookCount> counts;  // by hook
   };
@@ -83,7 +88,8 @@ class EnforcementHub {
   uint64_t KernelLost(uint64_t cgroup_id) const;
   uint64_t CgroupIdOf(const std::string& zone_id);
   bpf::ZoneRules Compile(const std::string& zone_id, uint64_t cgroup_id,
-                         const policy::Policy& policy, const std::string& subnet) const;
+                         const policy::Policy& policy, const std::string& subnet,
+                         const std::string& address) const;
 
   std::unique_ptr<bpf::Enforcer> enforcer_;
   HostLayers host_;

@@ -313,6 +313,12 @@ absl::Status ZoneManager::Bringup(Zone& z) {
       return Annotate(address.status(), "setting up the zone's bridged network");
     }
     z.address = *address;
+    if (hub_) {
+      if (auto st = hub_->SetZoneAddress(z.record.id, z.address); !st.ok()) {
+        Teardown(z.record, z.cgroup);
+        return st;
+      }
+    }
   }
   return absl::OkStatus();
 }
@@ -755,6 +761,7 @@ absl::Status ZoneManager::Recover() {
         auto address = network_->Adopt(rec.id, rec.name, hello->pid, zone->policy);
         if (address.ok()) {
           zone->address = *address;
+          if (hub_) (void)hub_->SetZoneAddress(rec.id, zone->address);
         } else {
           std::fprintf(stderr, "rauhad: zone %s: taking over its network: %s\n", rec.name.c_str(),
                        ToStd(address.status().message()).c_str());

@@ -359,6 +359,7 @@ int BindTo(const char* addr, uint16_t port) {
   if (s < 0) return 255;
   int one = 1;
   ::setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  ::setsockopt(s, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one));
   sockaddr_in sa{};
   sa.sin_family = AF_INET;
   sa.sin_port = htons(port);
@@ -368,16 +369,18 @@ int BindTo(const char* addr, uint16_t port) {
   return rc;
 }
 
-TEST_F(CgroupBpf, BridgedZoneBindsOnlyIngressPorts) {
+// IP_FREEBIND lets any process bind an address that is not (yet) local; a zone may bind only
+// loopback, the wildcard and its own address. TEST-NET-1 addresses: nothing is sent.
+TEST_F(CgroupBpf, ZoneBindsOnlyLoopbackWildcardAndItsOwnAddress) {
   rules_.network_mode = policy::NetworkMode::kBridged;
-  rules_.ingress = {*policy::ParseNetRule("0.0.0.0/0:41080")};
+  rules_.peer_addresses = {"192.0.2.8"};
   ASSERT_NO_FATAL_FAILURE(Attach());
-  EXPECT_EQ(Inside([] { return BindTo("0.0.0.0", 41081); }), EPERM);
-  EXPECT_EQ(Inside([] { return BindTo("0.0.0.0", 41080); }), 0);
+  EXPECT_EQ(Inside([] { return BindTo("192.0.2.7", 41081); }), EPERM);
+  EXPECT_EQ(Inside([] { return BindTo("192.0.2.8", 41081); }), 0);
+  EXPECT_EQ(Inside([] { return BindTo("0.0.0.0", 41081); }), 0);
   EXPECT_EQ(Inside([] { return BindTo("127.0.0.1", 41081); }), 0);
-  EXPECT_EQ(Inside([] { return BindTo("0.0.0.0", 0); }), 0);
-  ExpectOneEvent("cgroup/bind4", "cgroup-bpf", "bind", "0.0.0.0:41081/tcp");
-  EXPECT_EQ(Outside([] { return BindTo("0.0.0.0", 41081); }), 0);
+  ExpectOneEvent("cgroup/bind4", "cgroup-bpf", "bind", "192.0.2.7:41081/tcp");
+  EXPECT_EQ(Outside([] { return BindTo("192.0.2.7", 41081); }), 0);
   ExpectNoEvents();
 }
 

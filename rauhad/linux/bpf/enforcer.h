@@ -33,9 +33,10 @@ struct ZoneRules {
   policy::NetworkMode network_mode = policy::NetworkMode::kIsolated;
   // connect/sendmsg: allowed destinations besides loopback ([network].allowed_egress).
   std::vector<policy::NetRule> egress;
-  // connect/sendmsg: addresses reachable on any port (allowed zones' addresses, the zone's own).
+  // The zone's own addresses: reachable on any port, and the only non-loopback, non-wildcard
+  // addresses it may bind.
   std::vector<std::string> peer_addresses;
-  // bind on a non-loopback address of a bridged zone: only ports of [network].allowed_ingress.
+  // [network].allowed_ingress (kept in the map; which ports are reachable is nftables' call).
   std::vector<policy::NetRule> ingress;
   bool allow_raw_sockets = false;  // CAP_NET_RAW in [capabilities].allowed
   struct Device {
@@ -73,7 +74,7 @@ class ZoneAttachment {
 class Enforcer {
  public:
   struct Options {
-    bool try_lsm = true;       // false: never load LSM programs (tests of the fallback path)
+    bool try_lsm = true;  // false: never load LSM programs (tests of the fallback path)
     bool observe_landlock = true;
     size_t ring_buffer_bytes = 1u << 22;
   };

@@ -275,8 +275,8 @@ EnforcementEvent FormatEvent(const rauha_event& e, std::string zone_id, std::str
     case RAUHA_HOOK_CG_BIND6:
       ev.action = "bind";
       ev.object = SockObject(e);
-      ev.message = StrCat("bind to ", ev.object, " refused: port ", e.port,
-                          " is not in [network].allowed_ingress");
+      ev.message = StrCat("bind to ", ev.object,
+                          " refused: not loopback, the wildcard or the zone's address");
       break;
     case RAUHA_HOOK_CG_SOCK_CREATE:
       ev.action = "socket";
@@ -316,11 +316,10 @@ EnforcementEvent FormatEvent(const rauha_event& e, std::string zone_id, std::str
     case RAUHA_HOOK_LSM_PERF_EVENT_OPEN:
       ev.action = "perf_event_open";
       static constexpr std::string_view kPerfTypes[] = {"hardware", "software", "tracepoint",
-                                                        "hw-cache", "raw", "breakpoint"};
+                                                        "hw-cache", "raw",      "breakpoint"};
       ev.object = StrCat("perf event type ", e.detail,
-                         e.detail < std::size(kPerfTypes)
-                             ? StrCat(" (", kPerfTypes[e.detail], ")")
-                             : std::string());
+                         e.detail < std::size(kPerfTypes) ? StrCat(" (", kPerfTypes[e.detail], ")")
+                                                          : std::string());
       ev.message = "perf_event_open refused: zones cannot open perf events";
       break;
     case RAUHA_HOOK_LSM_KERNEL_READ_FILE:
