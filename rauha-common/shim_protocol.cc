@@ -119,6 +119,7 @@ json ToJson(const TaskSpec& s) {
           {"seccomp", s.seccomp},
           {"seccomp_deny", s.seccomp_deny},
           {"landlock", s.landlock},
+          {"exec_allowed", s.exec_allowed},
           {"timeout_ms", s.timeout_ms},
           {"output_limit", s.output_limit},
           {"zone_address", s.zone_address},
@@ -163,6 +164,7 @@ absl::StatusOr<TaskSpec> TaskSpecFromJson(const json& j) {
   r.Get("seccomp", s.seccomp);
   r.Get("seccomp_deny", s.seccomp_deny);
   r.Get("landlock", s.landlock);
+  r.Get("exec_allowed", s.exec_allowed);
   r.Get("timeout_ms", s.timeout_ms);
   r.Get("output_limit", s.output_limit);
   r.Get("zone_address", s.zone_address);

@@ -81,6 +81,9 @@ struct TaskSpec {
   std::string zone_address;  // bridged zones: IPv4 literal named after the zone in /etc/hosts
   // Run the built-in probes instead of argv (which may then be empty); see above.
   bool probe = false;
+  // Landlock: programs may be executed only beneath these paths (inside the task's root); empty:
+  // anywhere. The dynamic loader stays executable. Needs Landlock (refused without it).
+  std::vector<std::string> exec_allowed;
 };
 
 // What became of one task.

@@ -1,6 +1,7 @@
 #include "rauha-shim/landlock.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -66,7 +67,7 @@ absl::Status AddRule(int ruleset, const std::string& path, uint64_t access) {
   if (!fd) return ErrnoStatus(errno, StrCat("landlock: open ", path));
   PathBeneathAttr rule{access, fd.get()};
   if (::syscall(SYS_landlock_add_rule, ruleset, kRulePathBeneath, &rule, 0) < 0) {
-    return ErrnoStatus(errno, StrCat("landlock: allow writes beneath ", path));
+    return ErrnoStatus(errno, StrCat("landlock: add a rule for ", path));
   }
   return absl::OkStatus();
 }
@@ -90,9 +91,13 @@ absl::Status ApplyLandlock(const TaskPlan& plan) {
       static_cast<int>(::syscall(SYS_landlock_create_ruleset, &attr, RulesetAttrSize(abi), 0)));
   if (!ruleset) return ErrnoStatus(errno, StrCat("landlock: create a ruleset (ABI ", abi, ")"));
 
-  const uint64_t read = kFsReadFile | kFsReadDir | kFsExecute;
+  // With an exec allow-list, execute is granted only beneath it (and to the dynamic loader,
+  // which the kernel opens for execution on behalf of every dynamically linked program).
+  const uint64_t exec = plan.exec_allowed.empty() ? kFsExecute : 0;
+  const uint64_t read = kFsReadFile | kFsReadDir | exec;
+  const uint64_t all = plan.exec_allowed.empty() ? handled : (handled & ~kFsExecute);
   if (plan.root_writable) {
-    RAUHA_RETURN_IF_ERROR(AddRule(ruleset.get(), "/", handled));
+    RAUHA_RETURN_IF_ERROR(AddRule(ruleset.get(), "/", all));
   } else {
     RAUHA_RETURN_IF_ERROR(AddRule(ruleset.get(), "/", read));
     std::vector<std::string> writable = {"/tmp", "/dev/shm"};
@@ -103,11 +108,27 @@ absl::Status ApplyLandlock(const TaskPlan& plan) {
       if (!m.readonly) writable.push_back(m.target);
     }
     for (const auto& w : writable) {
-      RAUHA_RETURN_IF_ERROR(AddRule(ruleset.get(), w, handled));
+      RAUHA_RETURN_IF_ERROR(AddRule(ruleset.get(), w, all));
     }
     // Devices: write and ioctl, but no creating, removing or renaming entries.
     uint64_t dev = read | kFsWriteFile | ((kFsTruncate | kFsIoctlDev) & handled);
     RAUHA_RETURN_IF_ERROR(AddRule(ruleset.get(), "/dev", dev));
+  }
+  if (!plan.exec_allowed.empty()) {
+    std::vector<std::string> exec_paths = plan.exec_allowed;
+    for (const char* loader :
+         {"/lib64/ld-linux-x86-64.so.2", "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+          "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"}) {
+      exec_paths.push_back(loader);
+    }
+    for (const auto& e : exec_paths) {
+      struct stat st {};
+      // A rule on a file may carry only file rights.
+      bool dir = ::stat(e.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+      RAUHA_RETURN_IF_ERROR(
+          AddRule(ruleset.get(), e,
+                  dir ? (kFsExecute | kFsReadFile | kFsReadDir) : (kFsExecute | kFsReadFile)));
+    }
   }
   if (::syscall(SYS_landlock_restrict_self, ruleset.get(), 0) < 0) {
     return ErrnoStatus(errno, "landlock: restrict the workload");

@@ -290,6 +290,15 @@ absl::Status PlanKernelLayers(const TaskSpec& spec, TaskPlan& plan) {
                                      " (writes are confined by read-only mounts only)"));
     }
   }
+  for (const auto& e : spec.exec_allowed) {
+    auto normalized = NormalizePath(e, "task.exec_allowed[]");
+    if (!normalized.ok()) return normalized.status();
+    plan.exec_allowed.push_back(*normalized);
+  }
+  if (!plan.exec_allowed.empty() && plan.landlock_abi == 0) {
+    return absl::FailedPreconditionError(
+        "task.exec_allowed needs Landlock, which is not applied to this task");
+  }
   return absl::OkStatus();
 }
 

@@ -54,6 +54,7 @@ struct TaskPlan {
   bool no_new_privs = true;
   std::shared_ptr<const SeccompProgram> seccomp;  // null: no filter
   int landlock_abi = 0;                           // 0: Landlock not applied
+  std::vector<std::string> exec_allowed;          // normalised; empty: exec anywhere
   uint64_t timeout_ms = 0;
   uint64_t output_limit = kDefaultOutputLimit;
   std::vector<std::string> warnings;

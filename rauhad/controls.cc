@@ -45,8 +45,9 @@ std::vector<ControlLayer> Map(const policy::Policy& p, const HostLayers& h, bool
                      "writes only beneath [filesystem].writable_paths (lsm/file_open, Landlock "
                      "write rights, read-only mounts)"));
   if (everything || !p.exec.allowed.empty()) {
-    rows.push_back(Row("exec.allowed", {{h.lsm, "lsm"}},
-                       "programs run only from [exec].allowed (lsm/bprm_check_security)"));
+    rows.push_back(Row("exec.allowed", {{h.lsm, "lsm"}, {landlock, "landlock"}},
+                       "programs run only from [exec].allowed (lsm/bprm_check_security; Landlock "
+                       "execute rights, the dynamic loader included)"));
   }
   if (everything || !p.exec.denied.empty()) {
     rows.push_back(Row("exec.denied", {{h.lsm, "lsm"}},

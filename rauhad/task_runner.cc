@@ -148,6 +148,7 @@ shim::TaskSpec SpecFor(const ZoneView& zone, const std::string& task_id,
   spec.seccomp = true;
   spec.seccomp_deny = zone.policy.syscalls.deny;
   spec.landlock = true;
+  spec.exec_allowed = zone.policy.exec.allowed;
   spec.timeout_ms = uint64_t{req.timeout_seconds()} * 1000;
   spec.output_limit = req.output_limit_bytes() ? req.output_limit_bytes() : output_limit;
   spec.zone_address = zone.address;

@@ -238,6 +238,28 @@ TEST_F(EnforcementTest, AdmissionRefusesControlsNothingHereEnforces) {
             grpc::StatusCode::FAILED_PRECONDITION);
 }
 
+TEST_F(EnforcementTest, ExecAllowListHoldsThroughLandlockOrLsm) {
+  ASSERT_TRUE(
+      CreateZone("exe", PolicyWith("", "[exec]\nallowed = [\"/usr/bin\", \"/bin\"]\n")).ok());
+  auto zone = GetZone(*daemon_, "exe");
+  for (const auto& c : zone.controls()) {
+    if (c.control() == "exec.allowed") {
+      EXPECT_EQ(c.layer(), LsmLoaded(*daemon_) ? "lsm" : "landlock");
+    }
+  }
+
+  spb::RunSandboxRequest req;
+  req.set_name("exe");
+  // A program copied to /tmp (writable, outside the list) does not run; the listed ones do.
+  auto r =
+      Run({"/bin/sh", "-c", "cp /usr/bin/true /tmp/t && /usr/bin/true && /tmp/t; echo rc=$?"}, req);
+  EXPECT_EQ(r.stdout(), "rc=126\n") << r.stderr();
+  EXPECT_NE(r.stderr().find("Permission denied"), std::string::npos) << r.stderr();
+  // The workload itself must be on the list.
+  auto outside = Run({"/tmp/nothing-here"}, req);
+  EXPECT_EQ(outside.status(), "runtime_error");
+}
+
 TEST_F(EnforcementTest, VerifyIsolationTriesAndNamesTheRefusingLayer) {
   // Without CAP_NET_RAW and CAP_MKNOD, so every probe is one the policy forbids.
   ASSERT_TRUE(CreateZone("tried", PolicyWith("")).ok());
