@@ -22,6 +22,8 @@ struct HostLayers {
   bool seccomp = true;
   bool nftables = false;  // bridged networking configured
   std::string lsm_detail;
+  bool landlock_events = false;  // Landlock denials reach the ring buffer (kprobe observer)
+  std::string landlock_events_detail;
 };
 
 struct ControlLayer {

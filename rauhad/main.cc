@@ -143,6 +143,8 @@ int main(int argc, char** argv) {
     host.cgroup_bpf = true;
     host.lsm = enforcer->lsm_loaded();
     host.lsm_detail = enforcer->lsm_detail();
+    host.landlock_events = enforcer->landlock_observed();
+    host.landlock_events_detail = enforcer->landlock_detail();
   } else {
     host.lsm_detail = rauha::ToStd(loaded.status().message());
     std::fprintf(stderr, "rauhad: no eBPF enforcement on this host: %s\n", host.lsm_detail.c_str());

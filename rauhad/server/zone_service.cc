@@ -70,7 +70,11 @@ grpc::Status ZoneServiceImpl::GetHostEnforcement(grpc::ServerContext*,
       host.cgroup_bpf ? "connect4/6, sendmsg4/6, bind4/6, sock_create, dev, sysctl per zone"
                       : "the BPF object did not load");
   add("landlock", host.landlock_abi > 0,
-      host.landlock_abi > 0 ? StrCat("ABI ", host.landlock_abi) : "not available on this kernel");
+      host.landlock_abi > 0
+          ? StrCat("ABI ", host.landlock_abi, "; denials ",
+                   host.landlock_events ? "reported (kprobe on landlock_log_denial)"
+                                        : StrCat("not reported: ", host.landlock_events_detail))
+          : "not available on this kernel");
   add("seccomp", host.seccomp, "the shim's deny list and [syscalls].deny, per task");
   add("nftables", host.nftables,
       host.nftables ? "bridged zones: one inet table, per-zone chains, default drop"
