@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <thread>
 
@@ -179,6 +180,44 @@ TEST_F(CliTest, InfoReportsTheKernel) {
   bool has_landlock = false;
   for (const auto& f : j["features"]) has_landlock = has_landlock || f["name"] == "landlock";
   EXPECT_TRUE(has_landlock);
+  // From rauhad: the layer of each control on this host.
+  std::map<std::string, std::string> layer;
+  for (const auto& c : j["enforcement"]["controls"]) layer[c["control"]] = c["layer"];
+  EXPECT_EQ(layer["syscalls.deny"], "seccomp") << r.out;
+  EXPECT_EQ(layer["devices"], "cgroup-bpf") << r.out;
+  EXPECT_TRUE(layer.count("exec.denied")) << r.out;
+}
+
+TEST_F(CliTest, EventsFollowsEnforcementDenials) {
+  ASSERT_TRUE(CreateZone("ev").ok());
+  pid_t events = Spawn({"events", "--zone", "ev", "--json"});
+  rauha::sandbox::v1::RunSandboxRequest req;
+  req.set_name("ev");
+  // The watcher subscribes asynchronously: deny until it has printed one (bounded).
+  std::string out;
+  for (int i = 0; i < 20 && out.find("cgroup/connect4") == std::string::npos; ++i) {
+    Run({"/bin/bash", "-c", "(exec 3<>/dev/tcp/192.0.2.1/9) 2>/dev/null; true"}, req);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    out = Slurp(out_path_);
+  }
+  ::kill(events, SIGINT);
+  CliRun r = Finish(events);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  bool found = false;
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << line;
+    if (j["event_type"] != "enforcement") continue;
+    EXPECT_EQ(j["zone_name"], "ev");
+    EXPECT_EQ(j["enforcement"]["hook"], "cgroup/connect4");
+    EXPECT_EQ(j["enforcement"]["layer"], "cgroup-bpf");
+    EXPECT_EQ(j["enforcement"]["decision"], "deny");
+    EXPECT_EQ(j["enforcement"]["object"], "192.0.2.1:9/tcp");
+    EXPECT_EQ(j["enforcement"]["comm"], "bash");
+    found = true;
+  }
+  EXPECT_TRUE(found) << r.out;
 }
 
 TEST_F(CliTest, InterruptCancelsTheTaskAndRemovesItsZone) {
