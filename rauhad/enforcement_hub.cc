@@ -87,31 +87,28 @@ absl::Status EnforcementHub::AttachZone(const std::string& zone_id, const std::s
   return absl::OkStatus();
 }
 
-absl::Status EnforcementHub::UpdateZone(const std::string& zone_id, const policy::Policy& policy) {
+absl::Status EnforcementHub::Recompile(const std::string& zone_id,
+                                       const std::function<void(Zone&)>& change) {
   bpf::ZoneRules rules;
   {
     std::lock_guard lock(mu_);
     auto it = zones_.find(zone_id);
     if (it == zones_.end()) return absl::OkStatus();
-    it->second.policy = policy;
-    if (!it->second.attachment) return absl::OkStatus();
-    rules = Compile(zone_id, it->second.cgroup_id, policy, it->second.subnet, it->second.address);
+    Zone& z = it->second;
+    change(z);
+    if (!z.attachment) return absl::OkStatus();
+    rules = Compile(zone_id, z.cgroup_id, z.policy, z.subnet, z.address);
   }
   return enforcer_->UpdateZone(rules);
 }
 
+absl::Status EnforcementHub::UpdateZone(const std::string& zone_id, const policy::Policy& policy) {
+  return Recompile(zone_id, [&](Zone& z) { z.policy = policy; });
+}
+
 absl::Status EnforcementHub::SetZoneAddress(const std::string& zone_id,
                                             const std::string& address) {
-  bpf::ZoneRules rules;
-  {
-    std::lock_guard lock(mu_);
-    auto it = zones_.find(zone_id);
-    if (it == zones_.end()) return absl::OkStatus();
-    it->second.address = address;
-    if (!it->second.attachment) return absl::OkStatus();
-    rules = Compile(zone_id, it->second.cgroup_id, it->second.policy, it->second.subnet, address);
-  }
-  return enforcer_->UpdateZone(rules);
+  return Recompile(zone_id, [&](Zone& z) { z.address = address; });
 }
 
 void EnforcementHub::DetachZone(const std::string& zone_id) {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -85,6 +86,8 @@ class EnforcementHub {
   };
 
   void OnEvent(EnforcementEvent event, bool from_ring_buffer);
+  // Applies `change` to the zone's entry and loads its recompiled rules into the kernel.
+  absl::Status Recompile(const std::string& zone_id, const std::function<void(Zone&)>& change);
   uint64_t KernelLost(uint64_t cgroup_id) const;
   uint64_t CgroupIdOf(const std::string& zone_id);
   bpf::ZoneRules Compile(const std::string& zone_id, uint64_t cgroup_id,
