@@ -84,6 +84,12 @@ absl::StatusOr<std::shared_ptr<const SeccompProgram>> Build(
 
   Ctx c;
   if (c.ctx == nullptr) return absl::InternalError("seccomp: seccomp_init failed");
+  // A binary tree of syscall numbers instead of a linear list: every syscall of the workload
+  // runs the filter, allowed ones included, and with ~55 denied names the list walk was the
+  // larger part of the filter's cost (level 2 needs libseccomp >= 2.5).
+  if (int rc = seccomp_attr_set(c.ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2); rc < 0) {
+    return SeccompError(rc, "set the binary-tree optimisation");
+  }
   std::string abis = "native";
   if (seccomp_arch_native() == SCMP_ARCH_X86_64) {
     abis = "x86_64, x86, x32";
