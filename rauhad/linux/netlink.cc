@@ -1,7 +1,9 @@
 #include "rauhad/linux/netlink.h"
 
 #include <fcntl.h>
+#include <linux/if_link.h>
 #include <net/if.h>
+#include <netlink/msg.h>
 #include <netlink/netlink.h>
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
@@ -198,6 +200,35 @@ absl::Status EnsureBridge(const std::string& bridge, const std::string& gateway_
                     StrCat("bridge ", bridge), /*exist_ok=*/true);
 }
 
+namespace {
+
+// IFLA_BRPORT_ISOLATED on a bridge port: isolated ports exchange no frames with each other,
+// only with the bridge's own interface (the zones' gateway). Without it a zone allowed
+// CAP_NET_RAW could send Ethernet frames straight to another zone's MAC, past the routed
+// (nftables-filtered) path. libnl 3.7 has no setter for it: one RTM_SETLINK built with its
+// message API.
+absl::Status IsolateBridgePort(nl_sock* sock, int ifindex, const std::string& name) {
+  std::unique_ptr<nl_msg, decltype(&nlmsg_free)> msg(
+      nlmsg_alloc_simple(RTM_SETLINK, NLM_F_REQUEST | NLM_F_ACK), nlmsg_free);
+  if (!msg) return absl::ResourceExhaustedError("nlmsg_alloc_simple: out of memory");
+  ifinfomsg ifi{};
+  ifi.ifi_family = AF_BRIDGE;
+  ifi.ifi_index = ifindex;
+  if (nlmsg_append(msg.get(), &ifi, sizeof(ifi), NLMSG_ALIGNTO) < 0)
+    return absl::InternalError("building RTM_SETLINK: no room");
+  nlattr* protinfo = nla_nest_start(msg.get(), IFLA_PROTINFO | NLA_F_NESTED);
+  if (!protinfo || nla_put_u8(msg.get(), IFLA_BRPORT_ISOLATED, 1) < 0)
+    return absl::InternalError("building RTM_SETLINK: no room");
+  nla_nest_end(msg.get(), protinfo);
+  if (int err = nl_send_auto(sock, msg.get()); err < 0)
+    return NlError(err, StrCat("isolating bridge port ", name));
+  if (int err = nl_wait_for_ack(sock); err < 0)
+    return NlError(err, StrCat("isolating bridge port ", name));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::Status AttachZone(const ZoneLink& l) {
   RAUHA_ASSIGN_OR_RETURN(Sock sock, OpenRoute());
   RAUHA_ASSIGN_OR_RETURN(Link br, GetLink(sock.get(), l.bridge));
@@ -219,7 +250,9 @@ absl::Status AttachZone(const ZoneLink& l) {
     return NlError(err, StrCat("creating veth ", l.host_name, " (peer eth0 in ", l.zone_netns,
                                ") on bridge ", l.bridge));
   }
-  auto st = ConfigureZoneSide(l);
+  auto st = IsolateBridgePort(sock.get(), static_cast<int>(::if_nametoindex(l.host_name.c_str())),
+                              l.host_name);
+  if (st.ok()) st = ConfigureZoneSide(l);
   if (!st.ok()) {
     (void)DeleteLink(l.host_name);
     return Annotate(st, StrCat("configuring the zone side of ", l.host_name));

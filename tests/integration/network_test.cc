@@ -427,6 +427,59 @@ TEST_F(NetworkTest, IsolatedZoneHasOnlyLoopback) {
   EXPECT_FALSE(TableExists());
 }
 
+// Ethernet frames a zone sends with CAP_NET_RAW straight to another zone's MAC: the bridge
+// ports are isolated, so they never arrive (IP between zones goes through the host's routed,
+// nftables-filtered path instead). EtherType 0x88b5 is IEEE's "local experimental".
+constexpr const char* kMac = R"(
+import fcntl, socket, struct
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+info = fcntl.ioctl(s.fileno(), 0x8927, struct.pack('256s', b'eth0'))  # SIOCGIFHWADDR
+print(info[18:24].hex())
+)";
+constexpr const char* kReceive = R"(
+import socket, sys, time
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x88b5))
+s.bind(('eth0', 0))
+s.settimeout(0.2)
+print('ready', flush=True)
+end = time.time() + float(sys.argv[1])
+while time.time() < end:
+    try:
+        if b'rauha-l2-probe' in s.recv(2048):
+            print('received'); sys.exit(0)
+    except socket.timeout:
+        pass
+print('none')
+)";
+constexpr const char* kSend = R"(
+import socket, sys, time
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(('eth0', 0))
+dst = bytes.fromhex(sys.argv[1])
+src = s.getsockname()[4]
+for _ in range(20):
+    s.send(dst + src + b'\x88\xb5' + b'rauha-l2-probe'.ljust(46, b'.'))
+    time.sleep(0.05)
+print('sent')
+)";
+
+TEST_F(NetworkTest, ZonesCannotSendEthernetFramesToEachOther) {
+  std::string raw = BridgedPolicy({});
+  raw.replace(raw.find("allowed = []"), 12, "allowed = [\"CAP_NET_RAW\"]");
+  ASSERT_TRUE(CreateZone("l2a", raw).ok());
+  ASSERT_TRUE(CreateZone("l2b", raw).ok());
+  auto mac = RunIn("l2b", {"/usr/bin/python3", "-c", kMac});
+  ASSERT_EQ(mac.stdout().size(), 13u) << mac.stdout() << mac.stderr();
+  std::string b_mac = mac.stdout().substr(0, 12);
+  rauha::sandbox::v1::SandboxResult received;
+  std::thread receiver([&] { received = RunIn("l2b", {"/usr/bin/python3", "-c", kReceive, "4"}); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  auto sent = RunIn("l2a", {"/usr/bin/python3", "-c", kSend, b_mac});
+  receiver.join();
+  EXPECT_EQ(sent.stdout(), "sent\n") << sent.stderr();
+  EXPECT_EQ(received.stdout(), "ready\nnone\n") << received.stderr();
+}
+
 TEST_F(NetworkTest, ZoneReachesAnotherOnlyWhenAllowedZonesSaysSo) {
   // zb may open connections to za; za may not open any to zb.
   ASSERT_TRUE(CreateZone("za", BridgedPolicy({})).ok());
