@@ -1,5 +1,20 @@
-# Helpers shared by startup.sh and memory.sh (sourced, not run). They set globals rather than
+# Helpers shared by the benchmark scripts (sourced, not run). They set globals rather than
 # print PIDs so that every process stays a child of the calling script (wait works on it).
+
+# require_root SCRIPT WHY: exit 1 unless running as root.
+require_root() {
+  [ "$(id -u)" -eq 0 ] || { echo "$1: run as root ($2)" >&2; exit 1; }
+}
+
+# require_built SCRIPT BUILD_DIR TARGETS PATH...: exit 1, naming the cmake command that builds
+# TARGETS, unless every PATH is an executable.
+require_built() {
+  local script=$1 build=$2 targets=$3 f
+  shift 3
+  for f in "$@"; do
+    [ -x "$f" ] || { echo "$script: $f missing: build it (cmake --build $build --target $targets)" >&2; exit 1; }
+  done
+}
 
 # start_rauhad RAUHAD SHIM DIR TAG: a private rauhad (socket, run and state dirs in DIR, cgroup
 # parent TAG below its own cgroup); sets DAEMON_PID once the socket answers.

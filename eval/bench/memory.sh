@@ -28,16 +28,13 @@ while [ $# -gt 0 ]; do
   esac
 done
 [[ "$ZONES" =~ ^[1-9][0-9]*$ ]] || { echo "memory.sh: -z wants a positive integer" >&2; exit 2; }
-[ "$(id -u)" -eq 0 ] || { echo "memory.sh: run as root (namespaces, cgroups, rauhad)" >&2; exit 1; }
+source "$REPO/eval/bench/lib.sh"
+require_root memory.sh "namespaces, cgroups, rauhad"
 
 RAUHAD="$BUILD/rauhad/rauhad"
 SHIM="$BUILD/rauha-shim/rauha-shim"
 CLI="$BUILD/rauha-cli/rauha"
-for f in "$RAUHAD" "$SHIM" "$CLI"; do
-  [ -x "$f" ] || { echo "memory.sh: $f missing: build it (cmake --build $BUILD --target rauhad rauha-shim rauha)" >&2; exit 1; }
-done
-
-source "$REPO/eval/bench/lib.sh"
+require_built memory.sh "$BUILD" "rauhad rauha-shim rauha" "$RAUHAD" "$SHIM" "$CLI"
 
 TAG="rauha-bench-$$"
 D=$(mktemp -d "/tmp/$TAG-XXXXXX")

@@ -32,19 +32,16 @@ done
 [[ "$N" =~ ^[1-9][0-9]*$ ]] || { echo "network.sh: -n wants a positive integer" >&2; exit 2; }
 [[ "$ZONES" =~ ^[1-9][0-9]*$ ]] && [ "$ZONES" -le 1000 ] ||
   { echo "network.sh: -z wants an integer 1..1000 (the subnet is a /22)" >&2; exit 2; }
-[ "$(id -u)" -eq 0 ] || { echo "network.sh: run as root (namespaces, cgroups, rauhad)" >&2; exit 1; }
+source "$REPO/eval/bench/lib.sh"
+require_root network.sh "namespaces, cgroups, rauhad"
 
 RAUHAD="$BUILD/rauhad/rauhad"
 SHIM="$BUILD/rauha-shim/rauha-shim"
 ZONE_BENCH="$BUILD/eval/zone_bench"
-for f in "$RAUHAD" "$SHIM" "$ZONE_BENCH"; do
-  [ -x "$f" ] || { echo "network.sh: $f missing: build it (cmake --build $BUILD --target rauhad rauha-shim zone_bench)" >&2; exit 1; }
-done
+require_built network.sh "$BUILD" "rauhad rauha-shim zone_bench" "$RAUHAD" "$SHIM" "$ZONE_BENCH"
 for bin in ip nsenter; do
   command -v "$bin" >/dev/null || { echo "network.sh: $bin not found (apt-get install iproute2 util-linux)" >&2; exit 1; }
 done
-
-source "$REPO/eval/bench/lib.sh"
 
 TAG="rauha-bench-$$"
 NS="rauha-bench-net-$$"

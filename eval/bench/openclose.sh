@@ -33,9 +33,10 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
+source "$here/lib.sh"
 bench=$build/eval/openclose_bench
-[ -x "$bench" ] || { echo "$0: $bench missing: cmake --build $build --target openclose_bench" >&2; exit 1; }
-[ "$(id -u)" = 0 ] || { echo "$0: run as root (cgroups, BPF)" >&2; exit 1; }
+require_built openclose.sh "$build" openclose_bench "$bench"
+require_root openclose.sh "cgroups, BPF"
 run_in_vm=$src/tests/ebpf-vm/run-in-vm.sh
 failed=0
 

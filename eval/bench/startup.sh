@@ -24,17 +24,15 @@ while [ $# -gt 0 ]; do
   esac
 done
 [[ "$N" =~ ^[1-9][0-9]*$ ]] || { echo "startup.sh: -n wants a positive integer" >&2; exit 2; }
-[ "$(id -u)" -eq 0 ] || { echo "startup.sh: run as root (namespaces, cgroups, rauhad)" >&2; exit 1; }
+source "$REPO/eval/bench/lib.sh"
+require_root startup.sh "namespaces, cgroups, rauhad"
 
 RAUHAD="$BUILD/rauhad/rauhad"
 SHIM="$BUILD/rauha-shim/rauha-shim"
 CLI="$BUILD/rauha-cli/rauha"
 RPC_BENCH="$BUILD/eval/runsandbox_bench"
-for f in "$RAUHAD" "$SHIM" "$CLI" "$RPC_BENCH"; do
-  [ -x "$f" ] || { echo "startup.sh: $f missing: build it (cmake --build $BUILD --target rauhad rauha-shim rauha runsandbox_bench)" >&2; exit 1; }
-done
-
-source "$REPO/eval/bench/lib.sh"
+require_built startup.sh "$BUILD" "rauhad rauha-shim rauha runsandbox_bench" \
+  "$RAUHAD" "$SHIM" "$CLI" "$RPC_BENCH"
 
 TAG="rauha-bench-$$"
 D=$(mktemp -d "/tmp/$TAG-XXXXXX")
