@@ -1,5 +1,6 @@
 // rauhad: owns zones and serves the Rauha gRPC API on a root-only unix socket.
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -152,6 +153,9 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "rauhad: enforcement: lsm %s; cgroup-bpf %s; landlock ABI %d\n",
                host.lsm ? "loaded" : ("not loaded (" + host.lsm_detail + ")").c_str(),
                host.cgroup_bpf ? "loaded" : "not loaded", host.landlock_abi);
+  // Loading parsed the kernel's BTF (several MiB); libbpf freed it, but malloc keeps the pages
+  // unless asked to return them, and rauhad is long-lived.
+  ::malloc_trim(0);
   rauha::EnforcementHub hub(std::move(enforcer), host, &events);
   rauha::ZoneManager zones(config, store->get(), cgroups->get(), &events, network->get(), &hub);
   if (auto st = zones.Recover(); !st.ok()) return Fail(rauha::ToStd(st.message()));
