@@ -20,6 +20,8 @@ packages=(
   clang llvm bpftool libelf-dev zlib1g-dev libzstd-dev
   # data and formats
   libssl-dev nlohmann-json3-dev libtomlplusplus-dev libsqlite3-dev libcli11-dev
+  # images: the registry client (libcurl on OpenSSL) and archives (import/export, layers)
+  libcurl4-openssl-dev libarchive-dev
   # tests
   libgtest-dev libgmock-dev googletest
   # tools used by tests and benchmarks (peers measured against)
@@ -28,6 +30,9 @@ packages=(
   sqlite3
   # eval/bench: a static busybox for peer rootfs and images; containerd for the memory comparison
   busybox-static containerd
+  # image tests and eval/bench/pull.sh: a real registry on loopback, images pushed with skopeo,
+  # htpasswd (bcrypt) for its basic auth, umoci to unpack as a peer
+  docker-registry skopeo apache2-utils umoci
   # tests labelled ebpf-vm: a stock Debian kernel booted under qemu (TCG) with an initramfs
   qemu-system-x86 cpio
 )

@@ -18,6 +18,7 @@
 #include "rauhad/config.h"
 #include "rauhad/enforcement_hub.h"
 #include "rauhad/event_bus.h"
+#include "rauhad/image/image_store.h"
 #include "rauhad/linux/cgroup.h"
 #include "rauhad/net/zone_network.h"
 #include "rauhad/server/sandbox_service.h"
@@ -129,6 +130,9 @@ int main(int argc, char** argv) {
   if (!cgroups.ok()) return Fail(rauha::ToStd(cgroups.status().message()));
   auto store = rauha::store::Store::Open(config.DatabasePath());
   if (!store.ok()) return Fail(rauha::ToStd(store.status().message()));
+
+  rauha::image::ImageStore images(config.state_dir, store->get());
+  if (auto st = images.Init(); !st.ok()) return Fail(rauha::ToStd(st.message()));
 
   auto network = rauha::net::ZoneNetwork::Create(net_config, store->get());
   if (!network.ok()) return Fail(rauha::ToStd(network.status().message()));

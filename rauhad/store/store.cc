@@ -1,6 +1,7 @@
 #include "rauhad/store/store.h"
 
 #include "rauha-common/strcat.h"
+#include "rauhad/store/stmt.h"
 
 namespace rauha::store {
 namespace {
@@ -33,45 +34,6 @@ CREATE TABLE IF NOT EXISTS ipam (
 );
 )sql";
 
-// Finalises a statement on every path.
-class Stmt {
- public:
-  Stmt(sqlite3* db, const char* sql) : db_(db) {
-    rc_ = sqlite3_prepare_v2(db, sql, -1, &s_, nullptr);
-  }
-  ~Stmt() { sqlite3_finalize(s_); }
-  absl::Status prepared() const {
-    return rc_ == SQLITE_OK ? absl::OkStatus()
-                            : absl::InternalError(StrCat("sqlite prepare: ", sqlite3_errmsg(db_)));
-  }
-  void Bind(int i, const std::string& v) {
-    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-  }
-  void BindBlob(int i, const std::string& v) {
-    sqlite3_bind_blob(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-  }
-  void Bind(int i, int64_t v) { sqlite3_bind_int64(s_, i, v); }
-  int Step() { return sqlite3_step(s_); }
-  std::string Text(int col) {
-    auto p = reinterpret_cast<const char*>(sqlite3_column_blob(s_, col));
-    int n = sqlite3_column_bytes(s_, col);
-    return p ? std::string(p, static_cast<size_t>(n)) : std::string();
-  }
-  int64_t Int(int col) { return sqlite3_column_int64(s_, col); }
-  absl::Status Done(int rc) {
-    if (rc == SQLITE_DONE) return absl::OkStatus();
-    if (rc == SQLITE_CONSTRAINT) {
-      return absl::AlreadyExistsError(StrCat("sqlite: ", sqlite3_errmsg(db_)));
-    }
-    return absl::InternalError(StrCat("sqlite: ", sqlite3_errmsg(db_)));
-  }
-
- private:
-  sqlite3* db_;
-  sqlite3_stmt* s_ = nullptr;
-  int rc_;
-};
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
@@ -89,7 +51,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
   // WAL: readers never block the writer; synchronous=NORMAL is durable across a process crash
   // (kill -9), which is what restart recovery relies on.
   for (const char* sql : {"PRAGMA journal_mode=WAL;", "PRAGMA synchronous=NORMAL;",
-                          "PRAGMA foreign_keys=ON;", kSchema}) {
+                          "PRAGMA foreign_keys=ON;", kSchema, kImageSchema}) {
     auto status = store->Exec(sql);
     if (!status.ok())
       return absl::UnavailableError(StrCat("database ", path, ": ", status.message()));

@@ -45,6 +45,20 @@ struct AddressRecord {
   std::string zone_id;
 };
 
+// A stored image: its platform manifest (the identity), what a container needs to run it, and
+// the tags pointing at it (docker.io/library/busybox:latest form).
+struct ImageRecord {
+  std::string manifest_digest;
+  std::string index_digest;  // the index / manifest list it was chosen from, or ""
+  std::string media_type;    // of the manifest
+  std::string config_digest;
+  std::string config_json;
+  std::string layers_json;        // [{"digest", "mediaType", "size"}], bottom first
+  uint64_t size = 0;              // manifest + config + layers as stored (compressed)
+  std::string created_at;         // the config's "created", else when it was stored (RFC 3339)
+  std::vector<std::string> tags;  // filled by ListImages
+};
+
 class Store {
  public:
   // Opens (creating if needed) the database at `path`, with WAL and the schema.
@@ -63,6 +77,15 @@ class Store {
   absl::Status PutAddress(const AddressRecord& a);
   absl::Status ReleaseAddresses(const std::string& zone_id);
   absl::StatusOr<std::vector<AddressRecord>> ListAddresses();
+
+  // Images (image_records.cc). PutImage inserts or replaces the image and, in the same
+  // transaction, points each of `tags` at it (a tag moves from any other image).
+  absl::Status PutImage(const ImageRecord& image, const std::vector<std::string>& tags);
+  absl::StatusOr<std::vector<ImageRecord>> ListImages();
+  // Removes the image and every tag of it.
+  absl::Status DeleteImage(const std::string& manifest_digest);
+  // NotFound when no such tag.
+  absl::Status DeleteTag(const std::string& tag);
 
  private:
   explicit Store(sqlite3* db) : db_(db) {}
