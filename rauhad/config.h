@@ -16,6 +16,9 @@ struct DaemonConfig {
   std::string default_policy_file;           // default: built-in standard policy
   uint64_t output_limit = 1u << 20;          // bytes kept of each stream per task
   uint32_t shim_start_timeout_ms = 5000;
+  // Zones of the run dir with a live shim that the database does not hold (it was lost or
+  // replaced): false refuses to start, true stops and removes them.
+  bool remove_orphans = false;
 
   std::string DatabasePath() const { return state_dir + "/rauha.db"; }
   std::string ZoneRunDir(const std::string& zone_id) const { return run_dir + "/zones/" + zone_id; }

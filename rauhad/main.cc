@@ -86,6 +86,9 @@ int main(int argc, char** argv) {
   app.add_flag("--keep-network", net_config.keep_network,
                "keep the bridge and the nftables table when the last bridged zone goes and when "
                "rauhad stops (default: remove them)");
+  app.add_flag("--remove-orphans", config.remove_orphans,
+               "stop and remove zones whose shims run but that the database does not hold (it "
+               "was lost or replaced); without it rauhad refuses to start over them");
   CLI11_PARSE(app, argc, argv);
 
   if (::geteuid() != 0) return Fail("must run as root (it creates cgroups, namespaces and mounts)");
@@ -165,6 +168,7 @@ int main(int argc, char** argv) {
   if (auto st = zones.Recover(); !st.ok()) return Fail(rauha::ToStd(st.message()));
   rauha::TaskRunner runner(config, store->get(), &zones, &events);
   runner.Recover();
+  zones.RemoveIdleTemporaryZones();
 
   rauha::ZoneServiceImpl zone_service(&zones, &events, &runner);
   rauha::SandboxServiceImpl sandbox_service(&runner);

@@ -9,6 +9,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -150,7 +151,11 @@ absl::StatusOr<nlohmann::json> ShimClient::Call(
       if (cancelled && cancelled())
         return absl::CancelledError(StrCat("shim call ", method, " cancelled"));
     }
-    auto next = frame::ReadFrame(fd.get(), 10000);
+    // A frame started is a frame the shim finishes at once, unless it hangs: bounded too.
+    int frame_ms = 10000;
+    if (deadline >= 0)
+      frame_ms = static_cast<int>(std::clamp<int64_t>(deadline - NowMs(), 1, 10000));
+    auto next = frame::ReadFrame(fd.get(), frame_ms);
     if (!next.ok()) return next.status();
     response = *std::move(next);
     if (!shim::IsEventFrame(response)) break;
@@ -166,13 +171,16 @@ absl::StatusOr<nlohmann::json> ShimClient::Call(
   return shim::ParseResponse(response);
 }
 
-absl::StatusOr<shim::ShimHello> ShimClient::Hello() const {
-  RAUHA_ASSIGN_OR_RETURN(nlohmann::json r, Call("hello", nlohmann::json::object(), 3000));
+absl::StatusOr<shim::ShimHello> ShimClient::Hello(int timeout_ms) const {
+  RAUHA_ASSIGN_OR_RETURN(nlohmann::json r, Call("hello", nlohmann::json::object(), timeout_ms));
   return shim::ShimHelloFromJson(r);
 }
 
-absl::StatusOr<int64_t> ShimClient::Start(const shim::TaskSpec& spec) const {
-  RAUHA_ASSIGN_OR_RETURN(nlohmann::json r, Call("start", shim::ToJson(spec), 30000));
+absl::StatusOr<int64_t> ShimClient::Start(const shim::TaskSpec& spec,
+                                          const std::function<bool()>& cancelled,
+                                          int timeout_ms) const {
+  RAUHA_ASSIGN_OR_RETURN(nlohmann::json r,
+                         Call("start", shim::ToJson(spec), timeout_ms, cancelled));
   auto pid = r.find("pid");
   if (pid == r.end() || !pid->is_number_integer()) {
     return absl::InternalError("shim start reply has no pid");
@@ -182,22 +190,22 @@ absl::StatusOr<int64_t> ShimClient::Start(const shim::TaskSpec& spec) const {
 
 absl::StatusOr<shim::TaskResult> ShimClient::Wait(
     const std::string& task_id, const std::function<bool()>& cancelled,
-    const std::function<void(const EnforcementEvent&)>& on_event) const {
+    const std::function<void(const EnforcementEvent&)>& on_event, int timeout_ms) const {
   RAUHA_ASSIGN_OR_RETURN(nlohmann::json r,
-                         Call("wait", {{"task_id", task_id}}, -1, cancelled, on_event));
+                         Call("wait", {{"task_id", task_id}}, timeout_ms, cancelled, on_event));
   return shim::TaskResultFromJson(r);
 }
 
-absl::Status ShimClient::Kill(const std::string& task_id, int signal) const {
-  return Call("kill", {{"task_id", task_id}, {"signal", signal}}).status();
+absl::Status ShimClient::Kill(const std::string& task_id, int signal, int timeout_ms) const {
+  return Call("kill", {{"task_id", task_id}, {"signal", signal}}, timeout_ms).status();
 }
 
 absl::Status ShimClient::Forget(const std::string& task_id) const {
   return Call("forget", {{"task_id", task_id}}).status();
 }
 
-absl::Status ShimClient::Shutdown() const {
-  return Call("shutdown", nlohmann::json::object(), 15000).status();
+absl::Status ShimClient::Shutdown(int timeout_ms) const {
+  return Call("shutdown", nlohmann::json::object(), timeout_ms).status();
 }
 
 }  // namespace rauha

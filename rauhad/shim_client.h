@@ -45,18 +45,27 @@ class ShimClient {
       const std::function<bool()>& cancelled = nullptr,
       const std::function<void(const EnforcementEvent&)>& on_event = nullptr) const;
 
-  absl::StatusOr<shim::ShimHello> Hello() const;
-  absl::StatusOr<int64_t> Start(const shim::TaskSpec& spec) const;
+  // A shim that is alive answers hello at once; `timeout_ms` tells a hung one (stopped,
+  // deadlocked) apart.
+  absl::StatusOr<shim::ShimHello> Hello(int timeout_ms = 3000) const;
+  // Every call made for a request is bounded by that request's own deadline: `cancelled` (the
+  // gRPC call's end: its deadline or the client going away) and `timeout_ms` (what is left of
+  // the task's timeout), so a hung shim costs a caller no more than it asked to wait.
+  absl::StatusOr<int64_t> Start(const shim::TaskSpec& spec,
+                                const std::function<bool()>& cancelled = nullptr,
+                                int timeout_ms = 30000) const;
   // The task's result once it ended. `on_event` gets each of the task's denials live, as the
   // shim answers it, on the calling thread; the result's enforcement_events hold them all
   // again (up to shim::kMaxTaskEvents), so a caller that only needs the complete list can
-  // ignore the live ones.
+  // ignore the live ones. `timeout_ms` < 0: no bound but `cancelled`.
   absl::StatusOr<shim::TaskResult> Wait(
       const std::string& task_id, const std::function<bool()>& cancelled = nullptr,
-      const std::function<void(const EnforcementEvent&)>& on_event = nullptr) const;
-  absl::Status Kill(const std::string& task_id, int signal) const;
+      const std::function<void(const EnforcementEvent&)>& on_event = nullptr,
+      int timeout_ms = -1) const;
+  absl::Status Kill(const std::string& task_id, int signal, int timeout_ms = 10000) const;
   absl::Status Forget(const std::string& task_id) const;
-  absl::Status Shutdown() const;
+  // The shim kills its tasks, waits for them (up to 5 s) and exits.
+  absl::Status Shutdown(int timeout_ms = 15000) const;
 
   const std::string& socket_path() const { return socket_path_; }
 

@@ -22,6 +22,16 @@ namespace {
 namespace pb = rauha::sandbox::v1;
 
 constexpr uint64_t kMaxOutputLimit = 1u << 20;  // keeps a result inside one shim frame
+// A shim starts a task in milliseconds; the bound is for one that is hung.
+constexpr int64_t kStartTimeoutMs = 30000;
+// After a task's timeout the shim kills it and reports: it has this long to do so.
+constexpr int64_t kReportGraceMs = 10000;
+// Killing a task whose client went away, and collecting it, on a shim that may be hung.
+constexpr int kKillTimeoutMs = 2000;
+constexpr int kReapTimeoutMs = 10000;
+constexpr int kStartKillTimeoutMs = 500;
+
+int ClampMs(int64_t ms) { return static_cast<int>(std::min<int64_t>(ms, INT_MAX)); }
 constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 absl::Status ValidateRequest(const pb::RunSandboxRequest& r) {
@@ -195,11 +205,11 @@ pb::SandboxResult TaskRunner::Collect(Task& task, const ZoneView& zone, uint64_t
   auto live = [hub](const EnforcementEvent& e) {
     if (hub) hub->Publish(e);
   };
-  auto r = shim.Wait(task.id, cancelled, live);
+  auto r = shim.Wait(task.id, cancelled, live, task.wait_timeout_ms);
   if (!r.ok() && absl::IsCancelled(r.status())) {
     if (was_cancelled) *was_cancelled = true;
-    (void)shim.Kill(task.id, SIGKILL);
-    r = shim.Wait(task.id, nullptr, live);
+    (void)shim.Kill(task.id, SIGKILL, kKillTimeoutMs);
+    r = shim.Wait(task.id, nullptr, live, kReapTimeoutMs);
   }
   // The task has ended (or its shim is gone): everything it made the kernel report is in the
   // ring buffer, and EndTask drains it.
@@ -210,7 +220,13 @@ pb::SandboxResult TaskRunner::Collect(Task& task, const ZoneView& zone, uint64_t
     if (!still) {
       result.set_error("the zone was deleted while the task ran");
     } else {
-      result.set_error(StrCat("lost the zone's shim while the task ran: ", r.status().message()));
+      result.set_error(
+          absl::IsDeadlineExceeded(r.status())
+              ? StrCat("the zone's shim (pid ", zone.shim_pid,
+                       ") did not report the task's end within its timeout and ",
+                       kReportGraceMs / 1000, " s more: it is hung (`rauha zone delete --force ",
+                       zone.name, "` removes the zone and what runs in it)")
+              : StrCat("lost the zone's shim while the task ran: ", r.status().message()));
       if (!ProcessCmdlineContains(static_cast<pid_t>(zone.shim_pid), zone.id)) {
         zones_->MarkShimLost(zone.id, StrCat("its shim (pid ", zone.shim_pid,
                                              ") died; processes and cgroups removed"));
@@ -345,26 +361,61 @@ absl::StatusOr<pb::SandboxResult> TaskRunner::Run(const pb::RunSandboxRequest& r
   // Collect before the task can run: its first denial may come before Start returns.
   EnforcementHub* hub = zones_->hub();
   if (hub) hub->BeginTask(task->id, zone.id, 0);
-  auto pid = shim.Start(spec);
+  // The task's timeout bounds the calls to its shim too: a hung shim fails the request when
+  // the task would have timed out, not 30 s later (start) or never (wait). The gRPC deadline
+  // and the client going away bound them through `cancelled`.
+  const int64_t budget_ms = int64_t{req.timeout_seconds()} * 1000;
+  const int64_t start_ms = budget_ms > 0 ? std::min(budget_ms, kStartTimeoutMs) : kStartTimeoutMs;
+  task->wait_timeout_ms = budget_ms > 0 ? ClampMs(budget_ms + kReportGraceMs) : -1;
+  auto pid = shim.Start(spec, cancelled, ClampMs(start_ms));
   if (!pid.ok()) {
+    if (absl::IsCancelled(pid.status())) {
+      // It may start after all, in a shim that answers late, for a client that is gone. (Past
+      // a timeout the shim ends it itself: the timeout is in the spec.)
+      (void)shim.Kill(task->id, SIGKILL, kStartKillTimeoutMs);
+    }
     if (hub) (void)hub->EndTask(task->id);
     {
       std::lock_guard lock(mu_);
       tasks_.erase(task->id);
     }
     Finish(task);
+    if (absl::IsDeadlineExceeded(pid.status())) {
+      return absl::DeadlineExceededError(
+          StrCat("starting the task: the shim of zone \"", zone.name, "\" (pid ", zone.shim_pid,
+                 ") did not answer within ", start_ms / 1000.0,
+                 " s (the task's timeout bounds its start); it is hung or overloaded (`rauha zone "
+                 "delete --force ",
+                 zone.name, "` removes the zone)"));
+    }
     return Annotate(pid.status(), "starting the task");
   }
   task->pid = *pid;
   if (hub) hub->SetTaskPidns(task->id, PidNamespaceOf(*pid));
   rec.pid = *pid;
-  (void)store_->PutTask(rec);
+  if (auto st = store_->PutTask(rec); !st.ok()) {
+    // A task the database does not hold would be lost to a restart: it does not run.
+    (void)shim.Kill(task->id, SIGKILL, kKillTimeoutMs);
+    (void)shim.Wait(task->id, nullptr, nullptr, kReapTimeoutMs);
+    (void)shim.Forget(task->id);
+    if (hub) (void)hub->EndTask(task->id);
+    {
+      std::lock_guard lock(mu_);
+      tasks_.erase(task->id);
+    }
+    Finish(task);
+    return Annotate(st, "recording the task (it was killed)");
+  }
   events_->Publish(zone.name, "task.started", StrCat(task->id, ": ", task->command[0]));
 
   bool was_cancelled = false;
   pb::SandboxResult result = Collect(*task, zone, oom_before, cancelled, &was_cancelled);
   task->result = result;
-  (void)store_->DeleteTask(task->id);
+  if (auto st = store_->DeleteTask(task->id); !st.ok()) {
+    // The result is the caller's now; the stale record is read as a lost task at the next
+    // start and then collected or dropped like any other.
+    std::fprintf(stderr, "rauhad: task %s: %s\n", task->id.c_str(), ToStd(st.message()).c_str());
+  }
   Finish(task);
   {
     std::lock_guard lock(mu_);
@@ -490,7 +541,8 @@ void TaskRunner::Recover() {
 
 namespace rauha {
 
-absl::StatusOr<ProbeOutcome> TaskRunner::Probe(const std::string& zone_name) {
+absl::StatusOr<ProbeOutcome> TaskRunner::Probe(const std::string& zone_name,
+                                               const std::function<bool()>& cancelled) {
   RAUHA_ASSIGN_OR_RETURN(ZoneView zone, zones_->BeginTask(zone_name));
   std::string task_id = StrCat("probe-", NewUuid());
   pb::RunSandboxRequest none;
@@ -500,14 +552,18 @@ absl::StatusOr<ProbeOutcome> TaskRunner::Probe(const std::string& zone_name) {
   ShimClient shim(zone.shim_socket);
   EnforcementHub* hub = zones_->hub();
   if (hub) hub->BeginTask(task_id, zone.id, 0);
-  auto pid = shim.Start(spec);
+  auto pid = shim.Start(spec, cancelled, static_cast<int>(spec.timeout_ms));
   absl::StatusOr<shim::TaskResult> r = absl::UnknownError("not started");
   if (!pid.ok()) r = pid.status();
   if (pid.ok()) {
     if (hub) hub->SetTaskPidns(task_id, PidNamespaceOf(*pid));
-    r = shim.Wait(task_id, nullptr, [hub](const EnforcementEvent& e) {
-      if (hub) hub->Publish(e);
-    });
+    r = shim.Wait(
+        task_id, cancelled,
+        [hub](const EnforcementEvent& e) {
+          if (hub) hub->Publish(e);
+        },
+        ClampMs(static_cast<int64_t>(spec.timeout_ms) + kReportGraceMs));
+    if (!r.ok()) (void)shim.Kill(task_id, SIGKILL, kKillTimeoutMs);
     (void)shim.Forget(task_id);
   }
   TaskEvents kernel = hub ? hub->EndTask(task_id) : TaskEvents{};

@@ -43,7 +43,8 @@ class TaskRunner {
   std::vector<rauha::sandbox::v1::TaskInfo> List(const std::string& zone_name);
   // Runs the shim's built-in probes in the zone, confined like any task (FailedPrecondition
   // when the zone cannot take a task, e.g. paused).
-  absl::StatusOr<ProbeOutcome> Probe(const std::string& zone_name);
+  absl::StatusOr<ProbeOutcome> Probe(const std::string& zone_name,
+                                     const std::function<bool()>& cancelled = nullptr);
 
   // After ZoneManager::Recover: picks up tasks that were running when rauhad stopped.
   void Recover();
@@ -59,6 +60,7 @@ class TaskRunner {
     int64_t pid = 0;
     std::string started_at;
     bool remove_zone = false;
+    int wait_timeout_ms = -1;  // bound of the wait for its end (its timeout + grace)
     bool done = false;
     rauha::sandbox::v1::SandboxResult result;
   };

@@ -26,6 +26,10 @@ namespace rauha {
 namespace {
 
 constexpr std::string_view kDaemonStopped = "rauhad stopped; the zone restarts with rauhad";
+// A shim answers hello from its event loop within microseconds; a second is a hung shim.
+constexpr int kHungShimMs = 1000;
+// The shim's own shutdown waits up to 5 s for its tasks to end after SIGKILL.
+constexpr int kShimShutdownMs = 7000;
 
 std::string ShimNetwork(const policy::Policy& p) {
   return p.network.mode == policy::NetworkMode::kHost ? "host" : "isolated";
@@ -115,7 +119,31 @@ ZoneManager::ZoneManager(DaemonConfig config, store::Store* store, cgroup::Manag
       cgroups_(cgroups),
       events_(events),
       network_(network),
-      hub_(hub) {}
+      hub_(hub),
+      watcher_(std::make_unique<ShimWatcher>(
+          [this](const std::string& zone_id, pid_t pid) { OnShimExit(zone_id, pid); })) {}
+
+ZoneManager::~ZoneManager() { watcher_->Stop(); }
+
+void ZoneManager::WatchShim(const std::string& zone_id, int64_t shim_pid) {
+  auto st = watcher_->Watch(zone_id, static_cast<pid_t>(shim_pid));
+  if (st.ok()) return;
+  std::fprintf(stderr, "rauhad: zone %s: %s\n", zone_id.c_str(), ToStd(st.message()).c_str());
+  if (absl::IsNotFound(st)) OnShimExit(zone_id, static_cast<pid_t>(shim_pid));
+}
+
+void ZoneManager::OnShimExit(const std::string& zone_id, pid_t pid) {
+  std::string name;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [n, z] : zones_) {
+      if (z->record.id == zone_id && z->record.shim_pid == pid) name = n;
+    }
+  }
+  if (name.empty()) return;
+  std::fprintf(stderr, "rauhad: zone %s: its shim (pid %d) exited\n", name.c_str(), pid);
+  MarkShimLost(zone_id, StrCat("its shim (pid ", pid, ") died; processes and cgroups removed"));
+}
 
 HostLayers ZoneManager::host_layers() const {
   HostLayers h = hub_ ? hub_->host() : HostLayers{};
@@ -146,6 +174,18 @@ absl::StatusOr<policy::Policy> ZoneManager::ResolvePolicy(const std::string& pol
 ZoneManager::Zone* ZoneManager::FindLocked(const std::string& name) {
   auto it = zones_.find(name);
   return it == zones_.end() ? nullptr : it->second.get();
+}
+
+absl::Status ZoneManager::CommitState(Zone& zone, ZoneState state, std::string reason) {
+  store::ZoneRecord next = zone.record;
+  next.state = std::string(ToString(state));
+  next.state_reason = reason;
+  if (auto st = store_->PutZone(next); !st.ok()) {
+    return Annotate(st, StrCat("zone \"", zone.record.name, "\" stays ", ToString(zone.state),
+                               " (recording ", ToString(state), ")"));
+  }
+  SetState(zone, state, std::move(reason));  // recorded just now: this write repeats it
+  return absl::OkStatus();
 }
 
 void ZoneManager::SetState(Zone& zone, ZoneState state, std::string reason) {
@@ -327,6 +367,7 @@ void ZoneManager::Teardown(const store::ZoneRecord& record, const cgroup::ZoneCg
   // The link first: deleting it while the namespace lives is synchronous, while a namespace
   // dying with its shim releases its links only later, from a kernel work queue.
   if (network_) network_->Detach(record.id);
+  watcher_->Unwatch(record.id);
   // A pidfd taken while the pid is verifiably still this zone's shim lets us wait for exactly
   // that process, with no polling and no pid-reuse race.
   auto shim_pid = static_cast<pid_t>(record.shim_pid);
@@ -335,8 +376,11 @@ void ZoneManager::Teardown(const store::ZoneRecord& record, const cgroup::ZoneCg
     pidfd.reset(static_cast<int>(::syscall(SYS_pidfd_open, shim_pid, 0)));
   }
   ShimClient shim(config_.ShimSocket(record.id));
-  if (!shim.Shutdown().ok() && pidfd) {
-    // The shim did not answer: stop it through its pidfd.
+  // A live shim answers hello at once; one that does not (stopped, deadlocked) would hold the
+  // delete for the whole shutdown bound, so it is killed instead. Its tasks die with the
+  // zone's cgroups below.
+  bool answers = shim.Hello(kHungShimMs).ok();
+  if ((!answers || !shim.Shutdown(kShimShutdownMs).ok()) && pidfd) {
     ::syscall(SYS_pidfd_send_signal, pidfd.get(), SIGKILL, nullptr, 0);
   }
   if (pidfd) {
@@ -395,7 +439,7 @@ absl::StatusOr<ZoneView> ZoneManager::Create(const std::string& name, const std:
   events_->Publish(name, "zone.state", "Creating");
 
   absl::Status up = Bringup(work);
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
   Zone* z = FindLocked(name);
   if (!up.ok()) {
     if (network_) network_->Release(work.record.id);
@@ -408,9 +452,21 @@ absl::StatusOr<ZoneView> ZoneManager::Create(const std::string& name, const std:
   z->cgroup = work.cgroup;
   z->limits = work.limits;
   z->address = work.address;
-  SetState(*z, ZoneState::kReady);
+  if (auto st = CommitState(*z, ZoneState::kReady); !st.ok()) {
+    // The record says Creating, which the next start removes; so does this call, now.
+    zones_.erase(name);
+    lock.unlock();
+    Teardown(work.record, work.cgroup);
+    if (network_) network_->Release(work.record.id);
+    (void)store_->DeleteZone(work.record.id);
+    events_->Publish(name, "zone.deleted", StrCat("creation failed: ", st.message()));
+    return Annotate(st, StrCat("creating zone \"", name, "\""));
+  }
   events_->Publish(name, "zone.created", StrCat("zone ", z->record.id, " ready"));
-  return ViewWithNetwork(*z);
+  ZoneView view = ViewWithNetwork(*z);
+  lock.unlock();
+  WatchShim(view.id, view.shim_pid);
+  return view;
 }
 
 absl::Status ZoneManager::Delete(const std::string& name, bool force) {
@@ -432,7 +488,10 @@ absl::Status ZoneManager::Delete(const std::string& name, bool force) {
                  " running task(s); wait for them or delete with force"));
     }
     was_paused = z->state == ZoneState::kPaused;
-    if (z->state != ZoneState::kStopped) SetState(*z, ZoneState::kStopping);
+    // Recorded before anything is torn down: a store that refuses leaves the zone as it was,
+    // and a crash from here on finishes the removal at the next start.
+    if (z->state != ZoneState::kStopped)
+      RAUHA_RETURN_IF_ERROR(CommitState(*z, ZoneState::kStopping));
     record = z->record;
     cg = z->cgroup;
   }
@@ -442,9 +501,18 @@ absl::Status ZoneManager::Delete(const std::string& name, bool force) {
   std::lock_guard lock(mu_);
   Zone* z = FindLocked(name);
   if (z) {
-    if (z->state != ZoneState::kStopped) SetState(*z, ZoneState::kStopped);
+    if (auto st = store_->DeleteZone(z->record.id); !st.ok()) {
+      // Nothing of it is left in the kernel; its record (Stopping, or Stopped) is removed by
+      // the next start, or by deleting it again once the store takes writes.
+      SetState(*z, ZoneState::kStopped,
+               StrCat("its processes and cgroups were removed, but the database refused to "
+                      "forget it: ",
+                      st.message()));
+      return Annotate(st, StrCat("deleting zone \"", name,
+                                 "\": it is stopped and removed from the kernel; delete it "
+                                 "again when the database takes writes"));
+    }
     SetState(*z, ZoneState::kDestroying);
-    (void)store_->DeleteZone(z->record.id);
     zones_.erase(name);
   }
   if (network_) network_->Release(record.id);
@@ -517,10 +585,19 @@ absl::Status ZoneManager::ApplyPolicy(const std::string& name, const std::string
       return Annotate(st, "applying policy");
     }
   }
+  store::ZoneRecord next = z->record;
+  next.policy_toml = policy::ToCanonicalToml(pol);
+  if (auto st = store_->PutZone(next); !st.ok()) {
+    // Not recorded, so not applied: the kernel goes back to the zone's recorded policy.
+    (void)cgroup::ApplyLimits(z->cgroup, LimitsOf(z->policy));
+    if (pol.network.mode == policy::NetworkMode::kBridged && network_)
+      (void)network_->UpdatePolicy(z->record.id, z->policy);
+    if (hub_) (void)hub_->UpdateZone(z->record.id, z->policy);
+    return Annotate(st, "applying policy (the zone keeps its previous policy)");
+  }
   z->policy = pol;
   z->limits = *std::move(limits);
-  z->record.policy_toml = policy::ToCanonicalToml(pol);
-  RAUHA_RETURN_IF_ERROR(store_->PutZone(z->record));
+  z->record = std::move(next);
   events_->Publish(name, "zone.policy", "policy applied");
   return absl::OkStatus();
 }
@@ -619,7 +696,10 @@ absl::Status ZoneManager::Pause(const std::string& name) {
   if (z->state == ZoneState::kPaused) return absl::OkStatus();
   RAUHA_RETURN_IF_ERROR(CheckTransition(z->state, ZoneState::kPaused));
   RAUHA_RETURN_IF_ERROR(cgroup::SetFrozen(z->cgroup, true));
-  SetState(*z, ZoneState::kPaused);
+  if (auto st = CommitState(*z, ZoneState::kPaused); !st.ok()) {
+    (void)cgroup::SetFrozen(z->cgroup, false);
+    return st;
+  }
   return absl::OkStatus();
 }
 
@@ -632,7 +712,11 @@ absl::Status ZoneManager::Resume(const std::string& name) {
         StrCat("zone \"", name, "\" is ", ToString(z->state), ", not Paused"));
   }
   RAUHA_RETURN_IF_ERROR(cgroup::SetFrozen(z->cgroup, false));
-  SetState(*z, z->running_tasks > 0 ? ZoneState::kRunning : ZoneState::kReady);
+  if (auto st = CommitState(*z, z->running_tasks > 0 ? ZoneState::kRunning : ZoneState::kReady);
+      !st.ok()) {
+    (void)cgroup::SetFrozen(z->cgroup, true);
+    return st;
+  }
   return absl::OkStatus();
 }
 
@@ -647,8 +731,8 @@ absl::StatusOr<ZoneView> ZoneManager::BeginTask(const std::string& name) {
                "; tasks start in Ready or Running zones",
                z->state == ZoneState::kPaused ? " (resume it first)" : ""));
   }
+  if (z->state == ZoneState::kReady) RAUHA_RETURN_IF_ERROR(CommitState(*z, ZoneState::kRunning));
   ++z->running_tasks;
-  if (z->state == ZoneState::kReady) SetState(*z, ZoneState::kRunning);
   return ViewWithNetwork(*z);
 }
 
@@ -683,8 +767,53 @@ void ZoneManager::MarkShimLost(const std::string& zone_id, const std::string& re
   Teardown(record, cg);
 }
 
+absl::Status ZoneManager::HandleOrphans(const std::vector<store::ZoneRecord>& records) {
+  std::set<std::string> known;
+  for (const auto& rec : records) known.insert(rec.id);
+  struct Orphan {
+    std::string id;
+    int64_t shim_pid = 0;  // 0: no shim answers
+  };
+  std::vector<Orphan> orphans;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(config_.run_dir + "/zones", ec)) {
+    std::string id = entry.path().filename();
+    if (known.count(id) || !entry.is_directory(ec)) continue;
+    auto hello = ShimClient(config_.ShimSocket(id)).Hello(kHungShimMs);
+    orphans.push_back({id, hello.ok() && hello->zone_id == id ? hello->pid : 0});
+  }
+  std::string live;
+  for (const auto& o : orphans) {
+    if (o.shim_pid != 0)
+      live += StrCat(live.empty() ? "" : ", ", o.id, " (shim pid ", o.shim_pid, ")");
+  }
+  if (!live.empty() && !config_.remove_orphans) {
+    return absl::FailedPreconditionError(StrCat(
+        "the database ", config_.DatabasePath(),
+        records.empty() ? " holds no zones" : " does not hold every zone", ", but ",
+        config_.run_dir, "/zones has zones whose shims still run: ", live,
+        ". The database was lost, truncated or replaced (or --state-dir and --run-dir belong to "
+        "different installations). Nothing was changed. Restore the database, or start rauhad "
+        "with --remove-orphans to stop these zones (their tasks are killed) and remove them"));
+  }
+  for (const auto& o : orphans) {
+    std::fprintf(stderr,
+                 "rauhad: zone %s is not in the database%s; removing its processes, cgroups and "
+                 "run directory\n",
+                 o.id.c_str(),
+                 o.shim_pid ? StrCat(" and its shim (pid ", o.shim_pid, ") runs").c_str() : "");
+    store::ZoneRecord rec;
+    rec.id = o.id;
+    rec.name = o.id;
+    rec.shim_pid = o.shim_pid;
+    Teardown(rec, cgroups_->ZonePaths(o.id));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ZoneManager::Recover() {
   RAUHA_ASSIGN_OR_RETURN(auto records, store_->ListZones());
+  RAUHA_RETURN_IF_ERROR(HandleOrphans(records));
   std::set<std::string> known;
   for (auto& rec : records) {
     known.insert(rec.id);
@@ -798,7 +927,42 @@ absl::Status ZoneManager::Recover() {
   for (const auto& id : cgroups_->ListZoneIds()) {
     if (!known.count(id)) (void)cgroup::Remove(cgroups_->ZonePaths(id));
   }
+  std::vector<std::pair<std::string, int64_t>> live;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [name, z] : zones_) {
+      if (z->state == ZoneState::kReady || z->state == ZoneState::kRunning ||
+          z->state == ZoneState::kPaused)
+        live.emplace_back(z->record.id, z->record.shim_pid);
+    }
+  }
+  for (const auto& [id, pid] : live) WatchShim(id, pid);
   return absl::OkStatus();
+}
+
+int ZoneManager::RemoveIdleTemporaryZones() {
+  std::vector<std::string> idle;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [name, z] : zones_) {
+      if (z->record.temporary && z->running_tasks == 0) idle.push_back(name);
+    }
+  }
+  int removed = 0;
+  for (const auto& name : idle) {
+    std::fprintf(stderr,
+                 "rauhad: removing temporary zone %s: no task of it was running when rauhad "
+                 "restarted\n",
+                 name.c_str());
+    auto st = Delete(name, /*force=*/true);
+    if (st.ok()) {
+      ++removed;
+    } else {
+      std::fprintf(stderr, "rauhad: removing temporary zone %s: %s\n", name.c_str(),
+                   ToStd(st.message()).c_str());
+    }
+  }
+  return removed;
 }
 
 void ZoneManager::StopAll() {

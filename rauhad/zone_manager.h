@@ -23,6 +23,7 @@
 #include "rauhad/event_bus.h"
 #include "rauhad/linux/cgroup.h"
 #include "rauhad/net/zone_network.h"
+#include "rauhad/shim_watcher.h"
 #include "rauhad/store/store.h"
 
 namespace rauha {
@@ -79,6 +80,7 @@ class ZoneManager {
   // `hub` null: no eBPF enforcement (unit tests of the registry).
   ZoneManager(DaemonConfig config, store::Store* store, cgroup::Manager* cgroups, EventBus* events,
               net::ZoneNetwork* network = nullptr, EnforcementHub* hub = nullptr);
+  ~ZoneManager();
 
   // What enforces each control on this host.
   HostLayers host_layers() const;
@@ -110,6 +112,10 @@ class ZoneManager {
   // After a restart: reattach to surviving shims, mark zones whose shim died, restart zones
   // stopped by a clean daemon stop, remove leftovers. Returns the ids of zones reattached.
   absl::Status Recover();
+  // After Recover and TaskRunner::Recover: a temporary zone exists for one task, so one that
+  // holds no running task now (its task had not started, or ended, when rauhad went down)
+  // would stay for ever. Deletes them; returns how many.
+  int RemoveIdleTemporaryZones();
   // Clean daemon stop: temporary zones are deleted; the others stop (tasks killed, shim and
   // cgroups removed) and restart with the next rauhad.
   void StopAll();
@@ -134,10 +140,24 @@ class ZoneManager {
   // Sets up cgroups and the shim for a zone already in the map in state Creating.
   absl::Status Bringup(Zone& zone_copy);
   void Teardown(const store::ZoneRecord& record, const cgroup::ZoneCgroup& cg);
-  void SetState(Zone& zone, ZoneState state, std::string reason = "");  // mu_ held
-  ZoneView ViewOf(const Zone& zone) const;                              // mu_ held
-  ZoneView ViewWithNetwork(const Zone& zone) const;                     // mu_ held
-  Zone* FindLocked(const std::string& name);                            // mu_ held
+  // Zone directories of the run dir that no record in `known` holds: dead ones are removed;
+  // live ones (their shim answers) refuse the start (FailedPrecondition saying what to do)
+  // unless config_.remove_orphans, which stops and removes them. Runs before anything else
+  // of the recovery touches the kernel.
+  absl::Status HandleOrphans(const std::vector<store::ZoneRecord>& known);
+  // Watches a live zone's shim; one already gone is marked lost at once. Without mu_.
+  void WatchShim(const std::string& zone_id, int64_t shim_pid);
+  // The watcher saw a shim exit: a live zone whose shim it still is lost it.
+  void OnShimExit(const std::string& zone_id, pid_t pid);
+  // A state the kernel already shows (a shim died, a task ended): the registry follows it even
+  // when the store refuses to record it (logged; recovery reads the kernel again). mu_ held.
+  void SetState(Zone& zone, ZoneState state, std::string reason = "");
+  // A state change a request asks for: recorded first, so a store that refuses it (a full
+  // disk) fails the request with the zone unchanged. mu_ held.
+  absl::Status CommitState(Zone& zone, ZoneState state, std::string reason = "");
+  ZoneView ViewOf(const Zone& zone) const;           // mu_ held
+  ZoneView ViewWithNetwork(const Zone& zone) const;  // mu_ held
+  Zone* FindLocked(const std::string& name);         // mu_ held
 
   DaemonConfig config_;
   store::Store* store_;
@@ -147,6 +167,8 @@ class ZoneManager {
   EnforcementHub* hub_;
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<Zone>> zones_;  // by name
+  // Last: destroyed first, so no callback reaches a half-destroyed registry.
+  std::unique_ptr<ShimWatcher> watcher_;
 };
 
 // Controls the policy states that nothing on this host enforces yet, with the reason.

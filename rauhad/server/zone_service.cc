@@ -151,7 +151,7 @@ grpc::Status ZoneServiceImpl::ZoneStats(grpc::ServerContext*, const zpb::ZoneSta
   return grpc::Status::OK;
 }
 
-grpc::Status ZoneServiceImpl::VerifyIsolation(grpc::ServerContext*,
+grpc::Status ZoneServiceImpl::VerifyIsolation(grpc::ServerContext* ctx,
                                               const zpb::VerifyIsolationRequest* req,
                                               zpb::VerifyIsolationResponse* resp) {
   if (auto st = CheckName(req->zone_name()); !st.ok()) return ToGrpc(st);
@@ -159,7 +159,7 @@ grpc::Status ZoneServiceImpl::VerifyIsolation(grpc::ServerContext*,
   if (!checks.ok()) return ToGrpc(checks.status());
   // By trying: the reads above say what is configured, the probes whether it holds.
   if (runner_) {
-    auto outcome = runner_->Probe(req->zone_name());
+    auto outcome = runner_->Probe(req->zone_name(), [ctx] { return ctx->IsCancelled(); });
     if (outcome.ok()) {
       auto view = zones_->Get(req->zone_name());
       policy::Policy pol = view.ok() ? view->policy : policy::DefaultPolicy();

@@ -43,6 +43,13 @@ class Stmt {
     if (rc == SQLITE_CONSTRAINT) {
       return absl::AlreadyExistsError(StrCat("sqlite: ", sqlite3_errmsg(db_)));
     }
+    if ((rc & 0xff) == SQLITE_FULL) {
+      // SQLite rolled the statement back: nothing of it was recorded.
+      const char* path = sqlite3_db_filename(db_, "main");
+      return absl::ResourceExhaustedError(
+          StrCat("the database ", path ? path : "", " refused the change (", sqlite3_errmsg(db_),
+                 "): free space on its file system and try again"));
+    }
     return absl::InternalError(StrCat("sqlite: ", sqlite3_errmsg(db_)));
   }
 

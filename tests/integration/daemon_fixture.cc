@@ -77,6 +77,8 @@ void Daemon::Start() {
     netns_fd = ::open(netns_.c_str(), O_RDONLY | O_CLOEXEC);
     ASSERT_GE(netns_fd, 0) << "open " << netns_ << ": " << std::strerror(errno);
   }
+  // A crashed rauhad leaves its socket: waiting for the file must wait for this rauhad's.
+  ::unlink(socket_.c_str());
   pid_ = ::fork();
   ASSERT_GE(pid_, 0);
   if (pid_ == 0) {
@@ -108,6 +110,39 @@ void Daemon::Start() {
   auto channel = Channel();
   bool up = channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10));
   ASSERT_TRUE(up) << "rauhad did not come up; log:\n" << log();
+}
+
+int Daemon::StartExpectingExit(int timeout_ms) {
+  std::vector<std::string> args = {RAUHAD_BIN,      "--socket",        socket_,
+                                   "--run-dir",     dir_ + "/run",     "--state-dir",
+                                   dir_ + "/state", "--cgroup-parent", cgroup_parent_,
+                                   "--shim-path",   RAUHA_SHIM_BIN};
+  args.insert(args.end(), extra_args_.begin(), extra_args_.end());
+  std::string log_path = dir_ + "/rauhad.log";
+  pid_t pid = ::fork();
+  if (pid < 0) return -2;
+  if (pid == 0) {
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    FILE* log = std::fopen(log_path.c_str(), "a");
+    if (log) {
+      ::dup2(fileno(log), 1);
+      ::dup2(fileno(log), 2);
+    }
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  for (int i = 0; i < timeout_ms / 10; ++i) {
+    int status = 0;
+    if (::waitpid(pid, &status, WNOHANG) == pid) {
+      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  // It started after all: keep it, so the test's own stop (and its checks) apply.
+  pid_ = pid;
+  return -1;
 }
 
 void Daemon::Stop() {

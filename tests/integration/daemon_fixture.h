@@ -31,6 +31,11 @@ class Daemon {
 
   // Starts rauhad and waits until its socket answers. Fails the test on error.
   void Start();
+  // Starts rauhad expecting it to refuse: its exit status, or -1 (after stopping it) when it
+  // still runs after `timeout_ms`.
+  int StartExpectingExit(int timeout_ms = 10000);
+  // Arguments added to rauhad's command line from the next Start() on.
+  void set_extra_args(std::vector<std::string> args) { extra_args_ = std::move(args); }
   // SIGTERM and wait: the clean stop.
   void Stop();
   // SIGKILL and wait: a crash. Shims survive it.
