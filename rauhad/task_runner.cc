@@ -442,7 +442,9 @@ absl::StatusOr<pb::SandboxResult> TaskRunner::Wait(const std::string& task_id,
     if (!task->done && cancelled && cancelled()) return absl::CancelledError("client went away");
   }
   // A recovered task's result is kept until someone collects it; this is that collection.
-  if (tasks_.erase(task_id)) (void)store_->DeleteTask(task_id);
+  if (tasks_.erase(task_id)) {
+    store::LogRefused(store_->DeleteTask(task_id), StrCat("forgetting collected task ", task_id));
+  }
   return task->result;
 }
 
@@ -482,7 +484,7 @@ void TaskRunner::Recover() {
     if (rec.state == "exited") {
       task->done = task->result.ParseFromString(rec.result);
       if (!task->done) {
-        (void)store_->DeleteTask(rec.id);
+        store::LogRefused(store_->DeleteTask(rec.id), StrCat("dropping task ", rec.id));
         continue;
       }
       std::lock_guard lock(mu_);
@@ -506,7 +508,7 @@ void TaskRunner::Recover() {
       store::TaskRecord done = rec;
       done.state = "exited";
       done.result = task->result.SerializeAsString();
-      (void)store_->PutTask(done);
+      store::LogRefused(store_->PutTask(done), StrCat("recording the result of task ", rec.id));
       if (zone && rec.remove_zone) (void)zones_->Delete(zone->name, true);
       std::lock_guard lock(mu_);
       tasks_[task->id] = task;
@@ -527,7 +529,7 @@ void TaskRunner::Recover() {
       store::TaskRecord done = rec;
       done.state = "exited";
       done.result = result.SerializeAsString();
-      (void)store_->PutTask(done);
+      store::LogRefused(store_->PutTask(done), StrCat("recording the result of task ", rec.id));
       {
         std::lock_guard inner(mu_);
         task->result = std::move(result);

@@ -443,7 +443,7 @@ absl::StatusOr<ZoneView> ZoneManager::Create(const std::string& name, const std:
   Zone* z = FindLocked(name);
   if (!up.ok()) {
     if (network_) network_->Release(work.record.id);
-    (void)store_->DeleteZone(work.record.id);
+    store::LogRefused(store_->DeleteZone(work.record.id), StrCat("forgetting zone ", name));
     zones_.erase(name);
     events_->Publish(name, "zone.deleted", StrCat("creation failed: ", up.message()));
     return Annotate(up, StrCat("creating zone \"", name, "\""));
@@ -458,7 +458,7 @@ absl::StatusOr<ZoneView> ZoneManager::Create(const std::string& name, const std:
     lock.unlock();
     Teardown(work.record, work.cgroup);
     if (network_) network_->Release(work.record.id);
-    (void)store_->DeleteZone(work.record.id);
+    store::LogRefused(store_->DeleteZone(work.record.id), StrCat("forgetting zone ", name));
     events_->Publish(name, "zone.deleted", StrCat("creation failed: ", st.message()));
     return Annotate(st, StrCat("creating zone \"", name, "\""));
   }
@@ -822,7 +822,7 @@ absl::Status ZoneManager::Recover() {
       std::fprintf(stderr, "rauhad: zone %s has an unreadable stored policy (%s); removing it\n",
                    rec.name.c_str(), ToStd(pol.status().message()).c_str());
       Teardown(rec, cgroups_->ZonePaths(rec.id));
-      (void)store_->DeleteZone(rec.id);
+      store::LogRefused(store_->DeleteZone(rec.id), StrCat("forgetting zone ", rec.name));
       continue;
     }
     auto zone = std::make_unique<Zone>();
@@ -838,7 +838,7 @@ absl::Status ZoneManager::Recover() {
         state == ZoneState::kStopping) {
       // Interrupted half-way: finish the removal.
       Teardown(rec, zone->cgroup);
-      (void)store_->DeleteZone(rec.id);
+      store::LogRefused(store_->DeleteZone(rec.id), StrCat("forgetting zone ", rec.name));
       events_->Publish(rec.name, "zone.deleted", "removed after an interrupted create or delete");
       continue;
     }
@@ -861,7 +861,7 @@ absl::Status ZoneManager::Recover() {
           continue;
         }
         zone->record.state_reason = StrCat("restart failed: ", up.message());
-        (void)store_->PutZone(zone->record);
+        store::LogRefused(store_->PutZone(zone->record), StrCat("recording zone ", rec.name));
       } else {
         (void)cgroup::Remove(zone->cgroup);
       }

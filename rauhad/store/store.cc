@@ -1,5 +1,7 @@
 #include "rauhad/store/store.h"
 
+#include <cstdio>
+
 #include "rauha-common/strcat.h"
 #include "rauhad/store/stmt.h"
 
@@ -198,6 +200,12 @@ absl::StatusOr<std::vector<AddressRecord>> Store::ListAddresses() {
   while ((rc = s.Step()) == SQLITE_ROW) out.push_back({s.Text(0), s.Text(1)});
   if (auto st = s.Done(rc); !st.ok()) return st;
   return out;
+}
+
+void LogRefused(const absl::Status& status, std::string_view what) {
+  if (status.ok()) return;
+  std::fprintf(stderr, "rauhad: %.*s: %s\n", static_cast<int>(what.size()), what.data(),
+               ToStd(status.message()).c_str());
 }
 
 }  // namespace rauha::store

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -93,5 +94,9 @@ class Store {
   std::mutex mu_;
   sqlite3* db_;
 };
+
+// Logs a refused write that the caller can only report, not undo (the next start reads the
+// kernel and the records again): "rauhad: <what>: <status>".
+void LogRefused(const absl::Status& status, std::string_view what);
 
 }  // namespace rauha::store
