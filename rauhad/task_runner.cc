@@ -383,8 +383,8 @@ absl::StatusOr<pb::SandboxResult> TaskRunner::Run(const pb::RunSandboxRequest& r
     if (absl::IsDeadlineExceeded(pid.status())) {
       return absl::DeadlineExceededError(
           StrCat("starting the task: the shim of zone \"", zone.name, "\" (pid ", zone.shim_pid,
-                 ") did not answer within ", start_ms / 1000.0,
-                 " s (the task's timeout bounds its start); it is hung or overloaded (`rauha zone "
+                 ") did not answer within ", start_ms,
+                 " ms (the task's timeout bounds its start); it is hung or overloaded (`rauha zone "
                  "delete --force ",
                  zone.name, "` removes the zone)"));
     }
