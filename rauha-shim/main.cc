@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "rauha-common/hostname.h"
 #include "rauha-common/strcat.h"
 #include "rauha-shim/log.h"
 #include "rauha-shim/options.h"
@@ -52,7 +53,9 @@ int main(int argc, char** argv) {
   if (auto s = EnsureStateDir(options->state_dir); !s.ok()) {
     return StartupError(ready_fd, rauha::ToStd(s.message()));
   }
-  if (auto s = EnterZoneNamespaces(options->zone_name, options->isolated_network); !s.ok()) {
+  if (auto s =
+          EnterZoneNamespaces(rauha::ZoneHostname(options->zone_name), options->isolated_network);
+      !s.ok()) {
     return StartupError(ready_fd, rauha::ToStd(s.message()));
   }
   signal(SIGPIPE, SIG_IGN);

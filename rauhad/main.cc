@@ -134,6 +134,7 @@ int main(int argc, char** argv) {
   auto store = rauha::store::Store::Open(config.DatabasePath());
   if (!store.ok()) return Fail(rauha::ToStd(store.status().message()));
 
+  net_config.forwarding_marker = config.run_dir + "/ip_forward.restore";
   rauha::image::ImageStore images(config.state_dir, store->get());
   if (auto st = images.Init(); !st.ok()) return Fail(rauha::ToStd(st.message()));
 

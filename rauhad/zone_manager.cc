@@ -492,6 +492,8 @@ absl::Status ZoneManager::Delete(const std::string& name, bool force) {
     // and a crash from here on finishes the removal at the next start.
     if (z->state != ZoneState::kStopped)
       RAUHA_RETURN_IF_ERROR(CommitState(*z, ZoneState::kStopping));
+    NoteTaskKillLocked(
+        *z, StrCat("its zone \"", name, "\" was deleted (zone delete --force) while it ran"));
     record = z->record;
     cg = z->cgroup;
   }
@@ -707,9 +709,11 @@ absl::Status ZoneManager::Resume(const std::string& name) {
   std::lock_guard lock(mu_);
   Zone* z = FindLocked(name);
   if (!z) return absl::NotFoundError(StrCat("zone \"", name, "\" does not exist"));
+  // Like Pause of a Paused zone: resuming a zone that is not frozen has nothing to do.
+  if (z->state == ZoneState::kReady || z->state == ZoneState::kRunning) return absl::OkStatus();
   if (z->state != ZoneState::kPaused) {
     return absl::FailedPreconditionError(
-        StrCat("zone \"", name, "\" is ", ToString(z->state), ", not Paused"));
+        StrCat("zone \"", name, "\" is ", ToString(z->state), "; only a Paused zone resumes"));
   }
   RAUHA_RETURN_IF_ERROR(cgroup::SetFrozen(z->cgroup, false));
   if (auto st = CommitState(*z, z->running_tasks > 0 ? ZoneState::kRunning : ZoneState::kReady);
@@ -736,8 +740,22 @@ absl::StatusOr<ZoneView> ZoneManager::BeginTask(const std::string& name) {
   return ViewWithNetwork(*z);
 }
 
+void ZoneManager::NoteTaskKillLocked(const Zone& zone, std::string reason) {
+  if (zone.running_tasks == 0) return;
+  kill_reasons_.try_emplace(zone.record.id, KillReason{std::move(reason), zone.running_tasks});
+}
+
+std::string ZoneManager::TaskKillReason(const std::string& zone_id) {
+  std::lock_guard lock(mu_);
+  auto it = kill_reasons_.find(zone_id);
+  return it == kill_reasons_.end() ? "" : it->second.reason;
+}
+
 void ZoneManager::EndTask(const std::string& zone_id) {
   std::lock_guard lock(mu_);
+  if (auto it = kill_reasons_.find(zone_id); it != kill_reasons_.end()) {
+    if (--it->second.tasks_left == 0) kill_reasons_.erase(it);
+  }
   for (auto& [name, z] : zones_) {
     if (z->record.id != zone_id) continue;
     if (z->running_tasks > 0) --z->running_tasks;
@@ -972,6 +990,15 @@ void ZoneManager::StopAll() {
     for (auto& [name, z] : zones_) names.emplace_back(name, z->record.temporary);
   }
   for (const auto& [name, temporary] : names) {
+    {
+      std::lock_guard lock(mu_);
+      if (Zone* z = FindLocked(name)) {
+        NoteTaskKillLocked(*z, temporary ? "rauhad stopped while it ran; its temporary zone "
+                                           "was removed"
+                                         : StrCat("rauhad stopped while it ran; zone \"", name,
+                                                  "\" is Stopped until rauhad starts again"));
+      }
+    }
     if (temporary) {
       (void)Delete(name, /*force=*/true);
       continue;

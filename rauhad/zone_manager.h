@@ -104,6 +104,10 @@ class ZoneManager {
   // take one (paused, stopping, its shim is gone). Every BeginTask is paired with EndTask.
   absl::StatusOr<ZoneView> BeginTask(const std::string& name);
   void EndTask(const std::string& zone_id);
+  // Why the zone's running tasks were killed from outside ("its zone was deleted with
+  // zone delete --force ..."), or "" when nothing did. Kept until each of those tasks has
+  // called EndTask, so every one of them can say it in its result.
+  std::string TaskKillReason(const std::string& zone_id);
   // Zone id -> view, for tasks that outlive a restart.
   std::optional<ZoneView> FindById(const std::string& zone_id);
   // The zone's shim disappeared under a running zone: mark it Stopped and remove its resources.
@@ -167,6 +171,13 @@ class ZoneManager {
   EnforcementHub* hub_;
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<Zone>> zones_;  // by name
+  struct KillReason {
+    std::string reason;
+    uint32_t tasks_left = 0;  // EndTask calls still to come
+  };
+  std::map<std::string, KillReason> kill_reasons_;  // by zone id
+  // Records why the zone's running tasks are about to be killed (first reason wins).
+  void NoteTaskKillLocked(const Zone& zone, std::string reason);  // mu_ held
   // Last: destroyed first, so no callback reaches a half-destroyed registry.
   std::unique_ptr<ShimWatcher> watcher_;
 };

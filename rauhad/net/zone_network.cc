@@ -29,6 +29,38 @@ void LogError(const absl::Status& st) {
   if (!st.ok()) std::fprintf(stderr, "rauhad: network: %s\n", ToStd(st.message()).c_str());
 }
 
+constexpr char kIpForward[] = "/proc/sys/net/ipv4/ip_forward";
+
+// "0", "1", or "" when unreadable.
+std::string ReadSysctl(const char* path) {
+  UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC));
+  if (!fd) return "";
+  char buf[16];
+  ssize_t n = ::read(fd.get(), buf, sizeof(buf));
+  if (n <= 0) return "";
+  std::string v(buf, static_cast<size_t>(n));
+  while (!v.empty() && (v.back() == '\n' || v.back() == ' ')) v.pop_back();
+  return v;
+}
+
+// Switches IPv4 forwarding on; when it was off, leaves `marker` so that RestoreForwarding
+// switches it off again.
+absl::Status EnableForwarding(const std::string& marker) {
+  if (ReadSysctl(kIpForward) == "1") return absl::OkStatus();
+  if (!marker.empty()) {
+    UniqueFd fd(::open(marker.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!fd) return ErrnoStatus(errno, StrCat("create ", marker));
+  }
+  return WriteSysctl(kIpForward, "1");
+}
+
+void RestoreForwarding(const std::string& marker) {
+  if (marker.empty() || ::access(marker.c_str(), F_OK) != 0) return;
+  LogError(WriteSysctl(kIpForward, "0"));
+  std::fprintf(stderr, "rauhad: network: IPv4 forwarding switched off again (it was off)\n");
+  ::unlink(marker.c_str());
+}
+
 }  // namespace
 
 std::string HostLinkName(const std::string& zone_id) { return StrCat("rz", ShortId(zone_id)); }
@@ -56,7 +88,7 @@ ZoneNetwork::ZoneNetwork(NetConfig config, Subnet subnet, store::Store* store)
 
 absl::Status ZoneNetwork::EnsureUpLocked() {
   if (up_) return absl::OkStatus();
-  RAUHA_RETURN_IF_ERROR(WriteSysctl("/proc/sys/net/ipv4/ip_forward", "1"));
+  RAUHA_RETURN_IF_ERROR(EnableForwarding(config_.forwarding_marker));
   RAUHA_RETURN_IF_ERROR(netlink::EnsureBridge(config_.bridge, ipam_.subnet().GatewayCidr()));
   // Zone-to-zone traffic leaves by the interface it came in on; redirects would only tell
   // zones to bypass the forward hook (which their /32 routes refuse anyway).
@@ -97,6 +129,7 @@ std::vector<ZoneRules> ZoneNetwork::ReferrersLocked(const std::string& name,
 void ZoneNetwork::RemoveInfraLocked() {
   LogError(firewall_.DeleteTable());
   LogError(netlink::DeleteLink(config_.bridge));
+  RestoreForwarding(config_.forwarding_marker);
   up_ = false;
 }
 

@@ -4,7 +4,9 @@
 // removed unless `keep_network`.
 //
 // Side effect on the daemon's network namespace: IPv4 forwarding is switched on (zones are
-// routed through the host; the forward chain decides what passes).
+// routed through the host; the forward chain decides what passes). When it was off, rauhad
+// switches it off again when it removes the bridge (last bridged zone gone, or rauhad stops);
+// a marker file remembers this across a rauhad crash.
 #pragma once
 
 #include <sys/types.h>
@@ -29,6 +31,9 @@ struct NetConfig {
   std::string subnet = "10.89.0.0/24";  // why this default: see ipam.h
   std::string nft_table = "rauha";
   bool keep_network = false;
+  // Exists while this rauhad has IPv4 forwarding on because it switched it on (in its run dir,
+  // so a restarted rauhad still knows); "" never restores.
+  std::string forwarding_marker;
 };
 
 // "rz" + the first 8 hex digits of the zone id: the host end of the zone's veth.

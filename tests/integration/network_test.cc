@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <sstream>
@@ -415,6 +416,30 @@ TEST_F(NetworkTest, BridgedZonesGetDistinctAddressesAndReachTheGateway) {
   EXPECT_TRUE(ZoneLinks().empty());
   EXPECT_FALSE(LinkExists(kBridge));
   EXPECT_FALSE(TableExists());
+}
+
+TEST_F(NetworkTest, ForwardingIsSwitchedOffAgainWhenRauhadSwitchedItOn) {
+  auto forwarding = [&] {
+    std::string value;
+    InNetns(ns_, [&] {
+      std::ifstream in("/proc/sys/net/ipv4/ip_forward");
+      std::getline(in, value);
+    });
+    return value;
+  };
+  // A fresh namespace starts with forwarding off.
+  ASSERT_EQ(forwarding(), "0");
+  ASSERT_TRUE(CreateZone("fw", BridgedPolicy({}, {})).ok());
+  EXPECT_EQ(forwarding(), "1") << "bridged zones are routed through rauhad's namespace";
+  ASSERT_TRUE(DeleteZone("fw").ok());
+  EXPECT_EQ(forwarding(), "0") << "rauhad switched it on, so it switches it off with the bridge";
+  EXPECT_FALSE(std::filesystem::exists(daemon_->dir() + "/run/ip_forward.restore"));
+
+  // When forwarding was already on, it stays on.
+  InNetns(ns_, [&] { std::ofstream("/proc/sys/net/ipv4/ip_forward") << "1\n"; });
+  ASSERT_TRUE(CreateZone("fw2", BridgedPolicy({}, {})).ok());
+  ASSERT_TRUE(DeleteZone("fw2").ok());
+  EXPECT_EQ(forwarding(), "1");
 }
 
 TEST_F(NetworkTest, IsolatedZoneHasOnlyLoopback) {
