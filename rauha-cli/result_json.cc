@@ -1,5 +1,7 @@
 #include "rauha-cli/result_json.h"
 
+#include "absl/strings/escaping.h"
+
 namespace rauha::cli {
 
 using rauha::sandbox::v1::SandboxResult;
@@ -18,8 +20,12 @@ Json SandboxResultToJson(const SandboxResult& r) {
   out["duration_ms"] = r.duration_ms();
   out["started_at"] = r.started_at();
   out["finished_at"] = r.finished_at();
+  // Text when the bytes are UTF-8; otherwise a lossy rendering (U+FFFD) beside the exact bytes
+  // in base64, so a consumer that reads only "stdout" still gets text.
   out["stdout"] = r.stdout();
   out["stderr"] = r.stderr();
+  if (!r.stdout_bytes().empty()) out["stdout_base64"] = absl::Base64Escape(r.stdout_bytes());
+  if (!r.stderr_bytes().empty()) out["stderr_base64"] = absl::Base64Escape(r.stderr_bytes());
   out["stdout_truncated"] = r.stdout_truncated();
   out["stderr_truncated"] = r.stderr_truncated();
   const auto& res = r.resources();

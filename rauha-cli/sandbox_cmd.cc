@@ -1,6 +1,11 @@
 // `rauha sandbox [OPTIONS] -- CMD ARGS...`: one command in a zone, one JSON result.
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <climits>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
@@ -33,15 +38,122 @@ struct SandboxArgs {
   std::string repo_path;
   std::string workdir;
   bool keep_zone = false;
-  uint32_t timeout_s = 0;
+  std::string timeout;     // seconds, fractions allowed
+  std::string kill_after;  // seconds, fractions allowed
   std::vector<std::string> env;
   std::string policy_file;
   std::string preset;
   std::string image;
   std::string output_limit;
-  bool json = false;  // accepted for symmetry: the result is always JSON
+  std::string output_dir;
+  std::string user;         // UID[:GID] or a user name of this host
+  bool pass_stdin = false;  // -i
+  bool json = false;        // accepted for symmetry: the result is always JSON
   std::vector<std::string> command;
 };
+
+constexpr uint64_t kMaxOutputLimit = 1u << 20;  // rauhad's ceiling, per stream
+constexpr double kMaxSeconds = 4294967295.0;    // what the API's uint32 seconds can say
+
+// "--timeout 0.5" -> 500 ms: a non-negative number of seconds, at most kMaxSeconds; a value
+// above 0 is at least 1 ms. InvalidArgument (a usage error) otherwise.
+absl::StatusOr<uint64_t> ParseSeconds(const char* flag, const std::string& text) {
+  char* end = nullptr;
+  errno = 0;
+  double s = std::strtod(text.c_str(), &end);
+  if (text.empty() || end == nullptr || *end != '\0' || errno == ERANGE || !std::isfinite(s) ||
+      s < 0 || s > kMaxSeconds || text.find_first_of("xXpP") != std::string::npos) {
+    return absl::InvalidArgumentError(
+        rauha::StrCat(flag, " ", text, ": expected seconds from 0 to ",
+                      static_cast<uint64_t>(kMaxSeconds), ", fractions allowed (e.g. 0.5)"));
+  }
+  return static_cast<uint64_t>(std::ceil(s * 1000));
+}
+
+constexpr size_t kMaxStdinBytes = 1u << 20;  // rauhad's bound: stdin travels in the request
+
+// "1000", "1000:100" or a user name of this host (its uid and primary group).
+absl::Status ParseUser(const std::string& text, sv1::RunSandboxRequest& req) {
+  auto number = [](std::string_view s, uint32_t* out) {
+    if (s.empty() || s.size() > 10 || s.find_first_not_of("0123456789") != std::string::npos) {
+      return false;
+    }
+    uint64_t v = std::stoull(std::string(s));
+    if (v >= UINT32_MAX) return false;  // (uid_t)-1 is "no change" to the kernel
+    *out = static_cast<uint32_t>(v);
+    return true;
+  };
+  size_t colon = text.find(':');
+  std::string_view uid_part = std::string_view(text).substr(0, colon);
+  uint32_t uid = 0, gid = 0;
+  if (number(uid_part, &uid)) {
+    req.set_uid(uid);
+  } else if (colon == std::string::npos && !text.empty()) {
+    const passwd* pw = ::getpwnam(text.c_str());
+    if (pw == nullptr) {
+      return absl::InvalidArgumentError(
+          rauha::StrCat("--user ", text, ": no such user on this host; give UID[:GID] numbers"));
+    }
+    req.set_uid(pw->pw_uid);
+    req.set_gid(pw->pw_gid);
+    return absl::OkStatus();
+  } else {
+    return absl::InvalidArgumentError(rauha::StrCat(
+        "--user ", text, ": expected UID[:GID] (numbers below 4294967295) or a user name"));
+  }
+  if (colon != std::string::npos) {
+    if (!number(std::string_view(text).substr(colon + 1), &gid)) {
+      return absl::InvalidArgumentError(
+          rauha::StrCat("--user ", text, ": the GID after ':' must be a number below 4294967295"));
+    }
+    req.set_gid(gid);
+  }
+  return absl::OkStatus();
+}
+
+// All of this process's stdin, at most kMaxStdinBytes (else FailedPrecondition).
+absl::StatusOr<std::string> ReadStdin() {
+  std::string data;
+  char buf[65536];
+  while (true) {
+    ssize_t n = ::read(0, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return absl::InternalError(rauha::StrCat("reading stdin: ", std::strerror(errno)));
+    if (n == 0) return data;
+    data.append(buf, static_cast<size_t>(n));
+    if (data.size() > kMaxStdinBytes) {
+      return absl::FailedPreconditionError(
+          rauha::StrCat("-i: stdin holds more than ", kMaxStdinBytes,
+                        " bytes, the most a task can be given; put larger input in --repo-path"));
+    }
+  }
+}
+
+// The flags that need more than CLI11's checks: InvalidArgument means a usage error (exit 2).
+absl::Status CheckUsage(const SandboxArgs& a, sv1::RunSandboxRequest& req) {
+  if (!a.timeout.empty()) {
+    RAUHA_ASSIGN_OR_RETURN(uint64_t ms, ParseSeconds("--timeout", a.timeout));
+    req.set_timeout_ms(ms);
+    // For a rauhad that knows only the public field: whole seconds, rounded up.
+    req.set_timeout_seconds(static_cast<uint32_t>((ms + 999) / 1000));
+  }
+  if (!a.kill_after.empty()) {
+    RAUHA_ASSIGN_OR_RETURN(uint64_t ms, ParseSeconds("--kill-after", a.kill_after));
+    req.set_kill_after_ms(ms);
+  }
+  if (!a.user.empty()) RAUHA_RETURN_IF_ERROR(ParseUser(a.user, req));
+  if (!a.output_limit.empty()) {
+    auto bytes = rauha::policy::ParseMemorySize(a.output_limit);
+    if (!bytes.ok() || *bytes < 1 || *bytes > kMaxOutputLimit) {
+      return absl::InvalidArgumentError(rauha::StrCat(
+          "--output-limit ", a.output_limit, ": expected 1 to ", kMaxOutputLimit,
+          " bytes (1Mi) per stream",
+          bytes.ok() ? "" : rauha::StrCat(" (", rauha::ToStd(bytes.status().message()), ")")));
+    }
+    req.set_output_limit_bytes(*bytes);
+  }
+  return absl::OkStatus();
+}
 
 // Builds the request, or returns the exit code of a usage (2) or local (125) error.
 absl::StatusOr<sv1::RunSandboxRequest> BuildRequest(const SandboxArgs& a,
@@ -58,9 +170,21 @@ absl::StatusOr<sv1::RunSandboxRequest> BuildRequest(const SandboxArgs& a,
     }
     req.set_repo_path(resolved);
   }
+  if (!a.output_dir.empty()) {
+    // Made here (like a shell redirection would), then named absolutely for rauhad.
+    if (::mkdir(a.output_dir.c_str(), 0700) < 0 && errno != EEXIST) {
+      return absl::InvalidArgumentError(
+          rauha::StrCat("--output-dir ", a.output_dir, ": ", std::strerror(errno)));
+    }
+    char resolved[PATH_MAX];
+    if (realpath(a.output_dir.c_str(), resolved) == nullptr) {
+      return absl::InvalidArgumentError(
+          rauha::StrCat("--output-dir ", a.output_dir, ": ", std::strerror(errno)));
+    }
+    req.set_output_dir(resolved);
+  }
   req.set_workdir(a.workdir);
   req.set_keep_zone(a.keep_zone);
-  req.set_timeout_seconds(a.timeout_s);
   auto& env = *req.mutable_env();
   for (const auto& kv : a.env) {
     size_t eq = kv.find('=');
@@ -79,14 +203,6 @@ absl::StatusOr<sv1::RunSandboxRequest> BuildRequest(const SandboxArgs& a,
       env[kv.substr(0, eq)] = kv.substr(eq + 1);
     }
   }
-  if (!a.output_limit.empty()) {
-    auto bytes = rauha::policy::ParseMemorySize(a.output_limit);
-    if (!bytes.ok()) {
-      return absl::InvalidArgumentError(rauha::StrCat("--output-limit ", a.output_limit, ": ",
-                                                      rauha::ToStd(bytes.status().message())));
-    }
-    req.set_output_limit_bytes(*bytes);
-  }
   RAUHA_ASSIGN_OR_RETURN(std::string policy, ReadPolicyText(a.policy_file, a.preset));
   req.set_policy_toml(policy);
   return req;
@@ -98,8 +214,19 @@ int RunSandbox(const Cli& cli, const SandboxArgs& a) {
   if (command.empty()) {
     return Fail("sandbox: no command given (rauha sandbox [OPTIONS] -- CMD ARGS...)", kExitUsage);
   }
+  // Checked before anything is done (--output-dir is made by BuildRequest).
+  sv1::RunSandboxRequest checked;
+  if (auto usage = CheckUsage(a, checked); !usage.ok()) {
+    return Fail(rauha::StrCat("sandbox: ", rauha::ToStd(usage.message())), kExitUsage);
+  }
   auto req = BuildRequest(a, command);
   if (!req.ok()) return Fail(req.status(), kExitRuntimeError);
+  req->MergeFrom(checked);
+  if (a.pass_stdin) {
+    auto input = ReadStdin();
+    if (!input.ok()) return Fail(input.status(), kExitRuntimeError);
+    req->set_stdin_data(*std::move(input));
+  }
   auto stub = MakeStub<sv1::SandboxService>(cli);
   if (!stub.ok()) return Fail(stub.status(), kExitRuntimeError);
 
@@ -142,7 +269,25 @@ void AddSandboxCommand(CLI::App& app, Cli& cli) {
                   "else /)")
       ->type_name("DIR");
   cmd->add_flag("--keep-zone", a->keep_zone, "Keep the temporary zone afterwards");
-  cmd->add_option("--timeout", a->timeout_s, "Kill the command after S seconds (0: never)")
+  cmd->add_option("--user", a->user,
+                  "Run as this user: UID[:GID] (GID defaults to UID) or a user name of this host; "
+                  "no capabilities, no supplementary groups (default: root with the policy's "
+                  "capabilities)")
+      ->type_name("UID[:GID]");
+  cmd->add_flag("-i,--stdin", a->pass_stdin,
+                "Pass this stdin to the command: read to EOF first, at most 1 MiB, seen by the "
+                "command as a file (default: /dev/null)");
+  cmd->add_option("--output-dir", a->output_dir,
+                  "Also write the complete stdout and stderr, unbounded, to DIR/stdout and "
+                  "DIR/stderr (DIR is made if missing); the JSON keeps the --output-limit head")
+      ->type_name("DIR");
+  cmd->add_option("--timeout", a->timeout,
+                  "After S seconds (fractions allowed, e.g. 0.5; 0: never) send SIGTERM to "
+                  "every process of the command, then SIGKILL after --kill-after")
+      ->type_name("S");
+  cmd->add_option(
+         "--kill-after", a->kill_after,
+         "Grace between SIGTERM and SIGKILL at the timeout (default 5; 0: SIGKILL at once)")
       ->type_name("S");
   cmd->add_option("-e,--env", a->env, "Environment variable for the command (repeatable)")
       ->type_name("K=V")
@@ -157,7 +302,8 @@ void AddSandboxCommand(CLI::App& app, Cli& cli) {
                   "OCI image (default: a read-only view of the host's system directories)")
       ->type_name("REF");
   cmd->add_option("--output-limit", a->output_limit,
-                  "Bytes kept of each of stdout and stderr (e.g. 1048576, 4Mi)")
+                  "Bytes kept of each of stdout and stderr in the result: 1 to 1Mi (1048576, "
+                  "also the default; e.g. 4096, 64Ki)")
       ->type_name("BYTES");
   cmd->add_flag("--json", a->json, "Accepted for symmetry: the result is always JSON");
   cmd->add_option("CMD", a->command,
@@ -165,7 +311,8 @@ void AddSandboxCommand(CLI::App& app, Cli& cli) {
   cmd->footer(rauha::StrCat(
       "Runs CMD in a fresh temporary zone (or in --name ZONE) and prints one JSON object:\n"
       "task_id, zone_id, zone_name, command, status, exit_code, signal, duration_ms,\n"
-      "started_at, finished_at, stdout, stderr, *_truncated, resources, events,\n"
+      "started_at, finished_at, stdout, stderr (text; when a stream is not UTF-8 the exact\n"
+      "bytes are also in stdout_base64 / stderr_base64), *_truncated, resources, events,\n"
       "enforcement_events, enforcement_events_lost, error, unavailable_controls.\n\n"
       "Example:\n  rauha sandbox --repo-path . --timeout 600 -- pytest -x tests/\n\n",
       kSandboxExitCodes));

@@ -3,6 +3,7 @@
 #include <string_view>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "rauha-common/strcat.h"
 
 namespace rauha::shim {
@@ -121,7 +122,12 @@ json ToJson(const TaskSpec& s) {
           {"landlock", s.landlock},
           {"exec_allowed", s.exec_allowed},
           {"timeout_ms", s.timeout_ms},
+          {"kill_after_ms", s.kill_after_ms},
           {"output_limit", s.output_limit},
+          {"output_dir", s.output_dir},
+          {"stdin_base64", absl::Base64Escape(s.stdin_data)},
+          {"uid", s.uid},
+          {"gid", s.gid},
           {"zone_address", s.zone_address},
           {"probe", s.probe}};
 }
@@ -166,7 +172,16 @@ absl::StatusOr<TaskSpec> TaskSpecFromJson(const json& j) {
   r.Get("landlock", s.landlock);
   r.Get("exec_allowed", s.exec_allowed);
   r.Get("timeout_ms", s.timeout_ms);
+  r.Get("kill_after_ms", s.kill_after_ms);
   r.Get("output_limit", s.output_limit);
+  r.Get("output_dir", s.output_dir);
+  std::string stdin_base64;
+  r.Get("stdin_base64", stdin_base64);
+  if (!absl::Base64Unescape(stdin_base64, &s.stdin_data)) {
+    r.Merge(absl::InvalidArgumentError("task.stdin_base64 is not base64"));
+  }
+  r.Get("uid", s.uid);
+  r.Get("gid", s.gid);
   r.Get("zone_address", s.zone_address);
   r.Get("probe", s.probe);
   if (!r.status().ok()) return r.status();
@@ -185,10 +200,11 @@ json ToJson(const TaskResult& t) {
   json j = {{"task_id", t.task_id},
             {"pid", t.pid},
             {"timed_out", t.timed_out},
+            {"killed_after_grace", t.killed_after_grace},
             {"killed", t.killed},
             {"start_error", t.start_error},
-            {"stdout", t.stdout_data},
-            {"stderr", t.stderr_data},
+            {"stdout_base64", absl::Base64Escape(t.stdout_data)},
+            {"stderr_base64", absl::Base64Escape(t.stderr_data)},
             {"stdout_truncated", t.stdout_truncated},
             {"stderr_truncated", t.stderr_truncated},
             {"started_at_ns", t.started_at_ns},
@@ -215,10 +231,22 @@ absl::StatusOr<TaskResult> TaskResultFromJson(const json& j) {
   r.Get("exit_code", t.exit_code);
   r.Get("signal", t.signal);
   r.Get("timed_out", t.timed_out);
+  r.Get("killed_after_grace", t.killed_after_grace);
   r.Get("killed", t.killed);
   r.Get("start_error", t.start_error);
-  r.Get("stdout", t.stdout_data);
-  r.Get("stderr", t.stderr_data);
+  // Output is bytes: base64 keeps what JSON strings (UTF-8) cannot hold.
+  for (auto [key, out] :
+       {std::pair{"stdout", &t.stdout_data}, std::pair{"stderr", &t.stderr_data}}) {
+    std::string encoded;
+    r.Get(StrCat(key, "_base64").c_str(), encoded);
+    if (!encoded.empty()) {
+      if (!absl::Base64Unescape(encoded, out)) {
+        r.Merge(absl::InvalidArgumentError(StrCat("result.", key, "_base64 is not base64")));
+      }
+    } else {
+      r.Get(key, *out);
+    }
+  }
   r.Get("stdout_truncated", t.stdout_truncated);
   r.Get("stderr_truncated", t.stderr_truncated);
   r.Get("started_at_ns", t.started_at_ns);

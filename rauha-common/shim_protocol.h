@@ -76,8 +76,18 @@ struct TaskSpec {
   bool seccomp = true;
   std::vector<std::string> seccomp_deny;
   bool landlock = true;
-  uint64_t timeout_ms = 0;  // 0: none; then SIGKILL, result timed_out
+  // 0: none. At the timeout every process of the task gets SIGTERM (result timed_out), and
+  // SIGKILL kill_after_ms later if the task has not ended (0: SIGKILL at once).
+  uint64_t timeout_ms = 0;
+  uint64_t kill_after_ms = 0;
   uint64_t output_limit = kDefaultOutputLimit;
+  // Host directory that receives the complete output as files "stdout" and "stderr" ("": none).
+  std::string output_dir;
+  std::string stdin_data;  // the workload's stdin ("": /dev/null); on the wire "stdin_base64"
+  // Run the workload as this uid and gid, supplementary groups cleared (-1: stay root). A
+  // non-zero uid loses every capability (the kernel's rule for setuid away from root).
+  int64_t uid = -1;
+  int64_t gid = -1;
   std::string zone_address;  // bridged zones: IPv4 literal named after the zone in /etc/hosts
   // Run the built-in probes instead of argv (which may then be empty); see above.
   bool probe = false;
@@ -93,8 +103,10 @@ struct TaskResult {
   std::optional<int> exit_code;  // set when it exited
   std::optional<int> signal;     // set when a signal ended it
   bool timed_out = false;
-  bool killed = false;      // ended by a "kill" request or shutdown
-  std::string start_error;  // non-empty: it never ran ("exec foo: No such file...")
+  bool killed_after_grace = false;  // timed out and still there kill_after_ms after SIGTERM
+  bool killed = false;              // ended by a "kill" request or shutdown
+  std::string start_error;          // non-empty: it never ran ("exec foo: No such file...")
+  // Raw bytes (on the wire as base64, "stdout_base64"; an older shim's "stdout" is read too).
   std::string stdout_data;
   std::string stderr_data;
   bool stdout_truncated = false;

@@ -1,6 +1,7 @@
 #include "rauha-shim/child.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <sys/capability.h>
 #include <sys/prctl.h>
@@ -52,7 +53,7 @@ absl::Status Errno(std::string_view what) { return ErrnoStatus(errno, what); }
 // else the shim holds (its socket, other tasks' pipes and pidfds) is closed. Each source is
 // first copied above the targets, so none is overwritten before it has been placed.
 absl::Status SetUpFds(const ChildFds& fds) {
-  int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  int devnull = fds.stdin_fd >= 0 ? fds.stdin_fd : ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (devnull < 0) return Errno("open /dev/null");
   const int sources[] = {devnull,        fds.stdout_write, fds.stderr_write,
                          fds.error_pipe, fds.status_pipe,  fds.notify_socket};
@@ -94,9 +95,40 @@ absl::Status ApplyRlimits(const TaskPlan& plan) {
   return absl::OkStatus();
 }
 
+// The task's user (init and workload alike, so the init may signal what it forwards to),
+// switched while still root with every capability: setgroups and setresgid need CAP_SETGID,
+// which the policy may not keep. PR_SET_KEEPCAPS keeps the permitted set across setresuid
+// (the kernel would clear it), and the effective set is raised again from it, so that
+// ApplyCapabilities can still drop the bounding set; it then leaves a non-zero uid nothing.
+absl::Status SwitchUser(const TaskPlan& plan) {
+  if (::prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) return Errno("prctl(PR_SET_KEEPCAPS)");
+  if (::setgroups(0, nullptr) < 0) return Errno("setgroups(0) (clear supplementary groups)");
+  if (::setresgid(plan.gid, plan.gid, plan.gid) < 0) return Errno(StrCat("setresgid ", plan.gid));
+  if (::setresuid(plan.uid, plan.uid, plan.uid) < 0) return Errno(StrCat("setresuid ", plan.uid));
+  ::prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
+  cap_t caps = cap_get_proc();
+  if (caps == nullptr) return Errno("cap_get_proc");
+  int rc = 0;
+  for (int cap = 0; cap < static_cast<int>(cap_max_bits()) && rc == 0; ++cap) {
+    cap_flag_value_t permitted = CAP_CLEAR;
+    if (cap_get_flag(caps, cap, CAP_PERMITTED, &permitted) == 0 && permitted == CAP_SET) {
+      cap_value_t value = cap;
+      rc = cap_set_flag(caps, CAP_EFFECTIVE, 1, &value, CAP_SET);
+    }
+  }
+  if (rc == 0) rc = cap_set_proc(caps);
+  int err = errno;
+  cap_free(caps);
+  if (rc != 0) return ErrnoStatus(err, "raise effective capabilities after setresuid");
+  return absl::OkStatus();
+}
+
 // Keeps exactly plan.capabilities: the bounding set loses every other one (so no exec can
-// bring it back), and permitted = effective = inheritable = the kept set; ambient is cleared.
+// bring it back), and permitted = effective = inheritable = the kept set (empty for a task
+// run as a non-zero uid); ambient is cleared.
 absl::Status ApplyCapabilities(const TaskPlan& plan) {
+  std::vector<int> none;
+  const std::vector<int>& held = plan.switch_user && plan.uid != 0 ? none : plan.capabilities;
   auto kept = [&](int cap) {
     for (int c : plan.capabilities) {
       if (c == cap) return true;
@@ -111,7 +143,7 @@ absl::Status ApplyCapabilities(const TaskPlan& plan) {
   }
   cap_t caps = cap_init();
   if (caps == nullptr) return Errno("cap_init");
-  std::vector<cap_value_t> values(plan.capabilities.begin(), plan.capabilities.end());
+  std::vector<cap_value_t> values(held.begin(), held.end());
   int rc = 0;
   if (!values.empty()) {
     for (cap_flag_t flag : {CAP_PERMITTED, CAP_EFFECTIVE, CAP_INHERITABLE}) {
@@ -186,6 +218,7 @@ void RunChild(const TaskPlan& plan, const ChildFds& fds) {
   if (::chdir(plan.workdir.c_str()) < 0)
     Fail(StrCat("workdir ", plan.workdir, ": ", strerror(errno)));
   check(ApplyRlimits(plan));
+  if (plan.switch_user) check(SwitchUser(plan));
   check(ApplyCapabilities(plan));
   // Blocked before the fork: a signal or an exit that comes before the init waits is kept.
   sigset_t init_signals = InitSignals();

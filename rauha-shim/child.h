@@ -16,6 +16,7 @@ struct ChildFds {
   int error_pipe;     // O_CLOEXEC: the kernel closes it on a successful exec
   int status_pipe;    // the init's InitReport
   int notify_socket;  // the workload sends its seccomp listener here (seccomp_notify.h)
+  int stdin_fd = -1;  // the workload's stdin (read-only); -1: /dev/null
 };
 
 // Never returns. The workload's exec, or any step before it, that fails writes

@@ -68,7 +68,13 @@ void RunInit(pid_t workload, int status_fd) {
     }
     siginfo_t info;
     int sig = ::sigwaitinfo(&set, &info);
-    if (sig > 0 && sig != SIGCHLD) ::kill(workload, sig);
+    if (sig == SIGTERM && info.si_code == SI_QUEUE &&
+        info.si_value.sival_int == kTerminateAllValue) {
+      // Every process here but the init itself: a workload's children and daemons too.
+      ::kill(-1, SIGTERM);
+    } else if (sig > 0 && sig != SIGCHLD) {
+      ::kill(workload, sig);
+    }
   }
 }
 

@@ -25,6 +25,11 @@ struct InitReport {
   uint64_t max_rss_kb = 0;
 };
 
+// The shim's "terminate the task" request: SIGTERM sent to the init with sigqueue's si_code
+// (SI_QUEUE) and this value. The init then sends SIGTERM to every process of its namespace
+// (kill(-1)), not only to the workload as it does with any other signal.
+inline constexpr int kTerminateAllValue = 0x52544541;  // "RTEA"
+
 // The signals the init waits for: every signal it can block (it forwards all but SIGCHLD).
 // RunChild blocks these before forking, so nothing sent in between is lost.
 sigset_t InitSignals();

@@ -4,6 +4,7 @@
 #include <linux/sched.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -60,6 +61,27 @@ std::string ReadSetupError(int fd, int pidfd, bool* timed_out) {
   }
 }
 
+// The task's stdin as a sealed memory file, opened read-only: it reads like a redirected
+// file, and nothing the task does can change it (the bytes are in the shim's memory only once).
+absl::StatusOr<UniqueFd> SealedStdin(const std::string& data) {
+  UniqueFd mem(::memfd_create("rauha-stdin", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  if (!mem) return ErrnoStatus(errno, "memfd_create for the task's stdin");
+  std::string_view rest = data;
+  while (!rest.empty()) {
+    ssize_t n = ::write(mem.get(), rest.data(), rest.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return ErrnoStatus(errno, "write the task's stdin");
+    rest.remove_prefix(static_cast<size_t>(n));
+  }
+  if (::fcntl(mem.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) <
+      0) {
+    return ErrnoStatus(errno, "seal the task's stdin");
+  }
+  UniqueFd readonly(::open(StrCat("/proc/self/fd/", mem.get()).c_str(), O_RDONLY | O_CLOEXEC));
+  if (!readonly) return ErrnoStatus(errno, "reopen the task's stdin read-only");
+  return readonly;
+}
+
 }  // namespace
 
 absl::StatusOr<LaunchedTask> LaunchTask(const TaskPlan& plan) {
@@ -85,6 +107,15 @@ absl::StatusOr<LaunchedTask> LaunchTask(const TaskPlan& plan) {
            : !err.ok()    ? err.status()
            : !report.ok() ? report.status()
                           : status.status();
+  }
+  UniqueFd stdin_file;
+  if (!plan.stdin_data.empty()) {
+    auto file = SealedStdin(plan.stdin_data);
+    if (!file.ok()) {
+      ::rmdir(plan.rootfs_dir.c_str());
+      return file.status();
+    }
+    stdin_file = *std::move(file);
   }
   // The workload sends its seccomp listener here (seccomp_notify.h).
   int pair[2];
@@ -121,8 +152,9 @@ absl::StatusOr<LaunchedTask> LaunchTask(const TaskPlan& plan) {
     return ErrnoStatus(e, "clone3 (new mount and pid namespaces)");
   }
   if (pid == 0) {
-    RunChild(plan, ChildFds{out->write.get(), err->write.get(), report->write.get(),
-                            status->write.get(), notify_write.get()});
+    RunChild(plan,
+             ChildFds{out->write.get(), err->write.get(), report->write.get(), status->write.get(),
+                      notify_write.get(), stdin_file ? stdin_file.get() : -1});
   }
 
   LaunchedTask task;

@@ -21,6 +21,7 @@
 #include <optional>
 
 #include "rauha-common/errors.h"
+#include "rauha-common/hostname.h"
 #include "rauha-common/strcat.h"
 #include "rauha-shim/init.h"
 #include "rauha-shim/launch.h"
@@ -94,6 +95,17 @@ int PidfdSendSignal(int pidfd, int sig) {
   return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
 }
 
+// Asks the task's init to send SIGTERM to every process of the task (init.h).
+int TerminateAll(int pidfd) {
+  siginfo_t info{};
+  info.si_signo = SIGTERM;
+  info.si_code = SI_QUEUE;
+  info.si_pid = ::getpid();
+  info.si_uid = ::getuid();
+  info.si_value.sival_int = kTerminateAllValue;
+  return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, SIGTERM, &info, 0));
+}
+
 // "signal" is a number or a name ("SIGTERM", "TERM"); absent means SIGKILL.
 absl::StatusOr<int> ParseSignal(const json& params) {
   auto it = params.find("signal");
@@ -118,6 +130,23 @@ absl::StatusOr<int> ParseSignal(const json& params) {
              it->dump(-1, ' ', false, json::error_handler_t::replace)));
 }
 
+struct OutputFiles {
+  UniqueFd out, err;
+};
+
+// "stdout" and "stderr" in `dir` on the host, created or truncated. The shim runs in the
+// host's mount namespace, so this is the directory the client named.
+absl::StatusOr<OutputFiles> OpenOutputFiles(const std::string& dir) {
+  UniqueFd d(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!d) return ErrnoStatus(errno, StrCat("output_dir ", dir));
+  OutputFiles files;
+  for (auto [name, fd] : {std::pair{"stdout", &files.out}, std::pair{"stderr", &files.err}}) {
+    fd->reset(::openat(d.get(), name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (!*fd) return ErrnoStatus(errno, StrCat("output_dir: create ", dir, "/", name));
+  }
+  return files;
+}
+
 }  // namespace
 
 struct Server::Conn {
@@ -132,6 +161,8 @@ struct Server::Task {
   uint64_t serial = 0;
   pid_t pid = 0;
   UniqueFd pidfd, out, err;
+  UniqueFd out_file, err_file;  // the complete output (TaskSpec.output_dir), or empty
+  std::string output_dir;
   UniqueFd status;    // the init's report (init.h)
   UniqueFd listener;  // the workload's seccomp notifications (seccomp_notify.h)
   uint64_t pidns_ino = 0;
@@ -140,7 +171,9 @@ struct Server::Task {
   uint64_t output_limit = 0;
   bool exited = false;
   bool ended = false;
-  int64_t deadline_ms = 0;  // monotonic; 0: none
+  int64_t deadline_ms = 0;       // monotonic; 0: none
+  int64_t kill_deadline_ms = 0;  // after SIGTERM at the timeout: when SIGKILL follows
+  uint64_t kill_after_ms = 0;
   int64_t drain_deadline_ms = 0;
   std::string rootfs_dir;
   std::vector<std::pair<uint64_t, uint64_t>> waiters;  // (conn, request id)
@@ -149,7 +182,7 @@ struct Server::Task {
 Server::Server(const Options& options, UniqueFd listener, UniqueFd signals)
     : options_(options), listener_(std::move(listener)), signals_(std::move(signals)) {
   zone_.state_dir = options.state_dir;
-  zone_.hostname = options.zone_name.substr(0, 64);
+  zone_.hostname = ZoneHostname(options.zone_name);
   zone_.isolated_network = options.isolated_network;
 }
 
@@ -418,6 +451,13 @@ absl::StatusOr<json> Server::Start(const json& params) {
     plan->output_limit = kMaxOutputLimit;
   }
   auto task = std::make_unique<Task>();
+  if (!plan->output_dir.empty()) {
+    auto files = OpenOutputFiles(plan->output_dir);
+    if (!files.ok()) return files.status();
+    task->out_file = std::move(files->out);
+    task->err_file = std::move(files->err);
+    task->output_dir = plan->output_dir;
+  }
   task->result.task_id = plan->task_id;
   task->result.started_at_ns = RealtimeNs();
   int64_t started_ms = MonotonicMs();
@@ -442,9 +482,11 @@ absl::StatusOr<json> Server::Start(const json& params) {
   task->cgroup_id = CgroupId(plan->cgroup_v2);
   task->listener = std::move(launched->seccomp_listener);
   if (plan->timeout_ms > 0) {
+    // Bounded only so the sum cannot overflow: rauhad refuses timeouts past ~136 years.
     task->deadline_ms =
-        started_ms + static_cast<int64_t>(std::min<uint64_t>(plan->timeout_ms, INT32_MAX));
+        started_ms + static_cast<int64_t>(std::min<uint64_t>(plan->timeout_ms, INT64_MAX / 4));
   }
+  task->kill_after_ms = std::min<uint64_t>(plan->kill_after_ms, INT64_MAX / 4);
   if (!task->result.start_error.empty()) {
     Log(StrCat("task ", plan->task_id, " did not start: ", task->result.start_error));
   }
@@ -541,12 +583,32 @@ void Server::OnTaskOutput(Task& t, bool is_stderr) {
       fd.reset();
       break;
     }
+    UniqueFd& file = is_stderr ? t.err_file : t.out_file;
+    if (file) WriteOutputFile(t, file, is_stderr, std::string_view(buf, static_cast<size_t>(n)));
     size_t room = data.size() < t.output_limit ? t.output_limit - data.size() : 0;
     size_t keep = std::min(room, static_cast<size_t>(n));
     data.append(buf, keep);
     if (keep < static_cast<size_t>(n)) truncated = true;
   }
   if (t.exited && !t.out && !t.err) FinishTask(t);
+}
+
+void Server::WriteOutputFile(Task& t, UniqueFd& file, bool is_stderr, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t w = ::write(file.get(), data.data(), data.size());
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      // A full disk must not stop the task or lose the result: the file stays incomplete.
+      std::string what = StrCat(t.output_dir, "/", is_stderr ? "stderr" : "stdout");
+      t.result.warnings.push_back(StrCat("writing ", what, ": ",
+                                         w < 0 ? strerror(errno) : "wrote nothing",
+                                         "; the file is incomplete"));
+      Log(StrCat("task ", t.result.task_id, ": ", t.result.warnings.back()));
+      file.reset();
+      return;
+    }
+    data.remove_prefix(static_cast<size_t>(w));
+  }
 }
 
 void Server::OnNotification(Task& t, uint32_t events) {
@@ -628,6 +690,8 @@ void Server::FinishTask(Task& t) {
       fd->reset();
     }
   }
+  t.out_file.reset();
+  t.err_file.reset();
   // The task's tmpfs was mounted only in its own mount namespace, gone with its last
   // process: on the shim's side this is an empty directory.
   if (::rmdir(t.rootfs_dir.c_str()) < 0 && errno != ENOENT) {
@@ -636,6 +700,7 @@ void Server::FinishTask(Task& t) {
   if (t.result.finished_at_ns == 0) t.result.finished_at_ns = RealtimeNs();
   t.ended = true;
   t.deadline_ms = 0;
+  t.kill_deadline_ms = 0;
   t.drain_deadline_ms = 0;
   auto waiters = std::move(t.waiters);
   t.waiters.clear();
@@ -651,6 +716,15 @@ void Server::CheckDeadlines() {
     if (!t.exited && t.deadline_ms != 0 && now >= t.deadline_ms) {
       t.deadline_ms = 0;
       t.result.timed_out = true;
+      if (t.kill_after_ms == 0 || TerminateAll(t.pidfd.get()) < 0) {
+        PidfdSendSignal(t.pidfd.get(), SIGKILL);
+      } else {
+        t.kill_deadline_ms = now + static_cast<int64_t>(t.kill_after_ms);
+      }
+    }
+    if (!t.exited && t.kill_deadline_ms != 0 && now >= t.kill_deadline_ms) {
+      t.kill_deadline_ms = 0;
+      t.result.killed_after_grace = true;
       PidfdSendSignal(t.pidfd.get(), SIGKILL);
     }
     if (t.exited && now >= t.drain_deadline_ms) {
@@ -666,6 +740,7 @@ int Server::NextTimeoutMs() const {
   for (const auto& [id, t] : tasks_) {
     if (t->ended) continue;
     if (!t->exited && t->deadline_ms != 0) next = std::min(next, t->deadline_ms);
+    if (!t->exited && t->kill_deadline_ms != 0) next = std::min(next, t->kill_deadline_ms);
     if (t->exited) next = std::min(next, t->drain_deadline_ms);
   }
   if (shutting_down_) next = std::min(next, shutdown_deadline_ms_);

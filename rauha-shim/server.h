@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -56,6 +57,7 @@ class Server {
 
   void OnTaskExit(Task& t);
   void OnTaskOutput(Task& t, bool is_stderr);
+  void WriteOutputFile(Task& t, UniqueFd& file, bool is_stderr, std::string_view data);
   void FinishTask(Task& t);
   void OnNotification(Task& t, uint32_t events);
   void RecordDenial(Task& t, const SeccompDenial& denial);

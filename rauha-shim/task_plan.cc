@@ -371,7 +371,25 @@ absl::StatusOr<TaskPlan> PlanTask(const TaskSpec& spec, const ZoneContext& zone)
   }
   plan.no_new_privs = spec.no_new_privs;
   plan.timeout_ms = spec.timeout_ms;
+  plan.kill_after_ms = spec.kill_after_ms;
   plan.output_limit = spec.output_limit;
+  plan.stdin_data = spec.stdin_data;
+  if (spec.uid != -1 || spec.gid != -1) {
+    // (uid_t)-1 means "unchanged" to setresuid: never a user.
+    constexpr int64_t kMaxId = 0xFFFFFFFE;
+    if (spec.uid < 0 || spec.uid > kMaxId || spec.gid < 0 || spec.gid > kMaxId) {
+      return absl::InvalidArgumentError(StrCat("task.uid ", spec.uid, " and task.gid ", spec.gid,
+                                               " must both be set, from 0 to ", kMaxId));
+    }
+    plan.switch_user = true;
+    plan.uid = static_cast<uid_t>(spec.uid);
+    plan.gid = static_cast<gid_t>(spec.gid);
+  }
+  if (!spec.output_dir.empty()) {
+    auto dir = NormalizePath(spec.output_dir, "task.output_dir");
+    if (!dir.ok()) return dir.status();
+    plan.output_dir = *dir;
+  }
   if (absl::Status s = PlanMounts(spec, plan); !s.ok()) return s;
   if (absl::Status s = PlanWritablePaths(spec, plan); !s.ok()) return s;
   if (absl::Status s = PlanDevices(spec, plan); !s.ok()) return s;

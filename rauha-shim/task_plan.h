@@ -56,7 +56,13 @@ struct TaskPlan {
   int landlock_abi = 0;                           // 0: Landlock not applied
   std::vector<std::string> exec_allowed;          // normalised; empty: exec anywhere
   uint64_t timeout_ms = 0;
+  uint64_t kill_after_ms = 0;
   uint64_t output_limit = kDefaultOutputLimit;
+  std::string output_dir;    // normalised host path, or "" (TaskSpec.output_dir)
+  std::string stdin_data;    // "": /dev/null
+  bool switch_user = false;  // setgroups(0), setresgid(gid), setresuid(uid) in the workload
+  uid_t uid = 0;
+  gid_t gid = 0;
   std::vector<std::string> warnings;
   std::vector<std::string> layers;  // for TaskResult.layers
 };

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
 
 #include "nlohmann/json.hpp"
@@ -14,6 +15,7 @@
 #include "rauha-common/names.h"
 #include "rauha-common/strcat.h"
 #include "rauha-common/timeutil.h"
+#include "rauha-common/utf8.h"
 #include "rauhad/shim_client.h"
 
 namespace rauha {
@@ -32,6 +34,32 @@ constexpr int kReapTimeoutMs = 10000;
 constexpr int kStartKillTimeoutMs = 500;
 
 int ClampMs(int64_t ms) { return static_cast<int>(std::min<int64_t>(ms, INT_MAX)); }
+// stdin travels inside the request (unary RPC): bounded well below gRPC's 4 MiB default.
+constexpr size_t kMaxStdinBytes = 1u << 20;
+// SIGTERM at the timeout, SIGKILL this much later unless the request says otherwise.
+constexpr uint64_t kDefaultKillAfterMs = 5000;
+// What timeout_seconds can say (uint32 seconds); timeout_ms and kill_after_ms stay below it.
+constexpr uint64_t kMaxTimeoutMs = uint64_t{UINT32_MAX} * 1000;
+
+uint64_t TimeoutMsOf(const pb::RunSandboxRequest& r) {
+  return r.timeout_ms() != 0 ? r.timeout_ms() : uint64_t{r.timeout_seconds()} * 1000;
+}
+
+uint64_t KillAfterMsOf(const pb::RunSandboxRequest& r) {
+  return r.has_kill_after_ms() ? r.kill_after_ms() : kDefaultKillAfterMs;
+}
+
+// 500 -> "0.5 s", 2000 -> "2 s", 1250 -> "1.25 s".
+std::string Seconds(uint64_t ms) {
+  std::string frac;
+  if (ms % 1000 != 0) {
+    char buf[8];
+    std::snprintf(buf, sizeof(buf), ".%03u", static_cast<unsigned>(ms % 1000));
+    frac = buf;
+    while (frac.back() == '0') frac.pop_back();
+  }
+  return StrCat(ms / 1000, frac, " s");
+}
 constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 absl::Status ValidateRequest(const pb::RunSandboxRequest& r) {
@@ -58,6 +86,21 @@ absl::Status ValidateRequest(const pb::RunSandboxRequest& r) {
       return absl::InvalidArgumentError(StrCat("repo_path ", r.repo_path(), " is not a directory"));
     }
   }
+  if (!r.output_dir().empty()) {
+    if (r.output_dir()[0] != '/') {
+      return absl::InvalidArgumentError(
+          StrCat("output_dir \"", r.output_dir(), "\" must be an absolute path on rauhad's host"));
+    }
+    struct stat st {};
+    if (::stat(r.output_dir().c_str(), &st) != 0) {
+      return Annotate(ErrnoStatus(errno, StrCat("output_dir ", r.output_dir())),
+                      "create the directory first");
+    }
+    if (!S_ISDIR(st.st_mode)) {
+      return absl::InvalidArgumentError(
+          StrCat("output_dir ", r.output_dir(), " is not a directory"));
+    }
+  }
   if (!r.workdir().empty() && r.workdir()[0] != '/') {
     return absl::InvalidArgumentError(
         StrCat("workdir \"", r.workdir(), "\" must be an absolute path inside the zone"));
@@ -73,6 +116,23 @@ absl::Status ValidateRequest(const pb::RunSandboxRequest& r) {
     if (arg.find('\0') != std::string::npos) {
       return absl::InvalidArgumentError("command arguments cannot contain NUL bytes");
     }
+  }
+  if (r.timeout_ms() > kMaxTimeoutMs ||
+      (r.has_kill_after_ms() && r.kill_after_ms() > kMaxTimeoutMs)) {
+    return absl::InvalidArgumentError(StrCat("timeout_ms and kill_after_ms are at most ",
+                                             kMaxTimeoutMs, " (what timeout_seconds can say)"));
+  }
+  if (r.stdin_data().size() > kMaxStdinBytes) {
+    return absl::InvalidArgumentError(StrCat("stdin_data holds ", r.stdin_data().size(),
+                                             " bytes; at most ", kMaxStdinBytes,
+                                             " can be passed (put larger input in repo_path)"));
+  }
+  if (r.has_gid() && !r.has_uid()) {
+    return absl::InvalidArgumentError("gid is set without uid: give both, or uid alone");
+  }
+  if ((r.has_uid() && r.uid() == UINT32_MAX) || (r.has_gid() && r.gid() == UINT32_MAX)) {
+    return absl::InvalidArgumentError(
+        "uid and gid 4294967295 mean \"no change\" to the kernel and cannot be a task's user");
   }
   if (r.output_limit_bytes() > kMaxOutputLimit) {
     return absl::InvalidArgumentError(StrCat("output_limit_bytes ", r.output_limit_bytes(),
@@ -159,10 +219,44 @@ shim::TaskSpec SpecFor(const ZoneView& zone, const std::string& task_id,
   spec.seccomp_deny = zone.policy.syscalls.deny;
   spec.landlock = true;
   spec.exec_allowed = zone.policy.exec.allowed;
-  spec.timeout_ms = uint64_t{req.timeout_seconds()} * 1000;
+  spec.timeout_ms = TimeoutMsOf(req);
+  spec.kill_after_ms = KillAfterMsOf(req);
   spec.output_limit = req.output_limit_bytes() ? req.output_limit_bytes() : output_limit;
   spec.zone_address = zone.address;
+  spec.output_dir = req.output_dir();
+  spec.stdin_data = req.stdin_data();
+  if (req.has_uid()) {
+    spec.uid = req.uid();
+    spec.gid = req.has_gid() ? req.gid() : req.uid();
+  }
   return spec;
+}
+
+// Proto3 strings must be valid UTF-8 (protobuf refuses to serialize anything else): `text`
+// gets the valid rendering, `exact` the bytes when that rendering is not them. A head cut at
+// the output limit may end inside a character; that is not counted as invalid.
+void SetOutput(const std::string& data, bool truncated, std::string* text, std::string* exact) {
+  std::string_view head = data;
+  if (truncated) head = head.substr(0, WithoutIncompleteTail(head));
+  if (IsValidUtf8(head)) {
+    text->assign(head);
+    return;
+  }
+  *text = ToValidUtf8(data);
+  *exact = data;
+}
+
+// A recovered task's timeout is not known here (the shim enforced it): said without numbers.
+std::string TimeoutError(uint64_t timeout_ms, uint64_t kill_after_ms, bool killed_after_grace) {
+  std::string head =
+      timeout_ms ? StrCat("timed out after ", Seconds(timeout_ms)) : std::string("timed out");
+  if (timeout_ms && kill_after_ms == 0) return StrCat(head, ": SIGKILLed (no grace)");
+  std::string grace = timeout_ms ? Seconds(kill_after_ms) : std::string("grace period");
+  if (killed_after_grace) {
+    return StrCat(head, ": sent SIGTERM to its processes; still running after the ", grace,
+                  ", so SIGKILLed");
+  }
+  return StrCat(head, ": sent SIGTERM to its processes; it ended within the ", grace);
 }
 
 std::string CommandJson(const std::vector<std::string>& command) {
@@ -214,16 +308,20 @@ pb::SandboxResult TaskRunner::Collect(Task& task, const ZoneView& zone, uint64_t
   // The task has ended (or its shim is gone): everything it made the kernel report is in the
   // ring buffer, and EndTask drains it.
   TaskEvents kernel_events = hub ? hub->EndTask(task.id) : TaskEvents{};
+  // Set before the zone's shim was told to kill its tasks, so it is here if that is why.
+  std::string kill_reason = zones_->TaskKillReason(zone.id);
   if (!r.ok()) {
     result.set_status("runtime_error");
     auto still = zones_->FindById(zone.id);
-    if (!still) {
+    if (!kill_reason.empty()) {
+      result.set_error(StrCat("the task was killed: ", kill_reason));
+    } else if (!still) {
       result.set_error("the zone was deleted while the task ran");
     } else {
       result.set_error(
           absl::IsDeadlineExceeded(r.status())
               ? StrCat("the zone's shim (pid ", zone.shim_pid,
-                       ") did not report the task's end within its timeout and ",
+                       ") did not report the task's end within its timeout, its SIGKILL grace and ",
                        kReportGraceMs / 1000, " s more: it is hung (`rauha zone delete --force ",
                        zone.name, "` removes the zone and what runs in it)")
               : StrCat("lost the zone's shim while the task ran: ", r.status().message()));
@@ -243,16 +341,21 @@ pb::SandboxResult TaskRunner::Collect(Task& task, const ZoneView& zone, uint64_t
     result.set_error(StrCat("the task could not start: ", t.start_error));
   } else if (t.timed_out) {
     result.set_status("timed_out");
-    result.set_error(StrCat("killed after the timeout"));
+    result.set_error(TimeoutError(task.timeout_ms, task.kill_after_ms, t.killed_after_grace));
   } else if (t.exit_code && *t.exit_code == 0) {
     result.set_status("succeeded");
   } else {
     result.set_status("failed");
   }
+  if (t.killed && !kill_reason.empty() && result.error().empty()) {
+    result.set_error(StrCat("the task was killed: ", kill_reason));
+  }
   if (t.exit_code) result.set_exit_code(*t.exit_code);
   if (t.signal) result.set_signal(*t.signal);
-  result.set_stdout(t.stdout_data);
-  result.set_stderr(t.stderr_data);
+  SetOutput(t.stdout_data, t.stdout_truncated, result.mutable_stdout(),
+            result.mutable_stdout_bytes());
+  SetOutput(t.stderr_data, t.stderr_truncated, result.mutable_stderr(),
+            result.mutable_stderr_bytes());
   result.set_stdout_truncated(t.stdout_truncated);
   result.set_stderr_truncated(t.stderr_truncated);
   result.set_started_at(Rfc3339FromNanos(t.started_at_ns));
@@ -282,7 +385,7 @@ pb::SandboxResult TaskRunner::Collect(Task& task, const ZoneView& zone, uint64_t
 
   AddEvent(result, t.started_at_ns, "started", StrCat("pid ", t.pid, " in zone ", zone.name));
   for (const auto& w : t.warnings) AddEvent(result, t.started_at_ns, "warning", w);
-  if (t.timed_out) AddEvent(result, t.finished_at_ns, "timeout", "deadline reached; task killed");
+  if (t.timed_out) AddEvent(result, t.finished_at_ns, "timeout", result.error());
   std::string end = t.start_error.empty()
                         ? (t.exit_code ? StrCat("exited with code ", *t.exit_code)
                                        : StrCat("killed by signal ", t.signal.value_or(0)))
@@ -314,6 +417,8 @@ absl::StatusOr<pb::SandboxResult> TaskRunner::Run(const pb::RunSandboxRequest& r
   auto task = std::make_shared<Task>();
   task->id = NewUuid();
   task->command.assign(req.command().begin(), req.command().end());
+  task->timeout_ms = TimeoutMsOf(req);
+  task->kill_after_ms = KillAfterMsOf(req);
 
   std::string zone_name = req.name();
   if (zone_name.empty()) {
@@ -364,9 +469,14 @@ absl::StatusOr<pb::SandboxResult> TaskRunner::Run(const pb::RunSandboxRequest& r
   // The task's timeout bounds the calls to its shim too: a hung shim fails the request when
   // the task would have timed out, not 30 s later (start) or never (wait). The gRPC deadline
   // and the client going away bound them through `cancelled`.
-  const int64_t budget_ms = int64_t{req.timeout_seconds()} * 1000;
+  // (Both are at most kMaxTimeoutMs, so the sum fits.) SIGKILL comes kill_after_ms after the
+  // timeout's SIGTERM, and the report after that.
+  const auto budget_ms = static_cast<int64_t>(task->timeout_ms);
   const int64_t start_ms = budget_ms > 0 ? std::min(budget_ms, kStartTimeoutMs) : kStartTimeoutMs;
-  task->wait_timeout_ms = budget_ms > 0 ? ClampMs(budget_ms + kReportGraceMs) : -1;
+  task->wait_timeout_ms =
+      budget_ms > 0
+          ? ClampMs(budget_ms + static_cast<int64_t>(task->kill_after_ms) + kReportGraceMs)
+          : -1;
   auto pid = shim.Start(spec, cancelled, ClampMs(start_ms));
   if (!pid.ok()) {
     if (absl::IsCancelled(pid.status())) {
@@ -551,6 +661,7 @@ absl::StatusOr<ProbeOutcome> TaskRunner::Probe(const std::string& zone_name,
   shim::TaskSpec spec = SpecFor(zone, task_id, none, 1u << 20);
   spec.probe = true;
   spec.timeout_ms = 30000;
+  spec.kill_after_ms = 0;
   ShimClient shim(zone.shim_socket);
   EnforcementHub* hub = zones_->hub();
   if (hub) hub->BeginTask(task_id, zone.id, 0);

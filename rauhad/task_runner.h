@@ -58,6 +58,8 @@ class TaskRunner {
     std::string zone_name;
     std::vector<std::string> command;
     int64_t pid = 0;
+    uint64_t timeout_ms = 0;  // for the result's words; the shim enforces them
+    uint64_t kill_after_ms = 0;
     std::string started_at;
     bool remove_zone = false;
     int wait_timeout_ms = -1;  // bound of the wait for its end (its timeout + grace)

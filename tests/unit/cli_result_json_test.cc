@@ -160,6 +160,18 @@ TEST(CliResultJsonTest, InvalidUtf8OutputStillPrints) {
   EXPECT_NE(text.find("ok \xEF\xBF\xBD\xEF\xBF\xBD end"), std::string::npos) << text;
 }
 
+TEST(CliResultJsonTest, ExactBytesTravelAsBase64BesideTheText) {
+  SandboxResult r = Exited("succeeded", 0);
+  r.set_stdout("ok \xEF\xBF\xBD end");  // what rauhad puts there for "ok \xff end"
+  r.set_stdout_bytes(std::string("ok \xff end"));
+  r.set_stderr("plain\n");
+  Json j = SandboxResultToJson(r);
+  ASSERT_TRUE(j.contains("stdout_base64"));
+  EXPECT_EQ(j["stdout_base64"], "b2sg/yBlbmQ=");  // base64 of "ok \xff end"
+  EXPECT_EQ(j["stdout"], "ok \xEF\xBF\xBD end");
+  EXPECT_FALSE(j.contains("stderr_base64")) << "valid UTF-8 is text only";
+}
+
 TEST(CliExitCodeTest, ExitedTaskReturnsItsOwnCode) {
   EXPECT_EQ(ExitCodeForResult(Exited("succeeded", 0)), 0);
   EXPECT_EQ(ExitCodeForResult(Exited("failed", 3)), 3);

@@ -34,6 +34,46 @@ TEST(ShimProtocolTest, TaskSpecRoundTrips) {
   EXPECT_FALSE(back->landlock);
 }
 
+TEST(ShimProtocolTest, TaskContractFieldsRoundTrip) {
+  TaskSpec s{.task_id = "t", .argv = {"cat"}};
+  s.stdin_data = std::string("in\0\xff", 4);
+  s.uid = 1000;
+  s.gid = 100;
+  s.kill_after_ms = 2500;
+  s.output_dir = "/var/tmp/out";
+  auto back = TaskSpecFromJson(ToJson(s));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->stdin_data, s.stdin_data);
+  EXPECT_EQ(back->uid, 1000);
+  EXPECT_EQ(back->gid, 100);
+  EXPECT_EQ(back->kill_after_ms, 2500u);
+  EXPECT_EQ(back->output_dir, "/var/tmp/out");
+  // Unset means root, as before these fields existed.
+  auto old = TaskSpecFromJson(nlohmann::json{{"task_id", "t"}, {"argv", {"true"}}});
+  ASSERT_TRUE(old.ok());
+  EXPECT_EQ(old->uid, -1);
+  EXPECT_TRUE(old->stdin_data.empty());
+}
+
+TEST(ShimProtocolTest, OutputBytesThatAreNotUtf8SurviveTheFrame) {
+  TaskResult t;
+  t.task_id = "t";
+  t.stdout_data = std::string("\xff\xfe\0ok", 5);
+  t.stderr_data = "text";
+  t.killed_after_grace = true;
+  // Encoded and decoded as the frame codec does (JSON dump, replacing invalid UTF-8).
+  std::string wire = ToJson(t).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  auto back = TaskResultFromJson(nlohmann::json::parse(wire));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->stdout_data, t.stdout_data);
+  EXPECT_EQ(back->stderr_data, "text");
+  EXPECT_TRUE(back->killed_after_grace);
+  // A shim from before base64 sent plain strings: still read.
+  auto legacy = TaskResultFromJson(nlohmann::json{{"task_id", "t"}, {"stdout", "plain"}});
+  ASSERT_TRUE(legacy.ok());
+  EXPECT_EQ(legacy->stdout_data, "plain");
+}
+
 TEST(ShimProtocolTest, TaskSpecDefaultsToSeccompAndLandlock) {
   nlohmann::json j = {{"task_id", "t"}, {"argv", {"true"}}};
   auto spec = TaskSpecFromJson(j);
