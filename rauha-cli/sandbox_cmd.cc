@@ -1,17 +1,16 @@
 // `rauha sandbox [OPTIONS] -- CMD ARGS...`: one command in a zone, one JSON result.
-#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <climits>
-#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
 
 #include "rauha-cli/commands.h"
 #include "rauha-cli/result_json.h"
+#include "rauha-cli/sandbox_args.h"
 #include "rauha-cli/signals.h"
 #include "rauha-common/policy/policy.h"
 #include "rauha/v1/sandbox.grpc.pb.h"
@@ -52,83 +51,6 @@ struct SandboxArgs {
   std::vector<std::string> command;
 };
 
-constexpr uint64_t kMaxOutputLimit = 1u << 20;  // rauhad's ceiling, per stream
-constexpr double kMaxSeconds = 4294967295.0;    // what the API's uint32 seconds can say
-
-// "--timeout 0.5" -> 500 ms: a non-negative number of seconds, at most kMaxSeconds; a value
-// above 0 is at least 1 ms. InvalidArgument (a usage error) otherwise.
-absl::StatusOr<uint64_t> ParseSeconds(const char* flag, const std::string& text) {
-  char* end = nullptr;
-  errno = 0;
-  double s = std::strtod(text.c_str(), &end);
-  if (text.empty() || end == nullptr || *end != '\0' || errno == ERANGE || !std::isfinite(s) ||
-      s < 0 || s > kMaxSeconds || text.find_first_of("xXpP") != std::string::npos) {
-    return absl::InvalidArgumentError(
-        rauha::StrCat(flag, " ", text, ": expected seconds from 0 to ",
-                      static_cast<uint64_t>(kMaxSeconds), ", fractions allowed (e.g. 0.5)"));
-  }
-  return static_cast<uint64_t>(std::ceil(s * 1000));
-}
-
-constexpr size_t kMaxStdinBytes = 1u << 20;  // rauhad's bound: stdin travels in the request
-
-// "1000", "1000:100" or a user name of this host (its uid and primary group).
-absl::Status ParseUser(const std::string& text, sv1::RunSandboxRequest& req) {
-  auto number = [](std::string_view s, uint32_t* out) {
-    if (s.empty() || s.size() > 10 || s.find_first_not_of("0123456789") != std::string::npos) {
-      return false;
-    }
-    uint64_t v = std::stoull(std::string(s));
-    if (v >= UINT32_MAX) return false;  // (uid_t)-1 is "no change" to the kernel
-    *out = static_cast<uint32_t>(v);
-    return true;
-  };
-  size_t colon = text.find(':');
-  std::string_view uid_part = std::string_view(text).substr(0, colon);
-  uint32_t uid = 0, gid = 0;
-  if (number(uid_part, &uid)) {
-    req.set_uid(uid);
-  } else if (colon == std::string::npos && !text.empty()) {
-    const passwd* pw = ::getpwnam(text.c_str());
-    if (pw == nullptr) {
-      return absl::InvalidArgumentError(
-          rauha::StrCat("--user ", text, ": no such user on this host; give UID[:GID] numbers"));
-    }
-    req.set_uid(pw->pw_uid);
-    req.set_gid(pw->pw_gid);
-    return absl::OkStatus();
-  } else {
-    return absl::InvalidArgumentError(rauha::StrCat(
-        "--user ", text, ": expected UID[:GID] (numbers below 4294967295) or a user name"));
-  }
-  if (colon != std::string::npos) {
-    if (!number(std::string_view(text).substr(colon + 1), &gid)) {
-      return absl::InvalidArgumentError(
-          rauha::StrCat("--user ", text, ": the GID after ':' must be a number below 4294967295"));
-    }
-    req.set_gid(gid);
-  }
-  return absl::OkStatus();
-}
-
-// All of this process's stdin, at most kMaxStdinBytes (else FailedPrecondition).
-absl::StatusOr<std::string> ReadStdin() {
-  std::string data;
-  char buf[65536];
-  while (true) {
-    ssize_t n = ::read(0, buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return absl::InternalError(rauha::StrCat("reading stdin: ", std::strerror(errno)));
-    if (n == 0) return data;
-    data.append(buf, static_cast<size_t>(n));
-    if (data.size() > kMaxStdinBytes) {
-      return absl::FailedPreconditionError(
-          rauha::StrCat("-i: stdin holds more than ", kMaxStdinBytes,
-                        " bytes, the most a task can be given; put larger input in --repo-path"));
-    }
-  }
-}
-
 // The flags that need more than CLI11's checks: InvalidArgument means a usage error (exit 2).
 absl::Status CheckUsage(const SandboxArgs& a, sv1::RunSandboxRequest& req) {
   if (!a.timeout.empty()) {
@@ -143,14 +65,8 @@ absl::Status CheckUsage(const SandboxArgs& a, sv1::RunSandboxRequest& req) {
   }
   if (!a.user.empty()) RAUHA_RETURN_IF_ERROR(ParseUser(a.user, req));
   if (!a.output_limit.empty()) {
-    auto bytes = rauha::policy::ParseMemorySize(a.output_limit);
-    if (!bytes.ok() || *bytes < 1 || *bytes > kMaxOutputLimit) {
-      return absl::InvalidArgumentError(rauha::StrCat(
-          "--output-limit ", a.output_limit, ": expected 1 to ", kMaxOutputLimit,
-          " bytes (1Mi) per stream",
-          bytes.ok() ? "" : rauha::StrCat(" (", rauha::ToStd(bytes.status().message()), ")")));
-    }
-    req.set_output_limit_bytes(*bytes);
+    RAUHA_ASSIGN_OR_RETURN(uint64_t bytes, ParseOutputLimit(a.output_limit));
+    req.set_output_limit_bytes(bytes);
   }
   return absl::OkStatus();
 }
@@ -223,7 +139,7 @@ int RunSandbox(const Cli& cli, const SandboxArgs& a) {
   if (!req.ok()) return Fail(req.status(), kExitRuntimeError);
   req->MergeFrom(checked);
   if (a.pass_stdin) {
-    auto input = ReadStdin();
+    auto input = ReadStdin(0);
     if (!input.ok()) return Fail(input.status(), kExitRuntimeError);
     req->set_stdin_data(*std::move(input));
   }
