@@ -205,6 +205,25 @@ TEST_F(TaskContractTest, UserOwnsWhatItWritesInWorkspace) {
   EXPECT_EQ(st.st_uid, 0u);
 }
 
+// Neither CAP_SETUID/CAP_SETGID (to become the user) nor CAP_KILL (for the task's init to pass
+// the timeout's SIGTERM to the user's processes) comes from the policy.
+TEST_F(TaskContractTest, UserNeedsNoCapabilityFromThePolicy) {
+  spb::RunSandboxRequest req;
+  req.set_policy_toml(PolicyWith("pids_max = 64", "", "none"));
+  req.set_uid(12345);
+  req.set_timeout_ms(500);
+  req.set_kill_after_ms(20000);
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = Run({"/bin/sh", "-c",
+                "id -u; (trap 'echo child got TERM; exit 0' TERM; while :; do sleep 0.1; done) & "
+                "trap '' TERM; wait; wait"},
+               req);
+  auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_EQ(r.status(), "timed_out") << r.error() << r.stderr();
+  EXPECT_EQ(r.stdout(), "12345\nchild got TERM\n") << r.stderr();
+  EXPECT_LT(took, std::chrono::seconds(10)) << "SIGTERM reached the user's processes";
+}
+
 TEST_F(TaskContractTest, UserThatCannotBeIsRefused) {
   spb::RunSandboxRequest req;
   req.set_gid(5);
