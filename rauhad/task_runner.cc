@@ -16,6 +16,7 @@
 #include "rauha-common/strcat.h"
 #include "rauha-common/timeutil.h"
 #include "rauha-common/utf8.h"
+#include "rauhad/output_dir.h"
 #include "rauhad/shim_client.h"
 
 namespace rauha {
@@ -84,21 +85,6 @@ absl::Status ValidateRequest(const pb::RunSandboxRequest& r) {
     }
     if (!S_ISDIR(st.st_mode)) {
       return absl::InvalidArgumentError(StrCat("repo_path ", r.repo_path(), " is not a directory"));
-    }
-  }
-  if (!r.output_dir().empty()) {
-    if (r.output_dir()[0] != '/') {
-      return absl::InvalidArgumentError(
-          StrCat("output_dir \"", r.output_dir(), "\" must be an absolute path on rauhad's host"));
-    }
-    struct stat st {};
-    if (::stat(r.output_dir().c_str(), &st) != 0) {
-      return Annotate(ErrnoStatus(errno, StrCat("output_dir ", r.output_dir())),
-                      "create the directory first");
-    }
-    if (!S_ISDIR(st.st_mode)) {
-      return absl::InvalidArgumentError(
-          StrCat("output_dir ", r.output_dir(), " is not a directory"));
     }
   }
   if (!r.workdir().empty() && r.workdir()[0] != '/') {
@@ -414,6 +400,7 @@ void TaskRunner::Finish(const std::shared_ptr<Task>& task) {
 absl::StatusOr<pb::SandboxResult> TaskRunner::Run(const pb::RunSandboxRequest& req,
                                                   const std::function<bool()>& cancelled) {
   RAUHA_RETURN_IF_ERROR(ValidateRequest(req));
+  if (!req.output_dir().empty()) RAUHA_RETURN_IF_ERROR(CheckOutputDir(req.output_dir(), config_));
   auto task = std::make_shared<Task>();
   task->id = NewUuid();
   task->command.assign(req.command().begin(), req.command().end());
