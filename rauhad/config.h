@@ -19,6 +19,7 @@ struct DaemonConfig {
   // Zones of the run dir with a live shim that the database does not hold (it was lost or
   // replaced): false refuses to start, true stops and removes them.
   bool remove_orphans = false;
+  std::string bpf_pin_dir;  // bpffs directory of this instance; default: DefaultPinDir(state_dir)
 
   std::string DatabasePath() const { return state_dir + "/rauha.db"; }
   std::string ZoneRunDir(const std::string& zone_id) const { return run_dir + "/zones/" + zone_id; }

@@ -36,7 +36,11 @@ EnforcementHub::EnforcementHub(std::unique_ptr<bpf::Enforcer> enforcer, HostLaye
 EnforcementHub::~EnforcementHub() {
   {
     std::lock_guard lock(mu_);
-    for (auto& [id, z] : zones_) z.attachment.reset();
+    for (auto& [id, z] : zones_) {
+      if (!z.attachment) continue;
+      z.attachment->KeepPinned();
+      z.attachment.reset();
+    }
   }
   // The enforcer's consumer thread calls OnEvent: stop it before the members it uses go.
   enforcer_.reset();
@@ -121,6 +125,10 @@ void EnforcementHub::DetachZone(const std::string& zone_id) {
     zones_.erase(it);
   }
   att.reset();  // outside mu_: detaching may wait for the consumer thread
+}
+
+void EnforcementHub::FinishRecovery() {
+  if (enforcer_) enforcer_->FinishAdoption();
 }
 
 bool EnforcementHub::attached(const std::string& zone_id) {

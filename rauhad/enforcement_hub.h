@@ -38,6 +38,8 @@ class EnforcementHub {
 
   // `enforcer` may be null (no BPF here): BPF-enforced controls then fall back or are gaps.
   EnforcementHub(std::unique_ptr<bpf::Enforcer> enforcer, HostLayers host, EventBus* bus);
+  // Zones still attached live on (rauhad exits without stopping them): their pinned programs
+  // stay in the kernel for the next rauhad. DetachZone is what removes a zone's.
   ~EnforcementHub();
 
   const HostLayers& host() const { return host_; }
@@ -53,6 +55,9 @@ class EnforcementHub {
   absl::Status SetZoneAddress(const std::string& zone_id, const std::string& address);
   void DetachZone(const std::string& zone_id);
   bool attached(const std::string& zone_id);
+  // After start-up recovery attached every surviving zone (adopting its pinned links): removes
+  // the pins of zones that did not survive and starts the event flow (Enforcer::FinishAdoption).
+  void FinishRecovery();
 
   // A task's events: from Begin until End. End drains the ring buffer first, so every event
   // the kernel produced before End was called is in the answer. `pidns_ino` (0 unknown) tells

@@ -19,6 +19,7 @@
 #include "rauhad/enforcement_hub.h"
 #include "rauhad/event_bus.h"
 #include "rauhad/image/image_store.h"
+#include "rauhad/linux/bpf/pin_dir.h"
 #include "rauhad/linux/cgroup.h"
 #include "rauhad/net/zone_network.h"
 #include "rauhad/server/sandbox_service.h"
@@ -69,6 +70,10 @@ int main(int argc, char** argv) {
   app.add_option("--shim-path", config.shim_path, "rauha-shim binary (default: beside rauhad)");
   app.add_option("--default-policy", config.default_policy_file,
                  "policy file for zones created without one (default: built-in standard policy)");
+  app.add_option("--bpf-pin-dir", config.bpf_pin_dir,
+                 "bpffs directory where this rauhad pins its BPF maps, programs and links, so "
+                 "enforcement outlives a crash (default: /sys/fs/bpf/rauha/<state dir>-<hash>; "
+                 "bpffs is mounted at /sys/fs/bpf when nothing is); removed when rauhad stops");
   app.add_option("--output-limit", config.output_limit,
                  "bytes kept of each of a task's stdout and stderr")
       ->capture_default_str()
@@ -147,13 +152,17 @@ int main(int argc, char** argv) {
   rauha::HostLayers host;
   host.landlock_abi = rauha::LandlockAbi();
   std::unique_ptr<rauha::bpf::Enforcer> enforcer;
-  if (auto loaded = rauha::bpf::Enforcer::Load({}); loaded.ok()) {
+  if (config.bpf_pin_dir.empty()) config.bpf_pin_dir = rauha::bpf::DefaultPinDir(config.state_dir);
+  rauha::bpf::Enforcer::Options bpf_options;
+  bpf_options.pin_dir = config.bpf_pin_dir;
+  if (auto loaded = rauha::bpf::Enforcer::Load(bpf_options); loaded.ok()) {
     enforcer = *std::move(loaded);
     host.cgroup_bpf = true;
     host.lsm = enforcer->lsm_loaded();
     host.lsm_detail = enforcer->lsm_detail();
     host.landlock_events = enforcer->landlock_observed();
     host.landlock_events_detail = enforcer->landlock_detail();
+    std::fprintf(stderr, "rauhad: BPF objects %s\n", enforcer->pin_detail().c_str());
   } else {
     host.lsm_detail = rauha::ToStd(loaded.status().message());
     std::fprintf(stderr, "rauhad: no eBPF enforcement on this host: %s\n", host.lsm_detail.c_str());
@@ -167,6 +176,7 @@ int main(int argc, char** argv) {
   rauha::EnforcementHub hub(std::move(enforcer), host, &events);
   rauha::ZoneManager zones(config, store->get(), cgroups->get(), &events, network->get(), &hub);
   if (auto st = zones.Recover(); !st.ok()) return Fail(rauha::ToStd(st.message()));
+  hub.FinishRecovery();
   rauha::TaskRunner runner(config, store->get(), &zones, &events);
   runner.Recover();
   zones.RemoveIdleTemporaryZones();

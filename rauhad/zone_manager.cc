@@ -893,9 +893,8 @@ absl::Status ZoneManager::Recover() {
       auto limits = cgroup::ApplyLimits(zone->cgroup, LimitsOf(zone->policy));
       if (limits.ok()) zone->limits = *limits;
       zone->record.shim_pid = hello->pid;
-      // BPF links die with the rauhad that made them: the zone ran without its cgroup programs
-      // since then (denials in the gap were still refused by seccomp, Landlock, namespaces and
-      // nftables, but not reported).
+      // Its cgroup links are pinned: they kept enforcing while no rauhad ran, and attaching
+      // adopts them (switched to the programs loaded now, no duplicates).
       if (hub_) {
         if (auto st = hub_->AttachZone(rec.id, rec.name, zone->cgroup, zone->policy,
                                        network_ ? network_->config().subnet : "");

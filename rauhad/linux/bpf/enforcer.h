@@ -12,6 +12,14 @@
 //   denials in zones into events; elsewhere Landlock denials are not observable.
 // Every deny writes one event to a single ring buffer (batched wake-ups: producers do not wake
 // the consumer per event); a failed reservation counts as lost for the zone.
+//
+// With a pin directory (Options::pin_dir, layout in pin_dir.h) the maps, programs and links
+// are pinned in bpffs, so enforcement goes on while no rauhad runs (kill -9 closes every fd;
+// a link lives as long as a pin refers to it). The next Load adopts them: it reuses the maps
+// (zone entries, counters, the ring buffer with the events made meanwhile) when they fit the
+// object, keeps the LSM links when it does, and AttachZone switches a zone's pinned links to
+// the new programs instead of attaching duplicates. A zone's pins go when its attachment is
+// destroyed; the rest when the Enforcer goes with no zone pinned.
 #pragma once
 
 #include <cstdint>
@@ -64,11 +72,16 @@ struct ZoneCounters {
 
 class Enforcer;
 
-// The zone's cgroup programs and map entries; destroying it detaches the links and removes
-// the entries (after which nothing of the zone is left in the kernel).
+// The zone's cgroup programs and map entries; destroying it detaches the links, removes their
+// pins and the entries (after which nothing of the zone is left in the kernel).
 class ZoneAttachment {
  public:
   virtual ~ZoneAttachment() = default;
+  // rauhad is going while the zone lives on: destroying the attachment then only closes its
+  // fds, and the pinned links keep enforcing (without a pin directory they end anyway).
+  virtual void KeepPinned() = 0;
+  // How many of its links were adopted from pins rather than attached.
+  virtual int adopted_links() const = 0;
 };
 
 class Enforcer {
@@ -77,6 +90,10 @@ class Enforcer {
     bool try_lsm = true;  // false: never load LSM programs (tests of the fallback path)
     bool observe_landlock = true;
     size_t ring_buffer_bytes = 1u << 22;
+    // bpffs directory of this instance (made, and bpffs mounted at /sys/fs/bpf when nothing
+    // is, if needed); "" pins nothing. When it cannot be used, Load goes on unpinned and
+    // pin_detail() says why.
+    std::string pin_dir;
   };
 
   // Loads the object. Fails only when even the cgroup programs cannot load (no BPF at all):
@@ -90,12 +107,20 @@ class Enforcer {
   virtual std::string lsm_detail() const = 0;
   virtual bool landlock_observed() const = 0;
   virtual std::string landlock_detail() const = 0;
+  // "pinned in DIR (...)" or why nothing is pinned.
+  virtual std::string pin_detail() const = 0;
 
   // Fills the zone's map entry and attaches the cgroup programs to `cgroup_v2_path`.
   virtual absl::StatusOr<std::unique_ptr<ZoneAttachment>> AttachZone(
       const std::string& cgroup_v2_path, const ZoneRules& rules) = 0;
   // Replaces the zone's rules in place (ApplyPolicy); links stay.
   virtual absl::Status UpdateZone(const ZoneRules& rules) = 0;
+  // Once every zone that outlived the previous rauhad has been attached again: removes the
+  // pins and map entries of zones nobody claimed (deleted while the daemon was down, or
+  // interrupted half-way) and starts delivering events; those the kernel made while no
+  // rauhad ran wait in the pinned ring buffer until then, so they reach their zone. Without a
+  // pin directory events flow from Load and this does nothing.
+  virtual void FinishAdoption() = 0;
 
   // Called on the consumer thread (or inside Drain) for each event, in ring-buffer order.
   // Set it before the first AttachZone.
@@ -104,7 +129,7 @@ class Enforcer {
   // event produced before the call is delivered before it returns.
   virtual void Drain() = 0;
   virtual ZoneCounters Counters(uint64_t cgroup_id) const = 0;
-  // Events lost across all zones since Load.
+  // Events lost across all zones since the maps were made (a Load that adopts them keeps it).
   virtual uint64_t TotalLost() const = 0;
 };
 
