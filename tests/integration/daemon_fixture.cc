@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "rauha-common/cgroup_layout.h"
+#include "rauhad/linux/bpf/pin_dir.h"
 
 namespace rauha::testing {
 namespace {
@@ -57,19 +58,22 @@ Daemon::Daemon(std::vector<std::string> extra_args) : extra_args_(std::move(extr
   dir_ = d;
   socket_ = dir_ + "/rauhad.sock";
   cgroup_parent_ = "rauha-itest-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
+  pin_dir_ = std::string(bpf::kBpffsMount) + "/" + cgroup_parent_;
 }
 
 Daemon::~Daemon() {
   if (pid_ > 0) Stop();
+  // A test that ended with rauhad killed leaves its pins: they would keep programs attached.
+  if (!pin_dir_.empty()) (void)bpf::RemovePinTree(pin_dir_);
   std::error_code ec;
   if (!dir_.empty()) std::filesystem::remove_all(dir_, ec);
 }
 
 void Daemon::Start() {
-  std::vector<std::string> args = {RAUHAD_BIN,      "--socket",        socket_,
-                                   "--run-dir",     dir_ + "/run",     "--state-dir",
-                                   dir_ + "/state", "--cgroup-parent", cgroup_parent_,
-                                   "--shim-path",   RAUHA_SHIM_BIN};
+  std::vector<std::string> args = {
+      RAUHAD_BIN,     "--socket",      socket_,           "--run-dir",    dir_ + "/run",
+      "--state-dir",  dir_ + "/state", "--cgroup-parent", cgroup_parent_, "--shim-path",
+      RAUHA_SHIM_BIN, "--bpf-pin-dir", pin_dir_};
   args.insert(args.end(), extra_args_.begin(), extra_args_.end());
   std::string log_path = dir_ + "/rauhad.log";
   int netns_fd = -1;
@@ -255,6 +259,10 @@ void DaemonTest::TearDown() {
   auto cgroups = daemon_->LeftoverCgroups();
   EXPECT_TRUE(cgroups.empty()) << "cgroups left after rauhad stopped: "
                                << (cgroups.empty() ? "" : cgroups[0]);
+  struct stat st {};
+  EXPECT_NE(::lstat(daemon_->pin_dir().c_str(), &st), 0)
+      << "BPF pins left after rauhad stopped in " << daemon_->pin_dir();
+  (void)bpf::RemovePinTree(daemon_->pin_dir());
   // Stop only what this test started, by pid, so the next test starts clean.
   for (pid_t pid : daemon_->LeftoverProcesses()) ::kill(pid, SIGKILL);
   daemon_.reset();

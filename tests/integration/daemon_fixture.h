@@ -45,6 +45,8 @@ class Daemon {
   const std::string& dir() const { return dir_; }
   const std::string& socket() const { return socket_; }
   const std::string& cgroup_parent() const { return cgroup_parent_; }
+  // This daemon's private bpffs directory (--bpf-pin-dir); it must be gone after a clean stop.
+  const std::string& pin_dir() const { return pin_dir_; }
   std::string log() const;
 
   std::unique_ptr<rauha::zone::v1::ZoneService::Stub> Zones();
@@ -66,6 +68,7 @@ class Daemon {
   std::string dir_;
   std::string socket_;
   std::string cgroup_parent_;
+  std::string pin_dir_;
   std::string netns_;
   pid_t pid_ = -1;
 };

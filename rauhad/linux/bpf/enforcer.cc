@@ -11,11 +11,11 @@
 #include <time.h>
 
 #include <atomic>
-#include <filesystem>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <set>
@@ -190,8 +190,8 @@ struct Core {
   std::mutex zones_mu;
   // Kept after a zone detaches: its last events may still be in the buffer.
   std::map<uint64_t, std::string> zone_names;
-  std::set<uint64_t> attached;    // cgroup ids with a live ZoneAttachment
-  std::set<uint64_t> adoptable;   // pinned by an earlier rauhad, not attached again yet
+  std::set<uint64_t> attached;   // cgroup ids with a live ZoneAttachment
+  std::set<uint64_t> adoptable;  // pinned by an earlier rauhad, not attached again yet
 
   std::string pin_root;  // "": nothing pinned
 };
@@ -313,8 +313,7 @@ absl::StatusOr<std::unique_ptr<ZoneAttachment>> EnforcerImpl::AttachZone(
   // Unpinned, an entry can only be a leftover of this process's own bug: refuse it. Pinned,
   // an adopted zone's entry is there and is replaced by the rules compiled now.
   int zones_fd = bpf_map__fd(core_->skel->maps.rauha_zones);
-  if (bpf_map_update_elem(zones_fd, &id, value.get(), core_->pinned() ? BPF_ANY : BPF_NOEXIST) <
-      0)
+  if (bpf_map_update_elem(zones_fd, &id, value.get(), core_->pinned() ? BPF_ANY : BPF_NOEXIST) < 0)
     return ErrnoStatus(errno, StrCat("adding zone ", rules.zone_id, " to the BPF zone map"));
   // An adopted zone keeps its counts.
   rauha_counters zero{};
@@ -639,9 +638,9 @@ absl::StatusOr<std::unique_ptr<Enforcer>> Enforcer::Load(const Options& options)
         (void)RemovePinTree(core->ZonesDir() + "/" + name);
       }
     }
-    pin_detail = StrCat("pinned in ", core->pin_root,
-                        maps_reused ? "; maps, global links and " : "; ",
-                        core->adoptable.size(), " zones' links to adopt from an earlier rauhad");
+    pin_detail =
+        StrCat("pinned in ", core->pin_root, maps_reused ? "; maps, global links and " : "; ",
+               core->adoptable.size(), " zones' links to adopt from an earlier rauhad");
   }
 
   core->rb = ring_buffer__new(bpf_map__fd(core->skel->maps.rauha_events), &Core::OnEvent,

@@ -120,12 +120,11 @@ bool PinnedMapReusable(bpf_map* map, const std::string& path) {
   if (!fd) return false;
   bpf_map_info info{};
   uint32_t len = sizeof(info);
-  bool fits = bpf_obj_get_info_by_fd(fd.get(), &info, &len) == 0 &&
-              info.type == bpf_map__type(map) && info.key_size == bpf_map__key_size(map) &&
-              info.value_size == bpf_map__value_size(map) &&
-              info.max_entries == bpf_map__max_entries(map) &&
-              info.map_flags == bpf_map__map_flags(map) &&
-              info.map_extra == bpf_map__map_extra(map);
+  bool fits =
+      bpf_obj_get_info_by_fd(fd.get(), &info, &len) == 0 && info.type == bpf_map__type(map) &&
+      info.key_size == bpf_map__key_size(map) && info.value_size == bpf_map__value_size(map) &&
+      info.max_entries == bpf_map__max_entries(map) && info.map_flags == bpf_map__map_flags(map) &&
+      info.map_extra == bpf_map__map_extra(map);
   if (!fits) {
     std::fprintf(stderr,
                  "rauhad: the pinned map %s does not fit this BPF object (type, sizes or "
