@@ -2,7 +2,7 @@
 // pointers, explicit padding, so the BPF object and C++ agree byte for byte. Included by the BPF
 // program after vmlinux.h and by C++ on its own.
 //
-// Maps (all created by the object, none pinned):
+// Maps (created by the object; rauhad pins the stateful ones, see rauhad/linux/bpf/pin_dir.h):
 //   rauha_zones     HASH  u64 cgroup v2 id -> struct rauha_zone     (BPF_F_NO_PREALLOC)
 //   rauha_counters  HASH  u64 cgroup v2 id -> struct rauha_counters (BPF_F_NO_PREALLOC)
 //   rauha_events    RINGBUF of struct rauha_event (size set by the loader; producers wake the

@@ -57,8 +57,10 @@ uint64_t Fnv1a(const std::string& s) {
 
 std::string DefaultPinDir(const std::string& state_dir) {
   std::error_code ec;
-  std::string canonical = std::filesystem::weakly_canonical(state_dir, ec).string();
+  std::string canonical =
+      std::filesystem::weakly_canonical(state_dir, ec).lexically_normal().string();
   if (ec || canonical.empty()) canonical = state_dir;
+  while (canonical.size() > 1 && canonical.back() == '/') canonical.pop_back();
   std::string name;
   for (char c : canonical) {
     if (name.empty() && c == '/') continue;
