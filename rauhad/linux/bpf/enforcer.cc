@@ -368,11 +368,18 @@ absl::StatusOr<std::unique_ptr<ZoneAttachment>> EnforcerImpl::AttachZone(
 void EnforcerImpl::FinishAdoption() {
   if (core_->pinned()) {
     std::lock_guard<std::mutex> lock(core_->zones_mu);
+    std::string ids;
     for (uint64_t id : core_->adoptable) {
       std::string dir = core_->ZoneDir(id);
       for (const std::string& name : ListPins(dir)) RemovePinnedLink(StrCat(dir, "/", name));
       (void)RemovePinTree(dir);
+      ids += StrCat(" ", id);
     }
+    if (!ids.empty())
+      std::fprintf(stderr,
+                   "rauhad: removed the pinned BPF links of %zu zones that did not survive "
+                   "(cgroup ids%s)\n",
+                   core_->adoptable.size(), ids.c_str());
     core_->adoptable.clear();
     // Entries of no attached zone: unclaimed zones, or a crash between a zone's map entry and
     // its first pin.
