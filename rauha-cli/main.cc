@@ -60,6 +60,7 @@ int Main(int argc, char** argv) {
   AddZoneCommands(app, cli);
   AddPolicyCommands(app, cli);
   AddTaskCommands(app, cli);
+  AddImageCommands(app, cli);
   AddEventsCommand(app, cli);
   AddInfoCommand(app, cli);
   AddVersionCommand(app, cli);

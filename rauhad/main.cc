@@ -19,9 +19,11 @@
 #include "rauhad/enforcement_hub.h"
 #include "rauhad/event_bus.h"
 #include "rauhad/image/image_store.h"
+#include "rauhad/image/puller.h"
 #include "rauhad/linux/bpf/pin_dir.h"
 #include "rauhad/linux/cgroup.h"
 #include "rauhad/net/zone_network.h"
+#include "rauhad/server/image_service.h"
 #include "rauhad/server/sandbox_service.h"
 #include "rauhad/server/zone_service.h"
 #include "rauhad/store/store.h"
@@ -94,6 +96,21 @@ int main(int argc, char** argv) {
   app.add_flag("--remove-orphans", config.remove_orphans,
                "stop and remove zones whose shims run but that the database does not hold (it "
                "was lost or replaced); without it rauhad refuses to start over them");
+  rauha::image::RegistryOptions registry;
+  app.add_option("--insecure-registry", registry.insecure_registries,
+                 "HOST:PORT of a registry spoken to over plain HTTP (repeatable; loopback "
+                 "registries always are)")
+      ->type_name("HOST:PORT");
+  app.add_option("--registry-auth", registry.auth_file,
+                 "credentials for registries: a ~/.docker/config.json-style file with \"auths\"")
+      ->type_name("FILE");
+  app.add_option("--registry-ca", registry.extra_ca_file,
+                 "PEM CA certificates trusted for registries besides the system's")
+      ->type_name("FILE");
+  app.add_option("--max-concurrent-downloads", registry.max_concurrent_downloads,
+                 "blobs of one pull downloaded in parallel")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 32u));
   CLI11_PARSE(app, argc, argv);
 
   if (::geteuid() != 0) return Fail("must run as root (it creates cgroups, namespaces and mounts)");
@@ -142,6 +159,7 @@ int main(int argc, char** argv) {
   net_config.forwarding_marker = config.run_dir + "/ip_forward.restore";
   rauha::image::ImageStore images(config.state_dir, store->get());
   if (auto st = images.Init(); !st.ok()) return Fail(rauha::ToStd(st.message()));
+  rauha::image::Puller puller(&images, registry);
 
   auto network = rauha::net::ZoneNetwork::Create(net_config, store->get());
   if (!network.ok()) return Fail(rauha::ToStd(network.status().message()));
@@ -183,11 +201,13 @@ int main(int argc, char** argv) {
 
   rauha::ZoneServiceImpl zone_service(&zones, &events, &runner);
   rauha::SandboxServiceImpl sandbox_service(&runner);
+  rauha::ImageServiceImpl image_service(&images, &puller);
   ::unlink(config.socket_path.c_str());  // stale: we hold the state lock
   grpc::ServerBuilder builder;
   builder.AddListeningPort("unix:" + config.socket_path, grpc::InsecureServerCredentials());
   builder.RegisterService(&zone_service);
   builder.RegisterService(&sandbox_service);
+  builder.RegisterService(&image_service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server) return Fail("cannot listen on " + config.socket_path);
   ::chmod(config.socket_path.c_str(), 0600);

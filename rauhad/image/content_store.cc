@@ -105,30 +105,35 @@ std::vector<std::string> ContentStore::List() const {
 absl::StatusOr<std::unique_ptr<BlobWriter>> ContentStore::Ingest(const std::string& digest,
                                                                  uint64_t size, bool resume) const {
   RAUHA_RETURN_IF_ERROR(CheckDigest(digest));
+  if (!resume) {
+    // A private temp file: writers of the same blob (an import beside a pull) never share it.
+    RAUHA_ASSIGN_OR_RETURN(auto w, IngestUnknown());
+    w->expected_digest_ = digest;
+    w->expected_size_ = size;
+    return w;
+  }
   std::unique_ptr<BlobWriter> w(new BlobWriter());
   w->store_ = this;
   w->expected_digest_ = digest;
   w->expected_size_ = size;
+  w->resumable_ = true;
   w->temp_path_ = root_ + "/ingest/" + DigestHex(digest) + ".partial";
-  int flags = O_RDWR | O_CREAT | O_CLOEXEC | (resume ? 0 : O_TRUNC);
-  w->fd_.reset(::open(w->temp_path_.c_str(), flags, 0600));
+  w->fd_.reset(::open(w->temp_path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
   if (!w->fd_) return ErrnoStatus(errno, StrCat("open ", w->temp_path_));
-  if (resume) {
-    // The hash state of the partial bytes is rebuilt by reading them: SHA-256 state cannot be
-    // saved portably, and re-reading a local file is far cheaper than downloading it again.
-    char buf[1 << 16];
-    while (true) {
-      ssize_t n = ::read(w->fd_.get(), buf, sizeof buf);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return ErrnoStatus(errno, StrCat("read ", w->temp_path_));
-      }
-      if (n == 0) break;
-      w->hash_.Update(buf, static_cast<size_t>(n));
-      w->written_ += static_cast<uint64_t>(n);
+  // The hash state of the partial bytes is rebuilt by reading them: SHA-256 state cannot be
+  // saved portably, and re-reading a local file is far cheaper than downloading it again.
+  char buf[1 << 16];
+  while (true) {
+    ssize_t n = ::read(w->fd_.get(), buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus(errno, StrCat("read ", w->temp_path_));
     }
-    if (size != 0 && w->written_ > size) RAUHA_RETURN_IF_ERROR(w->Restart());
+    if (n == 0) break;
+    w->hash_.Update(buf, static_cast<size_t>(n));
+    w->written_ += static_cast<uint64_t>(n);
   }
+  if (size != 0 && w->written_ > size) RAUHA_RETURN_IF_ERROR(w->Restart());
   return w;
 }
 
@@ -145,7 +150,7 @@ absl::StatusOr<std::unique_ptr<BlobWriter>> ContentStore::IngestUnknown() const 
 }
 
 BlobWriter::~BlobWriter() {
-  if (!done_ && expected_digest_.empty()) Discard();
+  if (!done_ && !resumable_) Discard();
 }
 
 absl::Status BlobWriter::Write(const void* data, size_t size) {

@@ -36,9 +36,12 @@ class ContentStore {
   // Digests of every stored blob.
   std::vector<std::string> List() const;
 
-  // A writer for a blob of known digest (and size, 0 = unknown). With `resume`, a partial
-  // download left by an earlier attempt is kept: its bytes are hashed again so the hash state
-  // continues where it stopped, and offset() tells where to ask the server to start.
+  // A writer for a blob of known digest (and size, 0 = unknown). With `resume`, the partial
+  // file is ingest/<hex>.partial and survives the writer (one resumable writer per blob at a
+  // time: the puller shares downloads): a partial download left by an earlier attempt is kept,
+  // its bytes hashed again so the hash state continues where it stopped, and offset() tells
+  // where to ask the server to start. Without, the temp file is private and removed unless
+  // committed.
   absl::StatusOr<std::unique_ptr<BlobWriter>> Ingest(const std::string& digest, uint64_t size,
                                                      bool resume) const;
   // A writer whose digest is learnt from the bytes (import of a docker save archive).
@@ -59,8 +62,7 @@ class BlobWriter {
   // Verifies size and digest, fsyncs and renames into the store; returns the digest. On a
   // mismatch the partial file is removed and DataLoss names both digests.
   absl::StatusOr<std::string> Commit();
-  // Leaves the partial file for a later resume (the default for a known digest when a writer
-  // is destroyed uncommitted is to keep it; unknown-digest temp files are always removed).
+  // Removes the temp file. A resumable writer destroyed uncommitted keeps it instead.
   void Discard();
 
  private:
@@ -73,6 +75,7 @@ class BlobWriter {
   UniqueFd fd_;
   Sha256 hash_;
   uint64_t written_ = 0;
+  bool resumable_ = false;
   bool done_ = false;
 };
 

@@ -5,6 +5,7 @@
 
 #include "nlohmann/json.hpp"
 #include "rauha-common/errors.h"
+#include "rauha-common/remove_tree.h"
 #include "rauha-common/strcat.h"
 #include "rauhad/image/reference.h"
 
@@ -147,6 +148,11 @@ absl::Status ImageStore::Remove(const std::string& reference) {
   return CollectLocked(ReferencedDigests(*image));
 }
 
+absl::Status ImageStore::Collect(const std::vector<std::string>& digests) {
+  std::lock_guard lock(mu_);
+  return CollectLocked(digests);
+}
+
 absl::Status ImageStore::CollectLocked(const std::vector<std::string>& candidates) {
   RAUHA_ASSIGN_OR_RETURN(auto images, db_->ListImages());
   std::set<std::string> in_use;
@@ -157,12 +163,8 @@ absl::Status ImageStore::CollectLocked(const std::vector<std::string>& candidate
   for (const std::string& digest : candidates) {
     if (in_use.count(digest) != 0) continue;
     RAUHA_RETURN_IF_ERROR(content_.Remove(digest));
-    std::error_code ec;
-    std::string dir = LayerDir(digest);
-    // remove_all does not follow symlinks: an unpacked layer's links are removed, not their
-    // targets.
-    std::filesystem::remove_all(dir, ec);
-    if (ec) return absl::InternalError(StrCat("removing ", dir, ": ", ec.message()));
+    // Without following an unpacked layer's symlinks: they are the image's, not ours.
+    RAUHA_RETURN_IF_ERROR(RemoveTree(LayerDir(digest)));
   }
   return absl::OkStatus();
 }

@@ -54,6 +54,10 @@ class ImageStore {
   // removed image that no other image uses (and no lease holds) is deleted.
   absl::Status Remove(const std::string& reference);
 
+  // Deletes those of `digests` that no image or lease references (what a failed pull or
+  // import wrote).
+  absl::Status Collect(const std::vector<std::string>& digests);
+
   // Blobs a pull or import is writing, or layers a running rootfs uses: never collected while
   // a lease holds them.
   class Lease {
