@@ -76,7 +76,7 @@ TEST(ContentStore, ResumeContinuesTheHashOfThePartialFile) {
   const std::string data(300000, 'x');
   const std::string digest = Sha256Digest(data);
   {
-    auto w = cs.Ingest(digest, data.size(), false);
+    auto w = cs.Ingest(digest, data.size(), /*resume=*/true);
     ASSERT_TRUE(w.ok());
     ASSERT_TRUE((*w)->Write(data.data(), 123457).ok());
     // Destroyed uncommitted: an interrupted download, kept for resume.
@@ -88,6 +88,14 @@ TEST(ContentStore, ResumeContinuesTheHashOfThePartialFile) {
   auto committed = (*w)->Commit();
   ASSERT_TRUE(committed.ok()) << committed.status();
   EXPECT_EQ(*cs.Size(digest), data.size());
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path() + "/blobs/ingest"));
+  // A writer that does not resume keeps nothing when abandoned.
+  {
+    auto w2 = cs.Ingest(Sha256Digest("other"), 5, /*resume=*/false);
+    ASSERT_TRUE(w2.ok());
+    ASSERT_TRUE((*w2)->Write("oth", 3).ok());
+  }
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path() + "/blobs/ingest"));
 }
 
 TEST(ContentStore, UnknownDigestLearntFromBytes) {
