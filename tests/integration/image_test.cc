@@ -116,6 +116,39 @@ class ImageTest : public ::testing::Test {
     EXPECT_EQ(Sha256Hex(ReadWholeFile(path)), digest.substr(7));
   }
 
+  // Streams a file to Import in 64 KiB chunks.
+  grpc::Status ImportFile(const std::string& path, const std::string& tag,
+                          ipb::ImportResponse* resp) {
+    grpc::ClientContext ctx;
+    auto writer = images_->Import(&ctx, resp);
+    std::string data = ReadWholeFile(path);
+    for (size_t off = 0; off < data.size(); off += 65536) {
+      ipb::ImportChunk chunk;
+      chunk.set_data(data.substr(off, 65536));
+      if (off == 0) chunk.set_tag(tag);
+      if (!writer->Write(chunk)) break;
+    }
+    writer->WritesDone();
+    return writer->Finish();
+  }
+  grpc::Status ExportFile(const std::string& reference, const std::string& path) {
+    grpc::ClientContext ctx;
+    ipb::ExportRequest req;
+    req.set_reference(reference);
+    auto reader = images_->Export(&ctx, req);
+    std::ofstream out(path, std::ios::binary);
+    ipb::ExportChunk chunk;
+    while (reader->Read(&chunk)) out << chunk.data();
+    return reader->Finish();
+  }
+  std::string Cli(const std::vector<std::string>& args, int* rc) {
+    std::vector<std::string> argv = {RAUHA_CLI_BIN, "--socket", daemon_->socket()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::string out;
+    *rc = RunProgram(argv, &out);
+    return out;
+  }
+
   TempTree tmp_;
   std::unique_ptr<Daemon> daemon_;
   std::unique_ptr<ipb::ImageService::Stub> images_;
@@ -422,6 +455,139 @@ TEST_F(ImageTest, BearerTokenChallengeWithCredentials) {
   }
   EXPECT_GE(token_requests, 1);
   EXPECT_EQ(bearer_blob_gets, 4);  // three layers and the config, each with the token
+}
+
+TEST_F(ImageTest, ExportImportRoundTripAndTamperedArchivesRefused) {
+  TestRegistry registry(tmp_.path(), {});
+  ASSERT_TRUE(registry.ok());
+  LayoutBuilder layout(tmp_.path() + "/layout");
+  auto image = BuildBusybox(layout);
+  layout.Tag(image, "v1");
+  ASSERT_TRUE(registry.Push(layout.dir(), "v1", "test/roundtrip:v1"));
+  StartDaemon();
+  std::string ref = registry.host() + "/test/roundtrip:v1";
+  ASSERT_TRUE(Pull(ref).status.ok());
+
+  // Export, remove, import: the same image under the same name, every blob verified again.
+  std::string tar = tmp_.path() + "/exported.tar";
+  ASSERT_TRUE(ExportFile(ref, tar).ok());
+  std::string listing;
+  ASSERT_EQ(RunProgram({"tar", "-tf", tar}, &listing), 0);
+  EXPECT_NE(listing.find("oci-layout"), std::string::npos);
+  EXPECT_NE(listing.find("index.json"), std::string::npos);
+  EXPECT_NE(listing.find("blobs/sha256/" + image.layer_digests[0].substr(7)), std::string::npos);
+  ASSERT_TRUE(Remove(ref).ok());
+  ASSERT_TRUE(BlobFiles().empty());
+  ipb::ImportResponse imported;
+  grpc::Status st = ImportFile(tar, "", &imported);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  ASSERT_EQ(imported.images_size(), 1);
+  EXPECT_EQ(imported.images(0).digest(), image.manifest_digest);
+  ASSERT_EQ(imported.images(0).tags_size(), 1);
+  EXPECT_EQ(imported.images(0).tags(0), ref);
+  for (const auto& l : image.layer_digests) ExpectStoredAndVerified(l);
+  size_t files_before = BlobFiles().size();
+
+  // An OCI layout whose blob does not hash to its name: refused, nothing kept.
+  LayoutBuilder bad(tmp_.path() + "/bad");
+  auto bad_image = bad.AddImage({{{{"etc/x", "x\n"}}, LayoutBuilder::Compression::kNone}});
+  bad.Tag(bad_image, "v1");
+  std::ofstream(bad.dir() + "/blobs/sha256/" + bad_image.layer_digests[0].substr(7),
+                std::ios::binary | std::ios::app)
+      << "extra";
+  ASSERT_EQ(RunProgram({"tar", "-C", bad.dir(), "-cf", tmp_.path() + "/bad.tar", "."}), 0);
+  st = ImportFile(tmp_.path() + "/bad.tar", "example.com/bad:1", &imported);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::DATA_LOSS) << st.error_message();
+  EXPECT_EQ(BlobFiles().size(), files_before);
+  EXPECT_EQ(List().size(), 1u);
+
+  // A docker save archive (uncompressed layers, config named by its digest), tagged by its
+  // RepoTags; and the same archive with a layer that is not the config's diff_id, refused.
+  LayoutBuilder raw(tmp_.path() + "/raw");
+  auto raw_image = raw.AddImage({{{{"etc/saved", "saved\n"}}, LayoutBuilder::Compression::kNone}});
+  std::string layer_tar = raw.BlobBytes(raw_image.layer_digests[0]);
+  std::string config = raw.BlobBytes(raw_image.config_digest);
+  auto make_save = [&](const std::string& dir, const std::string& layer_bytes) {
+    std::filesystem::create_directories(dir + "/abc");
+    std::ofstream(dir + "/abc/layer.tar", std::ios::binary) << layer_bytes;
+    std::ofstream(dir + "/" + raw_image.config_digest.substr(7) + ".json") << config;
+    std::ofstream(dir + "/manifest.json")
+        << Json::array({{{"Config", raw_image.config_digest.substr(7) + ".json"},
+                         {"RepoTags", {"example.com/saved:1"}},
+                         {"Layers", {"abc/layer.tar"}}}})
+               .dump();
+    EXPECT_EQ(RunProgram({"tar", "-C", dir, "-cf", dir + ".tar", "."}), 0);
+  };
+  make_save(tmp_.path() + "/save", layer_tar);
+  st = ImportFile(tmp_.path() + "/save.tar", "", &imported);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  ipb::InspectResponse saved;
+  ASSERT_TRUE(Inspect("example.com/saved:1", &saved).ok());
+  ASSERT_EQ(saved.layers_size(), 1);
+  EXPECT_EQ(saved.layers(0), raw_image.layer_digests[0]);
+  files_before = BlobFiles().size();
+  std::string evil = layer_tar;
+  evil[600] ^= 1;  // inside the file's data
+  make_save(tmp_.path() + "/evil", evil);
+  st = ImportFile(tmp_.path() + "/evil.tar", "example.com/evil:1", &imported);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::DATA_LOSS) << st.error_message();
+  EXPECT_EQ(BlobFiles().size(), files_before);
+  ipb::InspectResponse none;
+  EXPECT_EQ(Inspect("example.com/evil:1", &none).error_code(), grpc::StatusCode::NOT_FOUND);
+  // Not an archive at all.
+  std::ofstream(tmp_.path() + "/junk.tar") << "not a tar";
+  EXPECT_EQ(ImportFile(tmp_.path() + "/junk.tar", "", &imported).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(ImageTest, CliPullListInspectExportImportRemove) {
+  TestRegistry registry(tmp_.path(), {});
+  ASSERT_TRUE(registry.ok());
+  LayoutBuilder layout(tmp_.path() + "/layout");
+  auto image = BuildBusybox(layout);
+  layout.Tag(image, "v1");
+  ASSERT_TRUE(registry.Push(layout.dir(), "v1", "test/cli:v1"));
+  StartDaemon();
+  std::string ref = registry.host() + "/test/cli:v1";
+  int rc = 0;
+  // Not a terminal: plain lines, one per layer state, then the digest.
+  std::string out = Cli({"image", "pull", ref}, &rc);
+  ASSERT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find(image.layer_digests[0].substr(7, 12) + ": verified"), std::string::npos)
+      << out;
+  EXPECT_NE(out.find("pulled " + ref + " " + image.manifest_digest), std::string::npos) << out;
+  EXPECT_EQ(out.find("\x1b["), std::string::npos) << "terminal escapes in plain output";
+
+  out = Cli({"image", "list", "--json"}, &rc);
+  ASSERT_EQ(rc, 0) << out;
+  Json list = Json::parse(out);
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0]["digest"], image.manifest_digest);
+  out = Cli({"image", "list"}, &rc);
+  EXPECT_NE(out.find(ref), std::string::npos) << out;
+
+  out = Cli({"image", "inspect", ref}, &rc);
+  ASSERT_EQ(rc, 0) << out;
+  Json info = Json::parse(out);
+  EXPECT_EQ(info["digest"], image.manifest_digest);
+  EXPECT_EQ(info["config"]["config"]["Cmd"][0], "/bin/sh");
+
+  std::string tar = tmp_.path() + "/cli.tar";
+  out = Cli({"image", "export", ref, "-o", tar}, &rc);
+  ASSERT_EQ(rc, 0) << out;
+  out = Cli({"image", "rm", ref}, &rc);
+  ASSERT_EQ(rc, 0) << out;
+  out = Cli({"image", "rm", ref}, &rc);
+  EXPECT_EQ(rc, 1);
+  EXPECT_NE(out.find("not found"), std::string::npos) << out;
+  out = Cli({"image", "import", tar, "--tag", "example.com/again:2"}, &rc);
+  ASSERT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("imported " + image.manifest_digest + " example.com/again:2"),
+            std::string::npos)
+      << out;
+  out = Cli({"image", "inspect", "Bad Ref"}, &rc);
+  EXPECT_EQ(rc, 1);
+  EXPECT_NE(out.find("invalid argument"), std::string::npos) << out;
 }
 
 }  // namespace
