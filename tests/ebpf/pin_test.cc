@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "ebpf/rauha_bpf.h"
 #include "gtest/gtest.h"
 #include "rauha-common/strcat.h"
 #include "rauhad/linux/bpf/enforcer.h"
@@ -250,6 +251,64 @@ TEST(EnforcerPinning, KilledLoaderLeavesZonesEnforcedAndTheNextLoadAdoptsThem) {
       if (ProgramExists(id)) return false;
     return true;
   })) << "no program of the instance is left in the kernel";
+  left.pin_dir.clear();
+}
+
+// A rauhad of another build finds maps laid out differently (here: the zone map with another
+// value size): it makes new maps, and the zones' pinned links move to its programs, which read
+// the new maps, in one update each.
+TEST(EnforcerPinning, MapsThatDoNotFitAreReplacedAndTheLinksMoveToTheNewPrograms) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root";
+  Leftovers left;
+  std::string pin = PinDirFor("layout");
+  left.pin_dir = pin;
+  absl::StatusOr<TestZone> z = MakeTestZone("pin-layout", &left);
+  ASSERT_TRUE(z.ok()) << z.status();
+  uint64_t id = z->rules.cgroup_id;
+  ASSERT_EQ(RunKilledLoader(pin, /*try_lsm=*/false, {*z}, &left), 'C');
+
+  std::string maps_dir;
+  for (const std::string& name : ListPins(pin))
+    if (name.rfind("maps-", 0) == 0) maps_dir = StrCat(pin, "/", name);
+  ASSERT_FALSE(maps_dir.empty());
+  std::string zones_pin = maps_dir + "/zones";
+  ASSERT_EQ(::unlink(zones_pin.c_str()), 0);
+  LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
+  int other = bpf_map_create(BPF_MAP_TYPE_HASH, "rauha_zones", 8, 16, 4, &opts);
+  ASSERT_GE(other, 0) << std::strerror(errno);
+  ASSERT_EQ(bpf_obj_pin(other, zones_pin.c_str()), 0) << std::strerror(errno);
+  ::close(other);
+  std::set<uint32_t> old_programs = PinnedProgramIds(pin);
+
+  {
+    Enforcer::Options options;
+    options.try_lsm = false;
+    options.pin_dir = pin;
+    absl::StatusOr<std::unique_ptr<Enforcer>> e = Enforcer::Load(options);
+    ASSERT_TRUE(e.ok()) << e.status();
+    EXPECT_EQ((*e)->pin_detail().find("maps, global links"), std::string::npos)
+        << "the maps were not adopted: " << (*e)->pin_detail();
+    absl::StatusOr<std::unique_ptr<ZoneAttachment>> a = (*e)->AttachZone(z->dir, z->rules);
+    ASSERT_TRUE(a.ok()) << a.status();
+    EXPECT_EQ((*a)->adopted_links(), 9);
+    EXPECT_EQ(CountCgroupLinks(id), 9);
+    (*e)->FinishAdoption();
+    EXPECT_TRUE(Eventually([&] {
+      for (uint32_t p : old_programs)
+        if (ProgramExists(p)) return false;
+      return true;
+    })) << "no link runs a program of the old layout any more";
+    EXPECT_EQ(RunChild(z->Procs(), DeniedConnectInFreshNetns), EPERM)
+        << "the new programs find the zone in the new zone map";
+    int fd = bpf_obj_get(zones_pin.c_str());
+    ASSERT_GE(fd, 0);
+    bpf_map_info info{};
+    uint32_t len = sizeof(info);
+    ASSERT_EQ(bpf_obj_get_info_by_fd(fd, &info, &len), 0);
+    ::close(fd);
+    EXPECT_EQ(info.value_size, sizeof(rauha_zone)) << "the pin now names the new map";
+  }
+  EXPECT_FALSE(Exists(pin));
   left.pin_dir.clear();
 }
 

@@ -141,8 +141,7 @@ struct Core {
       // No zone is pinned any more: nothing of this instance needs to outlive it.
       for (bpf_link* l : global_links) RemoveLink(l);
       global_links.clear();
-      if (auto st = RemovePinTree(pin_root); !st.ok())
-        std::fprintf(stderr, "rauhad: %s\n", std::string(st.message()).c_str());
+      RemoveInstanceDir(pin_root);
     }
     // Pinned links stay (their zones live on); the others end with their fd.
     for (bpf_link* l : global_links) bpf_link__destroy(l);

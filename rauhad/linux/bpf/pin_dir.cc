@@ -80,7 +80,11 @@ absl::Status PrepareBpffsDir(const std::string& dir) {
   std::string normal = std::filesystem::path(dir).lexically_normal().string();
   if (Below(normal, kBpffsMount)) RAUHA_RETURN_IF_ERROR(EnsureBpffsMounted());
   std::error_code ec;
-  std::filesystem::create_directories(normal, ec);
+  // Twice: another instance stopping may remove the shared default parent in between.
+  for (int i = 0; i < 2; ++i) {
+    std::filesystem::create_directories(normal, ec);
+    if (!ec) break;
+  }
   if (ec) return ErrnoStatus(ec.value(), StrCat("mkdir -p ", normal));
   if (!OnBpffs(normal))
     return absl::FailedPreconditionError(
@@ -107,6 +111,14 @@ absl::Status RemovePinTree(const std::string& dir) {
   std::filesystem::remove_all(dir, ec);
   if (ec && ec.value() != ENOENT) return ErrnoStatus(ec.value(), StrCat("removing pins in ", dir));
   return absl::OkStatus();
+}
+
+void RemoveInstanceDir(const std::string& dir) {
+  (void)RemovePinTree(dir);
+  // The default parent is shared by every instance: the last one out removes it (ENOTEMPTY
+  // while another instance has its directory there).
+  std::string parent = std::filesystem::path(dir).parent_path().string();
+  if (parent == StrCat(kBpffsMount, "/rauha")) ::rmdir(parent.c_str());
 }
 
 }  // namespace rauha::bpf

@@ -41,4 +41,8 @@ std::vector<std::string> ListPins(const std::string& dir);
 // last reference (an fd, another pin, a link's program) does. OK when `dir` does not exist.
 absl::Status RemovePinTree(const std::string& dir);
 
+// Removes an instance's directory as RemovePinTree does, and the default parent
+// (/sys/fs/bpf/rauha) when no other instance uses it.
+void RemoveInstanceDir(const std::string& dir);
+
 }  // namespace rauha::bpf
