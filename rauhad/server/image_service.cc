@@ -1,5 +1,7 @@
 #include "rauhad/server/image_service.h"
 
+#include <atomic>
+
 #include "rauhad/image/archive_export.h"
 #include "rauhad/image/archive_import.h"
 #include "rauhad/server/status.h"
@@ -24,7 +26,8 @@ grpc::Status ImageServiceImpl::Pull(grpc::ServerContext* ctx, const ipb::PullReq
   if (req->reference().empty()) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "reference is empty");
   }
-  bool client_gone = false;
+  // Set by whichever download thread reports progress, read by all of them.
+  std::atomic<bool> client_gone{false};
   auto progress = [&](const image::PullEvent& e) {
     ipb::PullProgress p;
     p.set_status(e.status);
