@@ -35,7 +35,8 @@ int Main(int argc, char** argv) {
   Cli cli;
   CLI::App app{
       "rauha: run untrusted work, such as AI-agent tasks, in kernel-enforced zones.\n"
-      "Talks to rauhad over its unix socket (except: policy validate, info, version).",
+      "Talks to rauhad over its unix socket (except: policy validate, info, version, audit\n"
+      "verify/tail/show).",
       "rauha"};
   app.add_option("--socket", cli.client.socket,
                  "rauhad's socket (default: $RAUHA_SOCKET, else /run/rauha/rauhad.sock)")
@@ -64,6 +65,7 @@ int Main(int argc, char** argv) {
   AddEventsCommand(app, cli);
   AddInfoCommand(app, cli);
   AddVersionCommand(app, cli);
+  AddAuditCommands(app, cli);
   // Set after the subcommands, which would otherwise inherit it.
   app.footer(
       "Exit codes: 0 success, 1 failure (the message is on stderr as \"rauha: ...\"),\n"

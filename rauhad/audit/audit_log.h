@@ -1,0 +1,73 @@
+// rauhad's audit log: an append-only chain of signed records (rauha-common/audit/record.h) in
+// segment files <dir>/log-000000.ndjson, log-000001.ndjson, ... A record is on disk (fsync'ed)
+// before Append returns; concurrent appenders share one fsync. The signing key (Ed25519) is
+// <dir>/signing.key (0600), created at first start or copied from --audit-key; every public
+// key ever used is <dir>/keys/<key_id>.pub, the current one also <dir>/key.pub. After each
+// fsync <dir>/head.json names the last record (seq, hash), signed, so cutting whole records
+// off the end is detected.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "nlohmann/json.hpp"
+#include "rauha-common/audit/signing_key.h"
+#include "rauha-common/fd.h"
+
+namespace rauha::audit {
+
+struct AuditLogOptions {
+  std::string dir;                       // <state-dir>/audit
+  std::string import_key_file;           // --audit-key: used when the log has no key yet
+  uint64_t segment_bytes = 64ull << 20;  // a new segment starts past this size
+};
+
+class AuditLog {
+ public:
+  // Opens (or starts) the chain. A torn last line (a write cut short by a crash) is kept as it
+  // is and acknowledged by a `log.torn` record at the head of a new segment; `*torn_report` (if
+  // given) then says where.
+  static absl::StatusOr<std::unique_ptr<AuditLog>> Open(const AuditLogOptions& options,
+                                                        std::string* torn_report = nullptr);
+  ~AuditLog();
+
+  // Appends one record and returns its line once it is on disk.
+  absl::StatusOr<std::string> Append(const std::string& kind, const std::string& zone_id,
+                                     nlohmann::json body);
+  // Appends without waiting for the disk (enforcement events: not caused by an RPC). The next
+  // durable Append covers it.
+  absl::Status AppendNoSync(const std::string& kind, const std::string& zone_id,
+                            nlohmann::json body);
+  // A new key: a `key.rotate` record signed by the old key names it; later records use it.
+  absl::StatusOr<PublicKey> Rotate();
+
+  PublicKey current_key() const;
+  const std::string& dir() const { return options_.dir; }
+
+ private:
+  explicit AuditLog(AuditLogOptions options) : options_(std::move(options)) {}
+  absl::Status OpenSegment(uint64_t index);  // mu_ held
+  absl::StatusOr<std::string> WriteLocked(const std::string& kind, const std::string& zone_id,
+                                          nlohmann::json body);  // mu_ held
+  absl::Status Sync(int64_t seq);
+  absl::Status PublishKey(const PublicKey& key) const;
+
+  AuditLogOptions options_;
+  mutable std::mutex mu_;  // the chain: seq, prev, key, the segment being written
+  SigningKey key_;
+  int64_t next_seq_ = 0;
+  std::string prev_;
+  uint64_t segment_index_ = 0;
+  uint64_t segment_size_ = 0;
+  std::shared_ptr<UniqueFd> segment_;  // shared: Sync may fsync it while a rollover replaces it
+  int64_t written_seq_ = -1;           // last record written (mu_)
+  std::string written_hash_;
+
+  std::mutex sync_mu_;  // one fsync at a time; callers whose record it covered skip theirs
+  int64_t synced_seq_ = -1;
+};
+
+}  // namespace rauha::audit
