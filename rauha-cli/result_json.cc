@@ -60,6 +60,7 @@ Json SandboxResultToJson(const SandboxResult& r) {
   if (!r.error().empty()) out["error"] = r.error();
   out["unavailable_controls"] = json::array();
   for (const auto& c : r.unavailable_controls()) out["unavailable_controls"].push_back(c);
+  if (!r.receipt().empty()) out["receipt"] = r.receipt();
   return out;
 }
 

@@ -214,6 +214,7 @@ void EnforcementHub::OnEvent(EnforcementEvent event, bool from_ring_buffer) {
     bus_->Publish(zone_name, "enforcement",
                   j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   }
+  if (recorder_) recorder_->Denial(event);
 }
 
 std::vector<HookCount> EnforcementHub::Counters(const std::string& zone_id) {

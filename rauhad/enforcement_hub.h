@@ -14,6 +14,7 @@
 
 #include "absl/status/status.h"
 #include "rauha-common/enforcement_event.h"
+#include "rauhad/audit/recorder.h"
 #include "rauhad/controls.h"
 #include "rauhad/event_bus.h"
 #include "rauhad/linux/bpf/enforcer.h"
@@ -69,6 +70,8 @@ class EnforcementHub {
 
   // Events that reach rauhad outside the ring buffer (the shim's live seccomp frames).
   void Publish(const EnforcementEvent& event);
+  // Every denial also goes to the audit log.
+  void set_recorder(audit::Recorder* recorder) { recorder_ = recorder; }
 
   std::vector<HookCount> Counters(const std::string& zone_id);
   uint64_t Lost(const std::string& zone_id);
@@ -102,6 +105,7 @@ class EnforcementHub {
   std::unique_ptr<bpf::Enforcer> enforcer_;
   HostLayers host_;
   EventBus* bus_;
+  audit::Recorder* recorder_ = nullptr;
   std::mutex mu_;
   std::map<std::string, Zone> zones_;            // by zone id
   std::map<std::string, Collector> collectors_;  // by task id

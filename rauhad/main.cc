@@ -15,6 +15,8 @@
 #include "rauha-common/fd.h"
 #include "rauha-common/landlock_abi.h"
 #include "rauha-common/strcat.h"
+#include "rauhad/audit/audit_log.h"
+#include "rauhad/audit/recorder.h"
 #include "rauhad/config.h"
 #include "rauhad/enforcement_hub.h"
 #include "rauhad/event_bus.h"
@@ -23,6 +25,7 @@
 #include "rauhad/linux/bpf/pin_dir.h"
 #include "rauhad/linux/cgroup.h"
 #include "rauhad/net/zone_network.h"
+#include "rauhad/server/audit_service.h"
 #include "rauhad/server/image_service.h"
 #include "rauhad/server/sandbox_service.h"
 #include "rauhad/server/zone_service.h"
@@ -90,6 +93,15 @@ int main(int argc, char** argv) {
   app.add_option("--nft-table", net_config.nft_table,
                  "nftables table (family inet) holding this rauhad's zone rules")
       ->capture_default_str();
+  std::string audit_key;
+  uint64_t audit_segment_bytes = 64ull << 20;
+  app.add_option("--audit-key", audit_key,
+                 "Ed25519 private key (PEM) to sign the audit log with when it has no key yet "
+                 "(default: one generated at first start, <state-dir>/audit/signing.key)");
+  app.add_option("--audit-segment-bytes", audit_segment_bytes,
+                 "start a new audit log segment past this size")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t{4096}, uint64_t{1} << 40));
   app.add_flag("--keep-network", net_config.keep_network,
                "keep the bridge and the nftables table when the last bridged zone goes and when "
                "rauhad stops (default: remove them)");
@@ -149,6 +161,15 @@ int main(int argc, char** argv) {
   // they exit, so a deleted zone leaves no zombie and rauhad needs no reaper thread.
   ::signal(SIGCHLD, SIG_IGN);
 
+  // The audit log first: every step after this one is recorded.
+  std::string torn;
+  auto audit_log = rauha::audit::AuditLog::Open(
+      {config.state_dir + "/audit", audit_key, audit_segment_bytes}, &torn);
+  if (!audit_log.ok()) return Fail(rauha::ToStd(audit_log.status().message()));
+  if (!torn.empty()) std::fprintf(stderr, "rauhad: audit log: %s\n", torn.c_str());
+  rauha::audit::Recorder recorder(audit_log->get());
+  recorder.DaemonStart(RAUHA_VERSION, torn);
+
   auto layout = rauha::DetectCgroupLayout();
   if (!layout.ok()) return Fail(rauha::ToStd(layout.status().message()));
   auto cgroups = rauha::cgroup::Manager::Create(*layout, config.cgroup_parent);
@@ -192,22 +213,27 @@ int main(int argc, char** argv) {
   // unless asked to return them, and rauhad is long-lived.
   ::malloc_trim(0);
   rauha::EnforcementHub hub(std::move(enforcer), host, &events);
+  hub.set_recorder(&recorder);
   rauha::ZoneManager zones(config, store->get(), cgroups->get(), &events, network->get(), &hub);
+  zones.set_recorder(&recorder);
   if (auto st = zones.Recover(); !st.ok()) return Fail(rauha::ToStd(st.message()));
   hub.FinishRecovery();
   rauha::TaskRunner runner(config, store->get(), &zones, &events);
+  runner.set_recorder(&recorder);
   runner.Recover();
   zones.RemoveIdleTemporaryZones();
 
   rauha::ZoneServiceImpl zone_service(&zones, &events, &runner);
   rauha::SandboxServiceImpl sandbox_service(&runner);
   rauha::ImageServiceImpl image_service(&images, &puller);
+  rauha::AuditServiceImpl audit_service(audit_log->get());
   ::unlink(config.socket_path.c_str());  // stale: we hold the state lock
   grpc::ServerBuilder builder;
   builder.AddListeningPort("unix:" + config.socket_path, grpc::InsecureServerCredentials());
   builder.RegisterService(&zone_service);
   builder.RegisterService(&sandbox_service);
   builder.RegisterService(&image_service);
+  builder.RegisterService(&audit_service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server) return Fail("cannot listen on " + config.socket_path);
   ::chmod(config.socket_path.c_str(), 0600);
@@ -225,6 +251,7 @@ int main(int argc, char** argv) {
   runner.Stop();
   (void)(*cgroups)->RemoveParent();
   ::unlink(config.socket_path.c_str());
+  recorder.DaemonStop(sig);
   std::fprintf(stderr, "rauhad: stopped\n");
   return 0;
 }

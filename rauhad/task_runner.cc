@@ -383,6 +383,15 @@ pb::SandboxResult TaskRunner::Collect(Task& task, const ZoneView& zone, uint64_t
   return result;
 }
 
+void TaskRunner::Seal(const ZoneView& zone, pb::SandboxResult& result) {
+  if (!recorder_) return;
+  std::vector<std::string> layers;
+  for (const auto& l : zone.layers) {
+    if (l.active) layers.push_back(l.name);
+  }
+  recorder_->TaskFinished(zone.policy, layers, result);
+}
+
 void TaskRunner::Finish(const std::shared_ptr<Task>& task) {
   zones_->EndTask(task->zone_id);
   if (task->remove_zone) {
@@ -504,9 +513,11 @@ absl::StatusOr<pb::SandboxResult> TaskRunner::Run(const pb::RunSandboxRequest& r
     return Annotate(st, "recording the task (it was killed)");
   }
   events_->Publish(zone.name, "task.started", StrCat(task->id, ": ", task->command[0]));
+  if (recorder_) recorder_->TaskStarted(zone.id, task->id, task->command);
 
   bool was_cancelled = false;
   pb::SandboxResult result = Collect(*task, zone, oom_before, cancelled, &was_cancelled);
+  Seal(zone, result);
   task->result = result;
   if (auto st = store_->DeleteTask(task->id); !st.ok()) {
     // The result is the caller's now; the stale record is read as a lost task at the next
@@ -623,6 +634,7 @@ void TaskRunner::Recover() {
     std::lock_guard lock(mu_);
     collectors_.emplace_back([this, task, view, rec] {
       pb::SandboxResult result = Collect(*task, view, 0, nullptr, nullptr);
+      Seal(view, result);
       store::TaskRecord done = rec;
       done.state = "exited";
       done.result = result.SerializeAsString();

@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "rauha-common/shim_protocol.h"
 #include "rauha/v1/sandbox.pb.h"
+#include "rauhad/audit/recorder.h"
 #include "rauhad/config.h"
 #include "rauhad/event_bus.h"
 #include "rauhad/store/store.h"
@@ -46,6 +47,9 @@ class TaskRunner {
   absl::StatusOr<ProbeOutcome> Probe(const std::string& zone_name,
                                      const std::function<bool()>& cancelled = nullptr);
 
+  // Task starts and ends (with each result's receipt) go to the audit log (null: not recorded).
+  void set_recorder(audit::Recorder* recorder) { recorder_ = recorder; }
+
   // After ZoneManager::Recover: picks up tasks that were running when rauhad stopped.
   void Recover();
   // Joins collector threads (call after zones are stopped).
@@ -72,11 +76,14 @@ class TaskRunner {
                                             const std::function<bool()>& cancelled,
                                             bool* was_cancelled);
   void Finish(const std::shared_ptr<Task>& task);
+  // Records the task's end in the audit log and puts the record in the result as its receipt.
+  void Seal(const ZoneView& zone, rauha::sandbox::v1::SandboxResult& result);
 
   DaemonConfig config_;
   store::Store* store_;
   ZoneManager* zones_;
   EventBus* events_;
+  audit::Recorder* recorder_ = nullptr;
   std::mutex mu_;
   std::condition_variable cv_;
   std::map<std::string, std::shared_ptr<Task>> tasks_;

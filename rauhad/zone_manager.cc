@@ -158,10 +158,12 @@ absl::Status ZoneManager::CheckAdmission(const policy::Policy& pol, const std::s
   if (gaps.empty()) return absl::OkStatus();
   std::string list;
   for (const auto& g : gaps) list += StrCat(list.empty() ? "" : "; ", g);
-  return absl::FailedPreconditionError(
+  absl::Status refused = absl::FailedPreconditionError(
       StrCat(what, " states controls nothing on this host can enforce: ", list,
              ". Drop them from the policy, or set [admission] mode = \"audit\" to create the "
              "zone anyway with the gap reported"));
+  if (recorder_) recorder_->ZoneRefused(what, ToStd(refused.message()));
+  return refused;
 }
 
 absl::StatusOr<policy::Policy> ZoneManager::ResolvePolicy(const std::string& policy_toml) {
@@ -197,6 +199,10 @@ void ZoneManager::SetState(Zone& zone, ZoneState state, std::string reason) {
   if (!st.ok())
     std::fprintf(stderr, "rauhad: saving zone %s: %s\n", zone.record.name.c_str(),
                  ToStd(st.message()).c_str());
+  if (recorder_) {
+    recorder_->ZoneTransition(zone.record.id, zone.record.name, zone.record.state,
+                              zone.record.state_reason);
+  }
   events_->Publish(zone.record.name, "zone.state",
                    zone.record.state_reason.empty()
                        ? zone.record.state
@@ -463,6 +469,9 @@ absl::StatusOr<ZoneView> ZoneManager::Create(const std::string& name, const std:
     return Annotate(st, StrCat("creating zone \"", name, "\""));
   }
   events_->Publish(name, "zone.created", StrCat("zone ", z->record.id, " ready"));
+  if (recorder_) {
+    recorder_->ZoneCreated(z->record.id, name, z->record.zone_type, z->policy, temporary);
+  }
   ZoneView view = ViewWithNetwork(*z);
   lock.unlock();
   WatchShim(view.id, view.shim_pid);
@@ -519,6 +528,7 @@ absl::Status ZoneManager::Delete(const std::string& name, bool force) {
   }
   if (network_) network_->Release(record.id);
   events_->Publish(name, "zone.deleted", StrCat("zone ", record.id, " removed"));
+  if (recorder_) recorder_->ZoneDeleted(record.id, name, force);
   return absl::OkStatus();
 }
 
@@ -601,6 +611,7 @@ absl::Status ZoneManager::ApplyPolicy(const std::string& name, const std::string
   z->limits = *std::move(limits);
   z->record = std::move(next);
   events_->Publish(name, "zone.policy", "policy applied");
+  if (recorder_) recorder_->ZonePolicyApplied(z->record.id, pol);
   return absl::OkStatus();
 }
 
@@ -702,6 +713,7 @@ absl::Status ZoneManager::Pause(const std::string& name) {
     (void)cgroup::SetFrozen(z->cgroup, false);
     return st;
   }
+  if (recorder_) recorder_->Flush();
   return absl::OkStatus();
 }
 
@@ -721,6 +733,7 @@ absl::Status ZoneManager::Resume(const std::string& name) {
     (void)cgroup::SetFrozen(z->cgroup, true);
     return st;
   }
+  if (recorder_) recorder_->Flush();
   return absl::OkStatus();
 }
 

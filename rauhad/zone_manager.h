@@ -17,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "rauha-common/lifecycle.h"
 #include "rauha-common/policy/policy.h"
+#include "rauhad/audit/recorder.h"
 #include "rauhad/config.h"
 #include "rauhad/controls.h"
 #include "rauhad/enforcement_hub.h"
@@ -85,6 +86,8 @@ class ZoneManager {
   // What enforces each control on this host.
   HostLayers host_layers() const;
   EnforcementHub* hub() const { return hub_; }
+  // Lifecycle steps and decisions go to the audit log (null: not recorded).
+  void set_recorder(audit::Recorder* recorder) { recorder_ = recorder; }
 
   // `zone_type` is "", "non-global" or "privileged" ("" = the policy's [zone] type).
   // `policy_toml` "" = the daemon's default policy.
@@ -169,6 +172,7 @@ class ZoneManager {
   EventBus* events_;
   net::ZoneNetwork* network_;
   EnforcementHub* hub_;
+  audit::Recorder* recorder_ = nullptr;
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<Zone>> zones_;  // by name
   struct KillReason {

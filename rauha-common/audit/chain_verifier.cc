@@ -137,7 +137,7 @@ absl::StatusOr<std::vector<std::string>> SegmentFiles(const std::string& audit_d
   std::vector<std::string> out;
   for (const auto& entry : std::filesystem::directory_iterator(audit_dir, ec)) {
     std::string name = entry.path().filename().string();
-    if (name.size() == 20 && name.rfind("log-", 0) == 0 && name.compare(10, 7, ".ndjson") == 0 &&
+    if (name.size() == 17 && name.rfind("log-", 0) == 0 && name.compare(10, 7, ".ndjson") == 0 &&
         std::all_of(name.begin() + 4, name.begin() + 10, ::isdigit)) {
       out.push_back(entry.path().string());
     }

@@ -47,6 +47,38 @@ std::u16string Utf16(const std::string& s) {
   return out;
 }
 
+// Length of the UTF-8 sequence at s[i], or 0 if it is not one (overlong forms, surrogates and
+// code points above U+10FFFF included).
+size_t Utf8SequenceLength(std::string_view s, size_t i) {
+  auto b = [&](size_t k) { return static_cast<unsigned char>(s[i + k]); };
+  auto cont = [&](size_t k) { return i + k < s.size() && (b(k) & 0xc0) == 0x80; };
+  unsigned char c = b(0);
+  if (c < 0x80) return 1;
+  if (c >= 0xc2 && c <= 0xdf) return cont(1) ? 2 : 0;
+  if (c >= 0xe0 && c <= 0xef) {
+    if (!cont(1) || !cont(2)) return 0;
+    if (c == 0xe0 && b(1) < 0xa0) return 0;   // overlong
+    if (c == 0xed && b(1) >= 0xa0) return 0;  // surrogates
+    return 3;
+  }
+  if (c >= 0xf0 && c <= 0xf4) {
+    if (!cont(1) || !cont(2) || !cont(3)) return 0;
+    if (c == 0xf0 && b(1) < 0x90) return 0;   // overlong
+    if (c == 0xf4 && b(1) >= 0x90) return 0;  // above U+10FFFF
+    return 4;
+  }
+  return 0;
+}
+
+bool IsValidUtf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    size_t n = Utf8SequenceLength(s, i);
+    if (n == 0) return false;
+    i += n;
+  }
+  return true;
+}
+
 void AppendString(std::string& out, const std::string& s) {
   out.push_back('"');
   for (unsigned char c : s) {
@@ -112,6 +144,9 @@ absl::Status Append(std::string& out, const nlohmann::json& v) {
     case nlohmann::json::value_t::number_float:
       return absl::InvalidArgumentError("floating-point numbers are not allowed in records");
     case nlohmann::json::value_t::string:
+      if (!IsValidUtf8(v.get_ref<const std::string&>())) {
+        return absl::InvalidArgumentError("a string is not UTF-8");
+      }
       AppendString(out, v.get_ref<const std::string&>());
       return absl::OkStatus();
     case nlohmann::json::value_t::array: {
@@ -128,7 +163,10 @@ absl::Status Append(std::string& out, const nlohmann::json& v) {
     case nlohmann::json::value_t::object: {
       std::vector<std::pair<std::u16string, const std::string*>> keys;
       keys.reserve(v.size());
-      for (auto it = v.begin(); it != v.end(); ++it) keys.emplace_back(Utf16(it.key()), &it.key());
+      for (auto it = v.begin(); it != v.end(); ++it) {
+        if (!IsValidUtf8(it.key())) return absl::InvalidArgumentError("a member name is not UTF-8");
+        keys.emplace_back(Utf16(it.key()), &it.key());
+      }
       std::sort(keys.begin(), keys.end(),
                 [](const auto& a, const auto& b) { return a.first < b.first; });
       out.push_back('{');
@@ -149,6 +187,22 @@ absl::Status Append(std::string& out, const nlohmann::json& v) {
 }
 
 }  // namespace
+
+std::string ToValidUtf8(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size();) {
+    size_t n = Utf8SequenceLength(text, i);
+    if (n == 0) {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    } else {
+      out.append(text.substr(i, n));
+      i += n;
+    }
+  }
+  return out;
+}
 
 absl::StatusOr<std::string> Canonicalize(const nlohmann::json& value) {
   std::string out;

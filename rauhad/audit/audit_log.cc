@@ -266,6 +266,15 @@ absl::Status AuditLog::AppendNoSync(const std::string& kind, const std::string& 
   return WriteLocked(kind, zone_id, std::move(body)).status();
 }
 
+absl::Status AuditLog::Flush() {
+  int64_t seq = 0;
+  {
+    std::lock_guard lock(mu_);
+    seq = written_seq_;
+  }
+  return seq < 0 ? absl::OkStatus() : Sync(seq);
+}
+
 absl::StatusOr<PublicKey> AuditLog::Rotate() {
   RAUHA_ASSIGN_OR_RETURN(SigningKey next, SigningKey::Generate());
   RAUHA_RETURN_IF_ERROR(PublishKey(next.public_key()));

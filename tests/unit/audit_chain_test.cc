@@ -320,3 +320,19 @@ TEST(Receipt, AnyChangeToTheResultIsNamed) {
 
 }  // namespace
 }  // namespace rauha::audit
+
+namespace rauha::audit {
+namespace {
+
+TEST(Jcs, RecordsAreUtf8Only) {
+  nlohmann::json v = {{"comm", std::string("a\xff" "b")}};
+  EXPECT_FALSE(Canonicalize(v).ok());
+  EXPECT_EQ(ToValidUtf8("a\xff" "b"), "a\xEF\xBF\xBD" "b");
+  EXPECT_EQ(ToValidUtf8("\xed\xa0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // surrogate
+  EXPECT_EQ(ToValidUtf8("\xf0\x9f\x98\x80"), "\xf0\x9f\x98\x80");
+  v = {{"comm", ToValidUtf8("a\xff" "b")}};
+  EXPECT_TRUE(Canonicalize(v).ok());
+}
+
+}  // namespace
+}  // namespace rauha::audit

@@ -1,0 +1,171 @@
+#include "rauhad/audit/recorder.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "rauha-common/audit/jcs.h"
+#include "rauha-common/audit/receipt.h"
+#include "rauha-common/strcat.h"
+
+namespace rauha::audit {
+
+std::string PolicyDigest(const policy::Policy& policy) {
+  return Sha256Hex(policy::ToCanonicalToml(policy));
+}
+
+void Recorder::Write(const std::string& kind, const std::string& zone_id, nlohmann::json body,
+                     bool durable) {
+  if (log_ == nullptr) return;
+  absl::Status st = durable ? log_->Append(kind, zone_id, std::move(body)).status()
+                            : log_->AppendNoSync(kind, zone_id, std::move(body));
+  if (!st.ok()) {
+    std::fprintf(stderr, "rauhad: audit: cannot record %s: %s\n", kind.c_str(),
+                 ToStd(st.message()).c_str());
+  }
+}
+
+void Recorder::DaemonStart(const std::string& version, const std::string& torn_report) {
+  nlohmann::json body = {{"version", version}, {"pid", static_cast<int64_t>(::getpid())}};
+  if (!torn_report.empty()) body["torn"] = torn_report;
+  Write("daemon.start", "", std::move(body));
+}
+
+void Recorder::DaemonStop(int signal) {
+  {
+    std::lock_guard lock(mu_);
+    FlushSummaries(INT64_MAX);
+  }
+  Write("daemon.stop", "", {{"signal", signal}});
+}
+
+void Recorder::ZoneCreated(const std::string& zone_id, const std::string& name,
+                           const std::string& zone_type, const policy::Policy& policy,
+                           bool temporary) {
+  Write("zone.create", zone_id,
+        {{"name", ToValidUtf8(name)},
+         {"zone_type", zone_type},
+         {"policy_sha256", PolicyDigest(policy)},
+         {"temporary", temporary}});
+}
+
+void Recorder::ZoneRefused(const std::string& name, const std::string& reason) {
+  Write("zone.refused", "", {{"name", ToValidUtf8(name)}, {"reason", ToValidUtf8(reason)}});
+}
+
+void Recorder::ZonePolicyApplied(const std::string& zone_id, const policy::Policy& policy) {
+  Write("zone.policy", zone_id, {{"policy_sha256", PolicyDigest(policy)}});
+}
+
+void Recorder::ZoneTransition(const std::string& zone_id, const std::string& name,
+                              const std::string& state, const std::string& reason) {
+  nlohmann::json body = {{"name", ToValidUtf8(name)}, {"state", state}};
+  if (!reason.empty()) body["reason"] = ToValidUtf8(reason);
+  Write("zone.state", zone_id, std::move(body), /*durable=*/false);
+}
+
+void Recorder::ZoneDeleted(const std::string& zone_id, const std::string& name, bool force) {
+  Write("zone.delete", zone_id, {{"name", ToValidUtf8(name)}, {"force", force}});
+}
+
+void Recorder::Flush() {
+  if (log_ == nullptr) return;
+  if (auto st = log_->Flush(); !st.ok()) {
+    std::fprintf(stderr, "rauhad: audit: %s\n", ToStd(st.message()).c_str());
+  }
+}
+
+void Recorder::TaskStarted(const std::string& zone_id, const std::string& task_id,
+                           const std::vector<std::string>& command) {
+  TaskFacts facts;
+  facts.command = command;
+  // Durable with the task's end (its task.finish record answers the RPC).
+  Write("task.start", zone_id,
+        {{"task_id", task_id}, {"command_sha256", ResultDigests(facts)["command_sha256"]}},
+        /*durable=*/false);
+}
+
+void Recorder::TaskFinished(const policy::Policy& policy, const std::vector<std::string>& layers,
+                            rauha::sandbox::v1::SandboxResult& result) {
+  if (log_ == nullptr) return;
+  {
+    // The task's counted denials go before its receipt.
+    std::lock_guard lock(mu_);
+    FlushSummaries(INT64_MAX);
+  }
+  TaskFacts facts;
+  facts.task_id = result.task_id();
+  facts.zone_id = result.zone_id();
+  facts.command.assign(result.command().begin(), result.command().end());
+  facts.status = result.status();
+  if (result.has_exit_code()) facts.exit_code = result.exit_code();
+  if (result.has_signal()) facts.signal = result.signal();
+  facts.stdout_bytes = result.stdout();
+  facts.stderr_bytes = result.stderr();
+  facts.stdout_truncated = result.stdout_truncated();
+  facts.stderr_truncated = result.stderr_truncated();
+  uint64_t denials = static_cast<uint64_t>(result.enforcement_events_size());
+  auto line = log_->Append(
+      kKindTaskFinish, result.zone_id(),
+      ReceiptBody(facts, PolicyDigest(policy), layers, denials, result.enforcement_events_lost()));
+  if (!line.ok()) {
+    std::fprintf(stderr, "rauhad: audit: no receipt for task %s: %s\n", result.task_id().c_str(),
+                 ToStd(line.status().message()).c_str());
+    auto* e = result.add_events();
+    e->set_kind("audit");
+    e->set_message(
+        StrCat("no receipt: the audit log refused the record: ", line.status().message()));
+    return;
+  }
+  result.set_receipt(*line);
+}
+
+void Recorder::FlushSummaries(int64_t now_second) {
+  for (auto it = windows_.begin(); it != windows_.end();) {
+    Window& w = it->second;
+    if (w.second < now_second && !w.suppressed.empty()) {
+      nlohmann::json hooks = nlohmann::json::object();
+      uint64_t total = 0;
+      for (const auto& [hook, n] : w.suppressed) {
+        hooks[hook] = n;
+        total += n;
+      }
+      Write("enforcement.summary", it->first,
+            {{"second", w.second}, {"denials", total}, {"by_hook", hooks}}, /*durable=*/false);
+      w.suppressed.clear();
+    }
+    if (w.second < now_second - 60) {
+      it = windows_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void Recorder::Denial(const EnforcementEvent& e) {
+  if (log_ == nullptr) return;
+  int64_t second = e.time_ns / 1000000000;
+  std::lock_guard lock(mu_);
+  FlushSummaries(second);
+  Window& w = windows_[e.zone_id];
+  if (w.second != second) {
+    w.second = second;
+    w.count = 0;
+  }
+  if (++w.count > kDenialsPerSecond) {
+    ++w.suppressed[e.hook];
+    return;
+  }
+  Write("enforcement.deny", e.zone_id,
+        {{"layer", e.layer},
+         {"hook", e.hook},
+         {"action", e.action},
+         {"decision", e.decision},
+         {"object", ToValidUtf8(e.object)},
+         {"pid", e.pid},
+         {"comm", ToValidUtf8(e.comm)},
+         {"target_zone", e.target_zone}},
+        /*durable=*/false);
+}
+
+}  // namespace rauha::audit

@@ -1,0 +1,68 @@
+// What rauhad records in its audit log, in one place: zone lifecycle, tasks (with their
+// receipts), enforcement denials (each one up to a rate, then a counted summary per zone and
+// second), admission refusals, daemon start and stop. A record that cannot be written is
+// reported on stderr and as a zone event; the action it describes is not undone.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "rauha-common/enforcement_event.h"
+#include "rauha-common/policy/policy.h"
+#include "rauha/v1/sandbox.pb.h"
+#include "rauhad/audit/audit_log.h"
+
+namespace rauha::audit {
+
+class Recorder {
+ public:
+  // `log` null: recording is off (unit tests of the registry).
+  explicit Recorder(AuditLog* log) : log_(log) {}
+
+  void DaemonStart(const std::string& version, const std::string& torn_report);
+  void DaemonStop(int signal);
+  void ZoneCreated(const std::string& zone_id, const std::string& name,
+                   const std::string& zone_type, const policy::Policy& policy, bool temporary);
+  void ZoneRefused(const std::string& name, const std::string& reason);
+  void ZonePolicyApplied(const std::string& zone_id, const policy::Policy& policy);
+  // A lifecycle transition (written at once, durable with the next durable record or Flush:
+  // callers hold the registry lock and must not wait for the disk).
+  void ZoneTransition(const std::string& zone_id, const std::string& name, const std::string& state,
+                      const std::string& reason);
+  void ZoneDeleted(const std::string& zone_id, const std::string& name, bool force);
+  // Makes every record so far durable, before an RPC answers.
+  void Flush();
+  void TaskStarted(const std::string& zone_id, const std::string& task_id,
+                   const std::vector<std::string>& command);
+  // Appends the task's task.finish record and puts it in `result` as its receipt.
+  void TaskFinished(const policy::Policy& policy, const std::vector<std::string>& layers,
+                    rauha::sandbox::v1::SandboxResult& result);
+  // Denials: the first kDenialsPerSecond of a zone in each second are records of their own;
+  // the rest of that second become one `enforcement.summary` record with counts per hook.
+  void Denial(const EnforcementEvent& event);
+
+  static constexpr int kDenialsPerSecond = 100;
+
+ private:
+  void Write(const std::string& kind, const std::string& zone_id, nlohmann::json body,
+             bool durable = true);
+  void FlushSummaries(int64_t now_second);  // mu_ held
+
+  AuditLog* log_;
+  std::mutex mu_;
+  struct Window {
+    int64_t second = 0;
+    int count = 0;
+    std::map<std::string, uint64_t> suppressed;  // per hook
+  };
+  std::map<std::string, Window> windows_;  // by zone id
+};
+
+// Lowercase hex SHA-256 of the policy's canonical TOML.
+std::string PolicyDigest(const policy::Policy& policy);
+
+}  // namespace rauha::audit
