@@ -100,8 +100,9 @@ void Recorder::TaskFinished(const policy::Policy& policy, const std::vector<std:
   facts.status = result.status();
   if (result.has_exit_code()) facts.exit_code = result.exit_code();
   if (result.has_signal()) facts.signal = result.signal();
-  facts.stdout_bytes = result.stdout();
-  facts.stderr_bytes = result.stderr();
+  // The exact bytes: stdout_bytes holds them when they are not UTF-8 (stdout is then lossy).
+  facts.stdout_bytes = result.stdout_bytes().empty() ? result.stdout() : result.stdout_bytes();
+  facts.stderr_bytes = result.stderr_bytes().empty() ? result.stderr() : result.stderr_bytes();
   facts.stdout_truncated = result.stdout_truncated();
   facts.stderr_truncated = result.stderr_truncated();
   uint64_t denials = static_cast<uint64_t>(result.enforcement_events_size());

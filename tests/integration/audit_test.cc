@@ -219,10 +219,12 @@ TEST_F(AuditTest, EachTamperingFailsVerifyAndNamesTheSpot) {
 }
 
 TEST_F(AuditTest, ReceiptVerifiesAndAResultWithChangedStdoutDoesNot) {
-  ShellRun r =
-      Sh(Cli("sandbox -- /bin/sh -c 'echo receipt-me'") + " > " + daemon_->dir() + "/result.json");
+  // stderr is not UTF-8: the receipt holds the digest of the exact bytes (stderr_base64).
+  ShellRun r = Sh(Cli("sandbox -- /bin/sh -c 'echo receipt-me; printf \"\\377\" >&2'") +
+                  " > " + daemon_->dir() + "/result.json");
   ASSERT_EQ(r.exit_code, 0) << r.out;
   std::string result = daemon_->dir() + "/result.json";
+  ASSERT_NE(Slurp(result).find("\"stderr_base64\""), std::string::npos) << Slurp(result);
   std::string key = AuditDir() + "/key.pub";
   ShellRun ok =
       Sh(std::string(RAUHA_CLI_BIN) + " audit verify --receipt " + result + " --key " + key);
