@@ -409,6 +409,9 @@ void TaskRunner::Finish(const std::shared_ptr<Task>& task) {
 absl::StatusOr<pb::SandboxResult> TaskRunner::Run(const pb::RunSandboxRequest& req,
                                                   const std::function<bool()>& cancelled) {
   RAUHA_RETURN_IF_ERROR(ValidateRequest(req));
+  // Every record of this call (its temporary zone, the task, the receipt) is made durable by
+  // one fsync before it answers.
+  audit::Recorder::Batch audit_batch(recorder_);
   if (!req.output_dir().empty()) RAUHA_RETURN_IF_ERROR(CheckOutputDir(req.output_dir(), config_));
   auto task = std::make_shared<Task>();
   task->id = NewUuid();

@@ -21,7 +21,9 @@ void ChainVerifier::Fail(const std::string& file, size_t line, const std::string
 void ChainVerifier::AddLine(const std::string& file, size_t line, const std::string& text) {
   auto record = ParseCanonical(text);
   if (!record.ok()) return Fail(file, line, ToStd(record.status().message()));
-  if (auto st = CheckRecord(*record, key_); !st.ok()) return Fail(file, line, ToStd(st.message()));
+  if (auto st = CheckRecord(*record, text, key_); !st.ok()) {
+    return Fail(file, line, ToStd(st.message()));
+  }
   int64_t seq = (*record)["seq"].get<int64_t>();
   if (seq != next_seq_) {
     return Fail(file, line, StrCat("seq ", seq, " where ", next_seq_, " was expected"));

@@ -98,7 +98,9 @@ absl::StatusOr<std::string> ReceiptKeyId(const nlohmann::json& result) {
 
 absl::Status CheckReceipt(const nlohmann::json& result, const PublicKey& key) {
   RAUHA_ASSIGN_OR_RETURN(nlohmann::json record, ReceiptRecord(result));
-  if (auto st = CheckRecord(record, key); !st.ok()) return Annotate(st, "receipt");
+  if (auto st = CheckRecord(record, result["receipt"].get<std::string>(), key); !st.ok()) {
+    return Annotate(st, "receipt");
+  }
   if (record["kind"] != kKindTaskFinish) {
     return absl::InvalidArgumentError("receipt: not a task.finish record");
   }

@@ -37,7 +37,10 @@ absl::StatusOr<std::string> SignRecord(const RecordFields& fields, const Signing
 std::string RecordHash(const std::string& line);
 
 // Checks a parsed record's shape (members, types) and its signature with `key` (whose id must
-// be the record's key_id). Does not check seq/prev continuity: the chain verifier does.
-absl::Status CheckRecord(const nlohmann::json& record, const PublicKey& key);
+// be the record's key_id). `line` is the record's canonical text (ParseCanonical checked it):
+// the signed form is that text without its top-level sig member. Does not check seq/prev
+// continuity: the chain verifier does.
+absl::Status CheckRecord(const nlohmann::json& record, const std::string& line,
+                         const PublicKey& key);
 
 }  // namespace rauha::audit

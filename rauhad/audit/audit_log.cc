@@ -260,10 +260,11 @@ absl::StatusOr<std::string> AuditLog::Append(const std::string& kind, const std:
   return line;
 }
 
-absl::Status AuditLog::AppendNoSync(const std::string& kind, const std::string& zone_id,
-                                    nlohmann::json body) {
+absl::StatusOr<std::string> AuditLog::AppendNoSync(const std::string& kind,
+                                                   const std::string& zone_id,
+                                                   nlohmann::json body) {
   std::lock_guard lock(mu_);
-  return WriteLocked(kind, zone_id, std::move(body)).status();
+  return WriteLocked(kind, zone_id, std::move(body));
 }
 
 absl::Status AuditLog::Flush() {

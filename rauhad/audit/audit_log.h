@@ -39,8 +39,8 @@ class AuditLog {
                                      nlohmann::json body);
   // Appends without waiting for the disk (enforcement events: not caused by an RPC). The next
   // durable Append covers it.
-  absl::Status AppendNoSync(const std::string& kind, const std::string& zone_id,
-                            nlohmann::json body);
+  absl::StatusOr<std::string> AppendNoSync(const std::string& kind, const std::string& zone_id,
+                                           nlohmann::json body);
   // Makes every record written so far durable (one fsync, shared with concurrent callers).
   absl::Status Flush();
   // A new key: a `key.rotate` record signed by the old key names it; later records use it.

@@ -14,15 +14,29 @@ std::string PolicyDigest(const policy::Policy& policy) {
   return Sha256Hex(policy::ToCanonicalToml(policy));
 }
 
-void Recorder::Write(const std::string& kind, const std::string& zone_id, nlohmann::json body,
-                     bool durable) {
-  if (log_ == nullptr) return;
-  absl::Status st = durable ? log_->Append(kind, zone_id, std::move(body)).status()
-                            : log_->AppendNoSync(kind, zone_id, std::move(body));
-  if (!st.ok()) {
+namespace {
+thread_local int batch_depth = 0;
+}  // namespace
+
+Recorder::Batch::Batch(Recorder* recorder) : recorder_(recorder) {
+  if (recorder_) ++batch_depth;
+}
+
+Recorder::Batch::~Batch() {
+  if (recorder_ && --batch_depth == 0) recorder_->Flush();
+}
+
+std::string Recorder::Write(const std::string& kind, const std::string& zone_id,
+                            nlohmann::json body, bool durable) {
+  if (log_ == nullptr) return "";
+  auto line = durable && batch_depth == 0 ? log_->Append(kind, zone_id, std::move(body))
+                                          : log_->AppendNoSync(kind, zone_id, std::move(body));
+  if (!line.ok()) {
     std::fprintf(stderr, "rauhad: audit: cannot record %s: %s\n", kind.c_str(),
-                 ToStd(st.message()).c_str());
+                 ToStd(line.status().message()).c_str());
+    return "";
   }
+  return *std::move(line);
 }
 
 void Recorder::DaemonStart(const std::string& version, const std::string& torn_report) {
@@ -106,19 +120,16 @@ void Recorder::TaskFinished(const policy::Policy& policy, const std::vector<std:
   facts.stdout_truncated = result.stdout_truncated();
   facts.stderr_truncated = result.stderr_truncated();
   uint64_t denials = static_cast<uint64_t>(result.enforcement_events_size());
-  auto line = log_->Append(
+  std::string line = Write(
       kKindTaskFinish, result.zone_id(),
       ReceiptBody(facts, PolicyDigest(policy), layers, denials, result.enforcement_events_lost()));
-  if (!line.ok()) {
-    std::fprintf(stderr, "rauhad: audit: no receipt for task %s: %s\n", result.task_id().c_str(),
-                 ToStd(line.status().message()).c_str());
+  if (line.empty()) {
     auto* e = result.add_events();
     e->set_kind("audit");
-    e->set_message(
-        StrCat("no receipt: the audit log refused the record: ", line.status().message()));
+    e->set_message("no receipt: the audit log refused the record (see rauhad's log)");
     return;
   }
-  result.set_receipt(*line);
+  result.set_receipt(line);
 }
 
 void Recorder::FlushSummaries(int64_t now_second) {

@@ -47,9 +47,24 @@ class Recorder {
 
   static constexpr int kDenialsPerSecond = 100;
 
+  // While a Batch lives on a thread, that thread's records wait for one fsync when the last
+  // Batch ends: a sandbox call writes a dozen records (its temporary zone's transitions, the
+  // task's start and end) and pays one fsync before it answers, not one per record.
+  class Batch {
+   public:
+    explicit Batch(Recorder* recorder);
+    ~Batch();
+    Batch(const Batch&) = delete;
+    Batch& operator=(const Batch&) = delete;
+
+   private:
+    Recorder* recorder_;
+  };
+
  private:
-  void Write(const std::string& kind, const std::string& zone_id, nlohmann::json body,
-             bool durable = true);
+  // The record's line, or "" when it could not be written (reported on stderr).
+  std::string Write(const std::string& kind, const std::string& zone_id, nlohmann::json body,
+                    bool durable = true);
   void FlushSummaries(int64_t now_second);  // mu_ held
 
   AuditLog* log_;

@@ -336,3 +336,24 @@ TEST(Jcs, RecordsAreUtf8Only) {
 
 }  // namespace
 }  // namespace rauha::audit
+
+namespace rauha::audit {
+namespace {
+
+// The signed form is the line without its top-level sig: a body member named "sig" (or a
+// string holding `,"sig":"`) must not confuse it.
+TEST(ChainVerifier, BodyMembersNamedSigDoNotConfuseTheSignedForm) {
+  auto key = *SigningKey::Generate();
+  RecordFields f;
+  f.time = "2026-11-30T10:00:00.000000000Z";
+  f.kind = "zone.create";
+  f.body = {{"a", 1}, {"sig", "nested"}, {"text", ",\"sig\":\"x"}};
+  std::string line = *SignRecord(f, key);
+  ChainVerifier v(key.public_key());
+  v.AddSegment("log-000000.ndjson", line + "\n");
+  ChainReport r = v.Finish();
+  EXPECT_TRUE(r.intact) << r.error;
+}
+
+}  // namespace
+}  // namespace rauha::audit
