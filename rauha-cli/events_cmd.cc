@@ -34,14 +34,15 @@ int RunEvents(const Cli& cli, const std::string& zone, bool json) {
       if (detail.is_object()) out["enforcement"] = detail;
       PrintJson(out, /*indent=*/-1);
     } else if (detail.is_object()) {
-      std::cout << ev.timestamp() << "  " << ev.zone_name() << "  " << detail.value("decision", "")
-                << "  " << detail.value("layer", "") << "  " << detail.value("hook", "") << "  pid "
-                << detail.value("pid", 0) << " (" << detail.value("comm", "") << ")  "
-                << detail.value("object", "") << '\n'
+      auto field = [&](const char* key) { return Printable(detail.value(key, "")); };
+      std::cout << Printable(ev.timestamp()) << "  " << Printable(ev.zone_name()) << "  "
+                << field("decision") << "  " << field("layer") << "  " << field("hook") << "  pid "
+                << detail.value("pid", 0) << " (" << field("comm") << ")  " << field("object")
+                << '\n'
                 << std::flush;
     } else {
-      std::cout << ev.timestamp() << "  " << ev.zone_name() << "  " << ev.event_type() << "  "
-                << ev.message() << '\n'
+      std::cout << Printable(ev.timestamp()) << "  " << Printable(ev.zone_name()) << "  "
+                << Printable(ev.event_type()) << "  " << Printable(ev.message()) << '\n'
                 << std::flush;
     }
   }

@@ -8,7 +8,10 @@ namespace rauha::cli {
 
 Table::Table(std::vector<std::string> header) : header_(std::move(header)) {}
 
-void Table::AddRow(std::vector<std::string> cells) { rows_.push_back(std::move(cells)); }
+void Table::AddRow(std::vector<std::string> cells) {
+  for (auto& cell : cells) cell = Printable(cell);
+  rows_.push_back(std::move(cells));
+}
 
 std::string Table::ToString() const {
   size_t columns = header_.size();
@@ -46,14 +49,88 @@ std::string KeyValues(const std::vector<std::pair<std::string, std::string>>& ro
     out += key;
     out += ':';
     out.append(width - (key.size() + 1) + 2, ' ');
-    out += value;
+    out += Printable(value);
     out += '\n';
   }
   return out;
 }
 
+namespace {
+
+// Length of the valid UTF-8 sequence at the start of `s`, or 0.
+size_t Utf8Length(std::string_view s) {
+  auto c = static_cast<unsigned char>(s[0]);
+  size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+  if (n == 0 || n > s.size()) return 0;
+  for (size_t i = 1; i < n; ++i) {
+    if ((static_cast<unsigned char>(s[i]) & 0xc0) != 0x80) return 0;
+  }
+  uint32_t cp = n == 1 ? c : c & (0x7f >> n);
+  for (size_t i = 1; i < n; ++i) cp = (cp << 6) | (static_cast<unsigned char>(s[i]) & 0x3f);
+  static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (cp < kMin[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+  return n;
+}
+
+bool IsC1(std::string_view s) {
+  return s.size() >= 2 && static_cast<unsigned char>(s[0]) == 0xc2 &&
+         static_cast<unsigned char>(s[1]) >= 0x80 && static_cast<unsigned char>(s[1]) <= 0x9f;
+}
+
+}  // namespace
+
+std::string Printable(std::string_view text, bool keep_newlines) {
+  std::string out;
+  out.reserve(text.size());
+  char buf[8];
+  while (!text.empty()) {
+    auto c = static_cast<unsigned char>(text[0]);
+    size_t n = Utf8Length(text);
+    if (n == 0) {
+      std::snprintf(buf, sizeof(buf), "\\x%02x", c);
+      out += buf;
+      n = 1;
+    } else if (IsC1(text)) {
+      std::snprintf(buf, sizeof(buf), "\\u%04x", static_cast<unsigned char>(text[1]));
+      out += buf;
+    } else if (c == '\n' && keep_newlines) {
+      out += '\n';
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c < 0x20 || c == 0x7f) {
+      std::snprintf(buf, sizeof(buf), "\\x%02x", c);
+      out += buf;
+    } else {
+      out.append(text.substr(0, n));
+    }
+    text.remove_prefix(n);
+  }
+  return out;
+}
+
 std::string DumpJson(const Json& value, int indent) {
-  return value.dump(indent, ' ', /*ensure_ascii=*/false, Json::error_handler_t::replace);
+  std::string text =
+      value.dump(indent, ' ', /*ensure_ascii=*/false, Json::error_handler_t::replace);
+  // The dump is valid UTF-8; DEL and the C1 controls can only appear inside strings.
+  std::string out;
+  out.reserve(text.size());
+  char buf[8];
+  for (size_t i = 0; i < text.size(); ++i) {
+    std::string_view rest(text.data() + i, text.size() - i);
+    if (text[i] == 0x7f || IsC1(rest)) {
+      unsigned code = text[i] == 0x7f ? 0x7f : static_cast<unsigned char>(text[i + 1]);
+      std::snprintf(buf, sizeof(buf), "\\u%04x", code);
+      out += buf;
+      if (text[i] != 0x7f) ++i;
+    } else {
+      out += text[i];
+    }
+  }
+  return out;
 }
 
 void PrintJson(const Json& value, int indent) {
@@ -62,7 +139,7 @@ void PrintJson(const Json& value, int indent) {
 
 void PrintError(std::string_view message) {
   std::cout << std::flush;
-  std::cerr << "rauha: " << message << '\n' << std::flush;
+  std::cerr << "rauha: " << Printable(message, /*keep_newlines=*/true) << '\n' << std::flush;
 }
 
 std::string HumanBytes(uint64_t bytes) {

@@ -16,7 +16,8 @@ namespace rauha::cli {
 using Json = nlohmann::ordered_json;
 
 // Columns separated by two spaces, each as wide as its widest cell; the last column is not
-// padded. The header is printed as given (callers pass it in caps: "NAME  ID  STATE").
+// padded. Cells are made Printable. The header is printed as given (callers pass it in caps: "NAME
+// ID  STATE").
 class Table {
  public:
   explicit Table(std::vector<std::string> header);
@@ -30,17 +31,24 @@ class Table {
   std::vector<std::vector<std::string>> rows_;
 };
 
-// "key:  value" lines with the values aligned, in the given order.
+// `text` made safe for a terminal: C0 controls, DEL, C1 controls (U+0080..U+009F) and bytes
+// that are not UTF-8 become visible escapes (\n, \t, \x1b, \u009b, \xff), so a name cannot
+// forge table rows or send escape sequences. Printable text, UTF-8 included, is unchanged.
+// `keep_newlines` leaves '\n' as is (multi-line error messages).
+std::string Printable(std::string_view text, bool keep_newlines = false);
+
+// "key:  value" lines with the values aligned, in the given order; values made Printable.
 std::string KeyValues(const std::vector<std::pair<std::string, std::string>>& rows);
 
-// JSON text; never throws: invalid UTF-8 in strings (a task's output) becomes U+FFFD.
+// JSON text; never throws: invalid UTF-8 in strings (a task's output) becomes U+FFFD, and
+// DEL and C1 controls are written as \u escapes (JSON escapes C0 itself).
 // indent < 0: one line (JSON lines); otherwise pretty-printed with that many spaces.
 std::string DumpJson(const Json& value, int indent = 2);
 
 // Writes DumpJson(value, indent) and a newline to stdout, and flushes.
 void PrintJson(const Json& value, int indent = 2);
 
-// "rauha: <message>" on stderr.
+// "rauha: <message>" on stderr, the message made Printable (newlines kept).
 void PrintError(std::string_view message);
 
 // 1536 -> "1.5 KiB", 0 -> "0 B".

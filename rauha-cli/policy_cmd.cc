@@ -73,7 +73,7 @@ int RunValidate(const std::string& file, bool json) {
     if (!policy.ok()) out["error"] = rauha::ToStd(policy.status().message());
     PrintJson(out);
   } else if (policy.ok()) {
-    std::cout << file << ": valid\n";
+    std::cout << Printable(file) << ": valid\n";
   } else {
     // Compiler style, no "rauha:" prefix, so editors can jump to FILE:LINE:COL.
     std::cerr << rauha::ToStd(policy.status().message()) << '\n';
@@ -125,7 +125,7 @@ int RunApply(const Cli& cli, const ApplyArgs& a) {
   if (a.json) {
     PrintJson({{"zone", a.zone}, {"applied", true}, {"source", source}});
   } else {
-    std::cout << "applied " << source << " to zone " << a.zone << '\n';
+    std::cout << "applied " << Printable(source) << " to zone " << Printable(a.zone) << '\n';
   }
   return 0;
 }

@@ -99,7 +99,7 @@ int RunCreate(const Cli& cli, const CreateArgs& a) {
     if (a.json) {
       PrintJson({{"zone_id", resp.zone_id()}, {"name", resp.name()}, {"state", resp.state()}});
     } else {
-      std::cout << resp.zone_id() << '\n';
+      std::cout << Printable(resp.zone_id()) << '\n';
     }
     return 0;
   });
@@ -166,7 +166,8 @@ int RunShow(const Cli& cli, const ZoneName& name, bool json) {
               << (z.enforcement_counters_size() == 0 ? "" : counters.ToString());
     if (z.enforcement_events_lost() > 0)
       std::cout << "events lost (ring buffer full): " << z.enforcement_events_lost() << '\n';
-    if (!z.network_rules().empty()) std::cout << "\nnetwork rules:\n" << z.network_rules();
+    if (!z.network_rules().empty())
+      std::cout << "\nnetwork rules:\n" << Printable(z.network_rules(), /*keep_newlines=*/true);
     return 0;
   });
 }
@@ -183,7 +184,7 @@ int RunDelete(const Cli& cli, const ZoneName& name, bool force, bool json) {
     if (json) {
       PrintJson({{"name", zone}, {"deleted", true}});
     } else {
-      std::cout << "deleted zone " << zone << '\n';
+      std::cout << "deleted zone " << Printable(zone) << '\n';
     }
     return 0;
   });
@@ -253,7 +254,7 @@ int RunVerify(const Cli& cli, const ZoneName& name, bool json) {
     } else {
       Table table({"CHECK", "PASSED", "DETAIL"});
       for (const auto& c : r.checks()) table.AddRow({c.name(), YesNo(c.passed()), c.detail()});
-      std::cout << table.ToString() << "\nzone " << zone << ": "
+      std::cout << table.ToString() << "\nzone " << Printable(zone) << ": "
                 << (r.is_isolated() ? "isolated" : "NOT isolated") << '\n';
     }
     return r.is_isolated() ? 0 : 1;
@@ -280,7 +281,7 @@ int RunPause(const Cli& cli, const ZoneName& name, bool pause, bool json) {
     if (json) {
       PrintJson({{"name", zone}, {done, true}});
     } else {
-      std::cout << done << " zone " << zone << '\n';
+      std::cout << done << " zone " << Printable(zone) << '\n';
     }
     return 0;
   });

@@ -1,12 +1,15 @@
 #include "rauha-common/names.h"
 
+#include <cstdio>
+
 #include "rauha-common/strcat.h"
 
 namespace rauha {
 
 absl::Status ValidateZoneName(std::string_view name) {
   constexpr std::string_view kRule =
-      "a zone name is 1 to 128 bytes, is not \".\" or \"..\", and has no '/', '\\' or NUL";
+      "a zone name is 1 to 128 bytes, is not \".\" or \"..\", and has no '/', '\\', NUL or "
+      "control character";
   if (name.empty()) return absl::InvalidArgumentError(StrCat("zone name is empty; ", kRule));
   if (name.size() > kMaxZoneNameBytes) {
     return absl::InvalidArgumentError(StrCat("zone name is ", name.size(), " bytes long; ", kRule));
@@ -20,7 +23,38 @@ absl::Status ValidateZoneName(std::string_view name) {
           "zone name contains ", c == '\0' ? std::string("NUL") : std::string(1, c), "; ", kRule));
     }
   }
+  if (std::string found = FindControlCharacter(name); !found.empty()) {
+    return absl::InvalidArgumentError(
+        StrCat("zone name contains the control character ", found, "; ", kRule));
+  }
   return absl::OkStatus();
+}
+
+std::string FindControlCharacter(std::string_view text) {
+  char buf[48];
+  for (size_t i = 0; i < text.size(); ++i) {
+    auto c = static_cast<unsigned char>(text[i]);
+    unsigned code = 0;
+    if (c < 0x20 || c == 0x7f) {
+      code = c;
+    } else if (c == 0xc2 && i + 1 < text.size() &&
+               static_cast<unsigned char>(text[i + 1]) >= 0x80 &&
+               static_cast<unsigned char>(text[i + 1]) <= 0x9f) {
+      code = static_cast<unsigned char>(text[i + 1]);
+    } else {
+      continue;
+    }
+    std::snprintf(buf, sizeof(buf), "U+%04X at byte %zu", code, i);
+    return buf;
+  }
+  return "";
+}
+
+absl::Status RefuseControlCharacters(std::string_view field, std::string_view text) {
+  std::string found = FindControlCharacter(text);
+  if (found.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      StrCat(field, " contains the control character ", found, "; remove it"));
 }
 
 }  // namespace rauha

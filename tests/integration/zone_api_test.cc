@@ -93,6 +93,31 @@ TEST_F(ZoneApiTest, InvalidNamesAreRefused) {
   EXPECT_TRUE(DeleteZone(*daemon_, std::string(128, 'b')).ok());
 }
 
+// Issue 8 item 10: names with newlines and terminal escapes were accepted, so a name could
+// forge rows of `rauha zone list` or clear the operator's terminal.
+TEST_F(ZoneApiTest, NamesWithControlCharactersAreRefused) {
+  for (const std::string& name : {std::string("a\nb   Ready"), std::string("\x1b[2J"),
+                                  std::string("bell\x07"), std::string("del\x7f"),
+                                  std::string("csi\xc2\x9b"
+                                              "2J")}) {
+    grpc::Status st = CreateZone(name);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << "name: " << name;
+    EXPECT_NE(st.error_message().find("control character"), std::string::npos)
+        << st.error_message();
+  }
+  rauha::sandbox::v1::RunSandboxRequest req;
+  req.set_name("x\ny");
+  req.add_command("/bin/true");
+  rauha::sandbox::v1::SandboxResult result;
+  grpc::ClientContext ctx;
+  grpc::Status st = daemon_->Sandbox()->RunSandbox(&ctx, req, &result);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message();
+  zpb::ListZonesResponse list;
+  grpc::ClientContext list_ctx;
+  ASSERT_TRUE(daemon_->Zones()->ListZones(&list_ctx, {}, &list).ok());
+  EXPECT_EQ(list.zones_size(), 0);
+}
+
 TEST_F(ZoneApiTest, DuplicateMissingAndSecondDelete) {
   ASSERT_TRUE(CreateZone("dup").ok());
   EXPECT_EQ(CreateZone("dup").error_code(), grpc::StatusCode::ALREADY_EXISTS);

@@ -29,6 +29,31 @@ TEST(CliTableTest, ShortRowsLeaveNoTrailingSpaces) {
   EXPECT_EQ(t.ToString(), "A     B  C\nx\nlong\n");
 }
 
+// Names and other daemon-supplied strings cannot forge rows or send escape sequences.
+TEST(CliPrintableTest, EscapesControlCharactersAndInvalidUtf8) {
+  EXPECT_EQ(Printable("web-1 ünïcødé"), "web-1 ünïcødé");
+  EXPECT_EQ(Printable("a\nb\tc\rd"), "a\\nb\\tc\\rd");
+  EXPECT_EQ(Printable("\x1b[2J"), "\\x1b[2J");
+  EXPECT_EQ(Printable("del\x7f"), "del\\x7f");
+  EXPECT_EQ(Printable("csi\xc2\x9b"
+                      "2J"),
+            "csi\\u009b2J");
+  EXPECT_EQ(Printable("bad\xff\xc3"), "bad\\xff\\xc3");
+  EXPECT_EQ(Printable("two\nlines", /*keep_newlines=*/true), "two\nlines");
+}
+
+TEST(CliTableTest, CellsCannotForgeRows) {
+  Table t({"NAME", "STATE"});
+  t.AddRow({"evil\nforged      Ready", "Ready"});
+  EXPECT_EQ(t.ToString(),
+            "NAME                     STATE\n"
+            "evil\\nforged      Ready  Ready\n");
+}
+
+TEST(CliJsonTest, DelAndC1AreEscaped) {
+  EXPECT_EQ(DumpJson(Json("a\x7f\xc2\x9b\x1b"), -1), "\"a\\u007f\\u009b\\u001b\"");
+}
+
 TEST(CliKeyValuesTest, AlignsValues) {
   EXPECT_EQ(KeyValues({{"name", "a"}, {"shim pid", "12"}}),
             "name:      a\n"

@@ -25,6 +25,25 @@ TEST(ZoneNameTest, RefusesWhatTheApiRefuses) {
   }
 }
 
+// A name with a newline forged rows of `rauha zone list`; one with ESC drove the terminal.
+TEST(ZoneNameTest, RefusesControlCharacters) {
+  for (const std::string& name : {std::string("a\nb"), std::string("\x1b[2Jcleared"),
+                                  std::string("tab\there"), std::string("del\x7f"),
+                                  std::string("c1\xc2\x9b"
+                                              "2J"),
+                                  std::string("nel\xc2\x85")}) {
+    auto st = ValidateZoneName(name);
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << name;
+    EXPECT_NE(st.message().find("control character U+"), absl::string_view::npos) << st.message();
+  }
+  // U+00A0 and above are printable (the C1 range ends at U+009F).
+  EXPECT_TRUE(ValidateZoneName("no\xc2\xa0" "break").ok());
+  EXPECT_EQ(FindControlCharacter("ab\x1b"), "U+001B at byte 2");
+  EXPECT_EQ(FindControlCharacter("x\xc2\x9b"), "U+009B at byte 1");
+  EXPECT_EQ(FindControlCharacter("plain ünïcødé"), "");
+  EXPECT_EQ(RefuseControlCharacters("workdir", "/a\nb").code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST(LifecycleTest, NamesRoundTrip) {
   for (int i = 0; i <= static_cast<int>(ZoneState::kDestroying); ++i) {
     auto s = static_cast<ZoneState>(i);

@@ -485,20 +485,28 @@ TEST(PolicyCanonical, AdmissionAndRootAppearOnlyWhenSet) {
 
 TEST(PolicyCanonical, EscapesStringsThatNeedIt) {
   auto p = ParsePolicy(
-      "[zone]\nname = \"we\\\"ird zone\\t\\u007f\"\n"
-      "[filesystem]\nwritable_paths = [\"/tmp/a \\\"b\\\"\", \"/tmp/c\\\\d\", \"/tmp/\\u00e9\"]\n");
+      "[zone]\nname = \"we\\\"ird zone\"\n"
+      "[filesystem]\nwritable_paths = [\"/tmp/a \\\"b\\\"\", \"/tmp/c\\\\d\", \"/tmp/\\u00e9\", "
+      "\"/tmp/t\\t\\u007f\"]\n");
   ASSERT_TRUE(p.ok()) << p.status();
-  EXPECT_EQ(p->zone.name, "we\"ird zone\t\x7f");
+  EXPECT_EQ(p->zone.name, "we\"ird zone");
   EXPECT_EQ(p->filesystem.writable_paths[1], "/tmp/c\\d");
+  EXPECT_EQ(p->filesystem.writable_paths[3], "/tmp/t\t\x7f");
   std::string canonical = ToCanonicalToml(*p);
-  EXPECT_NE(canonical.find("name = \"we\\\"ird zone\\u0009\\u007F\""), std::string::npos)
-      << canonical;
+  EXPECT_NE(canonical.find("name = \"we\\\"ird zone\""), std::string::npos) << canonical;
+  EXPECT_NE(canonical.find("\"/tmp/t\\u0009\\u007F\""), std::string::npos) << canonical;
   EXPECT_NE(canonical.find("\"/tmp/\\u00E9\""), std::string::npos) << canonical;
   EXPECT_TRUE(std::all_of(canonical.begin(), canonical.end(),
                           [](char c) { return static_cast<unsigned char>(c) < 0x80; }));
   auto q = ParsePolicy(canonical);
   ASSERT_TRUE(q.ok()) << q.status() << "\n" << canonical;
   EXPECT_EQ(Dump(*p), Dump(*q));
+}
+
+TEST(PolicyZoneName, ControlCharactersAreRefused) {
+  auto p = ParsePolicy("[zone]\nname = \"zone\\u001b[2J\"\n");
+  ASSERT_FALSE(p.ok());
+  EXPECT_NE(p.status().message().find("control character"), std::string::npos) << p.status();
 }
 
 TEST(PolicyCapabilities, KnownInKernelOrder) {
