@@ -99,7 +99,11 @@ absl::StatusCode CodeFromName(std::string_view name) {
 json ToJson(const TaskSpec& s) {
   json mounts = json::array();
   for (const auto& m : s.mounts) {
-    mounts.push_back({{"source", m.source}, {"target", m.target}, {"readonly", m.readonly}});
+    mounts.push_back({{"source", m.source},
+                      {"target", m.target},
+                      {"readonly", m.readonly},
+                      {"source_dev", m.source_dev},
+                      {"source_ino", m.source_ino}});
   }
   json rlimits = json::array();
   for (const auto& r : s.rlimits) {
@@ -148,6 +152,8 @@ absl::StatusOr<TaskSpec> TaskSpecFromJson(const json& j) {
       mr.Get("source", mount.source, true);
       mr.Get("target", mount.target, true);
       mr.Get("readonly", mount.readonly);
+      mr.Get("source_dev", mount.source_dev);
+      mr.Get("source_ino", mount.source_ino);
       r.Merge(mr.status());
       s.mounts.push_back(std::move(mount));
     }

@@ -48,6 +48,10 @@ struct Mount {
   std::string source;  // host path
   std::string target;  // path inside the task's root
   bool readonly = false;
+  // Identity (st_dev, st_ino) rauhad checked the source by; when set, the shim opens the source
+  // without following symlinks and mounts it only if it is still that object. 0/0: not pinned.
+  uint64_t source_dev = 0;
+  uint64_t source_ino = 0;
 };
 
 struct Rlimit {

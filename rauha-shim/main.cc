@@ -53,6 +53,11 @@ int main(int argc, char** argv) {
   if (auto s = EnsureStateDir(options->state_dir); !s.ok()) {
     return StartupError(ready_fd, rauha::ToStd(s.message()));
   }
+  // Listen before entering the zone's network namespace: a unix socket belongs to the
+  // namespace it was created in, and /proc/net/unix inside the zone lists (with its host path)
+  // every socket of the zone's namespace. Created here, the zone never sees it.
+  auto listener = ListenUnix(options->socket_path);
+  if (!listener.ok()) return StartupError(ready_fd, rauha::ToStd(listener.status().message()));
   if (auto s =
           EnterZoneNamespaces(rauha::ZoneHostname(options->zone_name), options->isolated_network);
       !s.ok()) {
@@ -69,9 +74,6 @@ int main(int argc, char** argv) {
   if (!signals) {
     return StartupError(ready_fd, rauha::StrCat("signalfd: ", std::strerror(errno)));
   }
-  auto listener = ListenUnix(options->socket_path);
-  if (!listener.ok()) return StartupError(ready_fd, rauha::ToStd(listener.status().message()));
-
   Server server(*options, std::move(*listener), std::move(signals));
   if (ready_fd >= 0) {
     WriteAll(ready_fd, rauha::StrCat("ready ", ::getpid(), "\n"));

@@ -16,6 +16,7 @@
 
 #include "rauha-common/errors.h"
 #include "rauha-common/fd.h"
+#include "rauha-common/path_open.h"
 #include "rauha-common/strcat.h"
 
 namespace rauha::shim {
@@ -370,12 +371,37 @@ class RootBuilder {
           if (::lstat(target.c_str(), &st) < 0) RAUHA_RETURN_IF_ERROR(Touch(target, m.target));
         }
       }
-      RAUHA_RETURN_IF_ERROR(Mount(m.source.c_str(), target, nullptr, MS_BIND | MS_REC, nullptr,
-                                  StrCat("bind ", m.source, " at ", m.target)));
+      if (m.pinned) {
+        RAUHA_RETURN_IF_ERROR(BindPinned(m, target));
+      } else {
+        RAUHA_RETURN_IF_ERROR(Mount(m.source.c_str(), target, nullptr, MS_BIND | MS_REC, nullptr,
+                                    StrCat("bind ", m.source, " at ", m.target)));
+      }
       RAUHA_RETURN_IF_ERROR(
           Restrict(target, m.readonly, true, StrCat("set mount flags on ", m.target)));
     }
     return absl::OkStatus();
+  }
+
+  // Binds the very directory rauhad checked: opened without following symlinks, compared by
+  // identity, and mounted from the fd (open_tree), so no path is resolved a second time.
+  absl::Status BindPinned(const PlannedMount& m, const std::string& target) {
+    RAUHA_ASSIGN_OR_RETURN(UniqueFd source, OpenPinned(m.source, *m.pinned));
+    std::string what = StrCat("bind ", m.source, " at ", m.target);
+    UniqueFd tree(static_cast<int>(
+        ::syscall(SYS_open_tree, source.get(), "",
+                  OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE)));
+    if (tree) {
+      if (::syscall(SYS_move_mount, tree.get(), "", AT_FDCWD, target.c_str(),
+                    MOVE_MOUNT_F_EMPTY_PATH) < 0) {
+        return Errno(what);
+      }
+      return absl::OkStatus();
+    }
+    if (errno != ENOSYS) return Errno(what);
+    // Before 5.2: the fd's magic link names the opened directory itself.
+    std::string by_fd = StrCat("/proc/self/fd/", source.get());
+    return Mount(by_fd.c_str(), target, nullptr, MS_BIND | MS_REC, nullptr, what);
   }
 
   absl::Status Pivot() {

@@ -10,6 +10,8 @@
 #include <climits>
 #include <string_view>
 
+#include "rauha-common/errors.h"
+#include "rauha-common/path_open.h"
 #include "rauha-common/strcat.h"
 #include "rauha-shim/landlock.h"
 
@@ -126,11 +128,18 @@ absl::Status PlanMounts(const TaskSpec& spec, TaskPlan& plan) {
     auto target = NormalizePath(m.target, "task.mounts[].target");
     if (!target.ok()) return target.status();
     struct stat st;
-    if (::stat(source->c_str(), &st) < 0) {
+    std::optional<FileIdentity> pinned;
+    if (m.source_dev != 0 || m.source_ino != 0) {
+      pinned = FileIdentity{m.source_dev, m.source_ino};
+      auto fd = OpenPinned(*source, *pinned);
+      if (!fd.ok()) return fd.status();
+      if (::fstat(fd->get(), &st) < 0) return ErrnoStatus(errno, StrCat("fstat ", *source));
+    } else if (::stat(source->c_str(), &st) < 0) {
       return absl::InvalidArgumentError(
           StrCat("mount source ", *source, " does not exist on the host (", strerror(errno), ")"));
     }
-    PlannedMount pm{*source, ResolveTopSymlinks(*target), m.readonly, S_ISDIR(st.st_mode), true};
+    PlannedMount pm{*source, ResolveTopSymlinks(*target), m.readonly, S_ISDIR(st.st_mode), true,
+                    pinned};
     switch (Classify(pm.target)) {
       case Area::kRoot:
       case Area::kProc:

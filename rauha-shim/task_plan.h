@@ -6,11 +6,13 @@
 #include <sys/resource.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "rauha-common/path_open.h"
 #include "rauha-common/shim_protocol.h"
 #include "rauha-shim/seccomp.h"
 
@@ -29,6 +31,8 @@ struct PlannedMount {
   bool readonly = false;
   bool is_dir = true;
   bool create = true;  // false: the target already exists (under a read-only system dir)
+  // Set when rauhad checked the source: mount only this object (see shim::Mount).
+  std::optional<FileIdentity> pinned;
 };
 
 struct TaskPlan {

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace rauha {
 
@@ -20,9 +21,13 @@ struct DaemonConfig {
   // replaced): false refuses to start, true stops and removes them.
   bool remove_orphans = false;
   std::string bpf_pin_dir;  // bpffs directory of this instance; default: DefaultPinDir(state_dir)
+  // --repo-root: when set, a host path a request names must lie beneath one (real paths).
+  std::vector<std::string> repo_roots;
 
   std::string DatabasePath() const { return state_dir + "/rauha.db"; }
   std::string ZoneRunDir(const std::string& zone_id) const { return run_dir + "/zones/" + zone_id; }
+  // rauhad's own files, which no zone may see (see host_path.h).
+  std::vector<std::string> DaemonPaths() const { return {socket_path, run_dir, state_dir}; }
   std::string ShimSocket(const std::string& zone_id) const {
     return ZoneRunDir(zone_id) + "/shim.sock";
   }

@@ -12,6 +12,7 @@
 #include <filesystem>
 
 #include "rauha-common/cgroup_layout.h"
+#include "rauha-common/errors.h"
 #include "rauha-common/fd.h"
 #include "rauha-common/landlock_abi.h"
 #include "rauha-common/strcat.h"
@@ -25,6 +26,7 @@
 #include "rauhad/linux/bpf/pin_dir.h"
 #include "rauhad/linux/cgroup.h"
 #include "rauhad/net/zone_network.h"
+#include "rauhad/owned_dir.h"
 #include "rauhad/server/audit_service.h"
 #include "rauhad/server/image_service.h"
 #include "rauhad/server/sandbox_service.h"
@@ -50,10 +52,36 @@ std::string DefaultShimPath() {
   return "/usr/local/bin/rauha-shim";
 }
 
-bool MakePrivateDir(const std::string& path) {
-  std::error_code ec;
-  std::filesystem::create_directories(path, ec);
-  return !ec && ::chmod(path.c_str(), 0700) == 0;
+// Run and state dirs hold shim sockets, logs and the database: rauhad creates them 0700. One
+// that already exists is the operator's and keeps its mode; rauhad only says when others can
+// write to it.
+absl::Status PrepareDir(const std::string& path, const char* what) {
+  bool created = false;
+  if (auto st = rauha::MakeOwnedDirectory(path, 0700, &created); !st.ok()) {
+    return rauha::Annotate(st, rauha::StrCat("creating the ", what));
+  }
+  if (!created) {
+    if (std::string exposure = rauha::DirectoryExposure(path); !exposure.empty()) {
+      std::fprintf(stderr, "rauhad: warning: the %s %s; left unchanged\n", what, exposure.c_str());
+    }
+  }
+  return absl::OkStatus();
+}
+
+// --repo-root values as real paths, so a request's symlink-free path compares by string.
+absl::StatusOr<std::vector<std::string>> RealRepoRoots(const std::vector<std::string>& roots) {
+  std::vector<std::string> out;
+  for (const auto& root : roots) {
+    std::error_code ec;
+    auto real = std::filesystem::canonical(root, ec);
+    if (ec || !std::filesystem::is_directory(real, ec)) {
+      return absl::InvalidArgumentError(
+          rauha::StrCat("--repo-root ", root, ": not an existing directory",
+                        ec ? rauha::StrCat(" (", ec.message(), ")") : ""));
+    }
+    out.push_back(real.string());
+  }
+  return out;
 }
 
 }  // namespace
@@ -72,6 +100,9 @@ int main(int argc, char** argv) {
          "--cgroup-parent", config.cgroup_parent,
          "zone cgroups' parent: a name below rauhad's own cgroup, or an absolute cgroup path")
       ->capture_default_str();
+  app.add_option("--repo-root", config.repo_roots,
+                 "a directory whose subdirectories requests may expose to zones as repo paths "
+                 "(repeatable; default: any directory the built-in rules allow)");
   app.add_option("--shim-path", config.shim_path, "rauha-shim binary (default: beside rauhad)");
   app.add_option("--default-policy", config.default_policy_file,
                  "policy file for zones created without one (default: built-in standard policy)");
@@ -135,11 +166,22 @@ int main(int argc, char** argv) {
     if (!p.ok()) return Fail(rauha::ToStd(p.status().message()));
   }
 
+  // Absolute and without symlinks: these paths are compared with the host paths requests name.
+  for (std::string* path : {&config.socket_path, &config.run_dir, &config.state_dir}) {
+    std::error_code ec;
+    *path = std::filesystem::weakly_canonical(std::filesystem::absolute(*path), ec).string();
+    if (ec) return Fail(rauha::StrCat("resolving ", *path, ": ", ec.message()));
+  }
+  auto roots = RealRepoRoots(config.repo_roots);
+  if (!roots.ok()) return Fail(rauha::ToStd(roots.status().message()));
+  config.repo_roots = *std::move(roots);
+
   ::umask(077);
-  if (!MakePrivateDir(config.run_dir)) return Fail("cannot create run dir " + config.run_dir);
-  if (!MakePrivateDir(config.state_dir)) return Fail("cannot create state dir " + config.state_dir);
-  if (!MakePrivateDir(std::filesystem::path(config.socket_path).parent_path())) {
-    return Fail("cannot create the socket's directory for " + config.socket_path);
+  for (auto [path, what] :
+       {std::pair{config.run_dir, "run dir"}, std::pair{config.state_dir, "state dir"},
+        std::pair{std::filesystem::path(config.socket_path).parent_path().string(),
+                  "socket's directory"}}) {
+    if (auto st = PrepareDir(path, what); !st.ok()) return Fail(rauha::ToStd(st.message()));
   }
 
   // One daemon per state dir: a second one would fight over zones and the database.
@@ -227,7 +269,13 @@ int main(int argc, char** argv) {
   rauha::SandboxServiceImpl sandbox_service(&runner);
   rauha::ImageServiceImpl image_service(&images, &puller);
   rauha::AuditServiceImpl audit_service(audit_log->get());
-  ::unlink(config.socket_path.c_str());  // stale: we hold the state lock
+  // A stale socket of ours is replaced (we hold the state lock); anything else is not ours.
+  if (struct stat st; ::lstat(config.socket_path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      return Fail(config.socket_path + " exists and is not a socket; remove it or pass --socket");
+    }
+    ::unlink(config.socket_path.c_str());
+  }
   grpc::ServerBuilder builder;
   builder.AddListeningPort("unix:" + config.socket_path, grpc::InsecureServerCredentials());
   builder.RegisterService(&zone_service);

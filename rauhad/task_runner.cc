@@ -16,6 +16,7 @@
 #include "rauha-common/strcat.h"
 #include "rauha-common/timeutil.h"
 #include "rauha-common/utf8.h"
+#include "rauhad/host_path.h"
 #include "rauhad/output_dir.h"
 #include "rauhad/shim_client.h"
 
@@ -74,19 +75,11 @@ absl::Status ValidateRequest(const pb::RunSandboxRequest& r) {
         "read-only system view");
   }
   if (!r.name().empty()) RAUHA_RETURN_IF_ERROR(ValidateZoneName(r.name()));
-  if (!r.repo_path().empty()) {
-    if (r.repo_path()[0] != '/') {
-      return absl::InvalidArgumentError(
-          StrCat("repo_path \"", r.repo_path(), "\" must be an absolute path"));
-    }
-    struct stat st {};
-    if (::stat(r.repo_path().c_str(), &st) != 0) {
-      return Annotate(ErrnoStatus(errno, StrCat("repo_path ", r.repo_path())), "check the path");
-    }
-    if (!S_ISDIR(st.st_mode)) {
-      return absl::InvalidArgumentError(StrCat("repo_path ", r.repo_path(), " is not a directory"));
-    }
+  if (!r.repo_path().empty() && r.repo_path()[0] != '/') {
+    return absl::InvalidArgumentError(
+        StrCat("repo_path \"", r.repo_path(), "\" must be an absolute path"));
   }
+  RAUHA_RETURN_IF_ERROR(RefuseControlCharacters("workdir", r.workdir()));
   if (!r.workdir().empty() && r.workdir()[0] != '/') {
     return absl::InvalidArgumentError(
         StrCat("workdir \"", r.workdir(), "\" must be an absolute path inside the zone"));
@@ -181,7 +174,8 @@ void AddEnforcementEvents(pb::SandboxResult& result, ZoneManager* zones, const Z
 
 // What every task of `zone` gets (its command, probe flag and timeout are the caller's).
 shim::TaskSpec SpecFor(const ZoneView& zone, const std::string& task_id,
-                       const pb::RunSandboxRequest& req, uint64_t output_limit) {
+                       const pb::RunSandboxRequest& req, const HostPath* repo,
+                       uint64_t output_limit) {
   shim::TaskSpec spec;
   spec.task_id = task_id;
   std::map<std::string, std::string> env = {{"PATH", kDefaultPath},
@@ -191,9 +185,11 @@ shim::TaskSpec SpecFor(const ZoneView& zone, const std::string& task_id,
                                             {"RAUHA_TASK_ID", task_id}};
   for (const auto& [k, v] : req.env()) env[k] = v;
   for (const auto& [k, v] : env) spec.env.push_back(StrCat(k, "=", v));
-  if (!req.repo_path().empty()) spec.mounts.push_back({req.repo_path(), "/workspace", false});
-  spec.workdir =
-      !req.workdir().empty() ? req.workdir() : (req.repo_path().empty() ? "/" : "/workspace");
+  if (repo) {
+    spec.mounts.push_back(
+        {repo->path, "/workspace", false, repo->identity.dev, repo->identity.ino});
+  }
+  spec.workdir = !req.workdir().empty() ? req.workdir() : (repo ? "/workspace" : "/");
   spec.cgroup_v2 = zone.cgroup.v2_path;
   spec.cgroup_v1 = zone.cgroup.v1_paths;
   spec.writable_paths = zone.policy.filesystem.writable_paths;
@@ -413,6 +409,16 @@ absl::StatusOr<pb::SandboxResult> TaskRunner::Run(const pb::RunSandboxRequest& r
   // one fsync before it answers.
   audit::Recorder::Batch audit_batch(recorder_);
   if (!req.output_dir().empty()) RAUHA_RETURN_IF_ERROR(CheckOutputDir(req.output_dir(), config_));
+  // The repo path is checked before any zone exists, so a refusal changes nothing; the zone's
+  // type decides which rules apply, and is checked again once the zone is known.
+  std::optional<HostPath> repo;
+  bool repo_checked_as_privileged = false;
+  if (!req.repo_path().empty()) {
+    RAUHA_ASSIGN_OR_RETURN(policy::ZoneType type,
+                           zones_->TypeForTask(req.name(), req.policy_toml()));
+    repo_checked_as_privileged = type == policy::ZoneType::kPrivileged;
+    RAUHA_ASSIGN_OR_RETURN(repo, OpenRepoPath(req.repo_path(), type));
+  }
   auto task = std::make_shared<Task>();
   task->id = NewUuid();
   task->command.assign(req.command().begin(), req.command().end());
@@ -447,8 +453,18 @@ absl::StatusOr<pb::SandboxResult> TaskRunner::Run(const pb::RunSandboxRequest& r
   ZoneView zone = *std::move(zone_or);
   task->zone_id = zone.id;
   task->zone_name = zone.name;
+  if (repo && repo_checked_as_privileged && zone.zone_type != policy::ZoneType::kPrivileged) {
+    // The named zone was replaced by a non-privileged one since the check.
+    auto again = OpenRepoPath(req.repo_path(), zone.zone_type);
+    if (!again.ok()) {
+      zones_->EndTask(zone.id);
+      if (task->remove_zone) (void)zones_->Delete(zone_name, true);
+      return again.status();
+    }
+    repo = *std::move(again);
+  }
 
-  shim::TaskSpec spec = SpecFor(zone, task->id, req, config_.output_limit);
+  shim::TaskSpec spec = SpecFor(zone, task->id, req, repo ? &*repo : nullptr, config_.output_limit);
   spec.argv = task->command;
 
   uint64_t oom_before = 0;
@@ -537,6 +553,13 @@ absl::StatusOr<pb::SandboxResult> TaskRunner::Run(const pb::RunSandboxRequest& r
         "the client went away; the task was killed and its zone cleaned up");
   }
   return result;
+}
+
+absl::StatusOr<HostPath> TaskRunner::OpenRepoPath(const std::string& path,
+                                                  policy::ZoneType type) const {
+  if (type == policy::ZoneType::kPrivileged)
+    return OpenDirectoryForPrivilegedZone("repo_path", path);
+  return OpenExposableDirectory("repo_path", path, {config_.repo_roots, config_.DaemonPaths()});
 }
 
 absl::StatusOr<pb::SandboxResult> TaskRunner::Wait(const std::string& task_id,
@@ -660,7 +683,7 @@ absl::StatusOr<ProbeOutcome> TaskRunner::Probe(const std::string& zone_name,
   RAUHA_ASSIGN_OR_RETURN(ZoneView zone, zones_->BeginTask(zone_name));
   std::string task_id = StrCat("probe-", NewUuid());
   pb::RunSandboxRequest none;
-  shim::TaskSpec spec = SpecFor(zone, task_id, none, 1u << 20);
+  shim::TaskSpec spec = SpecFor(zone, task_id, none, nullptr, 1u << 20);
   spec.probe = true;
   spec.timeout_ms = 30000;
   spec.kill_after_ms = 0;

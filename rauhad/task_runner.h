@@ -17,6 +17,7 @@
 #include "rauhad/audit/recorder.h"
 #include "rauhad/config.h"
 #include "rauhad/event_bus.h"
+#include "rauhad/host_path.h"
 #include "rauhad/store/store.h"
 #include "rauhad/zone_manager.h"
 
@@ -56,6 +57,8 @@ class TaskRunner {
   void Stop();
 
  private:
+  // The request's repo_path, checked by the rules of a zone of `type` (host_path.h).
+  absl::StatusOr<HostPath> OpenRepoPath(const std::string& path, policy::ZoneType type) const;
   struct Task {
     std::string id;
     std::string zone_id;

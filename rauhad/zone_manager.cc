@@ -478,6 +478,20 @@ absl::StatusOr<ZoneView> ZoneManager::Create(const std::string& name, const std:
   return view;
 }
 
+absl::StatusOr<policy::ZoneType> ZoneManager::TypeForTask(const std::string& name,
+                                                          const std::string& policy_toml) {
+  if (!name.empty()) {
+    std::lock_guard lock(mu_);
+    if (Zone* z = FindLocked(name)) {
+      return z->record.zone_type == policy::ToString(policy::ZoneType::kPrivileged)
+                 ? policy::ZoneType::kPrivileged
+                 : policy::ZoneType::kNonGlobal;
+    }
+  }
+  RAUHA_ASSIGN_OR_RETURN(policy::Policy pol, ResolvePolicy(policy_toml));
+  return pol.zone.type;
+}
+
 absl::Status ZoneManager::Delete(const std::string& name, bool force) {
   store::ZoneRecord record;
   cgroup::ZoneCgroup cg;

@@ -93,6 +93,10 @@ class ZoneManager {
   // `policy_toml` "" = the daemon's default policy.
   absl::StatusOr<ZoneView> Create(const std::string& name, const std::string& zone_type,
                                   const std::string& policy_toml, bool temporary = false);
+  // The type a task's zone has or will have: the named zone's if it exists, else that of the
+  // policy a new zone would get. InvalidArgument for a policy that does not parse.
+  absl::StatusOr<policy::ZoneType> TypeForTask(const std::string& name,
+                                               const std::string& policy_toml);
   absl::Status Delete(const std::string& name, bool force);
   absl::StatusOr<ZoneView> Get(const std::string& name);
   std::vector<ZoneView> List();

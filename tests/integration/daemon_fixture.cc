@@ -57,6 +57,8 @@ Daemon::Daemon(std::vector<std::string> extra_args) : extra_args_(std::move(extr
   }
   dir_ = d;
   socket_ = dir_ + "/rauhad.sock";
+  run_dir_ = dir_ + "/run";
+  state_dir_ = dir_ + "/state";
   cgroup_parent_ = "rauha-itest-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
   pin_dir_ = std::string(bpf::kBpffsMount) + "/" + cgroup_parent_;
 }
@@ -70,10 +72,10 @@ Daemon::~Daemon() {
 }
 
 void Daemon::Start() {
-  std::vector<std::string> args = {
-      RAUHAD_BIN,     "--socket",      socket_,           "--run-dir",    dir_ + "/run",
-      "--state-dir",  dir_ + "/state", "--cgroup-parent", cgroup_parent_, "--shim-path",
-      RAUHA_SHIM_BIN, "--bpf-pin-dir", pin_dir_};
+  std::vector<std::string> args = {RAUHAD_BIN,     "--socket",    socket_,        "--run-dir",
+                                   run_dir_,       "--state-dir", state_dir_,     "--cgroup-parent",
+                                   cgroup_parent_, "--shim-path", RAUHA_SHIM_BIN, "--bpf-pin-dir",
+                                   pin_dir_};
   args.insert(args.end(), extra_args_.begin(), extra_args_.end());
   std::string log_path = dir_ + "/rauhad.log";
   int netns_fd = -1;

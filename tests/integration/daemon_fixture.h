@@ -29,6 +29,13 @@ class Daemon {
   // "/run/netns/rauha-nettest-123". Set before Start().
   void set_netns(std::string path) { netns_ = std::move(path); }
 
+  // Overrides the socket, run dir and state dir (defaults: below dir()). Set before Start().
+  void set_paths(std::string socket, std::string run_dir, std::string state_dir) {
+    socket_ = std::move(socket);
+    run_dir_ = std::move(run_dir);
+    state_dir_ = std::move(state_dir);
+  }
+
   // Starts rauhad and waits until its socket answers. Fails the test on error.
   void Start();
   // Starts rauhad expecting it to refuse: its exit status, or -1 (after stopping it) when it
@@ -67,6 +74,8 @@ class Daemon {
   std::vector<std::string> extra_args_;
   std::string dir_;
   std::string socket_;
+  std::string run_dir_;
+  std::string state_dir_;
   std::string cgroup_parent_;
   std::string pin_dir_;
   std::string netns_;

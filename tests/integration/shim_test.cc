@@ -307,6 +307,34 @@ TEST_F(ShimTest, RepoMountIsWritableAndPersists) {
   EXPECT_FALSE(std::filesystem::exists(repo + "/ro.txt"));
 }
 
+// rauhad pins the repo it checked by (dev, ino): the shim mounts that directory or nothing,
+// so replacing the path (by a symlink or another directory) after the check gains nothing.
+TEST_F(ShimTest, PinnedMountIsOnlyTheCheckedDirectory) {
+  std::string repo = dir_ + "/repo", other = dir_ + "/other";
+  ASSERT_EQ(::mkdir(repo.c_str(), 0755), 0);
+  ASSERT_EQ(::mkdir(other.c_str(), 0755), 0);
+  std::ofstream(repo + "/README") << "checked\n";
+  struct stat st;
+  ASSERT_EQ(::stat(repo.c_str(), &st), 0);
+  int starts = 0;
+  auto pinned = [&](const std::string& source) {
+    TaskSpec spec = Shell("pin-" + std::to_string(++starts), "cat /workspace/README");
+    spec.mounts = {{source, "/workspace", false, st.st_dev, st.st_ino}};
+    return spec;
+  };
+  ASSERT_OK_AND_ASSIGN(r, Run(pinned(repo)));
+  EXPECT_EQ(r.stdout_data, "checked\n") << r.start_error << r.stderr_data;
+
+  auto swapped = Call("start", ToJson(pinned(other)));
+  ASSERT_FALSE(swapped.ok());
+  EXPECT_THAT(swapped.status().message(), HasSubstr("was replaced"));
+
+  ASSERT_EQ(::symlink(repo.c_str(), (dir_ + "/link").c_str()), 0);
+  auto via_link = Call("start", ToJson(pinned(dir_ + "/link")));
+  ASSERT_FALSE(via_link.ok());
+  EXPECT_THAT(via_link.status().message(), HasSubstr("symlink"));
+}
+
 TEST_F(ShimTest, HostSecretsInvisible) {
   std::string marker = dir_ + "/host-tmp-marker";
   std::ofstream(marker) << "secret";
