@@ -26,6 +26,8 @@ packages=(
   libgtest-dev libgmock-dev googletest
   # tools used by tests and benchmarks (peers measured against)
   iproute2 procps util-linux runc crun bubblewrap hyperfine python3
+  # tests of the TCP endpoints make their certificates with the openssl CLI
+  openssl
   # eval/bench/network.sh counts leftover IPAM rows in the private state database
   sqlite3
   # eval/bench: a static busybox for peer rootfs and images; containerd for the memory comparison

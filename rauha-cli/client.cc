@@ -8,6 +8,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <functional>
+#include <sstream>
 
 #include "absl/status/status.h"
 #include "grpcpp/create_channel.h"
@@ -23,7 +26,95 @@ std::string ResolveSocketPath(const std::string& flag) {
   return kDefaultSocket;
 }
 
+std::string ResolveHost(const std::string& flag) {
+  if (!flag.empty()) return flag;
+  if (const char* env = std::getenv("RAUHA_HOST"); env != nullptr && *env != '\0') return env;
+  return "";
+}
+
+namespace {
+
+absl::StatusOr<std::string> ReadFile(const std::string& flag, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::InvalidArgumentError(
+        rauha::StrCat(flag, " ", path, ": cannot read it: ", std::strerror(errno)));
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Waits until `channel` is connected, at most connect_timeout_s.
+absl::StatusOr<std::shared_ptr<grpc::Channel>> AwaitReady(
+    std::shared_ptr<grpc::Channel> channel, const ClientOptions& options,
+    const std::function<absl::Status(std::string_view)>& unreachable, std::string_view hint) {
+  const auto deadline =
+      std::chrono::system_clock::now() +
+      std::chrono::milliseconds(static_cast<int64_t>(options.connect_timeout_s * 1000));
+  for (;;) {
+    grpc_connectivity_state state = channel->GetState(/*try_to_connect=*/true);
+    if (state == GRPC_CHANNEL_READY) return channel;
+    // A refused connect shows up as TRANSIENT_FAILURE at once; waiting out gRPC's reconnect
+    // backoff would only delay the same answer.
+    if (state == GRPC_CHANNEL_TRANSIENT_FAILURE || state == GRPC_CHANNEL_SHUTDOWN) {
+      return unreachable(hint);
+    }
+    if (!channel->WaitForStateChange(state, deadline)) {
+      char seconds[32];
+      std::snprintf(seconds, sizeof(seconds), "%g", options.connect_timeout_s);
+      return unreachable(
+          rauha::StrCat("no answer within ", seconds, "s (--timeout-connect); ", hint));
+    }
+  }
+}
+
+absl::StatusOr<std::shared_ptr<grpc::Channel>> ConnectTcp(const std::string& host,
+                                                          const ClientOptions& options,
+                                                          const grpc::ChannelArguments& args) {
+  auto unreachable = [&](std::string_view why) {
+    return absl::UnavailableError(rauha::StrCat("cannot reach rauhad at ", host, ": ", why));
+  };
+  const bool tls = !options.tls_ca.empty() || !options.tls_cert.empty() || !options.tls_key.empty();
+  std::shared_ptr<grpc::ChannelCredentials> creds;
+  if (tls) {
+    if (options.tls_ca.empty() || options.tls_cert.empty() || options.tls_key.empty()) {
+      return absl::InvalidArgumentError(
+          "TLS to rauhad needs --tls-ca, --tls-cert and --tls-key (rauhad requires a client "
+          "certificate)");
+    }
+    grpc::SslCredentialsOptions ssl;
+    auto ca = ReadFile("--tls-ca", options.tls_ca);
+    if (!ca.ok()) return ca.status();
+    auto cert = ReadFile("--tls-cert", options.tls_cert);
+    if (!cert.ok()) return cert.status();
+    auto key = ReadFile("--tls-key", options.tls_key);
+    if (!key.ok()) return key.status();
+    ssl.pem_root_certs = *ca;
+    ssl.pem_cert_chain = *cert;
+    ssl.pem_private_key = *key;
+    creds = grpc::SslCredentials(ssl);
+  } else {
+    creds = grpc::InsecureChannelCredentials();
+  }
+  auto channel = grpc::CreateCustomChannel(host, creds, args);
+  return AwaitReady(channel, options, unreachable,
+                    tls ? "is rauhad listening there (rauhad --listen), and do its certificate "
+                          "and yours match --tls-ca and rauhad's --tls-client-ca?"
+                        : "is rauhad listening there (rauhad --listen ... --insecure-loopback)? "
+                          "Beyond loopback it requires mutual TLS: pass --tls-ca, --tls-cert, "
+                          "--tls-key");
+}
+
+}  // namespace
+
 absl::StatusOr<std::shared_ptr<grpc::Channel>> Connect(const ClientOptions& options) {
+  grpc::ChannelArguments args;
+  // A task's stdout and stderr can make a result larger than gRPC's 4 MiB default.
+  args.SetMaxReceiveMessageSize(-1);
+  if (std::string host = ResolveHost(options.host); !host.empty()) {
+    return ConnectTcp(host, options, args);
+  }
   const std::string path = ResolveSocketPath(options.socket);
   auto unreachable = [&](std::string_view why) {
     return absl::UnavailableError(rauha::StrCat("cannot reach rauhad at ", path, ": ", why));
@@ -43,30 +134,9 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> Connect(const ClientOptions& opti
   if (!S_ISSOCK(st.st_mode)) return unreachable("not a socket (check --socket / RAUHA_SOCKET)");
   if (access(path.c_str(), R_OK | W_OK) != 0 && errno == EACCES) return unreachable(kRootOnly);
 
-  grpc::ChannelArguments args;
-  // A task's stdout and stderr can make a result larger than gRPC's 4 MiB default.
-  args.SetMaxReceiveMessageSize(-1);
   std::shared_ptr<grpc::Channel> channel =
       grpc::CreateCustomChannel("unix:" + path, grpc::InsecureChannelCredentials(), args);
-
-  const auto deadline =
-      std::chrono::system_clock::now() +
-      std::chrono::milliseconds(static_cast<int64_t>(options.connect_timeout_s * 1000));
-  for (;;) {
-    grpc_connectivity_state state = channel->GetState(/*try_to_connect=*/true);
-    if (state == GRPC_CHANNEL_READY) return channel;
-    // A refused connect shows up as TRANSIENT_FAILURE at once; waiting out gRPC's reconnect
-    // backoff would only delay the same answer.
-    if (state == GRPC_CHANNEL_TRANSIENT_FAILURE || state == GRPC_CHANNEL_SHUTDOWN) {
-      return unreachable(kNotRunning);
-    }
-    if (!channel->WaitForStateChange(state, deadline)) {
-      char seconds[32];
-      std::snprintf(seconds, sizeof(seconds), "%g", options.connect_timeout_s);
-      return unreachable(
-          rauha::StrCat("no answer within ", seconds, "s (--timeout-connect); ", kNotRunning));
-    }
-  }
+  return AwaitReady(channel, options, unreachable, kNotRunning);
 }
 
 std::string StatusCodeName(grpc::StatusCode code) {

@@ -35,12 +35,25 @@ int Main(int argc, char** argv) {
   Cli cli;
   CLI::App app{
       "rauha: run untrusted work, such as AI-agent tasks, in kernel-enforced zones.\n"
-      "Talks to rauhad over its unix socket (except: policy validate, info, version, audit\n"
-      "verify/tail/show).",
+      "Talks to rauhad over its unix socket, or over TCP with --host (except: policy validate,\n"
+      "audit verify/tail/show).",
       "rauha"};
   app.add_option("--socket", cli.client.socket,
                  "rauhad's socket (default: $RAUHA_SOCKET, else /run/rauha/rauhad.sock)")
       ->type_name("PATH");
+  app.add_option("--host", cli.client.host,
+                 "rauhad's TCP endpoint (rauhad --listen) instead of the socket (default: "
+                 "$RAUHA_HOST if set)")
+      ->type_name("ADDR:PORT");
+  app.add_option("--tls-ca", cli.client.tls_ca,
+                 "with --host: CA certificate (PEM) that signed rauhad's certificate; turns on "
+                 "mutual TLS")
+      ->type_name("FILE");
+  app.add_option("--tls-cert", cli.client.tls_cert,
+                 "with --host: this client's certificate (PEM), signed by a CA rauhad trusts")
+      ->type_name("FILE");
+  app.add_option("--tls-key", cli.client.tls_key, "with --host: the private key of --tls-cert")
+      ->type_name("FILE");
   app.add_option("--timeout-connect", cli.client.connect_timeout_s,
                  "Seconds to wait for rauhad to answer before giving up")
       ->type_name("SECONDS")

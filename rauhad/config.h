@@ -8,6 +8,10 @@
 
 namespace rauha {
 
+// The largest request message rauhad reads (gRPC refuses a larger one with RESOURCE_EXHAUSTED
+// before parsing it): a policy is at most 1 MiB (policy.h), the rest of a request kilobytes.
+inline constexpr int kMaxRequestBytes = 2 << 20;
+
 struct DaemonConfig {
   std::string socket_path = "/run/rauha/rauhad.sock";
   std::string run_dir = "/run/rauha";        // shim sockets and per-zone scratch
@@ -23,6 +27,14 @@ struct DaemonConfig {
   std::string bpf_pin_dir;  // bpffs directory of this instance; default: DefaultPinDir(state_dir)
   // --repo-root: when set, a host path a request names must lie beneath one (real paths).
   std::vector<std::string> repo_roots;
+  uint32_t max_watchers = 256;  // concurrent WatchEvents streams
+  // Zone operations (create, delete, apply policy, verify, a sandbox's zone set-up): how many
+  // run at once and how many more wait in line before RESOURCE_EXHAUSTED.
+  uint32_t max_zone_ops = 4;
+  uint32_t zone_op_queue = 32;
+  // RunSandbox and WaitTask calls in progress (each holds a thread while its task runs);
+  // more are refused with RESOURCE_EXHAUSTED at once.
+  uint32_t max_task_calls = 64;
 
   std::string DatabasePath() const { return state_dir + "/rauha.db"; }
   std::string ZoneRunDir(const std::string& zone_id) const { return run_dir + "/zones/" + zone_id; }

@@ -1,25 +1,42 @@
 #include "rauhad/event_bus.h"
 
-#include <chrono>
-
+#include "absl/status/status.h"
+#include "rauha-common/strcat.h"
 #include "rauha-common/timeutil.h"
 
 namespace rauha {
 
-std::optional<ZoneEventRecord> EventBus::Subscription::Next(int timeout_ms) {
-  std::unique_lock lock(mu_);
-  if (!cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [&] { return !queue_.empty(); })) {
-    return std::nullopt;
-  }
+std::optional<ZoneEventRecord> EventBus::Subscription::Pop() {
+  std::lock_guard lock(mu_);
+  if (queue_.empty()) return std::nullopt;
   ZoneEventRecord e = std::move(queue_.front());
   queue_.pop_front();
   return e;
 }
 
-std::shared_ptr<EventBus::Subscription> EventBus::Subscribe(std::string zone_name) {
+bool EventBus::Subscription::closed() {
+  std::lock_guard lock(mu_);
+  return closed_;
+}
+
+uint64_t EventBus::Subscription::dropped() {
+  std::lock_guard lock(mu_);
+  return dropped_;
+}
+
+absl::StatusOr<std::shared_ptr<EventBus::Subscription>> EventBus::Subscribe(
+    std::string zone_name, std::function<void()> on_ready) {
   auto sub = std::make_shared<Subscription>();
   sub->zone_filter_ = std::move(zone_name);
+  sub->on_ready_ = std::move(on_ready);
   std::lock_guard lock(mu_);
+  if (subs_.size() >= max_subscribers_) {
+    return absl::ResourceExhaustedError(
+        StrCat("rauhad serves at most ", max_subscribers_,
+               " event watchers at once (--max-watchers) and that many are connected; close one "
+               "(e.g. a `rauha events`) and retry"));
+  }
+  sub->closed_ = closed_;
   subs_.push_back(sub);
   return sub;
 }
@@ -42,8 +59,25 @@ void EventBus::Publish(std::string zone_name, std::string event_type, std::strin
       }
       sub->queue_.push_back(e);
     }
-    sub->cv_.notify_one();
+    if (sub->on_ready_) sub->on_ready_();
   }
+}
+
+void EventBus::Close() {
+  std::lock_guard lock(mu_);
+  closed_ = true;
+  for (const auto& sub : subs_) {
+    {
+      std::lock_guard sub_lock(sub->mu_);
+      sub->closed_ = true;
+    }
+    if (sub->on_ready_) sub->on_ready_();
+  }
+}
+
+size_t EventBus::subscribers() {
+  std::lock_guard lock(mu_);
+  return subs_.size();
 }
 
 }  // namespace rauha

@@ -6,7 +6,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
@@ -18,6 +20,7 @@
 #include "rauha-common/strcat.h"
 #include "rauhad/audit/audit_log.h"
 #include "rauhad/audit/recorder.h"
+#include "rauhad/call_gate.h"
 #include "rauhad/config.h"
 #include "rauhad/enforcement_hub.h"
 #include "rauhad/event_bus.h"
@@ -28,6 +31,7 @@
 #include "rauhad/net/zone_network.h"
 #include "rauhad/owned_dir.h"
 #include "rauhad/server/audit_service.h"
+#include "rauhad/server/endpoints.h"
 #include "rauhad/server/image_service.h"
 #include "rauhad/server/sandbox_service.h"
 #include "rauhad/server/zone_service.h"
@@ -114,6 +118,25 @@ int main(int argc, char** argv) {
                  "bytes kept of each of a task's stdout and stderr")
       ->capture_default_str()
       ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 20));
+  app.add_option("--max-watchers", config.max_watchers,
+                 "concurrent WatchEvents streams (rauha events); more are refused with "
+                 "RESOURCE_EXHAUSTED")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 65536u));
+  app.add_option("--max-zone-ops", config.max_zone_ops,
+                 "zone operations (create, delete, apply, verify, a sandbox's zone set-up) run "
+                 "at once; more wait in line")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 1024u));
+  app.add_option("--zone-op-queue", config.zone_op_queue,
+                 "zone operations waiting in line; more are refused with RESOURCE_EXHAUSTED")
+      ->capture_default_str()
+      ->check(CLI::Range(0u, 65536u));
+  app.add_option("--max-task-calls", config.max_task_calls,
+                 "RunSandbox and WaitTask calls in progress; more are refused with "
+                 "RESOURCE_EXHAUSTED")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 65536u));
   app.add_option("--bridge", net_config.bridge, "bridge of bridged zones (created when needed)")
       ->capture_default_str();
   app.add_option("--subnet", net_config.subnet,
@@ -154,7 +177,33 @@ int main(int argc, char** argv) {
                  "blobs of one pull downloaded in parallel")
       ->capture_default_str()
       ->check(CLI::Range(1u, 32u));
+  std::vector<std::string> listen;
+  rauha::TlsFiles tls;
+  bool insecure_loopback = false;
+  app.add_option("--listen", listen,
+                 "also serve gRPC on TCP ADDR:PORT (repeatable; port 0 picks a free one). Needs "
+                 "mutual TLS (--tls-cert, --tls-key, --tls-client-ca) unless the address is "
+                 "loopback and --insecure-loopback is given")
+      ->type_name("ADDR:PORT");
+  app.add_option("--tls-cert", tls.cert, "PEM certificate (chain) rauhad presents on --listen");
+  app.add_option("--tls-key", tls.key, "PEM private key of --tls-cert");
+  app.add_option("--tls-client-ca", tls.client_ca,
+                 "PEM CA certificate(s): clients must present a certificate signed by one");
+  app.add_flag("--insecure-loopback", insecure_loopback,
+               "serve loopback --listen addresses without TLS or authentication (any local user "
+               "can then drive rauhad)");
   CLI11_PARSE(app, argc, argv);
+
+  // Refused before anything is created: a TCP endpoint without authentication beyond
+  // loopback would hand root to the network.
+  auto tcp = rauha::PlanTcpListeners(listen, tls, insecure_loopback);
+  if (!tcp.ok()) return Fail(rauha::ToStd(tcp.status().message()));
+  std::shared_ptr<grpc::ServerCredentials> tls_credentials;
+  if (tls.any()) {
+    auto creds = rauha::MutualTlsCredentials(tls);
+    if (!creds.ok()) return Fail(rauha::ToStd(creds.status().message()));
+    tls_credentials = *std::move(creds);
+  }
 
   if (::geteuid() != 0) return Fail("must run as root (it creates cgroups, namespaces and mounts)");
   if (config.shim_path.empty()) config.shim_path = DefaultShimPath();
@@ -227,7 +276,7 @@ int main(int argc, char** argv) {
   auto network = rauha::net::ZoneNetwork::Create(net_config, store->get());
   if (!network.ok()) return Fail(rauha::ToStd(network.status().message()));
 
-  rauha::EventBus events;
+  rauha::EventBus events(config.max_watchers);
   // The BPF object loads once; whether its LSM programs load is this kernel's decision, and
   // the layer table (controls.h) follows from it.
   rauha::HostLayers host;
@@ -265,8 +314,14 @@ int main(int argc, char** argv) {
   runner.Recover();
   zones.RemoveIdleTemporaryZones();
 
-  rauha::ZoneServiceImpl zone_service(&zones, &events, &runner);
-  rauha::SandboxServiceImpl sandbox_service(&runner);
+  // After a burst of zone operations or tasks (policies parsed, results built) the heap is
+  // free but malloc keeps its pages: return them when the last call of the burst leaves.
+  auto trim = [] { ::malloc_trim(0); };
+  rauha::CallGate zone_ops("zone operations", config.max_zone_ops, config.zone_op_queue, trim);
+  rauha::CallGate task_calls("RunSandbox/WaitTask calls", config.max_task_calls, 0, trim);
+  runner.set_zone_gate(&zone_ops);
+  rauha::ZoneServiceImpl zone_service(&zones, &events, &runner, &zone_ops);
+  rauha::SandboxServiceImpl sandbox_service(&runner, &task_calls);
   rauha::ImageServiceImpl image_service(&images, &puller);
   rauha::AuditServiceImpl audit_service(audit_log->get());
   // A stale socket of ours is replaced (we hold the state lock); anything else is not ours.
@@ -276,30 +331,78 @@ int main(int argc, char** argv) {
     }
     ::unlink(config.socket_path.c_str());
   }
+  // grpc.health.v1.Health (Kubernetes probes, grpc-health-probe) and server reflection
+  // (grpcurl without our protos).
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddListeningPort("unix:" + config.socket_path, grpc::InsecureServerCredentials());
+  std::vector<int> tcp_ports(tcp->size(), 0);
+  for (size_t i = 0; i < tcp->size(); ++i) {
+    const auto& l = (*tcp)[i];
+    builder.AddListeningPort(l.address, l.tls ? tls_credentials : grpc::InsecureServerCredentials(),
+                             &tcp_ports[i]);
+  }
+  builder.SetMaxReceiveMessageSize(rauha::kMaxRequestBytes);
   builder.RegisterService(&zone_service);
   builder.RegisterService(&sandbox_service);
   builder.RegisterService(&image_service);
   builder.RegisterService(&audit_service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (!server) return Fail("cannot listen on " + config.socket_path);
+  if (!server) {
+    std::string where = config.socket_path;
+    for (const auto& l : *tcp) where += ", " + l.address;
+    return Fail("cannot listen on " + where + " (in use, or an address not on this host?)");
+  }
+  for (size_t i = 0; i < tcp->size(); ++i) {
+    // gRPC starts when at least one port binds; a --listen that did not is still an error.
+    if (tcp_ports[i] == 0) {
+      server->Shutdown();
+      return Fail("cannot listen on " + (*tcp)[i].address +
+                  " (in use, or an address not on this host?)");
+    }
+  }
   ::chmod(config.socket_path.c_str(), 0600);
+  for (const char* service : {"rauha.zone.v1.ZoneService", "rauha.sandbox.v1.SandboxService"}) {
+    server->GetHealthCheckService()->SetServingStatus(service, true);
+  }
   std::fprintf(stderr, "rauhad %s: listening on %s (cgroups: %s)\n", RAUHA_VERSION,
                config.socket_path.c_str(), std::string(rauha::ToString(layout->mode)).c_str());
+  for (size_t i = 0; i < tcp->size(); ++i) {
+    const auto& l = (*tcp)[i];
+    const std::string bound =
+        l.address.substr(0, l.address.rfind(':') + 1) + std::to_string(tcp_ports[i]);
+    std::fprintf(stderr, "rauhad: listening on tcp %s (%s)\n", bound.c_str(),
+                 l.tls ? "mutual TLS" : "insecure, loopback");
+    if (!l.tls) {
+      std::fprintf(stderr,
+                   "rauhad: WARNING: %s has no TLS and no authentication (--insecure-loopback): "
+                   "every local user and process can drive this rauhad, which runs as root\n",
+                   bound.c_str());
+    }
+  }
 
   int sig = 0;
   while (::sigwait(&stop_signals, &sig) != 0) {
   }
+  const auto stop_start = std::chrono::steady_clock::now();
   std::fprintf(stderr, "rauhad: signal %d, stopping zones\n", sig);
   // Zones first: that ends running tasks, so in-flight RunSandbox calls return.
   zones.StopAll();
   (*network)->Shutdown();
-  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  // Watchers end their streams now rather than at the deadline below. The deadline is short:
+  // every call that matters has ended with the zones, and gRPC's graceful shutdown otherwise
+  // waits for each client to close its connection (one that stopped reading never does).
+  events.Close();
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
   runner.Stop();
   (void)(*cgroups)->RemoveParent();
   ::unlink(config.socket_path.c_str());
   recorder.DaemonStop(sig);
   std::fprintf(stderr, "rauhad: stopped\n");
+  std::fprintf(stderr, "rauhad: stopped (%lld ms after the signal)\n",
+               static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          std::chrono::steady_clock::now() - stop_start)
+                                          .count()));
   return 0;
 }

@@ -426,6 +426,12 @@ absl::StatusOr<pb::SandboxResult> TaskRunner::Run(const pb::RunSandboxRequest& r
   task->kill_after_ms = KillAfterMsOf(req);
 
   std::string zone_name = req.name();
+  // Setting up the zone (its policy parsed, cgroups, namespaces, BPF) is a zone operation: it
+  // takes its turn with CreateZone and the others.
+  CallGate::Slot zone_slot;
+  if (zone_gate_) {
+    RAUHA_ASSIGN_OR_RETURN(zone_slot, zone_gate_->Acquire(cancelled));
+  }
   if (zone_name.empty()) {
     zone_name = StrCat("task-", task->id.substr(0, 8));
     RAUHA_RETURN_IF_ERROR(
@@ -445,6 +451,7 @@ absl::StatusOr<pb::SandboxResult> TaskRunner::Run(const pb::RunSandboxRequest& r
                  "creates (change its policy with ApplyPolicy)"));
     }
   }
+  zone_slot = CallGate::Slot();
   auto zone_or = zones_->BeginTask(zone_name);
   if (!zone_or.ok()) {
     if (task->remove_zone) (void)zones_->Delete(zone_name, true);

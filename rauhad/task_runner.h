@@ -15,6 +15,7 @@
 #include "rauha-common/shim_protocol.h"
 #include "rauha/v1/sandbox.pb.h"
 #include "rauhad/audit/recorder.h"
+#include "rauhad/call_gate.h"
 #include "rauhad/config.h"
 #include "rauhad/event_bus.h"
 #include "rauhad/host_path.h"
@@ -55,6 +56,9 @@ class TaskRunner {
   void Recover();
   // Joins collector threads (call after zones are stopped).
   void Stop();
+  // Run sets up its zone only with a slot of `gate` (CreateZone's gate), so that sandbox calls
+  // cannot take more memory and CPU than zone calls can. Null (the default): no gate.
+  void set_zone_gate(CallGate* gate) { zone_gate_ = gate; }
 
  private:
   // The request's repo_path, checked by the rules of a zone of `type` (host_path.h).
@@ -91,6 +95,7 @@ class TaskRunner {
   std::condition_variable cv_;
   std::map<std::string, std::shared_ptr<Task>> tasks_;
   std::vector<std::thread> collectors_;
+  CallGate* zone_gate_ = nullptr;
 };
 
 }  // namespace rauha

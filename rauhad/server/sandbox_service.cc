@@ -1,5 +1,6 @@
 #include "rauhad/server/sandbox_service.h"
 
+#include "rauhad/server/admit.h"
 #include "rauhad/server/status.h"
 
 namespace rauha {
@@ -9,6 +10,8 @@ namespace spb = rauha::sandbox::v1;
 grpc::Status SandboxServiceImpl::RunSandbox(grpc::ServerContext* ctx,
                                             const spb::RunSandboxRequest* req,
                                             spb::SandboxResult* resp) {
+  auto slot = Admit(task_calls_, ctx);
+  if (!slot.ok()) return ToGrpc(slot.status());
   auto result = runner_->Run(*req, [ctx] { return ctx->IsCancelled(); });
   if (!result.ok()) return ToGrpc(result.status());
   *resp = *std::move(result);
@@ -20,6 +23,8 @@ grpc::Status SandboxServiceImpl::WaitTask(grpc::ServerContext* ctx, const spb::W
   if (req->task_id().empty()) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "task_id is empty");
   }
+  auto slot = Admit(task_calls_, ctx);
+  if (!slot.ok()) return ToGrpc(slot.status());
   auto result = runner_->Wait(req->task_id(), [ctx] { return ctx->IsCancelled(); });
   if (!result.ok()) return ToGrpc(result.status());
   *resp = *std::move(result);

@@ -3,6 +3,8 @@
 #include "rauha-common/names.h"
 #include "rauha-common/strcat.h"
 #include "rauhad/isolation_checks.h"
+#include "rauhad/server/admit.h"
+#include "rauhad/server/event_watch.h"
 #include "rauhad/server/status.h"
 
 namespace rauha {
@@ -85,8 +87,17 @@ grpc::Status ZoneServiceImpl::GetHostEnforcement(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status ZoneServiceImpl::CreateZone(grpc::ServerContext*, const zpb::CreateZoneRequest* req,
+grpc::Status ZoneServiceImpl::GetVersion(grpc::ServerContext*, const zpb::GetVersionRequest*,
+                                         zpb::VersionInfo* resp) {
+  resp->set_version(RAUHA_VERSION);
+  return grpc::Status::OK;
+}
+
+grpc::Status ZoneServiceImpl::CreateZone(grpc::ServerContext* ctx,
+                                         const zpb::CreateZoneRequest* req,
                                          zpb::CreateZoneResponse* resp) {
+  auto slot = Admit(zone_ops_, ctx);
+  if (!slot.ok()) return ToGrpc(slot.status());
   auto view = zones_->Create(req->name(), req->zone_type(), req->policy_toml());
   if (!view.ok()) return ToGrpc(view.status());
   resp->set_zone_id(view->id);
@@ -95,9 +106,12 @@ grpc::Status ZoneServiceImpl::CreateZone(grpc::ServerContext*, const zpb::Create
   return grpc::Status::OK;
 }
 
-grpc::Status ZoneServiceImpl::DeleteZone(grpc::ServerContext*, const zpb::DeleteZoneRequest* req,
+grpc::Status ZoneServiceImpl::DeleteZone(grpc::ServerContext* ctx,
+                                         const zpb::DeleteZoneRequest* req,
                                          zpb::DeleteZoneResponse*) {
   if (auto st = CheckName(req->name()); !st.ok()) return ToGrpc(st);
+  auto slot = Admit(zone_ops_, ctx);
+  if (!slot.ok()) return ToGrpc(slot.status());
   return ToGrpc(zones_->Delete(req->name(), req->force()));
 }
 
@@ -116,9 +130,12 @@ grpc::Status ZoneServiceImpl::ListZones(grpc::ServerContext*, const zpb::ListZon
   return grpc::Status::OK;
 }
 
-grpc::Status ZoneServiceImpl::ApplyPolicy(grpc::ServerContext*, const zpb::ApplyPolicyRequest* req,
+grpc::Status ZoneServiceImpl::ApplyPolicy(grpc::ServerContext* ctx,
+                                          const zpb::ApplyPolicyRequest* req,
                                           zpb::ApplyPolicyResponse*) {
   if (auto st = CheckName(req->zone_name()); !st.ok()) return ToGrpc(st);
+  auto slot = Admit(zone_ops_, ctx);
+  if (!slot.ok()) return ToGrpc(slot.status());
   return ToGrpc(zones_->ApplyPolicy(req->zone_name(), req->policy_toml()));
 }
 
@@ -155,6 +172,8 @@ grpc::Status ZoneServiceImpl::VerifyIsolation(grpc::ServerContext* ctx,
                                               const zpb::VerifyIsolationRequest* req,
                                               zpb::VerifyIsolationResponse* resp) {
   if (auto st = CheckName(req->zone_name()); !st.ok()) return ToGrpc(st);
+  auto slot = Admit(zone_ops_, ctx);
+  if (!slot.ok()) return ToGrpc(slot.status());
   auto checks = zones_->Verify(req->zone_name());
   if (!checks.ok()) return ToGrpc(checks.status());
   // By trying: the reads above say what is configured, the probes whether it holds.
@@ -182,27 +201,12 @@ grpc::Status ZoneServiceImpl::VerifyIsolation(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
-grpc::Status ZoneServiceImpl::WatchEvents(grpc::ServerContext* ctx,
-                                          const zpb::WatchEventsRequest* req,
-                                          grpc::ServerWriter<zpb::ZoneEvent>* writer) {
+grpc::ServerWriteReactor<zpb::ZoneEvent>* ZoneServiceImpl::WatchEvents(
+    grpc::CallbackServerContext*, const zpb::WatchEventsRequest* req) {
   if (!req->zone_name().empty()) {
-    if (auto st = CheckName(req->zone_name()); !st.ok()) return ToGrpc(st);
+    if (auto st = CheckName(req->zone_name()); !st.ok()) return new RefusedWatch(ToGrpc(st));
   }
-  auto sub = events_->Subscribe(req->zone_name());
-  // Headers first, so a client knows the watch is live before the first event.
-  writer->SendInitialMetadata();
-  while (!ctx->IsCancelled()) {
-    auto e = sub->Next(200);
-    if (!e) continue;
-    zpb::ZoneEvent out;
-    out.set_zone_name(e->zone_name);
-    out.set_event_type(e->event_type);
-    out.set_message(e->message);
-    out.set_timestamp(e->timestamp);
-    if (!writer->Write(out)) break;
-  }
-  events_->Unsubscribe(sub);
-  return grpc::Status::OK;
+  return new EventWatch(events_, req->zone_name());
 }
 
 grpc::Status ZoneServiceImpl::PauseZone(grpc::ServerContext*, const zpb::PauseZoneRequest* req,

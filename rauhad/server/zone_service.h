@@ -2,17 +2,23 @@
 #pragma once
 
 #include "rauha/v1/zone.grpc.pb.h"
+#include "rauhad/call_gate.h"
 #include "rauhad/event_bus.h"
 #include "rauhad/task_runner.h"
 #include "rauhad/zone_manager.h"
 
 namespace rauha {
 
-class ZoneServiceImpl final : public rauha::zone::v1::ZoneService::Service {
+// WatchEvents is a callback method (no thread per watcher); the rest are synchronous.
+class ZoneServiceImpl final : public rauha::zone::v1::ZoneService::WithCallbackMethod_WatchEvents<
+                                  rauha::zone::v1::ZoneService::Service> {
  public:
   // `runner` null: VerifyIsolation only reads the zone's state back (no probe task).
-  ZoneServiceImpl(ZoneManager* zones, EventBus* events, TaskRunner* runner = nullptr)
-      : zones_(zones), events_(events), runner_(runner) {}
+  // `zone_ops`: the gate CreateZone, DeleteZone, ApplyPolicy and VerifyIsolation pass (null:
+  // none).
+  ZoneServiceImpl(ZoneManager* zones, EventBus* events, TaskRunner* runner = nullptr,
+                  CallGate* zone_ops = nullptr)
+      : zones_(zones), events_(events), runner_(runner), zone_ops_(zone_ops) {}
 
   grpc::Status CreateZone(grpc::ServerContext*, const zone::v1::CreateZoneRequest*,
                           zone::v1::CreateZoneResponse*) override;
@@ -30,19 +36,22 @@ class ZoneServiceImpl final : public rauha::zone::v1::ZoneService::Service {
                          zone::v1::ZoneStatsResponse*) override;
   grpc::Status VerifyIsolation(grpc::ServerContext*, const zone::v1::VerifyIsolationRequest*,
                                zone::v1::VerifyIsolationResponse*) override;
-  grpc::Status WatchEvents(grpc::ServerContext*, const zone::v1::WatchEventsRequest*,
-                           grpc::ServerWriter<zone::v1::ZoneEvent>*) override;
+  grpc::ServerWriteReactor<zone::v1::ZoneEvent>* WatchEvents(
+      grpc::CallbackServerContext*, const zone::v1::WatchEventsRequest*) override;
   grpc::Status PauseZone(grpc::ServerContext*, const zone::v1::PauseZoneRequest*,
                          zone::v1::PauseZoneResponse*) override;
   grpc::Status ResumeZone(grpc::ServerContext*, const zone::v1::ResumeZoneRequest*,
                           zone::v1::ResumeZoneResponse*) override;
   grpc::Status GetHostEnforcement(grpc::ServerContext*, const zone::v1::GetHostEnforcementRequest*,
                                   zone::v1::HostEnforcement*) override;
+  grpc::Status GetVersion(grpc::ServerContext*, const zone::v1::GetVersionRequest*,
+                          zone::v1::VersionInfo*) override;
 
  private:
   ZoneManager* zones_;
   EventBus* events_;
   TaskRunner* runner_;
+  CallGate* zone_ops_;
 };
 
 void FillZoneInfo(const ZoneView& view, zone::v1::ZoneInfo* info);

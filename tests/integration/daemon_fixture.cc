@@ -151,16 +151,21 @@ int Daemon::StartExpectingExit(int timeout_ms) {
   return -1;
 }
 
-void Daemon::Stop() {
-  if (pid_ <= 0) return;
+int64_t Daemon::Stop() {
+  if (pid_ <= 0) return 0;
+  const auto start = std::chrono::steady_clock::now();
   ::kill(pid_, SIGTERM);
   bool exited = WaitExit(pid_, 20000);
+  const int64_t elapsed_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::steady_clock::now() - start)
+                                 .count();
   if (!exited) {
     ADD_FAILURE() << "rauhad did not stop within 20 s after SIGTERM; log:\n" << log();
     ::kill(pid_, SIGKILL);
     WaitExit(pid_, 5000);
   }
   pid_ = -1;
+  return elapsed_ms;
 }
 
 void Daemon::Kill9() {
@@ -171,6 +176,25 @@ void Daemon::Kill9() {
 }
 
 std::string Daemon::log() const { return ReadFile(dir_ + "/rauhad.log"); }
+
+int64_t Daemon::StatusKiB(const std::string& field) const {
+  std::istringstream in(ReadFile("/proc/" + std::to_string(pid_) + "/status"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(field + ":", 0) == 0) return std::atoll(line.c_str() + field.size() + 1);
+  }
+  return -1;
+}
+
+int Daemon::ThreadCount() const {
+  int n = 0;
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator("/proc/" + std::to_string(pid_) + "/task", ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    ++n;
+  }
+  return n;
+}
 
 std::shared_ptr<grpc::Channel> Daemon::Channel() {
   return grpc::CreateChannel("unix:" + socket_, grpc::InsecureChannelCredentials());

@@ -43,8 +43,8 @@ class Daemon {
   int StartExpectingExit(int timeout_ms = 10000);
   // Arguments added to rauhad's command line from the next Start() on.
   void set_extra_args(std::vector<std::string> args) { extra_args_ = std::move(args); }
-  // SIGTERM and wait: the clean stop.
-  void Stop();
+  // SIGTERM and wait: the clean stop. Returns how long rauhad took to exit, in ms.
+  int64_t Stop();
   // SIGKILL and wait: a crash. Shims survive it.
   void Kill9();
 
@@ -55,6 +55,10 @@ class Daemon {
   // This daemon's private bpffs directory (--bpf-pin-dir); it must be gone after a clean stop.
   const std::string& pin_dir() const { return pin_dir_; }
   std::string log() const;
+  // A field of /proc/<rauhad>/status in KiB (e.g. "VmRSS", "VmHWM"), -1 if unreadable.
+  int64_t StatusKiB(const std::string& field) const;
+  // Threads of rauhad now (entries of /proc/<rauhad>/task).
+  int ThreadCount() const;
 
   std::unique_ptr<rauha::zone::v1::ZoneService::Stub> Zones();
   std::unique_ptr<rauha::sandbox::v1::SandboxService::Stub> Sandbox();
