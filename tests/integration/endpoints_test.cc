@@ -144,14 +144,16 @@ class EndpointsTest : public ::testing::Test {
   int StartListening(std::vector<std::string> args) {
     daemon_ = std::make_unique<Daemon>(std::move(args));
     daemon_->Start();
-    std::smatch m;
-    const std::string log = daemon_->log();
+    // The socket answers a moment before the TCP ports are logged.
     static const std::regex kBound("listening on tcp [^ ]*:([0-9]+) ");
-    if (!std::regex_search(log, m, kBound)) {
-      ADD_FAILURE() << "no TCP listener in the log:\n" << log;
-      return 0;
+    for (int i = 0; i < 500; ++i) {
+      std::smatch m;
+      const std::string log = daemon_->log();
+      if (std::regex_search(log, m, kBound)) return std::stoi(m[1]);
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
-    return std::stoi(m[1]);
+    ADD_FAILURE() << "no TCP listener in the log:\n" << daemon_->log();
+    return 0;
   }
 
   // rauhad started with `args` and expected to refuse them: its exit code and stderr.
