@@ -9,8 +9,9 @@
 namespace rauha {
 
 // The largest request message rauhad reads (gRPC refuses a larger one with RESOURCE_EXHAUSTED
-// before parsing it): a policy is at most 1 MiB (policy.h), the rest of a request kilobytes.
-inline constexpr int kMaxRequestBytes = 2 << 20;
+// before parsing it): a RunSandbox carries at most a 1 MiB policy and 1 MiB of stdin, the rest
+// of any request is kilobytes.
+inline constexpr int kMaxRequestBytes = 3 << 20;
 
 struct DaemonConfig {
   std::string socket_path = "/run/rauha/rauhad.sock";
