@@ -19,6 +19,7 @@
 #include "rauha-common/fd.h"
 #include "rauha-common/names.h"
 #include "rauha-common/policy/policy.h"
+#include "rauha-common/policy/prescan.h"
 #include "rauha-common/policy/values.h"
 #include "rauha-common/strcat.h"
 
@@ -58,45 +59,6 @@ std::string_view TypeName(const toml::node& node) {
   return "nothing";
 }
 
-// toml++ 3.3's is_non_ascii_horizontal_whitespace() reaches __builtin_unreachable() (undefined
-// behaviour; found by tests/fuzz/policy_fuzz.cc under UBSan) for these code points whenever it
-// is asked whether one is whitespace: outside strings, in quoted keys, after '\' in
-// multi-line strings. Refusing them anywhere before toml++ sees the text is the only check
-// that does not depend on reproducing its lexer. Returns the first one and its position
-// (line and column counted as toml++ does, in code points), or nullopt.
-struct BadCodePoint {
-  char32_t code_point;
-  uint32_t line;
-  uint32_t column;
-};
-std::optional<BadCodePoint> FindCodePointTomlppMishandles(std::string_view text) {
-  uint32_t line = 1, column = 1;
-  for (size_t i = 0; i < text.size();) {
-    unsigned char lead = static_cast<unsigned char>(text[i]);
-    size_t length = lead < 0x80 ? 1 : (lead >> 5) == 0x6 ? 2 : (lead >> 4) == 0xe ? 3 : 4;
-    char32_t cp = length == 1   ? lead
-                  : length == 2 ? (lead & 0x1f)
-                  : length == 3 ? (lead & 0x0f)
-                                : (lead & 0x07);
-    // Malformed UTF-8 is toml++'s to report; decode only what is there.
-    for (size_t k = 1; k < length && i + k < text.size(); ++k) {
-      cp = (cp << 6) | (static_cast<unsigned char>(text[i + k]) & 0x3f);
-    }
-    if ((cp >= 0xa1 && cp <= 0x499) || (cp >= 0x2c5e && cp <= 0x3057) ||
-        (cp >= 0xfb26 && cp <= 0xfefe)) {
-      return BadCodePoint{cp, line, column};
-    }
-    if (cp == '\n') {
-      ++line;
-      column = 1;
-    } else {
-      ++column;
-    }
-    i += length;
-  }
-  return std::nullopt;
-}
-
 template <typename T>
 void AppendUnique(std::vector<T>& list, T value) {
   if (std::find(list.begin(), list.end(), value) == list.end()) list.push_back(std::move(value));
@@ -107,13 +69,9 @@ class Parser {
   explicit Parser(std::string_view source) : source_(source) {}
 
   absl::StatusOr<Policy> Parse(std::string_view text) {
-    if (auto bad = FindCodePointTomlppMishandles(text)) {
-      char hex[16];
-      std::snprintf(hex, sizeof(hex), "U+%04X", static_cast<unsigned>(bad->code_point));
+    if (auto bad = internal::Prescan(text)) {
       return absl::InvalidArgumentError(
-          StrCat(source_, ":", bad->line, ":", bad->column, ": character ", hex,
-                 " is not accepted in a policy file (the TOML parser mishandles U+00A1..U+0499, "
-                 "U+2C5E..U+3057 and U+FB26..U+FEFE); inside a string write it as a \\u escape"));
+          StrCat(source_, ":", bad->line, ":", bad->column, ": ", bad->message));
     }
     toml::parse_result result = toml::parse(text, std::string(source_));
     if (!result) {
@@ -432,7 +390,7 @@ absl::StatusOr<Policy> LoadPolicyFile(const std::string& path) {
         StrCat("policy file ", path, ": ", std::strerror(errno), "; check the path"));
   }
   std::string text;
-  char buf[65536];
+  char buf[16384];
   while (true) {
     ssize_t n = read(fd.get(), buf, sizeof(buf));
     if (n < 0 && errno == EINTR) continue;
@@ -442,11 +400,9 @@ absl::StatusOr<Policy> LoadPolicyFile(const std::string& path) {
     }
     if (n == 0) break;
     text.append(buf, static_cast<size_t>(n));
-    // A policy is a few hundred bytes; refuse to slurp a device or a huge file by mistake.
-    if (text.size() > (1u << 20)) {
-      return absl::InvalidArgumentError(
-          StrCat("policy file ", path, " is larger than 1 MiB; is it the right file?"));
-    }
+    // Enough to let ParsePolicy say where the size limit is crossed, and no more: a device or
+    // a huge file named by mistake is not slurped.
+    if (text.size() > kMaxPolicyBytes) break;
   }
   return ParsePolicy(text, path);
 }

@@ -20,6 +20,7 @@
 // and column: "standard.toml:12:15: resources.pids_max must be at least 1, got 0".
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -88,11 +89,16 @@ struct Policy {
   } exec;
 };
 
+// The largest policy text accepted (a real one is 1-2 KB).
+inline constexpr size_t kMaxPolicyBytes = 64 * 1024;
+
 // Parses and validates a policy. `source` names it in errors (a file path, or "<inline>").
 // Errors are InvalidArgument: "<source>:<line>:<column>: <what is wrong and what is allowed>".
-// Code points U+00A1..U+0499, U+2C5E..U+3057 and U+FB26..U+FEFE are refused anywhere in the
-// text, comments included (toml++ 3.3 has undefined behaviour on them); inside strings they
-// can be written as \u escapes.
+// Before the TOML parser sees the text (prescan.h): at most kMaxPolicyBytes, keys of at most
+// 8 dotted parts, arrays and inline tables nested at most 8 deep, and no code point of
+// U+00A1..U+0499, U+2C5E..U+3057 and U+FB26..U+FEFE anywhere, comments included (toml++ 3.3
+// overflows its stack on deep keys and has undefined behaviour on those code points); inside
+// strings they can be written as \u escapes.
 absl::StatusOr<Policy> ParsePolicy(std::string_view toml, std::string_view source = "<inline>");
 
 // Reads `path` and parses it; a missing or unreadable file is InvalidArgument too.

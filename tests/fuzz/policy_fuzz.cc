@@ -1,6 +1,7 @@
 // libFuzzer target: any bytes as a policy. ParsePolicy must not crash, every error must be
 // "fuzz.toml:<line>:<column>: ...", and an accepted policy must survive the canonical round
-// trip unchanged. Seed corpus: policies/ and tests/unit/policy_fixtures/.
+// trip unchanged. Seed corpus: policies/, tests/unit/policy_fixtures/ and
+// tests/fuzz/policy_corpus/ (deep keys, arrays and inline tables that overflowed toml++'s stack).
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
