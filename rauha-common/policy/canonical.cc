@@ -90,12 +90,17 @@ std::string ToCanonicalToml(const Policy& p) {
   out += "\n[resources]\n";
   const auto& r = p.resources;
   if (r.cpu_shares) Line(out, "cpu_shares", StrCat(*r.cpu_shares));
+  // Unbounded is written out ("max"): a key left out would mean the default's limit.
   if (r.memory_limit_bytes) {
     Line(out, "memory_limit",
-         Quote(r.memory_limit_text.empty() ? StrCat(*r.memory_limit_bytes) : r.memory_limit_text));
+         Quote(r.memory_limit_text.empty() || r.memory_limit_text == "max"
+                   ? StrCat(*r.memory_limit_bytes)
+                   : r.memory_limit_text));
+  } else {
+    Line(out, "memory_limit", Quote("max"));
   }
   if (r.io_weight) Line(out, "io_weight", StrCat(*r.io_weight));
-  if (r.pids_max) Line(out, "pids_max", StrCat(*r.pids_max));
+  Line(out, "pids_max", r.pids_max ? StrCat(*r.pids_max) : Quote("max"));
 
   out += "\n[network]\n";
   Line(out, "mode", Quote(ToString(p.network.mode)));

@@ -1,5 +1,6 @@
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 
@@ -10,9 +11,9 @@ namespace rauha::policy {
 namespace {
 
 constexpr std::string_view kRuleForm =
-    "write CIDR:port, e.g. \"10.0.0.0/8:443\", \"0.0.0.0/0:0\" (port 0 = any), "
-    "\"[::]/0:443\" or \"::/0:443\"; a bare address means /32 (IPv4) or /128 (IPv6), and an "
-    "IPv6 address without a prefix must be bracketed";
+    "write CIDR or CIDR:port, e.g. \"10.0.0.0/8:443\", \"0.0.0.0/0\" (no port or port 0 = "
+    "every port), \"[::]/0:443\" or \"::/0\"; a bare address means /32 (IPv4) or /128 "
+    "(IPv6), and an IPv6 address without a prefix must be bracketed";
 
 // Digits only, no sign or spaces; nullopt if empty, not a number or above `max`.
 std::optional<uint32_t> ParseDecimal(std::string_view s, uint32_t max) {
@@ -35,12 +36,14 @@ absl::StatusOr<NetRule> ParseNetRule(std::string_view text) {
   };
   if (text.find('\0') != std::string_view::npos) return fail("contains NUL");
 
-  // Split "<address>[/<prefix>]:<port>". A bracketed IPv6 address ends at ']'; otherwise
-  // the port is after the last ':', so an unbracketed IPv6 address needs its /prefix to be
-  // unambiguous ("::1:80" could be ::1 port 80 or ::1:80 with no port).
+  // Split "<address>[/<prefix>][:<port>]". A bracketed IPv6 address ends at ']'; otherwise a
+  // '/' ends the address, and without one the address is IPv4, whose only ':' starts the
+  // port: an unbracketed IPv6 address needs its /prefix to be unambiguous ("::1:80" could be
+  // ::1 port 80 or ::1:80 with every port).
   std::string_view address, prefix, port;
   bool bracketed = false;
   bool has_prefix = false;
+  bool has_port = false;
   std::string_view rest;
   if (!text.empty() && text[0] == '[') {
     size_t close = text.find(']');
@@ -48,28 +51,26 @@ absl::StatusOr<NetRule> ParseNetRule(std::string_view text) {
     address = text.substr(1, close - 1);
     rest = text.substr(close + 1);
     bracketed = true;
-    if (!rest.empty() && rest[0] == '/') {
-      size_t colon = rest.find(':');
-      if (colon == std::string_view::npos) return fail("has no :port");
-      prefix = rest.substr(1, colon - 1);
-      has_prefix = true;
-      rest = rest.substr(colon);
-    }
-    if (rest.empty() || rest[0] != ':') return fail("has no :port after the address");
-    port = rest.substr(1);
   } else {
-    size_t colon = text.rfind(':');
-    if (colon == std::string_view::npos) return fail("has no :port");
-    port = text.substr(colon + 1);
-    std::string_view cidr = text.substr(0, colon);
-    size_t slash = cidr.find('/');
-    if (slash != std::string_view::npos) {
-      address = cidr.substr(0, slash);
-      prefix = cidr.substr(slash + 1);
-      has_prefix = true;
-    } else {
-      address = cidr;
+    size_t end = text.find('/');
+    if (end == std::string_view::npos) {
+      size_t colons = static_cast<size_t>(std::count(text.begin(), text.end(), ':'));
+      if (colons > 1) return fail("has an IPv6 address without brackets or /prefix");
+      end = text.find(':');
     }
+    address = text.substr(0, end);
+    rest = end == std::string_view::npos ? std::string_view() : text.substr(end);
+  }
+  if (!rest.empty() && rest[0] == '/') {
+    size_t colon = rest.find(':');
+    prefix = rest.substr(1, colon == std::string_view::npos ? std::string_view::npos : colon - 1);
+    has_prefix = true;
+    rest = colon == std::string_view::npos ? std::string_view() : rest.substr(colon);
+  }
+  if (!rest.empty()) {
+    if (rest[0] != ':') return fail("has something other than /prefix or :port after the address");
+    port = rest.substr(1);
+    has_port = true;
   }
   if (address.empty()) return fail("has no address");
   if (address.size() >= INET6_ADDRSTRLEN) return fail("has an address that is too long");
@@ -108,9 +109,13 @@ absl::StatusOr<NetRule> ParseNetRule(std::string_view text) {
       return fail(StrCat("has host bits set beyond /", rule.prefix_len));
     }
   }
-  auto port_number = ParseDecimal(port, 65535);
-  if (!port_number) return fail(StrCat("has an invalid port \"", port, "\" (allowed 0..65535)"));
-  rule.port = static_cast<uint16_t>(*port_number);
+  if (has_port) {
+    auto port_number = ParseDecimal(port, 65535);
+    if (!port_number) {
+      return fail(StrCat("has an invalid port \"", port, "\" (allowed 0..65535, or none)"));
+    }
+    rule.port = static_cast<uint16_t>(*port_number);
+  }
 
   char out[INET6_ADDRSTRLEN] = {};
   inet_ntop(rule.family == 4 ? AF_INET : AF_INET6, bytes.data(), out, sizeof(out));

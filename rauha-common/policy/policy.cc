@@ -66,7 +66,10 @@ void AppendUnique(std::vector<T>& list, T value) {
 
 class Parser {
  public:
-  explicit Parser(std::string_view source) : source_(source) {}
+  Parser(std::string_view source, const Policy& base, std::vector<std::string>* warnings)
+      : source_(source), policy_(base), warnings_(warnings) {
+    policy_.zone.name.clear();  // a label of the policy written, never inherited
+  }
 
   absl::StatusOr<Policy> Parse(std::string_view text) {
     if (auto bad = internal::Prescan(text)) {
@@ -85,9 +88,16 @@ class Parser {
     }
     if (policy_.network.mode == NetworkMode::kHost && policy_.zone.type != ZoneType::kPrivileged) {
       return Error(host_mode_at_,
-                   "network.mode \"host\": host networking is only for privileged zones; set "
-                   "[zone] type = \"privileged\" or use mode = \"isolated\"");
+                   "network.mode \"host\" is only for privileged zones: on the host's network "
+                   "a zone shares the host's interfaces, addresses, ports and loopback services, "
+                   "and no zone network rule (nftables, cgroup-bpf) applies to it; use "
+                   "\"isolated\", or \"bridged\" with allowed_egress rules, or set [zone] type = "
+                   "\"privileged\" for a trusted workload");
     }
+    std::vector<std::string> devices = BaselineDevices();
+    for (auto& d : policy_.devices.allowed) AppendUnique(devices, std::move(d));
+    policy_.devices.allowed = std::move(devices);
+    if (warnings_) WarnAboutRulesWithoutEffect();
     return std::move(policy_);
   }
 
@@ -124,13 +134,14 @@ class Parser {
                        policy_.resources.io_weight = static_cast<uint32_t>(v);
                      });
                    }},
-                  {"pids_max", [this](auto& n, auto f) {
-                     return Integer(n, f, 1, kMaxPids,
-                                    [this](int64_t v) { policy_.resources.pids_max = v; });
-                   }}};
+                  {"pids_max", [this](auto& n, auto f) { return PidsMax(n, f); }}};
     } else if (name == "network") {
       handlers = {{"mode", [this](auto& n, auto f) { return NetworkModeKey(n, f); }},
-                  {"allowed_zones", [this](auto& n, auto f) { return AllowedZones(n, f); }},
+                  {"allowed_zones",
+                   [this](auto& n, auto f) {
+                     NoteRules(n, f);
+                     return AllowedZones(n, f);
+                   }},
                   {"allowed_egress",
                    [this](auto& n, auto f) { return Rules(n, f, policy_.network.allowed_egress); }},
                   {"allowed_ingress", [this](auto& n, auto f) {
@@ -268,6 +279,7 @@ class Parser {
   }
 
   absl::Status Capabilities(const toml::node& node, std::string_view field) {
+    policy_.capabilities.allowed.clear();
     return StringArray(node, field, [this](const std::string& v, auto& n, auto f) {
       RAUHA_RETURN_IF_ERROR(Check(internal::ValidateCapabilityName(v), n, f));
       AppendUnique(policy_.capabilities.allowed, v);
@@ -275,8 +287,26 @@ class Parser {
     });
   }
 
+  absl::Status PidsMax(const toml::node& node, std::string_view field) {
+    if (const auto* s = node.as_string(); s != nullptr && s->get() == "max") {
+      policy_.resources.pids_max.reset();
+      return absl::OkStatus();
+    }
+    if (node.is_string()) {
+      return Error(node.source(),
+                   StrCat(field, " must be an integer (1..", kMaxPids,
+                          ") or \"max\" (unbounded), got \"", node.as_string()->get(), "\""));
+    }
+    return Integer(node, field, 1, kMaxPids, [this](int64_t v) { policy_.resources.pids_max = v; });
+  }
+
   absl::Status MemoryLimit(const toml::node& node, std::string_view field) {
     auto& r = policy_.resources;
+    if (const auto* s = node.as_string(); s != nullptr && s->get() == "max") {
+      r.memory_limit_bytes.reset();
+      r.memory_limit_text = "max";
+      return absl::OkStatus();
+    }
     if (const auto* i = node.as_integer()) {
       if (i->get() < 1) {
         return Error(node.source(), StrCat(field, " must be at least 1 byte, got ", i->get()));
@@ -288,8 +318,8 @@ class Parser {
     if (!node.is_string()) {
       return Error(node.source(),
                    StrCat(field,
-                          " must be a size string such as \"4Gi\" or an integer number "
-                          "of bytes, got ",
+                          " must be a size string such as \"4Gi\", an integer number "
+                          "of bytes or \"max\" (unbounded), got ",
                           TypeName(node)));
     }
     std::string text = node.as_string()->get();
@@ -301,6 +331,7 @@ class Parser {
   }
 
   absl::Status AllowedZones(const toml::node& node, std::string_view field) {
+    policy_.network.allowed_zones.clear();
     return StringArray(node, field, [this](const std::string& v, auto& n, auto f) {
       RAUHA_RETURN_IF_ERROR(Check(ValidateZoneName(v), n, f));
       AppendUnique(policy_.network.allowed_zones, v);
@@ -308,7 +339,15 @@ class Parser {
     });
   }
 
+  void NoteRules(const toml::node& node, std::string_view field) {
+    if (const toml::array* a = node.as_array(); a != nullptr && !a->empty()) {
+      rules_at_.emplace_back(std::string(field), node.source());
+    }
+  }
+
   absl::Status Rules(const toml::node& node, std::string_view field, std::vector<NetRule>& out) {
+    NoteRules(node, field);
+    out.clear();
     return StringArray(node, field, [this, &out](const std::string& v, auto& n, auto f) {
       auto rule = ParseNetRule(v);
       RAUHA_RETURN_IF_ERROR(Check(rule.status(), n, f));
@@ -337,6 +376,7 @@ class Parser {
   }
 
   absl::Status WritablePaths(const toml::node& node, std::string_view field) {
+    policy_.filesystem.writable_paths.clear();
     return StringArray(node, field, [this](const std::string& v, auto& n, auto f) {
       auto path = internal::NormaliseWritablePath(v);
       RAUHA_RETURN_IF_ERROR(Check(path.status(), n, f));
@@ -346,6 +386,7 @@ class Parser {
   }
 
   absl::Status Devices(const toml::node& node, std::string_view field) {
+    policy_.devices.allowed.clear();
     return StringArray(node, field, [this](const std::string& v, auto& n, auto f) {
       auto path = internal::NormaliseDevicePath(v);
       RAUHA_RETURN_IF_ERROR(Check(path.status(), n, f));
@@ -355,6 +396,7 @@ class Parser {
   }
 
   absl::Status Syscalls(const toml::node& node, std::string_view field) {
+    policy_.syscalls.deny.clear();
     return StringArray(node, field, [this](const std::string& v, auto& n, auto f) {
       RAUHA_RETURN_IF_ERROR(Check(internal::ValidateSyscallName(v), n, f));
       AppendUnique(policy_.syscalls.deny, v);
@@ -364,6 +406,7 @@ class Parser {
 
   absl::Status ExecPaths(const toml::node& node, std::string_view field,
                          std::vector<std::string>& out) {
+    out.clear();
     return StringArray(node, field, [this, &out](const std::string& v, auto& n, auto f) {
       auto path = internal::NormaliseWritablePath(v);
       RAUHA_RETURN_IF_ERROR(Check(path.status(), n, f));
@@ -372,18 +415,54 @@ class Parser {
     });
   }
 
+  // Rules only a bridged zone's nftables chains and cgroup-bpf programs enforce.
+  void WarnAboutRulesWithoutEffect() {
+    const NetworkMode mode = policy_.network.mode;
+    if (mode == NetworkMode::kBridged) return;
+    const std::string why =
+        mode == NetworkMode::kIsolated
+            ? "the zone's network is \"isolated\" (loopback only: nothing leaves it, nothing "
+              "reaches it); rules apply to \"bridged\" zones"
+            : "the zone uses the host's network, where no zone rule applies; rules apply to "
+              "\"bridged\" zones";
+    for (const auto& [field, where] : rules_at_) {
+      uint32_t line = std::max<uint32_t>(where.begin.line, 1);
+      uint32_t column = std::max<uint32_t>(where.begin.column, 1);
+      warnings_->push_back(
+          StrCat(source_, ":", line, ":", column, ": ", field, " has no effect: ", why));
+    }
+  }
+
   std::string source_;
   Policy policy_;
+  std::vector<std::string>* warnings_;
   toml::source_region host_mode_at_;
+  // Non-empty rule lists of [network] as written, for the warnings.
+  std::vector<std::pair<std::string, toml::source_region>> rules_at_;
 };
 
 }  // namespace
 
-absl::StatusOr<Policy> ParsePolicy(std::string_view toml, std::string_view source) {
-  return Parser(source).Parse(toml);
+absl::StatusOr<Policy> ParsePolicy(std::string_view toml, std::string_view source,
+                                   std::vector<std::string>* warnings) {
+  return Parser(source, DefaultPolicy(), warnings).Parse(toml);
 }
 
-absl::StatusOr<Policy> LoadPolicyFile(const std::string& path) {
+namespace internal {
+absl::StatusOr<Policy> ParsePolicyOver(std::string_view toml, std::string_view source,
+                                       const Policy& base, std::vector<std::string>* warnings) {
+  return Parser(source, base, warnings).Parse(toml);
+}
+}  // namespace internal
+
+const std::vector<std::string>& BaselineDevices() {
+  static const std::vector<std::string> kDevices = {"/dev/null",   "/dev/zero",    "/dev/full",
+                                                    "/dev/random", "/dev/urandom", "/dev/tty",
+                                                    "/dev/pts",    "/dev/ptmx"};
+  return kDevices;
+}
+
+absl::StatusOr<Policy> LoadPolicyFile(const std::string& path, std::vector<std::string>* warnings) {
   UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) {
     return absl::InvalidArgumentError(
@@ -404,7 +483,7 @@ absl::StatusOr<Policy> LoadPolicyFile(const std::string& path) {
     // a huge file named by mistake is not slurped.
     if (text.size() > kMaxPolicyBytes) break;
   }
-  return ParsePolicy(text, path);
+  return ParsePolicy(text, path, warnings);
 }
 
 }  // namespace rauha::policy

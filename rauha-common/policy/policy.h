@@ -1,20 +1,35 @@
 // Zone policy: the TOML file format of API.md, loaded into a validated model.
 //
-// Tables, in canonical order, and their keys (every key optional unless noted):
-//   [zone]          name (string), type ("non-global" | "privileged")
-//   [admission]     mode ("enforce" | "audit")   -- ours; "audit" admits a zone whose controls
-//                                                   cannot all be enforced, reporting the gap
-//   [capabilities]  allowed ([CAP_* names])
-//   [resources]     cpu_shares (int 2..262144), memory_limit ("4Gi", "512Mi", "1G", bytes as
-//                   int or string), io_weight (int 1..10000), pids_max (int >= 1)
-//   [network]       mode ("isolated" | "bridged" | "host"), allowed_zones ([zone names]),
-//                   allowed_egress / allowed_ingress (["CIDR:port"], port 0 = any)
-//   [filesystem]    root (string), shared_layers (bool), writable_paths ([absolute paths])
-//   [devices]       allowed (["/dev/..."])
-//   [exec]          allowed / denied ([absolute path prefixes]) -- ours; a program may be
-//                   executed only beneath an allowed prefix (empty: anywhere) and never beneath
-//                   a denied one ("/usr/bin/curl" denies that file, "/opt/tools" a tree)
-//   [syscalls]      deny ([syscall names known to libseccomp])
+// Tables, in canonical order, and their keys. Every table and key is optional: one left out
+// takes the default policy's value (policies/standard.toml, built in as DefaultPolicy()),
+// shown after "default", so that no zone is unbounded by accident. A list written replaces
+// the default's list (it does not add to it).
+//   [zone]          name (string; default "": the one key not taken from the default)
+//                   type ("non-global" | "privileged"; default "non-global")
+//   [admission]     mode ("enforce" | "audit"; default "enforce") -- ours; "audit" admits a
+//                   zone whose controls cannot all be enforced, reporting the gap
+//   [capabilities]  allowed ([CAP_* names]; default CAP_NET_BIND_SERVICE, CAP_CHOWN,
+//                   CAP_SETUID, CAP_SETGID, CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_KILL: not
+//                   CAP_NET_RAW, as in Podman and Kubernetes' restricted profile; ping works
+//                   through ICMP sockets, net.ipv4.ping_group_range being open in the zone's
+//                   own network namespace)
+//   [resources]     cpu_shares (int 2..262144; default 1024), memory_limit ("4Gi", "512Mi",
+//                   "1G", bytes as int or string, or "max" = unbounded; default "4Gi"),
+//                   io_weight (int 1..10000; default 100), pids_max (int >= 1 or "max";
+//                   default 512)
+//   [network]       mode ("isolated" | "bridged" | "host"; default "isolated"), allowed_zones
+//                   ([zone names]), allowed_egress / allowed_ingress (["CIDR:port"], or
+//                   "CIDR" / an address without a port = every port; port 0 = every port);
+//                   each default []. "host" only with [zone] type = "privileged".
+//   [filesystem]    root (string; default ""), shared_layers (bool; default true),
+//                   writable_paths ([absolute paths]; default ["/tmp", "/var/tmp"])
+//   [devices]       allowed (["/dev/..."]; default []) -- added to BaselineDevices(), which
+//                   every zone has whatever its policy says
+//   [exec]          allowed / denied ([absolute path prefixes]; default []) -- ours; a program
+//                   may be executed only beneath an allowed prefix (empty: anywhere) and never
+//                   beneath a denied one ("/usr/bin/curl" denies that file, "/opt/tools" a tree)
+//   [syscalls]      deny ([syscall names known to libseccomp]; default mount, umount2,
+//                   pivot_root, kexec_load, reboot)
 // Lists keep the order written; duplicates are dropped (after normalising paths and rules).
 // Unknown tables or keys, wrong types and bad values are errors that name the source, line
 // and column: "standard.toml:12:15: resources.pids_max must be at least 1, got 0".
@@ -36,10 +51,11 @@ enum class NetworkMode { kIsolated, kBridged, kHost };
 enum class AdmissionMode { kEnforce, kAudit };
 
 // "CIDR:port": 10.0.0.0/8:443, 0.0.0.0/0:0, [::]/0:443 or ::/0:443 (IPv6 may be bracketed).
-// A bare address is one host: "10.0.0.1:80" is 10.0.0.1/32:80, "[::1]:80" is [::1]/128:80
-// (an IPv6 address without a prefix must be bracketed). Host bits beyond the prefix
-// ("10.0.0.1/8:80") are refused, as is a missing port. Canonical text: "10.0.0.0/8:443",
-// "[::]/0:443".
+// Without ":port" (or with port 0) a rule covers every port and protocol: "0.0.0.0/0",
+// "10.1.2.3", "::/0", "[2001:db8::1]". A bare address is one host: "10.0.0.1:80" is
+// 10.0.0.1/32:80, "[::1]:80" is [::1]/128:80 (an IPv6 address without a prefix must be
+// bracketed: "::1:80" could be either). Host bits beyond the prefix ("10.0.0.1/8:80") are
+// refused. Canonical text: "10.0.0.0/8:443", "[::]/0:0".
 struct NetRule {
   std::string text;     // as written, canonicalised ("10.0.0.0/8:443")
   int family = 4;       // 4 or 6
@@ -59,12 +75,14 @@ struct Policy {
   struct Capabilities {
     std::vector<std::string> allowed;  // upper-case CAP_* names, as given (duplicates removed)
   } capabilities;
+  // After ParsePolicy every field is set except an unbounded memory_limit or pids_max
+  // ("max"), which is nullopt.
   struct Resources {
     std::optional<uint64_t> cpu_shares;
-    std::optional<uint64_t> memory_limit_bytes;
-    std::string memory_limit_text;  // as written ("4Gi"), for canonical output
+    std::optional<uint64_t> memory_limit_bytes;  // nullopt: unbounded ("max")
+    std::string memory_limit_text;               // as written ("4Gi"), for canonical output
     std::optional<uint32_t> io_weight;
-    std::optional<uint64_t> pids_max;
+    std::optional<uint64_t> pids_max;  // nullopt: unbounded ("max")
   } resources;
   struct Network {
     NetworkMode mode = NetworkMode::kIsolated;
@@ -78,7 +96,7 @@ struct Policy {
     std::vector<std::string> writable_paths;  // absolute, normalised ("/var/log")
   } filesystem;
   struct Devices {
-    std::vector<std::string> allowed;  // "/dev/null", ...
+    std::vector<std::string> allowed;  // BaselineDevices() first, then the policy's own
   } devices;
   struct Syscalls {
     std::vector<std::string> deny;
@@ -99,10 +117,15 @@ inline constexpr size_t kMaxPolicyBytes = 64 * 1024;
 // U+00A1..U+0499, U+2C5E..U+3057 and U+FB26..U+FEFE anywhere, comments included (toml++ 3.3
 // overflows its stack on deep keys and has undefined behaviour on those code points); inside
 // strings they can be written as \u escapes.
-absl::StatusOr<Policy> ParsePolicy(std::string_view toml, std::string_view source = "<inline>");
+// `warnings`, when given, receives located notes about what the policy states but cannot
+// take effect ("<source>:5:18: network.allowed_egress has no effect: ..."); the policy is
+// valid all the same.
+absl::StatusOr<Policy> ParsePolicy(std::string_view toml, std::string_view source = "<inline>",
+                                   std::vector<std::string>* warnings = nullptr);
 
 // Reads `path` and parses it; a missing or unreadable file is InvalidArgument too.
-absl::StatusOr<Policy> LoadPolicyFile(const std::string& path);
+absl::StatusOr<Policy> LoadPolicyFile(const std::string& path,
+                                      std::vector<std::string>* warnings = nullptr);
 
 // Canonical TOML in the layout of the shipped presets: tables in the order documented above,
 // `key = value` with one space each side, arrays of strings on one line. Parsing the output
@@ -121,7 +144,19 @@ std::string_view ToString(AdmissionMode mode);  // "enforce" | "audit"
 
 // The policy used when a zone is created without one (what policies/standard.toml says):
 // isolated network, the standard capability set and limits. Always valid on this machine.
+// Its values are also what every policy gets for the keys it leaves out.
 const Policy& DefaultPolicy();
+
+// The devices every zone has, as OCI runtimes give every container: /dev/null, zero, full,
+// random, urandom, tty, and a private /dev/pts with /dev/ptmx. The shim's /dev and the
+// cgroup-bpf device program both follow Policy::devices.allowed, which starts with these.
+const std::vector<std::string>& BaselineDevices();
+
+namespace internal {
+// ParsePolicy, taking the keys left out from `base` (DefaultPolicy() parses over Policy{}).
+absl::StatusOr<Policy> ParsePolicyOver(std::string_view toml, std::string_view source,
+                                       const Policy& base, std::vector<std::string>* warnings);
+}  // namespace internal
 
 // Every CAP_* name this build knows, in kernel order (CAP_CHOWN = 0, ...).
 const std::vector<std::string_view>& KnownCapabilities();

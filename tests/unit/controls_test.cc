@@ -29,7 +29,7 @@ TEST(Controls, FallbackLayersWhereLsmDoesNotLoad) {
   EXPECT_EQ(rows["devices"].layer, "cgroup-bpf");
   EXPECT_EQ(rows["network.egress"].layer, "namespace") << "isolated: no interface but lo";
   EXPECT_EQ(rows["network.egress"].also, std::vector<std::string>{"cgroup-bpf"});
-  EXPECT_FALSE(rows.count("network.raw_sockets")) << "standard keeps CAP_NET_RAW";
+  EXPECT_EQ(rows["network.raw_sockets"].layer, "cgroup-bpf") << "standard drops CAP_NET_RAW";
   EXPECT_FALSE(rows.count("exec.denied")) << "not stated by the policy";
   EXPECT_TRUE(EnforcementGaps(policy::DefaultPolicy(), ThisKindOfHost()).empty());
 }
