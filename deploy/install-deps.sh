@@ -28,6 +28,8 @@ packages=(
   iproute2 procps util-linux runc crun bubblewrap hyperfine python3
   # tests of the TCP endpoints make their certificates with the openssl CLI
   openssl
+  # ping in a zone without CAP_NET_RAW (tests/integration/policy_defaults_test.cc)
+  iputils-ping
   # eval/bench/network.sh counts leftover IPAM rows in the private state database
   sqlite3
   # eval/bench: a static busybox for peer rootfs and images; containerd for the memory comparison

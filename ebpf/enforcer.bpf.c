@@ -329,7 +329,9 @@ int rauha_dev(struct bpf_cgroup_dev_ctx* ctx) {
   for (int i = 0; i < RAUHA_MAX_DEVICES; i++) {
     if (i >= z->n_devices) break;
     const struct rauha_dev_rule* d = &z->devices[i];
-    if (d->type == want && d->major == ctx->major && d->minor == ctx->minor) return 1;
+    if (d->type == want && d->major == ctx->major &&
+        (d->minor == RAUHA_DEV_ANY_MINOR || d->minor == ctx->minor))
+      return 1;
   }
   struct rauha_event* e = deny_begin(cgid, RAUHA_HOOK_CG_DEV, RAUHA_REASON_DEVICE);
   if (e) {

@@ -60,22 +60,22 @@ enum rauha_hook {
 // Why a hook denied (rauha_event.reason).
 enum rauha_reason {
   RAUHA_REASON_NONE = 0,
-  RAUHA_REASON_NOT_WRITABLE,     // write-mode open outside writable_paths
-  RAUHA_REASON_CGROUPFS_WRITE,   // write-mode open on cgroupfs (leaving the zone's cgroups)
-  RAUHA_REASON_PATH_UNRESOLVED,  // the path could not be resolved (too long): refused
-  RAUHA_REASON_EXEC_NOT_ALLOWED, // exec outside exec_allowed
-  RAUHA_REASON_EXEC_DENIED,      // exec under an exec_denied prefix
-  RAUHA_REASON_OUTSIDE_ZONE,     // signal/ptrace target outside any zone (the host)
-  RAUHA_REASON_OTHER_ZONE,       // signal/ptrace target in another zone
-  RAUHA_REASON_NOT_EGRESS,       // destination not loopback, peer or allowed_egress
-  RAUHA_REASON_NOT_INGRESS,      // bind to an address that is not the zone's own
-  RAUHA_REASON_RAW_SOCKET,       // SOCK_RAW inet socket without CAP_NET_RAW allowed
-  RAUHA_REASON_PACKET_SOCKET,    // AF_PACKET without CAP_NET_RAW allowed
-  RAUHA_REASON_DEVICE,           // device not in [devices].allowed
-  RAUHA_REASON_SYSCTL_WRITE,     // sysctl write
-  RAUHA_REASON_PRIVILEGED,       // mount/bpf/perf/module/userns: never from a zone
-  RAUHA_REASON_CAPABILITY,       // capability not in [capabilities].allowed
-  RAUHA_REASON_LANDLOCK,         // observed Landlock denial
+  RAUHA_REASON_NOT_WRITABLE,      // write-mode open outside writable_paths
+  RAUHA_REASON_CGROUPFS_WRITE,    // write-mode open on cgroupfs (leaving the zone's cgroups)
+  RAUHA_REASON_PATH_UNRESOLVED,   // the path could not be resolved (too long): refused
+  RAUHA_REASON_EXEC_NOT_ALLOWED,  // exec outside exec_allowed
+  RAUHA_REASON_EXEC_DENIED,       // exec under an exec_denied prefix
+  RAUHA_REASON_OUTSIDE_ZONE,      // signal/ptrace target outside any zone (the host)
+  RAUHA_REASON_OTHER_ZONE,        // signal/ptrace target in another zone
+  RAUHA_REASON_NOT_EGRESS,        // destination not loopback, peer or allowed_egress
+  RAUHA_REASON_NOT_INGRESS,       // bind to an address that is not the zone's own
+  RAUHA_REASON_RAW_SOCKET,        // SOCK_RAW inet socket without CAP_NET_RAW allowed
+  RAUHA_REASON_PACKET_SOCKET,     // AF_PACKET without CAP_NET_RAW allowed
+  RAUHA_REASON_DEVICE,            // device not in [devices].allowed
+  RAUHA_REASON_SYSCTL_WRITE,      // sysctl write
+  RAUHA_REASON_PRIVILEGED,        // mount/bpf/perf/module/userns: never from a zone
+  RAUHA_REASON_CAPABILITY,        // capability not in [capabilities].allowed
+  RAUHA_REASON_LANDLOCK,          // observed Landlock denial
 };
 
 enum rauha_network_mode {
@@ -95,7 +95,9 @@ struct rauha_net_rule {
   __u32 mask[4];
 };
 
-// type 'b' or 'c' (as in /proc/devices listings); any access.
+// type 'b' or 'c' (as in /proc/devices listings); any access. minor RAUHA_DEV_ANY_MINOR
+// matches every minor of the major (the pseudo-terminals of a zone's /dev/pts).
+#define RAUHA_DEV_ANY_MINOR 0xffffffffu
 struct rauha_dev_rule {
   __u32 type;
   __u32 major;

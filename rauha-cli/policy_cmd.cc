@@ -34,9 +34,12 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
     return absl::InvalidArgumentError(
         rauha::StrCat("cannot read policy file ", path, ": ", std::strerror(errno)));
   }
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
+  // One byte past the limit is enough for ParsePolicy's located error; a huge file named by
+  // mistake is not read whole.
+  std::string text(rauha::policy::kMaxPolicyBytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<size_t>(in.gcount()));
+  return text;
 }
 
 // The preset file for NAME: $RAUHA_POLICY_DIR/NAME.toml when that is set; otherwise the first
@@ -66,14 +69,26 @@ absl::StatusOr<std::string> PresetPath(const std::string& name) {
   return path;
 }
 
+// "<source>:<line>:<col>: <message>" -> "<source>:<line>:<col>: warning: <message>", the
+// compiler style editors understand.
+std::string CompilerStyleWarning(const std::string& source, const std::string& warning) {
+  size_t at = warning.rfind(source, 0) == 0 ? warning.find(": ", source.size()) : 0;
+  if (at == 0 || at == std::string::npos) return "warning: " + warning;
+  return warning.substr(0, at) + ": warning:" + warning.substr(at + 1);
+}
+
 int RunValidate(const std::string& file, bool json) {
-  auto policy = rauha::policy::LoadPolicyFile(file);
+  std::vector<std::string> warnings;
+  auto policy = rauha::policy::LoadPolicyFile(file, &warnings);
   if (json) {
     Json out = {{"file", file}, {"valid", policy.ok()}};
     if (!policy.ok()) out["error"] = rauha::ToStd(policy.status().message());
+    out["warnings"] = warnings;
     PrintJson(out);
   } else if (policy.ok()) {
-    std::cout << Printable(file) << ": valid\n";
+    for (const auto& w : warnings) std::cerr << Printable(CompilerStyleWarning(file, w)) << '\n';
+    std::cout << Printable(file) << ": valid" << (warnings.empty() ? "" : " (with warnings)")
+              << '\n';
   } else {
     // Compiler style, no "rauha:" prefix, so editors can jump to FILE:LINE:COL.
     std::cerr << rauha::ToStd(policy.status().message()) << '\n';
@@ -123,7 +138,11 @@ int RunApply(const Cli& cli, const ApplyArgs& a) {
   if (!s.ok()) return Fail(DescribeRpcError(s));
   const std::string source = a.file.empty() ? "preset " + a.preset : a.file;
   if (a.json) {
-    PrintJson({{"zone", a.zone}, {"applied", true}, {"source", source}});
+    PrintJson({{"zone", a.zone},
+               {"applied", true},
+               {"source", source},
+               {"policy_warnings", std::vector<std::string>(resp.policy_warnings().begin(),
+                                                            resp.policy_warnings().end())}});
   } else {
     std::cout << "applied " << Printable(source) << " to zone " << Printable(a.zone) << '\n';
   }
@@ -139,8 +158,11 @@ absl::StatusOr<std::string> ReadPolicyText(const std::string& file, const std::s
     RAUHA_ASSIGN_OR_RETURN(path, PresetPath(preset));
   }
   RAUHA_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
-  auto parsed = rauha::policy::ParsePolicy(text, path);
+  std::vector<std::string> warnings;
+  auto parsed = rauha::policy::ParsePolicy(text, path, &warnings);
   if (!parsed.ok()) return parsed.status();
+  // Located in the file here; rauhad would name its copy "<policy_toml>".
+  for (const auto& w : warnings) std::cerr << CompilerStyleWarning(path, w) << '\n';
   return text;
 }
 
@@ -157,7 +179,10 @@ void AddPolicyCommands(CLI::App& app, Cli& cli) {
         "validate", "Check a policy file here, without rauhad; exits 1 when it is invalid");
     cmd->add_option("FILE", a->file, "Policy TOML file")->required();
     cmd->add_flag("--json", a->json, "Print {file, valid, error} as JSON");
-    cmd->footer("Prints \"FILE: valid\", or the first error as FILE:LINE:COL: message.");
+    cmd->footer(
+        "Prints \"FILE: valid\", or the first error as FILE:LINE:COL: message. A valid policy "
+        "may carry warnings (FILE:LINE:COL: warning: ..., on stderr), e.g. network rules on an "
+        "isolated zone, which have no effect.");
     cmd->callback([&cli, a] { cli.exit_code = RunValidate(a->file, a->json); });
   }
   {

@@ -97,7 +97,11 @@ int RunCreate(const Cli& cli, const CreateArgs& a) {
     grpc::Status s = stub.CreateZone(&ctx, req, &resp);
     if (!s.ok()) return Fail(DescribeRpcError(s));
     if (a.json) {
-      PrintJson({{"zone_id", resp.zone_id()}, {"name", resp.name()}, {"state", resp.state()}});
+      PrintJson({{"zone_id", resp.zone_id()},
+                 {"name", resp.name()},
+                 {"state", resp.state()},
+                 {"policy_warnings", std::vector<std::string>(resp.policy_warnings().begin(),
+                                                              resp.policy_warnings().end())}});
     } else {
       std::cout << Printable(resp.zone_id()) << '\n';
     }

@@ -133,7 +133,8 @@ json ToJson(const TaskSpec& s) {
           {"uid", s.uid},
           {"gid", s.gid},
           {"zone_address", s.zone_address},
-          {"probe", s.probe}};
+          {"probe", s.probe},
+          {"probe_skip", s.probe_skip}};
 }
 
 absl::StatusOr<TaskSpec> TaskSpecFromJson(const json& j) {
@@ -190,6 +191,7 @@ absl::StatusOr<TaskSpec> TaskSpecFromJson(const json& j) {
   r.Get("gid", s.gid);
   r.Get("zone_address", s.zone_address);
   r.Get("probe", s.probe);
+  r.Get("probe_skip", s.probe_skip);
   if (!r.status().ok()) return r.status();
   if (s.task_id.empty()) return absl::InvalidArgumentError("task.task_id is empty");
   if (s.probe) {
@@ -323,7 +325,11 @@ absl::StatusOr<ShimHello> ShimHelloFromJson(const json& j) {
 }
 
 json ToJson(const ProbeResult& p) {
-  return {{"name", p.name}, {"refused", p.refused}, {"errno", p.errno_name}, {"detail", p.detail}};
+  return {{"name", p.name},
+          {"refused", p.refused},
+          {"errno", p.errno_name},
+          {"detail", p.detail},
+          {"skipped", p.skipped}};
 }
 
 absl::StatusOr<std::vector<ProbeResult>> ProbeResultsFromJson(std::string_view text) {
@@ -339,6 +345,7 @@ absl::StatusOr<std::vector<ProbeResult>> ProbeResultsFromJson(std::string_view t
     r.Get("refused", p.refused, true);
     r.Get("errno", p.errno_name);
     r.Get("detail", p.detail);
+    r.Get("skipped", p.skipped);
     if (!r.status().ok()) return r.status();
     out.push_back(std::move(p));
   }

@@ -95,6 +95,9 @@ struct TaskSpec {
   std::string zone_address;  // bridged zones: IPv4 literal named after the zone in /etc/hosts
   // Run the built-in probes instead of argv (which may then be empty); see above.
   bool probe = false;
+  // Probes not to attempt, because the zone's policy allows what they try (rauhad decides):
+  // the egress probe of a host-network zone, whose packet would leave the machine.
+  std::vector<std::string> probe_skip;
   // Landlock: programs may be executed only beneath these paths (inside the task's root); empty:
   // anywhere. The dynamic loader stays executable. Needs Landlock (refused without it).
   std::vector<std::string> exec_allowed;
@@ -134,6 +137,7 @@ struct ProbeResult {
   bool refused = false;    // the kernel refused it (or the object was not reachable)
   std::string errno_name;  // "EPERM", ... ("" when it succeeded); JSON key "errno"
   std::string detail;      // "mount(tmpfs, /tmp/.rauha-probe) failed: Operation not permitted"
+  bool skipped = false;    // not attempted (TaskSpec.probe_skip)
 };
 
 struct TaskStatus {

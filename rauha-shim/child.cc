@@ -250,7 +250,7 @@ void RunChild(const TaskPlan& plan, const ChildFds& fds) {
     // The shim waits for this pipe's EOF before it watches the listener, and the probes'
     // denials wait for the shim: close it first.
     ::close(kErrorFd);
-    RunProbes();
+    RunProbes(plan.probe_skip);
   }
   Exec(plan);
 }

@@ -7,7 +7,10 @@
 // its own forked process, so a probe that unexpectedly succeeds (a new namespace, a ptrace
 // attachment) cannot change what the next one sees; and each undoes what it did (unmount,
 // unlink, close) before it reports. Nothing leaves the machine: the only packet a probe could
-// send goes to 192.0.2.1 (TEST-NET-1, documentation only), port 9.
+// send is a SYN to 192.0.2.1 (TEST-NET-1, documentation only), port 9, with a TTL of 1, so
+// that the host's forwarding drops it should a bridged zone's rules fail; rauhad skips that
+// probe where the policy allows the connection (a host-network zone, or a rule covering it),
+// since there nothing would stop it at the machine's edge.
 //
 //   mount               mount tmpfs on a scratch directory under /tmp
 //   namespace           unshare(CLONE_NEWUSER | CLONE_NEWNS)
@@ -40,7 +43,8 @@ namespace rauha::shim {
 // The probes' names, in the order they run and are listed.
 const std::vector<std::string>& ProbeNames();
 
-// In the workload's process, in place of exec. Never returns.
-[[noreturn]] void RunProbes();
+// In the workload's process, in place of exec. Probes named in `skip` are reported as not
+// attempted (skipped, not refused). Never returns.
+[[noreturn]] void RunProbes(const std::vector<std::string>& skip);
 
 }  // namespace rauha::shim

@@ -347,6 +347,7 @@ absl::StatusOr<TaskPlan> PlanTask(const TaskSpec& spec, const ZoneContext& zone)
   plan.task_id = spec.task_id;
   plan.argv = spec.argv;
   plan.probe = spec.probe;
+  plan.probe_skip = spec.probe_skip;
   plan.env = spec.env;
   for (const auto& e : spec.env) {
     if (e.find('=') == std::string::npos || e[0] == '=') {

@@ -37,8 +37,9 @@ struct PlannedMount {
 
 struct TaskPlan {
   std::string task_id;
-  std::vector<std::string> argv;  // empty for a probe task
-  bool probe = false;             // run probe.h's probes instead of exec
+  std::vector<std::string> argv;        // empty for a probe task
+  bool probe = false;                   // run probe.h's probes instead of exec
+  std::vector<std::string> probe_skip;  // probes not to attempt
   std::vector<std::string> env;
   std::string workdir;
   std::string cgroup_v2;

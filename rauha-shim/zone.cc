@@ -1,6 +1,7 @@
 #include "rauha-shim/zone.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <net/if.h>
 #include <sched.h>
 #include <sys/ioctl.h>
@@ -28,6 +29,21 @@ absl::Status BringLoopbackUp() {
   return absl::OkStatus();
 }
 
+// ICMP echo ("ping") sockets need no capability for the groups in this range. It is per
+// network namespace and closed ("1 0") in a new one; opening it in the zone's own namespace lets
+// ping work without CAP_NET_RAW, which the default policy does not grant. Never the host's.
+absl::Status OpenPingGroupRange() {
+  const char* path = "/proc/sys/net/ipv4/ping_group_range";
+  UniqueFd fd(::open(path, O_WRONLY | O_CLOEXEC));
+  if (!fd) return ErrnoStatus(errno, StrCat("open ", path));
+  constexpr std::string_view kAllGroups = "0 2147483647";
+  if (::write(fd.get(), kAllGroups.data(), kAllGroups.size()) !=
+      static_cast<ssize_t>(kAllGroups.size())) {
+    return ErrnoStatus(errno, StrCat("write ", path));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status EnterZoneNamespaces(const std::string& hostname, bool isolated_network) {
@@ -35,7 +51,10 @@ absl::Status EnterZoneNamespaces(const std::string& hostname, bool isolated_netw
   if (::unshare(flags) < 0) {
     return ErrnoStatus(errno, isolated_network ? "unshare(ipc, uts, net)" : "unshare(ipc, uts)");
   }
-  if (isolated_network) RAUHA_RETURN_IF_ERROR(BringLoopbackUp());
+  if (isolated_network) {
+    RAUHA_RETURN_IF_ERROR(BringLoopbackUp());
+    RAUHA_RETURN_IF_ERROR(OpenPingGroupRange());
+  }
   size_t len = hostname.size() > 64 ? 64 : hostname.size();
   if (::sethostname(hostname.data(), len) < 0) {
     return ErrnoStatus(errno, StrCat("sethostname ", hostname.substr(0, len)));

@@ -11,8 +11,8 @@
 namespace rauha::shim {
 
 // Moves the shim into new IPC and UTS namespaces (plus a new network namespace with `lo` up
-// when `isolated_network`) and sets the hostname to `hostname` (cut to 64 bytes). Tasks
-// started afterwards inherit all of them.
+// and net.ipv4.ping_group_range open to every group when `isolated_network`) and sets the hostname
+// to `hostname` (cut to 64 bytes). Tasks started afterwards inherit all of them.
 absl::Status EnterZoneNamespaces(const std::string& hostname, bool isolated_network);
 
 // Creates `dir` and its missing parents (the last one mode 0700) if it does not exist.

@@ -12,6 +12,13 @@ namespace rauha {
 std::vector<bpf::ZoneRules::Device> ResolveDevices(const std::vector<std::string>& paths) {
   std::vector<bpf::ZoneRules::Device> out;
   for (const auto& p : paths) {
+    if (p == "/dev/pts") {
+      // The zone's own devpts instance: its terminals are UNIX98_PTY_SLAVE_MAJOR, any minor
+      // (20 bits of minor hold every pty the kernel allows). /dev/ptmx is stat'ed below: the
+      // zone's pts/ptmx has the host's ptmx numbers (c 5:2).
+      out.push_back({'c', 136, bpf::ZoneRules::Device::kAnyMinor});
+      continue;
+    }
     struct stat st {};
     if (::stat(p.c_str(), &st) != 0) continue;
     if (!S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode)) continue;

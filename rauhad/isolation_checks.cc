@@ -1,5 +1,7 @@
 #include "rauhad/isolation_checks.h"
 
+#include <arpa/inet.h>
+
 #include <map>
 
 #include "rauha-common/strcat.h"
@@ -37,6 +39,24 @@ std::string LayerFromErrno(const std::string& err) {
   return "unknown (no event)";
 }
 
+// The egress probe's target (rauha-shim/probe.cc).
+constexpr char kEgressProbeAddress[] = "192.0.2.1";
+constexpr uint16_t kEgressProbePort = 9;
+
+// The allowed_egress rule that covers the egress probe's target, or nullptr.
+const policy::NetRule* EgressRuleCoveringProbe(const policy::Policy& pol) {
+  in_addr target{};
+  ::inet_pton(AF_INET, kEgressProbeAddress, &target);
+  for (const auto& r : pol.network.allowed_egress) {
+    if (r.family != 4 || (r.port != 0 && r.port != kEgressProbePort)) continue;
+    in_addr net{};
+    if (::inet_pton(AF_INET, r.address.c_str(), &net) != 1) continue;
+    uint32_t mask = r.prefix_len == 0 ? 0 : htonl(~uint32_t{0} << (32 - r.prefix_len));
+    if ((target.s_addr & mask) == (net.s_addr & mask)) return &r;
+  }
+  return nullptr;
+}
+
 // Why the policy itself allows what probe `name` attempts ("" when it does not).
 std::string AllowedByPolicy(const std::string& name, const policy::Policy& pol) {
   auto has_cap = [&](std::string_view cap) {
@@ -48,6 +68,11 @@ std::string AllowedByPolicy(const std::string& name, const policy::Policy& pol) 
     return "[capabilities].allowed has CAP_NET_RAW";
   if (name == "network.egress" && pol.network.mode == policy::NetworkMode::kHost)
     return "the zone uses the host network";
+  if (name == "network.egress" && pol.network.mode == policy::NetworkMode::kBridged) {
+    if (const policy::NetRule* r = EgressRuleCoveringProbe(pol))
+      return StrCat("allowed_egress has ", r->text, ", which covers ", kEgressProbeAddress, ":",
+                    kEgressProbePort);
+  }
   if (name == "filesystem.write") {
     for (const auto& w : pol.filesystem.writable_paths)
       if (w == "/" || w == "/etc" || w == "/usr") return StrCat("writable_paths has ", w);
@@ -57,6 +82,11 @@ std::string AllowedByPolicy(const std::string& name, const policy::Policy& pol) 
 
 }  // namespace
 
+std::vector<std::string> ProbesToSkip(const policy::Policy& policy) {
+  if (AllowedByPolicy("network.egress", policy).empty()) return {};
+  return {"network.egress"};
+}
+
 std::vector<IsolationCheckView> ProbeChecks(const ProbeOutcome& outcome,
                                             const policy::Policy& policy) {
   std::vector<IsolationCheckView> checks;
@@ -64,7 +94,9 @@ std::vector<IsolationCheckView> ProbeChecks(const ProbeOutcome& outcome,
     if (std::string why = AllowedByPolicy(p.name, policy); !why.empty()) {
       checks.push_back({StrCat("try.", p.name), true,
                         StrCat("not a refusal to check: the policy allows it (", why, "); ",
-                               p.refused ? "refused anyway: " : "it succeeded: ", p.detail)});
+                               p.skipped   ? "not attempted, nothing sent"
+                               : p.refused ? StrCat("refused anyway: ", p.detail)
+                                           : StrCat("it succeeded: ", p.detail))});
       continue;
     }
     std::string layer;

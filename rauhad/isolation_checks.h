@@ -17,4 +17,10 @@ namespace rauha {
 std::vector<IsolationCheckView> ProbeChecks(const ProbeOutcome& outcome,
                                             const policy::Policy& policy);
 
+// Probes not to attempt in a zone with `policy` (TaskSpec.probe_skip): those the policy allows
+// whose attempt would send a packet off the machine. The egress probe's SYN to
+// 192.0.2.1:9/tcp from a host-network zone, or from a bridged zone whose allowed_egress covers
+// it, would be routed out by the host; the check then passes as allowed, with nothing sent.
+std::vector<std::string> ProbesToSkip(const policy::Policy& policy);
+
 }  // namespace rauha

@@ -17,6 +17,7 @@
 #include "rauha-common/timeutil.h"
 #include "rauha-common/utf8.h"
 #include "rauhad/host_path.h"
+#include "rauhad/isolation_checks.h"
 #include "rauhad/output_dir.h"
 #include "rauhad/shim_client.h"
 
@@ -692,6 +693,7 @@ absl::StatusOr<ProbeOutcome> TaskRunner::Probe(const std::string& zone_name,
   pb::RunSandboxRequest none;
   shim::TaskSpec spec = SpecFor(zone, task_id, none, nullptr, 1u << 20);
   spec.probe = true;
+  spec.probe_skip = ProbesToSkip(zone.policy);  // no probe packet leaves the machine
   spec.timeout_ms = 30000;
   spec.kill_after_ms = 0;
   ShimClient shim(zone.shim_socket);

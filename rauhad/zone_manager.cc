@@ -44,16 +44,21 @@ absl::Status CheckPolicySupported(const policy::Policy& p, policy::ZoneType type
         "use \"isolated\" (loopback only) or, for privileged zones, \"host\"");
   }
   if (p.network.mode == policy::NetworkMode::kHost && type != policy::ZoneType::kPrivileged) {
+    // Unlike the public project, on purpose: see README "Zones and policy".
     return absl::InvalidArgumentError(
-        "network.mode = \"host\" is only allowed for privileged zones (zone_type \"privileged\")");
+        "network.mode = \"host\" is only allowed for privileged zones (zone_type "
+        "\"privileged\"): on the host's network a zone shares the host's interfaces, addresses, "
+        "ports and loopback services, and no zone network rule applies to it; use \"isolated\" "
+        "or \"bridged\" with allowed_egress rules");
   }
   return absl::OkStatus();
 }
 
 cgroup::Limits LimitsOf(const policy::Policy& p) {
   cgroup::Limits l;
-  l.memory_bytes = p.resources.memory_limit_bytes;
-  l.pids_max = p.resources.pids_max;
+  // Unbounded is written ("max"), so that a policy applied to a live zone lifts a limit.
+  l.memory_bytes = p.resources.memory_limit_bytes.value_or(cgroup::kUnlimited);
+  l.pids_max = p.resources.pids_max.value_or(cgroup::kUnlimited);
   l.cpu_shares = p.resources.cpu_shares;
   l.io_weight = p.resources.io_weight;
   return l;
@@ -166,10 +171,11 @@ absl::Status ZoneManager::CheckAdmission(const policy::Policy& pol, const std::s
   return refused;
 }
 
-absl::StatusOr<policy::Policy> ZoneManager::ResolvePolicy(const std::string& policy_toml) {
-  if (!policy_toml.empty()) return policy::ParsePolicy(policy_toml, "<policy_toml>");
+absl::StatusOr<policy::Policy> ZoneManager::ResolvePolicy(const std::string& policy_toml,
+                                                          std::vector<std::string>* warnings) {
+  if (!policy_toml.empty()) return policy::ParsePolicy(policy_toml, "<policy_toml>", warnings);
   if (!config_.default_policy_file.empty())
-    return policy::LoadPolicyFile(config_.default_policy_file);
+    return policy::LoadPolicyFile(config_.default_policy_file, warnings);
   return policy::DefaultPolicy();
 }
 
@@ -408,9 +414,11 @@ void ZoneManager::Teardown(const store::ZoneRecord& record, const cgroup::ZoneCg
 }
 
 absl::StatusOr<ZoneView> ZoneManager::Create(const std::string& name, const std::string& zone_type,
-                                             const std::string& policy_toml, bool temporary) {
+                                             const std::string& policy_toml, bool temporary,
+                                             std::vector<std::string>* warnings) {
   RAUHA_RETURN_IF_ERROR(ValidateZoneName(name));
-  RAUHA_ASSIGN_OR_RETURN(policy::Policy pol, ResolvePolicy(policy_toml));
+  std::vector<std::string> policy_warnings;
+  RAUHA_ASSIGN_OR_RETURN(policy::Policy pol, ResolvePolicy(policy_toml, &policy_warnings));
   policy::ZoneType type = pol.zone.type;
   if (zone_type == "non-global") {
     type = policy::ZoneType::kNonGlobal;
@@ -472,6 +480,8 @@ absl::StatusOr<ZoneView> ZoneManager::Create(const std::string& name, const std:
   if (recorder_) {
     recorder_->ZoneCreated(z->record.id, name, z->record.zone_type, z->policy, temporary);
   }
+  for (const auto& w : policy_warnings) events_->Publish(name, "policy.warning", w);
+  if (warnings) *warnings = std::move(policy_warnings);
   ZoneView view = ViewWithNetwork(*z);
   lock.unlock();
   WatchShim(view.id, view.shim_pid);
@@ -568,11 +578,14 @@ std::optional<ZoneView> ZoneManager::FindById(const std::string& zone_id) {
   return std::nullopt;
 }
 
-absl::Status ZoneManager::ApplyPolicy(const std::string& name, const std::string& policy_toml) {
+absl::Status ZoneManager::ApplyPolicy(const std::string& name, const std::string& policy_toml,
+                                      std::vector<std::string>* warnings) {
   if (policy_toml.empty()) {
     return absl::InvalidArgumentError("policy_toml is empty; give the policy's TOML text");
   }
-  RAUHA_ASSIGN_OR_RETURN(policy::Policy pol, policy::ParsePolicy(policy_toml, "<policy_toml>"));
+  std::vector<std::string> policy_warnings;
+  RAUHA_ASSIGN_OR_RETURN(policy::Policy pol,
+                         policy::ParsePolicy(policy_toml, "<policy_toml>", &policy_warnings));
   std::lock_guard lock(mu_);
   Zone* z = FindLocked(name);
   if (!z) return absl::NotFoundError(StrCat("zone \"", name, "\" does not exist"));
@@ -626,6 +639,8 @@ absl::Status ZoneManager::ApplyPolicy(const std::string& name, const std::string
   z->record = std::move(next);
   events_->Publish(name, "zone.policy", "policy applied");
   if (recorder_) recorder_->ZonePolicyApplied(z->record.id, pol);
+  for (const auto& w : policy_warnings) events_->Publish(name, "policy.warning", w);
+  if (warnings) *warnings = std::move(policy_warnings);
   return absl::OkStatus();
 }
 
@@ -700,12 +715,17 @@ absl::StatusOr<std::vector<IsolationCheckView>> ZoneManager::Verify(const std::s
     std::string detail = l.detail;
     bool passed = l.applied;
     if (passed && stats.ok()) {
-      if (l.control == "memory_limit" && v.policy.resources.memory_limit_bytes) {
-        passed = stats->memory_limit == *v.policy.resources.memory_limit_bytes;
-        detail = StrCat("kernel reports limit ", stats->memory_limit);
-      } else if (l.control == "pids_max" && v.policy.resources.pids_max) {
-        passed = stats->pids_max == *v.policy.resources.pids_max;
-        detail = StrCat("kernel reports pids.max ", stats->pids_max);
+      // ReadStats reads an unbounded limit ("max") as 0.
+      if (l.control == "memory_limit") {
+        passed = stats->memory_limit == v.policy.resources.memory_limit_bytes.value_or(0);
+        detail = stats->memory_limit == 0
+                     ? StrCat("kernel reports no limit (\"max\"); the host's memory bounds it: ",
+                              stats->memory_limit_in_force, " bytes")
+                     : StrCat("kernel reports limit ", stats->memory_limit);
+      } else if (l.control == "pids_max") {
+        passed = stats->pids_max == v.policy.resources.pids_max.value_or(0);
+        detail = stats->pids_max == 0 ? std::string("kernel reports pids.max max")
+                                      : StrCat("kernel reports pids.max ", stats->pids_max);
       }
     }
     checks.push_back({StrCat("limit.", l.control), passed, detail});

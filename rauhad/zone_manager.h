@@ -90,9 +90,11 @@ class ZoneManager {
   void set_recorder(audit::Recorder* recorder) { recorder_ = recorder; }
 
   // `zone_type` is "", "non-global" or "privileged" ("" = the policy's [zone] type).
-  // `policy_toml` "" = the daemon's default policy.
+  // `policy_toml` "" = the daemon's default policy. `warnings` receives the policy's warnings
+  // (rules that cannot apply; ParsePolicy), which are also published as events of the zone.
   absl::StatusOr<ZoneView> Create(const std::string& name, const std::string& zone_type,
-                                  const std::string& policy_toml, bool temporary = false);
+                                  const std::string& policy_toml, bool temporary = false,
+                                  std::vector<std::string>* warnings = nullptr);
   // The type a task's zone has or will have: the named zone's if it exists, else that of the
   // policy a new zone would get. InvalidArgument for a policy that does not parse.
   absl::StatusOr<policy::ZoneType> TypeForTask(const std::string& name,
@@ -100,7 +102,8 @@ class ZoneManager {
   absl::Status Delete(const std::string& name, bool force);
   absl::StatusOr<ZoneView> Get(const std::string& name);
   std::vector<ZoneView> List();
-  absl::Status ApplyPolicy(const std::string& name, const std::string& policy_toml);
+  absl::Status ApplyPolicy(const std::string& name, const std::string& policy_toml,
+                           std::vector<std::string>* warnings = nullptr);
   absl::StatusOr<std::string> GetPolicy(const std::string& name);
   absl::StatusOr<ZoneStatsView> Stats(const std::string& name);
   absl::StatusOr<std::vector<IsolationCheckView>> Verify(const std::string& name);
@@ -144,7 +147,8 @@ class ZoneManager {
     std::string address;  // bridged zones
   };
 
-  absl::StatusOr<policy::Policy> ResolvePolicy(const std::string& policy_toml);
+  absl::StatusOr<policy::Policy> ResolvePolicy(const std::string& policy_toml,
+                                               std::vector<std::string>* warnings);
   // FailedPrecondition listing the controls of `pol` no layer enforces here, unless the
   // policy's admission mode is "audit".
   absl::Status CheckAdmission(const policy::Policy& pol, const std::string& what) const;

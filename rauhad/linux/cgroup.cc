@@ -5,6 +5,7 @@
 #include <glob.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/sysinfo.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -452,17 +453,22 @@ absl::StatusOr<std::vector<LimitReport>> ApplyLimits(const ZoneCgroup& cg, const
     if (cg.memory_path.empty()) {
       out.push_back(Unavailable("memory_limit", "the memory controller is not available"));
     } else {
-      RAUHA_RETURN_IF_ERROR(add(Write("memory_limit", cg.memory_path,
-                                      cg.memory_v2 ? "memory.max" : "memory.limit_in_bytes",
-                                      StrCat(*limits.memory_bytes))));
+      // v1's memory.limit_in_bytes takes -1 for unlimited, v2's memory.max takes "max".
+      std::string value = *limits.memory_bytes != kUnlimited ? StrCat(*limits.memory_bytes)
+                          : cg.memory_v2                     ? std::string("max")
+                                                             : std::string("-1");
+      RAUHA_RETURN_IF_ERROR(
+          add(Write("memory_limit", cg.memory_path,
+                    cg.memory_v2 ? "memory.max" : "memory.limit_in_bytes", value)));
     }
   }
   if (limits.pids_max) {
     if (cg.pids_path.empty()) {
       out.push_back(Unavailable("pids_max", "the pids controller is not available"));
     } else {
-      RAUHA_RETURN_IF_ERROR(
-          add(Write("pids_max", cg.pids_path, "pids.max", StrCat(*limits.pids_max))));
+      RAUHA_RETURN_IF_ERROR(add(
+          Write("pids_max", cg.pids_path, "pids.max",
+                *limits.pids_max == kUnlimited ? std::string("max") : StrCat(*limits.pids_max))));
     }
   }
   if (limits.cpu_shares) {
@@ -480,6 +486,41 @@ absl::StatusOr<std::vector<LimitReport>> ApplyLimits(const ZoneCgroup& cg, const
   if (limits.io_weight) RAUHA_RETURN_IF_ERROR(add(ApplyIoWeight(cg, *limits.io_weight)));
   return out;
 }
+
+namespace {
+
+uint64_t HostMemoryBytes() {
+  struct sysinfo si {};
+  if (::sysinfo(&si) != 0) return 0;
+  return uint64_t{si.totalram} * si.mem_unit;
+}
+
+// The smallest of the zone's own limit (0: none), its ancestors' and the host's memory.
+uint64_t MemoryLimitInForce(const ZoneCgroup& cg, uint64_t own) {
+  uint64_t limit = HostMemoryBytes();
+  auto lower = [&limit](uint64_t v) {
+    if (v != 0 && (limit == 0 || v < limit)) limit = v;
+  };
+  lower(own);
+  if (cg.memory_path.empty()) return limit;
+  if (cg.memory_v2) {
+    // Up to the root of the mount, which has no memory.max.
+    std::string dir = cg.memory_path;
+    for (size_t slash = dir.rfind('/'); slash != std::string::npos && slash > 0;
+         slash = dir.rfind('/')) {
+      dir.resize(slash);
+      std::string file = dir + "/memory.max";
+      if (!Exists(file)) break;
+      if (auto v = ReadCounter(file); v.ok()) lower(*v);
+    }
+  } else if (auto v = ReadKeyed(cg.memory_path + "/memory.stat", "hierarchical_memory_limit");
+             v.ok() && *v < kV1Unlimited) {
+    lower(*v);  // v1 walks the ancestors itself
+  }
+  return limit;
+}
+
+}  // namespace
 
 absl::StatusOr<Stats> ReadStats(const ZoneCgroup& cg) {
   std::vector<std::string> paths = cg.AllPaths();
@@ -503,6 +544,7 @@ absl::StatusOr<Stats> ReadStats(const ZoneCgroup& cg) {
       RAUHA_ASSIGN_OR_RETURN(s.oom_kills, ReadKeyed(d + "/memory.oom_control", "oom_kill"));
     }
   }
+  s.memory_limit_in_force = MemoryLimitInForce(cg, s.memory_limit);
   if (!cg.pids_path.empty()) {
     RAUHA_ASSIGN_OR_RETURN(s.pids_current, ReadCounter(cg.pids_path + "/pids.current"));
     RAUHA_ASSIGN_OR_RETURN(s.pids_max, ReadCounter(cg.pids_path + "/pids.max"));

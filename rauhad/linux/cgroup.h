@@ -32,11 +32,16 @@ struct ZoneCgroup {
   std::vector<std::string> AllPaths() const;
 };
 
+// A limit value that writes "max" (unbounded): a policy's "max", and what undoes an earlier
+// limit when a policy is applied to a live zone.
+inline constexpr uint64_t kUnlimited = ~uint64_t{0};
+
+// nullopt leaves a control as it is.
 struct Limits {
-  std::optional<uint64_t> memory_bytes;
-  std::optional<uint64_t> pids_max;
-  std::optional<uint64_t> cpu_shares;  // v1 cpu.shares scale; converted to cpu.weight on v2
-  std::optional<uint32_t> io_weight;   // 1..10000; clamped to blkio.weight's 10..1000 on v1
+  std::optional<uint64_t> memory_bytes;  // or kUnlimited
+  std::optional<uint64_t> pids_max;      // or kUnlimited
+  std::optional<uint64_t> cpu_shares;    // v1 cpu.shares scale; converted to cpu.weight on v2
+  std::optional<uint32_t> io_weight;     // 1..10000; clamped to blkio.weight's 10..1000 on v1
 };
 
 // One control's outcome: applied, or why not ("no blkio.weight on this kernel").
@@ -49,7 +54,10 @@ struct LimitReport {
 struct Stats {
   uint64_t memory_current = 0;
   uint64_t memory_peak = 0;
-  uint64_t memory_limit = 0;  // 0: unlimited
+  uint64_t memory_limit = 0;  // the zone's own limit; 0: unlimited
+  // What bounds the zone's memory: the smallest limit of the zone and its ancestors, and the
+  // host's memory (MemTotal) when none is lower. Never 0 where memory is accounted.
+  uint64_t memory_limit_in_force = 0;
   uint64_t pids_current = 0;
   uint64_t pids_max = 0;  // 0: unlimited
   uint64_t cpu_usage_ns = 0;

@@ -98,11 +98,13 @@ grpc::Status ZoneServiceImpl::CreateZone(grpc::ServerContext* ctx,
                                          zpb::CreateZoneResponse* resp) {
   auto slot = Admit(zone_ops_, ctx);
   if (!slot.ok()) return ToGrpc(slot.status());
-  auto view = zones_->Create(req->name(), req->zone_type(), req->policy_toml());
+  std::vector<std::string> warnings;
+  auto view = zones_->Create(req->name(), req->zone_type(), req->policy_toml(), false, &warnings);
   if (!view.ok()) return ToGrpc(view.status());
   resp->set_zone_id(view->id);
   resp->set_name(view->name);
   resp->set_state(std::string(ToString(view->state)));
+  for (auto& w : warnings) resp->add_policy_warnings(std::move(w));
   return grpc::Status::OK;
 }
 
@@ -132,11 +134,16 @@ grpc::Status ZoneServiceImpl::ListZones(grpc::ServerContext*, const zpb::ListZon
 
 grpc::Status ZoneServiceImpl::ApplyPolicy(grpc::ServerContext* ctx,
                                           const zpb::ApplyPolicyRequest* req,
-                                          zpb::ApplyPolicyResponse*) {
+                                          zpb::ApplyPolicyResponse* resp) {
   if (auto st = CheckName(req->zone_name()); !st.ok()) return ToGrpc(st);
   auto slot = Admit(zone_ops_, ctx);
   if (!slot.ok()) return ToGrpc(slot.status());
-  return ToGrpc(zones_->ApplyPolicy(req->zone_name(), req->policy_toml()));
+  std::vector<std::string> warnings;
+  if (auto st = zones_->ApplyPolicy(req->zone_name(), req->policy_toml(), &warnings); !st.ok()) {
+    return ToGrpc(st);
+  }
+  for (auto& w : warnings) resp->add_policy_warnings(std::move(w));
+  return grpc::Status::OK;
 }
 
 grpc::Status ZoneServiceImpl::GetPolicy(grpc::ServerContext*, const zpb::GetPolicyRequest* req,
@@ -157,7 +164,8 @@ grpc::Status ZoneServiceImpl::ZoneStats(grpc::ServerContext*, const zpb::ZoneSta
   resp->set_container_count(0);
   resp->set_cpu_usage_percent(s->cpu_usage_percent);
   resp->set_memory_usage_bytes(s->cgroup.memory_current);
-  resp->set_memory_limit_bytes(s->cgroup.memory_limit);
+  // The limit in force, never 0: the host's memory bounds an unbounded zone.
+  resp->set_memory_limit_bytes(s->cgroup.memory_limit_in_force);
   resp->set_network_rx_bytes(s->network_rx_bytes);
   resp->set_network_tx_bytes(s->network_tx_bytes);
   resp->set_pids_current(s->cgroup.pids_current);

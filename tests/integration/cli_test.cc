@@ -171,6 +171,35 @@ TEST_F(CliTest, PolicyValidateShowAndApply) {
   EXPECT_EQ(Cli({"zone", "delete", "pz"}).exit_code, 0);
 }
 
+// The CLI crashed (stack overflow in toml++) on this file; a policy whose rules cannot apply is
+// valid and the warning is printed, located, compiler style.
+TEST_F(CliTest, PolicyValidateRefusesDeepKeysAndPrintsWarnings) {
+  std::string deep = daemon_->dir() + "/deep.toml";
+  {
+    std::ofstream out(deep);
+    out << "a";
+    for (int i = 0; i < 150000; ++i) out << ".a";
+    out << " = 1\n";
+  }
+  auto r = Cli({"policy", "validate", deep});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find(deep + ":1:65537: the policy is longer than 65536 bytes"), std::string::npos)
+      << r.err;
+  std::string warned = daemon_->dir() + "/warned.toml";
+  std::ofstream(warned) << "[network]\nmode = \"isolated\"\nallowed_egress = [\"0.0.0.0/0\"]\n";
+  r = Cli({"policy", "validate", warned});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("valid"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find(warned + ":3:18: warning: network.allowed_egress has no effect"),
+            std::string::npos)
+      << r.err;
+  r = Cli({"policy", "validate", "--json", warned});
+  auto j = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << r.out;
+  EXPECT_EQ(j["valid"], true);
+  EXPECT_EQ(j["warnings"].size(), 1u) << r.out;
+}
+
 TEST_F(CliTest, InfoReportsTheKernel) {
   auto r = Cli({"info", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;

@@ -612,6 +612,63 @@ TEST_F(NetworkTest, EgressToAnotherAddressOnTheAllowedPortIsRefused) {
   EXPECT_GT(other.WaitAccepted(control + 1), control);
 }
 
+// Clients of the public project write rules without a port: every port. Before, "0.0.0.0/0"
+// was refused ("has no :port").
+TEST_F(NetworkTest, EgressRuleWithoutPortReachesTheOutsideOnEveryPort) {
+  MakeOutside();
+  Listener a(outside_, kOutsideAddr, 8443), b(outside_, kOutsideAddr, 9553);
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_TRUE(CreateZone("any", BridgedPolicy({}, {"0.0.0.0/0"})).ok());
+  EXPECT_TRUE(ZoneConnects("any", kOutsideAddr, 8443, 5));
+  EXPECT_TRUE(ZoneConnects("any", kOutsideAddr, 9553, 5));
+  EXPECT_GE(a.WaitAccepted(1), 1);
+  EXPECT_GE(b.WaitAccepted(1), 1);
+  std::string rules = GetZone("any").network_rules();
+  EXPECT_NE(rules.find("ip daddr 0.0.0.0/0 accept"), std::string::npos) << rules;
+}
+
+// `zone verify` never sends its egress probe (a SYN to 192.0.2.1:9) where the policy lets it
+// through: here 192.0.2.1 is routed into the test's "outside" namespace, which counts what
+// arrives. A host-network zone (rauhad's namespace stands for the host's) and a bridged zone
+// allowing 0.0.0.0/0 both reached it before.
+TEST_F(NetworkTest, VerifySendsNoEgressProbeWhereThePolicyAllowsIt) {
+  MakeOutside();
+  std::string out;
+  for (const std::string& cmd : {
+           "ip -n " + outside_ + " addr add 192.0.2.1/32 dev eth0",
+           "ip -n " + ns_ + " route add 192.0.2.1/32 via " + std::string(kOutsideAddr),
+       }) {
+    ASSERT_EQ(Sh(cmd, &out), 0) << cmd << ": " << out;
+  }
+  Listener probe_target(outside_, "192.0.2.1", 9);
+  ASSERT_TRUE(probe_target.ok());
+  ASSERT_TRUE(ConnectFrom(ns_, "192.0.2.1", 9, 2000)) << "the route to the target works";
+  const int control = probe_target.WaitAccepted(1);
+  ASSERT_EQ(control, 1);
+
+  ASSERT_TRUE(CreateZone("any", BridgedPolicy({}, {"0.0.0.0/0"})).ok());
+  ASSERT_TRUE(
+      CreateZone("hostnet", "[zone]\ntype = \"privileged\"\n[network]\nmode = \"host\"\n").ok());
+  for (const char* zone : {"any", "hostnet"}) {
+    SCOPED_TRACE(zone);
+    rauha::zone::v1::VerifyIsolationRequest req;
+    req.set_zone_name(zone);
+    rauha::zone::v1::VerifyIsolationResponse resp;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(daemon_->Zones()->VerifyIsolation(&ctx, req, &resp).ok());
+    bool found = false;
+    for (const auto& c : resp.checks()) {
+      if (c.name() != "try.network.egress") continue;
+      found = true;
+      EXPECT_TRUE(c.passed()) << c.detail();
+      EXPECT_NE(c.detail().find("not attempted, nothing sent"), std::string::npos) << c.detail();
+    }
+    EXPECT_TRUE(found);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(probe_target.accepted(), control) << "a probe SYN reached the outside";
+}
+
 TEST_F(NetworkTest, Kill9AndRestartKeepsAddressesAndRemovesStrays) {
   ASSERT_TRUE(CreateZone("keep", BridgedPolicy({}, {"10.231.7.1/32:7001"})).ok());
   ASSERT_TRUE(CreateZone("lost", BridgedPolicy({})).ok());

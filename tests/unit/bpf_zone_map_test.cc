@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "rauha-common/policy/policy.h"
+#include "rauhad/enforcement_hub.h"
 #include "rauhad/linux/bpf/zone_map.h"
 
 namespace rauha::bpf {
@@ -39,6 +40,52 @@ TEST(BpfZoneMapTest, EgressRulesBecomeMaskedNetworkOrderWords) {
   uint8_t want[16];
   inet_pton(AF_INET6, "2001:db8::", want);
   EXPECT_EQ(std::memcmp(v6.addr, want, 16), 0);
+}
+
+// "0.0.0.0/0" and "::/0" (no port) compile to rules the programs read as every port.
+TEST(BpfZoneMapTest, RulesWithoutPortMatchEveryPort) {
+  ZoneRules r;
+  r.zone_id = "z";
+  r.network_mode = policy::NetworkMode::kBridged;
+  r.egress = {*policy::ParseNetRule("0.0.0.0/0"), *policy::ParseNetRule("::/0"),
+              *policy::ParseNetRule("10.1.2.3")};
+  absl::StatusOr<std::unique_ptr<rauha_zone>> z = CompileZone(r);
+  ASSERT_TRUE(z.ok()) << z.status();
+  ASSERT_EQ((*z)->n_egress, 3);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ((*z)->egress[i].port, 0) << "port 0 = every port";
+  EXPECT_EQ((*z)->egress[0].mask[0], 0u);
+  EXPECT_EQ((*z)->egress[1].family, 6);
+  EXPECT_EQ((*z)->egress[1].mask[0], 0u);
+  EXPECT_EQ((*z)->egress[2].mask[0], 0xffffffffu);
+}
+
+// The baseline devices reach the cgroup/dev program as the host's numbers; /dev/pts as every
+// pseudo-terminal (136:*), which only a wildcard minor can say.
+TEST(BpfZoneMapTest, BaselineDevicesResolveToTheirNumbersAndPtsToAnyMinor) {
+  std::vector<ZoneRules::Device> devices = ResolveDevices(policy::BaselineDevices());
+  auto has = [&](uint32_t major, uint32_t minor) {
+    for (const auto& d : devices)
+      if (d.type == 'c' && d.major == major && d.minor == minor) return true;
+    return false;
+  };
+  EXPECT_TRUE(has(1, 3)) << "/dev/null";
+  EXPECT_TRUE(has(1, 5)) << "/dev/zero";
+  EXPECT_TRUE(has(1, 7)) << "/dev/full";
+  EXPECT_TRUE(has(1, 8)) << "/dev/random";
+  EXPECT_TRUE(has(1, 9)) << "/dev/urandom";
+  EXPECT_TRUE(has(5, 0)) << "/dev/tty";
+  EXPECT_TRUE(has(5, 2)) << "/dev/ptmx";
+  EXPECT_TRUE(has(136, ZoneRules::Device::kAnyMinor)) << "/dev/pts";
+  ZoneRules r;
+  r.devices = devices;
+  absl::StatusOr<std::unique_ptr<rauha_zone>> z = CompileZone(r);
+  ASSERT_TRUE(z.ok()) << z.status();
+  EXPECT_EQ((*z)->n_devices, devices.size());
+  bool wildcard = false;
+  for (size_t i = 0; i < devices.size(); ++i)
+    wildcard = wildcard ||
+               ((*z)->devices[i].major == 136 && (*z)->devices[i].minor == RAUHA_DEV_ANY_MINOR);
+  EXPECT_TRUE(wildcard);
 }
 
 TEST(BpfZoneMapTest, PeersMatchOneHostOnAnyPort) {

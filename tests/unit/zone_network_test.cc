@@ -101,5 +101,32 @@ TEST(FirewallTest, ZoneChainsFollowThePolicyAndDefaultDeny) {
   EXPECT_EQ(c.find("masquerade"), std::string::npos);
 }
 
+// Rules written without a port (as clients of the public project write them) mean every port
+// and protocol: no l4proto/dport match in the zone's chain.
+TEST(FirewallTest, RulesWithoutPortAcceptEveryPortAndProtocol) {
+  Firewall fw("rauha", "rauha0", "10.89.0.0/24", "10.89.0.1");
+  auto p = policy::ParsePolicy(
+      "[network]\nmode = \"bridged\"\nallowed_egress = [\"0.0.0.0/0\", \"10.1.2.3\", \"::/0\"]\n"
+      "allowed_ingress = [\"203.0.113.0/24\"]\n",
+      "test");
+  ASSERT_TRUE(p.ok()) << p.status();
+  ZoneRules z;
+  z.zone_id = "1a2b3c4d-0000-4000-8000-000000000000";
+  z.address = "10.89.0.2";
+  z.egress = p->network.allowed_egress;
+  z.ingress = p->network.allowed_ingress;
+  std::string c = fw.ChainCommands(z);
+  EXPECT_NE(c.find("add rule inet rauha zo_1a2b3c4d ip daddr 0.0.0.0/0 accept\n"),
+            std::string::npos)
+      << c;
+  EXPECT_NE(c.find("add rule inet rauha zo_1a2b3c4d ip daddr 10.1.2.3/32 accept\n"),
+            std::string::npos)
+      << c;
+  EXPECT_NE(c.find("add rule inet rauha zi_1a2b3c4d ip saddr 203.0.113.0/24 accept\n"),
+            std::string::npos)
+      << c;
+  EXPECT_EQ(c.find("dport"), std::string::npos) << c;
+}
+
 }  // namespace
 }  // namespace rauha::net

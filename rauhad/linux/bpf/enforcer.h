@@ -48,7 +48,8 @@ struct ZoneRules {
   std::vector<policy::NetRule> ingress;
   bool allow_raw_sockets = false;  // CAP_NET_RAW in [capabilities].allowed
   struct Device {
-    char type = 'c';  // 'c' or 'b'
+    static constexpr uint32_t kAnyMinor = 0xffffffffu;  // every minor of `major`
+    char type = 'c';                                    // 'c' or 'b'
     uint32_t major = 0;
     uint32_t minor = 0;
   };

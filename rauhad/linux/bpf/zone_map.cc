@@ -116,6 +116,7 @@ absl::StatusOr<std::unique_ptr<rauha_zone>> CompileZone(const ZoneRules& rules) 
     return absl::InvalidArgumentError(StrCat("zone ", rules.zone_id, ": ", rules.devices.size(),
                                              " devices, the eBPF enforcer holds at most ",
                                              RAUHA_MAX_DEVICES));
+  static_assert(ZoneRules::Device::kAnyMinor == RAUHA_DEV_ANY_MINOR);
   for (size_t i = 0; i < rules.devices.size(); ++i) {
     const ZoneRules::Device& d = rules.devices[i];
     if (d.type != 'c' && d.type != 'b')
