@@ -498,7 +498,7 @@ absl::StatusOr<policy::ZoneType> ZoneManager::TypeForTask(const std::string& nam
                  : policy::ZoneType::kNonGlobal;
     }
   }
-  RAUHA_ASSIGN_OR_RETURN(policy::Policy pol, ResolvePolicy(policy_toml));
+  RAUHA_ASSIGN_OR_RETURN(policy::Policy pol, ResolvePolicy(policy_toml, nullptr));
   return pol.zone.type;
 }
 
