@@ -169,6 +169,23 @@ std::string Summary(const std::string& line) {
                 "  ", r.value("zone_id", "-"), "  ", body);
 }
 
+// One AuditService call: connects, calls `method`, prints the answer with `print`; the exit code.
+template <typename Request, typename Print>
+int CallAuditService(const Cli& cli,
+                     grpc::Status (av1::AuditService::Stub::*method)(grpc::ClientContext*,
+                                                                     const Request&,
+                                                                     av1::AuditKey*),
+                     const Request& request, Print print) {
+  auto stub = MakeStub<av1::AuditService>(cli);
+  if (!stub.ok()) return Fail(stub.status());
+  av1::AuditKey out;
+  grpc::ClientContext ctx;
+  grpc::Status st = ((**stub).*method)(&ctx, request, &out);
+  if (!st.ok()) return Fail(DescribeRpcError(st));
+  print(out);
+  return 0;
+}
+
 }  // namespace
 
 void AddAuditCommands(CLI::App& app, Cli& cli) {
@@ -243,44 +260,23 @@ void AddAuditCommands(CLI::App& app, Cli& cli) {
   CLI::App* key = audit->add_subcommand("key", "Print rauhad's current public key (PEM)");
   key->add_flag("--json", *key_json, "Print {key_id, public_key_pem, audit_dir}");
   key->callback([&cli, key_json] {
-    auto stub = MakeStub<av1::AuditService>(cli);
-    if (!stub.ok()) {
-      cli.exit_code = Fail(stub.status());
-      return;
-    }
-    av1::AuditKey out;
-    grpc::ClientContext ctx;
-    grpc::Status st = (*stub)->GetKey(&ctx, av1::GetKeyRequest{}, &out);
-    if (!st.ok()) {
-      cli.exit_code = Fail(DescribeRpcError(st));
-      return;
-    }
-    if (*key_json) {
-      PrintJson({{"key_id", out.key_id()},
-                 {"public_key_pem", out.public_key_pem()},
-                 {"audit_dir", out.audit_dir()}});
-    } else {
-      std::cout << out.public_key_pem();
-    }
-    cli.exit_code = 0;
+    cli.exit_code = CallAuditService(cli, &av1::AuditService::Stub::GetKey, av1::GetKeyRequest{},
+                                     [&](const av1::AuditKey& out) {
+                                       if (*key_json) {
+                                         PrintJson({{"key_id", out.key_id()},
+                                                    {"public_key_pem", out.public_key_pem()},
+                                                    {"audit_dir", out.audit_dir()}});
+                                       } else {
+                                         std::cout << out.public_key_pem();
+                                       }
+                                     });
   });
   CLI::App* rotate = audit->add_subcommand(
       "rotate", "New signing key: a key.rotate record signed by the old key names it");
   rotate->callback([&cli] {
-    auto stub = MakeStub<av1::AuditService>(cli);
-    if (!stub.ok()) {
-      cli.exit_code = Fail(stub.status());
-      return;
-    }
-    av1::AuditKey out;
-    grpc::ClientContext ctx;
-    grpc::Status st = (*stub)->Rotate(&ctx, av1::RotateRequest{}, &out);
-    if (!st.ok()) {
-      cli.exit_code = Fail(DescribeRpcError(st));
-      return;
-    }
-    std::cout << "rotated: key " << out.key_id() << "\n";
-    cli.exit_code = 0;
+    cli.exit_code = CallAuditService(
+        cli, &av1::AuditService::Stub::Rotate, av1::RotateRequest{},
+        [](const av1::AuditKey& out) { std::cout << "rotated: key " << out.key_id() << "\n"; });
   });
 }
 
