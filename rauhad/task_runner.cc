@@ -8,6 +8,7 @@
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
+#include <set>
 
 #include "nlohmann/json.hpp"
 #include "rauha-common/errors.h"
@@ -279,7 +280,11 @@ pb::SandboxResult TaskRunner::Collect(Task& task, const ZoneView& zone, uint64_t
   EnforcementHub* hub = zones_->hub();
   // Live seccomp denials go to watchers and counters now; the result takes the shim's
   // complete list below.
-  auto live = [hub](const EnforcementEvent& e) {
+  // A denial the shim recorded before rauhad's wait reached it was not streamed: it is
+  // published from the result below, once (keyed by its time and pid).
+  std::set<std::pair<int64_t, uint32_t>> streamed;
+  auto live = [hub, &streamed](const EnforcementEvent& e) {
+    streamed.emplace(e.time_ns, e.pid);
     if (hub) hub->Publish(e);
   };
   auto r = shim.Wait(task.id, cancelled, live, task.wait_timeout_ms);
@@ -319,6 +324,11 @@ pb::SandboxResult TaskRunner::Collect(Task& task, const ZoneView& zone, uint64_t
     return result;
   }
   const shim::TaskResult& t = *r;
+  if (hub) {
+    for (const auto& e : t.enforcement_events) {
+      if (!streamed.contains({e.time_ns, e.pid})) hub->Publish(e);
+    }
+  }
   if (!t.start_error.empty()) {
     result.set_status("runtime_error");
     result.set_error(StrCat("the task could not start: ", t.start_error));
