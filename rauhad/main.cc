@@ -12,6 +12,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 
 #include "rauha-common/cgroup_layout.h"
 #include "rauha-common/errors.h"
@@ -335,7 +336,9 @@ int main(int argc, char** argv) {
   // (grpcurl without our protos).
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  grpc::ServerBuilder builder;
+  // The builder holds gRPC's library reference that outlives the server; see the end of main.
+  auto builder_owner = std::make_unique<grpc::ServerBuilder>();
+  grpc::ServerBuilder& builder = *builder_owner;
   builder.AddListeningPort("unix:" + config.socket_path, grpc::InsecureServerCredentials());
   std::vector<int> tcp_ports(tcp->size(), 0);
   for (size_t i = 0; i < tcp->size(); ++i) {
@@ -399,6 +402,12 @@ int main(int argc, char** argv) {
   (void)(*cgroups)->RemoveParent();
   ::unlink(config.socket_path.c_str());
   recorder.DaemonStop(sig);
+  server.reset();
+  // Releasing gRPC's last library reference runs grpc_shutdown(), which joins gRPC's executor
+  // threads; one of them sleeps in epoll_wait with a 10 s timeout, and under load it was
+  // caught there (stop took 10-36 s). Everything of ours is stopped above and the destructors
+  // below close the store and the audit log, so the reference is left for the exit to drop.
+  (void)builder_owner.release();
   std::fprintf(stderr, "rauhad: stopped\n");
   std::fprintf(stderr, "rauhad: stopped (%lld ms after the signal)\n",
                static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
