@@ -11,7 +11,8 @@ fi
 packages=(
   # build
   build-essential cmake pkg-config clang-format
-  # gRPC / protobuf
+  # gRPC / protobuf; containerd's shim and event protos for containerd-shim-rauha-v2
+  golang-github-containerd-containerd-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   # kernel interfaces
   libseccomp-dev libcap-dev libnl-3-dev libnl-route-3-dev libnftables-dev libbpf-dev

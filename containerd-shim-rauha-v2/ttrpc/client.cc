@@ -1,0 +1,127 @@
+#include "containerd-shim-rauha-v2/ttrpc/client.h"
+
+#include <errno.h>
+#include <sys/socket.h>
+
+#include "absl/strings/str_cat.h"
+#include "containerd-shim-rauha-v2/ttrpc/frame.h"
+#include "containerd-shim-rauha-v2/ttrpc/socket.h"
+#include "containerd-shim-rauha-v2/ttrpc/status.h"
+#include "ttrpc.pb.h"
+
+namespace rauha::ttrpc {
+
+absl::StatusOr<std::unique_ptr<Client>> Client::Connect(std::string_view address) {
+  absl::StatusOr<UniqueFd> fd = ConnectUnix(address);
+  if (!fd.ok()) return fd.status();
+  return std::make_unique<Client>(std::move(*fd));
+}
+
+Client::Client(UniqueFd fd) : fd_(std::move(fd)) {
+  reader_ = std::thread([this] { ReadLoop(); });
+}
+
+Client::~Client() {
+  ::shutdown(fd_.get(), SHUT_RDWR);
+  if (reader_.joinable()) reader_.join();
+}
+
+bool Client::connected() const {
+  std::lock_guard lock(mu_);
+  return !closed_;
+}
+
+absl::StatusOr<std::string> Client::Call(
+    const std::string& service, const std::string& method, const std::string& payload,
+    absl::Duration timeout, const std::vector<std::pair<std::string, std::string>>& metadata) {
+  ::ttrpc::Request request;
+  request.set_service(service);
+  request.set_method(method);
+  request.set_payload(payload);
+  if (timeout != absl::InfiniteDuration()) {
+    request.set_timeout_nano(absl::ToInt64Nanoseconds(timeout));
+  }
+  for (const auto& [k, v] : metadata) {
+    auto* kv = request.add_metadata();
+    kv->set_key(k);
+    kv->set_value(v);
+  }
+  auto pending = std::make_shared<Pending>();
+  uint32_t id;
+  {
+    std::lock_guard lock(mu_);
+    if (closed_) return absl::UnavailableError("ttrpc connection closed");
+    id = next_stream_;
+    next_stream_ += 2;
+    pending_[id] = pending;
+  }
+  absl::StatusOr<std::string> frame =
+      EncodeFrame(id, MessageType::kRequest, 0, request.SerializeAsString());
+  absl::Status sent = frame.status();
+  if (sent.ok()) {
+    std::lock_guard lock(write_mu_);
+    sent = WriteAll(fd_.get(), *frame);
+  }
+  std::unique_lock lock(mu_);
+  if (!sent.ok()) {
+    pending_.erase(id);
+    return sent;
+  }
+  absl::Time deadline = absl::Now() + timeout;
+  while (!pending->done) {
+    if (timeout == absl::InfiniteDuration()) {
+      cv_.wait(lock);
+    } else if (cv_.wait_for(lock, absl::ToChronoNanoseconds(deadline - absl::Now())) ==
+                   std::cv_status::timeout &&
+               !pending->done) {
+      pending_.erase(id);
+      return absl::DeadlineExceededError(
+          absl::StrCat(service, "/", method, ": no answer within ", absl::FormatDuration(timeout)));
+    }
+  }
+  if (!pending->status.ok()) return pending->status;
+  return std::move(pending->payload);
+}
+
+void Client::ReadLoop() {
+  FrameDecoder decoder;
+  char buf[64 * 1024];
+  while (true) {
+    ssize_t n = ::recv(fd_.get(), buf, sizeof(buf), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    decoder.Feed(std::string_view(buf, static_cast<size_t>(n)));
+    while (std::optional<Frame> frame = decoder.Next()) {
+      if (frame->type != static_cast<uint8_t>(MessageType::kResponse)) continue;
+      std::lock_guard lock(mu_);
+      auto it = pending_.find(frame->stream_id);
+      if (it == pending_.end()) continue;  // its caller gave up (timeout)
+      Pending& p = *it->second;
+      if (frame->oversized) {
+        p.status = absl::ResourceExhaustedError(absl::StrCat(
+            "ttrpc response of ", frame->length, " bytes exceeds the limit of ", kMaxPayload));
+      } else {
+        ::ttrpc::Response response;
+        if (!response.ParseFromString(frame->payload)) {
+          p.status = absl::InternalError("cannot decode a ttrpc Response");
+        } else {
+          p.status = FromProto(response.status());
+          p.payload = std::move(*response.mutable_payload());
+        }
+      }
+      p.done = true;
+      pending_.erase(it);
+      cv_.notify_all();
+    }
+  }
+  std::lock_guard lock(mu_);
+  closed_ = true;
+  for (auto& [id, p] : pending_) {
+    p->done = true;
+    p->status = absl::UnavailableError("ttrpc connection closed before an answer");
+  }
+  pending_.clear();
+  cv_.notify_all();
+}
+
+}  // namespace rauha::ttrpc
