@@ -1,0 +1,43 @@
+// What the shim reads from an OCI bundle's config.json: the process to run and the
+// annotations that place it (CRI's sandbox grouping, rauha.io/zone, rauha.io/policy).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace rauha::cshim {
+
+struct BundleProcess {
+  std::vector<std::string> args;
+  std::vector<std::string> env;  // "K=V"
+  std::string cwd = "/";
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  bool terminal = false;
+};
+
+struct Bundle {
+  BundleProcess process;
+  std::map<std::string, std::string> annotations;
+};
+
+inline constexpr char kSandboxIdAnnotation[] = "io.kubernetes.cri.sandbox-id";
+inline constexpr char kZoneAnnotation[] = "rauha.io/zone";
+inline constexpr char kPolicyAnnotation[] = "rauha.io/policy";
+
+// Parses config.json text; InvalidArgument naming the field for a wrong type or no args.
+absl::StatusOr<Bundle> ParseBundleConfig(const std::string& json_text);
+// Reads and parses <dir>/config.json.
+absl::StatusOr<Bundle> LoadBundle(const std::string& dir);
+
+// The pod a task belongs to: CRI's sandbox id annotation, else the task itself.
+std::string GroupId(const Bundle& bundle, const std::string& task_id);
+// The zone a pod runs in: annotation rauha.io/zone, else "k8s-" and the group id's first 12
+// characters.
+std::string ZoneName(const Bundle& bundle, const std::string& group_id);
+
+}  // namespace rauha::cshim

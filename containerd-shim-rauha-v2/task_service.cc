@@ -1,0 +1,392 @@
+#include "containerd-shim-rauha-v2/task_service.h"
+
+#include <fcntl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <thread>
+
+#include "containerd-shim-rauha-v2/bundle.h"
+#include "containerd-shim-rauha-v2/log.h"
+#include "containerd-shim-rauha-v2/rootfs_mount.h"
+#include "github.com/containerd/containerd/api/events/task.pb.h"
+#include "github.com/containerd/containerd/runtime/v2/task/shim.pb.h"
+#include "google/protobuf/empty.pb.h"
+#include "rauha-common/fd.h"
+
+namespace rauha::cshim {
+
+namespace task = containerd::task::v2;
+namespace types = containerd::v1::types;
+namespace events = containerd::events;
+using google::protobuf::Empty;
+using google::protobuf::Timestamp;
+
+struct TaskService::Task {
+  std::string id;
+  std::string bundle;
+  std::string zone;
+  bool owns_zone = false;  // the pod's sandbox (or a lone container): removes the zone
+  BundleProcess process;
+  std::string stdin_path, stdout_path, stderr_path;
+  // Opened at Create, as runc's shim does: containerd's side of a FIFO finishes opening only
+  // once a writer appears, and a client that cancels a FIFO still opening loses its output.
+  UniqueFd stdout_fd, stderr_fd;
+  bool terminal = false;
+  bool rootfs_mounted = false;
+  types::Status status = types::CREATED;
+  uint32_t exit_status = 0;
+  Timestamp exited_at;
+  std::unique_ptr<grpc::ClientContext> call;  // the running RunSandbox call
+  std::thread runner;
+};
+
+namespace {
+
+Timestamp Now() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  Timestamp t;
+  t.set_seconds(ts.tv_sec);
+  t.set_nanos(static_cast<int32_t>(ts.tv_nsec));
+  return t;
+}
+
+// Opens the FIFO (or file) containerd named for stdout or stderr; O_RDWR so that the open
+// never blocks, whether or not containerd's reader is there yet.
+UniqueFd OpenStdio(const std::string& path) {
+  if (path.empty()) return UniqueFd();
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+  if (!fd) Log("open " + path + ": " + std::strerror(errno));
+  return fd;
+}
+
+// Writes all of `data` (retrying EINTR and short writes).
+void WriteStdio(const UniqueFd& fd, std::string_view data) {
+  if (!fd) return;
+  while (!data.empty()) {
+    ssize_t n = ::write(fd.get(), data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+}
+
+absl::Status WaitUntil(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
+                       absl::Time deadline, const std::function<bool()>& done) {
+  while (!done()) {
+    if (deadline == absl::InfiniteFuture()) {
+      cv.wait(lock);
+    } else if (absl::Now() >= deadline) {
+      return absl::DeadlineExceededError("timed out waiting for the task to exit");
+    } else {
+      cv.wait_for(lock, absl::ToChronoNanoseconds(deadline - absl::Now()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+TaskService::TaskService(ZoneRuntime* runtime, EventPublisher* events,
+                         std::function<void()> on_idle_shutdown)
+    : runtime_(runtime), events_(events), on_idle_shutdown_(std::move(on_idle_shutdown)) {}
+
+TaskService::~TaskService() {
+  std::map<std::string, std::shared_ptr<Task>> tasks;
+  {
+    std::lock_guard lock(mu_);
+    tasks.swap(tasks_);
+  }
+  for (auto& [id, t] : tasks) {
+    if (t->call) t->call->TryCancel();
+    if (t->runner.joinable()) t->runner.join();
+  }
+}
+
+std::shared_ptr<TaskService::Task> TaskService::Find(const std::string& id) {
+  auto it = tasks_.find(id);
+  return it == tasks_.end() ? nullptr : it->second;
+}
+
+void TaskService::RunTask(std::shared_ptr<Task> t) {
+  auto result = runtime_->Run(t->zone, t->process, t->call.get());
+  uint32_t exit_status;
+  if (result.ok() && result->has_exit_code()) {
+    exit_status = static_cast<uint32_t>(result->exit_code());
+  } else if (result.ok() && result->has_signal()) {
+    exit_status = 128 + static_cast<uint32_t>(result->signal());
+  } else if (!result.ok() && result.status().code() == absl::StatusCode::kCancelled) {
+    exit_status = 128 + 9;  // Kill cancelled the call: rauhad SIGKILLed the task
+  } else {
+    // It never ran (or rauhad failed): 127 like a shell's "cannot run", the reason on stderr.
+    exit_status = 127;
+    std::string why = result.ok() ? result->error() : std::string(result.status().message());
+    WriteStdio(t->stderr_fd, "containerd-shim-rauha-v2: " + why + "\n");
+    Log("task " + t->id + ": " + why);
+  }
+  if (result.ok()) {
+    WriteStdio(t->stdout_fd,
+               result->stdout_bytes().empty() ? result->stdout() : result->stdout_bytes());
+    WriteStdio(t->stderr_fd,
+               result->stderr_bytes().empty() ? result->stderr() : result->stderr_bytes());
+  }
+  // The reader sees EOF once our ends are closed.
+  t->stdout_fd.reset();
+  t->stderr_fd.reset();
+  std::lock_guard lock(mu_);
+  t->status = types::STOPPED;
+  t->exit_status = exit_status;
+  t->exited_at = Now();
+  events::TaskExit exit;
+  exit.set_container_id(t->id);
+  exit.set_id(t->id);
+  exit.set_exit_status(exit_status);
+  *exit.mutable_exited_at() = t->exited_at;
+  events_->Publish("/tasks/exit", exit);
+  cv_.notify_all();
+}
+
+void TaskService::Register(ttrpc::Server& server) {
+  const std::string svc = "containerd.task.v2.Task";
+  using ttrpc::CallContext;
+
+  server.RegisterMethod<task::CreateTaskRequest, task::CreateTaskResponse>(
+      svc, "Create",
+      [this](const CallContext&,
+             const task::CreateTaskRequest& req) -> absl::StatusOr<task::CreateTaskResponse> {
+        if (!req.checkpoint().empty()) {
+          return absl::UnimplementedError(
+              "restoring from a checkpoint: zones cannot be checkpointed");
+        }
+        {
+          std::lock_guard lock(mu_);
+          if (Find(req.id()))
+            return absl::AlreadyExistsError("task " + req.id() + " already exists");
+        }
+        auto bundle = LoadBundle(req.bundle());
+        if (!bundle.ok()) return bundle.status();
+        auto t = std::make_shared<Task>();
+        t->id = req.id();
+        t->bundle = req.bundle();
+        t->process = bundle->process;
+        t->stdin_path = req.stdin();
+        t->stdout_path = req.stdout();
+        t->stderr_path = req.stderr();
+        t->terminal = req.terminal();
+        t->stdout_fd = OpenStdio(t->stdout_path);
+        t->stderr_fd = OpenStdio(t->stderr_path);
+        std::string group = GroupId(*bundle, req.id());
+        t->zone = ZoneName(*bundle, group);
+        t->owns_zone = group == req.id();
+        if (t->terminal) {
+          return absl::UnimplementedError("terminal (TTY) tasks are not supported by rauha yet");
+        }
+        if (req.rootfs_size() > 0) {
+          if (auto s = MountRootfs(req.rootfs(), req.bundle() + "/rootfs"); !s.ok()) return s;
+          t->rootfs_mounted = true;
+        }
+        std::string policy;
+        if (auto it = bundle->annotations.find(kPolicyAnnotation);
+            it != bundle->annotations.end()) {
+          policy = it->second;
+        }
+        if (auto s = runtime_->EnsureZone(t->zone, t->owns_zone ? policy : ""); !s.ok()) {
+          if (t->rootfs_mounted) (void)UnmountRootfs(req.bundle() + "/rootfs");
+          return s;
+        }
+        std::lock_guard lock(mu_);
+        tasks_[t->id] = t;
+        events::TaskCreate ev;
+        ev.set_container_id(t->id);
+        ev.set_bundle(t->bundle);
+        *ev.mutable_rootfs() = req.rootfs();
+        ev.mutable_io()->set_stdin(t->stdin_path);
+        ev.mutable_io()->set_stdout(t->stdout_path);
+        ev.mutable_io()->set_stderr(t->stderr_path);
+        ev.mutable_io()->set_terminal(t->terminal);
+        events_->Publish("/tasks/create", ev);
+        return task::CreateTaskResponse();
+      });
+
+  server.RegisterMethod<task::StartRequest, task::StartResponse>(
+      svc, "Start",
+      [this](const CallContext&,
+             const task::StartRequest& req) -> absl::StatusOr<task::StartResponse> {
+        if (!req.exec_id().empty())
+          return absl::NotFoundError("exec " + req.exec_id() + " not found");
+        std::lock_guard lock(mu_);
+        auto t = Find(req.id());
+        if (!t) return absl::NotFoundError("task " + req.id() + " not found");
+        if (t->status != types::CREATED) {
+          return absl::FailedPreconditionError("task " + req.id() + " was started already");
+        }
+        t->status = types::RUNNING;
+        t->call = std::make_unique<grpc::ClientContext>();
+        events::TaskStart ev;
+        ev.set_container_id(t->id);
+        events_->Publish("/tasks/start", ev);
+        t->runner = std::thread([this, t] { RunTask(t); });
+        return task::StartResponse();
+      });
+
+  server.RegisterMethod<task::WaitRequest, task::WaitResponse>(
+      svc, "Wait",
+      [this](const CallContext& ctx,
+             const task::WaitRequest& req) -> absl::StatusOr<task::WaitResponse> {
+        std::unique_lock lock(mu_);
+        auto t = Find(req.id());
+        if (!t || !req.exec_id().empty())
+          return absl::NotFoundError("task " + req.id() + " not found");
+        if (auto s =
+                WaitUntil(lock, cv_, ctx.deadline, [&] { return t->status == types::STOPPED; });
+            !s.ok()) {
+          return s;
+        }
+        task::WaitResponse resp;
+        resp.set_exit_status(t->exit_status);
+        *resp.mutable_exited_at() = t->exited_at;
+        return resp;
+      });
+
+  server.RegisterMethod<task::StateRequest, task::StateResponse>(
+      svc, "State",
+      [this](const CallContext&,
+             const task::StateRequest& req) -> absl::StatusOr<task::StateResponse> {
+        std::lock_guard lock(mu_);
+        auto t = Find(req.id());
+        if (!t || !req.exec_id().empty())
+          return absl::NotFoundError("task " + req.id() + " not found");
+        task::StateResponse resp;
+        resp.set_id(t->id);
+        resp.set_bundle(t->bundle);
+        resp.set_status(t->status);
+        resp.set_stdin(t->stdin_path);
+        resp.set_stdout(t->stdout_path);
+        resp.set_stderr(t->stderr_path);
+        resp.set_terminal(t->terminal);
+        resp.set_exit_status(t->exit_status);
+        *resp.mutable_exited_at() = t->exited_at;
+        return resp;
+      });
+
+  server.RegisterMethod<task::KillRequest, Empty>(
+      svc, "Kill",
+      [this](const CallContext&, const task::KillRequest& req) -> absl::StatusOr<Empty> {
+        std::lock_guard lock(mu_);
+        auto t = Find(req.id());
+        if (!t || !req.exec_id().empty())
+          return absl::NotFoundError("task " + req.id() + " not found");
+        if (t->status == types::STOPPED) {
+          return absl::NotFoundError("process already finished");
+        }
+        if (t->status == types::CREATED) {
+          // Nothing runs yet: the task ends here, by the signal asked for.
+          t->status = types::STOPPED;
+          t->exit_status = 128 + req.signal();
+          t->exited_at = Now();
+          events::TaskExit exit;
+          exit.set_container_id(t->id);
+          exit.set_id(t->id);
+          exit.set_exit_status(t->exit_status);
+          *exit.mutable_exited_at() = t->exited_at;
+          events_->Publish("/tasks/exit", exit);
+          cv_.notify_all();
+          return Empty();
+        }
+        if (req.signal() != 9) {
+          return absl::UnimplementedError(
+              "only SIGKILL reaches a task in this version (rauhad has no signal RPC yet)");
+        }
+        t->call->TryCancel();
+        return Empty();
+      });
+
+  server.RegisterMethod<task::DeleteRequest, task::DeleteResponse>(
+      svc, "Delete",
+      [this](const CallContext&,
+             const task::DeleteRequest& req) -> absl::StatusOr<task::DeleteResponse> {
+        std::shared_ptr<Task> t;
+        bool zone_unused = false;
+        {
+          std::lock_guard lock(mu_);
+          t = Find(req.id());
+          if (!t || !req.exec_id().empty())
+            return absl::NotFoundError("task " + req.id() + " not found");
+          if (t->status == types::RUNNING) {
+            return absl::FailedPreconditionError("task " + req.id() + " is running: kill it first");
+          }
+          tasks_.erase(req.id());
+          zone_unused = true;
+          for (const auto& [id, other] : tasks_) {
+            if (other->zone == t->zone) zone_unused = false;
+          }
+        }
+        if (t->runner.joinable()) t->runner.join();
+        if (t->rootfs_mounted) {
+          if (auto s = UnmountRootfs(t->bundle + "/rootfs"); !s.ok()) Log(std::string(s.message()));
+        }
+        if (zone_unused && t->owns_zone) {
+          if (auto s = runtime_->RemoveZone(t->zone); !s.ok()) Log(std::string(s.message()));
+        }
+        if (t->status == types::CREATED) {
+          t->exit_status = 128 + 9;
+          t->exited_at = Now();
+        }
+        events::TaskDelete ev;
+        ev.set_container_id(t->id);
+        ev.set_exit_status(t->exit_status);
+        *ev.mutable_exited_at() = t->exited_at;
+        events_->Publish("/tasks/delete", ev);
+        task::DeleteResponse resp;
+        resp.set_exit_status(t->exit_status);
+        *resp.mutable_exited_at() = t->exited_at;
+        return resp;
+      });
+
+  server.RegisterMethod<task::PidsRequest, task::PidsResponse>(
+      svc, "Pids",
+      [this](const CallContext&,
+             const task::PidsRequest& req) -> absl::StatusOr<task::PidsResponse> {
+        std::lock_guard lock(mu_);
+        if (!Find(req.id())) return absl::NotFoundError("task " + req.id() + " not found");
+        return task::PidsResponse();  // rauhad does not report a task's pids yet
+      });
+
+  server.RegisterMethod<task::ConnectRequest, task::ConnectResponse>(
+      svc, "Connect",
+      [](const CallContext&, const task::ConnectRequest&) -> absl::StatusOr<task::ConnectResponse> {
+        task::ConnectResponse resp;
+        resp.set_shim_pid(static_cast<uint32_t>(::getpid()));
+        resp.set_version(RAUHA_VERSION);
+        return resp;
+      });
+
+  server.RegisterMethod<task::ShutdownRequest, Empty>(
+      svc, "Shutdown",
+      [this](const CallContext&, const task::ShutdownRequest&) -> absl::StatusOr<Empty> {
+        std::lock_guard lock(mu_);
+        // One shim serves a whole pod: it stays while another task of the pod lives.
+        if (tasks_.empty()) on_idle_shutdown_();
+        return Empty();
+      });
+
+  auto unimplemented = [&](const std::string& method, const std::string& why) {
+    server.Register(svc, method,
+                    [why](const CallContext&, const std::string&) -> absl::StatusOr<std::string> {
+                      return absl::UnimplementedError(why);
+                    });
+  };
+  unimplemented("Checkpoint", "checkpoint: rauha zones cannot be checkpointed");
+  unimplemented("Exec", "exec: not supported by rauha's shim yet");
+  unimplemented("ResizePty", "resize pty: rauha's shim runs no TTY tasks yet");
+  unimplemented("CloseIO", "close io: rauha's shim takes no live stdin yet");
+  unimplemented("Pause", "pause: not supported by rauha's shim yet");
+  unimplemented("Resume", "resume: not supported by rauha's shim yet");
+  unimplemented("Update", "update: not supported by rauha's shim yet");
+  unimplemented("Stats", "stats: not supported by rauha's shim yet");
+}
+
+}  // namespace rauha::cshim

@@ -1,0 +1,48 @@
+// A private containerd for one test (label containerd): its own root, state, sockets and
+// config, started with RAUHA_SOCKET pointing at the test's private rauhad so that the shim it
+// starts (containerd-shim-rauha-v2, named by absolute path as the runtime) uses that rauhad.
+// Stopping it checks that no shim of it is left and removes what containerd 1.6 leaves
+// outside its private dirs.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+namespace rauha::testing {
+
+class Containerd {
+ public:
+  Containerd(std::string dir, std::string rauhad_socket);
+  ~Containerd();  // Stop()
+
+  // Starts containerd and waits (20 s at most) until `ctr version` answers.
+  bool Start(std::string* error);
+  void Stop();
+
+  // Runs `ctr -a <socket> <args>` (args as one shell string); returns its exit status and
+  // its stdout and stderr (interleaved) in *output.
+  int Ctr(const std::string& args, std::string* output) const;
+  // Imports the OCI layout in `layout_dir` (tagged `tag`) as localhost/busybox:<tag>.
+  bool ImportLayout(const std::string& layout_dir, std::string* output) const;
+
+  const std::string& socket() const { return socket_; }
+  const std::string& dir() const { return dir_; }
+  pid_t pid() const { return pid_; }
+  std::string log() const;
+  // Pids of live shim processes started by this containerd (their -address is our socket).
+  std::vector<pid_t> ShimPids() const;
+
+ private:
+  std::string dir_;
+  std::string rauhad_socket_;
+  std::string socket_;
+  pid_t pid_ = -1;
+  std::vector<std::string> created_;  // shared directories this test created
+};
+
+// Runs `command` with /bin/sh; returns its exit status, stdout+stderr in *output.
+int RunShell(const std::string& command, std::string* output);
+
+}  // namespace rauha::testing

@@ -1,0 +1,126 @@
+// `ctr run --runtime <containerd-shim-rauha-v2>` against a private containerd and a private
+// rauhad: output through containerd's FIFOs, exact exit codes, SIGKILL from `ctr task kill`,
+// unsupported calls refused clearly, and nothing left behind (shims, sockets, zones, mounts,
+// cgroups: the rauhad fixture checks its own).
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <future>
+#include <thread>
+
+#include "containerd-shim-rauha-v2/bootstrap.h"
+#include "rauha/v1/zone.grpc.pb.h"
+#include "tests/containerd/containerd_fixture.h"
+#include "tests/integration/daemon_fixture.h"
+#include "tests/integration/registry_fixture.h"
+
+namespace rauha::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+class CtrTest : public DaemonTest {
+ protected:
+  void SetUp() override {
+    DaemonTest::SetUp();
+    char tmpl[] = "/tmp/rauha-ctr-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    containerd_ = std::make_unique<Containerd>(dir_ + "/containerd", daemon_->socket());
+    std::string error;
+    ASSERT_TRUE(containerd_->Start(&error)) << error;
+    LayoutBuilder layout(dir_ + "/layout");
+    auto image =
+        layout.AddImage({{{{"bin/busybox", BusyboxBinary()}}, LayoutBuilder::Compression::kNone}});
+    layout.Tag(image, "v1");
+    std::string out;
+    ASSERT_TRUE(containerd_->ImportLayout(layout.dir(), &out)) << out;
+  }
+  void TearDown() override {
+    std::string out;
+    // Every test removes its containers; a shim still alive here is a leak.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!containerd_->ShimPids().empty() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    EXPECT_TRUE(containerd_->ShimPids().empty()) << "a shim outlived its containers";
+    for (pid_t pid : containerd_->ShimPids()) ::kill(pid, SIGKILL);  // leave nothing even so
+    containerd_->Stop();
+    for (const auto& s : sockets_) EXPECT_FALSE(fs::exists(s)) << s << " left behind";
+    // A lone container's zone goes with it.
+    rauha::zone::v1::ListZonesResponse zones;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(daemon_->Zones()->ListZones(&ctx, {}, &zones).ok());
+    EXPECT_EQ(zones.zones_size(), 0) << zones.DebugString();
+    fs::remove_all(dir_);
+    DaemonTest::TearDown();
+  }
+  // `ctr run` of busybox with our shim; returns ctr's exit status (the task's).
+  int Run(const std::string& id, const std::string& command, std::string* out,
+          const std::string& flags = "--rm") {
+    sockets_.push_back(cshim::ShimSocketPath(containerd_->socket(), "default", id));
+    return containerd_->Ctr("run " + flags + " --runtime " + CSHIM_BIN + " --fifo-dir " + dir_ +
+                                "/fifo localhost/busybox:v1 " + id + " " + command,
+                            out);
+  }
+
+  std::string dir_;
+  std::unique_ptr<Containerd> containerd_;
+  std::vector<std::string> sockets_;
+};
+
+TEST_F(CtrTest, EchoOutputArrivesThroughContainerdFifos) {
+  std::string out;
+  ASSERT_EQ(Run("echo1", "/bin/busybox echo hello from a zone", &out), 0)
+      << out << containerd_->log();
+  EXPECT_EQ(out, "hello from a zone\n");
+  // --rm deleted the container: containerd knows no task or container of that name.
+  containerd_->Ctr("containers ls -q", &out);
+  EXPECT_EQ(out.find("echo1"), std::string::npos) << out;
+}
+
+TEST_F(CtrTest, ExitCodesAreExact) {
+  std::string out;
+  EXPECT_EQ(Run("exit0", "/bin/busybox true", &out), 0) << out;
+  EXPECT_EQ(Run("exit1", "/bin/busybox false", &out), 1) << out;
+  EXPECT_EQ(Run("exit42", "/bin/busybox sh -c 'exit 42'", &out), 42) << out;
+  EXPECT_EQ(Run("selfkill", "/bin/busybox sh -c 'kill -KILL $$'", &out), 137) << out;
+}
+
+TEST_F(CtrTest, TaskKillSigkillEndsTheTaskWith137) {
+  // `ctr run --rm` in the foreground returns the task's exit status once it ends.
+  std::string run_out;
+  auto run = std::async(std::launch::async,
+                        [&] { return Run("sleeper", "/bin/busybox sleep 1000", &run_out); });
+  std::string out;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  do {
+    containerd_->Ctr("task ls", &out);
+  } while (out.find("RUNNING") == std::string::npos && std::chrono::steady_clock::now() < deadline);
+  ASSERT_NE(out.find("RUNNING"), std::string::npos) << out;
+  ASSERT_EQ(containerd_->Ctr("task kill -s SIGKILL sleeper", &out), 0) << out;
+  EXPECT_EQ(run.get(), 137) << run_out;
+  containerd_->Ctr("containers ls -q", &out);
+  EXPECT_EQ(out.find("sleeper"), std::string::npos) << "--rm left the container: " << out;
+}
+
+TEST_F(CtrTest, UnsupportedCallsAreRefusedWithAReason) {
+  std::string out;
+  ASSERT_EQ(Run("paused", "/bin/busybox sleep 1000", &out, "-d"), 0) << out;
+  EXPECT_NE(containerd_->Ctr("task pause paused", &out), 0);
+  EXPECT_NE(out.find("pause: not supported"), std::string::npos) << out;
+  ASSERT_EQ(containerd_->Ctr("task kill -s SIGKILL paused", &out), 0) << out;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (containerd_->Ctr("task rm paused", &out) != 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(containerd_->Ctr("containers rm paused", &out), 0) << out;
+}
+
+}  // namespace
+}  // namespace rauha::testing
