@@ -16,6 +16,8 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   # kernel interfaces
   libseccomp-dev libcap-dev libnl-3-dev libnl-route-3-dev libnftables-dev libbpf-dev
+  # nftables drops as events: rauhad reads an NFLOG group
+  libnetfilter-log-dev
   # eBPF programs: clang -target bpf, llvm-strip, bpftool (vmlinux.h, skeletons), static libs for
   # the qemu guest test binary
   clang llvm bpftool libelf-dev zlib1g-dev libzstd-dev

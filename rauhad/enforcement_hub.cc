@@ -6,6 +6,8 @@
 #include <cstdio>
 
 #include "rauha-common/strcat.h"
+#include "rauhad/net/drop_event.h"
+#include "rauhad/net/firewall.h"
 
 namespace rauha {
 
@@ -169,6 +171,7 @@ TaskEvents EnforcementHub::EndTask(const std::string& task_id) {
   // Every event of the task was committed to the ring buffer before the syscall that caused it
   // returned, so before the task ended: draining now delivers all of them.
   if (enforcer_) enforcer_->Drain();
+  if (extra_drain_) extra_drain_();
   Collector c;
   {
     std::lock_guard lock(mu_);
@@ -189,7 +192,24 @@ TaskEvents EnforcementHub::EndTask(const std::string& task_id) {
 
 void EnforcementHub::Publish(const EnforcementEvent& event) { OnEvent(event, false); }
 
-void EnforcementHub::OnEvent(EnforcementEvent event, bool from_ring_buffer) {
+void EnforcementHub::PublishDrop(const net::DroppedPacket& packet, int64_t time_ns) {
+  std::string zone_id, target_id, target_name;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [id, z] : zones_) {
+      if (net::ShortId(id) == packet.zone_short_id) zone_id = id;
+      if (packet.kind == net::DropKind::kZoneToZone && !z.address.empty() &&
+          z.address == packet.destination) {
+        target_id = id;
+        target_name = z.name;
+      }
+    }
+  }
+  if (zone_id.empty()) return;  // a zone deleted since, or another rauhad's
+  OnEvent(net::DropEvent(packet, zone_id, target_id, target_name, time_ns), true);
+}
+
+void EnforcementHub::OnEvent(EnforcementEvent event, bool for_results) {
   std::string zone_name;
   {
     std::lock_guard lock(mu_);
@@ -202,7 +222,7 @@ void EnforcementHub::OnEvent(EnforcementEvent event, bool from_ring_buffer) {
       ++c.denied;
     }
     // Shim events reach the task's result through the shim's own (complete) list.
-    if (from_ring_buffer) {
+    if (for_results) {
       // The pid namespace filter runs in EndTask: a task's namespace is known only once its
       // start returned, and its first events may come before that.
       for (auto& [task_id, col] : collectors_) {

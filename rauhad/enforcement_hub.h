@@ -19,6 +19,7 @@
 #include "rauhad/event_bus.h"
 #include "rauhad/linux/bpf/enforcer.h"
 #include "rauhad/linux/cgroup.h"
+#include "rauhad/net/drop_packet.h"
 
 namespace rauha {
 
@@ -70,6 +71,11 @@ class EnforcementHub {
 
   // Events that reach rauhad outside the ring buffer (the shim's live seccomp frames).
   void Publish(const EnforcementEvent& event);
+  // A packet a zone's nftables chain dropped: attributed to that zone (and the zone it was
+  // for), counted, published, and added to the zone's running tasks' results.
+  void PublishDrop(const net::DroppedPacket& packet, int64_t time_ns);
+  // EndTask runs `drain` too (the drop log's queue), after the ring buffer. Set before tasks run.
+  void set_extra_drain(std::function<void()> drain) { extra_drain_ = std::move(drain); }
   // Every denial also goes to the audit log.
   void set_recorder(audit::Recorder* recorder) { recorder_ = recorder; }
 
@@ -93,7 +99,9 @@ class EnforcementHub {
     TaskEvents out;
   };
 
-  void OnEvent(EnforcementEvent event, bool from_ring_buffer);
+  // `for_results`: the event goes to the results of the zone's running tasks too (the kernel's
+  // events; the shim's reach results through its own list).
+  void OnEvent(EnforcementEvent event, bool for_results);
   // Applies `change` to the zone's entry and loads its recompiled rules into the kernel.
   absl::Status Recompile(const std::string& zone_id, const std::function<void(Zone&)>& change);
   uint64_t KernelLost(uint64_t cgroup_id) const;
@@ -106,6 +114,7 @@ class EnforcementHub {
   HostLayers host_;
   EventBus* bus_;
   audit::Recorder* recorder_ = nullptr;
+  std::function<void()> extra_drain_;
   std::mutex mu_;
   std::map<std::string, Zone> zones_;            // by zone id
   std::map<std::string, Collector> collectors_;  // by task id

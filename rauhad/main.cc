@@ -148,6 +148,11 @@ int main(int argc, char** argv) {
   app.add_option("--nft-table", net_config.nft_table,
                  "nftables table (family inet) holding this rauhad's zone rules")
       ->capture_default_str();
+  app.add_option("--nflog-group", net_config.nflog_group,
+                 "NFLOG group the zones' nftables drops are logged to, to become enforcement "
+                 "events (two rauhads in one network namespace need different groups; 0: drops "
+                 "are not reported)")
+      ->capture_default_str();
   std::string audit_key;
   uint64_t audit_segment_bytes = 64ull << 20;
   app.add_option("--audit-key", audit_key,
@@ -306,6 +311,14 @@ int main(int argc, char** argv) {
   ::malloc_trim(0);
   rauha::EnforcementHub hub(std::move(enforcer), host, &events);
   hub.set_recorder(&recorder);
+  (*network)->SetDropSink(
+      [&hub](const rauha::net::DroppedPacket& p, int64_t time_ns) { hub.PublishDrop(p, time_ns); });
+  hub.set_extra_drain([net = network->get()] { net->DrainDrops(); });
+  // The drop log's reader calls into the hub: it stops before the hub goes, on every path.
+  struct StopDropsFirst {
+    rauha::net::ZoneNetwork* net;
+    ~StopDropsFirst() { net->StopDropLog(); }
+  } stop_drops_first{network->get()};
   rauha::ZoneManager zones(config, store->get(), cgroups->get(), &events, network->get(), &hub);
   zones.set_recorder(&recorder);
   if (auto st = zones.Recover(); !st.ok()) return Fail(rauha::ToStd(st.message()));

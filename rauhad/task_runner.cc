@@ -19,6 +19,7 @@
 #include "rauha-common/utf8.h"
 #include "rauhad/host_path.h"
 #include "rauhad/isolation_checks.h"
+#include "rauhad/net/dns_hint.h"
 #include "rauhad/output_dir.h"
 #include "rauhad/shim_client.h"
 
@@ -384,6 +385,13 @@ pb::SandboxResult TaskRunner::Collect(Task& task, const ZoneView& zone, uint64_t
                                        : StrCat("killed by signal ", t.signal.value_or(0)))
                         : StrCat("did not start: ", t.start_error);
   AddEvent(result, t.finished_at_ns, "exited", end);
+  {
+    std::vector<EnforcementEvent> seen = kernel_events.events;
+    seen.insert(seen.end(), t.enforcement_events.begin(), t.enforcement_events.end());
+    if (auto hint = net::DnsHint(zone.policy.network, t.stdout_data, t.stderr_data, seen)) {
+      AddEvent(result, t.finished_at_ns, "hint", *hint);
+    }
+  }
   AddEnforcementEvents(result, zones_, zone, std::move(kernel_events), &t);
   events_->Publish(zone.name, "task.exited", StrCat(task.id, ": ", end));
   (void)shim.Forget(task.id);

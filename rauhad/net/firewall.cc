@@ -5,6 +5,7 @@
 #include <cctype>
 
 #include "rauha-common/strcat.h"
+#include "rauhad/net/drop_packet.h"
 
 namespace rauha::net {
 
@@ -18,11 +19,12 @@ std::string ShortId(const std::string& zone_id) {
 }
 
 Firewall::Firewall(std::string table, std::string bridge, std::string subnet_cidr,
-                   std::string gateway)
+                   std::string gateway, uint16_t log_group)
     : table_(std::move(table)),
       bridge_(std::move(bridge)),
       subnet_(std::move(subnet_cidr)),
-      gateway_(std::move(gateway)) {
+      gateway_(std::move(gateway)),
+      log_group_(log_group) {
   ctx_ = nft_ctx_new(NFT_CTX_DEFAULT);
   if (ctx_) {
     nft_ctx_buffer_output(ctx_);
@@ -77,6 +79,17 @@ std::string Firewall::ChainCommands(const ZoneRules& z) const {
   std::string t = StrCat("inet ", table_);
   std::string id = ShortId(z.zone_id);
   std::string out_chain = StrCat("zo_", id), in_chain = StrCat("zi_", id);
+  // A drop that logs (rate-limited), then the same drop unlogged for what exceeds the rate.
+  auto drop = [&](const std::string& chain, const std::string& match, DropKind kind) {
+    std::string head = StrCat("add rule ", t, " ", chain, " ", match, match.empty() ? "" : " ");
+    std::string out;
+    if (log_group_ != 0) {
+      out += StrCat(head, "limit rate ", kDropLogRate, "/second burst ", kDropLogBurst,
+                    " packets log prefix \"", DropPrefix(kind, id), "\" group ", log_group_,
+                    " drop\n");
+    }
+    return out + StrCat(head, "drop\n");
+  };
   std::string c;
   for (const auto& ch : {out_chain, in_chain}) {
     c += StrCat("add chain ", t, " ", ch, "\nflush chain ", t, " ", ch, "\n");
@@ -85,8 +98,8 @@ std::string Firewall::ChainCommands(const ZoneRules& z) const {
     c += StrCat("add rule ", t, " ", out_chain, " ip daddr ", peer, " accept\n");
   }
   // Other zones only through allowed_zones, whatever the egress CIDRs say.
-  c += StrCat("add rule ", t, " ", out_chain, " ip daddr != ", gateway_, " ip daddr ", subnet_,
-              " drop\n");
+  c += drop(out_chain, StrCat("ip daddr != ", gateway_, " ip daddr ", subnet_),
+            DropKind::kZoneToZone);
   auto match = [](const policy::NetRule& r, const char* dir) {
     std::string m = StrCat("ip ", dir, " ", r.address, "/", r.prefix_len);
     if (r.port != 0) m += StrCat(" meta l4proto { tcp, udp } th dport ", r.port);
@@ -100,7 +113,8 @@ std::string Firewall::ChainCommands(const ZoneRules& z) const {
     if (r.family != 4) continue;
     c += StrCat("add rule ", t, " ", in_chain, " ", match(r, "saddr"), " accept\n");
   }
-  c += StrCat("add rule ", t, " ", out_chain, " drop\nadd rule ", t, " ", in_chain, " drop\n");
+  c += drop(out_chain, "", DropKind::kEgress);
+  c += drop(in_chain, "", DropKind::kIngress);
   c += StrCat("add element ", t, " zone_out { ", z.address, " : jump ", out_chain, " }\n");
   c += StrCat("add element ", t, " zone_in { ", z.address, " : jump ", in_chain, " }\n");
   return c;

@@ -12,11 +12,16 @@
 //   chain zo_<id8>: the zone's allowed_zones (by address), then its allowed_egress; drop.
 //   chain zi_<id8>: the zone's allowed_ingress; drop.
 //
+// Each drop of a zone chain is logged to NFLOG group `log_group` (prefix "rauha/<kind>/<id8>",
+// drop_packet.h) at most kDropLogRate packets a second per chain and rule (burst
+// kDropLogBurst); past that the packet is dropped unlogged. rauhad turns the log into events.
+//
 // Zones have /32 addresses routed via the gateway, so zone-to-zone traffic is routed by the
 // host and passes this forward hook too. Nothing is ever masqueraded. IPv4 only: IPv6 rules in
 // a policy are not installed (zones get no IPv6 address).
 #pragma once
 
+#include <cstdint>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -38,7 +43,12 @@ struct ZoneRules {
 
 class Firewall {
  public:
-  Firewall(std::string table, std::string bridge, std::string subnet_cidr, std::string gateway);
+  static constexpr int kDropLogRate = 20;
+  static constexpr int kDropLogBurst = 50;
+
+  // `log_group` 0: drops are not logged.
+  Firewall(std::string table, std::string bridge, std::string subnet_cidr, std::string gateway,
+           uint16_t log_group);
   ~Firewall();
   Firewall(const Firewall&) = delete;
   Firewall& operator=(const Firewall&) = delete;
@@ -63,6 +73,7 @@ class Firewall {
   std::string bridge_;
   std::string subnet_;
   std::string gateway_;
+  uint16_t log_group_;
   std::mutex mu_;  // an nft context is not thread-safe
   nft_ctx* ctx_ = nullptr;
 };

@@ -84,11 +84,20 @@ absl::StatusOr<std::unique_ptr<ZoneNetwork>> ZoneNetwork::Create(NetConfig confi
 ZoneNetwork::ZoneNetwork(NetConfig config, Subnet subnet, store::Store* store)
     : config_(std::move(config)),
       ipam_(subnet, store),
-      firewall_(config_.nft_table, config_.bridge, subnet.Cidr(), subnet.Gateway()) {}
+      firewall_(config_.nft_table, config_.bridge, subnet.Cidr(), subnet.Gateway(),
+                config_.nflog_group),
+      drop_log_(config_.nflog_group) {}
 
 absl::Status ZoneNetwork::EnsureUpLocked() {
   if (up_) return absl::OkStatus();
   RAUHA_RETURN_IF_ERROR(EnableForwarding(config_.forwarding_marker));
+  // Zones work without it; only their drops go unreported.
+  if (config_.nflog_group != 0) {
+    if (auto st = drop_log_.Start(); !st.ok()) {
+      std::fprintf(stderr, "rauhad: network: packets nftables drops will not be events: %s\n",
+                   ToStd(st.message()).c_str());
+    }
+  }
   RAUHA_RETURN_IF_ERROR(netlink::EnsureBridge(config_.bridge, ipam_.subnet().GatewayCidr()));
   // Zone-to-zone traffic leaves by the interface it came in on; redirects would only tell
   // zones to bypass the forward hook (which their /32 routes refuse anyway).
@@ -127,6 +136,7 @@ std::vector<ZoneRules> ZoneNetwork::ReferrersLocked(const std::string& name,
 }
 
 void ZoneNetwork::RemoveInfraLocked() {
+  drop_log_.Stop();
   LogError(firewall_.DeleteTable());
   LogError(netlink::DeleteLink(config_.bridge));
   RestoreForwarding(config_.forwarding_marker);
@@ -234,6 +244,7 @@ absl::Status ZoneNetwork::Reconcile(const std::set<std::string>& existing_zone_i
 void ZoneNetwork::Shutdown() {
   std::lock_guard lock(mu_);
   if (up_ && !config_.keep_network) RemoveInfraLocked();
+  drop_log_.Stop();
 }
 
 std::string ZoneNetwork::AddressOf(const std::string& zone_id) {

@@ -20,6 +20,7 @@
 
 #include "absl/status/statusor.h"
 #include "rauha-common/policy/policy.h"
+#include "rauhad/net/drop_log.h"
 #include "rauhad/net/firewall.h"
 #include "rauhad/net/ipam.h"
 #include "rauhad/store/store.h"
@@ -31,6 +32,8 @@ struct NetConfig {
   std::string subnet = "10.89.0.0/24";  // why this default: see ipam.h
   std::string nft_table = "rauha";
   bool keep_network = false;
+  // NFLOG group the zone chains' drops are logged to (drop_log.h); 0: drops are not logged.
+  uint16_t nflog_group = 21057;
   // Exists while this rauhad has IPv4 forwarding on because it switched it on (in its run dir,
   // so a restarted rauhad still knows); "" never restores.
   std::string forwarding_marker;
@@ -60,8 +63,15 @@ class ZoneNetwork {
   // After recovery: the whole table rebuilt from the attached zones, veths on the bridge that
   // belong to none of them deleted, addresses of zones not in `existing_zone_ids` freed.
   absl::Status Reconcile(const std::set<std::string>& existing_zone_ids);
-  // Daemon stop: table and bridge removed unless keep_network.
+  // Daemon stop: table and bridge removed unless keep_network; the drop log stops either way.
   void Shutdown();
+
+  // Where the packets the zone chains drop go (set once, before the first Attach).
+  void SetDropSink(DropLog::Sink sink) { drop_log_.SetSink(std::move(sink)); }
+  // Delivers the drops queued now to the sink.
+  void DrainDrops() { drop_log_.Drain(); }
+  // Stops reading drops (the sink is called no more).
+  void StopDropLog() { drop_log_.Stop(); }
 
   std::string AddressOf(const std::string& zone_id);
   // The zone's rules as nft commands ("" when not attached).
@@ -85,6 +95,7 @@ class ZoneNetwork {
   NetConfig config_;
   Ipam ipam_;
   Firewall firewall_;
+  DropLog drop_log_;
   std::mutex mu_;
   bool up_ = false;
   std::map<std::string, Entry> zones_;  // attached, by zone id

@@ -23,6 +23,7 @@
 #include <sstream>
 #include <thread>
 
+#include "nlohmann/json.hpp"
 #include "tests/integration/daemon_fixture.h"
 
 namespace rauha::testing {
@@ -719,6 +720,93 @@ TEST_F(NetworkTest, CleanRestartBringsBridgedZonesBackWithTheirAddresses) {
   EXPECT_EQ(zone.address(), address);
   Listener gateway(ns_, kGateway, 7002);
   EXPECT_TRUE(ZoneConnects("web", kGateway, 7002, 5));
+}
+
+// Packets nftables drops become enforcement events (layer nftables) naming source, destination
+// and port: in the task's result, on WatchEvents and in the zone's counters. Zone to zone (the
+// sender's allowed_zones does not name the receiver) and ingress (from "the outside").
+TEST_F(NetworkTest, DroppedConnectionsAreEventsWithCounts) {
+  MakeOutside();
+  ASSERT_TRUE(CreateZone("za", BridgedPolicy({})).ok());
+  ASSERT_TRUE(CreateZone("zb", BridgedPolicy({})).ok());
+  std::string a = GetZone("za").address(), b = GetZone("zb").address();
+  rauha::zone::v1::WatchEventsRequest wreq;
+  wreq.set_zone_name("za");
+  grpc::ClientContext wctx;
+  // A missing event must fail the test, not hang it.
+  wctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  auto reader = daemon_->Zones()->WatchEvents(&wctx, wreq);
+  reader->WaitForInitialMetadata();
+
+  auto r = RunIn("za", {"/usr/bin/python3", "-c", kClient, b, "8081", "1.5"});
+  EXPECT_NE(r.stdout().find("failed"), std::string::npos) << r.stdout() << r.stderr();
+  const rauha::sandbox::v1::EnforcementEventSummary* drop = nullptr;
+  for (const auto& e : r.enforcement_events()) {
+    if (e.layer() == "nftables") drop = &e;
+  }
+  ASSERT_NE(drop, nullptr) << r.DebugString();
+  EXPECT_EQ(drop->hook(), "nftables/zone");
+  EXPECT_EQ(drop->action(), "connect");
+  EXPECT_EQ(drop->decision(), "deny");
+  EXPECT_EQ(drop->object(), a + " -> " + b + ":8081/tcp");
+  EXPECT_EQ(drop->source_zone(), "za");
+  EXPECT_EQ(drop->target_zone(), "zb");
+
+  // Ingress from the outside to za: no task runs, the event still reaches watchers.
+  EXPECT_FALSE(ConnectFrom(outside_, a, 8080, 1000));
+  bool zone_seen = false, ingress_seen = false;
+  rauha::zone::v1::ZoneEvent ev;
+  std::string all;
+  while (!(zone_seen && ingress_seen) && reader->Read(&ev)) {
+    if (ev.event_type() != "enforcement") continue;
+    auto j = nlohmann::json::parse(ev.message());
+    all += j.dump() + "\n";
+    if (j["layer"] != "nftables") continue;
+    EXPECT_EQ(j["zone_name"], "za");
+    if (j["hook"] == "nftables/zone") {
+      zone_seen = true;
+      EXPECT_EQ(j["object"], a + " -> " + b + ":8081/tcp");
+    }
+    if (j["hook"] == "nftables/ingress") {
+      ingress_seen = true;
+      EXPECT_EQ(j["object"], std::string(kOutsideAddr) + " -> " + a + ":8080/tcp");
+      EXPECT_EQ(j["action"], "ingress");
+    }
+  }
+  wctx.TryCancel();
+  reader->Finish();
+  EXPECT_TRUE(zone_seen && ingress_seen) << all;
+
+  // Counted per hook (the watcher saw them, so they were counted before).
+  std::map<std::string, uint64_t> denied;
+  auto za = GetZone("za"), zb = GetZone("zb");
+  for (const auto& c : za.enforcement_counters()) {
+    denied[c.hook()] = c.denied();
+    if (c.hook().rfind("nftables/", 0) == 0) {
+      EXPECT_EQ(c.layer(), "nftables");
+    }
+  }
+  EXPECT_GE(denied["nftables/zone"], 1u);
+  EXPECT_GE(denied["nftables/ingress"], 1u);
+  // zb dropped nothing: the drop was za's.
+  for (const auto& c : zb.enforcement_counters()) {
+    EXPECT_NE(c.hook().rfind("nftables/", 0), 0u) << c.hook();
+  }
+}
+
+// A lookup that cannot reach a resolver (no rule allows port 53) fails with the resolver's
+// terse message; the result says why and what to change.
+TEST_F(NetworkTest, FailedNameLookupInAZoneWithoutDnsGetsAHint) {
+  ASSERT_TRUE(CreateZone("nodns", BridgedPolicy({})).ok());
+  auto r = RunIn("nodns",
+                 {"/usr/bin/python3", "-c", "import socket\nsocket.getaddrinfo('pypi.org', 443)"});
+  EXPECT_EQ(r.status(), "failed") << r.stderr();
+  std::string hint;
+  for (const auto& e : r.events()) {
+    if (e.kind() == "hint") hint = e.message();
+  }
+  EXPECT_NE(hint.find("no DNS"), std::string::npos) << r.DebugString();
+  EXPECT_NE(hint.find("allowed_egress"), std::string::npos) << hint;
 }
 
 }  // namespace

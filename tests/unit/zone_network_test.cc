@@ -67,7 +67,7 @@ TEST(IpamTest, AddressesAreDistinctPersistentAndComeBack) {
 }
 
 TEST(FirewallTest, ZoneChainsFollowThePolicyAndDefaultDeny) {
-  Firewall fw("rauha", "rauha0", "10.89.0.0/24", "10.89.0.1");
+  Firewall fw("rauha", "rauha0", "10.89.0.0/24", "10.89.0.1", 0);
   auto p = policy::ParsePolicy(
       "[network]\nmode = \"bridged\"\nallowed_zones = [\"db\"]\n"
       "allowed_egress = [\"192.0.2.0/24:443\", \"198.51.100.7/32:0\", \"[2001:db8::]/32:443\"]\n"
@@ -104,7 +104,7 @@ TEST(FirewallTest, ZoneChainsFollowThePolicyAndDefaultDeny) {
 // Rules written without a port (as clients of the public project write them) mean every port
 // and protocol: no l4proto/dport match in the zone's chain.
 TEST(FirewallTest, RulesWithoutPortAcceptEveryPortAndProtocol) {
-  Firewall fw("rauha", "rauha0", "10.89.0.0/24", "10.89.0.1");
+  Firewall fw("rauha", "rauha0", "10.89.0.0/24", "10.89.0.1", 0);
   auto p = policy::ParsePolicy(
       "[network]\nmode = \"bridged\"\nallowed_egress = [\"0.0.0.0/0\", \"10.1.2.3\", \"::/0\"]\n"
       "allowed_ingress = [\"203.0.113.0/24\"]\n",
@@ -126,6 +126,26 @@ TEST(FirewallTest, RulesWithoutPortAcceptEveryPortAndProtocol) {
             std::string::npos)
       << c;
   EXPECT_EQ(c.find("dport"), std::string::npos) << c;
+}
+
+// Each drop of a zone chain first logs to the NFLOG group, rate-limited, with a prefix naming
+// the kind of drop and the zone; then drops what exceeded the rate, unlogged.
+TEST(FirewallTest, ZoneChainDropsAreLoggedToTheGroupRateLimited) {
+  Firewall fw("rauha", "rauha0", "10.89.0.0/24", "10.89.0.1", 7);
+  ZoneRules z;
+  z.zone_id = "1a2b3c4d-0000-4000-8000-000000000000";
+  z.address = "10.89.0.2";
+  std::string c = fw.ChainCommands(z);
+  auto has = [&](const std::string& rule) {
+    EXPECT_NE(c.find(rule), std::string::npos) << rule << "\nin:\n" << c;
+  };
+  has("add rule inet rauha zo_1a2b3c4d ip daddr != 10.89.0.1 ip daddr 10.89.0.0/24 limit rate "
+      "20/second burst 50 packets log prefix \"rauha/zone/1a2b3c4d\" group 7 drop\n"
+      "add rule inet rauha zo_1a2b3c4d ip daddr != 10.89.0.1 ip daddr 10.89.0.0/24 drop\n");
+  has("add rule inet rauha zo_1a2b3c4d limit rate 20/second burst 50 packets log prefix "
+      "\"rauha/egress/1a2b3c4d\" group 7 drop\nadd rule inet rauha zo_1a2b3c4d drop\n");
+  has("add rule inet rauha zi_1a2b3c4d limit rate 20/second burst 50 packets log prefix "
+      "\"rauha/ingress/1a2b3c4d\" group 7 drop\nadd rule inet rauha zi_1a2b3c4d drop\n");
 }
 
 }  // namespace
