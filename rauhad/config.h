@@ -36,6 +36,8 @@ struct DaemonConfig {
   // RunSandbox and WaitTask calls in progress (each holds a thread while its task runs);
   // more are refused with RESOURCE_EXHAUSTED at once.
   uint32_t max_task_calls = 64;
+  // --warm-zones: zones kept ready per pooled policy (pool/warm_pool.h); 0: no pool.
+  uint32_t warm_zones = 2;
 
   std::string DatabasePath() const { return state_dir + "/rauha.db"; }
   std::string ZoneRunDir(const std::string& zone_id) const { return run_dir + "/zones/" + zone_id; }

@@ -31,6 +31,7 @@
 #include "rauhad/linux/cgroup.h"
 #include "rauhad/net/zone_network.h"
 #include "rauhad/owned_dir.h"
+#include "rauhad/pool/warm_pool.h"
 #include "rauhad/server/audit_service.h"
 #include "rauhad/server/endpoints.h"
 #include "rauhad/server/image_service.h"
@@ -138,6 +139,12 @@ int main(int argc, char** argv) {
                  "RESOURCE_EXHAUSTED")
       ->capture_default_str()
       ->check(CLI::Range(1u, 65536u));
+  app.add_option("--warm-zones", config.warm_zones,
+                 "zones kept ready per pooled policy (the default policy, and up to 3 policies "
+                 "given inline, from their first call on), so a sandbox call skips the zone's "
+                 "set-up; each serves one task and is deleted after it. 0: no pool")
+      ->capture_default_str()
+      ->check(CLI::Range(0u, 64u));
   app.add_option("--bridge", net_config.bridge, "bridge of bridged zones (created when needed)")
       ->capture_default_str();
   app.add_option("--subnet", net_config.subnet,
@@ -323,10 +330,15 @@ int main(int argc, char** argv) {
   zones.set_recorder(&recorder);
   if (auto st = zones.Recover(); !st.ok()) return Fail(rauha::ToStd(st.message()));
   hub.FinishRecovery();
+  rauha::WarmPool::Options pool_options;
+  pool_options.zones_per_policy = config.warm_zones;
+  rauha::WarmPool pool(&zones, pool_options);
   rauha::TaskRunner runner(config, store->get(), &zones, &events);
   runner.set_recorder(&recorder);
   runner.Recover();
   zones.RemoveIdleTemporaryZones();
+  runner.set_pool(&pool);
+  pool.Start();
 
   // After a burst of zone operations or tasks (policies parsed, results built) the heap is
   // free but malloc keeps its pages: return them when the last call of the burst leaves.
@@ -403,7 +415,9 @@ int main(int argc, char** argv) {
   }
   const auto stop_start = std::chrono::steady_clock::now();
   std::fprintf(stderr, "rauhad: signal %d, stopping zones\n", sig);
-  // Zones first: that ends running tasks, so in-flight RunSandbox calls return.
+  // The pool first (its zones and those waiting for deletion go), then the zones: that ends
+  // running tasks, so in-flight RunSandbox calls return.
+  pool.Stop();
   zones.StopAll();
   (*network)->Shutdown();
   // Watchers end their streams now rather than at the deadline below. The deadline is short:

@@ -21,6 +21,7 @@
 #include "rauhad/isolation_checks.h"
 #include "rauhad/net/dns_hint.h"
 #include "rauhad/output_dir.h"
+#include "rauhad/pool/warm_pool.h"
 #include "rauhad/shim_client.h"
 
 namespace rauha {
@@ -409,7 +410,9 @@ void TaskRunner::Seal(const ZoneView& zone, pb::SandboxResult& result) {
 
 void TaskRunner::Finish(const std::shared_ptr<Task>& task) {
   zones_->EndTask(task->zone_id);
-  if (task->remove_zone) {
+  if (task->remove_zone && task->pooled && pool_) {
+    pool_->Retire(task->zone_name);  // deleted off the request path
+  } else if (task->remove_zone) {
     auto st = zones_->Delete(task->zone_name, /*force=*/true);
     if (!st.ok() && !absl::IsNotFound(st)) {
       std::fprintf(stderr, "rauhad: removing temporary zone %s: %s\n", task->zone_name.c_str(),
@@ -447,11 +450,18 @@ absl::StatusOr<pb::SandboxResult> TaskRunner::Run(const pb::RunSandboxRequest& r
   std::string zone_name = req.name();
   // Setting up the zone (its policy parsed, cgroups, namespaces, BPF) is a zone operation: it
   // takes its turn with CreateZone and the others.
+  // A pooled zone is already set up: taking it is no zone operation.
+  std::optional<std::string> pooled;
+  if (zone_name.empty() && !req.keep_zone() && pool_) pooled = pool_->Claim(req.policy_toml());
   CallGate::Slot zone_slot;
-  if (zone_gate_) {
+  if (zone_gate_ && !pooled) {
     RAUHA_ASSIGN_OR_RETURN(zone_slot, zone_gate_->Acquire(cancelled));
   }
-  if (zone_name.empty()) {
+  if (pooled) {
+    zone_name = *std::move(pooled);
+    task->remove_zone = true;
+    task->pooled = true;
+  } else if (zone_name.empty()) {
     zone_name = StrCat("task-", task->id.substr(0, 8));
     RAUHA_RETURN_IF_ERROR(
         zones_->Create(zone_name, "", req.policy_toml(), !req.keep_zone()).status());

@@ -24,6 +24,8 @@
 
 namespace rauha {
 
+class WarmPool;
+
 // What a probe task (VerifyIsolation by trying) saw: each probe's outcome and every
 // enforcement event it caused.
 struct ProbeOutcome {
@@ -59,6 +61,9 @@ class TaskRunner {
   // Run sets up its zone only with a slot of `gate` (CreateZone's gate), so that sandbox calls
   // cannot take more memory and CPU than zone calls can. Null (the default): no gate.
   void set_zone_gate(CallGate* gate) { zone_gate_ = gate; }
+  // A call for a temporary zone takes a pooled one when `pool` has one ready for its policy,
+  // and hands it back for deletion after its task (null, the default: no pool).
+  void set_pool(WarmPool* pool) { pool_ = pool; }
 
  private:
   // The request's repo_path, checked by the rules of a zone of `type` (host_path.h).
@@ -73,6 +78,7 @@ class TaskRunner {
     uint64_t kill_after_ms = 0;
     std::string started_at;
     bool remove_zone = false;
+    bool pooled = false;       // its zone came from the warm pool and goes back to it for deletion
     int wait_timeout_ms = -1;  // bound of the wait for its end (its timeout + grace)
     bool done = false;
     rauha::sandbox::v1::SandboxResult result;
@@ -96,6 +102,7 @@ class TaskRunner {
   std::map<std::string, std::shared_ptr<Task>> tasks_;
   std::vector<std::thread> collectors_;
   CallGate* zone_gate_ = nullptr;
+  WarmPool* pool_ = nullptr;
 };
 
 }  // namespace rauha

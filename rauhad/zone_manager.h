@@ -95,6 +95,28 @@ class ZoneManager {
   absl::StatusOr<ZoneView> Create(const std::string& name, const std::string& zone_type,
                                   const std::string& policy_toml, bool temporary = false,
                                   std::vector<std::string>* warnings = nullptr);
+
+  // The warm pool (pool/warm_pool.h). A pooled zone is a temporary zone made ahead of any
+  // request (cgroups, limits, BPF, shim, network), invisible to the API (List, Get, Delete,
+  // ApplyPolicy and the rest answer as if it did not exist) and publishing no events until
+  // a sandbox call claims it. Its name is final from the start: the shim sets it as the
+  // hostname.
+  //
+  // The key under which a zone of `policy_toml` ("" = the default policy) is pooled: the
+  // policy's digest (audit::PolicyDigest of the resolved policy). InvalidArgument when the
+  // policy does not parse.
+  absl::StatusOr<std::string> PoolKey(const std::string& policy_toml);
+  // Makes a pooled zone; returns its name and pool key.
+  absl::StatusOr<std::pair<std::string, std::string>> CreatePooled(const std::string& policy_toml);
+  // Hands the pooled zone `name` to a sandbox call: it becomes an ordinary temporary zone.
+  // False when it is no longer usable (its shim died): delete it with DeleteInternal.
+  bool ClaimPooled(const std::string& name);
+  // A claimed zone's task ended and its deletion is queued: no task may start in it again, and
+  // to the API it is gone (as a temporary zone is once its call answers); the kernel side
+  // goes with DeleteInternal.
+  void MarkRetiring(const std::string& name);
+  // Delete that also sees pooled zones (the pool's own teardown and the daemon's stop).
+  absl::Status DeleteInternal(const std::string& name, bool force);
   // The type a task's zone has or will have: the named zone's if it exists, else that of the
   // policy a new zone would get. InvalidArgument for a policy that does not parse.
   absl::StatusOr<policy::ZoneType> TypeForTask(const std::string& name,
@@ -144,7 +166,9 @@ class ZoneManager {
     uint32_t running_tasks = 0;
     uint64_t last_cpu_ns = 0;
     std::chrono::steady_clock::time_point last_cpu_sample{};
-    std::string address;  // bridged zones
+    std::string address;    // bridged zones
+    bool pooled = false;    // in the warm pool, not yet claimed: invisible to the API
+    bool retiring = false;  // its one task ended; its deletion is queued (no new task)
   };
 
   absl::StatusOr<policy::Policy> ResolvePolicy(const std::string& policy_toml,
@@ -172,7 +196,13 @@ class ZoneManager {
   absl::Status CommitState(Zone& zone, ZoneState state, std::string reason = "");
   ZoneView ViewOf(const Zone& zone) const;           // mu_ held
   ZoneView ViewWithNetwork(const Zone& zone) const;  // mu_ held
-  Zone* FindLocked(const std::string& name);         // mu_ held
+  // Pooled and retiring zones are skipped unless `include_pooled` (the API never sees them).
+  // mu_ held.
+  Zone* FindLocked(const std::string& name, bool include_pooled = false);
+  absl::StatusOr<ZoneView> CreateZone(const std::string& name, const std::string& zone_type,
+                                      const std::string& policy_toml, bool temporary,
+                                      std::vector<std::string>* warnings, bool pooled);
+  absl::Status DeleteZone(const std::string& name, bool force, bool include_pooled);
 
   DaemonConfig config_;
   store::Store* store_;

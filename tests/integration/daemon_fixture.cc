@@ -41,6 +41,18 @@ bool WaitExit(pid_t pid, int timeout_ms) {
 
 int counter = 0;
 
+// rauhad keeps a warm zone pool by default (--warm-zones 2). Tests get none unless they ask
+// (--warm-zones N in their arguments) or RAUHA_TEST_WARM_ZONES=N says so for the whole run:
+// a test that counts zones, cgroups or audit records then sees only its own.
+void AddWarmZones(std::vector<std::string>& args) {
+  for (const auto& a : args) {
+    if (a == "--warm-zones" || a.rfind("--warm-zones=", 0) == 0) return;
+  }
+  const char* env = std::getenv("RAUHA_TEST_WARM_ZONES");
+  args.push_back("--warm-zones");
+  args.push_back(env && *env ? env : "0");
+}
+
 }  // namespace
 
 bool RequireAll() {
@@ -77,6 +89,7 @@ void Daemon::Start() {
                                    cgroup_parent_, "--shim-path", RAUHA_SHIM_BIN, "--bpf-pin-dir",
                                    pin_dir_};
   args.insert(args.end(), extra_args_.begin(), extra_args_.end());
+  AddWarmZones(args);
   std::string log_path = dir_ + "/rauhad.log";
   int netns_fd = -1;
   if (!netns_.empty()) {
@@ -124,6 +137,7 @@ int Daemon::StartExpectingExit(int timeout_ms) {
                                    dir_ + "/state", "--cgroup-parent", cgroup_parent_,
                                    "--shim-path",   RAUHA_SHIM_BIN};
   args.insert(args.end(), extra_args_.begin(), extra_args_.end());
+  AddWarmZones(args);
   std::string log_path = dir_ + "/rauhad.log";
   pid_t pid = ::fork();
   if (pid < 0) return -2;

@@ -1,0 +1,282 @@
+// The warm zone pool (--warm-zones): sandbox calls served by zones made ahead keep the full
+// enforcement, each gets a zone of its own that no later task sees, the pool refills, and its
+// zones are invisible to the zone API and gone after rauhad stops or restarts.
+//
+// A pooled zone shows in the kernel and in rauhad's run directory (run/zones/<zone id>) before
+// any call; a call's result names its zone's id, so "this call was served from the pool" is
+// "its zone id was in run/zones before the call".
+#include <sys/stat.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "tests/integration/daemon_fixture.h"
+
+namespace rauha::testing {
+namespace {
+
+namespace spb = rauha::sandbox::v1;
+namespace zpb = rauha::zone::v1;
+
+constexpr auto kDeadline = std::chrono::seconds(60);
+
+std::set<std::string> ZoneDirs(const Daemon& d) {
+  std::set<std::string> ids;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(d.dir() + "/run/zones", ec)) {
+    ids.insert(e.path().filename().string());
+  }
+  return ids;
+}
+
+// Polls `done` until it holds or the (generous) deadline passes.
+bool WaitFor(const std::function<bool()>& done) {
+  const auto until = std::chrono::steady_clock::now() + kDeadline;
+  while (std::chrono::steady_clock::now() < until) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return done();
+}
+
+int ListedZones(Daemon& d) {
+  zpb::ListZonesResponse list;
+  grpc::ClientContext ctx;
+  EXPECT_TRUE(d.Zones()->ListZones(&ctx, {}, &list).ok());
+  return list.zones_size();
+}
+
+// True while a rauha-shim of `zone_id` runs.
+bool ShimRuns(const std::string& zone_id) {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
+    std::string pid = e.path().filename().string();
+    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in("/proc/" + pid + "/cmdline");
+    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (cmdline.find("rauha-shim") != std::string::npos &&
+        cmdline.find(zone_id) != std::string::npos)
+      return true;
+  }
+  return false;
+}
+
+// The path of `file` in the cgroup directory named `zone_id` of the v1 hierarchy `hierarchy`
+// ("" when there is none).
+std::string CgroupFile(const std::string& zone_id, const std::string& hierarchy,
+                       const std::string& file) {
+  std::error_code ec;
+  const std::string root = "/sys/fs/cgroup/" + hierarchy;
+  for (auto it = std::filesystem::recursive_directory_iterator(root, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    if (it.depth() > 5) {
+      it.disable_recursion_pending();
+      continue;
+    }
+    if (it->path().filename() == zone_id) return it->path().string() + "/" + file;
+  }
+  return "";
+}
+
+std::string ReadFirstLine(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+class WarmPoolTest : public DaemonTest {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) {
+      if (RequireAll()) FAIL() << "integration tests need root";
+      GTEST_SKIP() << "integration tests need root";
+    }
+    daemon_ = std::make_unique<Daemon>(std::vector<std::string>{"--warm-zones", "2"});
+    daemon_->Start();
+  }
+
+  // Waits until the pool holds `n` zones whose shims run, and nothing else is in run/zones.
+  // (A zone's directory exists before its shim does.)
+  std::set<std::string> WaitForPool(size_t n) {
+    std::set<std::string> ids;
+    EXPECT_TRUE(WaitFor([&] {
+      ids = ZoneDirs(*daemon_);
+      if (ids.size() != n) return false;
+      for (const auto& id : ids) {
+        if (!ShimRuns(id)) return false;
+      }
+      return true;
+    })) << "the pool did not reach "
+        << n << " zones; run/zones holds " << ids.size() << "; log:\n"
+        << daemon_->log();
+    return ids;
+  }
+};
+
+TEST_F(WarmPoolTest, PooledZonesAreNotUserZones) {
+  auto pooled = WaitForPool(2);
+  EXPECT_EQ(ListedZones(*daemon_), 0) << "pooled zones are not listed";
+  for (const auto& id : pooled) {
+    EXPECT_TRUE(ShimRuns(id)) << "the pooled zone's shim runs";
+    EXPECT_FALSE(CgroupFile(id, "pids", "pids.max").empty()) << "its cgroups exist";
+  }
+}
+
+TEST_F(WarmPoolTest, PooledSandboxHasTheFullEnforcement) {
+  auto pooled = WaitForPool(2);
+  // bash's /dev/tcp connect to TEST-NET-1 from an isolated zone: cgroup/connect4 refuses it.
+  auto r = Run({"/bin/bash", "-c", "exec 3<>/dev/tcp/192.0.2.1/9"});
+  EXPECT_TRUE(pooled.count(r.zone_id())) << "the call was not served from the pool";
+  EXPECT_EQ(r.status(), "failed");
+  EXPECT_NE(r.stderr().find("Operation not permitted"), std::string::npos) << r.stderr();
+  bool connect_denied = false;
+  for (const auto& e : r.enforcement_events()) {
+    if (e.hook() == "cgroup/connect4" && e.decision() == "deny" &&
+        e.object() == "192.0.2.1:9/tcp" && e.source_zone() == r.zone_name())
+      connect_denied = true;
+  }
+  EXPECT_TRUE(connect_denied) << "no cgroup/connect4 denial in the result";
+  // The task's own layers: seccomp refuses a new user namespace, and the task runs in its
+  // zone's cgroups.
+  auto s = Run(
+      {"/bin/sh", "-c", "unshare -U true 2>/dev/null && echo unshare-ok; cat /proc/self/cgroup"});
+  EXPECT_TRUE(pooled.count(s.zone_id())) << "the second call was not served from the pool";
+  EXPECT_EQ(s.stdout().find("unshare-ok"), std::string::npos) << s.stdout();
+  bool seccomp = false;
+  for (const auto& e : s.enforcement_events()) seccomp |= e.layer() == "seccomp";
+  EXPECT_TRUE(seccomp) << "no seccomp denial in the result";
+  EXPECT_NE(s.stdout().find(s.zone_id()), std::string::npos)
+      << "the task runs in its zone's cgroups: " << s.stdout();
+}
+
+TEST_F(WarmPoolTest, ConsecutivePooledSandboxesSeeNothingOfEachOther) {
+  auto pooled = WaitForPool(2);
+  auto first = Run({"/bin/sh", "-c",
+                    "echo secret > /tmp/left-behind; (sleep 30 >/dev/null 2>&1 &) ; hostname; "
+                    "cat /proc/self/cgroup | grep memory; readlink /proc/self/ns/net"});
+  ASSERT_EQ(first.status(), "succeeded") << first.stderr();
+  auto second =
+      Run({"/bin/sh", "-c",
+           "ls -A /tmp; cat /tmp/left-behind 2>&1; cat /proc/[0-9]*/comm | grep -c '^sleep$'; "
+           "hostname; cat /proc/self/cgroup | grep memory; readlink /proc/self/ns/net"});
+  EXPECT_TRUE(pooled.count(first.zone_id()));
+  EXPECT_TRUE(pooled.count(second.zone_id()));
+  EXPECT_NE(first.zone_id(), second.zone_id()) << "each task gets a zone of its own";
+  EXPECT_NE(first.zone_name(), second.zone_name());
+  EXPECT_EQ(second.stdout().find("secret"), std::string::npos)
+      << "the second task saw the first's file: " << second.stdout();
+  EXPECT_NE(second.stdout().find("No such file"), std::string::npos) << second.stdout();
+  EXPECT_NE(second.stdout().find("\n0\n"), std::string::npos)
+      << "the second task sees a sleep process: " << second.stdout();
+  EXPECT_EQ(second.stdout().find(first.zone_id()), std::string::npos)
+      << "the second task is in the first's cgroup: " << second.stdout();
+  // Hostname and network namespace: the zone's own.
+  EXPECT_NE(first.stdout().find(first.zone_name()), std::string::npos) << first.stdout();
+  EXPECT_NE(second.stdout().find(second.zone_name()), std::string::npos) << second.stdout();
+  auto net_of = [](const std::string& out) { return out.substr(out.rfind("net:[")); };
+  ASSERT_NE(first.stdout().rfind("net:["), std::string::npos) << first.stdout();
+  ASSERT_NE(second.stdout().rfind("net:["), std::string::npos) << second.stdout();
+  EXPECT_NE(net_of(first.stdout()), net_of(second.stdout()));
+}
+
+TEST_F(WarmPoolTest, UsedZonesAreRemovedAndThePoolRefills) {
+  auto pooled = WaitForPool(2);
+  auto r = Run({"/bin/true"});
+  ASSERT_EQ(r.status(), "succeeded") << r.stderr();
+  ASSERT_TRUE(pooled.count(r.zone_id()));
+  // To the API the used zone is gone as soon as the call answers; its teardown follows in the
+  // background, and a new zone takes its place.
+  zpb::GetZoneRequest get;
+  get.set_name(r.zone_name());
+  zpb::GetZoneResponse resp;
+  grpc::ClientContext ctx;
+  EXPECT_EQ(daemon_->Zones()->GetZone(&ctx, get, &resp).error_code(), grpc::StatusCode::NOT_FOUND);
+  std::set<std::string> now;
+  EXPECT_TRUE(WaitFor([&] {
+    now = ZoneDirs(*daemon_);
+    return now.size() == 2 && !now.count(r.zone_id());
+  })) << "the pool did not refill to 2 zones without the used one";
+  EXPECT_TRUE(WaitFor([&] { return !ShimRuns(r.zone_id()); })) << "the used zone's shim runs";
+  int fresh = 0;
+  for (const auto& id : now) fresh += pooled.count(id) ? 0 : 1;
+  EXPECT_EQ(fresh, 1) << "one new zone replaced the used one";
+  EXPECT_EQ(ListedZones(*daemon_), 0);
+}
+
+TEST_F(WarmPoolTest, PoolZonesAreRemovedWhenRauhadStops) {
+  auto pooled = WaitForPool(2);
+  daemon_->Stop();
+  EXPECT_TRUE(ZoneDirs(*daemon_).empty());
+  for (const auto& id : pooled) EXPECT_FALSE(ShimRuns(id)) << "shim of pooled zone " << id;
+  // TearDown checks cgroups, mounts, processes and BPF pins of this daemon.
+}
+
+TEST_F(WarmPoolTest, PoolZonesOfACrashedRauhadAreRemovedAtTheNextStart) {
+  auto pooled = WaitForPool(2);
+  daemon_->Kill9();
+  for (const auto& id : pooled) EXPECT_TRUE(ShimRuns(id)) << "shims outlive a crash";
+  daemon_->set_extra_args({"--warm-zones", "0"});
+  daemon_->Start();
+  EXPECT_TRUE(WaitFor([&] { return ZoneDirs(*daemon_).empty(); }))
+      << "zones of the old pool are still in run/zones";
+  for (const auto& id : pooled) {
+    EXPECT_TRUE(WaitFor([&] { return !ShimRuns(id); })) << "shim of old pooled zone " << id;
+  }
+  EXPECT_EQ(ListedZones(*daemon_), 0);
+}
+
+TEST_F(WarmPoolTest, AnInlinePolicyIsPooledFromItsSecondCallOn) {
+  WaitForPool(2);
+  spb::RunSandboxRequest req;
+  req.set_policy_toml(PolicyWith("pids_max = 64"));
+  auto first = Run({"/bin/true"}, req);
+  ASSERT_EQ(first.status(), "succeeded") << first.stderr();
+  // Two zones of the default policy (pids.max 512 in the standard preset), and now two of
+  // this one, with its limit.
+  std::set<std::string> ids = WaitForPool(4);
+  std::set<std::string> limited;
+  for (const auto& id : ids) {
+    if (ReadFirstLine(CgroupFile(id, "pids", "pids.max")) == "64") limited.insert(id);
+  }
+  EXPECT_EQ(limited.size(), 2u) << "zones pooled with the inline policy's pids.max";
+  auto second = Run({"/bin/true"}, req);
+  ASSERT_EQ(second.status(), "succeeded") << second.stderr();
+  EXPECT_TRUE(limited.count(second.zone_id()))
+      << "the second call was not served a pooled zone of its policy";
+  EXPECT_FALSE(ids.count(first.zone_id()));
+  auto plain = Run({"/bin/true"});
+  EXPECT_TRUE(ids.count(plain.zone_id()) && !limited.count(plain.zone_id()))
+      << "a call with the default policy got a zone of another policy";
+}
+
+class NoPoolTest : public DaemonTest {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) {
+      if (RequireAll()) FAIL() << "integration tests need root";
+      GTEST_SKIP() << "integration tests need root";
+    }
+    daemon_ = std::make_unique<Daemon>(std::vector<std::string>{"--warm-zones", "0"});
+    daemon_->Start();
+  }
+};
+
+TEST_F(NoPoolTest, WarmZonesZeroKeepsNoZonesAhead) {
+  EXPECT_TRUE(ZoneDirs(*daemon_).empty());
+  auto r = Run({"/bin/true"});
+  ASSERT_EQ(r.status(), "succeeded") << r.stderr();
+  // Made for the call and removed before it answered: nothing is made ahead or after.
+  EXPECT_TRUE(ZoneDirs(*daemon_).empty()) << "a zone exists besides the call's";
+  auto again = Run({"/bin/true"});
+  EXPECT_NE(again.zone_id(), r.zone_id());
+  EXPECT_TRUE(ZoneDirs(*daemon_).empty());
+}
+
+}  // namespace
+}  // namespace rauha::testing
