@@ -14,6 +14,8 @@ packages=(
   # gRPC / protobuf; containerd's shim and event protos for containerd-shim-rauha-v2
   golang-github-containerd-containerd-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
+  # static archives of gRPC's own dependencies: the rauha CLI links them statically
+  libc-ares-dev libre2-dev
   # kernel interfaces
   libseccomp-dev libcap-dev libnl-3-dev libnl-route-3-dev libnftables-dev libbpf-dev
   # nftables drops as events: rauhad reads an NFLOG group
