@@ -551,7 +551,6 @@ absl::StatusOr<pb::SandboxResult> TaskRunner::Run(const pb::RunSandboxRequest& r
     }
     return Annotate(pid.status(), "starting the task");
   }
-  task->pid = *pid;
   if (hub) hub->SetTaskPidns(task->id, PidNamespaceOf(*pid));
   rec.pid = *pid;
   if (auto st = store_->PutTask(rec); !st.ok()) {
@@ -566,6 +565,12 @@ absl::StatusOr<pb::SandboxResult> TaskRunner::Run(const pb::RunSandboxRequest& r
     }
     Finish(task);
     return Annotate(st, "recording the task (it was killed)");
+  }
+  // ListTasks shows the pid from here on: a task listed as running is one a restarted rauhad
+  // finds in its database (a client that saw it may wait for it after a crash).
+  {
+    std::lock_guard lock(mu_);
+    task->pid = *pid;
   }
   events_->Publish(zone.name, "task.started", StrCat(task->id, ": ", task->command[0]));
   if (recorder_) recorder_->TaskStarted(zone.id, task->id, task->command);
