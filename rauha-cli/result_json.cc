@@ -58,6 +58,7 @@ Json SandboxResultToJson(const SandboxResult& r) {
   }
   out["enforcement_events_lost"] = r.enforcement_events_lost();
   if (!r.error().empty()) out["error"] = r.error();
+  if (!r.image_digest().empty()) out["image_digest"] = r.image_digest();
   out["unavailable_controls"] = json::array();
   for (const auto& c : r.unavailable_controls()) out["unavailable_controls"].push_back(c);
   if (!r.receipt().empty()) out["receipt"] = r.receipt();

@@ -127,7 +127,7 @@ absl::StatusOr<sv1::RunSandboxRequest> BuildRequest(const SandboxArgs& a,
 int RunSandbox(const Cli& cli, const SandboxArgs& a) {
   std::vector<std::string> command = a.command;
   command.insert(command.end(), cli.trailing.begin(), cli.trailing.end());
-  if (command.empty()) {
+  if (command.empty() && a.image.empty()) {
     return Fail("sandbox: no command given (rauha sandbox [OPTIONS] -- CMD ARGS...)", kExitUsage);
   }
   // Checked before anything is done (--output-dir is made by BuildRequest).

@@ -9,10 +9,10 @@
 
 namespace rauha {
 
-int OpenInRoot(int root_fd, const char* path, int flags, uint64_t extra_resolve) {
+int OpenInRoot(int root_fd, const char* path, int flags, bool cross_mounts) {
   open_how how{};
   how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
-  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV | extra_resolve;
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | (cross_mounts ? 0 : RESOLVE_NO_XDEV);
   long fd;
   do {
     // EAGAIN: a concurrent rename in the tree; the kernel asks to retry.

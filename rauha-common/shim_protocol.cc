@@ -134,7 +134,8 @@ json ToJson(const TaskSpec& s) {
           {"gid", s.gid},
           {"zone_address", s.zone_address},
           {"probe", s.probe},
-          {"probe_skip", s.probe_skip}};
+          {"probe_skip", s.probe_skip},
+          {"image_layers", s.image_layers}};
 }
 
 absl::StatusOr<TaskSpec> TaskSpecFromJson(const json& j) {
@@ -192,6 +193,7 @@ absl::StatusOr<TaskSpec> TaskSpecFromJson(const json& j) {
   r.Get("zone_address", s.zone_address);
   r.Get("probe", s.probe);
   r.Get("probe_skip", s.probe_skip);
+  r.Get("image_layers", s.image_layers);
   if (!r.status().ok()) return r.status();
   if (s.task_id.empty()) return absl::InvalidArgumentError("task.task_id is empty");
   if (s.probe) {

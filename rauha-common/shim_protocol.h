@@ -101,6 +101,10 @@ struct TaskSpec {
   // Landlock: programs may be executed only beneath these paths (inside the task's root); empty:
   // anywhere. The dynamic loader stays executable. Needs Landlock (refused without it).
   std::vector<std::string> exec_allowed;
+  // An image's unpacked layer directories (host paths, top layer first): the task's root is
+  // an overlay of them with a private upper directory that vanishes with the task. Empty: the
+  // read-only view of the host's system directories.
+  std::vector<std::string> image_layers;
 };
 
 // What became of one task.

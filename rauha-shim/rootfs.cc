@@ -18,6 +18,7 @@
 #include "rauha-common/fd.h"
 #include "rauha-common/path_open.h"
 #include "rauha-common/strcat.h"
+#include "rauha-shim/image_root.h"
 
 namespace rauha::shim {
 namespace {
@@ -48,7 +49,10 @@ absl::Status Errno(std::string_view what) { return ErrnoStatus(errno, what); }
 class RootBuilder {
  public:
   explicit RootBuilder(const TaskPlan& plan)
-      : plan_(plan), base_(plan.rootfs_dir), root_(StrCat(plan.rootfs_dir, "/root")) {}
+      : plan_(plan),
+        base_(plan.rootfs_dir),
+        root_(StrCat(plan.rootfs_dir, "/root")),
+        image_(!plan.image_layers.empty()) {}
 
   absl::Status Build() {
     RAUHA_RETURN_IF_ERROR(Setup());
@@ -59,11 +63,25 @@ class RootBuilder {
     RAUHA_RETURN_IF_ERROR(Tmp());
     RAUHA_RETURN_IF_ERROR(WritablePaths());
     RAUHA_RETURN_IF_ERROR(Mounts());
+    if (image_) {
+      // The image's WorkingDir may be missing; it is made in the task's upper layer.
+      RAUHA_ASSIGN_OR_RETURN(UniqueFd workdir, OpenImagePath(root_fd_.get(), plan_.workdir, true));
+      root_fd_.reset();
+    }
     return Pivot();
   }
 
  private:
   std::string In(std::string_view task_path) const { return StrCat(root_, task_path); }
+
+  // A top-level directory of the root: with an image it may already be there (a real
+  // directory: PrepareImageTopDirs).
+  absl::Status MkdirTop(std::string_view task_path, mode_t mode) {
+    if (::mkdir(In(task_path).c_str(), mode) < 0 && !(image_ && errno == EEXIST)) {
+      return Errno(StrCat("mkdir ", task_path));
+    }
+    return absl::OkStatus();
+  }
 
   absl::Status Mount(const char* source, const std::string& target, const char* type,
                      unsigned long flags, const char* data, std::string_view what) {
@@ -185,12 +203,24 @@ class RootBuilder {
     for (const std::string& d : {root_, StrCat(base_, "/scratch")}) {
       if (::mkdir(d.c_str(), 0700) < 0) return Errno(StrCat("mkdir ", d));
     }
+    if (image_) {
+      // The task's writes to the image land on this tmpfs and vanish with the mount namespace.
+      std::string upper = StrCat(base_, "/image-upper"), work = StrCat(base_, "/image-work");
+      for (const std::string& d : {upper, work}) {
+        if (::mkdir(d.c_str(), 0755) < 0) return Errno(StrCat("mkdir ", d));
+      }
+      RAUHA_RETURN_IF_ERROR(MountImageOverlay(plan_.image_layers, upper, work, root_));
+      root_fd_.reset(::open(root_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+      if (!root_fd_) return Errno(StrCat("open ", root_));
+      return PrepareImageTopDirs(root_fd_.get());
+    }
     // pivot_root needs the new root to be a mount point of its own.
     return Mount("rauha-root", root_, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=25%",
                  StrCat("mount tmpfs on ", root_));
   }
 
   absl::Status SystemDirs() {
+    if (image_) return absl::OkStatus();  // the image has its own
     for (const char* dir : kSystemDirs) {
       struct stat st;
       if (::lstat(dir, &st) < 0) continue;
@@ -239,25 +269,18 @@ class RootBuilder {
     return absl::OkStatus();
   }
 
+  absl::Status EtcFile(const char* name, std::string_view content) {
+    if (image_) return WriteImageEtcFile(root_fd_.get(), name, content);
+    return WriteFile(StrCat("/etc/", name), content);
+  }
+
   absl::Status Etc() {
-    if (::mkdir(In("/etc").c_str(), 0755) < 0) return Errno("mkdir /etc");
-    DIR* dir = ::opendir("/etc");
-    if (dir == nullptr) return Errno("opendir /etc");
-    absl::Status status;
-    while (dirent* e = ::readdir(dir)) {
-      std::string_view name = e->d_name;
-      if (!EtcAllowed(name)) continue;
-      std::string host = StrCat("/etc/", name);
-      status = name == "ssl" ? EtcDirWithout(host, host, "private") : EtcEntry(host, host);
-      if (!status.ok()) break;
-    }
-    ::closedir(dir);
-    RAUHA_RETURN_IF_ERROR(status);
-    RAUHA_RETURN_IF_ERROR(WriteFile("/etc/hostname", StrCat(plan_.hostname, "\n")));
-    RAUHA_RETURN_IF_ERROR(WriteFile(
-        "/etc/hosts", StrCat("127.0.0.1\tlocalhost\n::1\tlocalhost\n",
-                             plan_.zone_address.empty() ? "127.0.1.1" : plan_.zone_address, "\t",
-                             plan_.hostname, "\n")));
+    if (!image_) RAUHA_RETURN_IF_ERROR(HostEtc());
+    RAUHA_RETURN_IF_ERROR(EtcFile("hostname", StrCat(plan_.hostname, "\n")));
+    RAUHA_RETURN_IF_ERROR(
+        EtcFile("hosts", StrCat("127.0.0.1\tlocalhost\n::1\tlocalhost\n",
+                                plan_.zone_address.empty() ? "127.0.1.1" : plan_.zone_address, "\t",
+                                plan_.hostname, "\n")));
     std::string resolv =
         plan_.zone_address.empty()
             ? "# rauha: this zone's network is isolated; there is no DNS\n"
@@ -271,12 +294,29 @@ class RootBuilder {
       ssize_t n = fd ? ::read(fd.get(), buf, sizeof(buf)) : -1;
       if (n > 0) resolv.append(buf, static_cast<size_t>(n));
     }
-    return WriteFile("/etc/resolv.conf", resolv);
+    return EtcFile("resolv.conf", resolv);
+  }
+
+  // The allowed entries of the host's /etc.
+  absl::Status HostEtc() {
+    if (::mkdir(In("/etc").c_str(), 0755) < 0) return Errno("mkdir /etc");
+    DIR* dir = ::opendir("/etc");
+    if (dir == nullptr) return Errno("opendir /etc");
+    absl::Status status;
+    while (dirent* e = ::readdir(dir)) {
+      std::string_view name = e->d_name;
+      if (!EtcAllowed(name)) continue;
+      std::string host = StrCat("/etc/", name);
+      status = name == "ssl" ? EtcDirWithout(host, host, "private") : EtcEntry(host, host);
+      if (!status.ok()) break;
+    }
+    ::closedir(dir);
+    return status;
   }
 
   absl::Status Proc() {
     std::string proc = In("/proc");
-    if (::mkdir(proc.c_str(), 0555) < 0) return Errno("mkdir /proc");
+    RAUHA_RETURN_IF_ERROR(MkdirTop("/proc", 0555));
     // The child is PID 1 of a new pid namespace: this procfs shows only the task's processes.
     RAUHA_RETURN_IF_ERROR(Mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr,
                                 "mount proc on /proc"));
@@ -304,7 +344,7 @@ class RootBuilder {
 
   absl::Status Dev() {
     std::string dev = In("/dev");
-    if (::mkdir(dev.c_str(), 0755) < 0) return Errno("mkdir /dev");
+    RAUHA_RETURN_IF_ERROR(MkdirTop("/dev", 0755));
     RAUHA_RETURN_IF_ERROR(Mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k",
                                 "mount tmpfs on /dev"));
     for (const auto& d : plan_.devices) {
@@ -341,7 +381,7 @@ class RootBuilder {
 
   absl::Status Tmp() {
     std::string tmp = In("/tmp");
-    if (::mkdir(tmp.c_str(), 01777) < 0) return Errno("mkdir /tmp");
+    RAUHA_RETURN_IF_ERROR(MkdirTop("/tmp", 01777));
     RAUHA_RETURN_IF_ERROR(Mount("tmpfs", tmp, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=25%",
                                 "mount tmpfs on /tmp"));
     for (const auto& d : plan_.tmp_dirs) RAUHA_RETURN_IF_ERROR(MkdirAll(d, 01777));
@@ -350,6 +390,12 @@ class RootBuilder {
 
   absl::Status WritablePaths() {
     for (const auto& d : plan_.scratch_dirs) {
+      if (image_) {
+        RAUHA_ASSIGN_OR_RETURN(UniqueFd at, OpenImagePath(root_fd_.get(), d, true));
+        RAUHA_RETURN_IF_ERROR(
+            MountTmpfsOn(at.get(), "mode=1777,size=25%", StrCat("mount tmpfs on ", d)));
+        continue;
+      }
       RAUHA_RETURN_IF_ERROR(MkdirAll(d, 0755));
       RAUHA_RETURN_IF_ERROR(Mount("tmpfs", In(d), "tmpfs", MS_NOSUID | MS_NODEV,
                                   "mode=1777,size=25%", StrCat("mount tmpfs on ", d)));
@@ -359,6 +405,19 @@ class RootBuilder {
 
   absl::Status Mounts() {
     for (const auto& m : plan_.mounts) {
+      if (image_) {
+        RAUHA_ASSIGN_OR_RETURN(UniqueFd at, OpenImagePath(root_fd_.get(), m.target, m.is_dir));
+        std::string what = StrCat("bind ", m.source, " at ", m.target);
+        if (m.pinned) {
+          // The very directory rauhad checked, through its fd's magic link.
+          RAUHA_ASSIGN_OR_RETURN(UniqueFd source, OpenPinned(m.source, *m.pinned));
+          RAUHA_RETURN_IF_ERROR(
+              BindOnto(StrCat("/proc/self/fd/", source.get()), at.get(), m.readonly, what));
+        } else {
+          RAUHA_RETURN_IF_ERROR(BindOnto(m.source, at.get(), m.readonly, what));
+        }
+        continue;
+      }
       std::string target = In(m.target);
       if (m.create) {
         RAUHA_RETURN_IF_ERROR(MkdirAll(m.target.substr(0, m.target.rfind('/')), 0755));
@@ -420,6 +479,8 @@ class RootBuilder {
   const TaskPlan& plan_;
   std::string base_;
   std::string root_;
+  bool image_;
+  UniqueFd root_fd_;  // with an image: the overlay's root, for in-root resolution
   int overlays_ = 0;
 };
 

@@ -52,10 +52,12 @@ std::string ResolveTopSymlinks(std::string path) {
   return path;
 }
 
-Area Classify(const std::string& path) {
+// With an image, "/usr" and the others are the image's, not the host's: no area of their own.
+Area Classify(const std::string& path, bool image) {
   if (path == "/") return Area::kRoot;
   std::string first = StrCat("/", FirstComponent(path));
-  if (std::find(std::begin(kSystemDirs), std::end(kSystemDirs), first) != std::end(kSystemDirs)) {
+  if (!image &&
+      std::find(std::begin(kSystemDirs), std::end(kSystemDirs), first) != std::end(kSystemDirs)) {
     struct stat st;
     if (::lstat(first.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return Area::kSystem;
     return Area::kOther;
@@ -138,9 +140,11 @@ absl::Status PlanMounts(const TaskSpec& spec, TaskPlan& plan) {
       return absl::InvalidArgumentError(
           StrCat("mount source ", *source, " does not exist on the host (", strerror(errno), ")"));
     }
-    PlannedMount pm{*source, ResolveTopSymlinks(*target), m.readonly, S_ISDIR(st.st_mode), true,
-                    pinned};
-    switch (Classify(pm.target)) {
+    bool image = !plan.image_layers.empty();
+    PlannedMount pm{*source,    image ? *target : ResolveTopSymlinks(*target),
+                    m.readonly, S_ISDIR(st.st_mode),
+                    true,       pinned};
+    switch (Classify(pm.target, image)) {
       case Area::kRoot:
       case Area::kProc:
       case Area::kDev:
@@ -173,13 +177,14 @@ absl::Status PlanWritablePaths(const TaskSpec& spec, TaskPlan& plan) {
   for (const auto& w : spec.writable_paths) {
     auto normalized = NormalizePath(w, "task.writable_paths[]");
     if (!normalized.ok()) return normalized.status();
-    std::string path = ResolveTopSymlinks(*normalized);
+    bool image = !plan.image_layers.empty();
+    std::string path = image ? *normalized : ResolveTopSymlinks(*normalized);
     // A mount decides for itself whether it is writable.
     if (std::any_of(plan.mounts.begin(), plan.mounts.end(),
                     [&](const PlannedMount& m) { return IsUnder(path, m.target); })) {
       continue;
     }
-    switch (Classify(path)) {
+    switch (Classify(path, image)) {
       case Area::kRoot:
         plan.root_writable = true;
         break;
@@ -378,6 +383,21 @@ absl::StatusOr<TaskPlan> PlanTask(const TaskSpec& spec, const ZoneContext& zone)
           StrCat("task.zone_address \"", spec.zone_address, "\" is not an IPv4 address"));
     }
     plan.zone_address = spec.zone_address;
+  }
+  for (const auto& layer : spec.image_layers) {
+    auto normalized = NormalizePath(layer, "task.image_layers[]");
+    if (!normalized.ok()) return normalized.status();
+    struct stat st;
+    if (::stat(normalized->c_str(), &st) < 0 || !S_ISDIR(st.st_mode)) {
+      return absl::InvalidArgumentError(
+          StrCat("image layer ", *normalized, " is not a directory on the host"));
+    }
+    // overlayfs's option string separates with ',' and ':'.
+    if (normalized->find_first_of(",:\\") != std::string::npos) {
+      return absl::InvalidArgumentError(
+          StrCat("image layer path ", *normalized, " holds ',', ':' or '\\'"));
+    }
+    plan.image_layers.push_back(*normalized);
   }
   plan.no_new_privs = spec.no_new_privs;
   plan.timeout_ms = spec.timeout_ms;

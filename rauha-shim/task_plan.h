@@ -70,6 +70,9 @@ struct TaskPlan {
   gid_t gid = 0;
   std::vector<std::string> warnings;
   std::vector<std::string> layers;  // for TaskResult.layers
+  // The image's layer directories, top first: "/" is an overlay of them (rootfs.h). The host's
+  // system directories and /etc are then not shown.
+  std::vector<std::string> image_layers;
 };
 
 // The host directories the task sees (read-only unless made writable): a symlink on the host

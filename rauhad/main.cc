@@ -26,6 +26,7 @@
 #include "rauhad/enforcement_hub.h"
 #include "rauhad/event_bus.h"
 #include "rauhad/image/image_store.h"
+#include "rauhad/image/layer_cache.h"
 #include "rauhad/image/puller.h"
 #include "rauhad/linux/bpf/pin_dir.h"
 #include "rauhad/linux/cgroup.h"
@@ -333,7 +334,9 @@ int main(int argc, char** argv) {
   rauha::WarmPool::Options pool_options;
   pool_options.zones_per_policy = config.warm_zones;
   rauha::WarmPool pool(&zones, pool_options);
-  rauha::TaskRunner runner(config, store->get(), &zones, &events);
+  rauha::image::LayerCache layers(config.state_dir);
+  if (auto st = layers.Init(); !st.ok()) return Fail(rauha::ToStd(st.message()));
+  rauha::TaskRunner runner(config, store->get(), &zones, &events, &images, &layers);
   runner.set_recorder(&recorder);
   runner.Recover();
   zones.RemoveIdleTemporaryZones();

@@ -8,6 +8,7 @@
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <set>
 
 #include "nlohmann/json.hpp"
@@ -69,14 +70,11 @@ std::string Seconds(uint64_t ms) {
 constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 absl::Status ValidateRequest(const pb::RunSandboxRequest& r) {
-  if (r.command().empty() || r.command(0).empty()) {
+  // With an image, an empty command runs the image's Entrypoint + Cmd.
+  if ((r.command().empty() && r.image().empty()) ||
+      (!r.command().empty() && r.command(0).empty())) {
     return absl::InvalidArgumentError(
         "command is empty: give the program to run (rauha sandbox -- CMD ARGS...)");
-  }
-  if (!r.image().empty()) {
-    return absl::FailedPreconditionError(
-        "images are not supported by this rauhad yet; leave image empty to run on the host's "
-        "read-only system view");
   }
   if (!r.name().empty()) RAUHA_RETURN_IF_ERROR(ValidateZoneName(r.name()));
   if (!r.repo_path().empty() && r.repo_path()[0] != '/') {
@@ -245,6 +243,36 @@ std::string TimeoutError(uint64_t timeout_ms, uint64_t kill_after_ms, bool kille
   return StrCat(head, ": sent SIGTERM to its processes; it ended within the ", grace);
 }
 
+// The image's config under the request: Env below the request's env (and above rauhad's
+// defaults), WorkingDir unless the request names one or mounts a repository, the User.
+template <typename Prepared>
+void ApplyImage(const Prepared& image, const pb::RunSandboxRequest& req, shim::TaskSpec& spec) {
+  spec.image_layers = image.layer_dirs;
+  // The request's uid wins over the image's User; root there means no switch.
+  if (!req.has_uid() && (image.user.uid != 0 || image.user.gid != 0)) {
+    spec.uid = image.user.uid;
+    spec.gid = image.user.gid;
+  }
+  std::map<std::string, std::string> env;
+  for (const auto& kv : spec.env) {
+    size_t eq = kv.find('=');
+    env[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  for (const auto& kv : image.config.env) {
+    size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) continue;
+    std::string key = kv.substr(0, eq);
+    if (req.env().count(key) || key == "RAUHA_ZONE" || key == "RAUHA_TASK_ID") continue;
+    env[key] = kv.substr(eq + 1);
+  }
+  spec.env.clear();
+  for (const auto& [k, v] : env) spec.env.push_back(StrCat(k, "=", v));
+  if (req.workdir().empty() && req.repo_path().empty() && !image.config.working_dir.empty() &&
+      image.config.working_dir[0] == '/') {
+    spec.workdir = image.config.working_dir;
+  }
+}
+
 std::string CommandJson(const std::vector<std::string>& command) {
   return nlohmann::json(command).dump();
 }
@@ -252,8 +280,45 @@ std::string CommandJson(const std::vector<std::string>& command) {
 }  // namespace
 
 TaskRunner::TaskRunner(DaemonConfig config, store::Store* store, ZoneManager* zones,
-                       EventBus* events)
-    : config_(std::move(config)), store_(store), zones_(zones), events_(events) {}
+                       EventBus* events, image::ImageStore* images, image::LayerCache* layers)
+    : config_(std::move(config)),
+      store_(store),
+      zones_(zones),
+      events_(events),
+      images_(images),
+      layers_(layers) {}
+
+absl::StatusOr<TaskRunner::PreparedImage> TaskRunner::PrepareImage(const std::string& reference) {
+  if (images_ == nullptr || layers_ == nullptr) {
+    return absl::FailedPreconditionError("this rauhad runs without an image store");
+  }
+  auto resolved = images_->Resolve(reference);
+  if (absl::IsNotFound(resolved.status())) {
+    return absl::NotFoundError(StrCat("image \"", reference,
+                                      "\" is not in this rauhad's store: pull it first with "
+                                      "rauha image pull ",
+                                      reference));
+  }
+  if (!resolved.ok()) return resolved.status();
+  if (resolved->layers.empty()) {
+    return absl::FailedPreconditionError(
+        StrCat("image ", reference, " has no layers: there is no root filesystem to run on"));
+  }
+  PreparedImage out;
+  out.manifest_digest = resolved->manifest_digest;
+  for (auto it = resolved->layers.rbegin(); it != resolved->layers.rend(); ++it) {
+    RAUHA_ASSIGN_OR_RETURN(std::string dir, layers_->Ensure(it->digest, it->media_type, it->path));
+    out.layer_dirs.push_back(std::move(dir));
+    out.layer_digests.push_back(it->digest);
+  }
+  auto config = image::ParseImageConfig(resolved->config_json);
+  if (!config.ok()) return Annotate(config.status(), StrCat("image ", reference));
+  out.config = *std::move(config);
+  auto user = image::ResolveImageUser(out.config.user, out.layer_dirs);
+  if (!user.ok()) return Annotate(user.status(), StrCat("image ", reference));
+  out.user = *user;
+  return out;
+}
 
 TaskRunner::~TaskRunner() { Stop(); }
 
@@ -446,6 +511,25 @@ absl::StatusOr<pb::SandboxResult> TaskRunner::Run(const pb::RunSandboxRequest& r
   task->command.assign(req.command().begin(), req.command().end());
   task->timeout_ms = TimeoutMsOf(req);
   task->kill_after_ms = KillAfterMsOf(req);
+  // The image is made ready before any zone exists: a missing or bad image changes nothing.
+  std::optional<PreparedImage> image;
+  std::optional<image::ImageStore::Lease> lease;
+  if (!req.image().empty()) {
+    auto prepared = PrepareImage(req.image());
+    if (!prepared.ok()) return prepared.status();
+    image = *std::move(prepared);
+    // The layers stay while the task runs on them (image rm collects only unleased ones).
+    lease.emplace(images_, image->layer_digests);
+    if (task->command.empty()) {
+      task->command = image->config.entrypoint;
+      task->command.insert(task->command.end(), image->config.cmd.begin(), image->config.cmd.end());
+      if (task->command.empty() || task->command[0].empty()) {
+        return absl::InvalidArgumentError(StrCat("image ", req.image(),
+                                                 " has no Entrypoint or Cmd: give the command "
+                                                 "to run (rauha sandbox --image IMG -- CMD...)"));
+      }
+    }
+  }
 
   std::string zone_name = req.name();
   // Setting up the zone (its policy parsed, cgroups, namespaces, BPF) is a zone operation: it
@@ -502,6 +586,7 @@ absl::StatusOr<pb::SandboxResult> TaskRunner::Run(const pb::RunSandboxRequest& r
 
   shim::TaskSpec spec = SpecFor(zone, task->id, req, repo ? &*repo : nullptr, config_.output_limit);
   spec.argv = task->command;
+  if (image) ApplyImage(*image, req, spec);
 
   uint64_t oom_before = 0;
   if (auto stats = cgroup::ReadStats(zone.cgroup); stats.ok()) oom_before = stats->oom_kills;
@@ -577,6 +662,7 @@ absl::StatusOr<pb::SandboxResult> TaskRunner::Run(const pb::RunSandboxRequest& r
 
   bool was_cancelled = false;
   pb::SandboxResult result = Collect(*task, zone, oom_before, cancelled, &was_cancelled);
+  if (image) result.set_image_digest(image->manifest_digest);
   Seal(zone, result);
   task->result = result;
   if (auto st = store_->DeleteTask(task->id); !st.ok()) {

@@ -19,6 +19,9 @@
 #include "rauhad/config.h"
 #include "rauhad/event_bus.h"
 #include "rauhad/host_path.h"
+#include "rauhad/image/image_config.h"
+#include "rauhad/image/image_store.h"
+#include "rauhad/image/layer_cache.h"
 #include "rauhad/store/store.h"
 #include "rauhad/zone_manager.h"
 
@@ -35,7 +38,9 @@ struct ProbeOutcome {
 
 class TaskRunner {
  public:
-  TaskRunner(DaemonConfig config, store::Store* store, ZoneManager* zones, EventBus* events);
+  // `images` and `layers` may be null: requests naming an image are then refused.
+  TaskRunner(DaemonConfig config, store::Store* store, ZoneManager* zones, EventBus* events,
+             image::ImageStore* images = nullptr, image::LayerCache* layers = nullptr);
   ~TaskRunner();
 
   // Blocks until the task ends. When `cancelled` turns true (the client went away) the task
@@ -91,12 +96,24 @@ class TaskRunner {
   void Finish(const std::shared_ptr<Task>& task);
   // Records the task's end in the audit log and puts the record in the result as its receipt.
   void Seal(const ZoneView& zone, rauha::sandbox::v1::SandboxResult& result);
+  // The request's image made ready: resolved, its layers unpacked (top first), its config
+  // applied to `spec` (command, env, workdir, user).
+  struct PreparedImage {
+    std::string manifest_digest;
+    std::vector<std::string> layer_digests;
+    std::vector<std::string> layer_dirs;  // top first
+    image::ImageConfig config;
+    image::UserIds user;
+  };
+  absl::StatusOr<PreparedImage> PrepareImage(const std::string& reference);
 
   DaemonConfig config_;
   store::Store* store_;
   ZoneManager* zones_;
   EventBus* events_;
   audit::Recorder* recorder_ = nullptr;
+  image::ImageStore* images_;
+  image::LayerCache* layers_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::map<std::string, std::shared_ptr<Task>> tasks_;

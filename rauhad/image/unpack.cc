@@ -123,6 +123,11 @@ class Unpacker {
             return Errno(StrCat("create parent directory ", prefix,
                                 errno == EEXIST ? " (a dangling symlink is in the way)" : ""));
           }
+          // 0755 whatever rauhad's umask: in the merged view the topmost layer's directory
+          // decides, and layers often omit the entries of directories they only add to.
+          if (::fchmodat(cur.get(), parts[i].c_str(), 0755, 0) < 0) {
+            return Errno(StrCat("chmod parent directory ", prefix));
+          }
           next.reset(OpenInRoot(root_, prefix.c_str(), O_PATH | O_DIRECTORY));
         }
         if (!next) return Errno(StrCat("open parent directory ", prefix, " inside the layer"));

@@ -144,6 +144,15 @@ TEST_F(UnpackTest, KeepsOwnershipModesTimesAndXattrs) {
   EXPECT_EQ(st.st_uid, 7u);
   EXPECT_EQ(st.st_mtim.tv_sec, 1600000000) << "directory mtime is set after its contents";
   EXPECT_EQ(fs::read_symlink(layer_ + "/etc/link"), "conf");
+  // A parent the archive does not list is made 0755 whatever the umask.
+  TarBuilder implicit;
+  implicit.File("usr/lib/x", "x");
+  mode_t old_umask = ::umask(077);
+  stats = Unpack(implicit.Build());
+  ::umask(old_umask);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  ASSERT_EQ(::lstat((layer_ + "/usr/lib").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0755u);
   ASSERT_EQ(::lstat((layer_ + "/etc/pipe").c_str(), &st), 0);
   EXPECT_TRUE(S_ISFIFO(st.st_mode));
   ExpectOutsideUntouched();

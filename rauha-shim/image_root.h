@@ -1,0 +1,43 @@
+// The pieces of a task root built from an image: an overlay of the image's layers with a
+// private upper directory, and mounts and files placed inside it without following the
+// image's symlinks out of it. The image's content is untrusted: every path inside it is
+// resolved with openat2(RESOLVE_IN_ROOT) from the overlay's root fd, and mounts go onto the
+// resolved fd (new mount API), so a symlink such as /etc -> /host/etc or /workspace -> /
+// lands inside the image, never on the host.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "rauha-common/fd.h"
+
+namespace rauha::shim {
+
+// Mounts overlayfs on `target`: `layers` (top first) read-only below a writable `upper` and
+// its `work` dir (both empty, on the same filesystem), nosuid and nodev.
+absl::Status MountImageOverlay(const std::vector<std::string>& layers, const std::string& upper,
+                               const std::string& work, const std::string& target);
+
+// Makes /proc, /dev, /tmp and /etc of the root real directories (an image's symlink or file
+// there is replaced in the upper layer), so the shim's own mounts and files there never
+// follow anything of the image's.
+absl::Status PrepareImageTopDirs(int root_fd);
+
+// Opens `task_path` inside the root (O_PATH), creating missing directories (mode 0755) and,
+// if `is_dir` is false, the final file.
+absl::StatusOr<UniqueFd> OpenImagePath(int root_fd, std::string_view task_path, bool is_dir);
+
+// Replaces /etc/<name> of the root with a fresh file holding `content`.
+absl::Status WriteImageEtcFile(int root_fd, const char* name, std::string_view content);
+
+// A fresh tmpfs (`options` such as "mode=1777,size=25%") on the object `target_fd` is.
+absl::Status MountTmpfsOn(int target_fd, std::string_view options, std::string_view what);
+// A recursive bind of the host's `source` onto `target_fd`, nosuid, nodev and, if asked,
+// read-only (set on the detached copy before it is attached).
+absl::Status BindOnto(const std::string& source, int target_fd, bool readonly,
+                      std::string_view what);
+
+}  // namespace rauha::shim
