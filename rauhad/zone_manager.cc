@@ -459,6 +459,8 @@ absl::StatusOr<std::pair<std::string, std::string>> ZoneManager::CreatePooled(
   // The name a sandbox call would give it ("task-" and 8 hex digits), random rather than
   // taken from a task id: the task is not known yet.
   std::string name = StrCat("task-", NewUuid().substr(0, 8));
+  // One fsync for the zone's records (creation and transitions), not one each.
+  audit::Recorder::Batch audit_batch(recorder_);
   RAUHA_ASSIGN_OR_RETURN(ZoneView view, CreateZone(name, "", policy_toml, /*temporary=*/true,
                                                    nullptr, /*pooled=*/true));
   return std::make_pair(view.name, audit::PolicyDigest(view.policy));
@@ -483,6 +485,7 @@ void ZoneManager::MarkRetiring(const std::string& name) {
 }
 
 absl::Status ZoneManager::DeleteInternal(const std::string& name, bool force) {
+  audit::Recorder::Batch audit_batch(recorder_);
   return DeleteZone(name, force, /*include_pooled=*/true);
 }
 

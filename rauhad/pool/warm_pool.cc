@@ -14,6 +14,11 @@ namespace {
 // A policy whose pooled zone could not be made (a limit the host refuses, a full disk) is
 // tried again this much later, not in a loop.
 constexpr std::chrono::seconds kRetryAfterFailure{5};
+// A refill takes the locks a starting task needs (cgroup_mutex for cgroup creation and BPF
+// attach) and the audit log's fsync, so while a call that took a pooled zone runs, the refill
+// of a policy that still has a zone ready waits for that call to end, at most this long (a
+// long task must not keep the pool low).
+constexpr std::chrono::milliseconds kRefillDelay{100};
 
 }  // namespace
 
@@ -66,7 +71,9 @@ std::optional<std::string> WarmPool::Claim(const std::string& policy_toml) {
     it->second.ready.pop_front();
     if (zones_->ClaimPooled(name)) {
       ++stats_.hits;
-      cv_.notify_all();  // refill
+      ++in_flight_;
+      last_claim_ = now;
+      cv_.notify_all();  // refill (or plan it)
       return name;
     }
     retire_.push_back(std::move(name));  // its shim died while it waited
@@ -80,6 +87,7 @@ void WarmPool::Retire(const std::string& zone_name) {
   zones_->MarkRetiring(zone_name);
   {
     std::lock_guard lock(mu_);
+    if (in_flight_ > 0) --in_flight_;
     if (thread_.joinable() && !stopping_) {
       retire_.push_back(zone_name);
       cv_.notify_all();
@@ -101,12 +109,13 @@ void WarmPool::Stop() {
     cv_.notify_all();
   }
   thread_.join();
-}
-
-bool WarmPool::WaitIdle(std::chrono::milliseconds timeout) {
-  std::unique_lock lock(mu_);
-  return idle_cv_.wait_for(lock, timeout,
-                           [&] { return IdleLocked(std::chrono::steady_clock::now()); });
+  Stats st = stats();
+  std::fprintf(stderr,
+               "rauhad: warm pool stopped: %llu calls served from it, %llu not; %llu zones made, "
+               "%llu deleted\n",
+               static_cast<unsigned long long>(st.hits), static_cast<unsigned long long>(st.misses),
+               static_cast<unsigned long long>(st.created),
+               static_cast<unsigned long long>(st.retired));
 }
 
 WarmPool::Stats WarmPool::stats() {
@@ -118,19 +127,13 @@ WarmPool::Stats WarmPool::stats() {
   return s;
 }
 
-bool WarmPool::IdleLocked(std::chrono::steady_clock::time_point now) {
-  if (!retire_.empty() || deleting_) return false;
-  for (const auto& [key, e] : entries_) {
-    if (e.filling) return false;
-  }
-  return stopping_ || NextToFill(now).empty();
-}
-
 std::string WarmPool::NextToFill(std::chrono::steady_clock::time_point now) {
   std::string best;
   size_t fewest = options_.zones_per_policy;
+  const bool calls_running = in_flight_ > 0 && now - last_claim_ < kRefillDelay;
   for (const auto& [key, e] : entries_) {
     if (e.filling || e.retry_after > now) continue;
+    if (calls_running && !e.ready.empty()) continue;
     if (e.ready.size() < fewest) {
       fewest = e.ready.size();
       best = key;
@@ -172,7 +175,6 @@ void WarmPool::Run() {
       lock.lock();
       deleting_ = false;
       ++stats_.retired;
-      idle_cv_.notify_all();
       continue;
     }
     if (stopping_) {
@@ -187,11 +189,12 @@ void WarmPool::Run() {
     const auto now = std::chrono::steady_clock::now();
     std::string key = NextToFill(now);
     if (key.empty()) {
-      idle_cv_.notify_all();
       auto wake = std::chrono::steady_clock::time_point::max();
       for (const auto& [k, e] : entries_) {
         if (e.retry_after > now && e.ready.size() < options_.zones_per_policy)
           wake = std::min(wake, e.retry_after);
+        if (in_flight_ > 0 && e.ready.size() < options_.zones_per_policy)
+          wake = std::min(wake, last_claim_ + kRefillDelay);
       }
       if (wake == std::chrono::steady_clock::time_point::max()) {
         cv_.wait(lock);
@@ -212,7 +215,6 @@ void WarmPool::Run() {
       std::fprintf(stderr, "rauhad: warm pool: making a zone (policy %s): %s\n",
                    key.substr(0, 12).c_str(), ToStd(made.status().message()).c_str());
       if (it != entries_.end()) it->second.retry_after = now + kRetryAfterFailure;
-      idle_cv_.notify_all();
       continue;
     }
     ++stats_.created;
@@ -236,7 +238,6 @@ void WarmPool::Run() {
     }
     it->second.ready.push_back(std::move(name));
   }
-  idle_cv_.notify_all();
 }
 
 }  // namespace rauha

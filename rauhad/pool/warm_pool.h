@@ -10,8 +10,11 @@
 // path), for up to `max_policies` policies, the least recently used giving way.
 //
 // One background thread at a raised nice value does all the pool's work: the deferred
-// deletions first, then refills, one zone at a time. Pooled zones are temporary zones in the
-// store, so a crash leaves nothing the next start does not remove (RemoveIdleTemporaryZones).
+// deletions first, then refills, one zone at a time. While a call that took a pooled zone
+// runs, a policy that still has a zone ready is refilled only after that call (or 100 ms):
+// the refill would compete with the call's task start for cgroup locks and the disk. Pooled zones
+// are temporary zones in the store, so a crash leaves nothing the next start does not remove
+// (RemoveIdleTemporaryZones).
 #pragma once
 
 #include <chrono>
@@ -61,9 +64,6 @@ class WarmPool {
   // Stops the thread, deletes the zones still waiting in the pool and those retired and not
   // yet deleted. Idempotent.
   void Stop();
-  // Blocks until nothing is left to delete and no refill is due or running (tests; bounded by
-  // `timeout`). True when idle.
-  bool WaitIdle(std::chrono::milliseconds timeout);
   Stats stats();
 
  private:
@@ -80,17 +80,17 @@ class WarmPool {
   std::string NextToFill(std::chrono::steady_clock::time_point now);
   // Forgets the least recently used entry beyond max_policies (its zones retired). mu_ held.
   void EvictLocked();
-  bool IdleLocked(std::chrono::steady_clock::time_point now);
 
   ZoneManager* zones_;
   Options options_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::condition_variable idle_cv_;
   std::map<std::string, Entry> entries_;  // by pool key
   std::string default_key_;               // never evicted
   std::deque<std::string> retire_;        // zone names to delete
   bool deleting_ = false;
+  uint32_t in_flight_ = 0;  // claimed zones whose call has not ended (Retire)
+  std::chrono::steady_clock::time_point last_claim_;
   bool started_ = false;
   bool stopping_ = false;
   Stats stats_;
