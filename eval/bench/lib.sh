@@ -16,12 +16,15 @@ require_built() {
   done
 }
 
-# start_rauhad RAUHAD SHIM DIR TAG: a private rauhad (socket, run and state dirs in DIR, cgroup
-# parent TAG below its own cgroup); sets DAEMON_PID once the socket answers.
+# start_rauhad RAUHAD SHIM DIR TAG [ARGS...]: a private rauhad (socket, run and state dirs in
+# DIR, cgroup parent TAG below its own cgroup, ARGS added); sets DAEMON_PID once the socket
+# answers.
 start_rauhad() {
   local rauhad=$1 shim=$2 dir=$3 tag=$4
+  shift 4
+  mkdir -p "$dir"
   "$rauhad" --socket "$dir/rauhad.sock" --run-dir "$dir/run" --state-dir "$dir/state" \
-    --cgroup-parent "$tag" --shim-path "$shim" >"$dir/rauhad.log" 2>&1 &
+    --cgroup-parent "$tag" --shim-path "$shim" "$@" >"$dir/rauhad.log" 2>&1 &
   DAEMON_PID=$!
   local i
   for ((i = 0; i < 200; i++)); do
@@ -116,6 +119,23 @@ start_cgroup_ns_holder() {
   done
   echo "could not prepare the cgroup namespace for crun:" >&2
   cat "$dir/holder.log" >&2
+  return 1
+}
+
+# wait_warm_pool DIR N: waits (up to 30 s) until the rauhad of DIR has N zones in its run
+# directory, each with its shim running: its warm pool is full (no call has run yet).
+wait_warm_pool() {
+  local dir=$1 n=$2 i z ok
+  for ((i = 0; i < 600; i++)); do
+    ok=0
+    for z in "$dir"/run/zones/*; do
+      [ -d "$z" ] || continue
+      pgrep -f "rauha-shim.*$(basename "$z")" >/dev/null && ok=$((ok + 1))
+    done
+    [ "$ok" -ge "$n" ] && return 0
+    sleep 0.05
+  done
+  echo "the warm pool of $dir did not fill to $n zones within 30 s" >&2
   return 1
 }
 

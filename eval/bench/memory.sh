@@ -79,7 +79,7 @@ add_row() {
 }
 
 # --- rauha -----------------------------------------------------------------------------------
-start_rauhad "$RAUHAD" "$SHIM" "$D" "$TAG"
+start_rauhad "$RAUHAD" "$SHIM" "$D" "$TAG" --warm-zones 0 # shims of a pool would not be counted
 for ((i = 1; i <= ZONES; i++)); do
   rauha sandbox --name "z$i" -- /bin/sleep 30 >"$D/z$i.json" 2>"$D/z$i.err" &
   CLIENT_PIDS+=($!)

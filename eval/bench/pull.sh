@@ -85,7 +85,7 @@ IMAGE="127.0.0.1:$PORT/bench/libs:v1"
 skopeo copy --quiet --dest-tls-verify=false "oci:$D/layout:v1" "docker://$IMAGE"
 
 # --- the contenders ---------------------------------------------------------------------------
-start_rauhad "$RAUHAD" "$SHIM" "$D" "$TAG"
+start_rauhad "$RAUHAD" "$SHIM" "$D" "$TAG" --warm-zones 0 # pulls need no zones
 
 contenders=(rauha skopeo)
 have_umoci=0

@@ -6,6 +6,11 @@
 #
 #   eval/bench/startup.sh [-n N] [--build-dir DIR]      (as root)
 #
+# rauha is measured twice, from the command line and as the bare RunSandbox call: against a
+# rauhad with its warm zone pool (the default, --warm-zones 2) and against one without
+# (--warm-zones 0). The CLI's floor (`rauha --help`, `rauha version` without a daemon) has
+# rows of its own.
+#
 # Prints one table: contender, n, median ms, p95 ms, notes. A contender whose binary is missing
 # gets a "not installed" row; a contender that fails gets a FAILED row, and the script then
 # exits 1. Everything it creates (a private rauhad, bundles, runc/crun state, cgroups) is
@@ -36,20 +41,22 @@ require_built startup.sh "$BUILD" "rauhad rauha-shim rauha runsandbox_bench" \
 
 TAG="rauha-bench-$$"
 D=$(mktemp -d "/tmp/$TAG-XXXXXX")
+DP="$D/pooled" # the rauhad with its warm pool; $D itself holds the one without
 DAEMON_PID=""
+POOLED_PID=""
 HOLDER_PID=""
-RPC_CHILD=""
-RPC_IN=""
-RPC_OUT=""
+declare -A RPC_CHILD RPC_IN RPC_OUT
 
 cleanup() {
   set +e
-  if [ -n "$RPC_CHILD" ]; then
-    eval "exec $RPC_IN>&-" 2>/dev/null
-    wait "$RPC_CHILD" 2>/dev/null
-  fi
+  local r
+  for r in "${!RPC_CHILD[@]}"; do
+    eval "exec ${RPC_IN[$r]}>&-" 2>/dev/null
+    wait "${RPC_CHILD[$r]}" 2>/dev/null
+  done
   [ -n "$HOLDER_PID" ] && { kill "$HOLDER_PID"; wait "$HOLDER_PID"; } 2>/dev/null
   [ -n "$DAEMON_PID" ] && stop_rauhad "$DAEMON_PID"
+  [ -n "$POOLED_PID" ] && stop_rauhad "$POOLED_PID"
   # Containers of a failed run: runc/crun "run" deletes its container when it exits; this is
   # for a run that was interrupted.
   for id in $(runc --root "$D/runc" list -q 2>/dev/null); do runc --root "$D/runc" delete -f "$id"; done
@@ -65,6 +72,9 @@ BUNDLE="$D/bundle"
 make_busybox_bundle "$BUNDLE"
 
 run_rauha_cli() { "$CLI" --socket "$D/rauhad.sock" sandbox -- /bin/true >/dev/null; }
+run_rauha_cli_pool() { "$CLI" --socket "$DP/rauhad.sock" sandbox -- /bin/true >/dev/null; }
+run_rauha_help() { "$CLI" --help >/dev/null; }
+run_rauha_version() { "$CLI" --socket "$D/no-such.sock" version >/dev/null; }
 run_bwrap() {
   bwrap --unshare-all --ro-bind /usr /usr --symlink usr/bin /bin --symlink usr/lib /lib \
     --symlink usr/lib64 /lib64 --proc /proc --dev /dev /bin/true
@@ -77,24 +87,34 @@ run_crun() {
   nsenter -t "$HOLDER_PID" -m -C crun --root "$D/crun" run --bundle "$BUNDLE" "$TAG-crun-$SEQ" </dev/null
 }
 
-CONTENDERS=(rauha_cli rauha_rpc bwrap unshare runc crun)
+CONTENDERS=(rauha_cli_pool rauha_rpc_pool rauha_cli rauha_rpc rauha_help rauha_version bwrap unshare
+  runc crun)
 declare -A LABEL=(
-  [rauha_cli]="rauha sandbox -- /bin/true"
-  [rauha_rpc]="RunSandbox gRPC call"
+  [rauha_cli_pool]="rauha sandbox, warm pool"
+  [rauha_rpc_pool]="RunSandbox call, warm pool"
+  [rauha_cli]="rauha sandbox, no pool"
+  [rauha_rpc]="RunSandbox call, no pool"
+  [rauha_help]="rauha --help"
+  [rauha_version]="rauha version (no rauhad)"
   [bwrap]="bwrap --unshare-all"
   [unshare]="unshare -mpniu --fork chroot"
   [runc]="runc run"
   [crun]="crun run"
 )
 declare -A NOTE=(
-  [rauha_cli]="CLI process included; fresh temporary zone each run; default policy (standard)"
-  [rauha_rpc]="in-process latency of one RPC on a connected channel (runsandbox_bench); fresh temporary zone"
+  [rauha_cli_pool]="CLI process included; rauhad --warm-zones 2 (the default): a zone made ahead, deleted after the call"
+  [rauha_rpc_pool]="in-process latency of one RPC on a connected channel (runsandbox_bench); warm pool"
+  [rauha_cli]="CLI process included; rauhad --warm-zones 0: the call makes and removes its temporary zone"
+  [rauha_rpc]="in-process latency of one RPC on a connected channel (runsandbox_bench); no pool"
+  [rauha_help]="the CLI's floor: process start, static initialisers, argument parsing"
+  [rauha_version]="the CLI's floor with a command: finds no socket, prints its own version"
   [bwrap]="ro-bind /usr, own /proc and /dev, all namespaces"
   [unshare]="busybox rootfs, no cgroups, no /proc mount"
   [runc]="busybox bundle from 'runc spec'; run = create+start+wait+delete; cgroups below ours"
   [crun]="same bundle; via nsenter into a mount+cgroup ns with cgroup2 unmounted and v1 remounted at our cgroup (crun refuses hybrid cgroups); nsenter exec included"
 )
-declare -A NEEDS=([rauha_cli]="" [rauha_rpc]="" [bwrap]=bwrap [unshare]="unshare chroot"
+declare -A NEEDS=([rauha_cli]="" [rauha_rpc]="" [rauha_cli_pool]="" [rauha_rpc_pool]=""
+  [rauha_help]="" [rauha_version]="" [bwrap]=bwrap [unshare]="unshare chroot"
   [runc]=runc [crun]="crun nsenter")
 declare -A STATE SAMPLES
 
@@ -108,27 +128,40 @@ done
 
 # --- set-up ----------------------------------------------------------------------------------
 mkdir -p "$D/runc" "$D/crun"
-start_rauhad "$RAUHAD" "$SHIM" "$D" "$TAG"
+start_rauhad "$RAUHAD" "$SHIM" "$DP" "$TAG-pool"
+POOLED_PID=$DAEMON_PID
+start_rauhad "$RAUHAD" "$SHIM" "$D" "$TAG" --warm-zones 0
+wait_warm_pool "$DP" 2
 
 if [ "${STATE[crun]}" = ok ]; then
   start_cgroup_ns_holder "$D"
 fi
 
-# The RPC contender lives as a coprocess: one line in, one latency (ns) out.
-coproc RPC { exec "$RPC_BENCH" --socket "$D/rauhad.sock" --serve 2>"$D/rpc.err"; }
-RPC_CHILD=$RPC_PID
-RPC_IN=${RPC[1]}
-RPC_OUT=${RPC[0]}
-run_rauha_rpc() {
-  local ns
-  # Checked first: writing to a dead coprocess would SIGPIPE this script.
-  if ! kill -0 "$RPC_CHILD" 2>/dev/null ||
-    ! { echo go >&"$RPC_IN" && read -r ns <&"$RPC_OUT"; } 2>/dev/null; then
-    cat "$D/rpc.err" >&2
+# Each RPC contender is a runsandbox_bench --serve behind two FIFOs: one line in, one latency
+# (ns) out.
+start_rpc() {
+  local name=$1 sock=$2 fd_in fd_out
+  mkfifo "$D/$name.in" "$D/$name.out"
+  "$RPC_BENCH" --socket "$sock" --serve <"$D/$name.in" >"$D/$name.out" 2>"$D/$name.err" &
+  RPC_CHILD[$name]=$!
+  exec {fd_in}>"$D/$name.in" {fd_out}<"$D/$name.out"
+  RPC_IN[$name]=$fd_in
+  RPC_OUT[$name]=$fd_out
+}
+rpc_call() {
+  local name=$1 ns
+  # Checked first: writing to a dead server would SIGPIPE this script.
+  if ! kill -0 "${RPC_CHILD[$name]}" 2>/dev/null ||
+    ! { echo go >&"${RPC_IN[$name]}" && read -r ns <&"${RPC_OUT[$name]}"; } 2>/dev/null; then
+    cat "$D/$name.err" >&2
     return 1
   fi
   RPC_NS=$ns
 }
+start_rpc rpc "$D/rauhad.sock"
+start_rpc rpc_pool "$DP/rauhad.sock"
+run_rauha_rpc() { rpc_call rpc; }
+run_rauha_rpc_pool() { rpc_call rpc_pool; }
 
 # One sample of contender $1; appends µs to SAMPLES, or marks the contender FAILED.
 sample() {
@@ -142,7 +175,7 @@ sample() {
   fi
   t1=${EPOCHREALTIME/./}
   us=$((t1 - t0))
-  if [ "$c" = rauha_rpc ]; then us=$((RPC_NS / 1000)); fi
+  if [ "$c" = rauha_rpc ] || [ "$c" = rauha_rpc_pool ]; then us=$((RPC_NS / 1000)); fi
   SAMPLES[$c]+="$us "
 }
 
@@ -174,14 +207,20 @@ for c in "${CONTENDERS[@]}"; do
 done
 
 # --- leave nothing behind --------------------------------------------------------------------
-eval "exec $RPC_IN>&-"
-wait "$RPC_CHILD" || { echo "startup.sh: runsandbox_bench failed: $(cat "$D/rpc.err")" >&2; failed=1; }
-RPC_CHILD=""
-kill "$HOLDER_PID"
-wait "$HOLDER_PID" 2>/dev/null || true # killed by our SIGTERM: status 143
-HOLDER_PID=""
+for r in "${!RPC_CHILD[@]}"; do
+  eval "exec ${RPC_IN[$r]}>&-"
+  wait "${RPC_CHILD[$r]}" || { echo "startup.sh: runsandbox_bench ($r) failed: $(cat "$D/$r.err")" >&2; failed=1; }
+  unset "RPC_CHILD[$r]"
+done
+if [ -n "$HOLDER_PID" ]; then
+  kill "$HOLDER_PID"
+  wait "$HOLDER_PID" 2>/dev/null || true # killed by our SIGTERM: status 143
+  HOLDER_PID=""
+fi
 stop_rauhad "$DAEMON_PID"
 DAEMON_PID=""
+stop_rauhad "$POOLED_PID"
+POOLED_PID=""
 left=$(runc --root "$D/runc" list -q; runc list -q 2>/dev/null | grep -F "$TAG" || true;
   ls "$D/crun" ; find /sys/fs/cgroup -name "*$TAG*")
 if [ -n "$left" ]; then
