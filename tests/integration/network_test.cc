@@ -20,6 +20,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -807,6 +808,57 @@ TEST_F(NetworkTest, FailedNameLookupInAZoneWithoutDnsGetsAHint) {
   }
   EXPECT_NE(hint.find("no DNS"), std::string::npos) << r.DebugString();
   EXPECT_NE(hint.find("allowed_egress"), std::string::npos) << hint;
+}
+
+// The warm pool (--warm-zones) makes a bridged zone's network ahead too: a pooled call gets
+// eth0 with its address and the policy's rules, and its veth goes with the zone after it.
+TEST_F(NetworkTest, PooledBridgedZoneComesWithItsNetworkAndLeavesNoLink) {
+  daemon_->Stop();
+  daemon_->set_extra_args(
+      {"--bridge", kBridge, "--subnet", kSubnet, "--nft-table", kTable, "--warm-zones", "1"});
+  daemon_->Start();
+  const std::string policy = BridgedPolicy({}, {"10.231.7.1/32:7000"});
+  Listener gateway(ns_, kGateway, 7000);
+  ASSERT_TRUE(gateway.ok());
+  auto call = [&] {
+    rauha::sandbox::v1::RunSandboxRequest req;
+    req.set_policy_toml(policy);
+    for (const char* c : {"/usr/bin/python3", "-c", kClient, kGateway, "7000", "5"})
+      req.add_command(c);
+    rauha::sandbox::v1::SandboxResult result;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(90));
+    auto st = daemon_->Sandbox()->RunSandbox(&ctx, req, &result);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return result;
+  };
+  auto zone_dirs = [&] {
+    std::set<std::string> ids;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(daemon_->dir() + "/run/zones", ec))
+      ids.insert(e.path().filename().string());
+    return ids;
+  };
+  auto wait_for = [](const std::function<bool()>& done) {
+    for (int i = 0; i < 3000 && !done(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    return done();
+  };
+  // The policy's first call takes the ordinary path; from then on it is pooled.
+  auto first = call();
+  EXPECT_NE(first.stdout().find("connected"), std::string::npos) << first.stderr();
+  ASSERT_TRUE(wait_for([&] { return ZoneLinks().size() == 1; }))
+      << "no pooled bridged zone with its veth appeared";
+  std::set<std::string> before = zone_dirs();
+  auto second = call();
+  EXPECT_TRUE(before.count(second.zone_id())) << "the call was not served from the pool";
+  EXPECT_NE(second.stdout().find("connected"), std::string::npos)
+      << "the pooled zone's egress rule does not hold: " << second.stdout() << second.stderr();
+  EXPECT_GE(gateway.WaitAccepted(2), 2);
+  // Its veth goes with it; the pool's next zone brings its own.
+  EXPECT_TRUE(wait_for([&] {
+    return !zone_dirs().count(second.zone_id()) && ZoneLinks().size() == 1;
+  })) << "the used zone's veth or directory is left, or the pool did not refill";
 }
 
 }  // namespace
