@@ -306,11 +306,12 @@ absl::StatusOr<TaskRunner::PreparedImage> TaskRunner::PrepareImage(const std::st
   }
   PreparedImage out;
   out.manifest_digest = resolved->manifest_digest;
-  for (auto it = resolved->layers.rbegin(); it != resolved->layers.rend(); ++it) {
-    RAUHA_ASSIGN_OR_RETURN(std::string dir, layers_->Ensure(it->digest, it->media_type, it->path));
-    out.layer_dirs.push_back(std::move(dir));
-    out.layer_digests.push_back(it->digest);
-  }
+  std::vector<std::string> digests;
+  for (const auto& layer : resolved->layers) digests.push_back(layer.digest);
+  out.lease = std::make_unique<image::ImageStore::Lease>(images_, std::move(digests));
+  std::vector<image::LayerBlob> top_first(resolved->layers.rbegin(), resolved->layers.rend());
+  RAUHA_ASSIGN_OR_RETURN(out.layer_dirs, layers_->EnsureAll(top_first));
+  for (const auto& layer : top_first) out.layer_digests.push_back(layer.digest);
   auto config = image::ParseImageConfig(resolved->config_json);
   if (!config.ok()) return Annotate(config.status(), StrCat("image ", reference));
   out.config = *std::move(config);
@@ -513,13 +514,10 @@ absl::StatusOr<pb::SandboxResult> TaskRunner::Run(const pb::RunSandboxRequest& r
   task->kill_after_ms = KillAfterMsOf(req);
   // The image is made ready before any zone exists: a missing or bad image changes nothing.
   std::optional<PreparedImage> image;
-  std::optional<image::ImageStore::Lease> lease;
   if (!req.image().empty()) {
     auto prepared = PrepareImage(req.image());
     if (!prepared.ok()) return prepared.status();
     image = *std::move(prepared);
-    // The layers stay while the task runs on them (image rm collects only unleased ones).
-    lease.emplace(images_, image->layer_digests);
     if (task->command.empty()) {
       task->command = image->config.entrypoint;
       task->command.insert(task->command.end(), image->config.cmd.begin(), image->config.cmd.end());

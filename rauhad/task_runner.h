@@ -104,6 +104,9 @@ class TaskRunner {
     std::vector<std::string> layer_dirs;  // top first
     image::ImageConfig config;
     image::UserIds user;
+    // Taken before the layers are unpacked and held until the task is done: an image removed
+    // meanwhile keeps its layers until then (image rm collects only unleased ones).
+    std::unique_ptr<image::ImageStore::Lease> lease;
   };
   absl::StatusOr<PreparedImage> PrepareImage(const std::string& reference);
 

@@ -1,5 +1,6 @@
 #include "rauhad/image/image_store.h"
 
+#include <cstdio>
 #include <filesystem>
 #include <set>
 
@@ -159,9 +160,13 @@ absl::Status ImageStore::CollectLocked(const std::vector<std::string>& candidate
   for (const auto& image : images) {
     for (auto& d : ReferencedDigests(image)) in_use.insert(std::move(d));
   }
-  for (const auto& [digest, count] : leases_) in_use.insert(digest);
   for (const std::string& digest : candidates) {
     if (in_use.count(digest) != 0) continue;
+    if (leases_.count(digest) != 0) {
+      collect_when_released_.insert(digest);
+      continue;
+    }
+    collect_when_released_.erase(digest);
     RAUHA_RETURN_IF_ERROR(content_.Remove(digest));
     // Without following an unpacked layer's symlinks: they are the image's, not ours.
     RAUHA_RETURN_IF_ERROR(RemoveTree(LayerDir(digest)));
@@ -181,8 +186,18 @@ void ImageStore::Lease::Add(const std::string& digest) {
 
 ImageStore::Lease::~Lease() {
   std::lock_guard lock(store_->mu_);
+  std::vector<std::string> released;
   for (const auto& d : digests_) {
-    if (--store_->leases_[d] == 0) store_->leases_.erase(d);
+    if (--store_->leases_[d] != 0) continue;
+    store_->leases_.erase(d);
+    if (store_->collect_when_released_.count(d) != 0) released.push_back(d);
+  }
+  if (released.empty()) return;
+  // A destructor cannot return the error: it is logged, and the next Remove of an image
+  // sharing these digests (or `rauha image rm`) tries again.
+  if (absl::Status st = store_->CollectLocked(released); !st.ok()) {
+    std::fprintf(stderr, "rauhad: collecting image content a finished lease held: %s\n",
+                 std::string(st.message()).c_str());
   }
 }
 

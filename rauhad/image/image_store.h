@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -59,7 +60,9 @@ class ImageStore {
   absl::Status Collect(const std::vector<std::string>& digests);
 
   // Blobs a pull or import is writing, or layers a running rootfs uses: never collected while
-  // a lease holds them.
+  // a lease holds them. What a Remove or Collect skipped only because a lease held it is
+  // collected when the last lease on it ends (if no image references it by then), so an image
+  // removed while a task runs on it leaves nothing once the task is done.
   class Lease {
    public:
     Lease(ImageStore* store, std::vector<std::string> digests);
@@ -83,6 +86,7 @@ class ImageStore {
   ContentStore content_;
   std::mutex mu_;  // records and collection; leases
   std::map<std::string, int> leases_;
+  std::set<std::string> collect_when_released_;  // skipped by CollectLocked for a lease
 };
 
 // The digests an image record references: manifest, config, layers and the config's diff_ids.

@@ -4,8 +4,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <thread>
 
 #include "rauha-common/errors.h"
 #include "rauha-common/fd.h"
@@ -55,6 +58,41 @@ absl::StatusOr<std::string> LayerCache::PathOf(const std::string& digest) const 
         StrCat("layer digest \"", digest, "\" is not sha256:<64 lowercase hex digits>"));
   }
   return StrCat(root_, "/sha256/", d.substr(7));
+}
+
+absl::StatusOr<std::vector<std::string>> LayerCache::EnsureAll(
+    const std::vector<LayerBlob>& layers) {
+  std::vector<absl::StatusOr<std::string>> dirs(layers.size(), absl::UnknownError("not unpacked"));
+  std::vector<size_t> missing;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    auto path = PathOf(layers[i].digest);
+    if (!path.ok()) return path.status();
+    if (IsDirectory(*path)) {
+      dirs[i] = *std::move(path);
+    } else {
+      missing.push_back(i);
+    }
+  }
+  // The cached case (every layer there) starts no thread.
+  std::atomic<size_t> next{0};
+  auto unpack = [&] {
+    for (size_t k; (k = next.fetch_add(1)) < missing.size();) {
+      const LayerBlob& l = layers[missing[k]];
+      dirs[missing[k]] = Ensure(l.digest, l.media_type, l.path);
+    }
+  };
+  size_t threads =
+      std::min<size_t>(missing.size(), std::max(1u, std::thread::hardware_concurrency()));
+  std::vector<std::thread> helpers;
+  for (size_t t = 1; t < threads; ++t) helpers.emplace_back(unpack);
+  unpack();
+  for (auto& t : helpers) t.join();
+  std::vector<std::string> out;
+  for (auto& d : dirs) {
+    if (!d.ok()) return d.status();
+    out.push_back(*std::move(d));
+  }
+  return out;
 }
 
 absl::StatusOr<std::string> LayerCache::Ensure(const std::string& digest,

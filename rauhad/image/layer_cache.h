@@ -10,8 +10,10 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
+#include "rauhad/image/image_store.h"
 #include "rauhad/image/unpack.h"
 
 namespace rauha::image {
@@ -29,6 +31,11 @@ class LayerCache {
   // FailedPrecondition for a media type that disagrees with the bytes.
   absl::StatusOr<std::string> Ensure(const std::string& digest, const std::string& media_type,
                                      const std::string& blob_path);
+
+  // Ensure for each of `layers`, in their order: those not unpacked yet are unpacked in
+  // parallel, at most one thread per CPU (decompression and file creation are CPU-bound), so a
+  // freshly pulled image of several layers is ready sooner. The first error is returned.
+  absl::StatusOr<std::vector<std::string>> EnsureAll(const std::vector<LayerBlob>& layers);
 
   // Where `digest`'s layer is (or would be) unpacked; InvalidArgument for a malformed digest.
   absl::StatusOr<std::string> PathOf(const std::string& digest) const;
