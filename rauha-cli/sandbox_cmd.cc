@@ -9,10 +9,12 @@
 #include <iostream>
 
 #include "rauha-cli/commands.h"
+#include "rauha-cli/pull_display.h"
 #include "rauha-cli/result_json.h"
 #include "rauha-cli/sandbox_args.h"
 #include "rauha-cli/signals.h"
 #include "rauha-common/policy/policy.h"
+#include "rauha/v1/image.grpc.pb.h"
 #include "rauha/v1/sandbox.grpc.pb.h"
 
 namespace rauha::cli {
@@ -43,6 +45,7 @@ struct SandboxArgs {
   std::string policy_file;
   std::string preset;
   std::string image;
+  std::string pull = "missing";  // --pull: missing, always or never
   std::string output_limit;
   std::string output_dir;
   std::string user;         // UID[:GID] or a user name of this host
@@ -124,6 +127,33 @@ absl::StatusOr<sv1::RunSandboxRequest> BuildRequest(const SandboxArgs& a,
   return req;
 }
 
+// Whether rauhad's store holds `image` (Inspect answers NOT_FOUND otherwise).
+absl::StatusOr<bool> ImageHeld(const Cli& cli, const std::string& image) {
+  auto stub = MakeStub<rauha::image::v1::ImageService>(cli);
+  if (!stub.ok()) return stub.status();
+  grpc::ClientContext ctx;
+  rauha::image::v1::InspectRequest req;
+  req.set_reference(image);
+  rauha::image::v1::InspectResponse resp;
+  grpc::Status s = (*stub)->Inspect(&ctx, req, &resp);
+  if (s.error_code() == grpc::StatusCode::NOT_FOUND) return false;
+  if (!s.ok()) return absl::UnavailableError(DescribeRpcError(s));
+  return true;
+}
+
+// Pulls the image with its progress on stderr (stdout is the JSON result's alone), then pins
+// the request to the manifest pulled, so the task runs on what was just fetched even if the
+// tag moves meanwhile. Returns 0, or the exit code of the error it printed.
+int PullForSandbox(const Cli& cli, const std::string& image, sv1::RunSandboxRequest& req) {
+  std::fprintf(stderr, "pulling %s\n", image.c_str());
+  std::string digest;
+  int code = PullWithProgress(cli, image, stderr, kExitRuntimeError, &digest);
+  if (code != 0) return code;
+  std::fprintf(stderr, "pulled %s %s\n", image.c_str(), digest.c_str());
+  req.set_image(digest);
+  return 0;
+}
+
 int RunSandbox(const Cli& cli, const SandboxArgs& a) {
   std::vector<std::string> command = a.command;
   command.insert(command.end(), cli.trailing.begin(), cli.trailing.end());
@@ -146,11 +176,28 @@ int RunSandbox(const Cli& cli, const SandboxArgs& a) {
   auto stub = MakeStub<sv1::SandboxService>(cli);
   if (!stub.ok()) return Fail(stub.status(), kExitRuntimeError);
 
+  if (!a.image.empty() && a.pull == "always") {
+    if (int code = PullForSandbox(cli, a.image, *req); code != 0) return code;
+  }
   grpc::ClientContext ctx;
   sv1::SandboxResult result;
   CancelOnSignal cancel(&ctx);
   grpc::Status s = (*stub)->RunSandbox(&ctx, *req, &result);
-  return ReportSandboxCall(s, result, cancel.signal());
+  if (s.error_code() != grpc::StatusCode::NOT_FOUND || a.image.empty() || a.pull != "missing" ||
+      cancel.signal() != 0) {
+    return ReportSandboxCall(s, result, cancel.signal());
+  }
+  // rauhad refuses an image it does not hold before it makes anything (no zone, no task), so
+  // the call can be made again once the image is there. Another NOT_FOUND is reported as is.
+  auto held = ImageHeld(cli, a.image);
+  if (!held.ok()) return Fail(held.status(), kExitRuntimeError);
+  if (*held) return ReportSandboxCall(s, result, 0);
+  if (int code = PullForSandbox(cli, a.image, *req); code != 0) return code;
+  grpc::ClientContext again_ctx;
+  result.Clear();
+  CancelOnSignal again_cancel(&again_ctx);
+  s = (*stub)->RunSandbox(&again_ctx, *req, &result);
+  return ReportSandboxCall(s, result, again_cancel.signal());
 }
 
 }  // namespace
@@ -217,6 +264,11 @@ void AddSandboxCommand(CLI::App& app, Cli& cli) {
   cmd->add_option("--image", a->image,
                   "OCI image (default: a read-only view of the host's system directories)")
       ->type_name("REF");
+  cmd->add_option("--pull", a->pull,
+                  "With --image: missing (default) pulls the image when rauhad does not hold "
+                  "it, always pulls it first, never only runs what is held (progress on stderr)")
+      ->check(CLI::IsMember({"missing", "always", "never"}))
+      ->type_name("WHEN");
   cmd->add_option("--output-limit", a->output_limit,
                   "Bytes kept of each of stdout and stderr in the result: 1 to 1Mi (1048576, "
                   "also the default; e.g. 4096, 64Ki)")

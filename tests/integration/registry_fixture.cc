@@ -82,6 +82,9 @@ std::pair<std::string, std::string> MakeLayer(const LayoutBuilder::Layer& layer)
     archive_write_set_format_pax_restricted(a);
     if (c == LayoutBuilder::Compression::kGzip) archive_write_add_filter_gzip(a);
     if (c == LayoutBuilder::Compression::kZstd) archive_write_add_filter_zstd(a);
+    // Unpadded: libarchive would pad the (compressed) output to 10240 bytes with zeros, which
+    // gzip readers skip but a zstd reader refuses as a bad frame.
+    archive_write_set_bytes_in_last_block(a, 1);
     archive_write_open(a, &out, nullptr, AppendToString, nullptr);
     for (const auto& [path, content] : layer.files) {
       archive_entry* e = archive_entry_new();

@@ -8,18 +8,23 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "nlohmann/json.hpp"
+#include "rauha/v1/image.grpc.pb.h"
 #include "rauhad/image/digest.h"
 #include "rauhad/image/image_store.h"
 #include "rauhad/image/reference.h"
 #include "rauhad/store/store.h"
 #include "tests/integration/daemon_fixture.h"
+#include "tests/integration/registry_fixture.h"
 #include "tests/integration/tar_builder.h"
 
 namespace rauha::testing {
@@ -38,6 +43,21 @@ std::string ReadFile(const std::string& path) {
   ss << in.rdbuf();
   return ss.str();
 }
+
+size_t CountEntries(const std::string& dir) {
+  size_t n = 0;
+  std::error_code ec;
+  for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator();
+       it.increment(ec)) {
+    ++n;
+  }
+  return n;
+}
+
+struct CliOutput {
+  int rc = -1;
+  std::string out, err;
+};
 
 class SandboxImageTest : public DaemonTest {
  protected:
@@ -105,7 +125,7 @@ class SandboxImageTest : public DaemonTest {
   std::string ThreeLayerImage(nlohmann::json config) {
     TarBuilder l1, l2, l3;
     l1.Dir("bin").File("bin/busybox", ReadFile(kBusybox), {.perm = 0755});
-    for (const char* applet : {"sh", "cat", "ls", "id", "pwd", "echo", "touch", "test"}) {
+    for (const char* applet : {"sh", "cat", "ls", "id", "pwd", "echo", "touch", "test", "true"}) {
       l1.Symlink(std::string("bin/") + applet, "busybox");
     }
     l1.Dir("etc")
@@ -122,6 +142,21 @@ class SandboxImageTest : public DaemonTest {
     return AddImage({l1.Build(LayerCompression::kGzip), l2.Build(LayerCompression::kGzip),
                      l3.Build(LayerCompression::kGzip)},
                     std::move(config), "rauha-test/three:1");
+  }
+
+  // The CLI against this rauhad, its stdout and stderr apart.
+  CliOutput RunCli(const std::vector<std::string>& args) {
+    std::string err_file = daemon_->dir() + "/cli.err", out_file = daemon_->dir() + "/cli.out";
+    // The paths are the fixture's own (no quotes in them).
+    std::vector<std::string> argv = {
+        "sh",          "-c",       "exec \"$0\" \"$@\" >'" + out_file + "' 2>'" + err_file + "'",
+        RAUHA_CLI_BIN, "--socket", daemon_->socket()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    CliOutput out;
+    out.rc = RunProgram(argv);
+    out.out = ReadFile(out_file);
+    out.err = ReadFile(err_file);
+    return out;
   }
 
   std::string sentinel_;
@@ -189,6 +224,152 @@ TEST_F(SandboxImageTest, TaskRunsOnTheMergedLayersWithTheImageConfig) {
   for (const auto& e : fs::recursive_directory_iterator(daemon_->dir() + "/run")) {
     EXPECT_EQ(e.path().filename().string().find("rootfs-"), std::string::npos) << e.path();
   }
+}
+
+// Every enforcement layer holds on an image's root as on the host view: no capabilities,
+// no_new_privs and seccomp in the task's status, a refused mount, a seccomp denial and a
+// cgroup-bpf denial in the result, the exec allow-list (Landlock or the LSM) over the image's
+// own paths, the zone's cgroup accounting, the task's own pid namespace; and the repository at
+// /workspace.
+TEST_F(SandboxImageTest, EveryEnforcementLayerHoldsOnTheImageRoot) {
+  ThreeLayerImage({{"config", {{"Env", {"PATH=/bin"}}}}});
+  ASSERT_TRUE(
+      CreateZone("img", PolicyWith("pids_max = 64", "[exec]\nallowed = [\"/bin\"]\n", "none"))
+          .ok());
+  std::string repo = daemon_->dir() + "/repo";
+  ASSERT_TRUE(fs::create_directories(repo));
+  std::ofstream(repo + "/input") << "from-host";
+  pb::RunSandboxRequest req;
+  req.set_name("img");
+  req.set_image("rauha-test/three:1");
+  req.set_repo_path(repo);
+  pb::SandboxResult r = Run({"/bin/sh", "-c",
+                             "grep -E '^(CapEff|CapBnd|NoNewPrivs|Seccomp):' /proc/self/status; "
+                             "cat /proc/1/comm; pwd; cat input; "
+                             "mount -t tmpfs none /srv 2>/dev/null && echo MOUNTED; "
+                             "unshare -U true 2>/dev/null && echo UNSHARED; "
+                             "nc -w 2 192.0.2.1 9 </dev/null 2>/dev/null && echo CONNECTED; "
+                             "cp /bin/busybox /tmp/t && /tmp/t true 2>/dev/null; echo exec=$?; "
+                             "/bin/true && echo listed-runs"},
+                            req);
+  ASSERT_EQ(r.status(), "succeeded") << r.error() << "\n"
+                                     << r.stderr() << "\nstdout: " << r.stdout();
+  EXPECT_EQ(r.stdout(),
+            "CapEff:\t0000000000000000\nCapBnd:\t0000000000000000\nNoNewPrivs:\t1\nSeccomp:\t2\n"
+            "rauha-init\n/workspace\nfrom-hostexec=126\nlisted-runs\n")
+      << r.stderr();
+  std::set<std::string> layers_hooks;
+  for (const auto& e : r.enforcement_events()) layers_hooks.insert(e.layer() + " " + e.hook());
+  std::string all;
+  for (const auto& h : layers_hooks) all += h + "\n";
+  EXPECT_TRUE(layers_hooks.count("seccomp seccomp")) << all;
+  EXPECT_TRUE(layers_hooks.count("cgroup-bpf cgroup/connect4")) << all;
+  EXPECT_GT(r.resources().peak_memory_bytes(), 0u) << "the zone's cgroup accounts the task";
+}
+
+// `image rm` while a task runs on the image: the task keeps its layers and finishes normally;
+// the layers and blobs go when it is done, and nothing of its root is left.
+TEST_F(SandboxImageTest, ImageRemovedWhileATaskRunsOnItGoesWhenTheTaskEnds) {
+  ThreeLayerImage({{"config", {{"Env", {"PATH=/bin"}}}}});
+  std::string repo = daemon_->dir() + "/repo";
+  ASSERT_TRUE(fs::create_directories(repo));
+  pb::RunSandboxRequest req;
+  req.set_image("rauha-test/three:1");
+  req.set_repo_path(repo);
+  pb::SandboxResult r;
+  std::thread task([&] {
+    r = Run({"/bin/sh", "-c",
+             "touch started; while [ ! -e go ]; do sleep 1; done; cat /a/added /a/replaced"},
+            req);
+  });
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!fs::exists(repo + "/started") && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  bool started = fs::exists(repo + "/started");
+  EXPECT_TRUE(started) << "the task did not start within 60 s";
+
+  auto images = rauha::image::v1::ImageService::NewStub(daemon_->Channel());
+  grpc::ClientContext ctx;
+  rauha::image::v1::RemoveRequest rm;
+  rm.set_reference("rauha-test/three:1");
+  rauha::image::v1::RemoveResponse rm_resp;
+  grpc::Status removed = images->Remove(&ctx, rm, &rm_resp);
+  EXPECT_TRUE(removed.ok()) << removed.error_message();
+  // Held by the running task: its three layers and their blobs.
+  EXPECT_EQ(CountEntries(daemon_->dir() + "/state/layers/sha256"), 3u);
+  EXPECT_EQ(CountEntries(daemon_->dir() + "/state/blobs/sha256"), 3u);
+
+  std::ofstream(repo + "/go") << "";
+  task.join();
+  ASSERT_EQ(r.status(), "succeeded") << r.error() << "\n" << r.stderr();
+  EXPECT_EQ(r.stdout(), "added\nnew\n");
+  EXPECT_EQ(CountEntries(daemon_->dir() + "/state/layers/sha256"), 0u);
+  EXPECT_EQ(CountEntries(daemon_->dir() + "/state/blobs/sha256"), 0u);
+  EXPECT_TRUE(fs::is_empty(daemon_->dir() + "/state/layers/tmp"));
+  for (const auto& e : fs::recursive_directory_iterator(daemon_->dir() + "/run")) {
+    EXPECT_EQ(e.path().filename().string().find("rootfs-"), std::string::npos) << e.path();
+  }
+  // Gone for the next task too: a clear NOT_FOUND, no zone made.
+  grpc::Status status;
+  Run({"/bin/true"}, req, &status);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND) << status.error_message();
+}
+
+// `rauha sandbox --image REF` on an image rauhad does not hold: with --pull never, rauhad's
+// NOT_FOUND saying to pull and nothing run; by default the CLI pulls it from the registry
+// (progress on stderr) and runs on it, its stdout the JSON result alone with the image's
+// digest; the next call finds it held and pulls nothing.
+TEST_F(SandboxImageTest, CliPullsAMissingImageFromTheRegistryThenRuns) {
+  for (const char* tool : {"docker-registry", "skopeo"}) {
+    if (RunProgram({"sh", "-c", std::string("command -v ") + tool}) != 0) {
+      if (RequireAll()) FAIL() << tool << " is missing (deploy/install-deps.sh installs it)";
+      GTEST_SKIP() << tool << " is missing (deploy/install-deps.sh installs it)";
+    }
+  }
+  TempTree tmp;
+  TestRegistry registry(tmp.path(), {});
+  ASSERT_TRUE(registry.ok()) << ReadWholeFile(tmp.path() + "/registry/registry.log");
+  LayoutBuilder layout(tmp.path() + "/layout");
+  auto built =
+      layout.AddImage({{{{"bin/busybox", BusyboxBinary()}}, LayoutBuilder::Compression::kGzip},
+                       {{{"etc/hello", "hello\n"}}, LayoutBuilder::Compression::kZstd}});
+  layout.Tag(built, "v1");
+  ASSERT_TRUE(registry.Push(layout.dir(), "v1", "test/sbx:v1"));
+  std::string ref = registry.host() + "/test/sbx:v1";
+  const std::vector<std::string> run = {"sandbox",      "--image", ref,         "--",
+                                        "/bin/busybox", "cat",     "/etc/hello"};
+
+  std::vector<std::string> never = {"sandbox", "--pull", "never"};
+  never.insert(never.end(), run.begin() + 1, run.end());
+  CliOutput out = RunCli(never);
+  EXPECT_EQ(out.rc, 125) << out.err;
+  EXPECT_EQ(out.out, "");
+  EXPECT_NE(out.err.find("pull it first with rauha image pull " + ref), std::string::npos)
+      << out.err;
+  EXPECT_FALSE(
+      fs::exists(daemon_->dir() + "/state/blobs/sha256/" + built.manifest_digest.substr(7)));
+
+  out = RunCli(run);
+  ASSERT_EQ(out.rc, 0) << out.err << out.out;
+  nlohmann::json result = nlohmann::json::parse(out.out, nullptr, false);
+  ASSERT_FALSE(result.is_discarded()) << "stdout is not one JSON object: " << out.out;
+  EXPECT_EQ(result["status"], "succeeded");
+  EXPECT_EQ(result["stdout"], "hello\n");
+  EXPECT_EQ(result["image_digest"], built.manifest_digest);
+  EXPECT_NE(out.err.find("pulling " + ref), std::string::npos) << out.err;
+  EXPECT_NE(out.err.find(built.layer_digests[0].substr(7, 12) + ": verified"), std::string::npos)
+      << out.err;
+  EXPECT_NE(out.err.find("pulled " + ref + " " + built.manifest_digest), std::string::npos)
+      << out.err;
+
+  out = RunCli(run);
+  ASSERT_EQ(out.rc, 0) << out.err;
+  EXPECT_EQ(out.err, "") << "a held image is not pulled again";
+  result = nlohmann::json::parse(out.out, nullptr, false);
+  ASSERT_FALSE(result.is_discarded()) << out.out;
+  EXPECT_EQ(result["stdout"], "hello\n");
+  EXPECT_EQ(result["image_digest"], built.manifest_digest);
 }
 
 TEST_F(SandboxImageTest, MissingImageIsNotFoundAndCreatesNoZone) {
