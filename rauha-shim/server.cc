@@ -697,11 +697,6 @@ void Server::FinishTask(Task& t) {
   }
   t.out_file.reset();
   t.err_file.reset();
-  // The task's tmpfs was mounted only in its own mount namespace, gone with its last
-  // process: on the shim's side this is an empty directory.
-  if (::rmdir(t.rootfs_dir.c_str()) < 0 && errno != ENOENT) {
-    Log(StrCat("rmdir ", t.rootfs_dir, ": ", strerror(errno)));
-  }
   if (t.result.finished_at_ns == 0) t.result.finished_at_ns = RealtimeNs();
   t.ended = true;
   t.deadline_ms = 0;
@@ -711,6 +706,12 @@ void Server::FinishTask(Task& t) {
   t.waiters.clear();
   json result = ToJson(t.result);
   for (const auto& [conn, id] : waiters) Reply(conn, id, result);
+  // The task's tmpfs was mounted only in its own mount namespace, gone with its last
+  // process: on the shim's side this is an empty directory. Removed after the reply: the
+  // rmdir took 2.5-3.5 ms under load (perf trace), and nothing in the result depends on it.
+  if (::rmdir(t.rootfs_dir.c_str()) < 0 && errno != ENOENT) {
+    Log(StrCat("rmdir ", t.rootfs_dir, ": ", strerror(errno)));
+  }
 }
 
 void Server::CheckDeadlines() {
