@@ -2,9 +2,11 @@
 # Image pull from a registry on loopback: rauha (`rauha image pull`: verified, parallel layers,
 # into its content store) vs skopeo (`skopeo copy` to an OCI layout; then `umoci unpack` of it
 # as "pull + unpack") vs containerd (`ctr image pull`, which also unpacks into its overlayfs
-# snapshotter). One private docker-registry serves one multi-layer image (busybox plus four
-# layers of this host's shared libraries, gzip); every contender pulls it N times, interleaved
-# (one sample of each per round, order rotated), starting each sample with nothing cached.
+# snapshotter), and rauha's pull + unpack (`rauha sandbox --image` on an image it does not hold:
+# pull, parallel unpack into the layer cache, one task on the overlay). One private
+# docker-registry serves one multi-layer image (busybox plus four layers of this host's shared
+# libraries, gzip); every contender pulls it N times, interleaved (one sample of each per round,
+# order rotated), starting each sample with nothing cached.
 #
 #   eval/bench/pull.sh [-n N] [--build-dir DIR]      (as root)
 #
@@ -87,7 +89,7 @@ skopeo copy --quiet --dest-tls-verify=false "oci:$D/layout:v1" "docker://$IMAGE"
 # --- the contenders ---------------------------------------------------------------------------
 start_rauhad "$RAUHAD" "$SHIM" "$D" "$TAG" --warm-zones 0 # pulls need no zones
 
-contenders=(rauha skopeo)
+contenders=(rauha rauha+unpack skopeo)
 have_umoci=0
 if command -v umoci >/dev/null; then
   have_umoci=1
@@ -112,6 +114,15 @@ run_one() {
     rauha)
       t0=$(now_ns)
       rauha image pull --quiet "$IMAGE" >/dev/null
+      t1=$(now_ns)
+      rauha image rm "$IMAGE" >/dev/null ;;
+    rauha+unpack)
+      # The image is not held: the CLI pulls it (progress on stderr), rauhad unpacks its layers
+      # (in parallel) into the layer cache and runs one task on the overlay of them.
+      t0=$(now_ns)
+      # (A failure is recorded in a file: this runs in a command substitution's subshell.)
+      rauha sandbox --image "$IMAGE" -- /bin/busybox true >/dev/null 2>"$D/sandbox.err" ||
+        cp "$D/sandbox.err" "$D/sandbox.failed"
       t1=$(now_ns)
       rauha image rm "$IMAGE" >/dev/null ;;
     skopeo)
@@ -143,9 +154,15 @@ for ((round = 0; round < N; round++)); do
   done
 done
 
+if [ -e "$D/sandbox.failed" ]; then
+  echo "pull.sh: rauha sandbox --image failed: $(cat "$D/sandbox.failed")" >&2
+  exit 1
+fi
 # rauha holds nothing once its image is removed.
 left=$(find "$D/state/blobs" -type f | wc -l)
 [ "$left" -eq 0 ] || { echo "pull.sh: rauha left $left blob files" >&2; exit 1; }
+left=$(find "$D/state/layers" -mindepth 2 -maxdepth 2 | wc -l)
+[ "$left" -eq 0 ] || { echo "pull.sh: rauha left $left unpacked layers" >&2; exit 1; }
 
 printf '%-14s %3s %10s %8s  %s\n' contender n "median ms" "min ms" "covers"
 for c in "${contenders[@]}"; do
@@ -155,6 +172,7 @@ for c in "${contenders[@]}"; do
   min=$(echo "$sorted" | head -1)
   case "$c" in
     rauha) what="pull, every blob sha256-verified while streaming, into the content store" ;;
+    rauha+unpack) what="sandbox --image on a missing image: pull + unpack (parallel) + one task on its overlay" ;;
     skopeo) what="pull into an OCI layout (digests verified)" ;;
     skopeo+umoci) what="pull + unpack to a bundle rootfs" ;;
     ctr) what="pull + unpack into the overlayfs snapshotter" ;;

@@ -3,6 +3,7 @@
 //
 //   runsandbox_bench --socket PATH [--count N] [-- CMD ARGS...]   N calls, one line each
 //   runsandbox_bench --socket PATH --serve    [-- CMD ARGS...]   one call per line on stdin
+//   --image REF                    on that image's root (RunSandboxRequest.image)
 //
 // Each call runs CMD (default /bin/true) in a fresh temporary zone and prints the call's
 // wall-clock latency in nanoseconds on its own line. --serve lets a script interleave this
@@ -31,13 +32,15 @@ struct Options {
   std::string socket;
   long count = 1;
   bool serve = false;
+  std::string image;  // RunSandboxRequest.image: run on this image's root instead of the host view
   std::vector<std::string> command = {"/bin/true"};
 };
 
 int Usage(const char* why) {
   std::fprintf(stderr,
                "runsandbox_bench: %s\n"
-               "usage: runsandbox_bench --socket PATH [--count N | --serve] [-- CMD ARGS...]\n",
+               "usage: runsandbox_bench --socket PATH [--count N | --serve] [--image REF] [-- CMD "
+               "ARGS...]\n",
                why);
   return 2;
 }
@@ -76,6 +79,8 @@ int main(int argc, char** argv) {
       char* end = nullptr;
       opt.count = std::strtol(argv[++i], &end, 10);
       if (*end != '\0' || opt.count < 1) return Usage("--count wants a positive integer");
+    } else if (arg == "--image" && i + 1 < argc) {
+      opt.image = argv[++i];
     } else if (arg == "--serve") {
       opt.serve = true;
     } else if (arg == "--") {
@@ -101,6 +106,7 @@ int main(int argc, char** argv) {
 
   sv1::RunSandboxRequest req;
   for (const auto& word : opt.command) req.add_command(word);
+  req.set_image(opt.image);
 
   if (opt.serve) {
     std::string line;
