@@ -71,6 +71,9 @@ class EnforcementHub {
 
   // Events that reach rauhad outside the ring buffer (the shim's live seccomp frames).
   void Publish(const EnforcementEvent& event);
+  // An event of rauhad's own making (the egress proxy's refusals): counted, published, and
+  // added to the results of the zone's running tasks.
+  void PublishToResults(const EnforcementEvent& event) { OnEvent(event, true); }
   // A packet a zone's nftables chain dropped: attributed to that zone (and the zone it was
   // for), counted, published, and added to the zone's running tasks' results.
   void PublishDrop(const net::DroppedPacket& packet, int64_t time_ns);

@@ -12,7 +12,9 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <memory>
+#include <sstream>
 
 #include "rauha-common/cgroup_layout.h"
 #include "rauha-common/errors.h"
@@ -23,6 +25,7 @@
 #include "rauhad/audit/recorder.h"
 #include "rauhad/call_gate.h"
 #include "rauhad/config.h"
+#include "rauhad/egress/proxy.h"
 #include "rauhad/enforcement_hub.h"
 #include "rauhad/event_bus.h"
 #include "rauhad/image/image_store.h"
@@ -161,6 +164,10 @@ int main(int argc, char** argv) {
                  "events (two rauhads in one network namespace need different groups; 0: drops "
                  "are not reported)")
       ->capture_default_str();
+  std::string egress_hosts;
+  app.add_option("--egress-hosts", egress_hosts,
+                 "hosts file (/etc/hosts syntax) the egress proxy resolves names from, instead "
+                 "of the host's resolver (for tests: no lookup leaves the machine)");
   std::string audit_key;
   uint64_t audit_segment_bytes = 64ull << 20;
   app.add_option("--audit-key", audit_key,
@@ -327,8 +334,24 @@ int main(int argc, char** argv) {
     rauha::net::ZoneNetwork* net;
     ~StopDropsFirst() { net->StopDropLog(); }
   } stop_drops_first{network->get()};
+  rauha::egress::ProxyOptions proxy_options;
+  if (!egress_hosts.empty()) {
+    std::ifstream in(egress_hosts);
+    std::stringstream text;
+    text << in.rdbuf();
+    if (!in) return Fail("--egress-hosts " + egress_hosts + ": cannot be read");
+    auto hosts = rauha::egress::ParseHostsFile(text.str());
+    if (!hosts.ok())
+      return Fail("--egress-hosts " + egress_hosts + ": " + rauha::ToStd(hosts.status().message()));
+    proxy_options.hosts = *std::move(hosts);
+  }
+  auto proxy = rauha::egress::EgressProxy::Create(
+      std::move(proxy_options),
+      [&hub](const rauha::EnforcementEvent& e) { hub.PublishToResults(e); });
+  if (!proxy.ok()) return Fail(rauha::ToStd(proxy.status().message()));
   rauha::ZoneManager zones(config, store->get(), cgroups->get(), &events, network->get(), &hub);
   zones.set_recorder(&recorder);
+  zones.set_egress_proxy(proxy->get());
   if (auto st = zones.Recover(); !st.ok()) return Fail(rauha::ToStd(st.message()));
   hub.FinishRecovery();
   rauha::WarmPool::Options pool_options;

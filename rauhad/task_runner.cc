@@ -18,6 +18,7 @@
 #include "rauha-common/strcat.h"
 #include "rauha-common/timeutil.h"
 #include "rauha-common/utf8.h"
+#include "rauhad/egress/zone_listener.h"
 #include "rauhad/host_path.h"
 #include "rauhad/isolation_checks.h"
 #include "rauhad/net/dns_hint.h"
@@ -185,6 +186,13 @@ shim::TaskSpec SpecFor(const ZoneView& zone, const std::string& task_id,
                                             {"LANG", "C.UTF-8"},
                                             {"RAUHA_ZONE", zone.name},
                                             {"RAUHA_TASK_ID", task_id}};
+  if (!zone.policy.network.allowed_hosts.empty() &&
+      zone.policy.network.mode != policy::NetworkMode::kHost) {
+    // The proxy's listener in the zone's own namespace (egress/zone_listener.h).
+    std::string proxy = StrCat("http://127.0.0.1:", egress::kZoneProxyPort);
+    for (const char* k : {"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"}) env[k] = proxy;
+    for (const char* k : {"NO_PROXY", "no_proxy"}) env[k] = "localhost,127.0.0.1,::1";
+  }
   for (const auto& [k, v] : req.env()) env[k] = v;
   for (const auto& [k, v] : env) spec.env.push_back(StrCat(k, "=", v));
   if (repo) {

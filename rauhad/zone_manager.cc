@@ -402,13 +402,26 @@ absl::Status ZoneManager::Bringup(Zone& z) {
       }
     }
   }
+  if (auto st = AttachProxy(z.record, z.policy); !st.ok()) {
+    Teardown(z.record, z.cgroup);
+    return st;
+  }
   return absl::OkStatus();
+}
+
+absl::Status ZoneManager::AttachProxy(const store::ZoneRecord& record, const policy::Policy& pol) {
+  // A host-network zone would share the host's 127.0.0.1:3128; it reaches the host anyway.
+  if (!proxy_ || pol.network.mode == policy::NetworkMode::kHost) return absl::OkStatus();
+  auto st = proxy_->SetZone(record.id, record.name, static_cast<pid_t>(record.shim_pid),
+                            pol.network.allowed_hosts);
+  return st.ok() ? st : Annotate(st, "giving the zone its egress proxy listener");
 }
 
 void ZoneManager::Teardown(const store::ZoneRecord& record, const cgroup::ZoneCgroup& cg) {
   // The link first: deleting it while the namespace lives is synchronous, while a namespace
   // dying with its shim releases its links only later, from a kernel work queue.
   if (network_) network_->Detach(record.id);
+  if (proxy_) proxy_->RemoveZone(record.id);
   watcher_->Unwatch(record.id);
   // A pidfd taken while the pid is verifiably still this zone's shim lets us wait for exactly
   // that process, with no polling and no pid-reuse race.
@@ -725,6 +738,9 @@ absl::Status ZoneManager::ApplyPolicy(const std::string& name, const std::string
   z->policy = pol;
   z->limits = *std::move(limits);
   z->record = std::move(next);
+  if (auto st = AttachProxy(z->record, pol); !st.ok()) {
+    events_->Publish(name, "zone.warning", ToStd(st.message()));
+  }
   events_->Publish(name, "zone.policy", "policy applied");
   if (recorder_) recorder_->ZonePolicyApplied(z->record.id, pol);
   for (const auto& w : policy_warnings) events_->Publish(name, "policy.warning", w);
@@ -1051,6 +1067,10 @@ absl::Status ZoneManager::Recover() {
           std::fprintf(stderr, "rauhad: zone %s: taking over its network: %s\n", rec.name.c_str(),
                        ToStd(address.status().message()).c_str());
         }
+      }
+      if (auto st = AttachProxy(zone->record, zone->policy); !st.ok()) {
+        std::fprintf(stderr, "rauhad: zone %s: %s\n", rec.name.c_str(),
+                     ToStd(st.message()).c_str());
       }
       std::lock_guard lock(mu_);
       auto* z = zone.get();

@@ -20,6 +20,7 @@
 #include "rauhad/audit/recorder.h"
 #include "rauhad/config.h"
 #include "rauhad/controls.h"
+#include "rauhad/egress/proxy.h"
 #include "rauhad/enforcement_hub.h"
 #include "rauhad/event_bus.h"
 #include "rauhad/linux/cgroup.h"
@@ -88,6 +89,8 @@ class ZoneManager {
   EnforcementHub* hub() const { return hub_; }
   // Lifecycle steps and decisions go to the audit log (null: not recorded).
   void set_recorder(audit::Recorder* recorder) { recorder_ = recorder; }
+  // Zones with [network] allowed_hosts get a listener of `proxy` (set before Recover).
+  void set_egress_proxy(egress::EgressProxy* proxy) { proxy_ = proxy; }
 
   // `zone_type` is "", "non-global" or "privileged" ("" = the policy's [zone] type).
   // `policy_toml` "" = the daemon's default policy. `warnings` receives the policy's warnings
@@ -178,6 +181,8 @@ class ZoneManager {
   absl::Status CheckAdmission(const policy::Policy& pol, const std::string& what) const;
   // Sets up cgroups and the shim for a zone already in the map in state Creating.
   absl::Status Bringup(Zone& zone_copy);
+  // The zone's egress proxy listener per its allowed_hosts (none without them).
+  absl::Status AttachProxy(const store::ZoneRecord& record, const policy::Policy& policy);
   void Teardown(const store::ZoneRecord& record, const cgroup::ZoneCgroup& cg);
   // Zone directories of the run dir that no record in `known` holds: dead ones are removed;
   // live ones (their shim answers) refuse the start (FailedPrecondition saying what to do)
@@ -211,6 +216,7 @@ class ZoneManager {
   net::ZoneNetwork* network_;
   EnforcementHub* hub_;
   audit::Recorder* recorder_ = nullptr;
+  egress::EgressProxy* proxy_ = nullptr;
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<Zone>> zones_;  // by name
   struct KillReason {

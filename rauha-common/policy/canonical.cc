@@ -107,6 +107,12 @@ std::string ToCanonicalToml(const Policy& p) {
   Line(out, "allowed_zones", Strings(p.network.allowed_zones));
   Line(out, "allowed_egress", Rules(p.network.allowed_egress));
   Line(out, "allowed_ingress", Rules(p.network.allowed_ingress));
+  // Ours, and only when used (the public policies have no such key).
+  if (!p.network.allowed_hosts.empty()) {
+    std::vector<std::string> hosts;
+    for (const auto& h : p.network.allowed_hosts) hosts.push_back(h.text);
+    Line(out, "allowed_hosts", Strings(hosts));
+  }
 
   out += "\n[filesystem]\n";
   if (!p.filesystem.root.empty()) Line(out, "root", Quote(p.filesystem.root));

@@ -136,17 +136,18 @@ class Parser {
                    }},
                   {"pids_max", [this](auto& n, auto f) { return PidsMax(n, f); }}};
     } else if (name == "network") {
-      handlers = {{"mode", [this](auto& n, auto f) { return NetworkModeKey(n, f); }},
-                  {"allowed_zones",
-                   [this](auto& n, auto f) {
-                     NoteRules(n, f);
-                     return AllowedZones(n, f);
-                   }},
-                  {"allowed_egress",
-                   [this](auto& n, auto f) { return Rules(n, f, policy_.network.allowed_egress); }},
-                  {"allowed_ingress", [this](auto& n, auto f) {
-                     return Rules(n, f, policy_.network.allowed_ingress);
-                   }}};
+      handlers = {
+          {"mode", [this](auto& n, auto f) { return NetworkModeKey(n, f); }},
+          {"allowed_zones",
+           [this](auto& n, auto f) {
+             NoteRules(n, f);
+             return AllowedZones(n, f);
+           }},
+          {"allowed_egress",
+           [this](auto& n, auto f) { return Rules(n, f, policy_.network.allowed_egress); }},
+          {"allowed_ingress",
+           [this](auto& n, auto f) { return Rules(n, f, policy_.network.allowed_ingress); }},
+          {"allowed_hosts", [this](auto& n, auto f) { return HostRules(n, f); }}};
     } else if (name == "filesystem") {
       handlers = {{"root", [this](auto& n, auto f) { return Root(n, f); }},
                   {"shared_layers", [this](auto& n, auto f) { return SharedLayers(n, f); }},
@@ -353,6 +354,19 @@ class Parser {
       RAUHA_RETURN_IF_ERROR(Check(rule.status(), n, f));
       bool seen = std::any_of(out.begin(), out.end(),
                               [&](const NetRule& r) { return r.text == rule->text; });
+      if (!seen) out.push_back(*std::move(rule));
+      return absl::OkStatus();
+    });
+  }
+
+  absl::Status HostRules(const toml::node& node, std::string_view field) {
+    auto& out = policy_.network.allowed_hosts;
+    out.clear();
+    return StringArray(node, field, [this, &out](const std::string& v, auto& n, auto f) {
+      auto rule = ParseHostRule(v);
+      RAUHA_RETURN_IF_ERROR(Check(rule.status(), n, f));
+      bool seen = std::any_of(out.begin(), out.end(),
+                              [&](const HostRule& r) { return r.text == rule->text; });
       if (!seen) out.push_back(*std::move(rule));
       return absl::OkStatus();
     });

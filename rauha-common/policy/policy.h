@@ -64,6 +64,17 @@ struct NetRule {
   uint16_t port = 0;  // 0 = any
 };
 
+// [network] allowed_hosts: a host name the egress proxy may connect to, "pypi.org:443",
+// "*.githubusercontent.com:443" (any name below it, not itself), "api.example.com" (ports 80 and
+// 443), or an IPv4 address ("169.254.169.254:80": the only way to name an address the proxy
+// otherwise refuses). Names are lower-cased; canonical text "name:port" or "name".
+struct HostRule {
+  std::string text;  // canonical
+  std::string host;  // lower case, without "*."
+  bool wildcard = false;
+  uint16_t port = 0;  // 0 = 80 and 443
+};
+
 struct Policy {
   struct Zone {
     std::string name;
@@ -89,6 +100,7 @@ struct Policy {
     std::vector<std::string> allowed_zones;
     std::vector<NetRule> allowed_egress;
     std::vector<NetRule> allowed_ingress;
+    std::vector<HostRule> allowed_hosts;
   } network;
   struct Filesystem {
     std::string root;
@@ -137,6 +149,9 @@ std::string ToCanonicalToml(const Policy& policy);
 absl::StatusOr<uint64_t> ParseMemorySize(std::string_view text);
 
 absl::StatusOr<NetRule> ParseNetRule(std::string_view text);
+absl::StatusOr<HostRule> ParseHostRule(std::string_view text);
+// `host` (lower case) on `port` is what `rule` allows.
+bool HostRuleAllows(const HostRule& rule, std::string_view host, uint16_t port);
 
 std::string_view ToString(ZoneType type);       // "non-global" | "privileged"
 std::string_view ToString(NetworkMode mode);    // "isolated" | "bridged" | "host"

@@ -54,6 +54,13 @@ std::string Dump(const Policy& p) {
     }
     return out;
   };
+  auto hosts = [](const std::vector<HostRule>& v) {
+    std::string out;
+    for (const auto& h : v) {
+      out += StrCat("<", h.text, "|", h.host, "|", h.wildcard, "|", static_cast<int>(h.port), ">");
+    }
+    return out;
+  };
   return StrCat("zone.name=", p.zone.name, "\nzone.type=", ToString(p.zone.type),
                 "\nadmission.mode=", ToString(p.admission.mode),
                 "\ncapabilities.allowed=", list(p.capabilities.allowed),
@@ -66,6 +73,7 @@ std::string Dump(const Policy& p) {
                 "\nnetwork.allowed_zones=", list(p.network.allowed_zones),
                 "\nnetwork.allowed_egress=", rules(p.network.allowed_egress),
                 "\nnetwork.allowed_ingress=", rules(p.network.allowed_ingress),
+                "\nnetwork.allowed_hosts=", hosts(p.network.allowed_hosts),
                 "\nfilesystem.root=", p.filesystem.root,
                 "\nfilesystem.shared_layers=", p.filesystem.shared_layers,
                 "\nfilesystem.writable_paths=", list(p.filesystem.writable_paths),

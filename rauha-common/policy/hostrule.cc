@@ -1,0 +1,76 @@
+#include <arpa/inet.h>
+
+#include "rauha-common/policy/policy.h"
+#include "rauha-common/strcat.h"
+
+namespace rauha::policy {
+namespace {
+
+constexpr std::string_view kHostRuleForm =
+    "write a host name with an optional port, e.g. \"pypi.org:443\", \"*.githubusercontent.com\" "
+    "(any name below it) or \"api.example.com\" (no port = 80 and 443)";
+
+bool IsLabelChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+}
+
+}  // namespace
+
+absl::StatusOr<HostRule> ParseHostRule(std::string_view text) {
+  auto fail = [&](std::string_view what) {
+    return absl::InvalidArgumentError(StrCat("host \"", text, "\" ", what, "; ", kHostRuleForm));
+  };
+  HostRule r;
+  std::string_view name = text;
+  if (size_t colon = text.rfind(':'); colon != std::string_view::npos) {
+    std::string_view port = text.substr(colon + 1);
+    name = text.substr(0, colon);
+    if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != port.npos)
+      return fail("has a port that is not a number from 1 to 65535");
+    uint32_t v = 0;
+    for (char c : port) v = v * 10 + static_cast<uint32_t>(c - '0');
+    if (v == 0 || v > 65535) return fail("has a port that is not a number from 1 to 65535");
+    r.port = static_cast<uint16_t>(v);
+  }
+  if (name.substr(0, 2) == "*.") {
+    r.wildcard = true;
+    name.remove_prefix(2);
+  }
+  if (name.empty()) return fail("has no name");
+  if (name.size() > 253) return fail("is longer than 253 characters");
+  std::string lower;
+  for (char c : name) lower += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  // Labels of letters, digits, '-' and '_', 1 to 63 each; no empty label, no trailing dot.
+  size_t start = 0;
+  while (start <= lower.size()) {
+    size_t dot = lower.find('.', start);
+    if (dot == std::string::npos) dot = lower.size();
+    std::string_view label = std::string_view(lower).substr(start, dot - start);
+    if (label.empty() || label.size() > 63) return fail("has an empty or too long label");
+    for (char c : label) {
+      if (!IsLabelChar(c)) {
+        return fail(c == '*' ? "has '*' other than as the first label (\"*.example.com\")"
+                             : "has a character other than letters, digits, '-', '_' and '.'");
+      }
+    }
+    if (label.front() == '-' || label.back() == '-')
+      return fail("has a label starting or ending with '-'");
+    start = dot + 1;
+  }
+  in_addr a{};
+  if (r.wildcard && ::inet_pton(AF_INET, lower.c_str(), &a) == 1)
+    return fail("puts '*.' before an address");
+  r.host = lower;
+  r.text = StrCat(r.wildcard ? "*." : "", lower, r.port ? StrCat(":", r.port) : std::string());
+  return r;
+}
+
+bool HostRuleAllows(const HostRule& rule, std::string_view host, uint16_t port) {
+  if (rule.port != 0 ? port != rule.port : (port != 80 && port != 443)) return false;
+  if (!rule.wildcard) return host == rule.host;
+  // "*.example.com": names below it, not example.com itself.
+  return host.size() > rule.host.size() + 1 && host.ends_with(rule.host) &&
+         host[host.size() - rule.host.size() - 1] == '.';
+}
+
+}  // namespace rauha::policy

@@ -1,0 +1,100 @@
+// rauhad's egress proxy: one event-driven thread (epoll) for every zone whose policy has
+// [network] allowed_hosts. Each such zone gets a listener on 127.0.0.1:3128 inside its own
+// network namespace (zone_listener.h); tasks get HTTP_PROXY/HTTPS_PROXY pointing there.
+//
+// Per connection: the request head is read (proxy_request.h). CONNECT host:port: the name must
+// be allowed; the proxy answers 200, reads the TLS ClientHello and requires its SNI to be the
+// same name (tls_sni.h), then connects and relays the bytes untouched. Plain HTTP: the
+// absolute URL's host must be allowed; the head is rewritten to origin form and relayed. Names
+// resolve on the host (resolver.h) and the proxy connects only to what the name resolved to,
+// never to the host's own, loopback or link-local addresses unless the rule is that address
+// (destination_guard.h). Each refusal is an enforcement event (layer "proxy", the host name).
+// Bounds: kMaxConnectionsPerZone open connections per zone, kBufferBytes buffered per direction
+// per connection.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "rauha-common/enforcement_event.h"
+#include "rauha-common/fd.h"
+#include "rauha-common/policy/policy.h"
+#include "rauhad/egress/resolver.h"
+
+namespace rauha::egress {
+
+struct ProxyOptions {
+  // --egress-hosts: answers only from this hosts file (tests); empty: getaddrinfo.
+  std::optional<std::map<std::string, Addresses>> hosts;
+};
+
+struct ProxyZoneStats {
+  uint64_t connections = 0;  // accepted, all time
+  uint64_t refused = 0;
+  uint64_t bytes_out = 0;  // zone to upstream
+  uint64_t bytes_in = 0;   // upstream to zone
+  uint64_t open = 0;
+};
+
+class EgressProxy {
+ public:
+  static constexpr size_t kMaxConnectionsPerZone = 256;
+  static constexpr size_t kBufferBytes = 64 * 1024;
+
+  using EventSink = std::function<void(const EnforcementEvent&)>;
+  static absl::StatusOr<std::unique_ptr<EgressProxy>> Create(ProxyOptions options, EventSink sink);
+  ~EgressProxy();
+  EgressProxy(const EgressProxy&) = delete;
+  EgressProxy& operator=(const EgressProxy&) = delete;
+
+  // The zone's allowed names. Non-empty: a listener in the namespace of `shim_pid` (made once;
+  // later calls replace the rules, and open connections keep theirs). Empty: as RemoveZone.
+  absl::Status SetZone(const std::string& zone_id, const std::string& zone_name, pid_t shim_pid,
+                       const std::vector<policy::HostRule>& rules);
+  // Closes the zone's listener and connections.
+  void RemoveZone(const std::string& zone_id);
+  ProxyZoneStats Stats(const std::string& zone_id);
+
+ private:
+  struct Zone;
+  struct Conn;
+  EgressProxy(ProxyOptions options, EventSink sink);
+  void Loop();
+  void OnListener(const std::string& zone_id);
+  void OnConn(uint64_t id, int fd, uint32_t events);
+  void OnResolved();
+  void Advance(Conn& c);
+  void StartConnect(Conn& c);
+  void Refuse(Conn& c, const std::string& reason, const char* answer);
+  void Close(uint64_t id);
+  void Watch(Conn& c);
+  bool Allowed(const Zone& z, const std::string& host, uint16_t port,
+               const policy::HostRule** matched) const;
+
+  EventSink sink_;
+  UniqueFd epoll_;
+  UniqueFd wake_;  // eventfd: resolver answers, stop
+  std::mutex mu_;  // all below; the loop holds it while it handles events
+  bool stop_ = false;
+  uint64_t next_id_ = 1;
+  std::map<std::string, std::unique_ptr<Zone>> zones_;  // by zone id
+  std::map<uint64_t, std::unique_ptr<Conn>> conns_;
+  std::map<int, uint64_t> conn_of_fd_;
+  std::map<int, std::string> zone_of_listener_;
+  std::mutex resolved_mu_;
+  std::vector<std::pair<uint64_t, Addresses>> resolved_;
+  std::unique_ptr<Resolver> resolver_;  // after what its threads touch
+  std::thread loop_;
+};
+
+}  // namespace rauha::egress

@@ -1,0 +1,53 @@
+#include "rauhad/egress/zone_listener.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <thread>
+
+#include "rauha-common/errors.h"
+#include "rauha-common/strcat.h"
+
+namespace rauha::egress {
+
+absl::StatusOr<UniqueFd> ListenInZone(pid_t pid, uint16_t port) {
+  std::string ns = StrCat("/proc/", pid, "/ns/net");
+  UniqueFd ns_fd(::open(ns.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!ns_fd) return ErrnoStatus(errno, StrCat("open ", ns));
+  absl::StatusOr<UniqueFd> result = absl::InternalError("not run");
+  // setns changes only the calling thread's namespace: a thread of its own, gone afterwards.
+  std::thread t([&] {
+    if (::setns(ns_fd.get(), CLONE_NEWNET) != 0) {
+      result = ErrnoStatus(errno, StrCat("setns ", ns));
+      return;
+    }
+    UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd) {
+      result = ErrnoStatus(errno, "socket in the zone's network namespace");
+      return;
+    }
+    int one = 1;
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+      result = ErrnoStatus(errno, StrCat("bind 127.0.0.1:", port, " in the zone"));
+      return;
+    }
+    if (::listen(fd.get(), 128) != 0) {
+      result = ErrnoStatus(errno, "listen in the zone");
+      return;
+    }
+    result = std::move(fd);
+  });
+  t.join();
+  return result;
+}
+
+}  // namespace rauha::egress
