@@ -370,6 +370,17 @@ TEST_F(SandboxImageTest, CliPullsAMissingImageFromTheRegistryThenRuns) {
   ASSERT_FALSE(result.is_discarded()) << out.out;
   EXPECT_EQ(result["stdout"], "hello\n");
   EXPECT_EQ(result["image_digest"], built.manifest_digest);
+
+  // --pull always: pulled again though held, then run.
+  std::vector<std::string> always = {"sandbox", "--pull", "always"};
+  always.insert(always.end(), run.begin() + 1, run.end());
+  out = RunCli(always);
+  ASSERT_EQ(out.rc, 0) << out.err;
+  EXPECT_NE(out.err.find("pulled " + ref + " " + built.manifest_digest), std::string::npos)
+      << out.err;
+  result = nlohmann::json::parse(out.out, nullptr, false);
+  ASSERT_FALSE(result.is_discarded()) << out.out;
+  EXPECT_EQ(result["stdout"], "hello\n");
 }
 
 TEST_F(SandboxImageTest, MissingImageIsNotFoundAndCreatesNoZone) {
