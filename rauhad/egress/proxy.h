@@ -91,6 +91,8 @@ class EgressProxy {
   std::map<uint64_t, std::unique_ptr<Conn>> conns_;
   std::map<int, uint64_t> conn_of_fd_;
   std::map<int, std::string> zone_of_listener_;
+  // One read's worth (the loop's, under mu_): relayed bytes pass through it once.
+  std::unique_ptr<char[]> scratch_ = std::make_unique<char[]>(kBufferBytes);
   std::mutex resolved_mu_;
   std::vector<std::pair<uint64_t, Addresses>> resolved_;
   std::unique_ptr<Resolver> resolver_;  // after what its threads touch
