@@ -39,6 +39,8 @@ packages=(
   sqlite3
   # eval/bench: a static busybox for peer rootfs and images; containerd for the memory comparison
   busybox-static containerd
+  # eval/bench/egress.sh: a widely used forward proxy to measure the egress proxy against
+  tinyproxy
   # image tests and eval/bench/pull.sh: a real registry on loopback, images pushed with skopeo,
   # htpasswd (bcrypt) for its basic auth, umoci to unpack as a peer
   docker-registry skopeo apache2-utils umoci
