@@ -129,6 +129,7 @@ json ToJson(const TaskSpec& s) {
           {"kill_after_ms", s.kill_after_ms},
           {"output_limit", s.output_limit},
           {"output_dir", s.output_dir},
+          {"output_spool_dir", s.output_spool_dir},
           {"stdin_base64", absl::Base64Escape(s.stdin_data)},
           {"uid", s.uid},
           {"gid", s.gid},
@@ -183,6 +184,7 @@ absl::StatusOr<TaskSpec> TaskSpecFromJson(const json& j) {
   r.Get("kill_after_ms", s.kill_after_ms);
   r.Get("output_limit", s.output_limit);
   r.Get("output_dir", s.output_dir);
+  r.Get("output_spool_dir", s.output_spool_dir);
   std::string stdin_base64;
   r.Get("stdin_base64", stdin_base64);
   if (!absl::Base64Unescape(stdin_base64, &s.stdin_data)) {

@@ -41,6 +41,13 @@
 namespace rauha::shim {
 
 inline constexpr uint64_t kDefaultOutputLimit = 1u << 20;  // bytes kept per stream
+// The kept head of a task's stdout or stderr, which the shim also writes to this file of
+// TaskSpec.output_spool_dir as the task produces it: rauhad reads it when the shim dies before
+// reporting. The shim removes it with the task (forget, or its own clean exit).
+inline std::string TaskOutputSpoolPath(const std::string& spool_dir, const std::string& task_id,
+                                       bool is_stderr) {
+  return spool_dir + "/" + task_id + (is_stderr ? ".stderr" : ".stdout");
+}
 // Enforcement events kept in one TaskResult; the rest are only counted.
 inline constexpr size_t kMaxTaskEvents = 4096;
 
@@ -87,6 +94,9 @@ struct TaskSpec {
   uint64_t output_limit = kDefaultOutputLimit;
   // Host directory that receives the complete output as files "stdout" and "stderr" ("": none).
   std::string output_dir;
+  // Host directory (rauhad's, outside the zone's run dir, which goes with a dead shim) where
+  // the kept output is spooled (TaskOutputSpoolPath; "": not spooled).
+  std::string output_spool_dir;
   std::string stdin_data;  // the workload's stdin ("": /dev/null); on the wire "stdin_base64"
   // Run the workload as this uid and gid, supplementary groups cleared (-1: stay root). A
   // non-zero uid loses every capability (the kernel's rule for setuid away from root).

@@ -23,6 +23,30 @@ std::string Rfc3339FromNanos(int64_t unix_nanos) {
   return buf;
 }
 
+int64_t NanosFromRfc3339(const std::string& text) {
+  tm utc{};
+  long nanos = 0;
+  int used = 0;
+  if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &utc.tm_year, &utc.tm_mon,
+                  &utc.tm_mday, &utc.tm_hour, &utc.tm_min, &utc.tm_sec, &used) != 6) {
+    return -1;
+  }
+  std::string rest = text.substr(static_cast<size_t>(used));
+  if (rest.size() == 11 && rest[0] == '.' && rest.back() == 'Z') {
+    for (size_t i = 1; i < 10; ++i) {
+      if (rest[i] < '0' || rest[i] > '9') return -1;
+      nanos = nanos * 10 + (rest[i] - '0');
+    }
+  } else if (rest != "Z") {
+    return -1;
+  }
+  utc.tm_year -= 1900;
+  utc.tm_mon -= 1;
+  time_t secs = ::timegm(&utc);
+  if (secs < 0) return -1;
+  return int64_t{secs} * 1000000000 + nanos;
+}
+
 std::string NowRfc3339() { return Rfc3339FromNanos(NowUnixNanos()); }
 
 }  // namespace rauha

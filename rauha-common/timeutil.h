@@ -10,5 +10,8 @@ namespace rauha {
 std::string Rfc3339FromNanos(int64_t unix_nanos);
 std::string NowRfc3339();
 int64_t NowUnixNanos();
+// The inverse of Rfc3339FromNanos (its form only: UTC, "Z", 9 fraction digits or none); -1 for
+// anything else.
+int64_t NanosFromRfc3339(const std::string& text);
 
 }  // namespace rauha

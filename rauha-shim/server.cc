@@ -27,6 +27,7 @@
 #include "rauha-shim/init.h"
 #include "rauha-shim/launch.h"
 #include "rauha-shim/log.h"
+#include "rauha-shim/output_spool.h"
 #include "rauha-shim/seccomp_notify.h"
 
 namespace rauha::shim {
@@ -167,6 +168,7 @@ struct Server::Task {
   pid_t pid = 0;
   UniqueFd pidfd, out, err;
   UniqueFd out_file, err_file;  // the complete output (TaskSpec.output_dir), or empty
+  OutputSpool spool;            // the kept output, for rauhad if this shim dies
   std::string output_dir;
   UniqueFd status;    // the init's report (init.h)
   UniqueFd listener;  // the workload's seccomp notifications (seccomp_notify.h)
@@ -463,6 +465,14 @@ absl::StatusOr<json> Server::Start(const json& params) {
     task->err_file = std::move(files->err);
     task->output_dir = plan->output_dir;
   }
+  if (!spec->output_spool_dir.empty()) {
+    if (spec->output_spool_dir[0] != '/') {
+      return absl::InvalidArgumentError("task.output_spool_dir must be an absolute path");
+    }
+    auto spool = OutputSpool::Open(spec->output_spool_dir, plan->task_id);
+    if (!spool.ok()) return spool.status();
+    task->spool = *std::move(spool);
+  }
   task->result.task_id = plan->task_id;
   task->result.started_at_ns = RealtimeNs();
   int64_t started_ms = MonotonicMs();
@@ -594,6 +604,12 @@ void Server::OnTaskOutput(Task& t, bool is_stderr) {
     size_t keep = std::min(room, static_cast<size_t>(n));
     data.append(buf, keep);
     if (keep < static_cast<size_t>(n)) truncated = true;
+    if (keep > 0) {
+      if (auto st = t.spool.Append(is_stderr, std::string_view(buf, keep)); !st.ok()) {
+        Log(StrCat("task ", t.result.task_id, ": ", ToStd(st.message()),
+                   "; its output would be lost with this shim"));
+      }
+    }
   }
   if (t.exited && !t.out && !t.err) FinishTask(t);
 }

@@ -41,6 +41,9 @@ struct DaemonConfig {
 
   std::string DatabasePath() const { return state_dir + "/rauha.db"; }
   std::string ZoneRunDir(const std::string& zone_id) const { return run_dir + "/zones/" + zone_id; }
+  // Where shims spool the kept output of running tasks (shim::TaskOutputSpoolPath): outside
+  // the zones' run dirs, which are removed when a shim dies.
+  std::string TaskOutputSpoolDir() const { return run_dir + "/task-output"; }
   // rauhad's own files, which no zone may see (see host_path.h).
   std::vector<std::string> DaemonPaths() const { return {socket_path, run_dir, state_dir}; }
   std::string ShimSocket(const std::string& zone_id) const {

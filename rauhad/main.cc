@@ -248,7 +248,8 @@ int main(int argc, char** argv) {
 
   ::umask(077);
   for (auto [path, what] :
-       {std::pair{config.run_dir, "run dir"}, std::pair{config.state_dir, "state dir"},
+       {std::pair{config.run_dir, "run dir"}, std::pair{config.TaskOutputSpoolDir(), "spool dir"},
+        std::pair{config.state_dir, "state dir"},
         std::pair{std::filesystem::path(config.socket_path).parent_path().string(),
                   "socket's directory"}}) {
     if (auto st = PrepareDir(path, what); !st.ok()) return Fail(rauha::ToStd(st.message()));

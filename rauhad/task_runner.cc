@@ -1,10 +1,13 @@
 #include "rauhad/task_runner.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
@@ -13,6 +16,7 @@
 
 #include "nlohmann/json.hpp"
 #include "rauha-common/errors.h"
+#include "rauha-common/fd.h"
 #include "rauha-common/ids.h"
 #include "rauha-common/names.h"
 #include "rauha-common/strcat.h"
@@ -178,7 +182,7 @@ void AddEnforcementEvents(pb::SandboxResult& result, ZoneManager* zones, const Z
 // What every task of `zone` gets (its command, probe flag and timeout are the caller's).
 shim::TaskSpec SpecFor(const ZoneView& zone, const std::string& task_id,
                        const pb::RunSandboxRequest& req, const HostPath* repo,
-                       uint64_t output_limit) {
+                       uint64_t output_limit, const std::string& spool_dir) {
   shim::TaskSpec spec;
   spec.task_id = task_id;
   std::map<std::string, std::string> env = {{"PATH", kDefaultPath},
@@ -216,6 +220,7 @@ shim::TaskSpec SpecFor(const ZoneView& zone, const std::string& task_id,
   spec.output_limit = req.output_limit_bytes() ? req.output_limit_bytes() : output_limit;
   spec.zone_address = zone.address;
   spec.output_dir = req.output_dir();
+  spec.output_spool_dir = spool_dir;
   spec.stdin_data = req.stdin_data();
   if (req.has_uid()) {
     spec.uid = req.uid();
@@ -278,6 +283,42 @@ void ApplyImage(const Prepared& image, const pb::RunSandboxRequest& req, shim::T
   if (req.workdir().empty() && req.repo_path().empty() && !image.config.working_dir.empty() &&
       image.config.working_dir[0] == '/') {
     spec.workdir = image.config.working_dir;
+  }
+}
+
+// What the shim had kept of a stream when it died (shim::TaskOutputSpoolPath); the file is
+// removed. Empty when there is none (the zone is gone, or the task printed nothing).
+std::string TakeSpooledOutput(const std::string& path, uint64_t limit) {
+  std::string data;
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (fd) {
+    char buf[65536];
+    while (data.size() < limit) {
+      ssize_t n = ::read(fd.get(), buf, std::min<uint64_t>(sizeof(buf), limit - data.size()));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      data.append(buf, static_cast<size_t>(n));
+    }
+  }
+  ::unlink(path.c_str());
+  return data;
+}
+
+// The output a task whose shim died had produced, from the shim's spool (removed here).
+void AddSpooledOutput(pb::SandboxResult& result, const std::string& spool_dir,
+                      const std::string& task_id, uint64_t limit) {
+  for (bool is_stderr : {false, true}) {
+    std::string data =
+        TakeSpooledOutput(shim::TaskOutputSpoolPath(spool_dir, task_id, is_stderr), limit);
+    // The shim spools at most the limit: a full file may have been cut there.
+    const bool truncated = data.size() >= limit;
+    if (is_stderr) {
+      SetOutput(data, truncated, result.mutable_stderr(), result.mutable_stderr_bytes());
+      result.set_stderr_truncated(truncated);
+    } else {
+      SetOutput(data, truncated, result.mutable_stdout(), result.mutable_stdout_bytes());
+      result.set_stdout_truncated(truncated);
+    }
   }
 }
 
@@ -394,8 +435,16 @@ pb::SandboxResult TaskRunner::Collect(Task& task, const ZoneView& zone, uint64_t
                                              ") died; processes and cgroups removed"));
       }
     }
+    // The output the task had produced: the shim wrote what it kept to the spool dir too.
+    AddSpooledOutput(result, config_.TaskOutputSpoolDir(), task.id,
+                     task.output_limit ? task.output_limit : kMaxOutputLimit);
+    // It ran from its start until the loss was seen, as far as anyone can tell.
+    const int64_t finished_ns = NowUnixNanos();
     result.set_started_at(task.started_at);
-    result.set_finished_at(NowRfc3339());
+    result.set_finished_at(Rfc3339FromNanos(finished_ns));
+    if (task.started_at_ns > 0 && finished_ns > task.started_at_ns) {
+      result.set_duration_ms(static_cast<uint64_t>((finished_ns - task.started_at_ns) / 1000000));
+    }
     AddEnforcementEvents(result, zones_, zone, std::move(kernel_events), nullptr);
     return result;
   }
@@ -590,14 +639,17 @@ absl::StatusOr<pb::SandboxResult> TaskRunner::Run(const pb::RunSandboxRequest& r
     repo = *std::move(again);
   }
 
-  shim::TaskSpec spec = SpecFor(zone, task->id, req, repo ? &*repo : nullptr, config_.output_limit);
+  shim::TaskSpec spec = SpecFor(zone, task->id, req, repo ? &*repo : nullptr, config_.output_limit,
+                                config_.TaskOutputSpoolDir());
   spec.argv = task->command;
   if (image) ApplyImage(*image, req, spec);
 
   uint64_t oom_before = 0;
   if (auto stats = cgroup::ReadStats(zone.cgroup); stats.ok()) oom_before = stats->oom_kills;
 
-  task->started_at = NowRfc3339();
+  task->started_at_ns = NowUnixNanos();
+  task->started_at = Rfc3339FromNanos(task->started_at_ns);
+  task->output_limit = spec.output_limit;
   store::TaskRecord rec{task->id, zone.id,          CommandJson(task->command), "running",
                         0,        task->started_at, task->remove_zone,          ""};
   {
@@ -741,6 +793,7 @@ void TaskRunner::Recover() {
     task->zone_id = rec.zone_id;
     task->pid = rec.pid;
     task->started_at = rec.started_at;
+    task->started_at_ns = NanosFromRfc3339(rec.started_at);
     task->remove_zone = rec.remove_zone;
     auto cmd = nlohmann::json::parse(rec.command_json, nullptr, false);
     if (cmd.is_array()) {
@@ -769,8 +822,10 @@ void TaskRunner::Recover() {
       for (const auto& c : task->command) task->result.add_command(c);
       task->result.set_status("runtime_error");
       task->result.set_error(
-          "the task's zone lost its shim while rauhad was down; the task is gone");
+          "the task's zone lost its shim while rauhad was down; the task is gone (its output "
+          "up to then is kept; when it ended is not known)");
       task->result.set_started_at(rec.started_at);
+      AddSpooledOutput(task->result, config_.TaskOutputSpoolDir(), rec.id, kMaxOutputLimit);
       task->done = true;
       store::TaskRecord done = rec;
       done.state = "exited";
@@ -816,7 +871,7 @@ absl::StatusOr<ProbeOutcome> TaskRunner::Probe(const std::string& zone_name,
   RAUHA_ASSIGN_OR_RETURN(ZoneView zone, zones_->BeginTask(zone_name));
   std::string task_id = StrCat("probe-", NewUuid());
   pb::RunSandboxRequest none;
-  shim::TaskSpec spec = SpecFor(zone, task_id, none, nullptr, 1u << 20);
+  shim::TaskSpec spec = SpecFor(zone, task_id, none, nullptr, 1u << 20, "");
   spec.probe = true;
   spec.probe_skip = ProbesToSkip(zone.policy);  // no probe packet leaves the machine
   spec.timeout_ms = 30000;

@@ -82,6 +82,8 @@ class TaskRunner {
     uint64_t timeout_ms = 0;  // for the result's words; the shim enforces them
     uint64_t kill_after_ms = 0;
     std::string started_at;
+    int64_t started_at_ns = 0;  // -1: unknown (a recovered record that does not parse)
+    uint64_t output_limit = 0;  // bytes kept per stream
     bool remove_zone = false;
     bool pooled = false;       // its zone came from the warm pool and goes back to it for deletion
     int wait_timeout_ms = -1;  // bound of the wait for its end (its timeout + grace)

@@ -9,6 +9,9 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <future>
+#include <sstream>
 #include <thread>
 
 #include "tests/integration/daemon_fixture.h"
@@ -350,6 +353,80 @@ TEST(RecoveryFullDiskTest, StateChangeTheStoreRefusesFailsTheCallAndChangesNothi
   EXPECT_TRUE(d.LeftoverProcesses().empty());
   EXPECT_TRUE(d.LeftoverMounts().empty());
   EXPECT_TRUE(d.LeftoverCgroups().empty());
+}
+
+std::string FileText(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Item 11: a task whose shim dies (kill -9) mid-run. On the old main its result had no
+// stdout, no stderr and no duration: everything the shim had gathered died with it.
+TEST_F(RecoveryTest, TaskWhoseShimDiesKeepsItsOutputAndRealDuration) {
+  ASSERT_TRUE(CreateZone("doomed").ok());
+  const pid_t shim = static_cast<pid_t>(GetZone(*daemon_, "doomed").shim_pid());
+  ASSERT_GT(shim, 0);
+  spb::RunSandboxRequest req;
+  req.set_name("doomed");
+  const auto call_start = Clock::now();
+  auto run = std::async(std::launch::async, [&] {
+    grpc::Status st;
+    spb::SandboxResult r =
+        Run({"/bin/sh", "-c", "echo out-marker-4711; echo err-marker-4711 >&2; exec sleep 600"},
+            req, &st);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return r;
+  });
+  std::string task_id;
+  for (auto until = Clock::now() + std::chrono::seconds(30);
+       task_id.empty() && Clock::now() < until;
+       std::this_thread::sleep_for(std::chrono::milliseconds(20))) {
+    auto tasks = TasksOf(*daemon_, "doomed");
+    if (tasks.size() == 1 && tasks[0].pid() != 0) task_id = tasks[0].task_id();
+  }
+  ASSERT_FALSE(task_id.empty()) << "the task never ran";
+  // Kill once the shim has read what the task printed (it spools it, beside its memory). An
+  // old shim spools nothing: after the deadline the kill goes ahead, and the result shows.
+  const std::string spool = daemon_->dir() + "/run/task-output/" + task_id;
+  for (auto until = Clock::now() + std::chrono::seconds(10);
+       (FileText(spool + ".stdout").find("out-marker-4711") == std::string::npos ||
+        FileText(spool + ".stderr").find("err-marker-4711") == std::string::npos) &&
+       Clock::now() < until;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  // It runs a while longer, so that a duration of a few ms would be visibly wrong.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  const auto killed_at = Clock::now();
+  ASSERT_EQ(::kill(shim, SIGKILL), 0);  // the shim this test's daemon started
+  ASSERT_EQ(run.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  spb::SandboxResult r = run.get();
+  const auto call_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - call_start).count();
+  const auto killed_after_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(killed_at - call_start).count();
+
+  EXPECT_EQ(r.task_id(), task_id);
+  EXPECT_EQ(r.status(), "runtime_error");
+  EXPECT_NE(r.error().find("lost the zone's shim while the task ran"), std::string::npos)
+      << r.error();
+  EXPECT_EQ(r.stdout(), "out-marker-4711\n");
+  EXPECT_EQ(r.stderr(), "err-marker-4711\n");
+  EXPECT_FALSE(r.stdout_truncated());
+  // Its real duration: from its start until the shim's loss was seen, so at least the 1.5 s
+  // it ran after printing and at most the whole call.
+  EXPECT_GE(r.duration_ms(), 1500u);
+  EXPECT_LE(static_cast<int64_t>(r.duration_ms()), call_ms);
+  EXPECT_GE(static_cast<int64_t>(r.duration_ms()) + 1000, killed_after_ms - 1000)
+      << "it ran until the kill (the zone was made before the call; starting took < 1 s)";
+  EXPECT_FALSE(r.started_at().empty());
+  EXPECT_FALSE(r.finished_at().empty());
+  EXPECT_LT(r.started_at(), r.finished_at());
+  // The spool is rauhad's to remove once read.
+  EXPECT_FALSE(std::filesystem::exists(spool + ".stdout"));
+  EXPECT_FALSE(std::filesystem::exists(spool + ".stderr"));
+  EXPECT_TRUE(DeleteZone(*daemon_, "doomed", true).ok());
 }
 
 }  // namespace

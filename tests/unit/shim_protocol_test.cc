@@ -41,6 +41,7 @@ TEST(ShimProtocolTest, TaskContractFieldsRoundTrip) {
   s.gid = 100;
   s.kill_after_ms = 2500;
   s.output_dir = "/var/tmp/out";
+  s.output_spool_dir = "/run/rauha/task-output";
   auto back = TaskSpecFromJson(ToJson(s));
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ(back->stdin_data, s.stdin_data);
@@ -48,6 +49,7 @@ TEST(ShimProtocolTest, TaskContractFieldsRoundTrip) {
   EXPECT_EQ(back->gid, 100);
   EXPECT_EQ(back->kill_after_ms, 2500u);
   EXPECT_EQ(back->output_dir, "/var/tmp/out");
+  EXPECT_EQ(back->output_spool_dir, "/run/rauha/task-output");
   // Unset means root, as before these fields existed.
   auto old = TaskSpecFromJson(nlohmann::json{{"task_id", "t"}, {"argv", {"true"}}});
   ASSERT_TRUE(old.ok());
