@@ -39,6 +39,7 @@
 #include "rauhad/server/audit_service.h"
 #include "rauhad/server/endpoints.h"
 #include "rauhad/server/image_service.h"
+#include "rauhad/server/invalid_utf8.h"
 #include "rauhad/server/sandbox_service.h"
 #include "rauhad/server/zone_service.h"
 #include "rauhad/store/store.h"
@@ -399,6 +400,11 @@ int main(int argc, char** argv) {
                              &tcp_ports[i]);
   }
   builder.SetMaxReceiveMessageSize(rauha::kMaxRequestBytes);
+  // A request with a string field that is not UTF-8: INVALID_ARGUMENT naming the field.
+  rauha::CaptureInvalidUtf8ParseErrors();
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(rauha::InvalidUtf8InterceptorFactory());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   builder.RegisterService(&zone_service);
   builder.RegisterService(&sandbox_service);
   builder.RegisterService(&image_service);
