@@ -13,6 +13,7 @@
 #include "rauha-cli/result_json.h"
 #include "rauha-cli/sandbox_args.h"
 #include "rauha-cli/signals.h"
+#include "rauha-common/api_metadata.h"
 #include "rauha-common/policy/policy.h"
 #include "rauha/v1/image.grpc.pb.h"
 #include "rauha/v1/sandbox.grpc.pb.h"
@@ -154,6 +155,24 @@ int PullForSandbox(const Cli& cli, const std::string& image, sv1::RunSandboxRequ
   return 0;
 }
 
+// A RunSandbox call's outcome. When rauhad went away after the task started (it sent the id
+// once the task was recorded), the task lives on in its shim and a restarted rauhad has its
+// result: say which task to collect.
+int ReportRunSandbox(const grpc::ClientContext& ctx, const grpc::Status& s,
+                     const sv1::SandboxResult& result, int cancelled_by_signal) {
+  if (s.error_code() == grpc::StatusCode::UNAVAILABLE && cancelled_by_signal == 0) {
+    const auto& metadata = ctx.GetServerInitialMetadata();
+    if (auto it = metadata.find(rauha::kTaskIdMetadataKey); it != metadata.end()) {
+      const std::string id(it->second.data(), it->second.size());
+      return Fail(rauha::StrCat("rauhad went away while task ", id,
+                                " ran; collect its result with `rauha task wait ", id, "` (",
+                                DescribeRpcError(s), ")"),
+                  kExitRuntimeError);
+    }
+  }
+  return ReportSandboxCall(s, result, cancelled_by_signal);
+}
+
 int RunSandbox(const Cli& cli, const SandboxArgs& a) {
   std::vector<std::string> command = a.command;
   command.insert(command.end(), cli.trailing.begin(), cli.trailing.end());
@@ -185,7 +204,7 @@ int RunSandbox(const Cli& cli, const SandboxArgs& a) {
   grpc::Status s = (*stub)->RunSandbox(&ctx, *req, &result);
   if (s.error_code() != grpc::StatusCode::NOT_FOUND || a.image.empty() || a.pull != "missing" ||
       cancel.signal() != 0) {
-    return ReportSandboxCall(s, result, cancel.signal());
+    return ReportRunSandbox(ctx, s, result, cancel.signal());
   }
   // rauhad refuses an image it does not hold before it makes anything (no zone, no task), so
   // the call can be made again once the image is there. Another NOT_FOUND is reported as is.
@@ -197,7 +216,7 @@ int RunSandbox(const Cli& cli, const SandboxArgs& a) {
   result.Clear();
   CancelOnSignal again_cancel(&again_ctx);
   s = (*stub)->RunSandbox(&again_ctx, *req, &result);
-  return ReportSandboxCall(s, result, again_cancel.signal());
+  return ReportRunSandbox(again_ctx, s, result, again_cancel.signal());
 }
 
 }  // namespace

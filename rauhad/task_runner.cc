@@ -547,8 +547,9 @@ void TaskRunner::Finish(const std::shared_ptr<Task>& task) {
   cv_.notify_all();
 }
 
-absl::StatusOr<pb::SandboxResult> TaskRunner::Run(const pb::RunSandboxRequest& req,
-                                                  const std::function<bool()>& cancelled) {
+absl::StatusOr<pb::SandboxResult> TaskRunner::Run(
+    const pb::RunSandboxRequest& req, const std::function<bool()>& cancelled,
+    const std::function<void(const std::string& task_id)>& on_recorded) {
   RAUHA_RETURN_IF_ERROR(ValidateRequest(req));
   // Every record of this call (its temporary zone, the task, the receipt) is made durable by
   // one fsync before it answers.
@@ -715,6 +716,8 @@ absl::StatusOr<pb::SandboxResult> TaskRunner::Run(const pb::RunSandboxRequest& r
     std::lock_guard lock(mu_);
     task->pid = *pid;
   }
+  // The client learns the id first: a watcher that sees the task start knows it was told.
+  if (on_recorded) on_recorded(task->id);
   events_->Publish(zone.name, "task.started", StrCat(task->id, ": ", task->command[0]));
   if (recorder_) recorder_->TaskStarted(zone.id, task->id, task->command);
 

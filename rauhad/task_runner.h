@@ -44,9 +44,12 @@ class TaskRunner {
   ~TaskRunner();
 
   // Blocks until the task ends. When `cancelled` turns true (the client went away) the task
-  // is killed and its temporary zone removed, and the call returns Cancelled.
+  // is killed and its temporary zone removed, and the call returns Cancelled. `on_recorded`
+  // (optional) gets the task's id once the task runs and is recorded: from then on it
+  // survives a rauhad restart, and Wait collects it.
   absl::StatusOr<rauha::sandbox::v1::SandboxResult> Run(
-      const rauha::sandbox::v1::RunSandboxRequest& request, const std::function<bool()>& cancelled);
+      const rauha::sandbox::v1::RunSandboxRequest& request, const std::function<bool()>& cancelled,
+      const std::function<void(const std::string& task_id)>& on_recorded = nullptr);
   // The result of a task started earlier; blocks while it runs. NotFound once collected.
   absl::StatusOr<rauha::sandbox::v1::SandboxResult> Wait(const std::string& task_id,
                                                          const std::function<bool()>& cancelled);

@@ -9,7 +9,7 @@
 namespace rauha {
 
 // No gate: a slot that holds nothing (tests and tools that build services without limits).
-inline absl::StatusOr<CallGate::Slot> Admit(CallGate* gate, grpc::ServerContext* ctx) {
+inline absl::StatusOr<CallGate::Slot> Admit(CallGate* gate, grpc::ServerContextBase* ctx) {
   if (gate == nullptr) return CallGate::Slot();
   return gate->Acquire([ctx] { return ctx->IsCancelled(); }, ctx->deadline());
 }

@@ -1,5 +1,11 @@
 #include "rauhad/server/sandbox_service.h"
 
+#include <cstdio>
+#include <system_error>
+#include <thread>
+
+#include "rauha-common/strcat.h"
+
 #include "rauhad/server/admit.h"
 #include "rauhad/server/status.h"
 
@@ -7,15 +13,55 @@ namespace rauha {
 
 namespace spb = rauha::sandbox::v1;
 
-grpc::Status SandboxServiceImpl::RunSandbox(grpc::ServerContext* ctx,
-                                            const spb::RunSandboxRequest* req,
-                                            spb::SandboxResult* resp) {
+SandboxServiceImpl::~SandboxServiceImpl() {
+  std::unique_lock lock(mu_);
+  idle_.wait(lock, [this] { return running_ == 0; });
+}
+
+grpc::ServerUnaryReactor* SandboxServiceImpl::RunSandbox(grpc::CallbackServerContext* ctx,
+                                                         const spb::RunSandboxRequest* req,
+                                                         spb::SandboxResult* resp) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  // Admitted before a thread is made for it (the gate has no queue: this does not block).
   auto slot = Admit(task_calls_, ctx);
-  if (!slot.ok()) return ToGrpc(slot.status());
-  auto result = runner_->Run(*req, [ctx] { return ctx->IsCancelled(); });
-  if (!result.ok()) return ToGrpc(result.status());
-  *resp = *std::move(result);
-  return grpc::Status::OK;
+  if (!slot.ok()) {
+    reactor->Finish(ToGrpc(slot.status()));
+    return reactor;
+  }
+  auto run = [this, ctx, req, resp, reactor, slot = *std::move(slot)]() mutable {
+    grpc::Status status = [&] {
+      auto on_recorded = [ctx, reactor](const std::string& task_id) {
+        ctx->AddInitialMetadata(kTaskIdMetadataKey, task_id);
+        reactor->StartSendInitialMetadata();
+      };
+      auto result = runner_->Run(
+          *req, [ctx] { return ctx->IsCancelled(); }, on_recorded);
+      if (!result.ok()) return ToGrpc(result.status());
+      *resp = *std::move(result);
+      return grpc::Status::OK;
+    }();
+    slot = CallGate::Slot();
+    reactor->Finish(status);
+    std::lock_guard lock(mu_);
+    --running_;
+    idle_.notify_all();
+  };
+  {
+    std::lock_guard lock(mu_);
+    ++running_;
+  }
+  try {
+    std::thread(std::move(run)).detach();
+  } catch (const std::system_error& e) {
+    {
+      std::lock_guard lock(mu_);
+      --running_;
+      idle_.notify_all();
+    }
+    reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                 StrCat("cannot start a thread for the task: ", e.what())));
+  }
+  return reactor;
 }
 
 grpc::Status SandboxServiceImpl::WaitTask(grpc::ServerContext* ctx, const spb::WaitTaskRequest* req,

@@ -1,21 +1,33 @@
 // rauha.sandbox.v1.SandboxService: thin translation between the wire and TaskRunner.
 #pragma once
 
+#include <condition_variable>
+#include <mutex>
+
+#include "rauha-common/api_metadata.h"
 #include "rauha/v1/sandbox.grpc.pb.h"
 #include "rauhad/call_gate.h"
 #include "rauhad/task_runner.h"
 
 namespace rauha {
 
-class SandboxServiceImpl final : public rauha::sandbox::v1::SandboxService::Service {
+// RunSandbox uses the callback API, since only it can send initial metadata (the task's id,
+// kTaskIdMetadataKey) before the response; its task runs on a thread of its own, as a sync
+// handler's would.
+class SandboxServiceImpl final
+    : public rauha::sandbox::v1::SandboxService::WithCallbackMethod_RunSandbox<
+          rauha::sandbox::v1::SandboxService::Service> {
  public:
   // `task_calls`: the gate RunSandbox and WaitTask pass; each holds a thread for as long as
   // its task runs (null: none).
   explicit SandboxServiceImpl(TaskRunner* runner, CallGate* task_calls = nullptr)
       : runner_(runner), task_calls_(task_calls) {}
+  // Waits for RunSandbox threads (after the server's shutdown every call has finished).
+  ~SandboxServiceImpl();
 
-  grpc::Status RunSandbox(grpc::ServerContext*, const sandbox::v1::RunSandboxRequest*,
-                          sandbox::v1::SandboxResult*) override;
+  grpc::ServerUnaryReactor* RunSandbox(grpc::CallbackServerContext*,
+                                       const sandbox::v1::RunSandboxRequest*,
+                                       sandbox::v1::SandboxResult*) override;
   grpc::Status WaitTask(grpc::ServerContext*, const sandbox::v1::WaitTaskRequest*,
                         sandbox::v1::SandboxResult*) override;
   grpc::Status ListTasks(grpc::ServerContext*, const sandbox::v1::ListTasksRequest*,
@@ -24,6 +36,9 @@ class SandboxServiceImpl final : public rauha::sandbox::v1::SandboxService::Serv
  private:
   TaskRunner* runner_;
   CallGate* task_calls_;
+  std::mutex mu_;
+  std::condition_variable idle_;
+  int running_ = 0;  // RunSandbox threads not yet done
 };
 
 }  // namespace rauha

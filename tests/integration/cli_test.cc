@@ -265,5 +265,91 @@ TEST_F(CliTest, InterruptCancelsTheTaskAndRemovesItsZone) {
   EXPECT_TRUE(gone) << "the temporary zone is removed when the client goes away";
 }
 
+// Issue 8 item 11 (issue 9: "a client whose rauhad went away is told how to collect"). On the
+// old main a `rauha sandbox` cut off by a rauhad crash printed only gRPC's error (exit 125):
+// the task ran on in its shim, but its id, needed by `rauha task wait`, was never shown.
+TEST_F(CliTest, SandboxCutOffByARauhadCrashNamesTheTaskToCollect) {
+  char tmpl[] = "/tmp/rauha-cutoff-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string repo = tmpl;
+  struct RemoveRepo {
+    std::string dir;
+    ~RemoveRepo() { std::filesystem::remove_all(dir); }
+  } remove_repo{repo};
+  // The task ends when the test says so (a file in its workspace), never by a clock.
+  const std::vector<std::string> sandbox = {
+      "sandbox",
+      "--repo-path",
+      repo,
+      "--timeout",
+      "300",
+      "--",
+      "/bin/sh",
+      "-c",
+      "while [ ! -e /workspace/go ]; do sleep 0.05; done; echo collected; exit 3"};
+
+  std::string task_id;
+  CliRun cut;
+  // rauhad sends the id as soon as the task is recorded, and publishes "task.started" just
+  // after: a crash after that event always finds the client told. (A crash landing before the
+  // send is the test's own race: the task is collected and the drill repeated.)
+  for (int attempt = 0; attempt < 3 && task_id.empty(); ++attempt) {
+    grpc::ClientContext watch_ctx;
+    watch_ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    auto watch = daemon_->Zones()->WatchEvents(&watch_ctx, {});
+    pid_t cli = Spawn(sandbox);
+    rauha::zone::v1::ZoneEvent ev;
+    std::string started;
+    while (started.empty() && watch->Read(&ev)) {
+      if (ev.event_type() == "task.started")
+        started = ev.message().substr(0, ev.message().find(':'));
+    }
+    ASSERT_FALSE(started.empty()) << "the task never started";
+    daemon_->Kill9();
+    watch_ctx.TryCancel();
+    (void)watch->Finish();
+    cut = Finish(cli);
+    daemon_->Start();
+    if (cut.err.find(started) != std::string::npos) {
+      task_id = started;
+      break;
+    }
+    // Not told (the old main, or the crash beat the send): collect it and try again.
+    std::ofstream(repo + "/go").put('\n');
+    Cli({"task", "wait", started});
+    std::filesystem::remove(repo + "/go");
+  }
+  ASSERT_FALSE(task_id.empty()) << "the cut-off client never named the task: " << cut.err;
+  EXPECT_EQ(cut.exit_code, 125) << cut.err;
+  EXPECT_NE(cut.err.find("rauhad went away while task " + task_id +
+                         " ran; collect its result "
+                         "with `rauha task wait " +
+                         task_id + "`"),
+            std::string::npos)
+      << cut.err;
+  EXPECT_TRUE(cut.out.empty()) << cut.out;
+
+  // The task ran on in its shim; the restarted rauhad has it, and the command collects it.
+  std::ofstream(repo + "/go").put('\n');
+  CliRun waited = Cli({"task", "wait", task_id});
+  EXPECT_EQ(waited.exit_code, 3) << waited.err;
+  auto j = nlohmann::json::parse(waited.out, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << waited.out;
+  EXPECT_EQ(j["task_id"], task_id);
+  EXPECT_EQ(j["status"], "failed");
+  EXPECT_EQ(j["exit_code"], 3);
+  EXPECT_EQ(j["stdout"], "collected\n");
+  // Collected once: the temporary zone is gone and the task with it.
+  bool gone = false;
+  for (int i = 0; i < 200 && !gone; ++i) {
+    rauha::zone::v1::ListZonesResponse zones;
+    grpc::ClientContext ctx;
+    gone = daemon_->Zones()->ListZones(&ctx, {}, &zones).ok() && zones.zones_size() == 0;
+    if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(gone) << "the collected task's temporary zone is removed";
+  EXPECT_EQ(Cli({"task", "wait", task_id}).exit_code, 125) << "a result is collected once";
+}
+
 }  // namespace
 }  // namespace rauha::testing
