@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <future>
+#include <thread>
 
 #include "rauha/v1/image.grpc.pb.h"
 #include "tests/integration/daemon_fixture.h"
@@ -85,6 +86,12 @@ TEST_F(InvalidUtf8Test, UnaryRequestsNameTheFieldAndChangeNothing) {
       {"/rauha.zone.v1.ZoneService/DeleteZone",
        Field(zpb::DeleteZoneRequest::kNameFieldNumber, kNotUtf8), "request field name:"},
   };
+  // rauhad's start-up lines end with "listening on" (printed once it serves): the baseline.
+  for (auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+       daemon_->log().find("listening on") == std::string::npos &&
+       std::chrono::steady_clock::now() < until;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
   const size_t lines_before = CountOf(daemon_->log(), "\n");
   for (int round = 0; round < 20; ++round) {
     for (const auto& c : cases) {
