@@ -47,13 +47,21 @@ std::optional<std::string> DnsHint(const policy::Policy::Network& network,
   bool failed = ShowsLookupFailure(stderr_data) || ShowsLookupFailure(stdout_data);
   for (const auto& e : events) failed = failed || DeniedDns(e);
   if (!failed) return std::nullopt;
+  // HTTP(S) clients need no DNS at all: the egress proxy resolves allowed names on the host.
+  std::string proxy =
+      network.allowed_hosts.empty()
+          ? "for HTTP(S), list the names in [network] allowed_hosts = [\"pypi.org:443\", ...] "
+            "(the egress proxy resolves them; tasks get HTTPS_PROXY); otherwise "
+          : "the zone's allowed_hosts are reached through HTTPS_PROXY/HTTP_PROXY (a tool that "
+            "ignores them resolves names itself and fails); for other protocols ";
   std::string how =
       network.mode == policy::NetworkMode::kIsolated
           ? "an isolated zone has loopback only: use [network] mode = \"bridged\" with "
             "allowed_egress for a resolver (\"RESOLVER_IP:53\") and the addresses the task needs"
           : "allow a resolver with [network] allowed_egress = [\"RESOLVER_IP:53\", ...] and the "
             "addresses the task needs";
-  return "a name lookup failed: this zone has no DNS (no policy rule reaches a resolver); " + how;
+  return "a name lookup failed: this zone has no DNS (no policy rule reaches a resolver); " +
+         proxy + how;
 }
 
 }  // namespace rauha::net

@@ -53,6 +53,7 @@ class H(http.server.BaseHTTPRequestHandler):
 class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 512
 plain = S((sys.argv[1], 80), H); plain.scheme = "http"
 tls = S((sys.argv[1], 443), H); tls.scheme = "https"
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -90,6 +91,25 @@ try:
 except ssl.SSLError:
     pass  # the server's close_notify
 print(data.decode())
+)py";
+
+// In the zone: argv[1] connections to the proxy open at once, then a request on each, then
+// every answer read.
+constexpr char kManyClient[] = R"py(
+import socket, sys
+n = int(sys.argv[1])
+conns = [socket.create_connection(("127.0.0.1", 3128), timeout=30) for _ in range(n)]
+for i, c in enumerate(conns):
+    c.sendall(("GET http://api.example.test/c%d HTTP/1.1\r\nHost: api.example.test\r\n\r\n" % i).encode())
+ok = 0
+for i, c in enumerate(conns):
+    data = b""
+    while True:
+        d = c.recv(65536)
+        if not d: break
+        data += d
+    ok += data.endswith(("hello http api.example.test /c%d\n" % i).encode())
+print(ok, "ok")
 )py";
 
 // In the zone: a direct connection, ignoring the proxy variables.
@@ -333,6 +353,26 @@ TEST_F(EgressTest, TaskIgnoringTheProxyReachesNothing) {
       "agent", {kCurl, "-sS", "--noproxy", "*", "--max-time", "5", "http://api.example.test/"});
   EXPECT_EQ(noproxy.status(), "failed");
   EXPECT_EQ(noproxy.stdout(), "");
+}
+
+// 10 zones with 20 connections each open through the proxy at the same time (one thread for
+// all of them): every request gets its own answer.
+TEST_F(EgressTest, TwoHundredConcurrentConnectionsFromTenZones) {
+  constexpr int kZones = 10, kPerZone = 20;
+  for (int i = 0; i < kZones; ++i) CreateZone("z" + std::to_string(i), "\"api.example.test\"");
+  std::vector<std::string> out(kZones);
+  std::vector<std::thread> tasks;
+  for (int i = 0; i < kZones; ++i) {
+    tasks.emplace_back([&, i] {
+      auto r = RunIn("z" + std::to_string(i),
+                     {"/usr/bin/python3", "-c", kManyClient, std::to_string(kPerZone)});
+      out[i] = r.stdout() + r.stderr();
+    });
+  }
+  for (auto& t : tasks) t.join();
+  for (int i = 0; i < kZones; ++i) {
+    EXPECT_EQ(out[i], std::to_string(kPerZone) + " ok\n") << "zone z" << i;
+  }
 }
 
 }  // namespace

@@ -129,6 +129,7 @@ TEST(DnsHintTest, HintsWhenALookupFailsInAZoneWithoutDns) {
   ASSERT_TRUE(hint.has_value());
   EXPECT_NE(hint->find("no DNS"), std::string::npos) << *hint;
   EXPECT_NE(hint->find("bridged"), std::string::npos) << *hint;
+  EXPECT_NE(hint->find("allowed_hosts"), std::string::npos) << *hint;
   auto bridged = Net(policy::NetworkMode::kBridged, {443});
   auto b = DnsHint(bridged, "curl: (6) Could not resolve host: pypi.org", "", {});
   ASSERT_TRUE(b.has_value());
