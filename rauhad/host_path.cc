@@ -71,18 +71,18 @@ std::vector<Protected> ProtectedPaths(const HostPathRules& rules) {
   return out;
 }
 
-absl::Status Refused(std::string_view field, std::string_view path, std::string_view why) {
+absl::Status Refused(std::string_view field, std::string_view path, std::string_view why,
+                     const HostPathRules& rules) {
   return absl::PermissionDeniedError(
-      StrCat(field, " ", path, " is refused: ", why,
-             ". A zone may see a project directory of its own only; name one (it must not hold "
-             "system directories or rauhad's files), or use a privileged zone"));
+      StrCat(field, " ", path, " is refused: ", why, ". ", rules.advice));
 }
 
 // Walks from the opened directory up to the root of its mount namespace (".." crosses mount
 // points the way the kernel does), comparing each directory with the protected ones by
 // identity: a bind mount of /etc elsewhere is still /etc.
 absl::Status CheckNotInside(std::string_view field, const HostPath& opened,
-                            const std::vector<Protected>& protected_paths) {
+                            const std::vector<Protected>& protected_paths,
+                            const HostPathRules& rules) {
   std::vector<std::pair<FileIdentity, const Protected*>> inside;
   for (const auto& p : protected_paths) {
     if (!p.inside_refused) continue;
@@ -95,7 +95,8 @@ absl::Status CheckNotInside(std::string_view field, const HostPath& opened,
     for (const auto& [pid, p] : inside) {
       if (id == pid) {
         return Refused(field, opened.path,
-                       depth == 0 ? StrCat("it is ", p->what) : StrCat("it is inside ", p->what));
+                       depth == 0 ? StrCat("it is ", p->what) : StrCat("it is inside ", p->what),
+                       rules);
       }
     }
     UniqueFd parent(::openat(dir.get(), "..", O_PATH | O_DIRECTORY | O_CLOEXEC));
@@ -108,25 +109,27 @@ absl::Status CheckNotInside(std::string_view field, const HostPath& opened,
 }
 
 absl::Status CheckNotAncestor(std::string_view field, const HostPath& opened,
-                              const std::vector<Protected>& protected_paths) {
-  if (opened.path == "/") return Refused(field, opened.path, "it is the host's root");
+                              const std::vector<Protected>& protected_paths,
+                              const HostPathRules& rules) {
+  if (opened.path == "/") return Refused(field, opened.path, "it is the host's root", rules);
   for (const auto& p : protected_paths) {
     for (const auto& ancestor : AncestorsOf(p.path)) {
       auto id = StatIdentity(ancestor);
       if (ancestor == opened.path || (id && *id == opened.identity)) {
-        return Refused(field, opened.path, StrCat("it holds ", p.what));
+        return Refused(field, opened.path, StrCat("it holds ", p.what), rules);
       }
     }
   }
   return absl::OkStatus();
 }
 
-absl::Status CheckNotTooBroad(std::string_view field, const HostPath& opened) {
+absl::Status CheckNotTooBroad(std::string_view field, const HostPath& opened,
+                              const HostPathRules& rules) {
   for (auto broad : kTooBroad) {
     auto id = StatIdentity(std::string(broad));
     if (opened.path == broad || (id && *id == opened.identity)) {
       return Refused(field, opened.path,
-                     StrCat("it is ", broad, " itself, which holds other users' files"));
+                     StrCat("it is ", broad, " itself, which holds other users' files"), rules);
     }
   }
   return absl::OkStatus();
@@ -181,9 +184,9 @@ absl::StatusOr<HostPath> OpenExposableDirectory(std::string_view field, std::str
   }
   RAUHA_ASSIGN_OR_RETURN(HostPath opened, OpenDirectory(field, path, *std::move(fd)));
   std::vector<Protected> protected_paths = ProtectedPaths(rules);
-  RAUHA_RETURN_IF_ERROR(CheckNotAncestor(field, opened, protected_paths));
-  RAUHA_RETURN_IF_ERROR(CheckNotInside(field, opened, protected_paths));
-  RAUHA_RETURN_IF_ERROR(CheckNotTooBroad(field, opened));
+  RAUHA_RETURN_IF_ERROR(CheckNotAncestor(field, opened, protected_paths, rules));
+  RAUHA_RETURN_IF_ERROR(CheckNotInside(field, opened, protected_paths, rules));
+  RAUHA_RETURN_IF_ERROR(CheckNotTooBroad(field, opened, rules));
   RAUHA_RETURN_IF_ERROR(CheckBeneathRoots(field, opened, rules.roots));
   return opened;
 }

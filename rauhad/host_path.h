@@ -1,5 +1,6 @@
-// A host path that a request names for a zone to see (repo_path today; writable paths, bind
-// mounts and image imports use the same rules). The rules, for every zone but a privileged one:
+// A host path that a request names (repo_path for a zone to see, output_dir for the shim to
+// write; writable paths, bind mounts and image imports use the same rules). The rules, for every
+// zone but a privileged one:
 //
 //   - the path is absolute, normalised, exists, and no component is a symlink: it is opened
 //     with openat2(RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS) and what was opened is checked,
@@ -33,6 +34,10 @@ struct HostPathRules {
   std::vector<std::string> roots;
   // rauhad's own socket, run dir and state dir: never exposed, nor any ancestor of them.
   std::vector<std::string> daemon_paths;
+  // What a refused caller should do instead (the end of the PermissionDenied message).
+  std::string advice =
+      "A zone may see a project directory of its own only; name one (it must not hold system "
+      "directories or rauhad's files), or use a privileged zone";
 };
 
 struct HostPath {

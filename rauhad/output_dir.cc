@@ -11,6 +11,7 @@
 #include "rauha-common/errors.h"
 #include "rauha-common/fd.h"
 #include "rauha-common/strcat.h"
+#include "rauhad/host_path.h"
 
 namespace rauha {
 namespace {
@@ -80,6 +81,15 @@ absl::Status CheckOutputDir(const std::string& dir, const DaemonConfig& config) 
     if (err == ENOTDIR) return refuse("is not a directory");
     return ErrnoStatus(err, StrCat("output_dir ", dir));
   }
+  // Then the rules of every host path a request names (host_path.h), checked on what was
+  // opened: a bind mount of /etc or of rauhad's state dir elsewhere is still that directory.
+  // (--repo-root narrows the repositories zones see, not where output goes.)
+  HostPathRules rules{{},
+                      config.DaemonPaths(),
+                      "The shim writes root-owned files named stdout and stderr there with "
+                      "content the task chose; name a directory of your own"};
+  auto opened = OpenExposableDirectory("output_dir", path, rules);
+  if (!opened.ok()) return opened.status();
   return absl::OkStatus();
 }
 

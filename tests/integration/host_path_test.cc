@@ -1,8 +1,11 @@
 // Host paths a request names (repo_path) and rauhad's own files: what a zone can reach of the
 // host. A real rauhad per test; each refusal is checked to change nothing.
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -181,6 +184,36 @@ TEST(DaemonDirectoriesTest, RauhadChangesNoDirectoryItDidNotCreate) {
   daemon.Stop();
   EXPECT_TRUE(daemon.LeftoverProcesses().empty());
   EXPECT_TRUE(daemon.LeftoverCgroups().empty());
+}
+
+// "The same rules for every other host path a request can name" (issue 8, item 1): output_dir
+// was checked by its name only, so a bind mount of rauhad's state dir (as of /etc) elsewhere
+// passed, and the shim wrote root-owned files with the task's content into it. On the old main
+// this request ran and stdout appeared in the state dir.
+TEST_F(HostPathTest, OutputDirIsCheckedByWhatItIsNotByItsName) {
+  const std::string alias = daemon_->dir() + "/state-alias";
+  ASSERT_EQ(::mkdir(alias.c_str(), 0700), 0);
+  ASSERT_EQ(::mount((daemon_->dir() + "/state").c_str(), alias.c_str(), nullptr, MS_BIND, nullptr),
+            0)
+      << std::strerror(errno);
+  struct Unmount {
+    std::string path;
+    ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
+  } unmount{alias};
+  spb::RunSandboxRequest req;
+  req.set_output_dir(alias);
+  grpc::Status st;
+  Run({"/bin/echo", "written as root"}, req, &st);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED) << st.error_message();
+  EXPECT_NE(
+      st.error_message().find("output_dir " + alias + " is refused: it is rauhad's directory"),
+      std::string::npos)
+      << st.error_message();
+  EXPECT_FALSE(std::filesystem::exists(daemon_->dir() + "/state/stdout"));
+  EXPECT_EQ(ZoneCount(*daemon_), 0) << "nothing was created";
+  req.set_output_dir("/tmp");
+  Run({"/bin/true"}, req, &st);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED) << st.error_message();
 }
 
 }  // namespace

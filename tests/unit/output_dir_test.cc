@@ -57,5 +57,20 @@ TEST_F(OutputDirTest, SymlinksAndMissingDirectoriesAreRefused) {
   EXPECT_EQ(CheckOutputDir(dir_ + "/f", config_).code(), absl::StatusCode::kInvalidArgument);
 }
 
+// The rules of every host path a request names (host_path.h) apply too.
+TEST_F(OutputDirTest, HostPathRulesApply) {
+  // A directory holding rauhad's run and state directories.
+  auto st = CheckOutputDir(dir_, config_);
+  EXPECT_EQ(st.code(), absl::StatusCode::kPermissionDenied) << st;
+  EXPECT_NE(st.message().find("output_dir"), absl::string_view::npos) << st;
+  EXPECT_NE(st.message().find("stdout and stderr"), absl::string_view::npos) << st;
+  // A directory holding other users' files, itself.
+  EXPECT_EQ(CheckOutputDir("/tmp", config_).code(), absl::StatusCode::kPermissionDenied);
+  // --repo-root narrows repositories, not output.
+  config_.repo_roots = {dir_ + "/repos"};
+  std::filesystem::create_directories(dir_ + "/out");
+  EXPECT_TRUE(CheckOutputDir(dir_ + "/out", config_).ok());
+}
+
 }  // namespace
 }  // namespace rauha
