@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
@@ -111,10 +112,22 @@ absl::Status StartAction(const Options& options) {
 
 absl::Status DeleteAction(const Options& options) {
   std::string bundle_dir = BundleDir(options);
+  // The shim is gone, its process may not be: end it in rauhad and forget it (each step may
+  // find nothing, e.g. a second delete).
+  ZoneRuntime processes(options.rauhad_socket);
+  if (processes.KillProcess(options.id, SIGKILL).ok()) {
+    grpc::ClientContext wait;
+    wait.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    (void)processes.WaitProcess(options.id, &wait);
+  }
+  if (auto s = processes.DeleteProcess(options.id); !s.ok()) Log(std::string(s.message()));
   if (auto s = UnmountRootfs(bundle_dir + "/rootfs"); !s.ok()) Log(std::string(s.message()));
   // A task that owned its zone (the pod's sandbox, or a lone container) takes it along.
   if (auto bundle = LoadBundle(bundle_dir); bundle.ok()) {
     std::string group = GroupId(*bundle, options.id);
+    // A shim that was killed left its socket file; one that answers is alive and keeps it.
+    std::string socket = ShimSocketPath(options.address, options.ns, group);
+    if (!ttrpc::ConnectUnix(socket).ok()) ::unlink(socket.c_str());
     if (group == options.id) {
       ZoneRuntime runtime(options.rauhad_socket);
       if (auto s = runtime.RemoveZone(ZoneName(*bundle, group)); !s.ok()) {

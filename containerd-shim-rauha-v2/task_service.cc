@@ -36,10 +36,13 @@ struct TaskService::Task {
   UniqueFd stdout_fd, stderr_fd;
   bool terminal = false;
   bool rootfs_mounted = false;
+  bool starting = false;  // StartProcess in flight
+  bool started = false;   // rauhad knows the process (DeleteProcess at Delete)
+  uint32_t pid = 0;
   types::Status status = types::CREATED;
   uint32_t exit_status = 0;
   Timestamp exited_at;
-  std::unique_ptr<grpc::ClientContext> call;  // the running RunSandbox call
+  std::unique_ptr<grpc::ClientContext> call;  // the WaitProcess call (cancelled on exit)
   std::thread runner;
 };
 
@@ -112,37 +115,36 @@ std::shared_ptr<TaskService::Task> TaskService::Find(const std::string& id) {
 }
 
 void TaskService::RunTask(std::shared_ptr<Task> t) {
-  auto result = runtime_->Run(t->zone, t->process, t->call.get());
+  auto end = runtime_->WaitProcess(t->id, t->call.get());
+  if (!end.ok() && end.status().code() == absl::StatusCode::kCancelled) return;  // shim leaving
   uint32_t exit_status;
-  if (result.ok() && result->has_exit_code()) {
-    exit_status = static_cast<uint32_t>(result->exit_code());
-  } else if (result.ok() && result->has_signal()) {
-    exit_status = 128 + static_cast<uint32_t>(result->signal());
-  } else if (!result.ok() && result.status().code() == absl::StatusCode::kCancelled) {
-    exit_status = 128 + 9;  // Kill cancelled the call: rauhad SIGKILLed the task
+  Timestamp exited_at = Now();
+  if (end.ok() && end->has_exit_code()) {
+    exit_status = static_cast<uint32_t>(end->exit_code());
+  } else if (end.ok() && end->has_signal()) {
+    exit_status = 128 + static_cast<uint32_t>(end->signal());
   } else {
-    // It never ran (or rauhad failed): 127 like a shell's "cannot run", the reason on stderr.
+    // It never ran, or rauhad lost it: 127 like a shell's "cannot run", the reason on stderr.
     exit_status = 127;
-    std::string why = result.ok() ? result->error() : std::string(result.status().message());
+    std::string why = end.ok() ? end->error() : std::string(end.status().message());
     WriteStdio(t->stderr_fd, "containerd-shim-rauha-v2: " + why + "\n");
     Log("task " + t->id + ": " + why);
   }
-  if (result.ok()) {
-    WriteStdio(t->stdout_fd,
-               result->stdout_bytes().empty() ? result->stdout() : result->stdout_bytes());
-    WriteStdio(t->stderr_fd,
-               result->stderr_bytes().empty() ? result->stderr() : result->stderr_bytes());
+  if (end.ok() && end->exited_at_unix_nano() > 0) {
+    exited_at.set_seconds(end->exited_at_unix_nano() / 1'000'000'000);
+    exited_at.set_nanos(static_cast<int32_t>(end->exited_at_unix_nano() % 1'000'000'000));
   }
-  // The reader sees EOF once our ends are closed.
+  // The reader sees EOF once the process's ends and ours are closed.
   t->stdout_fd.reset();
   t->stderr_fd.reset();
   std::lock_guard lock(mu_);
   t->status = types::STOPPED;
   t->exit_status = exit_status;
-  t->exited_at = Now();
+  t->exited_at = exited_at;
   events::TaskExit exit;
   exit.set_container_id(t->id);
   exit.set_id(t->id);
+  exit.set_pid(t->pid);
   exit.set_exit_status(exit_status);
   *exit.mutable_exited_at() = t->exited_at;
   events_->Publish("/tasks/exit", exit);
@@ -215,21 +217,36 @@ void TaskService::Register(ttrpc::Server& server) {
       svc, "Start",
       [this](const CallContext&,
              const task::StartRequest& req) -> absl::StatusOr<task::StartResponse> {
-        if (!req.exec_id().empty())
+        if (!req.exec_id().empty()) {
           return absl::NotFoundError("exec " + req.exec_id() + " not found");
-        std::lock_guard lock(mu_);
-        auto t = Find(req.id());
-        if (!t) return absl::NotFoundError("task " + req.id() + " not found");
-        if (t->status != types::CREATED) {
-          return absl::FailedPreconditionError("task " + req.id() + " was started already");
         }
+        std::shared_ptr<Task> t;
+        {
+          std::lock_guard lock(mu_);
+          t = Find(req.id());
+          if (!t) return absl::NotFoundError("task " + req.id() + " not found");
+          if (t->status != types::CREATED || t->starting) {
+            return absl::FailedPreconditionError("task " + req.id() + " was started already");
+          }
+          t->starting = true;
+        }
+        auto pid = runtime_->StartProcess(t->zone, t->id, t->bundle + "/rootfs", t->process,
+                                          t->stdin_path, t->stdout_path, t->stderr_path);
+        std::lock_guard lock(mu_);
+        t->starting = false;
+        if (!pid.ok()) return pid.status();
+        t->pid = *pid;
+        t->started = true;
         t->status = types::RUNNING;
         t->call = std::make_unique<grpc::ClientContext>();
         events::TaskStart ev;
         ev.set_container_id(t->id);
+        ev.set_pid(t->pid);
         events_->Publish("/tasks/start", ev);
         t->runner = std::thread([this, t] { RunTask(t); });
-        return task::StartResponse();
+        task::StartResponse resp;
+        resp.set_pid(t->pid);
+        return resp;
       });
 
   server.RegisterMethod<task::WaitRequest, task::WaitResponse>(
@@ -262,6 +279,7 @@ void TaskService::Register(ttrpc::Server& server) {
         task::StateResponse resp;
         resp.set_id(t->id);
         resp.set_bundle(t->bundle);
+        resp.set_pid(t->pid);
         resp.set_status(t->status);
         resp.set_stdin(t->stdin_path);
         resp.set_stdout(t->stdout_path);
@@ -275,7 +293,7 @@ void TaskService::Register(ttrpc::Server& server) {
   server.RegisterMethod<task::KillRequest, Empty>(
       svc, "Kill",
       [this](const CallContext&, const task::KillRequest& req) -> absl::StatusOr<Empty> {
-        std::lock_guard lock(mu_);
+        std::unique_lock lock(mu_);
         auto t = Find(req.id());
         if (!t || !req.exec_id().empty())
           return absl::NotFoundError("task " + req.id() + " not found");
@@ -296,11 +314,12 @@ void TaskService::Register(ttrpc::Server& server) {
           cv_.notify_all();
           return Empty();
         }
-        if (req.signal() != 9) {
-          return absl::UnimplementedError(
-              "only SIGKILL reaches a task in this version (rauhad has no signal RPC yet)");
+        lock.unlock();
+        absl::Status killed = runtime_->KillProcess(t->id, static_cast<int>(req.signal()));
+        if (killed.code() == absl::StatusCode::kFailedPrecondition) {
+          return absl::NotFoundError("process already finished");
         }
-        t->call->TryCancel();
+        if (!killed.ok()) return killed;
         return Empty();
       });
 
@@ -325,6 +344,9 @@ void TaskService::Register(ttrpc::Server& server) {
           }
         }
         if (t->runner.joinable()) t->runner.join();
+        if (t->started) {
+          if (auto s = runtime_->DeleteProcess(t->id); !s.ok()) Log(std::string(s.message()));
+        }
         if (t->rootfs_mounted) {
           if (auto s = UnmountRootfs(t->bundle + "/rootfs"); !s.ok()) Log(std::string(s.message()));
         }
@@ -337,10 +359,12 @@ void TaskService::Register(ttrpc::Server& server) {
         }
         events::TaskDelete ev;
         ev.set_container_id(t->id);
+        ev.set_pid(t->pid);
         ev.set_exit_status(t->exit_status);
         *ev.mutable_exited_at() = t->exited_at;
         events_->Publish("/tasks/delete", ev);
         task::DeleteResponse resp;
+        resp.set_pid(t->pid);
         resp.set_exit_status(t->exit_status);
         *resp.mutable_exited_at() = t->exited_at;
         return resp;
@@ -351,8 +375,11 @@ void TaskService::Register(ttrpc::Server& server) {
       [this](const CallContext&,
              const task::PidsRequest& req) -> absl::StatusOr<task::PidsResponse> {
         std::lock_guard lock(mu_);
-        if (!Find(req.id())) return absl::NotFoundError("task " + req.id() + " not found");
-        return task::PidsResponse();  // rauhad does not report a task's pids yet
+        auto t = Find(req.id());
+        if (!t) return absl::NotFoundError("task " + req.id() + " not found");
+        task::PidsResponse resp;
+        if (t->status == types::RUNNING) resp.add_processes()->set_pid(t->pid);
+        return resp;
       });
 
   server.RegisterMethod<task::ConnectRequest, task::ConnectResponse>(

@@ -5,7 +5,7 @@
 #include <sstream>
 
 #include "rauha-cli/client.h"
-#include "rauha/v1/sandbox.grpc.pb.h"
+#include "rauha/v1/process.grpc.pb.h"
 #include "rauha/v1/zone.grpc.pb.h"
 
 namespace rauha::cshim {
@@ -20,6 +20,7 @@ absl::Status FromGrpc(const grpc::Status& s, const std::string& what) {
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<grpc::Channel>> ZoneRuntime::Channel() {
+  std::lock_guard lock(mu_);
   if (channel_) return channel_;
   cli::ClientOptions options;
   options.socket = socket_;
@@ -61,28 +62,71 @@ absl::Status ZoneRuntime::RemoveZone(const std::string& name) {
   return FromGrpc(s, "delete zone " + name);
 }
 
-absl::StatusOr<rauha::sandbox::v1::SandboxResult> ZoneRuntime::Run(const std::string& zone,
-                                                                   const BundleProcess& process,
-                                                                   grpc::ClientContext* ctx) {
+namespace ppb = rauha::process::v1;
+
+absl::StatusOr<uint32_t> ZoneRuntime::StartProcess(const std::string& zone, const std::string& id,
+                                                   const std::string& rootfs,
+                                                   const BundleProcess& process,
+                                                   const std::string& stdin_path,
+                                                   const std::string& stdout_path,
+                                                   const std::string& stderr_path) {
   auto channel = Channel();
   if (!channel.ok()) return channel.status();
-  rauha::sandbox::v1::RunSandboxRequest request;
-  request.set_name(zone);
-  request.set_keep_zone(true);
-  for (const auto& a : process.args) request.add_command(a);
-  for (const auto& e : process.env) {
-    auto eq = e.find('=');
-    if (eq == std::string::npos) continue;
-    (*request.mutable_env())[e.substr(0, eq)] = e.substr(eq + 1);
+  ppb::StartProcessRequest request;
+  request.set_zone_name(zone);
+  request.set_process_id(id);
+  request.set_rootfs(rootfs);
+  for (const auto& a : process.args) request.add_args(a);
+  for (const auto& e : process.env) request.add_env(e);
+  request.set_cwd(process.cwd);
+  if (process.uid != 0 || process.gid != 0) {
+    request.set_uid(process.uid);
+    request.set_gid(process.gid);
   }
-  request.set_workdir(process.cwd);
-  if (process.uid != 0) request.set_uid(process.uid);
-  if (process.gid != 0) request.set_gid(process.gid);
-  rauha::sandbox::v1::SandboxResult result;
-  grpc::Status s =
-      rauha::sandbox::v1::SandboxService::NewStub(*channel)->RunSandbox(ctx, request, &result);
-  if (!s.ok()) return FromGrpc(s, "run in zone " + zone);
-  return result;
+  request.set_stdin_path(stdin_path);
+  request.set_stdout_path(stdout_path);
+  request.set_stderr_path(stderr_path);
+  ppb::StartProcessResponse response;
+  grpc::ClientContext ctx;
+  grpc::Status s = ppb::ProcessService::NewStub(*channel)->StartProcess(&ctx, request, &response);
+  if (!s.ok()) return FromGrpc(s, "start " + id + " in zone " + zone);
+  return response.pid();
+}
+
+absl::StatusOr<ppb::WaitProcessResponse> ZoneRuntime::WaitProcess(const std::string& id,
+                                                                  grpc::ClientContext* ctx) {
+  auto channel = Channel();
+  if (!channel.ok()) return channel.status();
+  ppb::WaitProcessRequest request;
+  request.set_process_id(id);
+  ppb::WaitProcessResponse response;
+  grpc::Status s = ppb::ProcessService::NewStub(*channel)->WaitProcess(ctx, request, &response);
+  if (!s.ok()) return FromGrpc(s, "wait for " + id);
+  return response;
+}
+
+absl::Status ZoneRuntime::KillProcess(const std::string& id, int signal) {
+  auto channel = Channel();
+  if (!channel.ok()) return channel.status();
+  ppb::KillProcessRequest request;
+  request.set_process_id(id);
+  request.set_signal(signal);
+  ppb::KillProcessResponse response;
+  grpc::ClientContext ctx;
+  return FromGrpc(ppb::ProcessService::NewStub(*channel)->KillProcess(&ctx, request, &response),
+                  "kill " + id);
+}
+
+absl::Status ZoneRuntime::DeleteProcess(const std::string& id) {
+  auto channel = Channel();
+  if (!channel.ok()) return channel.status();
+  ppb::DeleteProcessRequest request;
+  request.set_process_id(id);
+  ppb::DeleteProcessResponse response;
+  grpc::ClientContext ctx;
+  grpc::Status s = ppb::ProcessService::NewStub(*channel)->DeleteProcess(&ctx, request, &response);
+  if (s.error_code() == grpc::StatusCode::NOT_FOUND) return absl::OkStatus();
+  return FromGrpc(s, "delete " + id);
 }
 
 absl::StatusOr<std::string> ReadPolicyPreset(const std::string& name) {

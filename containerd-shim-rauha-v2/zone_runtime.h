@@ -1,19 +1,17 @@
-// The shim's side of rauhad (a gRPC client, like the CLI): the pod's zone and the processes
-// run in it. This first version runs a task through SandboxService.RunSandbox, which blocks
-// until the task ends and returns its exact exit code or signal (no polling); stdout and
-// stderr arrive with the result. Cancelling the call makes rauhad SIGKILL the task.
-// Not yet: the task's root is the zone's read-only view of the host system, not the rootfs
-// containerd mounted; no live stdin/stdout stream, TTY, pause, exec (need new rauhad RPCs).
+// The shim's side of rauhad (a gRPC client, like the CLI): the pod's zone
+// (rauha.zone.v1) and the processes run in it (rauha.process.v1: on containerd's rootfs, with
+// containerd's FIFOs as stdio, confined by the zone's policy).
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "containerd-shim-rauha-v2/bundle.h"
 #include "grpcpp/channel.h"
 #include "grpcpp/client_context.h"
-#include "rauha/v1/sandbox.pb.h"
+#include "rauha/v1/process.pb.h"
 
 namespace rauha::cshim {
 
@@ -26,14 +24,23 @@ class ZoneRuntime {
   absl::Status EnsureZone(const std::string& name, const std::string& policy_preset);
   // Removes the zone, killing what still runs in it; NotFound is OK.
   absl::Status RemoveZone(const std::string& name);
-  // Runs `process` in zone `zone` and blocks until it ends. `ctx` lets another thread cancel.
-  absl::StatusOr<rauha::sandbox::v1::SandboxResult> Run(const std::string& zone,
-                                                        const BundleProcess& process,
-                                                        grpc::ClientContext* ctx);
+  // Starts `process` as `id` in zone `zone` on the mounted `rootfs`; returns its pid.
+  absl::StatusOr<uint32_t> StartProcess(const std::string& zone, const std::string& id,
+                                        const std::string& rootfs, const BundleProcess& process,
+                                        const std::string& stdin_path,
+                                        const std::string& stdout_path,
+                                        const std::string& stderr_path);
+  // Blocks until the process ends; `ctx` lets another thread cancel the wait.
+  absl::StatusOr<rauha::process::v1::WaitProcessResponse> WaitProcess(const std::string& id,
+                                                                      grpc::ClientContext* ctx);
+  absl::Status KillProcess(const std::string& id, int signal);
+  // Forgets an ended process; NotFound is OK.
+  absl::Status DeleteProcess(const std::string& id);
 
  private:
   absl::StatusOr<std::shared_ptr<grpc::Channel>> Channel();
   std::string socket_;
+  std::mutex mu_;
   std::shared_ptr<grpc::Channel> channel_;
 };
 

@@ -136,7 +136,11 @@ json ToJson(const TaskSpec& s) {
           {"zone_address", s.zone_address},
           {"probe", s.probe},
           {"probe_skip", s.probe_skip},
-          {"image_layers", s.image_layers}};
+          {"image_layers", s.image_layers},
+          {"rootfs", s.rootfs},
+          {"stdin_path", s.stdin_path},
+          {"stdout_path", s.stdout_path},
+          {"stderr_path", s.stderr_path}};
 }
 
 absl::StatusOr<TaskSpec> TaskSpecFromJson(const json& j) {
@@ -196,6 +200,10 @@ absl::StatusOr<TaskSpec> TaskSpecFromJson(const json& j) {
   r.Get("probe", s.probe);
   r.Get("probe_skip", s.probe_skip);
   r.Get("image_layers", s.image_layers);
+  r.Get("rootfs", s.rootfs);
+  r.Get("stdin_path", s.stdin_path);
+  r.Get("stdout_path", s.stdout_path);
+  r.Get("stderr_path", s.stderr_path);
   if (!r.status().ok()) return r.status();
   if (s.task_id.empty()) return absl::InvalidArgumentError("task.task_id is empty");
   if (s.probe) {

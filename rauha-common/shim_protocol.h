@@ -115,6 +115,15 @@ struct TaskSpec {
   // an overlay of them with a private upper directory that vanishes with the task. Empty: the
   // read-only view of the host's system directories.
   std::vector<std::string> image_layers;
+  // A root filesystem already mounted on the host (containerd's <bundle>/rootfs): the task runs
+  // on it, writable, with a fresh /proc, /dev and /tmp; "" builds the default read-only view.
+  std::string rootfs;
+  // Host paths (containerd's FIFOs) the workload's stdin, stdout and stderr are opened from,
+  // instead of the captured pipes ("" keeps that stream's default). Output sent there is not
+  // in the TaskResult.
+  std::string stdin_path;
+  std::string stdout_path;
+  std::string stderr_path;
 };
 
 // What became of one task.

@@ -12,6 +12,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <tuple>
 
 #include "rauha-common/errors.h"
 #include "rauha-common/strcat.h"
@@ -117,6 +118,23 @@ absl::StatusOr<LaunchedTask> LaunchTask(const TaskPlan& plan) {
     }
     stdin_file = *std::move(file);
   }
+  // containerd's FIFOs: O_RDWR for output, so that the open never blocks or fails for want of a
+  // reader; stdin opened without blocking, then made blocking for the workload's reads.
+  UniqueFd stdin_path_fd, stdout_path_fd, stderr_path_fd;
+  for (auto [path, fd, flags] :
+       {std::tuple{&plan.stdin_path, &stdin_path_fd, O_RDONLY | O_NONBLOCK},
+        std::tuple{&plan.stdout_path, &stdout_path_fd, O_RDWR},
+        std::tuple{&plan.stderr_path, &stderr_path_fd, O_RDWR}}) {
+    if (path->empty()) continue;
+    fd->reset(::open(path->c_str(), flags | O_CLOEXEC));
+    if (!*fd) {
+      int e = errno;
+      ::rmdir(plan.rootfs_dir.c_str());
+      return ErrnoStatus(e, StrCat("open ", *path, " for the task's stdio"));
+    }
+    ::fcntl(fd->get(), F_SETFL, ::fcntl(fd->get(), F_GETFL) & ~O_NONBLOCK);
+  }
+  if (stdin_path_fd) stdin_file = std::move(stdin_path_fd);
   // The workload sends its seccomp listener here (seccomp_notify.h).
   int pair[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) {
@@ -153,8 +171,9 @@ absl::StatusOr<LaunchedTask> LaunchTask(const TaskPlan& plan) {
   }
   if (pid == 0) {
     RunChild(plan,
-             ChildFds{out->write.get(), err->write.get(), report->write.get(), status->write.get(),
-                      notify_write.get(), stdin_file ? stdin_file.get() : -1});
+             ChildFds{stdout_path_fd ? stdout_path_fd.get() : out->write.get(),
+                      stderr_path_fd ? stderr_path_fd.get() : err->write.get(), report->write.get(),
+                      status->write.get(), notify_write.get(), stdin_file ? stdin_file.get() : -1});
   }
 
   LaunchedTask task;

@@ -52,7 +52,7 @@ class RootBuilder {
       : plan_(plan),
         base_(plan.rootfs_dir),
         root_(StrCat(plan.rootfs_dir, "/root")),
-        image_(!plan.image_layers.empty()) {}
+        image_(!plan.image_layers.empty() || !plan.image_root.empty()) {}
 
   absl::Status Build() {
     RAUHA_RETURN_IF_ERROR(Setup());
@@ -202,6 +202,15 @@ class RootBuilder {
                                 "mode=0700,size=25%", StrCat("mount tmpfs on ", base_)));
     for (const std::string& d : {root_, StrCat(base_, "/scratch")}) {
       if (::mkdir(d.c_str(), 0700) < 0) return Errno(StrCat("mkdir ", d));
+    }
+    if (!plan_.image_root.empty()) {
+      // A container's root that containerd mounted (its snapshot): writes stay in the
+      // container's own layer, as with runc. From here on it is treated as an image's root.
+      RAUHA_RETURN_IF_ERROR(Mount(plan_.image_root.c_str(), root_, nullptr, MS_BIND | MS_REC,
+                                  nullptr, StrCat("bind the container root ", plan_.image_root)));
+      root_fd_.reset(::open(root_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+      if (!root_fd_) return Errno(StrCat("open ", root_));
+      return PrepareImageTopDirs(root_fd_.get());
     }
     if (image_) {
       // The task's writes to the image land on this tmpfs and vanish with the mount namespace.

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <climits>
 #include <string_view>
+#include <tuple>
 
 #include "rauha-common/errors.h"
 #include "rauha-common/path_open.h"
@@ -140,7 +141,7 @@ absl::Status PlanMounts(const TaskSpec& spec, TaskPlan& plan) {
       return absl::InvalidArgumentError(
           StrCat("mount source ", *source, " does not exist on the host (", strerror(errno), ")"));
     }
-    bool image = !plan.image_layers.empty();
+    bool image = !plan.image_layers.empty() || !plan.image_root.empty();
     PlannedMount pm{*source,    image ? *target : ResolveTopSymlinks(*target),
                     m.readonly, S_ISDIR(st.st_mode),
                     true,       pinned};
@@ -177,7 +178,7 @@ absl::Status PlanWritablePaths(const TaskSpec& spec, TaskPlan& plan) {
   for (const auto& w : spec.writable_paths) {
     auto normalized = NormalizePath(w, "task.writable_paths[]");
     if (!normalized.ok()) return normalized.status();
-    bool image = !plan.image_layers.empty();
+    bool image = !plan.image_layers.empty() || !plan.image_root.empty();
     std::string path = image ? *normalized : ResolveTopSymlinks(*normalized);
     // A mount decides for itself whether it is writable.
     if (std::any_of(plan.mounts.begin(), plan.mounts.end(),
@@ -419,6 +420,28 @@ absl::StatusOr<TaskPlan> PlanTask(const TaskSpec& spec, const ZoneContext& zone)
     auto dir = NormalizePath(spec.output_dir, "task.output_dir");
     if (!dir.ok()) return dir.status();
     plan.output_dir = *dir;
+  }
+  if (!spec.rootfs.empty()) {
+    auto root = NormalizePath(spec.rootfs, "task.rootfs");
+    if (!root.ok()) return root.status();
+    if (*root == "/") return absl::InvalidArgumentError("task.rootfs must not be the host's /");
+    if (!plan.image_layers.empty()) {
+      return absl::InvalidArgumentError("task.rootfs and task.image_layers exclude each other");
+    }
+    plan.image_root = *root;
+    plan.root_writable = true;  // the container's own writable layer
+  }
+  for (auto [from, to, what] :
+       {std::tuple{&spec.stdin_path, &plan.stdin_path, "task.stdin_path"},
+        std::tuple{&spec.stdout_path, &plan.stdout_path, "task.stdout_path"},
+        std::tuple{&spec.stderr_path, &plan.stderr_path, "task.stderr_path"}}) {
+    if (from->empty()) continue;
+    auto path = NormalizePath(*from, what);
+    if (!path.ok()) return path.status();
+    *to = *path;
+  }
+  if (!plan.stdin_path.empty() && !plan.stdin_data.empty()) {
+    return absl::InvalidArgumentError("task.stdin_path and task.stdin_base64 exclude each other");
   }
   if (absl::Status s = PlanMounts(spec, plan); !s.ok()) return s;
   if (absl::Status s = PlanWritablePaths(spec, plan); !s.ok()) return s;

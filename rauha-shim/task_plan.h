@@ -73,6 +73,13 @@ struct TaskPlan {
   // The image's layer directories, top first: "/" is an overlay of them (rootfs.h). The host's
   // system directories and /etc are then not shown.
   std::vector<std::string> image_layers;
+  // TaskSpec.rootfs, normalised: the task's root is a bind of this host directory (writable),
+  // not the built view; "" otherwise.
+  std::string image_root;
+  // TaskSpec.*_path, normalised host paths the workload's stdio is opened from ("": default).
+  std::string stdin_path;
+  std::string stdout_path;
+  std::string stderr_path;
 };
 
 // The host directories the task sees (read-only unless made writable): a symlink on the host

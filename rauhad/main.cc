@@ -43,6 +43,8 @@
 #include "rauhad/server/sandbox_service.h"
 #include "rauhad/server/zone_service.h"
 #include "rauhad/store/store.h"
+#include "rauhad/process_runner.h"
+#include "rauhad/server/process_service.h"
 #include "rauhad/task_runner.h"
 #include "rauhad/zone_manager.h"
 
@@ -376,6 +378,8 @@ int main(int argc, char** argv) {
   runner.set_zone_gate(&zone_ops);
   rauha::ZoneServiceImpl zone_service(&zones, &events, &runner, &zone_ops);
   rauha::SandboxServiceImpl sandbox_service(&runner, &task_calls);
+  rauha::ProcessRunner processes(&zones);
+  rauha::ProcessServiceImpl process_service(&processes);
   rauha::ImageServiceImpl image_service(&images, &puller);
   rauha::AuditServiceImpl audit_service(audit_log->get());
   // A stale socket of ours is replaced (we hold the state lock); anything else is not ours.
@@ -409,6 +413,7 @@ int main(int argc, char** argv) {
   builder.RegisterService(&sandbox_service);
   builder.RegisterService(&image_service);
   builder.RegisterService(&audit_service);
+  builder.RegisterService(&process_service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server) {
     std::string where = config.socket_path;
@@ -459,6 +464,7 @@ int main(int argc, char** argv) {
   events.Close();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
   runner.Stop();
+  processes.Stop();
   (void)(*cgroups)->RemoveParent();
   ::unlink(config.socket_path.c_str());
   recorder.DaemonStop(sig);

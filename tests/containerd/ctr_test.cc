@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <thread>
 
@@ -50,6 +51,11 @@ class CtrTest : public DaemonTest {
     EXPECT_TRUE(containerd_->ShimPids().empty()) << "a shim outlived its containers";
     for (pid_t pid : containerd_->ShimPids()) ::kill(pid, SIGKILL);  // leave nothing even so
     containerd_->Stop();
+    // No rootfs mount of containerd's bundles is left (the shim or `delete` unmounted it).
+    std::ifstream mountinfo("/proc/self/mountinfo");
+    for (std::string line; std::getline(mountinfo, line);) {
+      EXPECT_EQ(line.find(dir_), std::string::npos) << "mount left: " << line;
+    }
     for (const auto& s : sockets_) EXPECT_FALSE(fs::exists(s)) << s << " left behind";
     // A lone container's zone goes with it.
     rauha::zone::v1::ListZonesResponse zones;
@@ -83,6 +89,19 @@ TEST_F(CtrTest, EchoOutputArrivesThroughContainerdFifos) {
   EXPECT_EQ(out.find("echo1"), std::string::npos) << out;
 }
 
+TEST_F(CtrTest, RunsOnTheImageRootfsNotTheHost) {
+  std::string out;
+  // The image holds only bin/busybox; the shim adds /proc, /dev, /tmp and /etc (hostname,
+  // hosts). The host's /usr is not there.
+  ASSERT_EQ(Run("rootfs1", "/bin/busybox ls /", &out), 0) << out;
+  EXPECT_NE(out.find("bin\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("proc\n"), std::string::npos) << out;
+  EXPECT_EQ(out.find("usr"), std::string::npos) << out;
+  // The zone's confinement applies: /proc shows the task's own pid namespace only.
+  ASSERT_EQ(Run("rootfs2", "/bin/busybox sh -c 'ls /proc | grep -c ^[0-9]'", &out), 0) << out;
+  EXPECT_LE(std::stoi(out), 4) << out;
+}
+
 TEST_F(CtrTest, ExitCodesAreExact) {
   std::string out;
   EXPECT_EQ(Run("exit0", "/bin/busybox true", &out), 0) << out;
@@ -106,6 +125,42 @@ TEST_F(CtrTest, TaskKillSigkillEndsTheTaskWith137) {
   EXPECT_EQ(run.get(), 137) << run_out;
   containerd_->Ctr("containers ls -q", &out);
   EXPECT_EQ(out.find("sleeper"), std::string::npos) << "--rm left the container: " << out;
+}
+
+TEST_F(CtrTest, TaskKillSendsTheSignalAskedFor) {
+  std::string run_out;
+  auto run = std::async(std::launch::async,
+                        [&] { return Run("term", "/bin/busybox sleep 1000", &run_out); });
+  std::string out;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  do {
+    containerd_->Ctr("task ls", &out);
+  } while (out.find("RUNNING") == std::string::npos && std::chrono::steady_clock::now() < deadline);
+  ASSERT_NE(out.find("RUNNING"), std::string::npos) << out;
+  // ctr task ps lists the task's process by its pid.
+  ASSERT_EQ(containerd_->Ctr("task ps term", &out), 0) << out;
+  EXPECT_NE(out.find_first_of("123456789"), std::string::npos) << out;
+  ASSERT_EQ(containerd_->Ctr("task kill -s SIGTERM term", &out), 0) << out;
+  EXPECT_EQ(run.get(), 128 + SIGTERM) << run_out;
+}
+
+TEST_F(CtrTest, KilledShimStillEndsTheTaskAndLeavesNothing) {
+  std::string out;
+  ASSERT_EQ(Run("orphan", "/bin/busybox sleep 1000", &out, "-d"), 0) << out;
+  auto shims = containerd_->ShimPids();
+  ASSERT_EQ(shims.size(), 1u);
+  ASSERT_EQ(::kill(shims[0], SIGKILL), 0);
+  // containerd sees the shim's connection close, runs `containerd-shim-rauha-v2 delete` and
+  // reports the task stopped; the delete ends the process in rauhad and removes the zone.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  do {
+    containerd_->Ctr("task ls", &out);
+  } while (out.find("orphan") != std::string::npos && out.find("STOPPED") == std::string::npos &&
+           std::chrono::steady_clock::now() < deadline);
+  EXPECT_TRUE(out.find("orphan") == std::string::npos || out.find("STOPPED") != std::string::npos)
+      << out;
+  containerd_->Ctr("task rm orphan", &out);
+  EXPECT_EQ(containerd_->Ctr("containers rm orphan", &out), 0) << out;
 }
 
 TEST_F(CtrTest, UnsupportedCallsAreRefusedWithAReason) {

@@ -1,0 +1,142 @@
+// rauha.process.v1 (what containerd-shim-rauha-v2 uses) against a real rauhad: a process on a
+// root the caller mounted, stdio opened from host paths, exact exit codes and signals, and
+// bad requests refused with the right code, changing nothing.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "rauha/v1/process.grpc.pb.h"
+#include "tests/integration/daemon_fixture.h"
+
+namespace rauha::testing {
+namespace {
+
+namespace fs = std::filesystem;
+namespace pb = rauha::process::v1;
+
+class ProcessServiceTest : public DaemonTest {
+ protected:
+  void SetUp() override {
+    DaemonTest::SetUp();
+    ASSERT_TRUE(CreateZone("pod1").ok());
+    char tmpl[] = "/tmp/rauha-proc-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    // A root holding only a static busybox, like a container image's.
+    fs::create_directories(dir_ + "/rootfs/bin");
+    fs::copy_file("/bin/busybox", dir_ + "/rootfs/bin/busybox");
+    stub_ = pb::ProcessService::NewStub(daemon_->Channel());
+  }
+  void TearDown() override {
+    fs::remove_all(dir_);
+    DaemonTest::TearDown();
+  }
+  pb::StartProcessRequest Request(const std::string& id, std::vector<std::string> args) {
+    pb::StartProcessRequest r;
+    r.set_zone_name("pod1");
+    r.set_process_id(id);
+    r.set_rootfs(dir_ + "/rootfs");
+    for (auto& a : args) r.add_args(a);
+    r.add_env("PATH=/bin");
+    return r;
+  }
+  grpc::Status Start(const pb::StartProcessRequest& r, uint32_t* pid = nullptr) {
+    grpc::ClientContext ctx;
+    pb::StartProcessResponse resp;
+    auto s = stub_->StartProcess(&ctx, r, &resp);
+    if (pid) *pid = resp.pid();
+    return s;
+  }
+  pb::WaitProcessResponse Wait(const std::string& id) {
+    grpc::ClientContext ctx;
+    pb::WaitProcessRequest r;
+    r.set_process_id(id);
+    pb::WaitProcessResponse resp;
+    EXPECT_TRUE(stub_->WaitProcess(&ctx, r, &resp).ok());
+    return resp;
+  }
+  grpc::Status Delete(const std::string& id) {
+    grpc::ClientContext ctx;
+    pb::DeleteProcessRequest r;
+    r.set_process_id(id);
+    pb::DeleteProcessResponse resp;
+    return stub_->DeleteProcess(&ctx, r, &resp);
+  }
+  grpc::Status Kill(const std::string& id, int signal) {
+    grpc::ClientContext ctx;
+    pb::KillProcessRequest r;
+    r.set_process_id(id);
+    r.set_signal(signal);
+    pb::KillProcessResponse resp;
+    return stub_->KillProcess(&ctx, r, &resp);
+  }
+  std::string Read(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+  }
+
+  std::string dir_;
+  std::unique_ptr<pb::ProcessService::Stub> stub_;
+};
+
+TEST_F(ProcessServiceTest, RunsOnTheGivenRootWithStdioFromHostPathsAndExactExit) {
+  auto r = Request("p1", {"/bin/busybox", "sh", "-c", "ls /; echo to-stderr >&2; exit 3"});
+  std::ofstream(dir_ + "/out");
+  std::ofstream(dir_ + "/err");
+  r.set_stdout_path(dir_ + "/out");
+  r.set_stderr_path(dir_ + "/err");
+  uint32_t pid = 0;
+  ASSERT_TRUE(Start(r, &pid).ok());
+  EXPECT_GT(pid, 0u);
+  auto end = Wait("p1");
+  ASSERT_TRUE(end.has_exit_code()) << end.DebugString();
+  EXPECT_EQ(end.exit_code(), 3);
+  EXPECT_GT(end.exited_at_unix_nano(), 0);
+  std::string listing = Read(dir_ + "/out");
+  EXPECT_NE(listing.find("bin\n"), std::string::npos) << listing;
+  EXPECT_EQ(listing.find("usr"), std::string::npos)
+      << "the host's view, not the given root: " << listing;
+  EXPECT_EQ(Read(dir_ + "/err"), "to-stderr\n");
+  EXPECT_TRUE(Delete("p1").ok());
+  EXPECT_EQ(Delete("p1").error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(ProcessServiceTest, KillDeliversTheSignalAndDeleteWaitsForTheEnd) {
+  ASSERT_TRUE(Start(Request("sleeper", {"/bin/busybox", "sleep", "1000"})).ok());
+  EXPECT_EQ(Delete("sleeper").error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  ASSERT_TRUE(Kill("sleeper", SIGTERM).ok());
+  auto end = Wait("sleeper");
+  ASSERT_TRUE(end.has_signal()) << end.DebugString();
+  EXPECT_EQ(end.signal(), SIGTERM);
+  EXPECT_EQ(Kill("sleeper", SIGKILL).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_TRUE(Delete("sleeper").ok());
+}
+
+TEST_F(ProcessServiceTest, BadRequestsAreRefusedAndChangeNothing) {
+  EXPECT_EQ(Start(Request("../x", {"/bin/busybox", "true"})).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Start(Request("p", {})).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  auto relative = Request("p", {"/bin/busybox", "true"});
+  relative.set_rootfs("rootfs");
+  EXPECT_EQ(Start(relative).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  auto no_zone = Request("p", {"/bin/busybox", "true"});
+  no_zone.set_zone_name("nope");
+  EXPECT_EQ(Start(no_zone).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Kill("p", SIGKILL).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Kill("p", 0).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Delete("p").error_code(), grpc::StatusCode::NOT_FOUND);
+  // Nothing was started: the id is free, the zone has no task.
+  ASSERT_TRUE(Start(Request("p", {"/bin/busybox", "true"})).ok());
+  EXPECT_EQ(Wait("p").exit_code(), 0);
+  EXPECT_TRUE(Delete("p").ok());
+}
+
+}  // namespace
+}  // namespace rauha::testing
