@@ -11,6 +11,7 @@
 #include "containerd-shim-rauha-v2/bundle.h"
 #include "containerd-shim-rauha-v2/log.h"
 #include "containerd-shim-rauha-v2/rootfs_mount.h"
+#include "containerd-shim-rauha-v2/task.h"
 #include "github.com/containerd/containerd/api/events/task.pb.h"
 #include "github.com/containerd/containerd/runtime/v2/task/shim.pb.h"
 #include "google/protobuf/empty.pb.h"
@@ -23,28 +24,6 @@ namespace types = containerd::v1::types;
 namespace events = containerd::events;
 using google::protobuf::Empty;
 using google::protobuf::Timestamp;
-
-struct TaskService::Task {
-  std::string id;
-  std::string bundle;
-  std::string zone;
-  bool owns_zone = false;  // the pod's sandbox (or a lone container): removes the zone
-  BundleProcess process;
-  std::string stdin_path, stdout_path, stderr_path;
-  // Opened at Create, as runc's shim does: containerd's side of a FIFO finishes opening only
-  // once a writer appears, and a client that cancels a FIFO still opening loses its output.
-  UniqueFd stdout_fd, stderr_fd;
-  bool terminal = false;
-  bool rootfs_mounted = false;
-  bool starting = false;  // StartProcess in flight
-  bool started = false;   // rauhad knows the process (DeleteProcess at Delete)
-  uint32_t pid = 0;
-  types::Status status = types::CREATED;
-  uint32_t exit_status = 0;
-  Timestamp exited_at;
-  std::unique_ptr<grpc::ClientContext> call;  // the WaitProcess call (cancelled on exit)
-  std::thread runner;
-};
 
 namespace {
 
@@ -400,6 +379,9 @@ void TaskService::Register(ttrpc::Server& server) {
         return Empty();
       });
 
+  RegisterPauseResume(server);
+  RegisterStats(server);
+
   auto unimplemented = [&](const std::string& method, const std::string& why) {
     server.Register(svc, method,
                     [why](const CallContext&, const std::string&) -> absl::StatusOr<std::string> {
@@ -410,10 +392,7 @@ void TaskService::Register(ttrpc::Server& server) {
   unimplemented("Exec", "exec: not supported by rauha's shim yet");
   unimplemented("ResizePty", "resize pty: rauha's shim runs no TTY tasks yet");
   unimplemented("CloseIO", "close io: rauha's shim takes no live stdin yet");
-  unimplemented("Pause", "pause: not supported by rauha's shim yet");
-  unimplemented("Resume", "resume: not supported by rauha's shim yet");
   unimplemented("Update", "update: not supported by rauha's shim yet");
-  unimplemented("Stats", "stats: not supported by rauha's shim yet");
 }
 
 }  // namespace rauha::cshim

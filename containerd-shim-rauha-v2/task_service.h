@@ -4,8 +4,7 @@
 // /tasks/create, /tasks/start, /tasks/exit, /tasks/delete.
 //
 // Methods this version cannot do yet answer Unimplemented saying what is missing (Exec,
-// ResizePty, CloseIO, Pause, Resume, Update, Stats; Checkpoint: zones cannot be
-// checkpointed).
+// ResizePty, CloseIO, Update; Checkpoint: zones cannot be checkpointed).
 #pragma once
 
 #include <condition_variable>
@@ -33,6 +32,8 @@ class TaskService {
   struct Task;
   std::shared_ptr<Task> Find(const std::string& id);
   void RunTask(std::shared_ptr<Task> task);
+  void RegisterPauseResume(ttrpc::Server& server);
+  void RegisterStats(ttrpc::Server& server);
 
   ZoneRuntime* runtime_;
   EventPublisher* events_;

@@ -62,6 +62,42 @@ absl::Status ZoneRuntime::RemoveZone(const std::string& name) {
   return FromGrpc(s, "delete zone " + name);
 }
 
+namespace zpb = rauha::zone::v1;
+
+absl::Status ZoneRuntime::PauseZone(const std::string& name) {
+  auto channel = Channel();
+  if (!channel.ok()) return channel.status();
+  zpb::PauseZoneRequest request;
+  request.set_name(name);
+  zpb::PauseZoneResponse response;
+  grpc::ClientContext ctx;
+  return FromGrpc(zpb::ZoneService::NewStub(*channel)->PauseZone(&ctx, request, &response),
+                  "pause zone " + name);
+}
+
+absl::Status ZoneRuntime::ResumeZone(const std::string& name) {
+  auto channel = Channel();
+  if (!channel.ok()) return channel.status();
+  zpb::ResumeZoneRequest request;
+  request.set_name(name);
+  zpb::ResumeZoneResponse response;
+  grpc::ClientContext ctx;
+  return FromGrpc(zpb::ZoneService::NewStub(*channel)->ResumeZone(&ctx, request, &response),
+                  "resume zone " + name);
+}
+
+absl::StatusOr<zpb::ZoneStatsResponse> ZoneRuntime::ZoneStats(const std::string& name) {
+  auto channel = Channel();
+  if (!channel.ok()) return channel.status();
+  zpb::ZoneStatsRequest request;
+  request.set_zone_name(name);
+  zpb::ZoneStatsResponse response;
+  grpc::ClientContext ctx;
+  grpc::Status s = zpb::ZoneService::NewStub(*channel)->ZoneStats(&ctx, request, &response);
+  if (!s.ok()) return FromGrpc(s, "stats of zone " + name);
+  return response;
+}
+
 namespace ppb = rauha::process::v1;
 
 absl::StatusOr<uint32_t> ZoneRuntime::StartProcess(const std::string& zone, const std::string& id,

@@ -12,6 +12,7 @@
 #include "grpcpp/channel.h"
 #include "grpcpp/client_context.h"
 #include "rauha/v1/process.pb.h"
+#include "rauha/v1/zone.pb.h"
 
 namespace rauha::cshim {
 
@@ -24,6 +25,11 @@ class ZoneRuntime {
   absl::Status EnsureZone(const std::string& name, const std::string& policy_preset);
   // Removes the zone, killing what still runs in it; NotFound is OK.
   absl::Status RemoveZone(const std::string& name);
+  // Freezes / thaws the zone's cgroup (every process of the pod).
+  absl::Status PauseZone(const std::string& name);
+  absl::Status ResumeZone(const std::string& name);
+  absl::StatusOr<rauha::zone::v1::ZoneStatsResponse> ZoneStats(const std::string& name);
+
   // Starts `process` as `id` in zone `zone` on the mounted `rootfs`; returns its pid.
   absl::StatusOr<uint32_t> StartProcess(const std::string& zone, const std::string& id,
                                         const std::string& rootfs, const BundleProcess& process,

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <sstream>
 #include <thread>
 
 #include "containerd-shim-rauha-v2/bootstrap.h"
@@ -163,18 +164,75 @@ TEST_F(CtrTest, KilledShimStillEndsTheTaskAndLeavesNothing) {
   EXPECT_EQ(containerd_->Ctr("containers rm orphan", &out), 0) << out;
 }
 
+// True when the cgroup freezer holding `pid` (v1 freezer or v2 cgroup.freeze) is frozen.
+bool Frozen(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/cgroup");
+  for (std::string line; std::getline(in, line);) {
+    auto first = line.find(':'), second = line.find(':', first + 1);
+    std::string controllers = line.substr(first + 1, second - first - 1);
+    std::string path = line.substr(second + 1);
+    std::string state;
+    if (controllers == "freezer") {
+      std::ifstream(std::string("/sys/fs/cgroup/freezer") + path + "/freezer.state") >> state;
+      if (state == "FROZEN") return true;
+    } else if (controllers.empty()) {
+      for (const char* root : {"/sys/fs/cgroup/unified", "/sys/fs/cgroup"}) {
+        state.clear();
+        std::ifstream(root + path + "/cgroup.freeze") >> state;
+        if (state == "1") return true;
+      }
+    }
+  }
+  return false;
+}
+
+TEST_F(CtrTest, PauseFreezesTheZoneResumeThawsItAndMetricsReportIt) {
+  std::string out;
+  ASSERT_EQ(Run("pz", "/bin/busybox sleep 1000", &out, "-d"), 0) << out;
+  // `ctr task ps`: a header line, then the task's pid (the host's).
+  ASSERT_EQ(containerd_->Ctr("task ps pz", &out), 0) << out;
+  pid_t pid = 0;
+  {
+    std::istringstream lines(out);
+    std::string header, first;
+    std::getline(lines, header);
+    lines >> first;
+    pid = std::atoi(first.c_str());
+  }
+  ASSERT_GT(pid, 0) << out;
+  EXPECT_FALSE(Frozen(pid));
+  ASSERT_EQ(containerd_->Ctr("task pause pz", &out), 0) << out;
+  EXPECT_TRUE(Frozen(pid)) << "the zone's cgroup is not frozen after ctr task pause";
+  containerd_->Ctr("task ls", &out);
+  EXPECT_NE(out.find("PAUSED"), std::string::npos) << out;
+  ASSERT_EQ(containerd_->Ctr("task resume pz", &out), 0) << out;
+  EXPECT_FALSE(Frozen(pid));
+  containerd_->Ctr("task ls", &out);
+  EXPECT_NE(out.find("RUNNING"), std::string::npos) << out;
+  // containerd decodes our io.containerd.cgroups.v1.Metrics: the zone's pids and memory.
+  ASSERT_EQ(containerd_->Ctr("task metrics pz", &out), 0) << out;
+  EXPECT_NE(out.find("pids.current"), std::string::npos) << out;
+  EXPECT_NE(out.find("memory.usage_in_bytes"), std::string::npos) << out;
+  ASSERT_EQ(containerd_->Ctr("task kill -s SIGKILL pz", &out), 0) << out;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (containerd_->Ctr("task rm pz", &out) != 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(containerd_->Ctr("containers rm pz", &out), 0) << out;
+}
+
 TEST_F(CtrTest, UnsupportedCallsAreRefusedWithAReason) {
   std::string out;
-  ASSERT_EQ(Run("paused", "/bin/busybox sleep 1000", &out, "-d"), 0) << out;
-  EXPECT_NE(containerd_->Ctr("task pause paused", &out), 0);
-  EXPECT_NE(out.find("pause: not supported"), std::string::npos) << out;
-  ASSERT_EQ(containerd_->Ctr("task kill -s SIGKILL paused", &out), 0) << out;
+  ASSERT_EQ(Run("noexec", "/bin/busybox sleep 1000", &out, "-d"), 0) << out;
+  EXPECT_NE(containerd_->Ctr("task exec --exec-id e1 noexec /bin/busybox true", &out), 0);
+  EXPECT_NE(out.find("exec: not supported"), std::string::npos) << out;
+  ASSERT_EQ(containerd_->Ctr("task kill -s SIGKILL noexec", &out), 0) << out;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (containerd_->Ctr("task rm paused", &out) != 0 &&
+  while (containerd_->Ctr("task rm noexec", &out) != 0 &&
          std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  EXPECT_EQ(containerd_->Ctr("containers rm paused", &out), 0) << out;
+  EXPECT_EQ(containerd_->Ctr("containers rm noexec", &out), 0) << out;
 }
 
 }  // namespace
