@@ -97,7 +97,7 @@ ctr_ images import --base-name localhost/busybox "$D/image.tar" >/dev/null
 
 declare -A RUNTIME=([rauha]="$CSHIM" [runc]="io.containerd.runc.v2")
 declare -A MS=([rauha]="" [runc]="")
-now_ms() { date +%s%N | awk '{ printf "%d", $1 / 1000000 }'; }
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
 for ((i = 1; i <= RUNS; i++)); do
   for rt in rauha runc; do
     t0=$(now_ms)

@@ -33,7 +33,8 @@ Containerd::Containerd(std::string dir, std::string rauhad_socket)
 Containerd::~Containerd() { Stop(); }
 
 bool Containerd::Start(std::string* error) {
-  for (const char* d : {"/run/containerd", "/run/containerd/s"}) {
+  // containerd 1.6 and ctr make these whatever the private config says.
+  for (const char* d : {"/run/containerd", "/run/containerd/s", "/run/containerd/fifo"}) {
     if (!fs::exists(d)) created_.push_back(d);
   }
   fs::create_directories(dir_ + "/root");
@@ -87,6 +88,14 @@ bool Containerd::ImportLayout(const std::string& layout_dir, std::string* output
   std::string tar = dir_ + "/image.tar";
   if (RunShell("tar -C " + layout_dir + " -cf " + tar + " .", output) != 0) return false;
   return Ctr("images import --base-name localhost/busybox " + tar, output) == 0;
+}
+
+std::vector<std::string> Containerd::LeftoverSharedDirs() const {
+  std::vector<std::string> left;
+  for (const auto& d : created_) {
+    if (fs::exists(d)) left.push_back(d);
+  }
+  return left;
 }
 
 std::string Containerd::log() const {

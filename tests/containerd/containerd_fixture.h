@@ -31,6 +31,8 @@ class Containerd {
   const std::string& dir() const { return dir_; }
   pid_t pid() const { return pid_; }
   std::string log() const;
+  // Shared directories (/run/containerd...) this test created that are still there after Stop.
+  std::vector<std::string> LeftoverSharedDirs() const;
   // Pids of live shim processes started by this containerd (their -address is our socket).
   std::vector<pid_t> ShimPids() const;
 

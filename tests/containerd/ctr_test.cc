@@ -52,6 +52,7 @@ class CtrTest : public DaemonTest {
     EXPECT_TRUE(containerd_->ShimPids().empty()) << "a shim outlived its containers";
     for (pid_t pid : containerd_->ShimPids()) ::kill(pid, SIGKILL);  // leave nothing even so
     containerd_->Stop();
+    for (const auto& d : containerd_->LeftoverSharedDirs()) ADD_FAILURE() << d << " left behind";
     // No rootfs mount of containerd's bundles is left (the shim or `delete` unmounted it).
     std::ifstream mountinfo("/proc/self/mountinfo");
     for (std::string line; std::getline(mountinfo, line);) {
@@ -224,7 +225,10 @@ TEST_F(CtrTest, PauseFreezesTheZoneResumeThawsItAndMetricsReportIt) {
 TEST_F(CtrTest, UnsupportedCallsAreRefusedWithAReason) {
   std::string out;
   ASSERT_EQ(Run("noexec", "/bin/busybox sleep 1000", &out, "-d"), 0) << out;
-  EXPECT_NE(containerd_->Ctr("task exec --exec-id e1 noexec /bin/busybox true", &out), 0);
+  EXPECT_NE(
+      containerd_->Ctr(
+          "task exec --fifo-dir " + dir_ + "/fifo --exec-id e1 noexec /bin/busybox true", &out),
+      0);
   EXPECT_NE(out.find("exec: not supported"), std::string::npos) << out;
   ASSERT_EQ(containerd_->Ctr("task kill -s SIGKILL noexec", &out), 0) << out;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
