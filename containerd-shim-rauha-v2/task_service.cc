@@ -363,10 +363,13 @@ void TaskService::Register(ttrpc::Server& server) {
 
   server.RegisterMethod<task::ConnectRequest, task::ConnectResponse>(
       svc, "Connect",
-      [](const CallContext&, const task::ConnectRequest&) -> absl::StatusOr<task::ConnectResponse> {
+      [this](const CallContext&,
+             const task::ConnectRequest& req) -> absl::StatusOr<task::ConnectResponse> {
         task::ConnectResponse resp;
         resp.set_shim_pid(static_cast<uint32_t>(::getpid()));
         resp.set_version(RAUHA_VERSION);
+        std::lock_guard lock(mu_);
+        if (auto t = Find(req.id())) resp.set_task_pid(t->pid);
         return resp;
       });
 
