@@ -32,6 +32,7 @@ void AddInfoCommand(CLI::App& app, Cli& cli);     // info_cmd.cc
 void AddVersionCommand(CLI::App& app, Cli& cli);  // version_cmd.cc
 void AddImageCommands(CLI::App& app, Cli& cli);   // image_cmd.cc
 void AddAuditCommands(CLI::App& app, Cli& cli);   // audit_cmd.cc
+void AddContainerCommands(CLI::App& app, Cli& cli);  // container_cmd.cc
 
 // A connected stub for `Service`, or the "cannot reach rauhad" error.
 template <typename Service>

@@ -75,6 +75,7 @@ int Main(int argc, char** argv) {
   AddPolicyCommands(app, cli);
   AddTaskCommands(app, cli);
   AddImageCommands(app, cli);
+  AddContainerCommands(app, cli);
   AddEventsCommand(app, cli);
   AddInfoCommand(app, cli);
   AddVersionCommand(app, cli);
@@ -87,7 +88,9 @@ int Main(int argc, char** argv) {
       "Run 'rauha COMMAND --help' for a command's options.");
   // Subcommands' own subcommands inherit fallthrough only when set on each of them.
   for (CLI::App* sub : app.get_subcommands({})) {
-    sub->fallthrough();
+    // `run` and `exec` keep every word from IMAGE / CONTAINER on as the command (docker's
+    // habit); a word passed up to rauha's options would be taken from it.
+    if (!sub->get_prefix_command()) sub->fallthrough();
     for (CLI::App* leaf : sub->get_subcommands({})) leaf->fallthrough();
   }
 

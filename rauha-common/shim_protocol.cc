@@ -140,7 +140,15 @@ json ToJson(const TaskSpec& s) {
           {"rootfs", s.rootfs},
           {"stdin_path", s.stdin_path},
           {"stdout_path", s.stdout_path},
-          {"stderr_path", s.stderr_path}};
+          {"stderr_path", s.stderr_path},
+          {"image_upper", s.image_upper},
+          {"log_path", s.log_path},
+          {"log_max_bytes", s.log_max_bytes},
+          {"stdin_pipe", s.stdin_pipe},
+          {"tty", s.tty},
+          {"tty_rows", s.tty_rows},
+          {"tty_cols", s.tty_cols},
+          {"join_task", s.join_task}};
 }
 
 absl::StatusOr<TaskSpec> TaskSpecFromJson(const json& j) {
@@ -204,6 +212,14 @@ absl::StatusOr<TaskSpec> TaskSpecFromJson(const json& j) {
   r.Get("stdin_path", s.stdin_path);
   r.Get("stdout_path", s.stdout_path);
   r.Get("stderr_path", s.stderr_path);
+  r.Get("image_upper", s.image_upper);
+  r.Get("log_path", s.log_path);
+  r.Get("log_max_bytes", s.log_max_bytes);
+  r.Get("stdin_pipe", s.stdin_pipe);
+  r.Get("tty", s.tty);
+  r.Get("tty_rows", s.tty_rows);
+  r.Get("tty_cols", s.tty_cols);
+  r.Get("join_task", s.join_task);
   if (!r.status().ok()) return r.status();
   if (s.task_id.empty()) return absl::InvalidArgumentError("task.task_id is empty");
   if (s.probe) {

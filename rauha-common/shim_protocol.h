@@ -19,6 +19,12 @@
 //   list     {}                          -> {"tasks": [TaskStatus...]}
 //   forget   {"task_id"}                 -> {}                    (drop a finished task's result)
 //   shutdown {}                          -> {}                    (kill every task, then exit)
+//   stdin    {"task_id", "data_base64", "eof"} -> {}              (TaskSpec.stdin_pipe / tty)
+//   resize   {"task_id", "rows", "cols"} -> {}                    (TaskSpec.tty)
+//
+// A "wait" with "stream": true also gets the task's output as it is read, as unsolicited
+// frames {"output": "<base64>", "stream": "stdout"|"stderr", "task_id"} before the response
+// (dropped, like event frames, while the connection's unsent output exceeds its backlog).
 //
 // The shim keeps finished tasks' results until "forget", so rauhad can collect them after
 // it restarts.
@@ -124,6 +130,25 @@ struct TaskSpec {
   std::string stdin_path;
   std::string stdout_path;
   std::string stderr_path;
+  // With image_layers: a host directory holding the overlay's "upper" and "work" directories
+  // (made if missing), kept after the task (a container's writable layer). "": a private
+  // upper on the task's tmpfs that vanishes with it.
+  std::string image_upper;
+  // A host file that receives the output as lines "<RFC 3339 nano> <stdout|stderr> <F|P>
+  // <text>" (the CRI log format; P: a partial line), written by the shim whoever listens, and
+  // rotated to "<log_path>.1" when it passes log_max_bytes (0: never).
+  std::string log_path;
+  uint64_t log_max_bytes = 0;
+  // stdin is a pipe the shim holds open ("stdin" requests write to it) instead of stdin_data.
+  bool stdin_pipe = false;
+  // stdin, stdout and stderr are a new terminal (the workload its session's controlling
+  // terminal); output comes as "stdout"; "resize" sets its size.
+  bool tty = false;
+  uint32_t tty_rows = 0;
+  uint32_t tty_cols = 0;
+  // Run inside the mount and pid namespaces of this running task of the zone (an exec into a
+  // container) instead of a new root: image_layers, mounts and writable paths do not apply.
+  std::string join_task;
 };
 
 // What became of one task.

@@ -2,8 +2,10 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/capability.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -31,6 +33,7 @@ namespace {
 constexpr int kErrorFd = 3;
 constexpr int kStatusFd = 4;
 constexpr int kNotifyFd = 5;
+constexpr int kJoinFd = 6;  // an exec's pidfd of its container, until setns
 constexpr char kDefaultPath[] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 // The error pipe: where the shim put it until SetUpFds moves it to kErrorFd.
@@ -55,11 +58,12 @@ absl::Status Errno(std::string_view what) { return ErrnoStatus(errno, what); }
 absl::Status SetUpFds(const ChildFds& fds) {
   int devnull = fds.stdin_fd >= 0 ? fds.stdin_fd : ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (devnull < 0) return Errno("open /dev/null");
-  const int sources[] = {devnull,        fds.stdout_write, fds.stderr_write,
-                         fds.error_pipe, fds.status_pipe,  fds.notify_socket};
-  int high[6];
-  for (int i = 0; i < 6; ++i) {
-    high[i] = ::fcntl(sources[i], F_DUPFD_CLOEXEC, kNotifyFd + 1);
+  const int sources[] = {devnull,         fds.stdout_write,  fds.stderr_write, fds.error_pipe,
+                         fds.status_pipe, fds.notify_socket, fds.join_pidfd};
+  int high[7] = {-1, -1, -1, -1, -1, -1, -1};
+  for (int i = 0; i < 7; ++i) {
+    if (sources[i] < 0) continue;  // no exec: no pidfd to join
+    high[i] = ::fcntl(sources[i], F_DUPFD_CLOEXEC, kJoinFd + 1);
     if (high[i] < 0) return Errno("fcntl(F_DUPFD_CLOEXEC)");
   }
   error_fd = high[3];
@@ -70,8 +74,13 @@ absl::Status SetUpFds(const ChildFds& fds) {
   error_fd = kErrorFd;
   if (::dup3(high[4], kStatusFd, O_CLOEXEC) < 0) return Errno("dup3 status pipe");
   if (::dup3(high[5], kNotifyFd, O_CLOEXEC) < 0) return Errno("dup3 listener socket");
-  if (::close_range(kNotifyFd + 1, ~0U, 0) < 0) {
-    for (int fd = kNotifyFd + 1; fd < 65536; ++fd) ::close(fd);
+  int first_closed = kNotifyFd + 1;
+  if (high[6] >= 0) {
+    if (::dup3(high[6], kJoinFd, O_CLOEXEC) < 0) return Errno("dup3 the container's pidfd");
+    first_closed = kJoinFd + 1;
+  }
+  if (::close_range(first_closed, ~0U, 0) < 0) {
+    for (int fd = first_closed; fd < 65536; ++fd) ::close(fd);
   }
   return absl::OkStatus();
 }
@@ -214,7 +223,17 @@ void RunChild(const TaskPlan& plan, const ChildFds& fds) {
   };
   check(SetUpFds(fds));
   check(JoinV1Cgroups(plan));
-  check(BuildRootAndPivot(plan));
+  if (fds.join_pidfd >= 0) {
+    // An exec: the container's root and processes (its children land in its pid namespace;
+    // this process stays outside as their init-like waiter). setns(CLONE_NEWNS) also moves
+    // root and working directory to the namespace's root.
+    if (::setns(kJoinFd, CLONE_NEWNS | CLONE_NEWPID) < 0) {
+      Fail(StrCat("join the container's namespaces (setns): ", strerror(errno)));
+    }
+    ::close(kJoinFd);
+  } else {
+    check(BuildRootAndPivot(plan));
+  }
   if (::chdir(plan.workdir.c_str()) < 0)
     Fail(StrCat("workdir ", plan.workdir, ": ", strerror(errno)));
   check(ApplyRlimits(plan));
@@ -227,10 +246,14 @@ void RunChild(const TaskPlan& plan, const ChildFds& fds) {
   if (workload < 0) Fail(StrCat("fork the workload: ", strerror(errno)));
   if (workload > 0) {
     ::close(kNotifyFd);
-    RunInit(workload, kStatusFd);
+    RunInit(workload, kStatusFd, /*pid_one=*/fds.join_pidfd < 0);
   }
   // The workload leads its own session and process group, as it did when it was PID 1.
   setsid();
+  // With a terminal it is its controlling terminal (^C, job control, SIGWINCH).
+  if (plan.tty && ::ioctl(0, TIOCSCTTY, 0) < 0) {
+    Fail(StrCat("make the terminal the controlling terminal: ", strerror(errno)));
+  }
   sigprocmask(SIG_SETMASK, &none, nullptr);
   // Only the workload is confined: the init must keep signalling it and reaping.
   if (plan.landlock_abi > 0) check(ApplyLandlock(plan));

@@ -17,6 +17,7 @@ struct ChildFds {
   int status_pipe;    // the init's InitReport
   int notify_socket;  // the workload sends its seccomp listener here (seccomp_notify.h)
   int stdin_fd = -1;  // the workload's stdin (read-only); -1: /dev/null
+  int join_pidfd = -1;  // an exec: the pidfd of the container's init, whose namespaces it joins
 };
 
 // Never returns. The workload's exec, or any step before it, that fails writes

@@ -44,7 +44,7 @@ sigset_t InitSignals() {
   return set;
 }
 
-void RunInit(pid_t workload, int status_fd) {
+void RunInit(pid_t workload, int status_fd, bool pid_one) {
   SetProcessTitle("rauha-init");
   // The init is a copy of the shim's memory (other tasks' results included). Not dumpable:
   // /proc/1/mem, /proc/1/environ and ptrace need CAP_SYS_PTRACE, which tasks do not get.
@@ -71,7 +71,7 @@ void RunInit(pid_t workload, int status_fd) {
     if (sig == SIGTERM && info.si_code == SI_QUEUE &&
         info.si_value.sival_int == kTerminateAllValue) {
       // Every process here but the init itself: a workload's children and daemons too.
-      ::kill(-1, SIGTERM);
+      ::kill(pid_one ? -1 : workload, SIGTERM);
     } else if (sig > 0 && sig != SIGCHLD) {
       ::kill(workload, sig);
     }

@@ -37,7 +37,9 @@ sigset_t InitSignals();
 // Runs in the task's child after fork: `workload` is the workload's pid, fd 0 is /dev/null,
 // fds 1-2 the output pipes, fd 3 the setup error pipe, `status_fd` the status pipe. Never
 // returns.
-[[noreturn]] void RunInit(pid_t workload, int status_fd);
+// `pid_one` false: an exec's waiter, outside its container's pid namespace; "terminate all"
+// then signals only the workload (kill(-1) would reach the shim's namespace).
+[[noreturn]] void RunInit(pid_t workload, int status_fd, bool pid_one = true);
 
 // The shim's side, after the init was reaped: its report, or nullopt if it wrote none.
 std::optional<InitReport> ReadInitReport(int status_fd);

@@ -4,10 +4,12 @@
 #include <linux/sched.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -83,10 +85,38 @@ absl::StatusOr<UniqueFd> SealedStdin(const std::string& data) {
   return readonly;
 }
 
+// A new terminal: its master (the shim's end) and its slave (the workload's stdio), opened
+// without becoming anyone's controlling terminal here; the workload takes it (child.cc).
+struct Terminal {
+  UniqueFd master, slave;
+};
+
+absl::StatusOr<Terminal> OpenTerminal(uint16_t rows, uint16_t cols) {
+  Terminal t;
+  t.master.reset(::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (!t.master) return ErrnoStatus(errno, "posix_openpt (a terminal for the task)");
+  if (::grantpt(t.master.get()) < 0 || ::unlockpt(t.master.get()) < 0) {
+    return ErrnoStatus(errno, "unlockpt");
+  }
+  char name[64];
+  if (::ptsname_r(t.master.get(), name, sizeof(name)) != 0) return ErrnoStatus(errno, "ptsname");
+  t.slave.reset(::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (!t.slave) return ErrnoStatus(errno, StrCat("open ", name));
+  if (rows != 0 && cols != 0) {
+    winsize ws{};
+    ws.ws_row = rows;
+    ws.ws_col = cols;
+    ::ioctl(t.master.get(), TIOCSWINSZ, &ws);
+  }
+  return t;
+}
+
 }  // namespace
 
 absl::StatusOr<LaunchedTask> LaunchTask(const TaskPlan& plan) {
-  if (::mkdir(plan.rootfs_dir.c_str(), 0700) < 0 && errno != EEXIST) {
+  const bool join = plan.join_pidfd >= 0;
+  // An exec builds no root of its own: nothing to mount on.
+  if (!join && ::mkdir(plan.rootfs_dir.c_str(), 0700) < 0 && errno != EEXIST) {
     return ErrnoStatus(errno, StrCat("mkdir ", plan.rootfs_dir));
   }
   UniqueFd cgroup;
@@ -109,8 +139,24 @@ absl::StatusOr<LaunchedTask> LaunchTask(const TaskPlan& plan) {
            : !report.ok() ? report.status()
                           : status.status();
   }
-  UniqueFd stdin_file;
-  if (!plan.stdin_data.empty()) {
+  UniqueFd stdin_file, stdin_write, tty_master, tty_slave;
+  if (plan.tty) {
+    auto terminal = OpenTerminal(plan.tty_rows, plan.tty_cols);
+    if (!terminal.ok()) {
+      ::rmdir(plan.rootfs_dir.c_str());
+      return terminal.status();
+    }
+    tty_master = std::move(terminal->master);
+    tty_slave = std::move(terminal->slave);
+  } else if (plan.stdin_pipe) {
+    auto in = MakePipe("stdin");
+    if (!in.ok()) {
+      ::rmdir(plan.rootfs_dir.c_str());
+      return in.status();
+    }
+    stdin_file = std::move(in->read);
+    stdin_write = std::move(in->write);
+  } else if (!plan.stdin_data.empty()) {
     auto file = SealedStdin(plan.stdin_data);
     if (!file.ok()) {
       ::rmdir(plan.rootfs_dir.c_str());
@@ -146,7 +192,8 @@ absl::StatusOr<LaunchedTask> LaunchTask(const TaskPlan& plan) {
 
   int pidfd = -1;
   clone_args args{};
-  args.flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_PIDFD;
+  // An exec joins the namespaces of its container in the child (setns), so it clones none.
+  args.flags = join ? CLONE_PIDFD : (CLONE_NEWNS | CLONE_NEWPID | CLONE_PIDFD);
   args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
   args.exit_signal = SIGCHLD;
   if (cgroup) {
@@ -170,10 +217,16 @@ absl::StatusOr<LaunchedTask> LaunchTask(const TaskPlan& plan) {
     return ErrnoStatus(e, "clone3 (new mount and pid namespaces)");
   }
   if (pid == 0) {
+    if (tty_slave) {
+      RunChild(plan,
+               ChildFds{tty_slave.get(), tty_slave.get(), report->write.get(), status->write.get(),
+                        notify_write.get(), tty_slave.get(), plan.join_pidfd});
+    }
     RunChild(plan,
              ChildFds{stdout_path_fd ? stdout_path_fd.get() : out->write.get(),
                       stderr_path_fd ? stderr_path_fd.get() : err->write.get(), report->write.get(),
-                      status->write.get(), notify_write.get(), stdin_file ? stdin_file.get() : -1});
+                      status->write.get(), notify_write.get(), stdin_file ? stdin_file.get() : -1,
+                      plan.join_pidfd});
   }
 
   LaunchedTask task;
@@ -184,6 +237,8 @@ absl::StatusOr<LaunchedTask> LaunchTask(const TaskPlan& plan) {
   report->write.reset();
   status->write.reset();
   notify_write.reset();
+  stdin_file.reset();
+  tty_slave.reset();
   bool timed_out = false;
   task.start_error = ReadSetupError(report->read.get(), pidfd, &timed_out);
   for (UniqueFd* fd : {&out->read, &err->read, &status->read}) {
@@ -191,6 +246,17 @@ absl::StatusOr<LaunchedTask> LaunchTask(const TaskPlan& plan) {
   }
   task.stdout_read = std::move(out->read);
   task.stderr_read = std::move(err->read);
+  if (tty_master) {
+    // Output comes from the terminal; the pipes were not given to the workload at all.
+    task.stderr_read.reset();
+    task.stdout_read.reset(::fcntl(tty_master.get(), F_DUPFD_CLOEXEC, 0));
+    ::fcntl(tty_master.get(), F_SETFL, ::fcntl(tty_master.get(), F_GETFL) | O_NONBLOCK);
+    task.stdin_write.reset(::fcntl(tty_master.get(), F_DUPFD_CLOEXEC, 0));
+    task.tty_master = std::move(tty_master);
+  } else if (stdin_write) {
+    ::fcntl(stdin_write.get(), F_SETFL, ::fcntl(stdin_write.get(), F_GETFL) | O_NONBLOCK);
+    task.stdin_write = std::move(stdin_write);
+  }
   task.status_read = std::move(status->read);
   // Sent before the exec (or, for a probe, before the error pipe closed), so it is queued by
   // now if the workload got that far.

@@ -19,7 +19,10 @@ struct LaunchedTask {
   UniqueFd pidfd;
   UniqueFd status_read;  // non-blocking: the init's InitReport (init.h)
   UniqueFd stdout_read;  // non-blocking, close-on-exec
-  UniqueFd stderr_read;
+  UniqueFd stderr_read;  // empty with a tty (stdout_read then reads the terminal)
+  // TaskSpec.stdin_pipe: the pipe's write end; tty: the terminal's master (non-blocking).
+  UniqueFd stdin_write;
+  UniqueFd tty_master;  // tty only: for TIOCSWINSZ
   UniqueFd seccomp_listener;  // the workload's notification listener, or empty (seccomp_notify.h)
   std::string start_error;    // non-empty: the workload never ran; the child exits 127
 };

@@ -213,10 +213,19 @@ class RootBuilder {
       return PrepareImageTopDirs(root_fd_.get());
     }
     if (image_) {
-      // The task's writes to the image land on this tmpfs and vanish with the mount namespace.
-      std::string upper = StrCat(base_, "/image-upper"), work = StrCat(base_, "/image-work");
+      // The task's writes to the image land on this tmpfs and vanish with the mount namespace,
+      // unless it keeps an upper layer of its own on the host (a container's).
+      const bool kept = !plan_.image_upper.empty();
+      std::string upper_base = kept ? plan_.image_upper : base_;
+      std::string upper = StrCat(upper_base, kept ? "/upper" : "/image-upper");
+      std::string work = StrCat(upper_base, kept ? "/work" : "/image-work");
+      if (kept && ::mkdir(upper_base.c_str(), 0700) < 0 && errno != EEXIST) {
+        return Errno(StrCat("mkdir ", upper_base));
+      }
       for (const std::string& d : {upper, work}) {
-        if (::mkdir(d.c_str(), 0755) < 0) return Errno(StrCat("mkdir ", d));
+        if (::mkdir(d.c_str(), 0755) < 0 && !(kept && errno == EEXIST)) {
+          return Errno(StrCat("mkdir ", d));
+        }
       }
       RAUHA_RETURN_IF_ERROR(MountImageOverlay(plan_.image_layers, upper, work, root_));
       root_fd_.reset(::open(root_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));

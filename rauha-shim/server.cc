@@ -6,12 +6,14 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,12 +23,14 @@
 #include <cstring>
 #include <optional>
 
+#include "absl/strings/escaping.h"
 #include "rauha-common/errors.h"
 #include "rauha-common/hostname.h"
 #include "rauha-common/strcat.h"
 #include "rauha-shim/init.h"
 #include "rauha-shim/launch.h"
 #include "rauha-shim/log.h"
+#include "rauha-shim/log_writer.h"
 #include "rauha-shim/output_spool.h"
 #include "rauha-shim/seccomp_notify.h"
 
@@ -49,7 +53,10 @@ constexpr int kNotificationsPerWake = 64;
 // client that does not read must not grow the shim. The TaskResult keeps the events anyway.
 constexpr size_t kMaxLiveBacklog = 1u << 20;
 
-enum Kind : uint64_t { kListener = 1, kSignals, kConn, kPidfd, kStdout, kStderr, kNotify };
+enum Kind : uint64_t { kListener = 1, kSignals, kConn, kPidfd, kStdout, kStderr, kNotify, kStdin };
+// Input for a task's stdin that it has not read yet: beyond this a "stdin" request is refused
+// (RESOURCE_EXHAUSTED) rather than growing the shim.
+constexpr size_t kMaxStdinBacklog = 1u << 20;
 
 uint64_t Tag(Kind kind, uint64_t serial) { return (uint64_t{kind} << 56) | serial; }
 Kind TagKind(uint64_t tag) { return static_cast<Kind>(tag >> 56); }
@@ -184,6 +191,13 @@ struct Server::Task {
   int64_t drain_deadline_ms = 0;
   std::string rootfs_dir;
   std::vector<std::pair<uint64_t, uint64_t>> waiters;  // (conn, request id)
+  std::vector<uint64_t> streamers;                     // conns that get the output live
+  std::unique_ptr<LogWriter> log;                      // TaskSpec.log_path
+  UniqueFd stdin_write;                                // TaskSpec.stdin_pipe / tty
+  UniqueFd tty_master;
+  std::string stdin_pending;
+  bool stdin_eof = false;  // close stdin once stdin_pending is written
+  bool stdin_watched = false;
 };
 
 Server::Server(const Options& options, UniqueFd listener, UniqueFd signals)
@@ -241,10 +255,13 @@ int Server::Run() {
         case kPidfd:
         case kStdout:
         case kStderr:
-        case kNotify: {
+        case kNotify:
+        case kStdin: {
           auto it = tasks_by_serial_.find(serial);
           if (it == tasks_by_serial_.end()) break;
-          if (TagKind(tag) == kNotify) {
+          if (TagKind(tag) == kStdin) {
+            FlushStdin(*it->second);
+          } else if (TagKind(tag) == kNotify) {
             OnNotification(*it->second, events[i].events);
           } else if (TagKind(tag) == kPidfd) {
             OnTaskExit(*it->second);
@@ -335,6 +352,7 @@ void Server::CloseConn(uint64_t serial) {
   // The tasks keep running; only the answers owed to this connection are dropped.
   for (auto& [id, task] : tasks_) {
     std::erase_if(task->waiters, [&](const auto& w) { return w.first == serial; });
+    std::erase(task->streamers, serial);
   }
   std::erase_if(shutdown_replies_, [&](const auto& w) { return w.first == serial; });
 }
@@ -397,6 +415,22 @@ void Server::HandleRequest(uint64_t conn, const json& request) {
       Reply(conn, id, ToJson((*task)->result));
     } else {
       (*task)->waiters.emplace_back(conn, id);
+      auto stream = params->find("stream");
+      if (stream != params->end() && stream->is_boolean() && stream->get<bool>() &&
+          std::find((*task)->streamers.begin(), (*task)->streamers.end(), conn) ==
+              (*task)->streamers.end()) {
+        Task& t = **task;
+        // "replay": the output read before this wait (what the result holds of it) comes
+        // first, so a client that starts a task and then streams it misses nothing.
+        auto replay = params->find("replay");
+        if (replay != params->end() && replay->is_boolean() && replay->get<bool>()) {
+          t.streamers.push_back(conn);
+          if (!t.result.stdout_data.empty()) SendOutput(t, false, t.result.stdout_data);
+          if (!t.result.stderr_data.empty()) SendOutput(t, true, t.result.stderr_data);
+          t.streamers.pop_back();
+        }
+        t.streamers.push_back(conn);
+      }
     }
   } else if (method == "kill") {
     Reply(conn, id, Kill(*params));
@@ -404,6 +438,10 @@ void Server::HandleRequest(uint64_t conn, const json& request) {
     Reply(conn, id, List());
   } else if (method == "forget") {
     Reply(conn, id, Forget(*params));
+  } else if (method == "stdin") {
+    Reply(conn, id, Stdin(*params));
+  } else if (method == "resize") {
+    Reply(conn, id, Resize(*params));
   } else if (method == "shutdown") {
     BeginShutdown(conn, id);
   } else {
@@ -457,7 +495,20 @@ absl::StatusOr<json> Server::Start(const json& params) {
                                     "maximum of ", kMaxOutputLimit, " bytes per stream; capped"));
     plan->output_limit = kMaxOutputLimit;
   }
+  if (!plan->join_task.empty()) {
+    auto target = tasks_.find(plan->join_task);
+    if (target == tasks_.end() || target->second->exited) {
+      return absl::FailedPreconditionError(
+          StrCat("task \"", plan->join_task, "\" is not running in this zone: nothing to join"));
+    }
+    plan->join_pidfd = target->second->pidfd.get();
+  }
   auto task = std::make_unique<Task>();
+  if (!plan->log_path.empty()) {
+    auto log = LogWriter::Open(plan->log_path, plan->log_max_bytes);
+    if (!log.ok()) return log.status();
+    task->log = *std::move(log);
+  }
   if (!plan->output_dir.empty()) {
     auto files = OpenOutputFiles(plan->output_dir);
     if (!files.ok()) return files.status();
@@ -487,6 +538,8 @@ absl::StatusOr<json> Server::Start(const json& params) {
   task->status = std::move(launched->status_read);
   task->out = std::move(launched->stdout_read);
   task->err = std::move(launched->stderr_read);
+  task->stdin_write = std::move(launched->stdin_write);
+  task->tty_master = std::move(launched->tty_master);
   task->output_limit = plan->output_limit;
   task->rootfs_dir = plan->rootfs_dir;
   task->result.pid = launched->pid;
@@ -507,7 +560,7 @@ absl::StatusOr<json> Server::Start(const json& params) {
   }
   Watch(task->pidfd.get(), Tag(kPidfd, task->serial), EPOLLIN);
   Watch(task->out.get(), Tag(kStdout, task->serial), EPOLLIN);
-  Watch(task->err.get(), Tag(kStderr, task->serial), EPOLLIN);
+  if (task->err) Watch(task->err.get(), Tag(kStderr, task->serial), EPOLLIN);
   if (task->listener) Watch(task->listener.get(), Tag(kNotify, task->serial), EPOLLIN);
   json reply = {{"task_id", plan->task_id}, {"pid", task->pid}};
   tasks_by_serial_[task->serial] = task.get();
@@ -599,7 +652,10 @@ void Server::OnTaskOutput(Task& t, bool is_stderr) {
       break;
     }
     UniqueFd& file = is_stderr ? t.err_file : t.out_file;
-    if (file) WriteOutputFile(t, file, is_stderr, std::string_view(buf, static_cast<size_t>(n)));
+    std::string_view chunk(buf, static_cast<size_t>(n));
+    if (file) WriteOutputFile(t, file, is_stderr, chunk);
+    if (t.log) t.log->Write(is_stderr, chunk, RealtimeNs());
+    if (!t.streamers.empty()) SendOutput(t, is_stderr, chunk);
     size_t room = data.size() < t.output_limit ? t.output_limit - data.size() : 0;
     size_t keep = std::min(room, static_cast<size_t>(n));
     data.append(buf, keep);
@@ -713,6 +769,18 @@ void Server::FinishTask(Task& t) {
   }
   t.out_file.reset();
   t.err_file.reset();
+  if (t.log) {
+    t.log->Flush(RealtimeNs());
+    if (!t.log->error().empty()) {
+      t.result.warnings.push_back(StrCat(t.log->error(), "; the log is incomplete"));
+    }
+    t.log.reset();
+  }
+  if (t.stdin_watched) Unwatch(t.stdin_write.get());
+  t.stdin_write.reset();
+  t.tty_master.reset();
+  t.stdin_pending.clear();
+  t.streamers.clear();
   if (t.result.finished_at_ns == 0) t.result.finished_at_ns = RealtimeNs();
   t.ended = true;
   t.deadline_ms = 0;
@@ -804,6 +872,98 @@ bool Server::ShutdownComplete() {
     }
   }
   return true;
+}
+
+void Server::SendOutput(Task& t, bool is_stderr, std::string_view data) {
+  auto frame = frame::Encode(
+      json{{"task_id", t.result.task_id},
+           {"stream", is_stderr ? "stderr" : "stdout"},
+           {"output", absl::Base64Escape(absl::string_view(data.data(), data.size()))}});
+  if (!frame.ok()) return;
+  for (uint64_t conn : t.streamers) {
+    auto it = conns_.find(conn);
+    if (it == conns_.end() || it->second->out.size() > kMaxLiveBacklog) continue;
+    it->second->out += *frame;
+    Flush(*it->second);
+  }
+}
+
+absl::StatusOr<json> Server::Stdin(const json& params) {
+  auto task = FindTask(params);
+  if (!task.ok()) return task.status();
+  Task& t = **task;
+  if (!t.stdin_write || t.stdin_eof) {
+    return absl::FailedPreconditionError(StrCat(
+        "task \"", t.result.task_id, "\" has no open stdin (start it with stdin_pipe or tty)"));
+  }
+  std::string data;
+  auto it = params.find("data_base64");
+  if (it != params.end()) {
+    if (!it->is_string() || !absl::Base64Unescape(it->get<std::string>(), &data)) {
+      return absl::InvalidArgumentError("stdin: \"data_base64\" must be a base64 string");
+    }
+  }
+  if (t.stdin_pending.size() + data.size() > kMaxStdinBacklog) {
+    return absl::ResourceExhaustedError(StrCat("task \"", t.result.task_id, "\" has ",
+                                               t.stdin_pending.size(),
+                                               " bytes of stdin it has not read yet"));
+  }
+  t.stdin_pending += data;
+  auto eof = params.find("eof");
+  // A terminal has no end of input of its own: closing it would hang up the session.
+  if (eof != params.end() && eof->is_boolean() && eof->get<bool>() && !t.tty_master) {
+    t.stdin_eof = true;
+  }
+  FlushStdin(t);
+  return json::object();
+}
+
+void Server::FlushStdin(Task& t) {
+  while (t.stdin_write && !t.stdin_pending.empty()) {
+    ssize_t n = ::write(t.stdin_write.get(), t.stdin_pending.data(), t.stdin_pending.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) break;
+    if (n <= 0) {
+      // The reader is gone (EPIPE): what is left can never be read.
+      t.stdin_pending.clear();
+      t.stdin_eof = true;
+      break;
+    }
+    t.stdin_pending.erase(0, static_cast<size_t>(n));
+  }
+  bool want = t.stdin_write && !t.stdin_pending.empty();
+  if (want && !t.stdin_watched) {
+    Watch(t.stdin_write.get(), Tag(kStdin, t.serial), EPOLLOUT);
+    t.stdin_watched = true;
+  } else if (!want && t.stdin_watched) {
+    Unwatch(t.stdin_write.get());
+    t.stdin_watched = false;
+  }
+  if (t.stdin_pending.empty() && t.stdin_eof && t.stdin_write) t.stdin_write.reset();
+}
+
+absl::StatusOr<json> Server::Resize(const json& params) {
+  auto task = FindTask(params);
+  if (!task.ok()) return task.status();
+  Task& t = **task;
+  if (!t.tty_master) {
+    return absl::FailedPreconditionError(
+        StrCat("task \"", t.result.task_id, "\" has no terminal to resize"));
+  }
+  auto rows = params.find("rows");
+  auto cols = params.find("cols");
+  if (rows == params.end() || cols == params.end() || !rows->is_number_unsigned() ||
+      !cols->is_number_unsigned() || rows->get<uint64_t>() > 0xFFFF ||
+      cols->get<uint64_t>() > 0xFFFF) {
+    return absl::InvalidArgumentError("resize: \"rows\" and \"cols\" must be 0 to 65535");
+  }
+  winsize ws{};
+  ws.ws_row = static_cast<unsigned short>(rows->get<uint64_t>());
+  ws.ws_col = static_cast<unsigned short>(cols->get<uint64_t>());
+  if (::ioctl(t.tty_master.get(), TIOCSWINSZ, &ws) < 0) {
+    return ErrnoStatus(errno, StrCat("resize the terminal of task ", t.result.task_id));
+  }
+  return json::object();
 }
 
 }  // namespace rauha::shim

@@ -51,6 +51,12 @@ class Server {
   absl::StatusOr<nlohmann::json> Start(const nlohmann::json& params);
   absl::StatusOr<nlohmann::json> Kill(const nlohmann::json& params);
   absl::StatusOr<nlohmann::json> Forget(const nlohmann::json& params);
+  // Input for a task's stdin pipe or terminal, written as it can take it.
+  absl::StatusOr<nlohmann::json> Stdin(const nlohmann::json& params);
+  absl::StatusOr<nlohmann::json> Resize(const nlohmann::json& params);
+  void FlushStdin(Task& t);
+  // One output frame to each "wait" connection that asked for the output live.
+  void SendOutput(Task& t, bool is_stderr, std::string_view data);
   nlohmann::json Hello() const;
   nlohmann::json List() const;
   absl::StatusOr<Task*> FindTask(const nlohmann::json& params) const;

@@ -400,6 +400,43 @@ absl::StatusOr<TaskPlan> PlanTask(const TaskSpec& spec, const ZoneContext& zone)
     }
     plan.image_layers.push_back(*normalized);
   }
+  for (auto [field, value, out] :
+       {std::tuple{"task.image_upper", &spec.image_upper, &plan.image_upper},
+        std::tuple{"task.log_path", &spec.log_path, &plan.log_path}}) {
+    if (value->empty()) continue;
+    auto normalized = NormalizePath(*value, field);
+    if (!normalized.ok()) return normalized.status();
+    if (normalized->find_first_of(",:\\") != std::string::npos) {
+      return absl::InvalidArgumentError(StrCat(field, " ", *normalized, " holds ',', ':' or '\\'"));
+    }
+    *out = *normalized;
+  }
+  if (!plan.image_upper.empty() && plan.image_layers.empty()) {
+    return absl::InvalidArgumentError("task.image_upper needs task.image_layers");
+  }
+  plan.log_max_bytes = spec.log_max_bytes;
+  plan.stdin_pipe = spec.stdin_pipe;
+  plan.tty = spec.tty;
+  if (spec.tty_rows > 0xFFFF || spec.tty_cols > 0xFFFF) {
+    return absl::InvalidArgumentError("task.tty_rows and task.tty_cols are at most 65535");
+  }
+  plan.tty_rows = static_cast<uint16_t>(spec.tty_rows);
+  plan.tty_cols = static_cast<uint16_t>(spec.tty_cols);
+  if ((spec.stdin_pipe || spec.tty) && !spec.stdin_data.empty()) {
+    return absl::InvalidArgumentError("task.stdin_base64 cannot go with stdin_pipe or tty");
+  }
+  if (!spec.join_task.empty()) {
+    if (!ValidTaskId(spec.join_task)) {
+      return absl::InvalidArgumentError(
+          StrCat("task.join_task \"", spec.join_task, "\" is not a task id"));
+    }
+    if (!spec.image_layers.empty() || !spec.mounts.empty() || spec.probe) {
+      return absl::InvalidArgumentError(
+          "task.join_task runs in another task's root: image_layers, mounts and probe do not "
+          "apply");
+    }
+    plan.join_task = spec.join_task;
+  }
   plan.no_new_privs = spec.no_new_privs;
   plan.timeout_ms = spec.timeout_ms;
   plan.kill_after_ms = spec.kill_after_ms;

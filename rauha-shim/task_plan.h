@@ -80,6 +80,17 @@ struct TaskPlan {
   std::string stdin_path;
   std::string stdout_path;
   std::string stderr_path;
+  std::string image_upper;  // host dir of a kept upper layer (TaskSpec.image_upper), or ""
+  std::string log_path;     // normalised host path, or "" (TaskSpec.log_path)
+  uint64_t log_max_bytes = 0;
+  bool stdin_pipe = false;
+  bool tty = false;
+  uint16_t tty_rows = 0;
+  uint16_t tty_cols = 0;
+  // An exec: the running task whose mount and pid namespaces the child joins (the server
+  // fills join_pidfd, its init's pidfd, while the plan is used). No root is built.
+  std::string join_task;
+  int join_pidfd = -1;
 };
 
 // The host directories the task sees (read-only unless made writable): a symlink on the host

@@ -21,6 +21,8 @@ struct DaemonConfig {
   std::string shim_path;                     // default: rauha-shim beside rauhad
   std::string default_policy_file;           // default: built-in standard policy
   uint64_t output_limit = 1u << 20;          // bytes kept of each stream per task
+  // A container's log is rotated to "<log>.1" when it would pass this (--container-log-max).
+  uint64_t container_log_max_bytes = 10u << 20;
   uint32_t shim_start_timeout_ms = 5000;
   // Zones of the run dir with a live shim that the database does not hold (it was lost or
   // replaced): false refuses to start, true stops and removes them.

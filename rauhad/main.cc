@@ -25,6 +25,7 @@
 #include "rauhad/audit/recorder.h"
 #include "rauhad/call_gate.h"
 #include "rauhad/config.h"
+#include "rauhad/container/container_manager.h"
 #include "rauhad/egress/proxy.h"
 #include "rauhad/enforcement_hub.h"
 #include "rauhad/event_bus.h"
@@ -37,6 +38,7 @@
 #include "rauhad/owned_dir.h"
 #include "rauhad/pool/warm_pool.h"
 #include "rauhad/server/audit_service.h"
+#include "rauhad/server/container_service.h"
 #include "rauhad/server/endpoints.h"
 #include "rauhad/server/image_service.h"
 #include "rauhad/server/invalid_utf8.h"
@@ -127,6 +129,11 @@ int main(int argc, char** argv) {
                  "bytes kept of each of a task's stdout and stderr")
       ->capture_default_str()
       ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 20));
+  app.add_option("--container-log-max", config.container_log_max_bytes,
+                 "bytes of a container's log before it is rotated (one rotated file is kept, "
+                 "so a container holds at most about twice this on disk)")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t{4096}, uint64_t{1} << 40));
   app.add_option("--max-watchers", config.max_watchers,
                  "concurrent WatchEvents streams (rauha events); more are refused with "
                  "RESOURCE_EXHAUSTED")
@@ -366,6 +373,9 @@ int main(int argc, char** argv) {
   rauha::TaskRunner runner(config, store->get(), &zones, &events, &images, &layers);
   runner.set_recorder(&recorder);
   runner.Recover();
+  rauha::container::ContainerManager containers(config, store->get(), &zones, &runner, &images,
+                                                &events);
+  containers.Recover();
   zones.RemoveIdleTemporaryZones();
   runner.set_pool(&pool);
   pool.Start();
@@ -381,6 +391,7 @@ int main(int argc, char** argv) {
   rauha::ProcessRunner processes(&zones);
   rauha::ProcessServiceImpl process_service(&processes);
   rauha::ImageServiceImpl image_service(&images, &puller);
+  rauha::ContainerServiceImpl container_service(&containers, &task_calls);
   rauha::AuditServiceImpl audit_service(audit_log->get());
   // A stale socket of ours is replaced (we hold the state lock); anything else is not ours.
   if (struct stat st; ::lstat(config.socket_path.c_str(), &st) == 0) {
@@ -412,6 +423,7 @@ int main(int argc, char** argv) {
   builder.RegisterService(&zone_service);
   builder.RegisterService(&sandbox_service);
   builder.RegisterService(&image_service);
+  builder.RegisterService(&container_service);
   builder.RegisterService(&audit_service);
   builder.RegisterService(&process_service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
@@ -463,6 +475,7 @@ int main(int argc, char** argv) {
   // waits for each client to close its connection (one that stopped reading never does).
   events.Close();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
+  containers.Shutdown();
   runner.Stop();
   processes.Stop();
   (void)(*cgroups)->RemoveParent();

@@ -1,5 +1,7 @@
 #include "rauhad/shim_client.h"
 
+#include "absl/strings/escaping.h"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -128,7 +130,8 @@ absl::StatusOr<pid_t> SpawnShim(const ShimLaunch& l) {
 absl::StatusOr<nlohmann::json> ShimClient::Call(
     std::string_view method, nlohmann::json params, int timeout_ms,
     const std::function<bool()>& cancelled,
-    const std::function<void(const EnforcementEvent&)>& on_event) const {
+    const std::function<void(const EnforcementEvent&)>& on_event,
+    const std::function<void(const nlohmann::json&)>& on_frame) const {
   RAUHA_ASSIGN_OR_RETURN(UniqueFd fd, Connect(socket_path_));
   uint64_t id = next_request_id++;
   RAUHA_RETURN_IF_ERROR(
@@ -158,10 +161,14 @@ absl::StatusOr<nlohmann::json> ShimClient::Call(
     auto next = frame::ReadFrame(fd.get(), frame_ms);
     if (!next.ok()) return next.status();
     response = *std::move(next);
-    if (!shim::IsEventFrame(response)) break;
-    if (on_event) {
-      auto event = EnforcementEventFromJson(response["event"]);
-      if (event.ok()) on_event(*event);
+    if (response.contains("id")) break;
+    if (shim::IsEventFrame(response)) {
+      if (on_event) {
+        auto event = EnforcementEventFromJson(response["event"]);
+        if (event.ok()) on_event(*event);
+      }
+    } else if (on_frame) {
+      on_frame(response);
     }
   }
   auto rid = response.find("id");
@@ -194,6 +201,37 @@ absl::StatusOr<shim::TaskResult> ShimClient::Wait(
   RAUHA_ASSIGN_OR_RETURN(nlohmann::json r,
                          Call("wait", {{"task_id", task_id}}, timeout_ms, cancelled, on_event));
   return shim::TaskResultFromJson(r);
+}
+
+absl::StatusOr<shim::TaskResult> ShimClient::WaitStreaming(
+    const std::string& task_id, const std::function<void(bool, std::string_view)>& on_output,
+    const std::function<bool()>& cancelled) const {
+  auto on_frame = [&](const nlohmann::json& frame) {
+    auto output = frame.find("output");
+    auto stream = frame.find("stream");
+    if (output == frame.end() || !output->is_string() || stream == frame.end()) return;
+    std::string data;
+    if (!absl::Base64Unescape(output->get<std::string>(), &data)) return;
+    on_output(*stream == "stderr", data);
+  };
+  RAUHA_ASSIGN_OR_RETURN(
+      nlohmann::json r, Call("wait", {{"task_id", task_id}, {"stream", true}, {"replay", true}}, -1,
+                             cancelled, nullptr, on_frame));
+  return shim::TaskResultFromJson(r);
+}
+
+absl::Status ShimClient::Stdin(const std::string& task_id, std::string_view data, bool eof,
+                               int timeout_ms) const {
+  return Call("stdin",
+              {{"task_id", task_id},
+               {"data_base64", absl::Base64Escape(absl::string_view(data.data(), data.size()))},
+               {"eof", eof}},
+              timeout_ms)
+      .status();
+}
+
+absl::Status ShimClient::Resize(const std::string& task_id, uint32_t rows, uint32_t cols) const {
+  return Call("resize", {{"task_id", task_id}, {"rows", rows}, {"cols", cols}}).status();
 }
 
 absl::Status ShimClient::Kill(const std::string& task_id, int signal, int timeout_ms) const {

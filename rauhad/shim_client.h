@@ -43,7 +43,8 @@ class ShimClient {
   absl::StatusOr<nlohmann::json> Call(
       std::string_view method, nlohmann::json params, int timeout_ms = 10000,
       const std::function<bool()>& cancelled = nullptr,
-      const std::function<void(const EnforcementEvent&)>& on_event = nullptr) const;
+      const std::function<void(const EnforcementEvent&)>& on_event = nullptr,
+      const std::function<void(const nlohmann::json&)>& on_frame = nullptr) const;
 
   // A shim that is alive answers hello at once; `timeout_ms` tells a hung one (stopped,
   // deadlocked) apart.
@@ -62,6 +63,16 @@ class ShimClient {
       const std::string& task_id, const std::function<bool()>& cancelled = nullptr,
       const std::function<void(const EnforcementEvent&)>& on_event = nullptr,
       int timeout_ms = -1) const;
+  // Wait that also gets the task's output as the shim reads it: first what the shim kept of it
+  // so far (up to the task's output_limit per stream), then everything as it comes;
+  // `on_output` (is_stderr, bytes) runs on the calling thread. No bound but `cancelled`.
+  absl::StatusOr<shim::TaskResult> WaitStreaming(
+      const std::string& task_id, const std::function<void(bool, std::string_view)>& on_output,
+      const std::function<bool()>& cancelled = nullptr) const;
+  // Input for a task started with stdin_pipe or tty; `eof` closes a pipe after it.
+  absl::Status Stdin(const std::string& task_id, std::string_view data, bool eof,
+                     int timeout_ms = 10000) const;
+  absl::Status Resize(const std::string& task_id, uint32_t rows, uint32_t cols) const;
   absl::Status Kill(const std::string& task_id, int signal, int timeout_ms = 10000) const;
   absl::Status Forget(const std::string& task_id) const;
   // The shim kills its tasks, waits for them (up to 5 s) and exits.

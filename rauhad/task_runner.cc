@@ -328,6 +328,10 @@ std::string CommandJson(const std::vector<std::string>& command) {
 
 }  // namespace
 
+shim::TaskSpec ZoneTaskSpec(const ZoneView& zone, const std::string& task_id) {
+  return SpecFor(zone, task_id, pb::RunSandboxRequest(), nullptr, shim::kDefaultOutputLimit, "");
+}
+
 TaskRunner::TaskRunner(DaemonConfig config, store::Store* store, ZoneManager* zones,
                        EventBus* events, image::ImageStore* images, image::LayerCache* layers)
     : config_(std::move(config)),

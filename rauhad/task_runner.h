@@ -36,6 +36,11 @@ struct ProbeOutcome {
   std::vector<EnforcementEvent> events;
 };
 
+// What every process in `zone` gets from its policy (cgroups, writable paths, devices,
+// capabilities, rlimits, seccomp, Landlock, exec rules) and rauhad's environment defaults; the
+// caller sets the command and what is its own (containers, execs).
+shim::TaskSpec ZoneTaskSpec(const ZoneView& zone, const std::string& task_id);
+
 class TaskRunner {
  public:
   // `images` and `layers` may be null: requests naming an image are then refused.
@@ -73,6 +78,20 @@ class TaskRunner {
   // and hands it back for deletion after its task (null, the default: no pool).
   void set_pool(WarmPool* pool) { pool_ = pool; }
 
+  // The request's image made ready: resolved, its layers unpacked (top first), its config
+  // applied to `spec` (command, env, workdir, user). Containers use it too.
+  struct PreparedImage {
+    std::string manifest_digest;
+    std::vector<std::string> layer_digests;
+    std::vector<std::string> layer_dirs;  // top first
+    image::ImageConfig config;
+    image::UserIds user;
+    // Taken before the layers are unpacked and held until the task is done: an image removed
+    // meanwhile keeps its layers until then (image rm collects only unleased ones).
+    std::unique_ptr<image::ImageStore::Lease> lease;
+  };
+  absl::StatusOr<PreparedImage> PrepareImage(const std::string& reference);
+
  private:
   // The request's repo_path, checked by the rules of a zone of `type` (host_path.h).
   absl::StatusOr<HostPath> OpenRepoPath(const std::string& path, policy::ZoneType type) const;
@@ -101,19 +120,6 @@ class TaskRunner {
   void Finish(const std::shared_ptr<Task>& task);
   // Records the task's end in the audit log and puts the record in the result as its receipt.
   void Seal(const ZoneView& zone, rauha::sandbox::v1::SandboxResult& result);
-  // The request's image made ready: resolved, its layers unpacked (top first), its config
-  // applied to `spec` (command, env, workdir, user).
-  struct PreparedImage {
-    std::string manifest_digest;
-    std::vector<std::string> layer_digests;
-    std::vector<std::string> layer_dirs;  // top first
-    image::ImageConfig config;
-    image::UserIds user;
-    // Taken before the layers are unpacked and held until the task is done: an image removed
-    // meanwhile keeps its layers until then (image rm collects only unleased ones).
-    std::unique_ptr<image::ImageStore::Lease> lease;
-  };
-  absl::StatusOr<PreparedImage> PrepareImage(const std::string& reference);
 
   DaemonConfig config_;
   store::Store* store_;

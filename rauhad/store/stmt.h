@@ -11,7 +11,8 @@
 
 namespace rauha::store {
 
-extern const char kImageSchema[];  // image_records.cc
+extern const char kImageSchema[];      // image_records.cc
+extern const char kContainerSchema[];  // container_records.cc
 
 // Finalises a statement on every path.
 class Stmt {
@@ -46,9 +47,9 @@ class Stmt {
     if ((rc & 0xff) == SQLITE_FULL) {
       // SQLite rolled the statement back: nothing of it was recorded.
       const char* path = sqlite3_db_filename(db_, "main");
-      return absl::ResourceExhaustedError(
-          StrCat("the database ", path ? path : "", " refused the change (", sqlite3_errmsg(db_),
-                 "): free space on its file system and try again"));
+      return absl::ResourceExhaustedError(StrCat("the database ", path ? path : "",
+                                                 " refused the change (", sqlite3_errmsg(db_),
+                                                 "): free space on its file system and try again"));
     }
     return absl::InternalError(StrCat("sqlite: ", sqlite3_errmsg(db_)));
   }

@@ -53,7 +53,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
   // WAL: readers never block the writer; synchronous=NORMAL is durable across a process crash
   // (kill -9), which is what restart recovery relies on.
   for (const char* sql : {"PRAGMA journal_mode=WAL;", "PRAGMA synchronous=NORMAL;",
-                          "PRAGMA foreign_keys=ON;", kSchema, kImageSchema}) {
+                          "PRAGMA foreign_keys=ON;", kSchema, kImageSchema, kContainerSchema}) {
     auto status = store->Exec(sql);
     if (!status.ok())
       return absl::UnavailableError(StrCat("database ", path, ": ", status.message()));

@@ -60,6 +60,15 @@ struct ImageRecord {
   std::vector<std::string> tags;  // filled by ListImages
 };
 
+// A container: its identity columns and everything else as one JSON document that only
+// rauhad/container reads (its command, image, state, exit code, times).
+struct ContainerRecord {
+  std::string id;
+  std::string name;
+  std::string zone_id;
+  std::string data_json;
+};
+
 class Store {
  public:
   // Opens (creating if needed) the database at `path`, with WAL and the schema.
@@ -83,6 +92,12 @@ class Store {
   // transaction, points each of `tags` at it (a tag moves from any other image).
   absl::Status PutImage(const ImageRecord& image, const std::vector<std::string>& tags);
   absl::StatusOr<std::vector<ImageRecord>> ListImages();
+  // Containers (container_records.cc). PutContainer inserts or replaces; AlreadyExists when
+  // another container has the name.
+  absl::Status PutContainer(const ContainerRecord& c);
+  absl::Status DeleteContainer(const std::string& id);
+  absl::StatusOr<std::vector<ContainerRecord>> ListContainers();
+
   // Removes the image and every tag of it.
   absl::Status DeleteImage(const std::string& manifest_digest);
   // NotFound when no such tag.

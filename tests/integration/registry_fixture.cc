@@ -281,7 +281,8 @@ std::string LayoutBuilder::BlobBytes(const std::string& digest) const {
 }
 
 LayoutBuilder::Built LayoutBuilder::AddImage(const std::vector<Layer>& layers,
-                                             const std::string& arch, const std::string& created) {
+                                             const std::string& arch, const std::string& created,
+                                             const std::string& config_json) {
   using Json = nlohmann::json;
   Built built;
   Json layer_descs = Json::array();
@@ -297,7 +298,8 @@ LayoutBuilder::Built LayoutBuilder::AddImage(const std::vector<Layer>& layers,
   Json config = {{"architecture", arch},
                  {"os", "linux"},
                  {"created", created},
-                 {"config", {{"Cmd", {"/bin/sh"}}, {"Env", {"PATH=/bin"}}}},
+                 {"config", config_json.empty() ? Json{{"Cmd", {"/bin/sh"}}, {"Env", {"PATH=/bin"}}}
+                                                : Json::parse(config_json)},
                  {"rootfs", {{"type", "layers"}, {"diff_ids", diff_ids}}}};
   std::string config_text = config.dump();
   built.config_digest = AddBlob(config_text);

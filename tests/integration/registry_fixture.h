@@ -91,8 +91,11 @@ class LayoutBuilder {
   // A blob written into the layout; returns its digest.
   std::string AddBlob(const std::string& data);
   // An image manifest for `arch` (its config names it); not yet in index.json.
+  // `config_json`: the config's "config" object (Cmd, Env, ...) as JSON text; "" gives
+  // {"Cmd": ["/bin/sh"], "Env": ["PATH=/bin"]}.
   Built AddImage(const std::vector<Layer>& layers, const std::string& arch = "amd64",
-                 const std::string& created = "2026-01-02T03:04:05Z");
+                 const std::string& created = "2026-01-02T03:04:05Z",
+                 const std::string& config_json = "");
   // index.json listing `manifests` under `tag` (one entry), or an index blob of several
   // platforms listed under `tag`. Returns the index blob's digest for multi-platform.
   void Tag(const Built& image, const std::string& tag);

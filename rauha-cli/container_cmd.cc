@@ -1,0 +1,547 @@
+// Containers with docker's habits: `rauha run`, `ps`, `logs`, `exec`, `attach`, `start`,
+// `stop`, `rm`. A container is named by its id, a unique prefix of it, or its name.
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <iostream>
+#include <mutex>
+#include <thread>
+
+#include "rauha-cli/commands.h"
+#include "rauha-cli/signals.h"
+#include "rauha/v1/container.grpc.pb.h"
+
+namespace rauha::cli {
+namespace {
+
+namespace cv1 = rauha::container::v1;
+using Stub = cv1::ContainerService::Stub;
+
+// The full id of the container `ref` names: its id, its name, or a prefix of one id only.
+absl::StatusOr<std::string> Resolve(Stub& stub, const std::string& ref) {
+  grpc::ClientContext ctx;
+  cv1::ListContainersResponse resp;
+  grpc::Status s = stub.ListContainers(&ctx, cv1::ListContainersRequest(), &resp);
+  if (!s.ok()) return absl::UnavailableError(DescribeRpcError(s));
+  std::vector<std::string> prefixed;
+  for (const auto& c : resp.containers()) {
+    if (c.id() == ref || c.name() == ref) return c.id();
+    if (!ref.empty() && c.id().starts_with(ref)) prefixed.push_back(c.id());
+  }
+  if (prefixed.size() == 1) return prefixed[0];
+  if (prefixed.size() > 1) {
+    return absl::InvalidArgumentError(StrCat("\"", ref, "\" is the start of ", prefixed.size(),
+                                             " container ids; give more of it"));
+  }
+  return absl::NotFoundError(
+      StrCat("no container named or with an id starting with \"", ref, "\""));
+}
+
+std::string Join(const google::protobuf::RepeatedPtrField<std::string>& words) {
+  std::string out;
+  for (const auto& w : words) out += (out.empty() ? "" : " ") + w;
+  return out;
+}
+
+// Writes all of `data` to `fd`.
+void WriteAll(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+}
+
+// The terminal in raw mode while a -t session runs (keys go to the container as typed,
+// ^C included), restored on every way out.
+class RawTerminal {
+ public:
+  explicit RawTerminal(bool enable) {
+    if (!enable || ::isatty(STDIN_FILENO) != 1 || ::tcgetattr(STDIN_FILENO, &saved_) < 0) return;
+    termios raw = saved_;
+    ::cfmakeraw(&raw);
+    active_ = ::tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0;
+  }
+  ~RawTerminal() {
+    if (active_) ::tcsetattr(STDIN_FILENO, TCSANOW, &saved_);
+  }
+
+ private:
+  termios saved_{};
+  bool active_ = false;
+};
+
+bool TerminalSize(uint32_t* rows, uint32_t* cols) {
+  winsize ws{};
+  if (::ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) < 0 || ws.ws_row == 0) return false;
+  *rows = ws.ws_row;
+  *cols = ws.ws_col;
+  return true;
+}
+
+// Copies this process's stdin to a stream (exec/attach) until EOF, then closes the stream's
+// sending side. `stop` ends it early (the process ended).
+template <typename Stream, typename Request>
+class StdinPump {
+ public:
+  StdinPump(Stream* stream, std::mutex* mu, bool forward)
+      : thread_([this, stream, mu, forward] {
+          char buf[16384];
+          while (forward && !stop_) {
+            pollfd p{STDIN_FILENO, POLLIN, 0};
+            int r = ::poll(&p, 1, 100);
+            if (r <= 0) continue;
+            ssize_t n = ::read(STDIN_FILENO, buf, sizeof(buf));
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) break;
+            Request req;
+            req.set_stdin_data(std::string(buf, static_cast<size_t>(n)));
+            std::lock_guard lock(*mu);
+            if (!stream->Write(req)) return;
+          }
+          std::lock_guard lock(*mu);
+          stream->WritesDone();
+        }) {}
+  ~StdinPump() {
+    stop_ = true;
+    thread_.join();
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+// Streams an Attach to a container until its process ends; returns its exit code.
+int AttachStream(Stub& stub, const std::string& id, bool forward_stdin, bool tty,
+                 const std::function<absl::Status()>& after_open = nullptr) {
+  grpc::ClientContext ctx;
+  auto stream = stub.Attach(&ctx);
+  std::mutex mu;
+  cv1::AttachRequest start;
+  start.mutable_start()->set_container_id(id);
+  if (!stream->Write(start)) return Fail(DescribeRpcError(stream->Finish()), kExitRuntimeError);
+  uint32_t rows = 0, cols = 0;
+  if (tty && TerminalSize(&rows, &cols)) {
+    cv1::AttachRequest resize;
+    resize.mutable_resize()->set_rows(rows);
+    resize.mutable_resize()->set_cols(cols);
+    stream->Write(resize);
+  }
+  if (after_open) {
+    // rauhad's first message (empty) says the attach is in place.
+    cv1::AttachResponse ack;
+    if (!stream->Read(&ack)) return Fail(DescribeRpcError(stream->Finish()), kExitRuntimeError);
+    if (auto st = after_open(); !st.ok()) {
+      ctx.TryCancel();
+      (void)stream->Finish();
+      return Fail(st, kExitRuntimeError);
+    }
+  }
+  std::optional<int> code;
+  {
+    RawTerminal raw(tty);
+    StdinPump<grpc::ClientReaderWriter<cv1::AttachRequest, cv1::AttachResponse>, cv1::AttachRequest>
+        pump(stream.get(), &mu, forward_stdin);
+    cv1::AttachResponse resp;
+    while (stream->Read(&resp)) {
+      if (resp.message_case() == cv1::AttachResponse::kStdoutData) {
+        WriteAll(STDOUT_FILENO, resp.stdout_data());
+      } else if (resp.message_case() == cv1::AttachResponse::kExitCode) {
+        code = resp.exit_code();
+        break;
+      }
+    }
+  }
+  grpc::Status s = stream->Finish();
+  if (code) return *code;
+  if (!s.ok()) return Fail(DescribeRpcError(s), kExitRuntimeError);
+  return Fail("the attach stream ended without the container's exit code", kExitRuntimeError);
+}
+
+// Prints the container's log lines (stdout to stdout, stderr to stderr).
+int StreamLogs(Stub& stub, const std::string& id, bool follow, uint32_t tail) {
+  grpc::ClientContext ctx;
+  CancelOnSignal cancel(&ctx);
+  cv1::ContainerLogsRequest req;
+  req.set_container_id(id);
+  req.set_follow(follow);
+  req.set_tail(tail);
+  auto reader = stub.ContainerLogs(&ctx, req);
+  cv1::ContainerLogEntry e;
+  while (reader->Read(&e)) {
+    WriteAll(e.source() == "stderr" ? STDERR_FILENO : STDOUT_FILENO, e.line() + "\n");
+  }
+  grpc::Status s = reader->Finish();
+  if (cancel.signal() != 0) return 128 + cancel.signal();
+  if (!s.ok()) return Fail(DescribeRpcError(s));
+  return 0;
+}
+
+grpc::Status Delete(Stub& stub, const std::string& id, bool force) {
+  grpc::ClientContext ctx;
+  cv1::DeleteContainerRequest req;
+  req.set_container_id(id);
+  req.set_force(force);
+  cv1::DeleteContainerResponse resp;
+  return stub.DeleteContainer(&ctx, req, &resp);
+}
+
+grpc::Status Start(Stub& stub, const std::string& id) {
+  grpc::ClientContext ctx;
+  cv1::StartContainerRequest req;
+  req.set_container_id(id);
+  cv1::StartContainerResponse resp;
+  return stub.StartContainer(&ctx, req, &resp);
+}
+
+struct RunArgs {
+  std::string zone, name, workdir;
+  std::vector<std::string> env;
+  bool detach = false, rm = false, interactive = false, tty = false;
+};
+
+int RunRun(const Cli& cli, const RunArgs& a, const std::vector<std::string>& words) {
+  if (words.empty())
+    return Fail("run: no image given (rauha run [OPTIONS] IMAGE [CMD...])", kExitUsage);
+  auto stub = MakeStub<cv1::ContainerService>(cli);
+  if (!stub.ok()) return Fail(stub.status(), kExitRuntimeError);
+  cv1::CreateContainerRequest req;
+  req.set_zone_name(a.zone);
+  req.set_name(a.name);
+  req.set_image(words[0]);
+  for (size_t i = 1; i < words.size(); ++i) req.add_command(words[i]);
+  for (const auto& kv : a.env) {
+    size_t eq = kv.find('=');
+    if (eq == std::string::npos) {
+      // docker's -e NAME: this shell's value, or nothing when unset.
+      if (const char* v = std::getenv(kv.c_str())) (*req.mutable_env())[kv] = v;
+      continue;
+    }
+    (*req.mutable_env())[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  req.set_working_dir(a.workdir);
+  req.set_tty(a.tty);
+  req.set_open_stdin(a.interactive);
+  cv1::CreateContainerResponse created;
+  {
+    grpc::ClientContext ctx;
+    grpc::Status s = (*stub)->CreateContainer(&ctx, req, &created);
+    if (!s.ok()) return Fail(DescribeRpcError(s), kExitRuntimeError);
+  }
+  const std::string id = created.container_id();
+  auto remove = [&] {
+    if (!a.rm) return;
+    grpc::Status s = Delete(**stub, id, true);
+    if (!s.ok()) PrintError(StrCat("removing container ", id, ": ", DescribeRpcError(s)));
+  };
+  if (a.detach) {
+    grpc::Status s = Start(**stub, id);
+    if (!s.ok()) {
+      remove();
+      return Fail(DescribeRpcError(s), kExitRuntimeError);
+    }
+    std::cout << id << "\n";
+    return 0;
+  }
+  int code;
+  if (a.interactive || a.tty) {
+    // Attached before the start, so nothing of its output is missed.
+    code = AttachStream(**stub, id, a.interactive, a.tty, [&]() -> absl::Status {
+      grpc::Status s = Start(**stub, id);
+      return s.ok() ? absl::OkStatus() : absl::FailedPreconditionError(DescribeRpcError(s));
+    });
+  } else {
+    grpc::Status s = Start(**stub, id);
+    if (!s.ok()) {
+      remove();
+      return Fail(DescribeRpcError(s), kExitRuntimeError);
+    }
+    // The log has all of it, stdout and stderr apart; it ends when the container stops.
+    int logs = StreamLogs(**stub, id, true, 0);
+    if (logs != 0) {
+      remove();
+      return logs;
+    }
+    grpc::ClientContext ctx;
+    cv1::GetContainerRequest get;
+    get.set_container_id(id);
+    cv1::GetContainerResponse info;
+    grpc::Status g = (*stub)->GetContainer(&ctx, get, &info);
+    if (!g.ok()) return Fail(DescribeRpcError(g), kExitRuntimeError);
+    code = info.container().has_exit_code() ? info.container().exit_code() : kExitRuntimeError;
+  }
+  remove();
+  return code;
+}
+
+// "Up", "Exited (0)", "Created", "Paused".
+std::string Status(const cv1::ContainerInfo& c) {
+  if (c.state() == "Running") return "Up since " + c.started_at();
+  if (c.state() == "Stopped") {
+    return StrCat("Exited (", c.has_exit_code() ? c.exit_code() : -1, ") at ", c.finished_at());
+  }
+  return c.state();
+}
+
+int RunPs(const Cli& cli, bool all, bool json, const std::string& zone) {
+  auto stub = MakeStub<cv1::ContainerService>(cli);
+  if (!stub.ok()) return Fail(stub.status());
+  grpc::ClientContext ctx;
+  cv1::ListContainersRequest req;
+  req.set_zone_name(zone);
+  cv1::ListContainersResponse resp;
+  grpc::Status s = (*stub)->ListContainers(&ctx, req, &resp);
+  if (!s.ok()) return Fail(DescribeRpcError(s));
+  if (json) {
+    Json out = Json::array();
+    for (const auto& c : resp.containers()) {
+      if (!all && c.state() != "Running" && c.state() != "Paused") continue;
+      Json command = Json::array();
+      for (const auto& w : c.command()) command.push_back(w);
+      Json row = {{"id", c.id()},
+                  {"name", c.name()},
+                  {"zone_name", c.zone_name()},
+                  {"image", c.image()},
+                  {"image_digest", c.image_digest()},
+                  {"state", c.state()},
+                  {"pid", c.pid()},
+                  {"command", std::move(command)},
+                  {"created_at", c.created_at()},
+                  {"started_at", c.started_at()},
+                  {"finished_at", c.finished_at()}};
+      if (c.has_exit_code()) row["exit_code"] = c.exit_code();
+      out.push_back(std::move(row));
+    }
+    PrintJson(out);
+    return 0;
+  }
+  Table table({"CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES", "ZONE"});
+  for (const auto& c : resp.containers()) {
+    if (!all && c.state() != "Running" && c.state() != "Paused") continue;
+    table.AddRow({c.id().substr(0, 12), c.image(), Join(c.command()), c.created_at(), Status(c),
+                  c.name(), c.zone_name()});
+  }
+  std::cout << table.ToString();
+  return 0;
+}
+
+int RunExec(const Cli& cli, bool interactive, bool tty, const std::vector<std::string>& words) {
+  if (words.size() < 2) {
+    return Fail("exec: give a container and a command (rauha exec [OPTIONS] CONTAINER CMD...)",
+                kExitUsage);
+  }
+  auto stub = MakeStub<cv1::ContainerService>(cli);
+  if (!stub.ok()) return Fail(stub.status(), kExitRuntimeError);
+  auto id = Resolve(**stub, words[0]);
+  if (!id.ok()) return Fail(id.status(), kExitRuntimeError);
+  grpc::ClientContext ctx;
+  auto stream = (*stub)->ExecStream(&ctx);
+  std::mutex mu;
+  cv1::ExecStreamRequest start;
+  start.mutable_start()->set_container_id(*id);
+  for (size_t i = 1; i < words.size(); ++i) start.mutable_start()->add_command(words[i]);
+  start.mutable_start()->set_tty(tty);
+  if (!stream->Write(start)) return Fail(DescribeRpcError(stream->Finish()), kExitRuntimeError);
+  uint32_t rows = 0, cols = 0;
+  if (tty && TerminalSize(&rows, &cols)) {
+    cv1::ExecStreamRequest resize;
+    resize.mutable_resize()->set_rows(rows);
+    resize.mutable_resize()->set_cols(cols);
+    stream->Write(resize);
+  }
+  std::optional<int> code;
+  {
+    RawTerminal raw(tty);
+    StdinPump<grpc::ClientReaderWriter<cv1::ExecStreamRequest, cv1::ExecStreamResponse>,
+              cv1::ExecStreamRequest>
+        pump(stream.get(), &mu, interactive);
+    cv1::ExecStreamResponse resp;
+    while (stream->Read(&resp)) {
+      switch (resp.message_case()) {
+        case cv1::ExecStreamResponse::kStdoutData:
+          WriteAll(STDOUT_FILENO, resp.stdout_data());
+          break;
+        case cv1::ExecStreamResponse::kStderrData:
+          WriteAll(STDERR_FILENO, resp.stderr_data());
+          break;
+        case cv1::ExecStreamResponse::kExitCode:
+          code = resp.exit_code();
+          break;
+        default:
+          break;
+      }
+      if (code) break;
+    }
+  }
+  grpc::Status s = stream->Finish();
+  if (code) return *code;
+  if (!s.ok()) return Fail(DescribeRpcError(s), kExitRuntimeError);
+  return Fail("the exec stream ended without an exit code", kExitRuntimeError);
+}
+
+// Runs `action` on each container named; prints each id it acted on, like docker.
+int ForEach(const Cli& cli, const std::vector<std::string>& refs,
+            const std::function<grpc::Status(Stub&, const std::string&)>& action) {
+  auto stub = MakeStub<cv1::ContainerService>(cli);
+  if (!stub.ok()) return Fail(stub.status());
+  int rc = 0;
+  for (const auto& ref : refs) {
+    auto id = Resolve(**stub, ref);
+    if (!id.ok()) {
+      rc = Fail(id.status());
+      continue;
+    }
+    grpc::Status s = action(**stub, *id);
+    if (!s.ok()) {
+      rc = Fail(StrCat(ref, ": ", DescribeRpcError(s)));
+      continue;
+    }
+    std::cout << ref << "\n";
+  }
+  return rc;
+}
+
+}  // namespace
+
+void AddContainerCommands(CLI::App& app, Cli& cli) {
+  {
+    auto a = std::make_shared<RunArgs>();
+    CLI::App* cmd = app.add_subcommand(
+        "run", "Create and start a container: rauha run [OPTIONS] IMAGE [CMD...]");
+    cmd->add_option("--zone", a->zone,
+                    "zone to run in (default: a zone of its own, removed with the container)");
+    cmd->add_option("--name", a->name, "the container's name");
+    cmd->add_flag("-d,--detach", a->detach, "start it and print its id");
+    cmd->add_flag("--rm", a->rm, "remove it once it has stopped");
+    cmd->add_option("-e,--env", a->env, "K=V for its environment (K alone: this shell's value)")
+        ->type_name("K=V")
+        ->allow_extra_args(false);  // one K=V per -e: the words after the image are its command
+    cmd->add_option("-w,--workdir", a->workdir, "its working directory (default: the image's)");
+    cmd->add_flag("-i,--interactive", a->interactive, "keep its stdin open and send this one's");
+    cmd->add_flag("-t,--tty", a->tty, "give it a terminal");
+    // IMAGE and everything after it are not rauha's options (rauha run IMG sh -c ...).
+    cmd->prefix_command();
+    cmd->fallthrough(false);  // rauha's own options go before the subcommand here
+    cmd->callback([&cli, a, cmd] { cli.exit_code = RunRun(cli, *a, cmd->remaining()); });
+  }
+  {
+    auto all = std::make_shared<bool>(false);
+    auto json = std::make_shared<bool>(false);
+    auto zone = std::make_shared<std::string>();
+    CLI::App* cmd = app.add_subcommand("ps", "List containers (running ones; -a: all)");
+    cmd->add_flag("-a,--all", *all, "stopped and created ones too");
+    cmd->add_flag("--json", *json, "JSON instead of a table");
+    cmd->add_option("--zone", *zone, "only this zone's");
+    cmd->callback([&cli, all, json, zone] { cli.exit_code = RunPs(cli, *all, *json, *zone); });
+  }
+  {
+    auto follow = std::make_shared<bool>(false);
+    auto tail = std::make_shared<uint32_t>(0);
+    auto ref = std::make_shared<std::string>();
+    CLI::App* cmd = app.add_subcommand("logs", "Print a container's output");
+    cmd->add_flag("-f,--follow", *follow, "keep printing until it stops");
+    cmd->add_option("-n,--tail", *tail, "only the last N lines (0: all)");
+    cmd->add_option("container", *ref, "id, id prefix or name")->required();
+    cmd->callback([&cli, follow, tail, ref] {
+      auto stub = MakeStub<cv1::ContainerService>(cli);
+      if (!stub.ok()) {
+        cli.exit_code = Fail(stub.status());
+        return;
+      }
+      auto id = Resolve(**stub, *ref);
+      cli.exit_code = id.ok() ? StreamLogs(**stub, *id, *follow, *tail) : Fail(id.status());
+    });
+  }
+  {
+    auto interactive = std::make_shared<bool>(false);
+    auto tty = std::make_shared<bool>(false);
+    CLI::App* cmd = app.add_subcommand(
+        "exec", "Run a command in a running container: rauha exec [-i] [-t] CONTAINER CMD...");
+    cmd->add_flag("-i,--interactive", *interactive, "send this stdin to the command");
+    cmd->add_flag("-t,--tty", *tty, "give the command a terminal");
+    cmd->prefix_command();
+    cmd->fallthrough(false);  // rauha's own options go before the subcommand here
+    cmd->callback([&cli, interactive, tty, cmd] {
+      cli.exit_code = RunExec(cli, *interactive, *tty, cmd->remaining());
+    });
+  }
+  {
+    auto ref = std::make_shared<std::string>();
+    CLI::App* cmd = app.add_subcommand(
+        "attach",
+        "Attach to a container's process: its output, and this stdin if it keeps one open");
+    cmd->add_option("container", *ref, "id, id prefix or name")->required();
+    cmd->callback([&cli, ref] {
+      auto stub = MakeStub<cv1::ContainerService>(cli);
+      if (!stub.ok()) {
+        cli.exit_code = Fail(stub.status(), kExitRuntimeError);
+        return;
+      }
+      auto id = Resolve(**stub, *ref);
+      if (!id.ok()) {
+        cli.exit_code = Fail(id.status(), kExitRuntimeError);
+        return;
+      }
+      grpc::ClientContext ctx;
+      cv1::GetContainerRequest get;
+      get.set_container_id(*id);
+      cv1::GetContainerResponse info;
+      grpc::Status s = (*stub)->GetContainer(&ctx, get, &info);
+      if (!s.ok()) {
+        cli.exit_code = Fail(DescribeRpcError(s), kExitRuntimeError);
+        return;
+      }
+      cli.exit_code =
+          AttachStream(**stub, *id, info.container().open_stdin(), info.container().tty());
+    });
+  }
+  {
+    auto refs = std::make_shared<std::vector<std::string>>();
+    CLI::App* cmd = app.add_subcommand("start", "Start created or stopped containers");
+    cmd->add_option("containers", *refs, "ids, id prefixes or names")->required();
+    cmd->callback([&cli, refs] {
+      cli.exit_code =
+          ForEach(cli, *refs, [](Stub& stub, const std::string& id) { return Start(stub, id); });
+    });
+  }
+  {
+    auto refs = std::make_shared<std::vector<std::string>>();
+    auto seconds = std::make_shared<uint32_t>(10);
+    CLI::App* cmd =
+        app.add_subcommand("stop", "Stop containers: SIGTERM, then SIGKILL after the timeout");
+    cmd->add_option("-t,--time", *seconds, "seconds before SIGKILL (0 is taken as 1)")
+        ->capture_default_str();
+    cmd->add_option("containers", *refs, "ids, id prefixes or names")->required();
+    cmd->callback([&cli, refs, seconds] {
+      cli.exit_code = ForEach(cli, *refs, [seconds](Stub& stub, const std::string& id) {
+        grpc::ClientContext ctx;
+        cv1::StopContainerRequest req;
+        req.set_container_id(id);
+        // 0 on the wire means the default (10 s): -t 0 becomes the shortest grace, 1 s.
+        req.set_timeout_seconds(*seconds == 0 ? 1 : *seconds);
+        cv1::StopContainerResponse resp;
+        return stub.StopContainer(&ctx, req, &resp);
+      });
+    });
+  }
+  {
+    auto refs = std::make_shared<std::vector<std::string>>();
+    auto force = std::make_shared<bool>(false);
+    CLI::App* cmd = app.add_subcommand("rm", "Remove containers (-f: running ones too)");
+    cmd->add_flag("-f,--force", *force, "kill a running container first");
+    cmd->add_option("containers", *refs, "ids, id prefixes or names")->required();
+    cmd->callback([&cli, refs, force] {
+      cli.exit_code = ForEach(cli, *refs, [force](Stub& stub, const std::string& id) {
+        return Delete(stub, id, *force);
+      });
+    });
+  }
+}
+
+}  // namespace rauha::cli

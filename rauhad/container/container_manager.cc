@@ -1,0 +1,698 @@
+#include "rauhad/container/container_manager.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <cstdio>
+
+#include "rauha-common/errors.h"
+#include "rauha-common/ids.h"
+#include "rauha-common/names.h"
+#include "rauha-common/remove_tree.h"
+#include "rauha-common/strcat.h"
+#include "rauha-common/timeutil.h"
+#include "rauha-common/utf8.h"
+#include "rauhad/shim_client.h"
+
+namespace rauha::container {
+namespace {
+
+constexpr uint32_t kDefaultStopTimeoutS = 10;
+// After SIGKILL the shim reports the end at once; this bounds a hung one.
+constexpr int kKillWaitMs = 10000;
+// Output the shim keeps of a container's process for a stream that attaches a moment after
+// the start (ShimClient::WaitStreaming replays it); the log has everything.
+constexpr uint64_t kReplayBytes = 64u << 10;
+constexpr const char kDefaultPath[] =
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+bool IsHex(char ch) {
+  return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F');
+}
+
+bool IsUuid(std::string_view s) {
+  if (s.size() != 36) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash ? s[i] != '-' : !IsHex(s[i])) return false;
+  }
+  return true;
+}
+
+// Docker's rule: [a-zA-Z0-9][a-zA-Z0-9_.-]*, here at most 128 bytes.
+absl::Status ValidateContainerName(std::string_view name) {
+  auto alnum = [](char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+  };
+  bool ok = !name.empty() && name.size() <= 128 && alnum(name[0]);
+  for (char ch : name) ok = ok && (alnum(ch) || ch == '_' || ch == '.' || ch == '-');
+  if (!ok) {
+    return absl::InvalidArgumentError(StrCat(
+        "container name \"", ToValidUtf8(name),
+        "\" is invalid: 1-128 characters of [a-zA-Z0-9_.-], starting with a letter or digit"));
+  }
+  return absl::OkStatus();
+}
+
+std::map<std::string, std::string> EnvMap(const std::vector<std::string>& env) {
+  std::map<std::string, std::string> out;
+  for (const auto& kv : env) {
+    size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) continue;
+    out[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  return out;
+}
+
+absl::Status ValidateEnv(const std::map<std::string, std::string>& env) {
+  for (const auto& [k, v] : env) {
+    if (k.empty() || k.find('=') != std::string::npos || k.find('\0') != std::string::npos ||
+        v.find('\0') != std::string::npos) {
+      return absl::InvalidArgumentError(
+          StrCat("env key \"", ToValidUtf8(k),
+                 "\" is invalid: keys are non-empty and hold no '=' or NUL"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateCommand(const std::vector<std::string>& command) {
+  for (const auto& arg : command) {
+    if (arg.find('\0') != std::string::npos) {
+      return absl::InvalidArgumentError("command arguments cannot contain NUL bytes");
+    }
+  }
+  return absl::OkStatus();
+}
+
+// What a finished process's result says, as a shell would: 128 + N for signal N, 127 when
+// it never ran.
+int ExitCodeOf(const shim::TaskResult& r) {
+  if (!r.start_error.empty()) return 127;
+  if (r.exit_code) return *r.exit_code;
+  if (r.signal) return 128 + *r.signal;
+  return 255;
+}
+
+// The spec every process of the container gets: the zone's policy, then the container's
+// command, environment (the zone's RAUHA_* variables stay), directory and user.
+shim::TaskSpec ProcessSpec(const ZoneView& zone, const std::string& task_id, const Container& c,
+                           std::vector<std::string> argv,
+                           const std::map<std::string, std::string>& extra_env) {
+  shim::TaskSpec spec = ZoneTaskSpec(zone, task_id);
+  std::map<std::string, std::string> env = EnvMap(spec.env);
+  for (const auto& [k, v] : EnvMap(c.env)) {
+    if (!k.starts_with("RAUHA_")) env[k] = v;
+  }
+  for (const auto& [k, v] : extra_env) env[k] = v;
+  spec.env.clear();
+  for (const auto& [k, v] : env) spec.env.push_back(StrCat(k, "=", v));
+  spec.argv = std::move(argv);
+  spec.workdir = c.workdir;
+  spec.uid = c.uid;
+  spec.gid = c.gid;
+  spec.timeout_ms = 0;
+  return spec;
+}
+
+}  // namespace
+
+ContainerManager::ContainerManager(DaemonConfig config, store::Store* store, ZoneManager* zones,
+                                   TaskRunner* runner, image::ImageStore* images, EventBus* events)
+    : config_(std::move(config)),
+      store_(store),
+      zones_(zones),
+      runner_(runner),
+      images_(images),
+      events_(events) {}
+
+ContainerManager::~ContainerManager() { Shutdown(); }
+
+std::string ContainerManager::DirOf(const std::string& id) const {
+  return StrCat(config_.state_dir, "/containers/", id);
+}
+
+absl::StatusOr<ContainerManager::Entry*> ContainerManager::FindLocked(const std::string& id) {
+  if (!IsUuid(id)) {
+    return absl::InvalidArgumentError(
+        StrCat("container_id \"", ToValidUtf8(id),
+               "\" is not a container id (a UUID such as 1b4e28ba-2fa1-11d2-883f-0016d3cca427)"));
+  }
+  auto it = entries_.find(id);
+  if (it == entries_.end()) return absl::NotFoundError(StrCat("no container ", id));
+  return it->second.get();
+}
+
+ContainerView ContainerManager::ViewOf(const Container& c) {
+  ContainerView v{c, c.state};
+  if (c.state == kRunning) {
+    auto zone = zones_->FindById(c.zone_id);
+    if (zone && zone->state == ZoneState::kPaused) v.state = kPaused;
+  }
+  return v;
+}
+
+absl::Status ContainerManager::Persist(const Container& c) {
+  return store_->PutContainer({c.id, c.name, c.zone_id, ToJson(c).dump()});
+}
+
+absl::StatusOr<std::string> ContainerManager::ShimSocketOf(const Container& c) {
+  auto zone = zones_->FindById(c.zone_id);
+  if (!zone) {
+    return absl::FailedPreconditionError(
+        StrCat("the zone of container ", c.id, " (", c.zone_name, ") no longer exists"));
+  }
+  return zone->shim_socket;
+}
+
+absl::StatusOr<ContainerView> ContainerManager::Create(const CreateRequest& req) {
+  if (req.image.empty()) {
+    return absl::InvalidArgumentError("image is empty: name the image to run (rauha run IMAGE)");
+  }
+  RAUHA_RETURN_IF_ERROR(RefuseControlCharacters("image", req.image));
+  if (!req.name.empty()) RAUHA_RETURN_IF_ERROR(ValidateContainerName(req.name));
+  if (!req.zone_name.empty()) RAUHA_RETURN_IF_ERROR(ValidateZoneName(req.zone_name));
+  RAUHA_RETURN_IF_ERROR(ValidateEnv(req.env));
+  RAUHA_RETURN_IF_ERROR(ValidateCommand(req.command));
+  RAUHA_RETURN_IF_ERROR(RefuseControlCharacters("working_dir", req.working_dir));
+  if (!req.working_dir.empty() && req.working_dir[0] != '/') {
+    return absl::InvalidArgumentError(StrCat("working_dir \"", req.working_dir,
+                                             "\" must be an absolute path inside the container"));
+  }
+  Container c;
+  c.id = NewUuid();
+  c.name = req.name.empty() ? StrCat("ctr-", c.id.substr(0, 8)) : req.name;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [id, e] : entries_) {
+      if (e->c.name == c.name) {
+        return absl::AlreadyExistsError(StrCat("a container named \"", c.name, "\" exists (", id,
+                                               "); remove it or pick another name"));
+      }
+    }
+  }
+  // The image first: a missing one changes nothing.
+  RAUHA_ASSIGN_OR_RETURN(TaskRunner::PreparedImage image, runner_->PrepareImage(req.image));
+  c.image = req.image;
+  c.image_digest = image.manifest_digest;
+  c.layer_digests = image.layer_digests;
+  c.layer_dirs = image.layer_dirs;
+  // Docker's rule: given arguments replace Cmd, the Entrypoint stays.
+  c.command = image.config.entrypoint;
+  const auto& args = req.command.empty() ? image.config.cmd : req.command;
+  c.command.insert(c.command.end(), args.begin(), args.end());
+  if (c.command.empty() || c.command[0].empty()) {
+    return absl::InvalidArgumentError(StrCat("image ", req.image,
+                                             " has no Entrypoint or Cmd: give the command to run "
+                                             "(rauha run IMAGE CMD...)"));
+  }
+  std::map<std::string, std::string> env = EnvMap({kDefaultPath});
+  for (const auto& [k, v] : EnvMap(image.config.env)) env[k] = v;
+  for (const auto& [k, v] : req.env) env[k] = v;
+  for (const auto& [k, v] : env) c.env.push_back(StrCat(k, "=", v));
+  c.workdir = !req.working_dir.empty() ? req.working_dir
+              : !image.config.working_dir.empty() && image.config.working_dir[0] == '/'
+                  ? image.config.working_dir
+                  : "/";
+  if (image.user.uid != 0 || image.user.gid != 0) {
+    c.uid = image.user.uid;
+    c.gid = image.user.gid;
+  }
+  c.tty = req.tty;
+  c.open_stdin = req.open_stdin;
+  c.created_at = NowRfc3339();
+
+  if (req.zone_name.empty()) {
+    c.zone_name = StrCat("ctr-", c.id.substr(0, 8));
+    c.temporary_zone = true;
+    // Not a "temporary" zone in the registry's sense (those go when rauhad starts without a
+    // task in them): this one lasts as long as the container, stopped or not.
+    RAUHA_ASSIGN_OR_RETURN(ZoneView zone, zones_->Create(c.zone_name, "", "", false));
+    c.zone_id = zone.id;
+  } else {
+    RAUHA_ASSIGN_OR_RETURN(ZoneView zone, zones_->Get(req.zone_name));
+    c.zone_id = zone.id;
+    c.zone_name = zone.name;
+  }
+  auto undo_zone = [&] {
+    if (c.temporary_zone) (void)zones_->Delete(c.zone_name, true);
+  };
+  if (::mkdir(StrCat(config_.state_dir, "/containers").c_str(), 0700) < 0 && errno != EEXIST) {
+    undo_zone();
+    return ErrnoStatus(errno, StrCat("mkdir ", config_.state_dir, "/containers"));
+  }
+  if (::mkdir(DirOf(c.id).c_str(), 0700) < 0) {
+    undo_zone();
+    return ErrnoStatus(errno, StrCat("mkdir ", DirOf(c.id)));
+  }
+  auto entry = std::make_unique<Entry>();
+  entry->c = c;
+  // The lease PrepareImage took before unpacking, kept as long as the container exists.
+  entry->lease = image.lease ? std::move(image.lease)
+                             : std::make_unique<image::ImageStore::Lease>(images_, c.layer_digests);
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [id, e] : entries_) {
+      if (e->c.name == c.name) {
+        (void)RemoveTree(DirOf(c.id));
+        undo_zone();
+        return absl::AlreadyExistsError(StrCat("a container named \"", c.name, "\" exists"));
+      }
+    }
+    if (auto st = Persist(c); !st.ok()) {
+      (void)RemoveTree(DirOf(c.id));
+      undo_zone();
+      return Annotate(st, "recording the container");
+    }
+    entries_[c.id] = std::move(entry);
+  }
+  events_->Publish(c.zone_name, "container.created", StrCat(c.id, " (", c.name, "): ", c.image));
+  return ContainerView{c, c.state};
+}
+
+absl::Status ContainerManager::Start(const std::string& id) {
+  std::thread old_watcher;
+  Container c;
+  {
+    std::lock_guard lock(mu_);
+    RAUHA_ASSIGN_OR_RETURN(Entry * e, FindLocked(id));
+    if (e->c.state == kRunning) return absl::OkStatus();
+    if (e->watching) {
+      return absl::FailedPreconditionError(
+          StrCat("container ", id, " is still being stopped; try again"));
+    }
+    old_watcher = std::move(e->watcher);
+    c = e->c;
+  }
+  if (old_watcher.joinable()) old_watcher.join();
+  for (const auto& dir : c.layer_dirs) {
+    struct stat st;
+    if (::stat(dir.c_str(), &st) < 0) {
+      return absl::FailedPreconditionError(
+          StrCat("a layer of container ", id, "'s image is gone (", dir,
+                 "); pull the image again, or delete the container"));
+    }
+  }
+  RAUHA_ASSIGN_OR_RETURN(ZoneView zone, zones_->BeginTask(c.zone_name));
+  shim::TaskSpec spec = ProcessSpec(zone, TaskIdOf(c), c, c.command, {});
+  spec.image_layers = c.layer_dirs;
+  spec.image_upper = DirOf(id);
+  spec.log_path = StrCat(DirOf(id), "/container.log");
+  spec.log_max_bytes = config_.container_log_max_bytes;
+  spec.tty = c.tty;
+  spec.stdin_pipe = c.open_stdin && !c.tty;
+  spec.output_limit = kReplayBytes;
+  ShimClient shim(zone.shim_socket);
+  auto reply = shim.Call("start", shim::ToJson(spec), 30000);
+  if (!reply.ok()) {
+    zones_->EndTask(zone.id);
+    return Annotate(reply.status(), StrCat("starting container ", id));
+  }
+  std::string started_at = NowRfc3339();
+  {
+    std::lock_guard lock(mu_);
+    RAUHA_ASSIGN_OR_RETURN(Entry * e, FindLocked(id));
+    e->c.state = kRunning;
+    e->c.pid = reply->value("pid", int64_t{0});
+    e->c.exit_code.reset();
+    e->c.started_at = started_at;
+    e->c.finished_at.clear();
+    e->watching = true;
+    if (auto st = Persist(e->c); !st.ok()) {
+      std::fprintf(stderr, "rauhad: container %s: %s\n", id.c_str(), ToStd(st.message()).c_str());
+    }
+    e->watcher = std::thread([this, id, socket = zone.shim_socket] { Watch(id, socket); });
+    cv_.notify_all();
+  }
+  events_->Publish(c.zone_name, "container.started", StrCat(id, " (", c.name, ")"));
+  // The process may already have failed to exec; the watcher collects it, and the caller
+  // hears why now (the container is then Stopped with 127, as docker does).
+  return absl::OkStatus();
+}
+
+void ContainerManager::Watch(const std::string& id, const std::string& shim_socket) {
+  OutputHub* hub = nullptr;
+  std::string zone_id;
+  {
+    std::lock_guard lock(mu_);
+    auto it = entries_.find(id);
+    if (it == entries_.end()) return;
+    hub = &it->second->output;
+    zone_id = it->second->c.zone_id;
+  }
+  ShimClient shim(shim_socket);
+  auto result = shim.WaitStreaming(
+      id, [hub](bool is_stderr, std::string_view data) { hub->Publish(is_stderr, data); },
+      [this] { return shutting_down_.load(); });
+  if (!result.ok() && shutting_down_) {
+    // rauhad stops, the container does not: the next rauhad watches it again.
+    std::lock_guard lock(mu_);
+    if (auto it = entries_.find(id); it != entries_.end()) it->second->watching = false;
+    zones_->EndTask(zone_id);
+    return;
+  }
+  std::optional<int> code;
+  std::string why;
+  if (result.ok()) {
+    code = ExitCodeOf(*result);
+    if (!result->start_error.empty()) why = result->start_error;
+    (void)shim.Forget(id);
+  } else {
+    why = StrCat("lost: ", result.status().message());
+  }
+  zones_->EndTask(zone_id);
+  RecordExit(id, code, why);
+}
+
+void ContainerManager::RecordExit(const std::string& id, std::optional<int> exit_code,
+                                  const std::string& why) {
+  std::string zone_name;
+  {
+    std::lock_guard lock(mu_);
+    auto it = entries_.find(id);
+    if (it == entries_.end()) return;
+    Entry& e = *it->second;
+    e.c.state = kStopped;
+    e.c.exit_code = exit_code.value_or(255);
+    e.c.pid = 0;
+    e.c.finished_at = NowRfc3339();
+    e.watching = false;
+    zone_name = e.c.zone_name;
+    if (auto st = Persist(e.c); !st.ok()) {
+      std::fprintf(stderr, "rauhad: container %s: %s\n", id.c_str(), ToStd(st.message()).c_str());
+    }
+    e.output.End(e.c.exit_code);
+    cv_.notify_all();
+  }
+  events_->Publish(
+      zone_name, "container.stopped",
+      StrCat(id, ": exit code ", exit_code.value_or(255), why.empty() ? "" : "; ", why));
+}
+
+absl::Status ContainerManager::Stop(const std::string& id, uint32_t timeout_s) {
+  Container c;
+  {
+    std::lock_guard lock(mu_);
+    RAUHA_ASSIGN_OR_RETURN(Entry * e, FindLocked(id));
+    if (e->c.state != kRunning) return absl::OkStatus();
+    c = e->c;
+  }
+  RAUHA_ASSIGN_OR_RETURN(std::string socket, ShimSocketOf(c));
+  ShimClient shim(socket);
+  uint32_t grace = timeout_s == 0 ? kDefaultStopTimeoutS : timeout_s;
+  auto stopped = [&] {
+    auto it = entries_.find(id);
+    return it == entries_.end() || it->second->c.state != kRunning;
+  };
+  // SIGTERM goes to the container's process (its init forwards it), as docker stop does.
+  absl::Status term = shim.Kill(TaskIdOf(c), SIGTERM);
+  if (!term.ok() && !absl::IsNotFound(term)) return Annotate(term, StrCat("stopping ", id));
+  {
+    std::unique_lock lock(mu_);
+    if (cv_.wait_for(lock, std::chrono::seconds(grace), stopped)) return absl::OkStatus();
+  }
+  // Still there after the grace period: SIGKILL ends its whole pid namespace.
+  absl::Status kill = shim.Kill(TaskIdOf(c), SIGKILL);
+  if (!kill.ok() && !absl::IsNotFound(kill)) return Annotate(kill, StrCat("killing ", id));
+  std::unique_lock lock(mu_);
+  if (!cv_.wait_for(lock, std::chrono::milliseconds(kKillWaitMs), stopped)) {
+    return absl::DeadlineExceededError(
+        StrCat("container ", id, " was SIGKILLed but its shim did not report its end within ",
+               kKillWaitMs / 1000, " s"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ContainerManager::Delete(const std::string& id, bool force) {
+  {
+    std::lock_guard lock(mu_);
+    RAUHA_ASSIGN_OR_RETURN(Entry * e, FindLocked(id));
+    if (e->c.state == kRunning && !force) {
+      return absl::FailedPreconditionError(
+          StrCat("container ", id, " is running: stop it first, or delete it with force"));
+    }
+  }
+  {
+    std::unique_lock lock(mu_);
+    RAUHA_ASSIGN_OR_RETURN(Entry * e, FindLocked(id));
+    if (e->c.state == kRunning) {
+      Container c = e->c;
+      lock.unlock();
+      auto socket = ShimSocketOf(c);
+      if (socket.ok()) (void)ShimClient(*socket).Kill(TaskIdOf(c), SIGKILL);
+      lock.lock();
+      bool ended = cv_.wait_for(lock, std::chrono::milliseconds(kKillWaitMs), [&] {
+        auto it = entries_.find(id);
+        return it == entries_.end() || it->second->c.state != kRunning;
+      });
+      if (!ended) {
+        return absl::DeadlineExceededError(StrCat("container ", id,
+                                                  " was SIGKILLed but did not end within ",
+                                                  kKillWaitMs / 1000, " s; it was not deleted"));
+      }
+    }
+  }
+  std::unique_ptr<Entry> gone;
+  {
+    std::lock_guard lock(mu_);
+    auto it = entries_.find(id);
+    if (it == entries_.end()) return absl::NotFoundError(StrCat("no container ", id));
+    RAUHA_RETURN_IF_ERROR(store_->DeleteContainer(id));
+    gone = std::move(it->second);
+    entries_.erase(it);
+    cv_.notify_all();
+  }
+  if (gone->watcher.joinable()) gone->watcher.join();
+  // The upper layer and log: the overlay was mounted only in the container's mount
+  // namespace, gone with its last process, so this is plain files.
+  absl::Status removed = RemoveTree(DirOf(id));
+  if (gone->c.temporary_zone) {
+    auto st = zones_->Delete(gone->c.zone_name, true);
+    if (!st.ok() && !absl::IsNotFound(st)) {
+      std::fprintf(stderr, "rauhad: removing zone %s of container %s: %s\n",
+                   gone->c.zone_name.c_str(), id.c_str(), ToStd(st.message()).c_str());
+    }
+  }
+  events_->Publish(gone->c.zone_name, "container.deleted", id);
+  return Annotate(removed, StrCat("removing the files of container ", id));
+}
+
+absl::StatusOr<ContainerView> ContainerManager::Get(const std::string& id) {
+  Container c;
+  {
+    std::lock_guard lock(mu_);
+    RAUHA_ASSIGN_OR_RETURN(Entry * e, FindLocked(id));
+    c = e->c;
+  }
+  return ViewOf(c);
+}
+
+absl::StatusOr<std::vector<ContainerView>> ContainerManager::List(const std::string& zone_name) {
+  if (!zone_name.empty()) RAUHA_RETURN_IF_ERROR(zones_->Get(zone_name).status());
+  std::vector<Container> all;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [id, e] : entries_) {
+      if (zone_name.empty() || e->c.zone_name == zone_name) all.push_back(e->c);
+    }
+  }
+  std::sort(all.begin(), all.end(), [](const Container& a, const Container& b) {
+    return a.created_at != b.created_at ? a.created_at < b.created_at : a.id < b.id;
+  });
+  std::vector<ContainerView> out;
+  for (const auto& c : all) out.push_back(ViewOf(c));
+  return out;
+}
+
+absl::StatusOr<ContainerView> ContainerManager::WaitStopped(
+    const std::string& id, const std::function<bool()>& cancelled) {
+  std::unique_lock lock(mu_);
+  while (true) {
+    RAUHA_ASSIGN_OR_RETURN(Entry * e, FindLocked(id));
+    if (e->c.state != kRunning) {
+      Container c = e->c;
+      lock.unlock();
+      return ViewOf(c);
+    }
+    cv_.wait_for(lock, std::chrono::milliseconds(100));
+    if (cancelled && cancelled()) return absl::CancelledError("the client went away");
+  }
+}
+
+absl::StatusOr<std::string> ContainerManager::LogDir(const std::string& id) {
+  std::lock_guard lock(mu_);
+  RAUHA_RETURN_IF_ERROR(FindLocked(id).status());
+  return DirOf(id);
+}
+
+bool ContainerManager::IsRunning(const std::string& id) {
+  std::lock_guard lock(mu_);
+  auto it = entries_.find(id);
+  return it != entries_.end() && it->second->c.state == kRunning;
+}
+
+absl::StatusOr<std::shared_ptr<OutputSubscription>> ContainerManager::Attach(
+    const std::string& id) {
+  std::lock_guard lock(mu_);
+  RAUHA_ASSIGN_OR_RETURN(Entry * e, FindLocked(id));
+  if (e->c.state == kStopped) {
+    return absl::FailedPreconditionError(
+        StrCat("container ", id, " is stopped: start it to attach (rauha logs shows its output)"));
+  }
+  return e->output.Subscribe();
+}
+
+void ContainerManager::Detach(const std::string& id,
+                              const std::shared_ptr<OutputSubscription>& sub) {
+  std::lock_guard lock(mu_);
+  auto it = entries_.find(id);
+  if (it != entries_.end()) it->second->output.Unsubscribe(sub);
+}
+
+absl::Status ContainerManager::WriteStdin(const std::string& id, std::string_view data, bool eof) {
+  Container c;
+  {
+    std::lock_guard lock(mu_);
+    RAUHA_ASSIGN_OR_RETURN(Entry * e, FindLocked(id));
+    if (e->c.state != kRunning) {
+      return absl::FailedPreconditionError(StrCat("container ", id, " is not running"));
+    }
+    if (!e->c.open_stdin && !e->c.tty) {
+      return absl::FailedPreconditionError(
+          StrCat("container ", id, " was created without an open stdin (rauha run -i)"));
+    }
+    c = e->c;
+  }
+  RAUHA_ASSIGN_OR_RETURN(std::string socket, ShimSocketOf(c));
+  return ShimClient(socket).Stdin(TaskIdOf(c), data, eof);
+}
+
+absl::Status ContainerManager::Resize(const std::string& id, uint32_t rows, uint32_t cols) {
+  Container c;
+  {
+    std::lock_guard lock(mu_);
+    RAUHA_ASSIGN_OR_RETURN(Entry * e, FindLocked(id));
+    if (e->c.state != kRunning || !e->c.tty) {
+      return absl::FailedPreconditionError(StrCat("container ", id, " has no running terminal"));
+    }
+    c = e->c;
+  }
+  RAUHA_ASSIGN_OR_RETURN(std::string socket, ShimSocketOf(c));
+  return ShimClient(socket).Resize(TaskIdOf(c), rows, cols);
+}
+
+absl::StatusOr<ExecHandle> ContainerManager::StartExec(const std::string& id,
+                                                       const ExecRequest& req) {
+  if (req.command.empty() || req.command[0].empty()) {
+    return absl::InvalidArgumentError("command is empty: give the program to run in the container");
+  }
+  RAUHA_RETURN_IF_ERROR(ValidateCommand(req.command));
+  RAUHA_RETURN_IF_ERROR(ValidateEnv(req.env));
+  Container c;
+  {
+    std::lock_guard lock(mu_);
+    RAUHA_ASSIGN_OR_RETURN(Entry * e, FindLocked(id));
+    if (e->c.state != kRunning) {
+      return absl::FailedPreconditionError(
+          StrCat("container ", id, " is not running (", e->c.state, "): start it first"));
+    }
+    c = e->c;
+  }
+  auto zone = zones_->FindById(c.zone_id);
+  if (!zone) return absl::FailedPreconditionError(StrCat("the zone of container ", id, " is gone"));
+  ExecHandle h{zone->shim_socket, StrCat("exec-", NewUuid())};
+  shim::TaskSpec spec = ProcessSpec(*zone, h.task_id, c, req.command, req.env);
+  spec.join_task = TaskIdOf(c);
+  spec.tty = req.tty;
+  spec.tty_rows = req.rows;
+  spec.tty_cols = req.cols;
+  spec.stdin_pipe = req.stdin_pipe && !req.tty;
+  ShimClient shim(h.shim_socket);
+  RAUHA_RETURN_IF_ERROR(
+      Annotate(shim.Start(spec).status(), StrCat("starting a process in container ", id)));
+  return h;
+}
+
+void ContainerManager::FinishExec(const ExecHandle& exec) {
+  ShimClient shim(exec.shim_socket);
+  if (!shim.Forget(exec.task_id).ok()) {
+    // Still running (the client went away): it ends with a SIGKILL, then is forgotten.
+    (void)shim.Kill(exec.task_id, SIGKILL);
+    (void)shim.Wait(exec.task_id, nullptr, nullptr, kKillWaitMs);
+    (void)shim.Forget(exec.task_id);
+  }
+}
+
+absl::StatusOr<shim::TaskResult> ContainerManager::RunExec(const std::string& id,
+                                                           const ExecRequest& req,
+                                                           const std::function<bool()>& cancelled) {
+  RAUHA_ASSIGN_OR_RETURN(ExecHandle h, StartExec(id, req));
+  auto result = ShimClient(h.shim_socket).Wait(h.task_id, cancelled);
+  FinishExec(h);
+  if (result.ok()) result->exit_code = ExitCodeOf(*result);
+  return result;
+}
+
+void ContainerManager::Recover() {
+  auto records = store_->ListContainers();
+  if (!records.ok()) {
+    std::fprintf(stderr, "rauhad: reading containers: %s\n",
+                 ToStd(records.status().message()).c_str());
+    return;
+  }
+  for (const auto& rec : *records) {
+    auto parsed = nlohmann::json::parse(rec.data_json, nullptr, false);
+    auto c = parsed.is_discarded() ? absl::StatusOr<Container>(absl::DataLossError("not JSON"))
+                                   : ContainerFromJson(parsed);
+    if (!c.ok()) {
+      std::fprintf(stderr, "rauhad: container %s: unreadable record (%s); skipped\n",
+                   rec.id.c_str(), ToStd(c.status().message()).c_str());
+      continue;
+    }
+    auto entry = std::make_unique<Entry>();
+    entry->c = *c;
+    entry->lease = std::make_unique<image::ImageStore::Lease>(images_, c->layer_digests);
+    bool running = c->state == kRunning;
+    std::string zone_name;
+    if (auto zone = zones_->FindById(c->zone_id)) zone_name = zone->name;
+    {
+      std::lock_guard lock(mu_);
+      entries_[c->id] = std::move(entry);
+    }
+    if (!running) continue;
+    auto begun = zone_name.empty() ? absl::StatusOr<ZoneView>(absl::NotFoundError("zone gone"))
+                                   : zones_->BeginTask(zone_name);
+    if (!begun.ok()) {
+      RecordExit(
+          c->id, std::nullopt,
+          StrCat("its zone lost its shim while rauhad was down (", begun.status().message(), ")"));
+      continue;
+    }
+    std::lock_guard lock(mu_);
+    Entry& e = *entries_[c->id];
+    e.watching = true;
+    e.watcher = std::thread([this, id = c->id, socket = begun->shim_socket] { Watch(id, socket); });
+  }
+}
+
+void ContainerManager::Shutdown() {
+  shutting_down_ = true;
+  std::vector<std::thread> threads;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [id, e] : entries_) {
+      if (e->watcher.joinable()) threads.push_back(std::move(e->watcher));
+    }
+  }
+  for (auto& t : threads) t.join();
+}
+
+uint32_t ContainerManager::CountInZone(const std::string& zone_id) {
+  std::lock_guard lock(mu_);
+  uint32_t n = 0;
+  for (const auto& [id, e] : entries_) n += e->c.zone_id == zone_id;
+  return n;
+}
+
+}  // namespace rauha::container

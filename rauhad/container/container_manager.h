@@ -1,0 +1,149 @@
+// Containers in zones (ContainerService): each runs as a task of its zone's shim, under the
+// zone's policy like any task (ZoneTaskSpec), with its own mount and pid namespaces, on an
+// overlay of its image's layers with an upper directory of its own that lasts until the
+// container is deleted, and its output in a log the shim writes (rotated). The shim holds the
+// process, so a container outlives a rauhad crash; Recover picks it up again. An exec is a
+// task that joins the container's namespaces.
+//
+// Identifiers are the containers' UUIDs (ResolveId gives InvalidArgument for anything else,
+// NotFound for an unknown one); names and prefixes are the CLI's business.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "rauha-common/shim_protocol.h"
+#include "rauhad/config.h"
+#include "rauhad/container/container.h"
+#include "rauhad/container/output_hub.h"
+#include "rauhad/event_bus.h"
+#include "rauhad/image/image_store.h"
+#include "rauhad/store/store.h"
+#include "rauhad/task_runner.h"
+#include "rauhad/zone_manager.h"
+
+namespace rauha::container {
+
+struct CreateRequest {
+  std::string zone_name;  // "": a temporary zone of its own, deleted with the container
+  std::string name;       // "": generated
+  std::string image;
+  std::vector<std::string> command;  // "": the image's Entrypoint + Cmd (args replace Cmd)
+  std::map<std::string, std::string> env;
+  std::string working_dir;
+  bool tty = false;
+  bool open_stdin = false;
+};
+
+// A container's view for responses: its record, with Paused when its zone is.
+struct ContainerView {
+  Container c;
+  std::string state;
+};
+
+// An exec started in a running container: the shim that runs it and its task id.
+struct ExecHandle {
+  std::string shim_socket;
+  std::string task_id;
+};
+
+struct ExecRequest {
+  std::vector<std::string> command;
+  std::map<std::string, std::string> env;
+  bool tty = false;
+  bool stdin_pipe = false;
+  uint32_t rows = 0, cols = 0;
+};
+
+class ContainerManager {
+ public:
+  ContainerManager(DaemonConfig config, store::Store* store, ZoneManager* zones, TaskRunner* runner,
+                   image::ImageStore* images, EventBus* events);
+  ~ContainerManager();
+
+  absl::StatusOr<ContainerView> Create(const CreateRequest& req);
+  // Created or Stopped -> Running. Running: nothing to do.
+  absl::Status Start(const std::string& id);
+  // SIGTERM to the process, SIGKILL `timeout_s` later if it still runs (0: 10 s); returns
+  // once it stopped. A container that is not running: nothing to do.
+  absl::Status Stop(const std::string& id, uint32_t timeout_s);
+  // A running container needs `force` (it is SIGKILLed). Removes its upper layer, log and
+  // record, and its temporary zone.
+  absl::Status Delete(const std::string& id, bool force);
+  absl::StatusOr<ContainerView> Get(const std::string& id);
+  // "": every zone's. NotFound for a zone that does not exist.
+  absl::StatusOr<std::vector<ContainerView>> List(const std::string& zone_name);
+  // Blocks until the container is not running (or `cancelled`); its view then.
+  absl::StatusOr<ContainerView> WaitStopped(const std::string& id,
+                                            const std::function<bool()>& cancelled);
+  // The directory holding the container's log ("container.log", "container.log.1").
+  absl::StatusOr<std::string> LogDir(const std::string& id);
+  bool IsRunning(const std::string& id);
+
+  // Its live output from now on (and through its next start while it is Created).
+  // FailedPrecondition for a stopped container.
+  absl::StatusOr<std::shared_ptr<OutputSubscription>> Attach(const std::string& id);
+  void Detach(const std::string& id, const std::shared_ptr<OutputSubscription>& sub);
+  // Input to the container's process (open_stdin) or terminal; `eof` closes a pipe.
+  absl::Status WriteStdin(const std::string& id, std::string_view data, bool eof);
+  absl::Status Resize(const std::string& id, uint32_t rows, uint32_t cols);
+
+  // Exec: a process that joins the running container's namespaces, as its user, in its
+  // working directory, with its environment under `req.env`. The caller waits for it
+  // (ShimClient) and forgets it afterwards (FinishExec).
+  absl::StatusOr<ExecHandle> StartExec(const std::string& id, const ExecRequest& req);
+  void FinishExec(const ExecHandle& exec);
+  // StartExec + wait + FinishExec: ExecInContainer.
+  absl::StatusOr<shim::TaskResult> RunExec(const std::string& id, const ExecRequest& req,
+                                           const std::function<bool()>& cancelled);
+
+  // After ZoneManager::Recover: containers that were running when rauhad stopped are watched
+  // again (or marked stopped when their zone or shim is gone).
+  void Recover();
+  // rauhad stops: ends the watchers (the containers keep running in their shims).
+  void Shutdown();
+  // How many containers `zone_id` holds (ZoneInfo.container_count).
+  uint32_t CountInZone(const std::string& zone_id);
+
+ private:
+  struct Entry {
+    Container c;
+    std::unique_ptr<image::ImageStore::Lease> lease;
+    OutputHub output;
+    std::thread watcher;
+    bool watching = false;
+  };
+
+  // Validates the id: InvalidArgument for a non-UUID, NotFound for an unknown one. mu_ held.
+  absl::StatusOr<Entry*> FindLocked(const std::string& id);
+  std::string DirOf(const std::string& id) const;
+  ContainerView ViewOf(const Container& c);
+  absl::Status Persist(const Container& c);  // logs nothing; the caller decides
+  // Watches the running container's process until it ends, then records its exit.
+  void Watch(const std::string& id, const std::string& shim_socket);
+  void RecordExit(const std::string& id, std::optional<int> exit_code, const std::string& why);
+  // The shim socket of the container's zone, if the zone is alive.
+  absl::StatusOr<std::string> ShimSocketOf(const Container& c);
+
+  DaemonConfig config_;
+  store::Store* store_;
+  ZoneManager* zones_;
+  TaskRunner* runner_;
+  image::ImageStore* images_;
+  EventBus* events_;
+  std::mutex mu_;
+  std::condition_variable cv_;  // a container's state changed
+  std::map<std::string, std::unique_ptr<Entry>> entries_;
+  std::atomic<bool> shutting_down_{false};
+};
+
+}  // namespace rauha::container

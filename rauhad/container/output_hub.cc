@@ -1,0 +1,62 @@
+#include "rauhad/container/output_hub.h"
+
+#include <algorithm>
+#include <chrono>
+
+namespace rauha::container {
+
+std::optional<OutputSubscription::Chunk> OutputSubscription::Next(int wait_ms) {
+  std::unique_lock lock(mu_);
+  cv_.wait_for(lock, std::chrono::milliseconds(wait_ms), [&] { return !queue_.empty() || ended_; });
+  if (queue_.empty()) return std::nullopt;
+  Chunk c = std::move(queue_.front());
+  queue_.pop_front();
+  queued_ -= c.data.size();
+  return c;
+}
+
+bool OutputSubscription::ended() const {
+  std::lock_guard lock(mu_);
+  return ended_ && queue_.empty();
+}
+
+std::optional<int> OutputSubscription::exit_code() const {
+  std::lock_guard lock(mu_);
+  return exit_code_;
+}
+
+std::shared_ptr<OutputSubscription> OutputHub::Subscribe() {
+  auto sub = std::make_shared<OutputSubscription>();
+  std::lock_guard lock(mu_);
+  subs_.push_back(sub);
+  return sub;
+}
+
+void OutputHub::Unsubscribe(const std::shared_ptr<OutputSubscription>& sub) {
+  std::lock_guard lock(mu_);
+  std::erase(subs_, sub);
+}
+
+void OutputHub::Publish(bool is_stderr, std::string_view data) {
+  std::lock_guard lock(mu_);
+  for (const auto& sub : subs_) {
+    std::lock_guard inner(sub->mu_);
+    if (sub->queued_ + data.size() > OutputSubscription::kMaxQueued) continue;
+    sub->queue_.push_back({is_stderr, std::string(data)});
+    sub->queued_ += data.size();
+    sub->cv_.notify_all();
+  }
+}
+
+void OutputHub::End(std::optional<int> exit_code) {
+  std::lock_guard lock(mu_);
+  for (const auto& sub : subs_) {
+    std::lock_guard inner(sub->mu_);
+    sub->ended_ = true;
+    sub->exit_code_ = exit_code;
+    sub->cv_.notify_all();
+  }
+  subs_.clear();
+}
+
+}  // namespace rauha::container

@@ -1,0 +1,286 @@
+#include "rauhad/server/container_service.h"
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <thread>
+
+#include "rauha-common/utf8.h"
+#include "rauhad/container/log_reader.h"
+#include "rauhad/server/admit.h"
+#include "rauhad/server/status.h"
+#include "rauhad/shim_client.h"
+
+namespace rauha {
+
+namespace cpb = rauha::container::v1;
+using container::ContainerView;
+
+namespace {
+
+// After its process ended, how long a stream waits for the client to close its side.
+constexpr auto kHalfCloseWait = std::chrono::seconds(2);
+
+void FillInfo(const ContainerView& v, cpb::ContainerInfo* info) {
+  const auto& c = v.c;
+  info->set_id(c.id);
+  info->set_name(c.name);
+  info->set_zone_id(c.zone_id);
+  info->set_zone_name(c.zone_name);
+  info->set_image(c.image);
+  info->set_state(v.state);
+  info->set_pid(static_cast<uint32_t>(c.pid));
+  info->set_created_at(c.created_at);
+  info->set_started_at(c.started_at);
+  if (c.exit_code) info->set_exit_code(*c.exit_code);
+  info->set_finished_at(c.finished_at);
+  for (const auto& a : c.command) info->add_command(ToValidUtf8(a));
+  info->set_image_digest(c.image_digest);
+  info->set_tty(c.tty);
+  info->set_open_stdin(c.open_stdin);
+}
+
+// Reads the client's side of an exec or attach stream on its own thread (gRPC allows one
+// reader and one writer at a time), handing stdin and resizes to `on_stdin` / `on_resize`.
+template <typename Request>
+class InputPump {
+ public:
+  template <typename Stream, typename OnStdin, typename OnResize>
+  InputPump(Stream* stream, OnStdin on_stdin, OnResize on_resize)
+      : thread_([this, stream, on_stdin, on_resize] {
+          Request req;
+          while (stream->Read(&req)) {
+            if (req.has_resize()) on_resize(req.resize().rows(), req.resize().cols());
+            if (req.message_case() == Request::kStdinData) on_stdin(req.stdin_data(), false);
+          }
+          on_stdin("", true);  // the client closed its side: end of input
+          done_ = true;
+        }) {}
+  ~InputPump() { thread_.join(); }
+  bool done() const { return done_; }
+
+ private:
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
+
+// Waits a moment for the client's half-close once the process is over, then cancels the
+// call so the reading thread returns.
+template <typename Pump>
+void EndInput(grpc::ServerContext* ctx, const Pump& pump) {
+  auto deadline = std::chrono::steady_clock::now() + kHalfCloseWait;
+  while (!pump.done() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (!pump.done()) ctx->TryCancel();
+}
+
+}  // namespace
+
+grpc::Status ContainerServiceImpl::CreateContainer(grpc::ServerContext*,
+                                                   const cpb::CreateContainerRequest* req,
+                                                   cpb::CreateContainerResponse* resp) {
+  container::CreateRequest r;
+  r.zone_name = req->zone_name();
+  r.name = req->name();
+  r.image = req->image();
+  r.command.assign(req->command().begin(), req->command().end());
+  r.env.insert(req->env().begin(), req->env().end());
+  r.working_dir = req->working_dir();
+  r.tty = req->tty();
+  r.open_stdin = req->open_stdin();
+  auto created = containers_->Create(r);
+  if (!created.ok()) return ToGrpc(created.status());
+  resp->set_container_id(created->c.id);
+  resp->set_name(created->c.name);
+  resp->set_state(created->state);
+  return grpc::Status::OK;
+}
+
+grpc::Status ContainerServiceImpl::StartContainer(grpc::ServerContext*,
+                                                  const cpb::StartContainerRequest* req,
+                                                  cpb::StartContainerResponse*) {
+  return ToGrpc(containers_->Start(req->container_id()));
+}
+
+grpc::Status ContainerServiceImpl::StopContainer(grpc::ServerContext*,
+                                                 const cpb::StopContainerRequest* req,
+                                                 cpb::StopContainerResponse*) {
+  return ToGrpc(containers_->Stop(req->container_id(), req->timeout_seconds()));
+}
+
+grpc::Status ContainerServiceImpl::DeleteContainer(grpc::ServerContext*,
+                                                   const cpb::DeleteContainerRequest* req,
+                                                   cpb::DeleteContainerResponse*) {
+  return ToGrpc(containers_->Delete(req->container_id(), req->force()));
+}
+
+grpc::Status ContainerServiceImpl::GetContainer(grpc::ServerContext*,
+                                                const cpb::GetContainerRequest* req,
+                                                cpb::GetContainerResponse* resp) {
+  auto v = containers_->Get(req->container_id());
+  if (!v.ok()) return ToGrpc(v.status());
+  FillInfo(*v, resp->mutable_container());
+  return grpc::Status::OK;
+}
+
+grpc::Status ContainerServiceImpl::ListContainers(grpc::ServerContext*,
+                                                  const cpb::ListContainersRequest* req,
+                                                  cpb::ListContainersResponse* resp) {
+  auto all = containers_->List(req->zone_name());
+  if (!all.ok()) return ToGrpc(all.status());
+  for (const auto& v : *all) FillInfo(v, resp->add_containers());
+  return grpc::Status::OK;
+}
+
+grpc::Status ContainerServiceImpl::ContainerLogs(
+    grpc::ServerContext* ctx, const cpb::ContainerLogsRequest* req,
+    grpc::ServerWriter<cpb::ContainerLogEntry>* writer) {
+  auto dir = containers_->LogDir(req->container_id());
+  if (!dir.ok()) return ToGrpc(dir.status());
+  CallGate::Slot slot;
+  if (req->follow()) {
+    auto admitted = Admit(stream_calls_, ctx);
+    if (!admitted.ok()) return ToGrpc(admitted.status());
+    slot = *std::move(admitted);
+  }
+  const std::string id = req->container_id();
+  auto st = container::ReadContainerLog(
+      *dir, req->tail(), req->follow(), [&] { return containers_->IsRunning(id); },
+      [ctx] { return ctx->IsCancelled(); },
+      [&](const container::LogLine& l) {
+        cpb::ContainerLogEntry e;
+        e.set_source(l.is_stderr ? "stderr" : "stdout");
+        // A proto3 string must be UTF-8; the bytes of other output are shown replaced.
+        e.set_line(IsValidUtf8(l.text) ? l.text : ToValidUtf8(l.text));
+        e.set_timestamp(l.timestamp);
+        return writer->Write(e);
+      });
+  return ToGrpc(st);
+}
+
+grpc::Status ContainerServiceImpl::ExecInContainer(grpc::ServerContext* ctx,
+                                                   const cpb::ExecInContainerRequest* req,
+                                                   cpb::ExecInContainerResponse* resp) {
+  auto slot = Admit(stream_calls_, ctx);
+  if (!slot.ok()) return ToGrpc(slot.status());
+  container::ExecRequest r;
+  r.command.assign(req->command().begin(), req->command().end());
+  r.env.insert(req->env().begin(), req->env().end());
+  auto result = containers_->RunExec(req->container_id(), r, [ctx] { return ctx->IsCancelled(); });
+  if (!result.ok()) return ToGrpc(result.status());
+  resp->set_exit_code(result->exit_code.value_or(255));
+  resp->set_stdout(result->stdout_data);
+  resp->set_stderr(result->start_error.empty() ? result->stderr_data : result->start_error + "\n");
+  return grpc::Status::OK;
+}
+
+grpc::Status ContainerServiceImpl::ExecStream(
+    grpc::ServerContext* ctx,
+    grpc::ServerReaderWriter<cpb::ExecStreamResponse, cpb::ExecStreamRequest>* stream) {
+  cpb::ExecStreamRequest first;
+  if (!stream->Read(&first)) return grpc::Status::OK;
+  if (!first.has_start()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "the first message of ExecStream must be start");
+  }
+  auto slot = Admit(stream_calls_, ctx);
+  if (!slot.ok()) return ToGrpc(slot.status());
+  const auto& start = first.start();
+  container::ExecRequest r;
+  r.command.assign(start.command().begin(), start.command().end());
+  r.env.insert(start.env().begin(), start.env().end());
+  r.tty = start.tty();
+  r.stdin_pipe = true;
+  auto exec = containers_->StartExec(start.container_id(), r);
+  if (!exec.ok()) return ToGrpc(exec.status());
+  ShimClient shim(exec->shim_socket);
+  std::mutex write_mu;
+  shim::TaskResult result;
+  absl::Status waited;
+  {
+    InputPump<cpb::ExecStreamRequest> pump(
+        stream,
+        [&](const std::string& data, bool eof) { (void)shim.Stdin(exec->task_id, data, eof); },
+        [&](uint32_t rows, uint32_t cols) { (void)shim.Resize(exec->task_id, rows, cols); });
+    auto r2 = shim.WaitStreaming(
+        exec->task_id,
+        [&](bool is_stderr, std::string_view data) {
+          cpb::ExecStreamResponse out;
+          if (is_stderr) {
+            out.set_stderr_data(std::string(data));
+          } else {
+            out.set_stdout_data(std::string(data));
+          }
+          std::lock_guard lock(write_mu);
+          stream->Write(out);
+        },
+        [ctx] { return ctx->IsCancelled(); });
+    if (r2.ok()) {
+      result = *r2;
+      cpb::ExecStreamResponse end;
+      if (!result.start_error.empty()) {
+        end.set_stderr_data(result.start_error + "\n");
+        stream->Write(end);
+      }
+      end.set_exit_code(!result.start_error.empty() ? 127
+                        : result.exit_code          ? *result.exit_code
+                        : result.signal             ? 128 + *result.signal
+                                                    : 255);
+      stream->Write(end);
+    }
+    waited = r2.status();
+    EndInput(ctx, pump);
+  }
+  containers_->FinishExec(*exec);
+  return ToGrpc(waited);
+}
+
+grpc::Status ContainerServiceImpl::Attach(
+    grpc::ServerContext* ctx,
+    grpc::ServerReaderWriter<cpb::AttachResponse, cpb::AttachRequest>* stream) {
+  cpb::AttachRequest first;
+  if (!stream->Read(&first)) return grpc::Status::OK;
+  if (!first.has_start()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "the first message of Attach must be start");
+  }
+  auto slot = Admit(stream_calls_, ctx);
+  if (!slot.ok()) return ToGrpc(slot.status());
+  const std::string id = first.start().container_id();
+  auto sub = containers_->Attach(id);
+  if (!sub.ok()) return ToGrpc(sub.status());
+  // An empty first message: the attach is in place, so a client that starts the container
+  // now misses none of its output.
+  stream->Write(cpb::AttachResponse());
+  {
+    InputPump<cpb::AttachRequest> pump(
+        stream,
+        [&](const std::string& data, bool eof) {
+          // Input for a container without an open stdin is dropped: attaching still shows
+          // its output.
+          if (!data.empty() || eof) (void)containers_->WriteStdin(id, data, eof);
+        },
+        [&](uint32_t rows, uint32_t cols) { (void)containers_->Resize(id, rows, cols); });
+    while (!ctx->IsCancelled()) {
+      auto chunk = (*sub)->Next(100);
+      if (chunk) {
+        cpb::AttachResponse out;
+        out.set_stdout_data(std::move(chunk->data));
+        if (!stream->Write(out)) break;
+        continue;
+      }
+      if ((*sub)->ended()) {
+        cpb::AttachResponse end;
+        end.set_exit_code((*sub)->exit_code().value_or(255));
+        stream->Write(end);
+        break;
+      }
+    }
+    EndInput(ctx, pump);
+  }
+  containers_->Detach(id, *sub);
+  return grpc::Status::OK;
+}
+
+}  // namespace rauha
