@@ -392,6 +392,7 @@ int main(int argc, char** argv) {
   rauha::ProcessServiceImpl process_service(&processes);
   rauha::ImageServiceImpl image_service(&images, &puller);
   rauha::ContainerServiceImpl container_service(&containers, &task_calls);
+  zone_service.set_containers(&containers);
   rauha::AuditServiceImpl audit_service(audit_log->get());
   // A stale socket of ours is replaced (we hold the state lock); anything else is not ours.
   if (struct stat st; ::lstat(config.socket_path.c_str(), &st) == 0) {

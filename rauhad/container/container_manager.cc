@@ -695,4 +695,13 @@ uint32_t ContainerManager::CountInZone(const std::string& zone_id) {
   return n;
 }
 
+std::vector<std::string> ContainerManager::IdsInZone(const std::string& zone_id) {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> out;
+  for (const auto& [id, e] : entries_) {
+    if (e->c.zone_id == zone_id) out.push_back(id);
+  }
+  return out;
+}
+
 }  // namespace rauha::container

@@ -113,6 +113,7 @@ class ContainerManager {
   void Shutdown();
   // How many containers `zone_id` holds (ZoneInfo.container_count).
   uint32_t CountInZone(const std::string& zone_id);
+  std::vector<std::string> IdsInZone(const std::string& zone_id);
 
  private:
   struct Entry {

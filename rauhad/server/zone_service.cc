@@ -114,7 +114,24 @@ grpc::Status ZoneServiceImpl::DeleteZone(grpc::ServerContext* ctx,
   if (auto st = CheckName(req->name()); !st.ok()) return ToGrpc(st);
   auto slot = Admit(zone_ops_, ctx);
   if (!slot.ok()) return ToGrpc(slot.status());
-  return ToGrpc(zones_->Delete(req->name(), req->force()));
+  std::string zone_id;
+  uint32_t containers = 0;
+  if (auto view = zones_->Get(req->name()); view.ok()) {
+    zone_id = view->id;
+    containers = ContainerCount(zone_id);
+  }
+  if (containers > 0 && !req->force()) {
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        StrCat("zone \"", req->name(), "\" holds ", containers,
+                               " container(s): remove them (rauha rm) or delete the zone with "
+                               "force, which removes them too"));
+  }
+  absl::Status deleted = zones_->Delete(req->name(), req->force());
+  if (deleted.ok() && containers > 0) {
+    // Their processes died with the zone's shim; their records, upper layers and logs go now.
+    for (const auto& id : containers_->IdsInZone(zone_id)) (void)containers_->Delete(id, true);
+  }
+  return ToGrpc(deleted);
 }
 
 grpc::Status ZoneServiceImpl::GetZone(grpc::ServerContext*, const zpb::GetZoneRequest* req,
@@ -123,12 +140,17 @@ grpc::Status ZoneServiceImpl::GetZone(grpc::ServerContext*, const zpb::GetZoneRe
   auto view = zones_->Get(req->name());
   if (!view.ok()) return ToGrpc(view.status());
   FillZoneInfo(*view, resp->mutable_zone());
+  resp->mutable_zone()->set_container_count(ContainerCount(view->id));
   return grpc::Status::OK;
 }
 
 grpc::Status ZoneServiceImpl::ListZones(grpc::ServerContext*, const zpb::ListZonesRequest*,
                                         zpb::ListZonesResponse* resp) {
-  for (const auto& v : zones_->List()) FillZoneInfo(v, resp->add_zones());
+  for (const auto& v : zones_->List()) {
+    auto* info = resp->add_zones();
+    FillZoneInfo(v, info);
+    info->set_container_count(ContainerCount(v.id));
+  }
   return grpc::Status::OK;
 }
 
@@ -161,7 +183,7 @@ grpc::Status ZoneServiceImpl::ZoneStats(grpc::ServerContext*, const zpb::ZoneSta
   auto s = zones_->Stats(req->zone_name());
   if (!s.ok()) return ToGrpc(s.status());
   resp->set_zone_id(s->zone_id);
-  resp->set_container_count(0);
+  resp->set_container_count(ContainerCount(s->zone_id));
   resp->set_cpu_usage_percent(s->cpu_usage_percent);
   resp->set_memory_usage_bytes(s->cgroup.memory_current);
   // The limit in force, never 0: the host's memory bounds an unbounded zone.

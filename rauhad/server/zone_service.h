@@ -3,6 +3,7 @@
 
 #include "rauha/v1/zone.grpc.pb.h"
 #include "rauhad/call_gate.h"
+#include "rauhad/container/container_manager.h"
 #include "rauhad/event_bus.h"
 #include "rauhad/task_runner.h"
 #include "rauhad/zone_manager.h"
@@ -47,7 +48,15 @@ class ZoneServiceImpl final : public rauha::zone::v1::ZoneService::WithCallbackM
   grpc::Status GetVersion(grpc::ServerContext*, const zone::v1::GetVersionRequest*,
                           zone::v1::VersionInfo*) override;
 
+  // Zones then count their containers, refuse deletion without force while they hold any, and
+  // a forced deletion removes them too (null: no containers).
+  void set_containers(container::ContainerManager* containers) { containers_ = containers; }
+
  private:
+  uint32_t ContainerCount(const std::string& zone_id) const {
+    return containers_ ? containers_->CountInZone(zone_id) : 0;
+  }
+  container::ContainerManager* containers_ = nullptr;
   ZoneManager* zones_;
   EventBus* events_;
   TaskRunner* runner_;

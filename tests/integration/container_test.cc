@@ -639,5 +639,39 @@ TEST_F(ContainerTest, CliRunPsLogsExecStopRm) {
   EXPECT_NE(rc, 0);
 }
 
+TEST_F(ContainerTest, ZoneCountsItsContainersAndDeletingItNeedsForce) {
+  ASSERT_TRUE(CreateZone("shared").ok());
+  std::string running, created;
+  ASSERT_TRUE(Create({"/bin/busybox", "sleep", "1000"}, &running, "shared").ok());
+  ASSERT_TRUE(Create({"/bin/busybox", "true"}, &created, "shared").ok());
+  ASSERT_TRUE(Start(running).ok());
+  WaitForState(running, "Running");
+  {
+    grpc::ClientContext ctx;
+    zpb::GetZoneRequest req;
+    req.set_name("shared");
+    zpb::GetZoneResponse resp;
+    ASSERT_TRUE(daemon_->Zones()->GetZone(&ctx, req, &resp).ok());
+    EXPECT_EQ(resp.zone().container_count(), 2u);
+  }
+  auto delete_zone = [&](bool force) {
+    grpc::ClientContext ctx;
+    zpb::DeleteZoneRequest req;
+    req.set_name("shared");
+    req.set_force(force);
+    zpb::DeleteZoneResponse resp;
+    return daemon_->Zones()->DeleteZone(&ctx, req, &resp);
+  };
+  grpc::Status refused = delete_zone(false);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(refused.error_message().find("2 container(s)"), std::string::npos)
+      << refused.error_message();
+  EXPECT_EQ(WaitForState(running, "Running").state(), "Running") << "the refusal changed nothing";
+  ASSERT_TRUE(delete_zone(true).ok());
+  ExpectGone(running);
+  ExpectGone(created);
+  EXPECT_EQ(ZoneCount(), 0);
+}
+
 }  // namespace
 }  // namespace rauha::testing
