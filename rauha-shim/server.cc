@@ -412,7 +412,18 @@ void Server::HandleRequest(uint64_t conn, const json& request) {
     if (!task.ok()) {
       Reply(conn, id, task.status());
     } else if ((*task)->ended) {
-      Reply(conn, id, ToJson((*task)->result));
+      Task& t = **task;
+      auto stream = params->find("stream");
+      auto replay = params->find("replay");
+      if (stream != params->end() && *stream == true && replay != params->end() &&
+          *replay == true) {
+        // Over before this wait came: its kept output first, as for a running task.
+        t.streamers.push_back(conn);
+        if (!t.result.stdout_data.empty()) SendOutput(t, false, t.result.stdout_data);
+        if (!t.result.stderr_data.empty()) SendOutput(t, true, t.result.stderr_data);
+        t.streamers.clear();
+      }
+      Reply(conn, id, ToJson(t.result));
     } else {
       (*task)->waiters.emplace_back(conn, id);
       auto stream = params->find("stream");
