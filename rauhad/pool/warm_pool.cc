@@ -233,9 +233,12 @@ void WarmPool::Run() {
       if (target.ready.empty() && target.policy_toml.empty()) target.policy_toml = policy_toml;
       target.last_used = std::max(target.last_used, moved.last_used);
       for (auto& n : moved.ready) retire_.push_back(std::move(n));
+      std::fprintf(stderr, "rauhad: warm pool: zone %s ready\n", name.c_str());
       target.ready.push_back(std::move(name));
       continue;
     }
+    // Said once it can be claimed (tests wait for it: a zone's shim runs before that).
+    std::fprintf(stderr, "rauhad: warm pool: zone %s ready\n", name.c_str());
     it->second.ready.push_back(std::move(name));
   }
 }

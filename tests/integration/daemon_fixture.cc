@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -15,6 +16,7 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "rauha-common/cgroup_layout.h"
 #include "rauhad/linux/bpf/pin_dir.h"
@@ -347,6 +349,25 @@ std::string PolicyWith(const std::string& resources_lines, const std::string& ex
          "[devices]\nallowed = [\"/dev/null\", \"/dev/zero\", \"/dev/urandom\", "
          "\"/dev/random\"]\n" +
          extra_tables;
+}
+
+bool PooledZoneReady(const Daemon& daemon, const std::string& zone_id) {
+  // The zone's name is on its shim's command line ("--zone-id ID --zone-name NAME").
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string pid = e.path().filename().string();
+    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in("/proc/" + pid + "/cmdline");
+    std::vector<std::string> args;
+    for (std::string arg; std::getline(in, arg, '\0');) args.push_back(arg);
+    if (args.empty() || args[0].find("rauha-shim") == std::string::npos) continue;
+    auto id = std::find(args.begin(), args.end(), "--zone-id");
+    auto name = std::find(args.begin(), args.end(), "--zone-name");
+    if (id == args.end() || id + 1 == args.end() || *(id + 1) != zone_id) continue;
+    if (name == args.end() || name + 1 == args.end()) return false;
+    return daemon.log().find("warm pool: zone " + *(name + 1) + " ready\n") != std::string::npos;
+  }
+  return false;
 }
 
 }  // namespace rauha::testing

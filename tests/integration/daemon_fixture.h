@@ -105,4 +105,8 @@ class DaemonTest : public ::testing::Test {
 std::string PolicyWith(const std::string& resources_lines, const std::string& extra_tables = "",
                        const std::string& capabilities = "");
 
+// True when the warm pool of `daemon` has said that the pooled zone `zone_id` can be claimed
+// (its shim runs before that; a call made in between is not served from the pool).
+bool PooledZoneReady(const Daemon& daemon, const std::string& zone_id);
+
 }  // namespace rauha::testing

@@ -849,7 +849,14 @@ TEST_F(NetworkTest, PooledBridgedZoneComesWithItsNetworkAndLeavesNoLink) {
   EXPECT_NE(first.stdout().find("connected"), std::string::npos) << first.stderr();
   ASSERT_TRUE(wait_for([&] { return ZoneLinks().size() == 1; }))
       << "no pooled bridged zone with its veth appeared";
-  std::set<std::string> before = zone_dirs();
+  std::set<std::string> before;
+  ASSERT_TRUE(wait_for([&] {
+    before = zone_dirs();
+    for (const auto& id : before) {
+      if (!PooledZoneReady(*daemon_, id)) return false;
+    }
+    return !before.empty();
+  })) << "the pooled bridged zone never became ready";
   auto second = call();
   EXPECT_TRUE(before.count(second.zone_id())) << "the call was not served from the pool";
   EXPECT_NE(second.stdout().find("connected"), std::string::npos)

@@ -101,7 +101,7 @@ class WarmPoolTest : public DaemonTest {
     daemon_->Start();
   }
 
-  // Waits until the pool holds `n` zones whose shims run, and nothing else is in run/zones.
+  // Waits until the pool holds `n` zones ready to be claimed, and nothing else is in run/zones.
   // (A zone's directory exists before its shim does.)
   std::set<std::string> WaitForPool(size_t n) {
     std::set<std::string> ids;
@@ -109,7 +109,7 @@ class WarmPoolTest : public DaemonTest {
       ids = ZoneDirs(*daemon_);
       if (ids.size() != n) return false;
       for (const auto& id : ids) {
-        if (!ShimRuns(id)) return false;
+        if (!ShimRuns(id) || !PooledZoneReady(*daemon_, id)) return false;
       }
       return true;
     })) << "the pool did not reach "
