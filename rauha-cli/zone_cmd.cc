@@ -37,6 +37,9 @@ Json ZoneToJson(const zv1::ZoneInfo& z) {
       {"controls", ControlsToJson(z.controls())},
       {"enforcement_counters", std::move(counters)},
       {"enforcement_events_lost", z.enforcement_events_lost()},
+      {"userns_host_first", z.userns_host_first()},
+      {"userns_id_count", z.userns_id_count()},
+      {"userns", z.userns()},
   };
 }
 
@@ -155,6 +158,7 @@ int RunShow(const Cli& cli, const ZoneName& name, bool json) {
         {"tasks", std::to_string(z.task_count())},
         {"network", OrDash(z.network_mode())},
         {"address", OrDash(z.address())},
+        {"user ids", OrDash(z.userns())},
         {"shim pid", z.shim_pid() == 0 ? "-" : std::to_string(z.shim_pid())},
     });
     if (z.layers_size() > 0) {

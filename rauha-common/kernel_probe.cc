@@ -28,6 +28,7 @@
 #include "rauha-common/fd.h"
 #include "rauha-common/landlock_abi.h"
 #include "rauha-common/strcat.h"
+#include "rauha-common/userns.h"
 
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
@@ -250,6 +251,11 @@ KernelInfo ProbeKernel() {
   for (const auto& [name, flag] : kNamespaces) {
     info.features.push_back(NamespaceFeature(name, flag));
   }
+
+  // What a zone's own user namespace needs: one with a map, and an idmapped mount from it.
+  std::string userns_detail;
+  bool userns = ProbeZoneUserNamespaces("/usr", &userns_detail);
+  info.features.push_back({"userns.idmapped_mounts", userns, userns_detail});
 
   AddSeccomp(info.features);
   info.features.push_back(LandlockFeature());

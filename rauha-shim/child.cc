@@ -11,7 +11,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <string>
 #include <string_view>
@@ -52,10 +54,21 @@ absl::Status Errno(std::string_view what) { return ErrnoStatus(errno, what); }
 }
 
 // fds 0-2 become the task's stdio, the error pipe fd 3, the status pipe fd 4 and the
-// listener socket fd 5; everything
+// listener socket fd 5; the user namespaces of KeptFds stay (wherever they land); everything
 // else the shim holds (its socket, other tasks' pipes and pidfds) is closed. Each source is
 // first copied above the targets, so none is overwritten before it has been placed.
-absl::Status SetUpFds(const ChildFds& fds) {
+absl::Status SetUpFds(const TaskPlan& plan, const ChildFds& fds, KeptFds* kept) {
+  auto keep = [](int fd) -> absl::StatusOr<int> {
+    if (fd < 0) return -1;
+    int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, kJoinFd + 1);
+    if (copy < 0) return Errno("fcntl(F_DUPFD_CLOEXEC) of a user namespace fd");
+    return copy;
+  };
+  RAUHA_ASSIGN_OR_RETURN(kept->userns, keep(plan.userns_fd));
+  for (const auto& m : plan.mounts) {
+    RAUHA_ASSIGN_OR_RETURN(int fd, keep(m.idmap_fd));
+    kept->mount_idmap.push_back(fd);
+  }
   int devnull = fds.stdin_fd >= 0 ? fds.stdin_fd : ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (devnull < 0) return Errno("open /dev/null");
   const int sources[] = {devnull,         fds.stdout_write,  fds.stderr_write, fds.error_pipe,
@@ -74,13 +87,45 @@ absl::Status SetUpFds(const ChildFds& fds) {
   error_fd = kErrorFd;
   if (::dup3(high[4], kStatusFd, O_CLOEXEC) < 0) return Errno("dup3 status pipe");
   if (::dup3(high[5], kNotifyFd, O_CLOEXEC) < 0) return Errno("dup3 listener socket");
-  int first_closed = kNotifyFd + 1;
+  unsigned first_closed = kNotifyFd + 1;
   if (high[6] >= 0) {
     if (::dup3(high[6], kJoinFd, O_CLOEXEC) < 0) return Errno("dup3 the container's pidfd");
     first_closed = kJoinFd + 1;
   }
-  if (::close_range(first_closed, ~0U, 0) < 0) {
-    for (int fd = first_closed; fd < 65536; ++fd) ::close(fd);
+  std::vector<int> keep_fds;
+  if (kept->userns >= 0) keep_fds.push_back(kept->userns);
+  for (int fd : kept->mount_idmap) {
+    if (fd >= 0) keep_fds.push_back(fd);
+  }
+  std::sort(keep_fds.begin(), keep_fds.end());
+  keep_fds.push_back(INT_MAX);  // the end of the last gap
+  unsigned from = first_closed;
+  for (int k : keep_fds) {
+    unsigned to = k == INT_MAX ? ~0U : static_cast<unsigned>(k) - 1;
+    if (from <= to && ::close_range(from, to, 0) < 0) {
+      for (unsigned fd = from; fd <= to && fd < 65536; ++fd) ::close(static_cast<int>(fd));
+    }
+    if (k != INT_MAX) from = static_cast<unsigned>(k) + 1;
+  }
+  return absl::OkStatus();
+}
+
+// Joins the zone's user namespace as its root (host id userns_first): from here on every
+// capability the task holds is one of that namespace, over the zone's ipc, uts and net
+// namespaces only; the task's mount and pid namespaces belong to the host's user namespace,
+// so no capability lets it mount or remount anything. The kernel clears the parent-death
+// signal when the uid changes; it is set again.
+absl::Status EnterZoneUserNamespace(KeptFds& kept) {
+  if (::setns(kept.userns, CLONE_NEWUSER) < 0) return Errno("setns into the zone's user namespace");
+  if (::setgroups(0, nullptr) < 0) return Errno("setgroups(0) in the zone's user namespace");
+  if (::setresgid(0, 0, 0) < 0) return Errno("setresgid 0 in the zone's user namespace");
+  if (::setresuid(0, 0, 0) < 0) return Errno("setresuid 0 in the zone's user namespace");
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  ::close(kept.userns);
+  kept.userns = -1;
+  for (int& fd : kept.mount_idmap) {
+    if (fd >= 0) ::close(fd);
+    fd = -1;
   }
   return absl::OkStatus();
 }
@@ -115,6 +160,7 @@ absl::Status SwitchUser(const TaskPlan& plan) {
   if (::setresgid(plan.gid, plan.gid, plan.gid) < 0) return Errno(StrCat("setresgid ", plan.gid));
   if (::setresuid(plan.uid, plan.uid, plan.uid) < 0) return Errno(StrCat("setresuid ", plan.uid));
   ::prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // cleared by the kernel with the uid change
   cap_t caps = cap_get_proc();
   if (caps == nullptr) return Errno("cap_get_proc");
   int rc = 0;
@@ -221,7 +267,8 @@ void RunChild(const TaskPlan& plan, const ChildFds& fds) {
   auto check = [](const absl::Status& s) {
     if (!s.ok()) Fail(ToStd(s.message()));
   };
-  check(SetUpFds(fds));
+  KeptFds kept;
+  check(SetUpFds(plan, fds, &kept));
   check(JoinV1Cgroups(plan));
   if (fds.join_pidfd >= 0) {
     // An exec: the container's root and processes (its children land in its pid namespace;
@@ -232,11 +279,12 @@ void RunChild(const TaskPlan& plan, const ChildFds& fds) {
     }
     ::close(kJoinFd);
   } else {
-    check(BuildRootAndPivot(plan));
+    check(BuildRootAndPivot(plan, kept.userns, kept.mount_idmap));
   }
   if (::chdir(plan.workdir.c_str()) < 0)
     Fail(StrCat("workdir ", plan.workdir, ": ", strerror(errno)));
   check(ApplyRlimits(plan));
+  if (kept.userns >= 0) check(EnterZoneUserNamespace(kept));
   if (plan.switch_user) check(SwitchUser(plan));
   check(ApplyCapabilities(plan));
   // Blocked before the fork: a signal or an exit that comes before the init waits is kept.

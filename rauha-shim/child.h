@@ -6,6 +6,8 @@
 // place, and the init holds all of them but those two.
 #pragma once
 
+#include <vector>
+
 #include "rauha-shim/task_plan.h"
 
 namespace rauha::shim {
@@ -18,6 +20,13 @@ struct ChildFds {
   int notify_socket;  // the workload sends its seccomp listener here (seccomp_notify.h)
   int stdin_fd = -1;  // the workload's stdin (read-only); -1: /dev/null
   int join_pidfd = -1;  // an exec: the pidfd of the container's init, whose namespaces it joins
+};
+
+// The shim's fds the child still needs after it closed the rest: the zone's user namespace
+// and each mount's idmap (index of TaskPlan::mounts), renumbered; -1 where none.
+struct KeptFds {
+  int userns = -1;
+  std::vector<int> mount_idmap;
 };
 
 // Never returns. The workload's exec, or any step before it, that fails writes

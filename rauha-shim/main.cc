@@ -12,6 +12,7 @@
 
 #include "rauha-common/hostname.h"
 #include "rauha-common/strcat.h"
+#include "rauha-common/userns.h"
 #include "rauha-shim/log.h"
 #include "rauha-shim/options.h"
 #include "rauha-shim/process_title.h"
@@ -58,11 +59,9 @@ int main(int argc, char** argv) {
   // every socket of the zone's namespace. Created here, the zone never sees it.
   auto listener = ListenUnix(options->socket_path);
   if (!listener.ok()) return StartupError(ready_fd, rauha::ToStd(listener.status().message()));
-  if (auto s =
-          EnterZoneNamespaces(rauha::ZoneHostname(options->zone_name), options->isolated_network);
-      !s.ok()) {
-    return StartupError(ready_fd, rauha::ToStd(s.message()));
-  }
+  auto userns = EnterZoneNamespaces(rauha::ZoneHostname(options->zone_name),
+                                    options->isolated_network, options->userns_first);
+  if (!userns.ok()) return StartupError(ready_fd, rauha::ToStd(userns.status().message()));
   signal(SIGPIPE, SIG_IGN);
   sigset_t mask;
   sigemptyset(&mask);
@@ -74,13 +73,17 @@ int main(int argc, char** argv) {
   if (!signals) {
     return StartupError(ready_fd, rauha::StrCat("signalfd: ", std::strerror(errno)));
   }
-  Server server(*options, std::move(*listener), std::move(signals));
+  Server server(*options, std::move(*listener), std::move(signals), std::move(*userns));
   if (ready_fd >= 0) {
     WriteAll(ready_fd, rauha::StrCat("ready ", ::getpid(), "\n"));
     ::close(ready_fd);
   }
-  Log(rauha::StrCat("ready: zone ", options->zone_id, ", socket ", options->socket_path,
-                    options->isolated_network ? ", isolated network" : ", host network"));
+  Log(rauha::StrCat(
+      "ready: zone ", options->zone_id, ", socket ", options->socket_path,
+      options->isolated_network ? ", isolated network" : ", host network",
+      options->userns_first
+          ? rauha::StrCat(", user namespace ", rauha::DescribeZoneMapping(options->userns_first))
+          : std::string(", host ids")));
   int rc = server.Run();
   ::unlink(options->socket_path.c_str());
   // Succeeds only if nothing but the shim's scratch was there.

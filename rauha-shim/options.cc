@@ -10,7 +10,7 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: rauha-shim --zone-id ID --zone-name NAME --socket PATH --state-dir DIR "
-    "--network isolated|host [--ready-fd N] [--log PATH]";
+    "--network isolated|host [--userns HOST_FIRST] [--ready-fd N] [--log PATH]";
 
 bool ParseFd(std::string_view text, int* out) {
   if (text.empty() || text.size() > 9) return false;
@@ -65,6 +65,19 @@ absl::StatusOr<Options> ParseOptions(int argc, char** argv) {
             StrCat("--network must be \"isolated\" or \"host\", not \"", value, "\""));
       }
       have_network = true;
+    } else if (name == "--userns") {
+      uint64_t first = 0;
+      bool digits = !value.empty() && value.size() <= 10;
+      for (char c : value) {
+        digits = digits && c >= '0' && c <= '9';
+        if (digits) first = first * 10 + static_cast<uint64_t>(c - '0');
+      }
+      if (!digits || first == 0 || first + 65536 > 0xFFFFFFFFull) {
+        return absl::InvalidArgumentError(StrCat(
+            "--userns must be the first host id of the zone's 65536 (1 .. 4294901759), not \"",
+            value, "\""));
+      }
+      o.userns_first = static_cast<uint32_t>(first);
     } else if (name == "--ready-fd") {
       if (!ParseFd(value, &o.ready_fd)) {
         return absl::InvalidArgumentError(

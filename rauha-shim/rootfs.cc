@@ -19,6 +19,7 @@
 #include "rauha-common/path_open.h"
 #include "rauha-common/strcat.h"
 #include "rauha-shim/image_root.h"
+#include "rauha-common/userns.h"
 
 namespace rauha::shim {
 namespace {
@@ -48,11 +49,13 @@ absl::Status Errno(std::string_view what) { return ErrnoStatus(errno, what); }
 
 class RootBuilder {
  public:
-  explicit RootBuilder(const TaskPlan& plan)
+  RootBuilder(const TaskPlan& plan, int userns_fd, const std::vector<int>& mount_idmap)
       : plan_(plan),
         base_(plan.rootfs_dir),
         root_(StrCat(plan.rootfs_dir, "/root")),
-        image_(!plan.image_layers.empty() || !plan.image_root.empty()) {}
+        image_(!plan.image_layers.empty() || !plan.image_root.empty()),
+        userns_fd_(userns_fd),
+        mount_idmap_(mount_idmap) {}
 
   absl::Status Build() {
     RAUHA_RETURN_IF_ERROR(Setup());
@@ -74,6 +77,22 @@ class RootBuilder {
  private:
   std::string In(std::string_view task_path) const { return StrCat(root_, task_path); }
 
+  // tmpfs options; in a zone with a user namespace its root directory belongs to the zone's
+  // root (the options' ids are host ids).
+  std::string TmpfsData(std::string_view options) const {
+    if (userns_fd_ < 0) return std::string(options);
+    return StrCat(options, ",uid=", plan_.userns_first, ",gid=", plan_.userns_first);
+  }
+
+  // Attaches a detached mount tree (open_tree) at `target`.
+  absl::Status Attach(int tree, const std::string& target, std::string_view what) {
+    if (::syscall(SYS_move_mount, tree, "", AT_FDCWD, target.c_str(), MOVE_MOUNT_F_EMPTY_PATH) <
+        0) {
+      return Errno(what);
+    }
+    return absl::OkStatus();
+  }
+
   // A top-level directory of the root: with an image it may already be there (a real
   // directory: PrepareImageTopDirs).
   absl::Status MkdirTop(std::string_view task_path, mode_t mode) {
@@ -81,6 +100,17 @@ class RootBuilder {
       return Errno(StrCat("mkdir ", task_path));
     }
     return absl::OkStatus();
+  }
+
+  // A read-only, idmapped (through the zone's user namespace) copy of host `source` at
+  // `target`: files of host id N appear as the zone's id N.
+  absl::Status BindIdmapped(const std::string& source, const std::string& target, bool readonly,
+                            std::string_view what) {
+    auto tree =
+        IdmappedTree(AT_FDCWD, source, userns_fd_,
+                     MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (readonly ? MOUNT_ATTR_RDONLY : 0));
+    if (!tree.ok()) return Annotate(tree.status(), what);
+    return Attach(tree->get(), target, what);
   }
 
   absl::Status Mount(const char* source, const std::string& target, const char* type,
@@ -120,6 +150,10 @@ class RootBuilder {
       }
     } else {
       RAUHA_RETURN_IF_ERROR(Touch(target, task_path));
+    }
+    if (userns_fd_ >= 0) {
+      return BindIdmapped(host, target, true,
+                          StrCat("bind ", host, " at ", task_path, " idmapped"));
     }
     RAUHA_RETURN_IF_ERROR(Mount(host.c_str(), target, nullptr, MS_BIND | MS_REC, nullptr,
                                 StrCat("bind ", host, " at ", task_path)));
@@ -184,7 +218,19 @@ class RootBuilder {
     if (::mkdir(target.c_str(), 0755) < 0 && errno != EEXIST) {
       return Errno(StrCat("mkdir ", host_dir));
     }
-    std::string data = StrCat("lowerdir=", host_dir, ",upperdir=", upper, ",workdir=", work);
+    std::string lower = host_dir;
+    if (userns_fd_ >= 0) {
+      // overlayfs takes idmapped lower layers (5.19+): the host's files keep showing as the
+      // zone's root's, and copies up belong to the zone's ids.
+      lower = scratch + "/lower";
+      if (::mkdir(lower.c_str(), 0755) < 0) return Errno(StrCat("mkdir ", lower));
+      RAUHA_RETURN_IF_ERROR(
+          BindIdmapped(host_dir, lower, true, StrCat("idmapped lower layer of ", host_dir)));
+      if (::chown(upper.c_str(), plan_.userns_first, plan_.userns_first) < 0) {
+        return Errno(StrCat("chown ", upper));
+      }
+    }
+    std::string data = StrCat("lowerdir=", lower, ",upperdir=", upper, ",workdir=", work);
     return Mount("overlay", target, "overlay", MS_NOSUID | MS_NODEV, data.c_str(),
                  StrCat("mount writable overlay on ", host_dir));
   }
@@ -233,8 +279,8 @@ class RootBuilder {
       return PrepareImageTopDirs(root_fd_.get());
     }
     // pivot_root needs the new root to be a mount point of its own.
-    return Mount("rauha-root", root_, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=25%",
-                 StrCat("mount tmpfs on ", root_));
+    return Mount("rauha-root", root_, "tmpfs", MS_NOSUID | MS_NODEV,
+                 TmpfsData("mode=0755,size=25%").c_str(), StrCat("mount tmpfs on ", root_));
   }
 
   absl::Status SystemDirs() {
@@ -384,7 +430,8 @@ class RootBuilder {
     std::string shm = In("/dev/shm");
     if (::mkdir(shm.c_str(), 01777) < 0) return Errno("mkdir /dev/shm");
     RAUHA_RETURN_IF_ERROR(Mount("shm", shm, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                                "mode=1777,size=64m", "mount tmpfs on /dev/shm"));
+                                TmpfsData("mode=1777,size=64m").c_str(),
+                                "mount tmpfs on /dev/shm"));
     constexpr std::pair<const char*, const char*> kLinks[] = {
         {"pts/ptmx", "/dev/ptmx"},          {"/proc/self/fd", "/dev/fd"},
         {"/proc/self/fd/0", "/dev/stdin"},  {"/proc/self/fd/1", "/dev/stdout"},
@@ -400,8 +447,8 @@ class RootBuilder {
   absl::Status Tmp() {
     std::string tmp = In("/tmp");
     RAUHA_RETURN_IF_ERROR(MkdirTop("/tmp", 01777));
-    RAUHA_RETURN_IF_ERROR(Mount("tmpfs", tmp, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=25%",
-                                "mount tmpfs on /tmp"));
+    RAUHA_RETURN_IF_ERROR(Mount("tmpfs", tmp, "tmpfs", MS_NOSUID | MS_NODEV,
+                                TmpfsData("mode=1777,size=25%").c_str(), "mount tmpfs on /tmp"));
     for (const auto& d : plan_.tmp_dirs) RAUHA_RETURN_IF_ERROR(MkdirAll(d, 01777));
     return absl::OkStatus();
   }
@@ -416,13 +463,15 @@ class RootBuilder {
       }
       RAUHA_RETURN_IF_ERROR(MkdirAll(d, 0755));
       RAUHA_RETURN_IF_ERROR(Mount("tmpfs", In(d), "tmpfs", MS_NOSUID | MS_NODEV,
-                                  "mode=1777,size=25%", StrCat("mount tmpfs on ", d)));
+                                  TmpfsData("mode=1777,size=25%").c_str(),
+                                  StrCat("mount tmpfs on ", d)));
     }
     return absl::OkStatus();
   }
 
   absl::Status Mounts() {
-    for (const auto& m : plan_.mounts) {
+    for (size_t i = 0; i < plan_.mounts.size(); ++i) {
+      const PlannedMount& m = plan_.mounts[i];
       if (image_) {
         RAUHA_ASSIGN_OR_RETURN(UniqueFd at, OpenImagePath(root_fd_.get(), m.target, m.is_dir));
         std::string what = StrCat("bind ", m.source, " at ", m.target);
@@ -436,6 +485,7 @@ class RootBuilder {
         }
         continue;
       }
+      int idmap = i < mount_idmap_.size() ? mount_idmap_[i] : -1;
       std::string target = In(m.target);
       if (m.create) {
         RAUHA_RETURN_IF_ERROR(MkdirAll(m.target.substr(0, m.target.rfind('/')), 0755));
@@ -449,7 +499,11 @@ class RootBuilder {
         }
       }
       if (m.pinned) {
-        RAUHA_RETURN_IF_ERROR(BindPinned(m, target));
+        RAUHA_RETURN_IF_ERROR(BindPinned(m, target, idmap));
+      } else if (idmap >= 0) {
+        auto tree = IdmappedTree(AT_FDCWD, m.source, idmap, 0);
+        if (!tree.ok()) return Annotate(tree.status(), StrCat("bind ", m.source, " at ", m.target));
+        RAUHA_RETURN_IF_ERROR(Attach(tree->get(), target, StrCat("bind ", m.source)));
       } else {
         RAUHA_RETURN_IF_ERROR(Mount(m.source.c_str(), target, nullptr, MS_BIND | MS_REC, nullptr,
                                     StrCat("bind ", m.source, " at ", m.target)));
@@ -462,9 +516,26 @@ class RootBuilder {
 
   // Binds the very directory rauhad checked: opened without following symlinks, compared by
   // identity, and mounted from the fd (open_tree), so no path is resolved a second time.
-  absl::Status BindPinned(const PlannedMount& m, const std::string& target) {
+  absl::Status BindPinned(const PlannedMount& m, const std::string& target, int idmap) {
     RAUHA_ASSIGN_OR_RETURN(UniqueFd source, OpenPinned(m.source, *m.pinned));
     std::string what = StrCat("bind ", m.source, " at ", m.target);
+    if (idmap >= 0) {
+      // The idmap was made for the owner the shim saw; the pinned object must still have it.
+      struct stat st;
+      if (::fstat(source.get(), &st) < 0) return Errno(StrCat("stat ", m.source));
+      if (st.st_uid != m.owner_uid || st.st_gid != m.owner_gid) {
+        return absl::FailedPreconditionError(
+            StrCat(m.source, " changed owner while the task started; start it again"));
+      }
+      auto tree = IdmappedTree(source.get(), "", idmap, 0);
+      if (!tree.ok()) {
+        return Annotate(tree.status(),
+                        StrCat(what,
+                               " idmapped (the filesystem must support idmapped mounts; "
+                               "or run the zone with [zone] userns = false)"));
+      }
+      return Attach(tree->get(), target, what);
+    }
     UniqueFd tree(static_cast<int>(
         ::syscall(SYS_open_tree, source.get(), "",
                   OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE)));
@@ -499,11 +570,16 @@ class RootBuilder {
   std::string root_;
   bool image_;
   UniqueFd root_fd_;  // with an image: the overlay's root, for in-root resolution
+  int userns_fd_;
+  const std::vector<int>& mount_idmap_;
   int overlays_ = 0;
 };
 
 }  // namespace
 
-absl::Status BuildRootAndPivot(const TaskPlan& plan) { return RootBuilder(plan).Build(); }
+absl::Status BuildRootAndPivot(const TaskPlan& plan, int userns_fd,
+                               const std::vector<int>& mount_idmap) {
+  return RootBuilder(plan, userns_fd, mount_idmap).Build();
+}
 
 }  // namespace rauha::shim

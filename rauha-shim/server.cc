@@ -27,6 +27,7 @@
 #include "rauha-common/errors.h"
 #include "rauha-common/hostname.h"
 #include "rauha-common/strcat.h"
+#include "rauha-common/userns.h"
 #include "rauha-shim/init.h"
 #include "rauha-shim/launch.h"
 #include "rauha-shim/log.h"
@@ -200,11 +201,35 @@ struct Server::Task {
   bool stdin_watched = false;
 };
 
-Server::Server(const Options& options, UniqueFd listener, UniqueFd signals)
-    : options_(options), listener_(std::move(listener)), signals_(std::move(signals)) {
+Server::Server(const Options& options, UniqueFd listener, UniqueFd signals, UniqueFd userns)
+    : options_(options),
+      listener_(std::move(listener)),
+      signals_(std::move(signals)),
+      userns_(std::move(userns)) {
   zone_.state_dir = options.state_dir;
   zone_.hostname = ZoneHostname(options.zone_name);
   zone_.isolated_network = options.isolated_network;
+  if (userns_) {
+    zone_.userns_fd = userns_.get();
+    zone_.userns_first = options.userns_first;
+  }
+}
+
+absl::StatusOr<int> Server::IdmapFor(uid_t owner_uid, gid_t owner_gid, uid_t task_uid,
+                                     gid_t task_gid) {
+  auto key = std::make_tuple(owner_uid, owner_gid, task_uid, task_gid);
+  if (auto it = idmaps_.find(key); it != idmaps_.end()) return it->second.get();
+  // A zone sees few (repo owner, task user) pairs; a bound keeps a hostile caller from piling
+  // up namespaces (each is a kernel object).
+  if (idmaps_.size() >= 16) idmaps_.clear();
+  // One id each way: the owner's files are the task's; files of anyone else show as the
+  // overflow id (nobody), and the zone's root has no capability over them.
+  auto ns = CreateUserNamespace({{owner_uid, zone_.userns_first + task_uid, 1}},
+                                {{owner_gid, zone_.userns_first + task_gid, 1}});
+  if (!ns.ok()) return Annotate(ns.status(), "user namespace for an idmapped mount");
+  int fd = ns->user.get();
+  idmaps_.emplace(key, std::move(ns->user));
+  return fd;
 }
 
 Server::~Server() = default;
@@ -501,6 +526,13 @@ absl::StatusOr<json> Server::Start(const json& params) {
   }
   auto plan = PlanTask(*spec, zone_);
   if (!plan.ok()) return plan.status();
+  for (auto& m : plan->mounts) {
+    if (plan->userns_fd < 0) break;
+    auto idmap = IdmapFor(m.owner_uid, m.owner_gid, plan->switch_user ? plan->uid : 0,
+                          plan->switch_user ? plan->gid : 0);
+    if (!idmap.ok()) return idmap.status();
+    m.idmap_fd = *idmap;
+  }
   if (plan->output_limit > kMaxOutputLimit) {
     plan->warnings.push_back(StrCat("output_limit ", plan->output_limit, " exceeds the shim's ",
                                     "maximum of ", kMaxOutputLimit, " bytes per stream; capped"));

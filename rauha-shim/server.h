@@ -7,11 +7,14 @@
 // collect them.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -28,8 +31,8 @@ namespace rauha::shim {
 class Server {
  public:
   // `listener` is a listening non-blocking socket; `signals` a signalfd for SIGTERM, SIGINT
-  // and SIGCHLD (blocked by the caller).
-  Server(const Options& options, UniqueFd listener, UniqueFd signals);
+  // and SIGCHLD (blocked by the caller); `userns` the zone's user namespace or empty (zone.h).
+  Server(const Options& options, UniqueFd listener, UniqueFd signals, UniqueFd userns = {});
   ~Server();
 
   // Runs until "shutdown" or SIGTERM/SIGINT, every task then killed and reaped (bounded).
@@ -73,6 +76,10 @@ class Server {
   void BeginShutdown(uint64_t conn, uint64_t id);
   bool ShutdownComplete();
 
+  // The user namespace of an idmapped mount showing files of host owner `owner_*` as the
+  // task's user `task_*` (made once per pair, kept for the zone's life).
+  absl::StatusOr<int> IdmapFor(uid_t owner_uid, gid_t owner_gid, uid_t task_uid, gid_t task_gid);
+
   void Watch(int fd, uint64_t tag, uint32_t events);
   void Unwatch(int fd);
 
@@ -80,6 +87,8 @@ class Server {
   ZoneContext zone_;
   UniqueFd listener_;
   UniqueFd signals_;
+  UniqueFd userns_;
+  std::map<std::tuple<uid_t, gid_t, uid_t, gid_t>, UniqueFd> idmaps_;
   UniqueFd epoll_;
   uint64_t next_serial_ = 1;
   std::map<uint64_t, std::unique_ptr<Conn>> conns_;

@@ -14,6 +14,7 @@
 #include "rauha-common/errors.h"
 #include "rauha-common/path_open.h"
 #include "rauha-common/strcat.h"
+#include "rauha-common/userns.h"
 #include "rauha-shim/landlock.h"
 
 namespace rauha::shim {
@@ -452,7 +453,15 @@ absl::StatusOr<TaskPlan> PlanTask(const TaskSpec& spec, const ZoneContext& zone)
     plan.switch_user = true;
     plan.uid = static_cast<uid_t>(spec.uid);
     plan.gid = static_cast<gid_t>(spec.gid);
+    if (zone.userns_fd >= 0 && (plan.uid >= kZoneIdCount || plan.gid >= kZoneIdCount)) {
+      return absl::InvalidArgumentError(
+          StrCat("task.uid ", spec.uid, " / task.gid ", spec.gid,
+                 " is outside the zone's user namespace (ids 0 to ", kZoneIdCount - 1,
+                 "); choose an id in that range, or run the zone with [zone] userns = false"));
+    }
   }
+  plan.userns_fd = zone.userns_fd;
+  plan.userns_first = zone.userns_first;
   if (!spec.output_dir.empty()) {
     auto dir = NormalizePath(spec.output_dir, "task.output_dir");
     if (!dir.ok()) return dir.status();
@@ -486,6 +495,18 @@ absl::StatusOr<TaskPlan> PlanTask(const TaskSpec& spec, const ZoneContext& zone)
   if (absl::Status s = PlanCapabilities(spec, plan); !s.ok()) return s;
   if (absl::Status s = PlanRlimits(spec, plan); !s.ok()) return s;
   if (absl::Status s = PlanKernelLayers(spec, plan); !s.ok()) return s;
+  if (plan.userns_fd >= 0) {
+    for (auto& m : plan.mounts) {
+      struct stat st;
+      if (::stat(m.source.c_str(), &st) < 0) {
+        return ErrnoStatus(errno, StrCat("stat mount source ", m.source));
+      }
+      m.owner_uid = st.st_uid;
+      m.owner_gid = st.st_gid;
+    }
+    plan.layers.push_back(StrCat("userns: ", DescribeZoneMapping(plan.userns_first),
+                                 "; mounts idmapped (their owner is the task's user inside)"));
+  }
   return plan;
 }
 

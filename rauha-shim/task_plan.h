@@ -23,6 +23,8 @@ struct ZoneContext {
   std::string state_dir;
   std::string hostname;
   bool isolated_network = true;
+  int userns_fd = -1;         // the zone's user namespace (zone.h), or -1: host ids
+  uint32_t userns_first = 0;  // the host id of the zone's uid/gid 0
 };
 
 struct PlannedMount {
@@ -33,6 +35,12 @@ struct PlannedMount {
   bool create = true;  // false: the target already exists (under a read-only system dir)
   // Set when rauhad checked the source: mount only this object (see shim::Mount).
   std::optional<FileIdentity> pinned;
+  // In a zone with a user namespace: the source's owner (as the host sees it), shown inside as
+  // the task's own user through an idmapped mount whose user namespace is `idmap_fd` (owned by
+  // the shim; -1 until Server::Start fills it).
+  uid_t owner_uid = 0;
+  gid_t owner_gid = 0;
+  int idmap_fd = -1;
 };
 
 struct TaskPlan {
@@ -63,9 +71,11 @@ struct TaskPlan {
   uint64_t timeout_ms = 0;
   uint64_t kill_after_ms = 0;
   uint64_t output_limit = kDefaultOutputLimit;
-  std::string output_dir;    // normalised host path, or "" (TaskSpec.output_dir)
-  std::string stdin_data;    // "": /dev/null
-  bool switch_user = false;  // setgroups(0), setresgid(gid), setresuid(uid) in the workload
+  std::string output_dir;     // normalised host path, or "" (TaskSpec.output_dir)
+  std::string stdin_data;     // "": /dev/null
+  int userns_fd = -1;         // the zone's user namespace: joined last, before capabilities
+  uint32_t userns_first = 0;  // host id of the zone's uid/gid 0 (tmpfs roots belong to it)
+  bool switch_user = false;   // setgroups(0), setresgid(gid), setresuid(uid) in the workload
   uid_t uid = 0;
   gid_t gid = 0;
   std::vector<std::string> warnings;

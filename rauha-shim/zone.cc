@@ -11,9 +11,12 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <utility>
+#include <vector>
 
 #include "rauha-common/errors.h"
 #include "rauha-common/strcat.h"
+#include "rauha-common/userns.h"
 
 namespace rauha::shim {
 namespace {
@@ -46,9 +49,24 @@ absl::Status OpenPingGroupRange() {
 
 }  // namespace
 
-absl::Status EnterZoneNamespaces(const std::string& hostname, bool isolated_network) {
+absl::StatusOr<UniqueFd> EnterZoneNamespaces(const std::string& hostname, bool isolated_network,
+                                             uint32_t userns_first) {
   int flags = CLONE_NEWIPC | CLONE_NEWUTS | (isolated_network ? CLONE_NEWNET : 0);
-  if (::unshare(flags) < 0) {
+  UniqueFd userns;
+  if (userns_first != 0) {
+    std::vector<IdMapping> map = {{0, userns_first, kZoneIdCount}};
+    auto ns = CreateUserNamespace(map, map, flags);
+    if (!ns.ok()) return Annotate(ns.status(), "creating the zone's user namespace");
+    // Joining a namespace owned by a child user namespace needs CAP_SYS_ADMIN over it, which
+    // host root has; the shim's own credentials stay the host's.
+    for (auto [fd, what] : {std::pair{ns->ipc.get(), "ipc"}, std::pair{ns->uts.get(), "uts"},
+                            std::pair{ns->net.get(), "net"}}) {
+      if (fd >= 0 && ::setns(fd, 0) < 0) {
+        return ErrnoStatus(errno, StrCat("setns into the zone's ", what, " namespace"));
+      }
+    }
+    userns = std::move(ns->user);
+  } else if (::unshare(flags) < 0) {
     return ErrnoStatus(errno, isolated_network ? "unshare(ipc, uts, net)" : "unshare(ipc, uts)");
   }
   if (isolated_network) {
@@ -59,7 +77,7 @@ absl::Status EnterZoneNamespaces(const std::string& hostname, bool isolated_netw
   if (::sethostname(hostname.data(), len) < 0) {
     return ErrnoStatus(errno, StrCat("sethostname ", hostname.substr(0, len)));
   }
-  return absl::OkStatus();
+  return userns;
 }
 
 absl::Status EnsureStateDir(const std::string& dir) {

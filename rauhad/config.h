@@ -40,6 +40,10 @@ struct DaemonConfig {
   uint32_t max_task_calls = 64;
   // --warm-zones: zones kept ready per pooled policy (pool/warm_pool.h); 0: no pool.
   uint32_t warm_zones = 2;
+  // --userns-range: host ids handed to zones' user namespaces, 65536 per zone (userns_ranges.h).
+  // userns_count 0: off ("--userns-range off"); zones keep the host's ids.
+  uint32_t userns_first = 100000000;
+  uint32_t userns_count = 65536u * 4096u;
 
   std::string DatabasePath() const { return state_dir + "/rauha.db"; }
   std::string ZoneRunDir(const std::string& zone_id) const { return run_dir + "/zones/" + zone_id; }

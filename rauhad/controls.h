@@ -24,6 +24,10 @@ struct HostLayers {
   std::string lsm_detail;
   bool landlock_events = false;  // Landlock denials reach the ring buffer (kprobe observer)
   std::string landlock_events_detail;
+  // Zones get their own user namespace (probed: user namespaces and idmapped mounts work, and
+  // --userns-range is not off); the detail says what was found.
+  bool userns = false;
+  std::string userns_detail = "not probed";
 };
 
 struct ControlLayer {

@@ -21,6 +21,7 @@
 #include "rauha-common/fd.h"
 #include "rauha-common/landlock_abi.h"
 #include "rauha-common/strcat.h"
+#include "rauha-common/userns.h"
 #include "rauhad/audit/audit_log.h"
 #include "rauhad/audit/recorder.h"
 #include "rauhad/call_gate.h"
@@ -48,6 +49,7 @@
 #include "rauhad/process_runner.h"
 #include "rauhad/server/process_service.h"
 #include "rauhad/task_runner.h"
+#include "rauhad/userns_ranges.h"
 #include "rauhad/zone_manager.h"
 
 namespace {
@@ -159,6 +161,11 @@ int main(int argc, char** argv) {
                  "set-up; each serves one task and is deleted after it. 0: no pool")
       ->capture_default_str()
       ->check(CLI::Range(0u, 64u));
+  std::string userns_range = "100000000:268435456";
+  app.add_option("--userns-range", userns_range,
+                 "host ids for zones' user namespaces, FIRST:COUNT (65536 per zone; default "
+                 "100000000:268435456, 4096 zones), or \"off\": zones keep the host's ids")
+      ->capture_default_str();
   app.add_option("--bridge", net_config.bridge, "bridge of bridged zones (created when needed)")
       ->capture_default_str();
   app.add_option("--subnet", net_config.subnet,
@@ -235,6 +242,11 @@ int main(int argc, char** argv) {
     if (!creds.ok()) return Fail(rauha::ToStd(creds.status().message()));
     tls_credentials = *std::move(creds);
   }
+
+  auto userns_pool = rauha::ParseUsernsRange(userns_range);
+  if (!userns_pool.ok()) return Fail(rauha::ToStd(userns_pool.status().message()));
+  config.userns_first = userns_pool->first;
+  config.userns_count = userns_pool->count;
 
   if (::geteuid() != 0) return Fail("must run as root (it creates cgroups, namespaces and mounts)");
   if (config.shim_path.empty()) config.shim_path = DefaultShimPath();
@@ -313,6 +325,18 @@ int main(int argc, char** argv) {
   // the layer table (controls.h) follows from it.
   rauha::HostLayers host;
   host.landlock_abi = rauha::LandlockAbi();
+  // Zones run in their own user namespace only where both halves work: the namespace and the
+  // idmapped mounts that keep the repo and the host view usable from it.
+  if (config.userns_count == 0) {
+    host.userns_detail = "off (rauhad --userns-range off)";
+  } else {
+    host.userns = rauha::ProbeZoneUserNamespaces("/usr", &host.userns_detail);
+    if (host.userns) {
+      host.userns_detail = rauha::StrCat(host.userns_detail, "; zones get 65536 ids each from ",
+                                         config.userns_first, ":", config.userns_count);
+    }
+  }
+  std::fprintf(stderr, "rauhad: user namespaces: %s\n", host.userns_detail.c_str());
   std::unique_ptr<rauha::bpf::Enforcer> enforcer;
   if (config.bpf_pin_dir.empty()) config.bpf_pin_dir = rauha::bpf::DefaultPinDir(config.state_dir);
   rauha::bpf::Enforcer::Options bpf_options;
@@ -360,7 +384,9 @@ int main(int argc, char** argv) {
       std::move(proxy_options),
       [&hub](const rauha::EnforcementEvent& e) { hub.PublishToResults(e); });
   if (!proxy.ok()) return Fail(rauha::ToStd(proxy.status().message()));
-  rauha::ZoneManager zones(config, store->get(), cgroups->get(), &events, network->get(), &hub);
+  rauha::UsernsRanges userns_ranges({config.userns_first, config.userns_count}, store->get());
+  rauha::ZoneManager zones(config, store->get(), cgroups->get(), &events, network->get(), &hub,
+                           &userns_ranges);
   zones.set_recorder(&recorder);
   zones.set_egress_proxy(proxy->get());
   if (auto st = zones.Recover(); !st.ok()) return Fail(rauha::ToStd(st.message()));

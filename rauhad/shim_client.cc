@@ -83,6 +83,10 @@ absl::StatusOr<pid_t> SpawnShim(const ShimLaunch& l) {
                                    l.zone_name, "--socket",  l.socket_path, "--state-dir",
                                    l.state_dir, "--network", l.network,     "--ready-fd",
                                    "3",         "--log",     l.log_path};
+  if (l.userns_first != 0) {
+    args.push_back("--userns");
+    args.push_back(StrCat(l.userns_first));
+  }
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

@@ -1,7 +1,10 @@
 #include "rauhad/zone_manager.h"
 
+#include <fcntl.h>
+#include <linux/nsfs.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -21,6 +24,7 @@
 #include "rauha-common/names.h"
 #include "rauha-common/strcat.h"
 #include "rauha-common/timeutil.h"
+#include "rauha-common/userns.h"
 #include "rauhad/shim_client.h"
 
 namespace rauha {
@@ -100,6 +104,37 @@ std::string NsInode(const std::string& path) {
   return ec ? std::string() : target.string();
 }
 
+// Which user namespace owns the zone's namespaces (the shim's uts namespace, made with them),
+// and the map the kernel shows for it: checked against what the zone was given.
+IsolationCheckView UsernsCheck(uint32_t userns_first, const std::string& expected, pid_t shim) {
+  std::string host_user = NsInode("/proc/self/ns/user");
+  UniqueFd uts(::open(StrCat("/proc/", shim, "/ns/uts").c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd owner(uts ? ::ioctl(uts.get(), NS_GET_USERNS) : -1);
+  if (!owner) {
+    return {"namespace.user", false,
+            StrCat("cannot find the owner of the zone's namespaces: ", std::strerror(errno))};
+  }
+  std::string zone_user = NsInode(StrCat("/proc/self/fd/", owner.get()));
+  if (userns_first == 0) {
+    return {"namespace.user", zone_user == host_user,
+            StrCat(expected, "; the zone's namespaces belong to ", zone_user,
+                   zone_user == host_user ? ", the host's" : ", not the host's")};
+  }
+  if (zone_user == host_user) {
+    return {"namespace.user", false,
+            StrCat("the zone's namespaces belong to the host's user namespace ", host_user)};
+  }
+  auto map = ReadUidMapOf(owner.get());
+  if (!map.ok()) return {"namespace.user", false, ToStd(map.status().message())};
+  std::istringstream in(*map);
+  uint64_t inside = 1, outside = 0, count = 0;
+  in >> inside >> outside >> count;
+  bool passed = inside == 0 && outside == userns_first && count == kZoneIdCount;
+  std::string line = map->substr(0, map->find('\n'));
+  line.erase(0, line.find_first_not_of(' '));
+  return {"namespace.user", passed, StrCat(zone_user, " (uid_map \"", line, "\"): ", expected)};
+}
+
 // rx/tx bytes of every interface but lo in the shim's network namespace.
 void ReadNetDev(pid_t pid, uint64_t* rx, uint64_t* tx) {
   std::istringstream in(ReadFileOrEmpty(StrCat("/proc/", pid, "/net/dev")));
@@ -140,14 +175,25 @@ std::vector<std::string> UnavailableControls(const policy::Policy& p,
   return out;
 }
 
+std::string UsernsGap(const policy::Policy& p, policy::ZoneType type, uint32_t userns_first,
+                      const HostLayers& host) {
+  if (type == policy::ZoneType::kPrivileged || !p.zone.userns || userns_first != 0) return "";
+  return StrCat(
+      "zone.userns: the zone runs with the host's ids (its root is the host's root "
+      "with fewer capabilities): ",
+      host.userns ? "it was created before user namespaces were available" : host.userns_detail);
+}
+
 ZoneManager::ZoneManager(DaemonConfig config, store::Store* store, cgroup::Manager* cgroups,
-                         EventBus* events, net::ZoneNetwork* network, EnforcementHub* hub)
+                         EventBus* events, net::ZoneNetwork* network, EnforcementHub* hub,
+                         UsernsRanges* userns)
     : config_(std::move(config)),
       store_(store),
       cgroups_(cgroups),
       events_(events),
       network_(network),
       hub_(hub),
+      userns_(userns),
       watcher_(std::make_unique<ShimWatcher>(
           [this](const std::string& zone_id, pid_t pid) { OnShimExit(zone_id, pid); })) {}
 
@@ -177,7 +223,16 @@ HostLayers ZoneManager::host_layers() const {
   HostLayers h = hub_ ? hub_->host() : HostLayers{};
   if (!hub_) h.landlock_abi = LandlockAbi();
   h.nftables = network_ != nullptr;
+  if (!userns_) {
+    h.userns = false;
+    h.userns_detail = "no user namespace ranges configured";
+  }
   return h;
+}
+
+bool ZoneManager::WantsUserns(const Zone& z) const {
+  return userns_ && host_layers().userns && z.policy.zone.userns &&
+         z.record.zone_type != policy::ToString(policy::ZoneType::kPrivileged);
 }
 
 absl::Status ZoneManager::CheckAdmission(const policy::Policy& pol, const std::string& what) const {
@@ -258,6 +313,10 @@ ZoneView ZoneManager::ViewOf(const Zone& z) const {
   v.limits = z.limits;
   v.unavailable = UnavailableControls(z.policy, z.limits);
   const HostLayers host = host_layers();
+  v.userns_first = z.userns_first;
+  if (std::string gap = UsernsGap(z.policy, v.zone_type, z.userns_first, host); !gap.empty()) {
+    v.unavailable.push_back(std::move(gap));
+  }
   for (auto& gap : EnforcementGaps(z.policy, host)) v.unavailable.push_back(std::move(gap));
   v.controls = MapControls(z.policy, host);
   if (hub_) {
@@ -271,6 +330,16 @@ ZoneView ZoneManager::ViewOf(const Zone& z) const {
                       host_net ? "ipc, uts shared by the zone; mount, pid per task; host network"
                                : "net (loopback only), ipc, uts shared by the zone; mount, pid "
                                  "per task"});
+  if (z.userns_first != 0) {
+    v.userns = StrCat("own user namespace: ", DescribeZoneMapping(z.userns_first));
+  } else if (v.zone_type == policy::ZoneType::kPrivileged) {
+    v.userns = "host ids (privileged zone)";
+  } else if (!z.policy.zone.userns) {
+    v.userns = "host ids ([zone] userns = false)";
+  } else {
+    v.userns = StrCat("host ids: ", host.userns_detail);
+  }
+  v.layers.push_back({"userns", live && z.userns_first != 0, v.userns});
   std::string applied;
   for (const auto& l : z.limits) {
     if (l.applied) applied += StrCat(applied.empty() ? "" : ", ", l.control);
@@ -374,6 +443,18 @@ absl::Status ZoneManager::Bringup(Zone& z) {
   launch.network = ShimNetwork(z.policy);
   launch.log_path = run_dir + "/shim.log";
   launch.timeout_ms = static_cast<int>(config_.shim_start_timeout_ms);
+  if (WantsUserns(z)) {
+    // Held from here until the zone is deleted (a restart keeps it: Allocate returns it).
+    auto first = userns_->Allocate(z.record.id);
+    if (!first.ok()) {
+      if (hub_) hub_->DetachZone(z.record.id);
+      (void)cgroup::Remove(z.cgroup);
+      std::filesystem::remove_all(run_dir, ec);
+      return Annotate(first.status(), "allocating the zone's user namespace ids");
+    }
+    z.userns_first = *first;
+    launch.userns_first = *first;
+  }
   absl::StatusOr<pid_t> pid = absl::UnknownError("not spawned");
   {
     NormalPriorityForSpawn normal;
@@ -548,6 +629,7 @@ absl::StatusOr<ZoneView> ZoneManager::CreateZone(const std::string& name,
   Zone* z = FindLocked(name, /*include_pooled=*/true);
   if (!up.ok()) {
     if (network_) network_->Release(work.record.id);
+    if (userns_) store::LogRefused(userns_->Release(work.record.id), "releasing user ids");
     store::LogRefused(store_->DeleteZone(work.record.id), StrCat("forgetting zone ", name));
     zones_.erase(name);
     if (!pooled) events_->Publish(name, "zone.deleted", StrCat("creation failed: ", up.message()));
@@ -557,12 +639,14 @@ absl::StatusOr<ZoneView> ZoneManager::CreateZone(const std::string& name,
   z->cgroup = work.cgroup;
   z->limits = work.limits;
   z->address = work.address;
+  z->userns_first = work.userns_first;
   if (auto st = CommitState(*z, ZoneState::kReady); !st.ok()) {
     // The record says Creating, which the next start removes; so does this call, now.
     zones_.erase(name);
     lock.unlock();
     Teardown(work.record, work.cgroup);
     if (network_) network_->Release(work.record.id);
+    if (userns_) store::LogRefused(userns_->Release(work.record.id), "releasing user ids");
     store::LogRefused(store_->DeleteZone(work.record.id), StrCat("forgetting zone ", name));
     if (!pooled) events_->Publish(name, "zone.deleted", StrCat("creation failed: ", st.message()));
     return Annotate(st, StrCat("creating zone \"", name, "\""));
@@ -650,6 +734,9 @@ absl::Status ZoneManager::DeleteZone(const std::string& name, bool force, bool i
     zones_.erase(name);
   }
   if (network_) network_->Release(record.id);
+  if (userns_) {
+    store::LogRefused(userns_->Release(record.id), StrCat("releasing the user ids of ", name));
+  }
   if (!pooled) events_->Publish(name, "zone.deleted", StrCat("zone ", record.id, " removed"));
   if (recorder_) recorder_->ZoneDeleted(record.id, name, force);
   return absl::OkStatus();
@@ -694,6 +781,11 @@ absl::Status ZoneManager::ApplyPolicy(const std::string& name, const std::string
                                                   : policy::ZoneType::kNonGlobal;
   RAUHA_RETURN_IF_ERROR(CheckPolicySupported(pol, type, network_ != nullptr));
   RAUHA_RETURN_IF_ERROR(CheckAdmission(pol, StrCat("the policy for zone \"", name, "\"")));
+  if (pol.zone.userns != z->policy.zone.userns) {
+    return absl::FailedPreconditionError(
+        StrCat("[zone] userns cannot change on an existing zone (it is ",
+               z->policy.zone.userns ? "true" : "false", "); create a new zone instead"));
+  }
   if (pol.network.mode != z->policy.network.mode) {
     return absl::FailedPreconditionError(
         StrCat("network.mode cannot change on an existing zone (it is \"",
@@ -811,6 +903,7 @@ absl::StatusOr<std::vector<IsolationCheckView>> ZoneManager::Verify(const std::s
              : StrCat(zone_ns.empty() ? "unknown" : zone_ns,
                       separate ? " differs from the host's " : " is the host's ", host_ns)});
   }
+  checks.push_back(UsernsCheck(v.userns_first, v.userns, shim_pid));
   bool cg_ok = v.cgroup.id != 0;
   for (const auto& p : v.cgroup.AllPaths()) cg_ok = cg_ok && std::filesystem::exists(p);
   checks.push_back({"cgroup", cg_ok, StrCat("cgroup id ", v.cgroup.id)});
@@ -1004,6 +1097,8 @@ absl::Status ZoneManager::Recover() {
     if (network_ && pol->network.mode == policy::NetworkMode::kBridged)
       zone->address = network_->AddressOf(rec.id);
     zone->cgroup = cgroups_->ZonePaths(rec.id);
+    // A live shim keeps the ids it was started with, whatever this rauhad's flags say.
+    if (userns_) zone->userns_first = userns_->Lookup(rec.id).value_or(0);
     auto state = ZoneStateFromString(rec.state).value_or(ZoneState::kStopped);
     zone->state = state;
 
@@ -1026,6 +1121,7 @@ absl::Status ZoneManager::Recover() {
           zone->cgroup = work.cgroup;
           zone->limits = work.limits;
           zone->address = work.address;
+          zone->userns_first = work.userns_first;
           std::lock_guard lock(mu_);
           auto* z = zone.get();
           zones_[rec.name] = std::move(zone);
@@ -1098,6 +1194,15 @@ absl::Status ZoneManager::Recover() {
     if (auto st = network_->Reconcile(existing); !st.ok()) {
       std::fprintf(stderr, "rauhad: reconciling zone networks: %s\n", ToStd(st.message()).c_str());
     }
+  }
+  if (userns_) {
+    std::set<std::string> existing;
+    {
+      std::lock_guard lock(mu_);
+      for (const auto& [name, z] : zones_) existing.insert(z->record.id);
+    }
+    // Blocks of zones removed half-way (a crash between the kernel and the database).
+    store::LogRefused(userns_->ReleaseAllBut(existing), "releasing leftover user id blocks");
   }
   // cgroup directories that belong to no zone: leftovers of a crash.
   for (const auto& id : cgroups_->ListZoneIds()) {

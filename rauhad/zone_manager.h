@@ -27,6 +27,7 @@
 #include "rauhad/net/zone_network.h"
 #include "rauhad/shim_watcher.h"
 #include "rauhad/store/store.h"
+#include "rauhad/userns_ranges.h"
 
 namespace rauha {
 
@@ -59,6 +60,8 @@ struct ZoneView {
   std::string shim_socket;
   std::string address;        // bridged zones: the zone's IPv4 address
   std::string network_rules;  // bridged zones: the zone's nftables chains, as nft commands
+  uint32_t userns_first = 0;  // host id of the zone's uid/gid 0 (65536 ids); 0: host ids
+  std::string userns;         // what the zone's ids are, for people ("uid/gid 0-65535 -> ...")
 };
 
 struct ZoneStatsView {
@@ -80,8 +83,10 @@ class ZoneManager {
  public:
   // `network` null: bridged zones are refused.
   // `hub` null: no eBPF enforcement (unit tests of the registry).
+  // `userns` null, or host_layers().userns false: every zone keeps the host's ids.
   ZoneManager(DaemonConfig config, store::Store* store, cgroup::Manager* cgroups, EventBus* events,
-              net::ZoneNetwork* network = nullptr, EnforcementHub* hub = nullptr);
+              net::ZoneNetwork* network = nullptr, EnforcementHub* hub = nullptr,
+              UsernsRanges* userns = nullptr);
   ~ZoneManager();
 
   // What enforces each control on this host.
@@ -169,10 +174,15 @@ class ZoneManager {
     uint32_t running_tasks = 0;
     uint64_t last_cpu_ns = 0;
     std::chrono::steady_clock::time_point last_cpu_sample{};
-    std::string address;    // bridged zones
-    bool pooled = false;    // in the warm pool, not yet claimed: invisible to the API
-    bool retiring = false;  // its one task ended; its deletion is queued (no new task)
+    std::string address;        // bridged zones
+    bool pooled = false;        // in the warm pool, not yet claimed: invisible to the API
+    bool retiring = false;      // its one task ended; its deletion is queued (no new task)
+    uint32_t userns_first = 0;  // its user namespace's block of host ids; 0: host ids
   };
+
+  // Whether the zone gets its own user namespace when its shim starts: a non-privileged zone
+  // whose policy does not turn it off, on a host where it works.
+  bool WantsUserns(const Zone& zone) const;
 
   absl::StatusOr<policy::Policy> ResolvePolicy(const std::string& policy_toml,
                                                std::vector<std::string>* warnings);
@@ -215,6 +225,7 @@ class ZoneManager {
   EventBus* events_;
   net::ZoneNetwork* network_;
   EnforcementHub* hub_;
+  UsernsRanges* userns_;
   audit::Recorder* recorder_ = nullptr;
   egress::EgressProxy* proxy_ = nullptr;
   std::mutex mu_;
@@ -233,6 +244,11 @@ class ZoneManager {
 // Controls the policy states that nothing on this host enforces yet, with the reason.
 std::vector<std::string> UnavailableControls(const policy::Policy& policy,
                                              const std::vector<cgroup::LimitReport>& limits);
+
+// "zone.userns: ..." when a non-privileged zone's policy asks for its own user namespace
+// (the default) and it runs without one because this host cannot give it (`host`); "" else.
+std::string UsernsGap(const policy::Policy& policy, policy::ZoneType type, uint32_t userns_first,
+                      const HostLayers& host);
 
 // Shell-free check that `pid` is still the process we think (pid reuse): its cmdline holds
 // `needle`.

@@ -78,6 +78,7 @@ std::string ToCanonicalToml(const Policy& p) {
   std::string out = "[zone]\n";
   if (!p.zone.name.empty()) Line(out, "name", Quote(p.zone.name));
   Line(out, "type", Quote(ToString(p.zone.type)));
+  if (!p.zone.userns) Line(out, "userns", "false");
 
   if (p.admission.mode == AdmissionMode::kAudit) {
     out += "\n[admission]\n";

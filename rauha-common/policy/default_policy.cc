@@ -12,6 +12,7 @@ constexpr std::string_view kDefaultPolicyToml = R"toml(
 [zone]
 name = "standard"
 type = "non-global"
+userns = true
 
 [capabilities]
 allowed = [

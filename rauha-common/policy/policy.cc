@@ -116,7 +116,8 @@ class Parser {
     std::map<std::string_view, Handler> handlers;
     if (name == "zone") {
       handlers = {{"name", [this](auto& n, auto f) { return ZoneName(n, f); }},
-                  {"type", [this](auto& n, auto f) { return ZoneTypeKey(n, f); }}};
+                  {"type", [this](auto& n, auto f) { return ZoneTypeKey(n, f); }},
+                  {"userns", [this](auto& n, auto f) { return Bool(n, f, policy_.zone.userns); }}};
     } else if (name == "admission") {
       handlers = {{"mode", [this](auto& n, auto f) { return AdmissionModeKey(n, f); }}};
     } else if (name == "capabilities") {
@@ -380,13 +381,17 @@ class Parser {
     return absl::OkStatus();
   }
 
-  absl::Status SharedLayers(const toml::node& node, std::string_view field) {
+  absl::Status Bool(const toml::node& node, std::string_view field, bool& out) {
     const auto* b = node.as_boolean();
     if (b == nullptr) {
       return Error(node.source(), StrCat(field, " must be true or false, got ", TypeName(node)));
     }
-    policy_.filesystem.shared_layers = b->get();
+    out = b->get();
     return absl::OkStatus();
+  }
+
+  absl::Status SharedLayers(const toml::node& node, std::string_view field) {
+    return Bool(node, field, policy_.filesystem.shared_layers);
   }
 
   absl::Status WritablePaths(const toml::node& node, std::string_view field) {

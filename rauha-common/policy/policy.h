@@ -6,6 +6,9 @@
 // the default's list (it does not add to it).
 //   [zone]          name (string; default "": the one key not taken from the default)
 //                   type ("non-global" | "privileged"; default "non-global")
+//                   userns (bool; default true) -- ours; the zone runs in its own user
+//                   namespace (root inside is an unprivileged host id) where the kernel allows;
+//                   privileged zones never do. Written in canonical TOML only when false.
 //   [admission]     mode ("enforce" | "audit"; default "enforce") -- ours; "audit" admits a
 //                   zone whose controls cannot all be enforced, reporting the gap
 //   [capabilities]  allowed ([CAP_* names]; default CAP_NET_BIND_SERVICE, CAP_CHOWN,
@@ -79,6 +82,7 @@ struct Policy {
   struct Zone {
     std::string name;
     ZoneType type = ZoneType::kNonGlobal;
+    bool userns = true;
   } zone;
   struct Admission {
     AdmissionMode mode = AdmissionMode::kEnforce;

@@ -2,6 +2,7 @@
 
 #include "rauha-common/names.h"
 #include "rauha-common/strcat.h"
+#include "rauha-common/userns.h"
 #include "rauhad/isolation_checks.h"
 #include "rauhad/server/admit.h"
 #include "rauhad/server/event_watch.h"
@@ -47,6 +48,11 @@ void FillZoneInfo(const ZoneView& v, zpb::ZoneInfo* info) {
     counter->set_denied(c.denied);
   }
   info->set_enforcement_events_lost(v.events_lost);
+  if (v.userns_first != 0) {
+    info->set_userns_host_first(v.userns_first);
+    info->set_userns_id_count(kZoneIdCount);
+  }
+  info->set_userns(v.userns);
 }
 
 void FillControl(const ControlLayer& c, zpb::ControlStatus* out) {
@@ -82,6 +88,7 @@ grpc::Status ZoneServiceImpl::GetHostEnforcement(grpc::ServerContext*,
       host.nftables ? "bridged zones: one inet table, per-zone chains, default drop"
                     : "bridged networking not configured");
   add("namespace", true, "mount, pid per task; net, ipc, uts per zone");
+  add("userns", host.userns, host.userns_detail);
   add("capabilities", true, "every capability outside [capabilities].allowed dropped");
   for (const auto& c : HostControls(host)) FillControl(c, resp->add_controls());
   return grpc::Status::OK;

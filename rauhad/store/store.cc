@@ -34,6 +34,10 @@ CREATE TABLE IF NOT EXISTS ipam (
   address TEXT PRIMARY KEY,
   zone_id TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS userns_ranges (
+  first INTEGER PRIMARY KEY,
+  zone_id TEXT NOT NULL UNIQUE
+);
 )sql";
 
 }  // namespace
@@ -198,6 +202,37 @@ absl::StatusOr<std::vector<AddressRecord>> Store::ListAddresses() {
   std::vector<AddressRecord> out;
   int rc;
   while ((rc = s.Step()) == SQLITE_ROW) out.push_back({s.Text(0), s.Text(1)});
+  if (auto st = s.Done(rc); !st.ok()) return st;
+  return out;
+}
+
+absl::Status Store::PutUsernsRange(const UsernsRangeRecord& r) {
+  std::lock_guard lock(mu_);
+  // Plain INSERT: the keys make a block impossible to hand to two zones, or two to one.
+  Stmt s(db_, "INSERT INTO userns_ranges (first, zone_id) VALUES (?1, ?2)");
+  if (auto st = s.prepared(); !st.ok()) return st;
+  s.Bind(1, int64_t{r.first});
+  s.Bind(2, r.zone_id);
+  return s.Done(s.Step());
+}
+
+absl::Status Store::ReleaseUsernsRange(const std::string& zone_id) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "DELETE FROM userns_ranges WHERE zone_id = ?1");
+  if (auto st = s.prepared(); !st.ok()) return st;
+  s.Bind(1, zone_id);
+  return s.Done(s.Step());
+}
+
+absl::StatusOr<std::vector<UsernsRangeRecord>> Store::ListUsernsRanges() {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "SELECT first, zone_id FROM userns_ranges ORDER BY first");
+  if (auto st = s.prepared(); !st.ok()) return st;
+  std::vector<UsernsRangeRecord> out;
+  int rc;
+  while ((rc = s.Step()) == SQLITE_ROW) {
+    out.push_back({static_cast<uint32_t>(s.Int(0)), s.Text(1)});
+  }
   if (auto st = s.Done(rc); !st.ok()) return st;
   return out;
 }

@@ -46,6 +46,13 @@ struct AddressRecord {
   std::string zone_id;
 };
 
+// One zone's block of host ids for its user namespace: [first, first + 65536), held from the
+// zone's creation until it is deleted.
+struct UsernsRangeRecord {
+  uint32_t first = 0;
+  std::string zone_id;
+};
+
 // A stored image: its platform manifest (the identity), what a container needs to run it, and
 // the tags pointing at it (docker.io/library/busybox:latest form).
 struct ImageRecord {
@@ -87,6 +94,12 @@ class Store {
   absl::Status PutAddress(const AddressRecord& a);
   absl::Status ReleaseAddresses(const std::string& zone_id);
   absl::StatusOr<std::vector<AddressRecord>> ListAddresses();
+
+  // User namespace ranges: AlreadyExists when `first` is held by any zone or the zone holds
+  // one already.
+  absl::Status PutUsernsRange(const UsernsRangeRecord& r);
+  absl::Status ReleaseUsernsRange(const std::string& zone_id);
+  absl::StatusOr<std::vector<UsernsRangeRecord>> ListUsernsRanges();
 
   // Images (image_records.cc). PutImage inserts or replaces the image and, in the same
   // transaction, points each of `tags` at it (a tag moves from any other image).

@@ -62,7 +62,7 @@ std::string Dump(const Policy& p) {
     return out;
   };
   return StrCat("zone.name=", p.zone.name, "\nzone.type=", ToString(p.zone.type),
-                "\nadmission.mode=", ToString(p.admission.mode),
+                "\nzone.userns=", p.zone.userns, "\nadmission.mode=", ToString(p.admission.mode),
                 "\ncapabilities.allowed=", list(p.capabilities.allowed),
                 "\nresources.cpu_shares=", opt(p.resources.cpu_shares),
                 "\nresources.memory_limit_bytes=", opt(p.resources.memory_limit_bytes),

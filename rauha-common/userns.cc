@@ -1,0 +1,203 @@
+#include "rauha-common/userns.h"
+
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "rauha-common/errors.h"
+#include "rauha-common/strcat.h"
+
+namespace rauha {
+namespace {
+
+// An id no zone gets (the last block below (uid_t)-1), for probes that create no file.
+constexpr uint32_t kProbeOutsideFirst = 0xFFFE0000u;
+
+// A raw clone3 child (no fork handlers run, so this is safe in a threaded daemon) that blocks
+// until `hold` closes, then exits. Holding it keeps its namespaces alive while they are set up.
+class HolderChild {
+ public:
+  HolderChild() = default;
+  HolderChild(const HolderChild&) = delete;
+  HolderChild& operator=(const HolderChild&) = delete;
+  ~HolderChild() { Release(); }
+
+  absl::Status Start(int clone_flags) {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) < 0) return ErrnoStatus(errno, "pipe2 for a namespace holder");
+    UniqueFd read_end(fds[0]);
+    hold_.reset(fds[1]);
+    clone_args args{};
+    args.flags = static_cast<uint64_t>(clone_flags);
+    args.exit_signal = SIGCHLD;
+    long pid = ::syscall(SYS_clone3, &args, sizeof(args));
+    if (pid < 0) {
+      hold_.reset();
+      return ErrnoStatus(errno, "clone3 (new user namespace)");
+    }
+    if (pid == 0) {
+      ::close(fds[1]);
+      char c;
+      while (::read(fds[0], &c, 1) < 0 && errno == EINTR) {
+      }
+      ::_exit(0);
+    }
+    pid_ = static_cast<pid_t>(pid);
+    return absl::OkStatus();
+  }
+
+  pid_t pid() const { return pid_; }
+
+  // Lets the child exit and reaps it (ECHILD where SIGCHLD is ignored: the kernel reaped it).
+  void Release() {
+    if (pid_ <= 0) return;
+    hold_.reset();
+    int status;
+    while (::waitpid(pid_, &status, __WALL) < 0 && errno == EINTR) {
+    }
+    pid_ = 0;
+  }
+
+ private:
+  UniqueFd hold_;
+  pid_t pid_ = 0;
+};
+
+absl::Status WriteProcFile(pid_t pid, const char* name, const std::string& text) {
+  std::string path = StrCat("/proc/", pid, "/", name);
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd) return ErrnoStatus(errno, StrCat("open ", path));
+  // The kernel takes a map in a single write only.
+  if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
+    return ErrnoStatus(errno,
+                       StrCat("write ", path, " (\"", text.substr(0, text.find('\n')), "\")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<UniqueFd> OpenNs(pid_t pid, const char* name) {
+  std::string path = StrCat("/proc/", pid, "/ns/", name);
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return ErrnoStatus(errno, StrCat("open ", path));
+  return fd;
+}
+
+}  // namespace
+
+std::string FormatIdMap(const std::vector<IdMapping>& map) {
+  std::string out;
+  for (const auto& m : map) out += StrCat(m.inside, " ", m.outside, " ", m.count, "\n");
+  return out;
+}
+
+absl::StatusOr<ZoneNamespaces> CreateUserNamespace(const std::vector<IdMapping>& uid_map,
+                                                   const std::vector<IdMapping>& gid_map,
+                                                   int extra_flags) {
+  HolderChild child;
+  RAUHA_RETURN_IF_ERROR(child.Start(CLONE_NEWUSER | extra_flags));
+  RAUHA_RETURN_IF_ERROR(WriteProcFile(child.pid(), "uid_map", FormatIdMap(uid_map)));
+  RAUHA_RETURN_IF_ERROR(WriteProcFile(child.pid(), "gid_map", FormatIdMap(gid_map)));
+  ZoneNamespaces out;
+  RAUHA_ASSIGN_OR_RETURN(out.user, OpenNs(child.pid(), "user"));
+  if (extra_flags & CLONE_NEWIPC) {
+    RAUHA_ASSIGN_OR_RETURN(out.ipc, OpenNs(child.pid(), "ipc"));
+  }
+  if (extra_flags & CLONE_NEWUTS) {
+    RAUHA_ASSIGN_OR_RETURN(out.uts, OpenNs(child.pid(), "uts"));
+  }
+  if (extra_flags & CLONE_NEWNET) {
+    RAUHA_ASSIGN_OR_RETURN(out.net, OpenNs(child.pid(), "net"));
+  }
+  return out;
+}
+
+absl::StatusOr<UniqueFd> IdmappedTree(int dirfd, const std::string& path, int userns_fd,
+                                      uint64_t attr_set) {
+  unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE;
+  if (path.empty()) flags |= AT_EMPTY_PATH;
+  UniqueFd tree(static_cast<int>(::syscall(SYS_open_tree, dirfd, path.c_str(), flags)));
+  if (!tree) return ErrnoStatus(errno, StrCat("open_tree ", path.empty() ? "(fd)" : path));
+  mount_attr attr{};
+  attr.attr_set = MOUNT_ATTR_IDMAP | attr_set;
+  attr.userns_fd = static_cast<uint64_t>(userns_fd);
+  if (::mount_setattr(tree.get(), "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0) {
+    return ErrnoStatus(errno,
+                       StrCat("mount_setattr(MOUNT_ATTR_IDMAP) on ", path.empty() ? "(fd)" : path));
+  }
+  return tree;
+}
+
+bool ProbeZoneUserNamespaces(const std::string& probe_dir, std::string* detail) {
+  std::vector<IdMapping> map = {{0, kProbeOutsideFirst, kZoneIdCount}};
+  auto ns = CreateUserNamespace(map, map);
+  if (!ns.ok()) {
+    *detail = StrCat("user namespaces do not work here: ", ns.status().message());
+    return false;
+  }
+  auto tree = IdmappedTree(AT_FDCWD, probe_dir, ns->user.get(), MOUNT_ATTR_RDONLY);
+  if (!tree.ok()) {
+    *detail = StrCat("idmapped mounts do not work here: ", tree.status().message());
+    return false;
+  }
+  *detail = StrCat("user namespaces and idmapped mounts work (probed on ", probe_dir, ")");
+  return true;
+}
+
+std::string DescribeZoneMapping(uint32_t host_first) {
+  return StrCat("uid/gid 0-", kZoneIdCount - 1, " -> host ", host_first, "-",
+                host_first + (kZoneIdCount - 1));
+}
+
+absl::StatusOr<std::string> ReadUidMapOf(int userns_fd) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) < 0) return ErrnoStatus(errno, "pipe2");
+  UniqueFd read_end(fds[0]), write_end(fds[1]);
+  clone_args args{};
+  args.exit_signal = SIGCHLD;
+  long pid = ::syscall(SYS_clone3, &args, sizeof(args));
+  if (pid < 0) return ErrnoStatus(errno, "clone3");
+  if (pid == 0) {
+    // Async-signal-safe calls only: the parent may be threaded.
+    if (::setns(userns_fd, CLONE_NEWUSER) < 0) ::_exit(1);
+    int map = ::open("/proc/self/uid_map", O_RDONLY | O_CLOEXEC);
+    if (map < 0) ::_exit(2);
+    char buf[4096];
+    ssize_t n = ::read(map, buf, sizeof(buf));
+    if (n > 0 && ::write(fds[1], buf, static_cast<size_t>(n)) != n) ::_exit(3);
+    ::_exit(n > 0 ? 0 : 4);
+  }
+  write_end.reset();
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(read_end.get(), buf, sizeof(buf))) != 0) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  int status = 0;
+  bool reaped = false;
+  while (true) {
+    if (::waitpid(static_cast<pid_t>(pid), &status, __WALL) >= 0) {
+      reaped = true;
+      break;
+    }
+    if (errno != EINTR) break;
+  }
+  if (reaped && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+    return absl::InternalError(StrCat("reading the uid_map of a user namespace failed (step ",
+                                      WIFEXITED(status) ? WEXITSTATUS(status) : -1, ")"));
+  }
+  if (out.empty()) return absl::InternalError("reading the uid_map of a user namespace: empty");
+  return out;
+}
+
+}  // namespace rauha
