@@ -11,6 +11,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 #include "rauha-common/errors.h"
 #include "rauha-common/strcat.h"
@@ -21,8 +22,12 @@ namespace {
 // An id no zone gets (the last block below (uid_t)-1), for probes that create no file.
 constexpr uint32_t kProbeOutsideFirst = 0xFFFE0000u;
 
-// A raw clone3 child (no fork handlers run, so this is safe in a threaded daemon) that blocks
-// until `hold` closes, then exits. Holding it keeps its namespaces alive while they are set up.
+// A child that shares our memory (CLONE_VM: no page tables copied, nothing to tear down when it
+// exits, so a user namespace costs tens of microseconds, not hundreds, even from a large
+// process) and blocks until `hold_` closes, then exits. It runs on its own small stack and
+// makes only system calls that succeed (close, a blocking read that ends with EOF, _exit), so
+// it touches no memory of ours but that stack. Holding it keeps its namespaces alive while
+// they are set up.
 class HolderChild {
  public:
   HolderChild() = default;
@@ -33,24 +38,21 @@ class HolderChild {
   absl::Status Start(int clone_flags) {
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) < 0) return ErrnoStatus(errno, "pipe2 for a namespace holder");
-    UniqueFd read_end(fds[0]);
+    read_end_.reset(fds[0]);
     hold_.reset(fds[1]);
-    clone_args args{};
-    args.flags = static_cast<uint64_t>(clone_flags);
-    args.exit_signal = SIGCHLD;
-    long pid = ::syscall(SYS_clone3, &args, sizeof(args));
+    // By value: the child reads them from our memory, after we may have reset ours.
+    child_fds_[0] = fds[0];
+    child_fds_[1] = fds[1];
+    stack_.resize(kStackBytes);
+    pid_t pid = ::clone(&HolderChild::Main, stack_.data() + stack_.size(),
+                        CLONE_VM | clone_flags | SIGCHLD, child_fds_);
     if (pid < 0) {
+      int err = errno;
       hold_.reset();
-      return ErrnoStatus(errno, "clone3 (new user namespace)");
+      read_end_.reset();
+      return ErrnoStatus(err, "clone (new user namespace)");
     }
-    if (pid == 0) {
-      ::close(fds[1]);
-      char c;
-      while (::read(fds[0], &c, 1) < 0 && errno == EINTR) {
-      }
-      ::_exit(0);
-    }
-    pid_ = static_cast<pid_t>(pid);
+    pid_ = pid;
     return absl::OkStatus();
   }
 
@@ -64,10 +66,26 @@ class HolderChild {
     while (::waitpid(pid_, &status, __WALL) < 0 && errno == EINTR) {
     }
     pid_ = 0;
+    read_end_.reset();
   }
 
  private:
+  static constexpr size_t kStackBytes = 16 * 1024;
+
+  static int Main(void* arg) {
+    const int* fds = static_cast<const int*>(arg);
+    // Its own copy of the fd table (no CLONE_FILES): close its write end so ours decides.
+    ::close(fds[1]);
+    char c;
+    while (::read(fds[0], &c, 1) > 0) {
+    }
+    ::_exit(0);
+  }
+
+  UniqueFd read_end_;
   UniqueFd hold_;
+  int child_fds_[2] = {-1, -1};  // written before clone, never after: the child's copy
+  std::vector<char> stack_;
   pid_t pid_ = 0;
 };
 

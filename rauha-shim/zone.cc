@@ -35,11 +35,15 @@ absl::Status BringLoopbackUp() {
 // ICMP echo ("ping") sockets need no capability for the groups in this range. It is per
 // network namespace and closed ("1 0") in a new one; opening it in the zone's own namespace lets
 // ping work without CAP_NET_RAW, which the default policy does not grant. Never the host's.
-absl::Status OpenPingGroupRange() {
+// With the zone's own user namespace the range is exactly the zone's groups (host ids
+// userns_first..+65535, which a task reads as "0 65535"): the shim writes host ids.
+absl::Status OpenPingGroupRange(uint32_t userns_first) {
   const char* path = "/proc/sys/net/ipv4/ping_group_range";
   UniqueFd fd(::open(path, O_WRONLY | O_CLOEXEC));
   if (!fd) return ErrnoStatus(errno, StrCat("open ", path));
-  constexpr std::string_view kAllGroups = "0 2147483647";
+  const std::string kAllGroups = userns_first == 0
+                                     ? std::string("0 2147483647")
+                                     : StrCat(userns_first, " ", userns_first + (kZoneIdCount - 1));
   if (::write(fd.get(), kAllGroups.data(), kAllGroups.size()) !=
       static_cast<ssize_t>(kAllGroups.size())) {
     return ErrnoStatus(errno, StrCat("write ", path));
@@ -71,7 +75,7 @@ absl::StatusOr<UniqueFd> EnterZoneNamespaces(const std::string& hostname, bool i
   }
   if (isolated_network) {
     RAUHA_RETURN_IF_ERROR(BringLoopbackUp());
-    RAUHA_RETURN_IF_ERROR(OpenPingGroupRange());
+    RAUHA_RETURN_IF_ERROR(OpenPingGroupRange(userns_first));
   }
   size_t len = hostname.size() > 64 ? 64 : hostname.size();
   if (::sethostname(hostname.data(), len) < 0) {

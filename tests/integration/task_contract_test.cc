@@ -163,46 +163,56 @@ std::string MakeRepo(Daemon& d, const std::string& name) {
   return repo;
 }
 
+// In the zone's own user namespace (the default) /workspace is idmapped: what any task user
+// writes belongs to the repo's owner on the host. With [zone] userns = false, to the task's
+// user itself (root's files to root).
 TEST_F(TaskContractTest, UserOwnsWhatItWritesInWorkspace) {
   std::string repo = MakeRepo(*daemon_, "repo");
-  spb::RunSandboxRequest req;
-  req.set_repo_path(repo);
-  req.set_uid(12345);
-  req.set_gid(23456);
-  auto r = Run({"/bin/sh", "-c",
-                "id -u; id -g; id -G; grep -E '^Cap(Prm|Eff|Amb):' /proc/self/status; "
-                "echo x > /workspace/made-by-task; mkdir /workspace/dir"},
-               req);
-  ASSERT_EQ(r.status(), "succeeded") << r.error() << r.stderr();
-  EXPECT_EQ(r.stdout(),
-            "12345\n23456\n23456\n"
-            "CapPrm:\t0000000000000000\nCapEff:\t0000000000000000\nCapAmb:\t0000000000000000\n")
-      << "the user, its group, no supplementary groups, no capabilities";
-  struct stat st {};
-  ASSERT_EQ(::stat((repo + "/made-by-task").c_str(), &st), 0);
-  EXPECT_EQ(st.st_uid, 12345u);
-  EXPECT_EQ(st.st_gid, 23456u);
-  ASSERT_EQ(::stat((repo + "/dir").c_str(), &st), 0);
-  EXPECT_EQ(st.st_uid, 12345u);
+  for (bool userns : {true, false}) {
+    SCOPED_TRACE(userns ? "userns" : "host ids");
+    const std::string policy = userns ? "" : "[zone]\nuserns = false\n";
+    const std::string tag = userns ? "-ns" : "-host";
+    spb::RunSandboxRequest req;
+    req.set_repo_path(repo);
+    req.set_policy_toml(policy);
+    req.set_uid(12345);
+    req.set_gid(23456);
+    auto r = Run({"/bin/sh", "-c",
+                  "id -u; id -g; id -G; grep -E '^Cap(Prm|Eff|Amb):' /proc/self/status; "
+                  "echo x > /workspace/made-by-task" +
+                      tag + "; mkdir /workspace/dir" + tag},
+                 req);
+    ASSERT_EQ(r.status(), "succeeded") << r.error() << r.stderr();
+    EXPECT_EQ(r.stdout(),
+              "12345\n23456\n23456\n"
+              "CapPrm:\t0000000000000000\nCapEff:\t0000000000000000\nCapAmb:\t0000000000000000\n")
+        << "the user, its group, no supplementary groups, no capabilities";
+    struct stat st {};
+    ASSERT_EQ(::stat((repo + "/made-by-task" + tag).c_str(), &st), 0);
+    EXPECT_EQ(st.st_uid, 12345u);
+    EXPECT_EQ(st.st_gid, userns ? 12345u : 23456u) << "the repo owner's group, or the task's";
+    ASSERT_EQ(::stat((repo + "/dir" + tag).c_str(), &st), 0);
+    EXPECT_EQ(st.st_uid, 12345u);
+
+    // The default stays root, with the policy's capabilities.
+    spb::RunSandboxRequest q;
+    q.set_repo_path(repo);
+    q.set_policy_toml(policy);
+    auto root = Run({"/bin/sh", "-c", "id -u; touch /workspace/by-root" + tag}, q);
+    EXPECT_EQ(root.stdout(), "0\n") << root.stderr();
+    ASSERT_EQ(::stat((repo + "/by-root" + tag).c_str(), &st), 0);
+    EXPECT_EQ(st.st_uid, userns ? 12345u : 0u) << "the repo owner, or the host's root";
+  }
 
   // The CLI: UID alone means GID = UID.
   CliRun cli = Cli({"sandbox", "--user", "12345", "--repo-path", repo, "--", "/bin/sh", "-c",
                     "touch /workspace/from-cli; id -u; id -g"});
   ASSERT_EQ(cli.exit_code, 0) << cli.err << cli.out;
   EXPECT_EQ(nlohmann::json::parse(cli.out)["stdout"], "12345\n12345\n") << cli.out;
+  struct stat st {};
   ASSERT_EQ(::stat((repo + "/from-cli").c_str(), &st), 0);
   EXPECT_EQ(st.st_uid, 12345u);
   EXPECT_EQ(st.st_gid, 12345u);
-
-  // The default stays root, with the policy's capabilities.
-  auto root = Run({"/bin/sh", "-c", "id -u; touch /workspace/by-root"}, [&] {
-    spb::RunSandboxRequest q;
-    q.set_repo_path(repo);
-    return q;
-  }());
-  EXPECT_EQ(root.stdout(), "0\n") << root.stderr();
-  ASSERT_EQ(::stat((repo + "/by-root").c_str(), &st), 0);
-  EXPECT_EQ(st.st_uid, 0u);
 }
 
 // Neither CAP_SETUID/CAP_SETGID (to become the user) nor CAP_KILL (for the task's init to pass
