@@ -18,8 +18,8 @@
 #include "rauha-common/fd.h"
 #include "rauha-common/path_open.h"
 #include "rauha-common/strcat.h"
-#include "rauha-shim/image_root.h"
 #include "rauha-common/userns.h"
+#include "rauha-shim/image_root.h"
 
 namespace rauha::shim {
 namespace {

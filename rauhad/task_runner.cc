@@ -506,7 +506,11 @@ pb::SandboxResult TaskRunner::Collect(Task& task, const ZoneView& zone, uint64_t
   res->set_peak_memory_bytes(peak);
 
   AddEvent(result, t.started_at_ns, "started", StrCat("pid ", t.pid, " in zone ", zone.name));
-  for (const auto& w : t.warnings) AddEvent(result, t.started_at_ns, "warning", w);
+  for (const auto& w : t.warnings) {
+    AddEvent(result, t.started_at_ns, "warning", w);
+    // A control the shim could not give this task (a task on an image keeps the host's ids).
+    if (w.rfind("zone.userns:", 0) == 0) result.add_unavailable_controls(w);
+  }
   if (t.timed_out) AddEvent(result, t.finished_at_ns, "timeout", result.error());
   std::string end = t.start_error.empty()
                         ? (t.exit_code ? StrCat("exited with code ", *t.exit_code)
