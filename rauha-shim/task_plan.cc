@@ -453,7 +453,7 @@ absl::StatusOr<TaskPlan> PlanTask(const TaskSpec& spec, const ZoneContext& zone)
     plan.switch_user = true;
     plan.uid = static_cast<uid_t>(spec.uid);
     plan.gid = static_cast<gid_t>(spec.gid);
-    if (zone.userns_fd >= 0 && spec.image_layers.empty() &&
+    if (zone.userns_fd >= 0 && spec.image_layers.empty() && spec.rootfs.empty() &&
         (plan.uid >= kZoneIdCount || plan.gid >= kZoneIdCount)) {
       return absl::InvalidArgumentError(
           StrCat("task.uid ", spec.uid, " / task.gid ", spec.gid,
@@ -461,15 +461,15 @@ absl::StatusOr<TaskPlan> PlanTask(const TaskSpec& spec, const ZoneContext& zone)
                  "); choose an id in that range, or run the zone with [zone] userns = false"));
     }
   }
-  // Image layers are not idmapped yet: a task on an image keeps the host's ids (said below).
-  if (spec.image_layers.empty()) {
+  // Image layers and roots are not idmapped yet: such a task keeps the host's ids (said).
+  if (spec.image_layers.empty() && spec.rootfs.empty()) {
     plan.userns_fd = zone.userns_fd;
     plan.userns_first = zone.userns_first;
   } else if (zone.userns_fd >= 0) {
     plan.warnings.push_back(
-        "zone.userns: this task runs on an image, whose layers are not idmapped yet: it has the "
-        "host's ids (root is the host's root with the policy's capabilities), not the zone's "
-        "user namespace");
+        "zone.userns: this task runs on an image or a [filesystem] root, which is not idmapped "
+        "yet: it has the host's ids (root is the host's root with the policy's capabilities), "
+        "not the zone's user namespace");
   }
   if (!spec.output_dir.empty()) {
     auto dir = NormalizePath(spec.output_dir, "task.output_dir");
