@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -153,6 +154,86 @@ absl::StatusOr<UniqueFd> IdmappedTree(int dirfd, const std::string& path, int us
   return tree;
 }
 
+namespace {
+
+// Whether overlayfs takes a lower layer on an idmapped mount (Linux 5.19+; 5.12-5.18 have
+// idmapped mounts but overlayfs refuses them), as image roots and writable system
+// directories need: tried in a child with a private mount namespace (a tmpfs over
+// `probe_dir` there holds the layers), so nothing is left in ours. 0 or the failing errno;
+// `step` names what failed.
+int ProbeIdmappedOverlay(const std::string& probe_dir, int userns_fd, const char** step) {
+  static const char* const kSteps[] = {"",
+                                       "unshare(CLONE_NEWNS)",
+                                       "make / private",
+                                       "open_tree",
+                                       "mount_setattr(MOUNT_ATTR_IDMAP)",
+                                       "mount tmpfs",
+                                       "mkdir",
+                                       "move_mount the idmapped layer",
+                                       "mount overlayfs over an idmapped lower layer"};
+  // Built before the clone: the child only makes system calls (the parent may be threaded).
+  const std::string lower = StrCat(probe_dir, "/l"), upper = StrCat(probe_dir, "/u"),
+                    work = StrCat(probe_dir, "/w"), merged = StrCat(probe_dir, "/m");
+  const std::string data = StrCat("lowerdir=", lower, ",upperdir=", upper, ",workdir=", work);
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) < 0) {
+    *step = "pipe2";
+    return errno;
+  }
+  UniqueFd read_end(fds[0]), write_end(fds[1]);
+  clone_args args{};
+  args.exit_signal = SIGCHLD;
+  long pid = ::syscall(SYS_clone3, &args, sizeof(args));
+  if (pid < 0) {
+    *step = "clone3";
+    return errno;
+  }
+  if (pid == 0) {
+    auto fail = [&](int which) {
+      int report[2] = {which, errno};
+      (void)!::write(fds[1], report, sizeof(report));
+      ::_exit(1);
+    };
+    if (::unshare(CLONE_NEWNS) < 0) fail(1);
+    if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0) fail(2);
+    int tree = static_cast<int>(
+        ::syscall(SYS_open_tree, AT_FDCWD, probe_dir.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC));
+    if (tree < 0) fail(3);
+    mount_attr attr{};
+    attr.attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_RDONLY;
+    attr.userns_fd = static_cast<uint64_t>(userns_fd);
+    if (::mount_setattr(tree, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0) fail(4);
+    if (::mount("rauha-probe", probe_dir.c_str(), "tmpfs", 0, "mode=0700") < 0) fail(5);
+    for (const std::string* d : {&lower, &upper, &work, &merged}) {
+      if (::mkdir(d->c_str(), 0700) < 0) fail(6);
+    }
+    if (::syscall(SYS_move_mount, tree, "", AT_FDCWD, lower.c_str(), MOVE_MOUNT_F_EMPTY_PATH) < 0) {
+      fail(7);
+    }
+    if (::mount("rauha-probe", merged.c_str(), "overlay", 0, data.c_str()) < 0) fail(8);
+    ::_exit(0);
+  }
+  write_end.reset();
+  int report[2] = {0, 0};
+  ssize_t n;
+  while ((n = ::read(read_end.get(), report, sizeof(report))) < 0 && errno == EINTR) {
+  }
+  int status = 0;
+  while (::waitpid(static_cast<pid_t>(pid), &status, __WALL) < 0 && errno == EINTR) {
+  }
+  if (n == static_cast<ssize_t>(sizeof(report)) && report[0] > 0 && report[0] <= 8) {
+    *step = kSteps[report[0]];
+    return report[1] ? report[1] : EIO;
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    *step = "the probe's child";
+    return EIO;
+  }
+  return 0;
+}
+
+}  // namespace
+
 bool ProbeZoneUserNamespaces(const std::string& probe_dir, std::string* detail) {
   std::vector<IdMapping> map = {{0, kProbeOutsideFirst, kZoneIdCount}};
   auto ns = CreateUserNamespace(map, map);
@@ -165,7 +246,18 @@ bool ProbeZoneUserNamespaces(const std::string& probe_dir, std::string* detail) 
     *detail = StrCat("idmapped mounts do not work here: ", tree.status().message());
     return false;
   }
-  *detail = StrCat("user namespaces and idmapped mounts work (probed on ", probe_dir, ")");
+  const char* step = "";
+  if (int err = ProbeIdmappedOverlay(probe_dir, ns->user.get(), &step); err != 0) {
+    *detail = StrCat(
+        "overlayfs over idmapped layers does not work here (image roots need it; "
+        "Linux 5.19+): ",
+        step, ": ", std::strerror(err));
+    return false;
+  }
+  *detail = StrCat(
+      "user namespaces, idmapped mounts and overlayfs over idmapped layers work "
+      "(probed on ",
+      probe_dir, ")");
   return true;
 }
 

@@ -10,11 +10,22 @@
 #include "rauha-common/errors.h"
 #include "rauha-common/open_in_root.h"
 #include "rauha-common/strcat.h"
+#include "rauha-common/userns.h"
 
 namespace rauha::shim {
 namespace {
 
 absl::Status Errno(std::string_view what) { return ErrnoStatus(errno, what); }
+
+// Gives `name` (in `dir_fd`; "" with AT_EMPTY_PATH: dir_fd itself) to `owner`; 0 leaves it.
+absl::Status Own(int dir_fd, const char* name, uint32_t owner, std::string_view what) {
+  if (owner == 0) return absl::OkStatus();
+  int flags = AT_SYMLINK_NOFOLLOW | (*name == '\0' ? AT_EMPTY_PATH : 0);
+  if (::fchownat(dir_fd, name, owner, owner, flags) < 0) {
+    return Errno(StrCat("chown ", what, " to the zone's root (host id ", owner, ")"));
+  }
+  return absl::OkStatus();
+}
 
 // Attaches the detached mount `mnt_fd` onto the object `target_fd` refers to.
 absl::Status Attach(int mnt_fd, int target_fd, std::string_view what) {
@@ -74,7 +85,7 @@ absl::Status MountImageOverlay(const std::vector<std::string>& layers, const std
   return absl::OkStatus();
 }
 
-absl::Status PrepareImageTopDirs(int root_fd) {
+absl::Status PrepareImageTopDirs(int root_fd, uint32_t owner) {
   for (const char* name : {"proc", "dev", "tmp", "etc"}) {
     struct stat st;
     if (::fstatat(root_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
@@ -84,11 +95,13 @@ absl::Status PrepareImageTopDirs(int root_fd) {
       return Errno(StrCat("stat the image's /", name));
     }
     if (::mkdirat(root_fd, name, 0755) < 0) return Errno(StrCat("mkdir /", name));
+    RAUHA_RETURN_IF_ERROR(Own(root_fd, name, owner, StrCat("/", name)));
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<UniqueFd> OpenImagePath(int root_fd, std::string_view task_path, bool is_dir) {
+absl::StatusOr<UniqueFd> OpenImagePath(int root_fd, std::string_view task_path, bool is_dir,
+                                       uint32_t owner) {
   UniqueFd cur(OpenInRoot(root_fd, "/", O_PATH | O_DIRECTORY, true));
   if (!cur) return Errno("open the image root");
   std::string prefix;
@@ -106,13 +119,16 @@ absl::StatusOr<UniqueFd> OpenImagePath(int root_fd, std::string_view task_path, 
     if (!next && errno == ENOENT) {
       // Created relative to the resolved parent: never through a symlink of the image.
       if (want_dir) {
-        if (::mkdirat(cur.get(), part.c_str(), 0755) < 0 && errno != EEXIST) {
-          return Errno(StrCat("mkdir ", prefix));
+        if (::mkdirat(cur.get(), part.c_str(), 0755) < 0) {
+          if (errno != EEXIST) return Errno(StrCat("mkdir ", prefix));
+        } else {
+          RAUHA_RETURN_IF_ERROR(Own(cur.get(), part.c_str(), owner, prefix));
         }
       } else {
         UniqueFd created(
             ::openat(cur.get(), part.c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644));
         if (!created) return Errno(StrCat("create ", prefix));
+        RAUHA_RETURN_IF_ERROR(Own(created.get(), "", owner, prefix));
       }
       next.reset(OpenInRoot(root_fd, prefix.c_str(), O_PATH | (want_dir ? O_DIRECTORY : 0), true));
     }
@@ -122,7 +138,8 @@ absl::StatusOr<UniqueFd> OpenImagePath(int root_fd, std::string_view task_path, 
   return cur;
 }
 
-absl::Status WriteImageEtcFile(int root_fd, const char* name, std::string_view content) {
+absl::Status WriteImageEtcFile(int root_fd, const char* name, std::string_view content,
+                               uint32_t owner) {
   UniqueFd etc(::openat(root_fd, "etc", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!etc) return Errno("open the image's /etc");
   if (::unlinkat(etc.get(), name, 0) < 0 && errno != ENOENT) {
@@ -131,6 +148,7 @@ absl::Status WriteImageEtcFile(int root_fd, const char* name, std::string_view c
   UniqueFd fd(
       ::openat(etc.get(), name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
   if (!fd) return Errno(StrCat("create /etc/", name));
+  RAUHA_RETURN_IF_ERROR(Own(fd.get(), "", owner, StrCat("/etc/", name)));
   while (!content.empty()) {
     ssize_t n = ::write(fd.get(), content.data(), content.size());
     if (n < 0 && errno == EINTR) continue;
@@ -174,6 +192,37 @@ absl::Status BindOnto(const std::string& source, int target_fd, bool readonly,
     return Errno(StrCat(what, ": mount_setattr"));
   }
   return Attach(tree.get(), target_fd, what);
+}
+
+}  // namespace rauha::shim
+
+namespace rauha::shim {
+
+absl::Status AttachOnto(int mnt_fd, int target_fd, std::string_view what) {
+  return Attach(mnt_fd, target_fd, what);
+}
+
+absl::StatusOr<std::vector<std::string>> IdmappedLayers(const std::vector<std::string>& layers,
+                                                        int userns_fd, const std::string& dir) {
+  std::vector<std::string> out;
+  out.reserve(layers.size());
+  for (size_t i = 0; i < layers.size(); ++i) {
+    std::string at = StrCat(dir, "/", i);
+    if (::mkdir(at.c_str(), 0700) < 0) return Errno(StrCat("mkdir ", at));
+    auto tree = IdmappedTree(AT_FDCWD, layers[i], userns_fd,
+                             MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+    if (!tree.ok()) {
+      return Annotate(tree.status(),
+                      StrCat("idmap image layer ", layers[i],
+                             " (its filesystem must support idmapped mounts; or run the zone "
+                             "with [zone] userns = false)"));
+    }
+    if (::move_mount(tree->get(), "", AT_FDCWD, at.c_str(), MOVE_MOUNT_F_EMPTY_PATH) < 0) {
+      return Errno(StrCat("attach the idmapped image layer ", layers[i], " at ", at));
+    }
+    out.push_back(std::move(at));
+  }
+  return out;
 }
 
 }  // namespace rauha::shim

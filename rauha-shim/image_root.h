@@ -6,6 +6,7 @@
 // lands inside the image, never on the host.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,17 +22,31 @@ namespace rauha::shim {
 absl::Status MountImageOverlay(const std::vector<std::string>& layers, const std::string& upper,
                                const std::string& work, const std::string& target);
 
+// What the shim creates in an image root belongs to `owner` (a host id, uid and gid alike):
+// in a zone with a user namespace its root's host id, so that the zone's root owns it as it
+// owns the image's root-owned files; 0 (the shim's own) otherwise.
+
 // Makes /proc, /dev, /tmp and /etc of the root real directories (an image's symlink or file
 // there is replaced in the upper layer), so the shim's own mounts and files there never
 // follow anything of the image's.
-absl::Status PrepareImageTopDirs(int root_fd);
+absl::Status PrepareImageTopDirs(int root_fd, uint32_t owner = 0);
 
 // Opens `task_path` inside the root (O_PATH), creating missing directories (mode 0755) and,
 // if `is_dir` is false, the final file.
-absl::StatusOr<UniqueFd> OpenImagePath(int root_fd, std::string_view task_path, bool is_dir);
+absl::StatusOr<UniqueFd> OpenImagePath(int root_fd, std::string_view task_path, bool is_dir,
+                                       uint32_t owner = 0);
 
 // Replaces /etc/<name> of the root with a fresh file holding `content`.
-absl::Status WriteImageEtcFile(int root_fd, const char* name, std::string_view content);
+absl::Status WriteImageEtcFile(int root_fd, const char* name, std::string_view content,
+                               uint32_t owner = 0);
+
+// Mounts each of `layers` (top first) idmapped through `userns_fd` (open_tree OPEN_TREE_CLONE +
+// mount_setattr MOUNT_ATTR_IDMAP, read-only) at <dir>/0, <dir>/1, ... (`dir` exists, on a
+// tmpfs of the task's mount namespace) and returns those paths, for MountImageOverlay: the
+// layers' files then show as the ids of the zone (disk id N is the zone's id N), with no copy
+// or chown of any layer.
+absl::StatusOr<std::vector<std::string>> IdmappedLayers(const std::vector<std::string>& layers,
+                                                        int userns_fd, const std::string& dir);
 
 // A fresh tmpfs (`options` such as "mode=1777,size=25%") on the object `target_fd` is.
 absl::Status MountTmpfsOn(int target_fd, std::string_view options, std::string_view what);
@@ -39,5 +54,7 @@ absl::Status MountTmpfsOn(int target_fd, std::string_view options, std::string_v
 // read-only (set on the detached copy before it is attached).
 absl::Status BindOnto(const std::string& source, int target_fd, bool readonly,
                       std::string_view what);
+// Attaches the detached mount `mnt_fd` (open_tree, fsmount) onto the object `target_fd` is.
+absl::Status AttachOnto(int mnt_fd, int target_fd, std::string_view what);
 
 }  // namespace rauha::shim

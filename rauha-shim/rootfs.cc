@@ -68,7 +68,8 @@ class RootBuilder {
     RAUHA_RETURN_IF_ERROR(Mounts());
     if (image_) {
       // The image's WorkingDir may be missing; it is made in the task's upper layer.
-      RAUHA_ASSIGN_OR_RETURN(UniqueFd workdir, OpenImagePath(root_fd_.get(), plan_.workdir, true));
+      RAUHA_ASSIGN_OR_RETURN(UniqueFd workdir,
+                             OpenImagePath(root_fd_.get(), plan_.workdir, true, Owner()));
       root_fd_.reset();
     }
     return Pivot();
@@ -76,6 +77,9 @@ class RootBuilder {
 
  private:
   std::string In(std::string_view task_path) const { return StrCat(root_, task_path); }
+
+  // The host id that owns what the shim creates in an image root: the zone's root's, or 0.
+  uint32_t Owner() const { return userns_fd_ >= 0 ? plan_.userns_first : 0; }
 
   // tmpfs options; in a zone with a user namespace its root directory belongs to the zone's
   // root (the options' ids are host ids).
@@ -273,10 +277,24 @@ class RootBuilder {
           return Errno(StrCat("mkdir ", d));
         }
       }
-      RAUHA_RETURN_IF_ERROR(MountImageOverlay(plan_.image_layers, upper, work, root_));
+      std::vector<std::string> lowers = plan_.image_layers;
+      if (userns_fd_ >= 0) {
+        // overlayfs over idmapped lower layers (5.19+, probed by rauhad): the layers' files
+        // show as the zone's ids (disk id N is the zone's id N), with no chown copy of any
+        // layer. The upper layer is not idmapped: what the task writes is stored with host
+        // ids (the zone's root's is userns_first), and its root directory, which is the
+        // overlay's "/", belongs to the zone's root so that the zone's root may write there.
+        std::string lower_dir = StrCat(base_, "/image-lower");
+        if (::mkdir(lower_dir.c_str(), 0700) < 0) return Errno(StrCat("mkdir ", lower_dir));
+        RAUHA_ASSIGN_OR_RETURN(lowers, IdmappedLayers(plan_.image_layers, userns_fd_, lower_dir));
+        if (::chown(upper.c_str(), plan_.userns_first, plan_.userns_first) < 0) {
+          return Errno(StrCat("chown ", upper, " to the zone's root"));
+        }
+      }
+      RAUHA_RETURN_IF_ERROR(MountImageOverlay(lowers, upper, work, root_));
       root_fd_.reset(::open(root_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
       if (!root_fd_) return Errno(StrCat("open ", root_));
-      return PrepareImageTopDirs(root_fd_.get());
+      return PrepareImageTopDirs(root_fd_.get(), Owner());
     }
     // pivot_root needs the new root to be a mount point of its own.
     return Mount("rauha-root", root_, "tmpfs", MS_NOSUID | MS_NODEV,
@@ -334,7 +352,7 @@ class RootBuilder {
   }
 
   absl::Status EtcFile(const char* name, std::string_view content) {
-    if (image_) return WriteImageEtcFile(root_fd_.get(), name, content);
+    if (image_) return WriteImageEtcFile(root_fd_.get(), name, content, Owner());
     return WriteFile(StrCat("/etc/", name), content);
   }
 
@@ -456,9 +474,9 @@ class RootBuilder {
   absl::Status WritablePaths() {
     for (const auto& d : plan_.scratch_dirs) {
       if (image_) {
-        RAUHA_ASSIGN_OR_RETURN(UniqueFd at, OpenImagePath(root_fd_.get(), d, true));
+        RAUHA_ASSIGN_OR_RETURN(UniqueFd at, OpenImagePath(root_fd_.get(), d, true, Owner()));
         RAUHA_RETURN_IF_ERROR(
-            MountTmpfsOn(at.get(), "mode=1777,size=25%", StrCat("mount tmpfs on ", d)));
+            MountTmpfsOn(at.get(), TmpfsData("mode=1777,size=25%"), StrCat("mount tmpfs on ", d)));
         continue;
       }
       RAUHA_RETURN_IF_ERROR(MkdirAll(d, 0755));
@@ -472,10 +490,16 @@ class RootBuilder {
   absl::Status Mounts() {
     for (size_t i = 0; i < plan_.mounts.size(); ++i) {
       const PlannedMount& m = plan_.mounts[i];
+      int idmap = i < mount_idmap_.size() ? mount_idmap_[i] : -1;
       if (image_) {
-        RAUHA_ASSIGN_OR_RETURN(UniqueFd at, OpenImagePath(root_fd_.get(), m.target, m.is_dir));
+        RAUHA_ASSIGN_OR_RETURN(UniqueFd at,
+                               OpenImagePath(root_fd_.get(), m.target, m.is_dir, Owner()));
         std::string what = StrCat("bind ", m.source, " at ", m.target);
-        if (m.pinned) {
+        if (idmap >= 0) {
+          // As on the host view: the source's owner shows as the task's user.
+          RAUHA_ASSIGN_OR_RETURN(UniqueFd tree, IdmappedMountTree(m, idmap, what));
+          RAUHA_RETURN_IF_ERROR(AttachOnto(tree.get(), at.get(), what));
+        } else if (m.pinned) {
           // The very directory rauhad checked, through its fd's magic link.
           RAUHA_ASSIGN_OR_RETURN(UniqueFd source, OpenPinned(m.source, *m.pinned));
           RAUHA_RETURN_IF_ERROR(
@@ -485,7 +509,6 @@ class RootBuilder {
         }
         continue;
       }
-      int idmap = i < mount_idmap_.size() ? mount_idmap_[i] : -1;
       std::string target = In(m.target);
       if (m.create) {
         RAUHA_RETURN_IF_ERROR(MkdirAll(m.target.substr(0, m.target.rfind('/')), 0755));
@@ -512,6 +535,35 @@ class RootBuilder {
           Restrict(target, m.readonly, true, StrCat("set mount flags on ", m.target)));
     }
     return absl::OkStatus();
+  }
+
+  // A detached copy of mount `m`'s source idmapped through `idmap` (nosuid, nodev, read-only if
+  // asked): of the very object rauhad checked if it is pinned, which must still have the
+  // owner the idmap was made for.
+  absl::StatusOr<UniqueFd> IdmappedMountTree(const PlannedMount& m, int idmap,
+                                             std::string_view what) {
+    const uint64_t attrs =
+        MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (m.readonly ? MOUNT_ATTR_RDONLY : 0);
+    if (!m.pinned) {
+      auto tree = IdmappedTree(AT_FDCWD, m.source, idmap, attrs);
+      if (!tree.ok()) return Annotate(tree.status(), what);
+      return tree;
+    }
+    RAUHA_ASSIGN_OR_RETURN(UniqueFd source, OpenPinned(m.source, *m.pinned));
+    struct stat st;
+    if (::fstat(source.get(), &st) < 0) return Errno(StrCat("stat ", m.source));
+    if (st.st_uid != m.owner_uid || st.st_gid != m.owner_gid) {
+      return absl::FailedPreconditionError(
+          StrCat(m.source, " changed owner while the task started; start it again"));
+    }
+    auto tree = IdmappedTree(source.get(), "", idmap, attrs);
+    if (!tree.ok()) {
+      return Annotate(tree.status(),
+                      StrCat(what,
+                             " idmapped (the filesystem must support idmapped mounts; "
+                             "or run the zone with [zone] userns = false)"));
+    }
+    return tree;
   }
 
   // Binds the very directory rauhad checked: opened without following symlinks, compared by

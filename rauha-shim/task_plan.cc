@@ -453,7 +453,7 @@ absl::StatusOr<TaskPlan> PlanTask(const TaskSpec& spec, const ZoneContext& zone)
     plan.switch_user = true;
     plan.uid = static_cast<uid_t>(spec.uid);
     plan.gid = static_cast<gid_t>(spec.gid);
-    if (zone.userns_fd >= 0 && spec.image_layers.empty() && spec.rootfs.empty() &&
+    if (zone.userns_fd >= 0 && spec.rootfs.empty() &&
         (plan.uid >= kZoneIdCount || plan.gid >= kZoneIdCount)) {
       return absl::InvalidArgumentError(
           StrCat("task.uid ", spec.uid, " / task.gid ", spec.gid,
@@ -461,15 +461,18 @@ absl::StatusOr<TaskPlan> PlanTask(const TaskSpec& spec, const ZoneContext& zone)
                  "); choose an id in that range, or run the zone with [zone] userns = false"));
     }
   }
-  // Image layers and roots are not idmapped yet: such a task keeps the host's ids (said).
-  if (spec.image_layers.empty() && spec.rootfs.empty()) {
+  // An image's layers are mounted idmapped through the zone's namespace (rootfs.cc). A root
+  // that containerd mounted (task.rootfs) is an overlayfs mount, which the kernel cannot
+  // idmap (mount_setattr(MOUNT_ATTR_IDMAP) is EINVAL for overlayfs up to at least 6.18): such
+  // a task keeps the host's ids, and says so.
+  if (spec.rootfs.empty()) {
     plan.userns_fd = zone.userns_fd;
     plan.userns_first = zone.userns_first;
   } else if (zone.userns_fd >= 0) {
     plan.warnings.push_back(
-        "zone.userns: this task runs on an image or a [filesystem] root, which is not idmapped "
-        "yet: it has the host's ids (root is the host's root with the policy's capabilities), "
-        "not the zone's user namespace");
+        "zone.userns: this task runs on a root containerd mounted (task.rootfs), an overlayfs "
+        "mount, which the kernel cannot idmap: it has the host's ids (root is the host's root "
+        "with the policy's capabilities), not the zone's user namespace");
   }
   if (!spec.output_dir.empty()) {
     auto dir = NormalizePath(spec.output_dir, "task.output_dir");
@@ -514,7 +517,8 @@ absl::StatusOr<TaskPlan> PlanTask(const TaskSpec& spec, const ZoneContext& zone)
       m.owner_gid = st.st_gid;
     }
     plan.layers.push_back(StrCat("userns: ", DescribeZoneMapping(plan.userns_first),
-                                 "; mounts idmapped (their owner is the task's user inside)"));
+                                 "; mounts idmapped (their owner is the task's user inside)",
+                                 plan.image_layers.empty() ? "" : "; image layers idmapped"));
   }
   return plan;
 }

@@ -508,7 +508,7 @@ pb::SandboxResult TaskRunner::Collect(Task& task, const ZoneView& zone, uint64_t
   AddEvent(result, t.started_at_ns, "started", StrCat("pid ", t.pid, " in zone ", zone.name));
   for (const auto& w : t.warnings) {
     AddEvent(result, t.started_at_ns, "warning", w);
-    // A control the shim could not give this task (a task on an image keeps the host's ids).
+    // A control the shim could not give this task (one on a containerd root keeps host ids).
     if (w.rfind("zone.userns:", 0) == 0) result.add_unavailable_controls(w);
   }
   if (t.timed_out) AddEvent(result, t.finished_at_ns, "timeout", result.error());
