@@ -6,6 +6,11 @@
 //       (open_tree + mount_setattr MOUNT_ATTR_IDMAP + move_mount), interleaved, N each; plus
 //       making one user namespace with its maps (what the shim does once per zone, and once
 //       per (repo owner, task user) pair for the idmap). Median and p90 in microseconds.
+//   userns_bench layers [--count N] [--layers K]
+//       In a private mount namespace: an image root of K layers (default 5; small dirs in
+//       /tmp) as the shim builds it, plain (overlayfs over the layer dirs) and idmapped (each
+//       layer an open_tree clone with MOUNT_ATTR_IDMAP through a zone's user namespace,
+//       attached, overlayfs over those), mounted and unmounted again, interleaved, N each.
 //   userns_bench sandbox --socket PATH [--count N]
 //       RunSandbox of /bin/true, interleaved: the default policy with and without
 //       [zone] userns (a fresh temporary zone each: zone start-up included), then in two
@@ -129,6 +134,99 @@ int Mounts(long count, std::string repo) {
   return 0;
 }
 
+// An image root as the shim builds it, K layers: plain (overlayfs over the layer dirs) vs
+// idmapped (each layer cloned with MOUNT_ATTR_IDMAP through a zone's user namespace and
+// attached, then overlayfs over those), each torn down again. Interleaved, N each.
+int Layers(long count, long layer_count) {
+  Check(::unshare(CLONE_NEWNS) == 0, "unshare(CLONE_NEWNS)");
+  Check(::mount("", "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0, "make / private");
+  char tmpl[] = "/tmp/userns-bench-XXXXXX";
+  Check(::mkdtemp(tmpl) != nullptr, "mkdtemp");
+  const std::string dir = tmpl;
+  // Layers on the host's disk (as rauhad's layer cache), a few files each.
+  std::vector<std::string> layers;
+  for (long i = 0; i < layer_count; ++i) {
+    std::string l = dir + "/layer" + std::to_string(i);
+    Check(::mkdir(l.c_str(), 0755) == 0, "mkdir layer");
+    for (int f = 0; f < 8; ++f) {
+      std::string file = l + "/f" + std::to_string(i) + "-" + std::to_string(f);
+      int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+      Check(fd >= 0, "create a layer file");
+      ::close(fd);
+    }
+    layers.push_back(l);
+  }
+  // The task's tmpfs, holding the upper and work dirs, the merged root and the idmapped lowers.
+  const std::string scratch = dir + "/scratch";
+  Check(::mkdir(scratch.c_str(), 0700) == 0, "mkdir scratch");
+  Check(::mount("bench", scratch.c_str(), "tmpfs", 0, "mode=0700") == 0, "mount tmpfs");
+  std::vector<rauha::IdMapping> zone = {{0, 100000000, rauha::kZoneIdCount}};
+  auto ns = rauha::CreateUserNamespace(zone, zone);
+  if (!ns.ok()) Die(std::string(ns.status().message()));
+  long round = 0;
+  auto build = [&](bool idmapped) {
+    std::string base = scratch + "/" + std::to_string(round++);
+    std::string upper = base + "/upper", work = base + "/work", root = base + "/root";
+    for (const std::string& d : {base, upper, work, root}) {
+      Check(::mkdir(d.c_str(), 0755) == 0, "mkdir " + d);
+    }
+    std::vector<std::string> lowers = layers;
+    if (idmapped) {
+      for (long i = 0; i < layer_count; ++i) {
+        std::string at = base + "/lower" + std::to_string(i);
+        Check(::mkdir(at.c_str(), 0700) == 0, "mkdir lower");
+        auto tree = rauha::IdmappedTree(AT_FDCWD, layers[i], ns->user.get(),
+                                        MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+        if (!tree.ok()) Die(std::string(tree.status().message()));
+        Check(::syscall(SYS_move_mount, tree->get(), "", AT_FDCWD, at.c_str(),
+                        MOVE_MOUNT_F_EMPTY_PATH) == 0,
+              "move_mount lower");
+        lowers[i] = at;
+      }
+      Check(::chown(upper.c_str(), 100000000, 100000000) == 0, "chown upper");
+    }
+    std::string data = "lowerdir=";
+    for (size_t i = 0; i < lowers.size(); ++i) data += (i ? ":" : "") + lowers[i];
+    data += ",upperdir=" + upper + ",workdir=" + work;
+    Check(::mount("bench", root.c_str(), "overlay", MS_NOSUID | MS_NODEV, data.c_str()) == 0,
+          "mount overlay");
+    // What a task's exit does to it: the mount namespace goes, every mount with it.
+    Check(::umount2(root.c_str(), MNT_DETACH) == 0, "umount overlay");
+    if (idmapped) {
+      for (long i = 0; i < layer_count; ++i) {
+        std::string at = base + "/lower" + std::to_string(i);
+        Check(::umount2(at.c_str(), MNT_DETACH) == 0, "umount lower");
+      }
+    }
+  };
+  std::vector<double> plain, idmapped;
+  for (long i = 0; i < count; ++i) {
+    auto t0 = Clock::now();
+    build(false);
+    auto t1 = Clock::now();
+    build(true);
+    auto t2 = Clock::now();
+    plain.push_back(Us(t0, t1));
+    idmapped.push_back(Us(t1, t2));
+  }
+  std::printf("| %-52s | %9s | %9s | %5s |\n|---|---:|---:|---:|\n",
+              ("image root of " + std::to_string(layer_count) + " layers (µs)").c_str(), "median",
+              "p90", "n");
+  Row("overlayfs over the layer dirs (plain)", plain);
+  Row("each layer idmapped, overlayfs over them", idmapped);
+  Check(::umount2(scratch.c_str(), MNT_DETACH) == 0, "umount scratch");
+  for (const auto& l : layers) {
+    for (int f = 0; f < 8; ++f) {
+      std::string file = l + "/f" + l.substr(l.rfind("layer") + 5) + "-" + std::to_string(f);
+      ::unlink(file.c_str());
+    }
+    ::rmdir(l.c_str());
+  }
+  ::rmdir(scratch.c_str());
+  ::rmdir(dir.c_str());
+  return 0;
+}
+
 namespace sv1 = rauha::sandbox::v1;
 namespace zv1 = rauha::zone::v1;
 
@@ -192,15 +290,19 @@ int Sandbox(const std::string& socket, long count) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) Die("usage: userns_bench mounts|sandbox [--count N] [--socket PATH] [--repo DIR]");
+  if (argc < 2)
+    Die("usage: userns_bench mounts|layers|sandbox [--count N] [--layers K] [--socket PATH] "
+        "[--repo DIR]");
   std::string mode = argv[1], socket, repo;
-  long count = 200;
+  long count = 200, layer_count = 5;
   for (int i = 2; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
     if (flag == "--count") {
       count = std::strtol(argv[i + 1], nullptr, 10);
     } else if (flag == "--socket") {
       socket = argv[i + 1];
+    } else if (flag == "--layers") {
+      layer_count = std::strtol(argv[i + 1], nullptr, 10);
     } else if (flag == "--repo") {
       repo = argv[i + 1];
     } else {
@@ -209,6 +311,11 @@ int main(int argc, char** argv) {
   }
   if (count <= 0) Die("--count must be positive");
   if (mode == "mounts") return Mounts(count, repo);
+  if (mode == "layers") {
+    if (layer_count <= 0 || layer_count > 100) Die("--layers must be 1 to 100");
+    return Layers(count, layer_count);
+  }
   if (mode == "sandbox" && !socket.empty()) return Sandbox(socket, count);
-  Die("usage: userns_bench mounts|sandbox [--count N] [--socket PATH] [--repo DIR]");
+  Die("usage: userns_bench mounts|layers|sandbox [--count N] [--layers K] [--socket PATH] [--repo "
+      "DIR]");
 }
