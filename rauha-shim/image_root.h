@@ -40,11 +40,12 @@ absl::StatusOr<UniqueFd> OpenImagePath(int root_fd, std::string_view task_path, 
 absl::Status WriteImageEtcFile(int root_fd, const char* name, std::string_view content,
                                uint32_t owner = 0);
 
-// Mounts each of `layers` (top first) idmapped through `userns_fd` (open_tree OPEN_TREE_CLONE +
-// mount_setattr MOUNT_ATTR_IDMAP, read-only) at <dir>/0, <dir>/1, ... (`dir` exists, on a
-// tmpfs of the task's mount namespace) and returns those paths, for MountImageOverlay: the
-// layers' files then show as the ids of the zone (disk id N is the zone's id N), with no copy
-// or chown of any layer.
+// Mounts the directories holding `layers` (top first) idmapped through `userns_fd`
+// (open_tree OPEN_TREE_CLONE + mount_setattr MOUNT_ATTR_IDMAP, read-only; one mount per
+// distinct parent directory) at <dir>/0, <dir>/1, ... (`dir` exists, on a tmpfs of the task's
+// mount namespace) and returns the layers' paths in them, for MountImageOverlay: the layers'
+// files then show as the ids of the zone (disk id N is the zone's id N), with no copy or
+// chown of any layer.
 absl::StatusOr<std::vector<std::string>> IdmappedLayers(const std::vector<std::string>& layers,
                                                         int userns_fd, const std::string& dir);
 

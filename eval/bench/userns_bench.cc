@@ -8,13 +8,17 @@
 //       per (repo owner, task user) pair for the idmap). Median and p90 in microseconds.
 //   userns_bench layers [--count N] [--layers K]
 //       In a private mount namespace: an image root of K layers (default 5; small dirs in
-//       /tmp) as the shim builds it, plain (overlayfs over the layer dirs) and idmapped (each
-//       layer an open_tree clone with MOUNT_ATTR_IDMAP through a zone's user namespace,
-//       attached, overlayfs over those), mounted and unmounted again, interleaved, N each.
-//   userns_bench sandbox --socket PATH [--count N]
+//       /tmp) plain (overlayfs over the layer dirs), idmapped per layer (each layer an
+//       open_tree clone with MOUNT_ATTR_IDMAP through a zone's user namespace, attached,
+//       overlayfs over those) and idmapped once (the directory holding the layers cloned and
+//       idmapped once, overlayfs over the layers in it: what the shim does), mounted and
+//       unmounted again, interleaved, N each.
+//   userns_bench sandbox --socket PATH [--count N] [--image REF]
 //       RunSandbox of /bin/true, interleaved: the default policy with and without
 //       [zone] userns (a fresh temporary zone each: zone start-up included), then in two
 //       named zones, one of each (the per-task cost alone). Run rauhad with --warm-zones 0.
+//       With --image, every call runs `/bin/busybox true` on that image's root (its layers
+//       idmapped where userns is on).
 //
 // Needs root. A failed call or mount aborts with the error: nothing failed is averaged in.
 #include <fcntl.h>
@@ -144,9 +148,11 @@ int Layers(long count, long layer_count) {
   Check(::mkdtemp(tmpl) != nullptr, "mkdtemp");
   const std::string dir = tmpl;
   // Layers on the host's disk (as rauhad's layer cache), a few files each.
+  const std::string cache = dir + "/cache";
+  Check(::mkdir(cache.c_str(), 0755) == 0, "mkdir cache");
   std::vector<std::string> layers;
   for (long i = 0; i < layer_count; ++i) {
-    std::string l = dir + "/layer" + std::to_string(i);
+    std::string l = cache + "/layer" + std::to_string(i);
     Check(::mkdir(l.c_str(), 0755) == 0, "mkdir layer");
     for (int f = 0; f < 8; ++f) {
       std::string file = l + "/f" + std::to_string(i) + "-" + std::to_string(f);
@@ -164,14 +170,26 @@ int Layers(long count, long layer_count) {
   auto ns = rauha::CreateUserNamespace(zone, zone);
   if (!ns.ok()) Die(std::string(ns.status().message()));
   long round = 0;
-  auto build = [&](bool idmapped) {
+  // 0: plain; 1: each layer idmapped; 2: their directory idmapped once (what the shim does).
+  auto build = [&](int idmapped) {
     std::string base = scratch + "/" + std::to_string(round++);
     std::string upper = base + "/upper", work = base + "/work", root = base + "/root";
     for (const std::string& d : {base, upper, work, root}) {
       Check(::mkdir(d.c_str(), 0755) == 0, "mkdir " + d);
     }
     std::vector<std::string> lowers = layers;
-    if (idmapped) {
+    if (idmapped == 2) {
+      std::string at = base + "/lower";
+      Check(::mkdir(at.c_str(), 0700) == 0, "mkdir lower");
+      auto tree = rauha::IdmappedTree(AT_FDCWD, cache, ns->user.get(),
+                                      MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+      if (!tree.ok()) Die(std::string(tree.status().message()));
+      Check(::syscall(SYS_move_mount, tree->get(), "", AT_FDCWD, at.c_str(),
+                      MOVE_MOUNT_F_EMPTY_PATH) == 0,
+            "move_mount lower");
+      for (long i = 0; i < layer_count; ++i) lowers[i] = at + "/layer" + std::to_string(i);
+      Check(::chown(upper.c_str(), 100000000, 100000000) == 0, "chown upper");
+    } else if (idmapped == 1) {
       for (long i = 0; i < layer_count; ++i) {
         std::string at = base + "/lower" + std::to_string(i);
         Check(::mkdir(at.c_str(), 0700) == 0, "mkdir lower");
@@ -192,28 +210,33 @@ int Layers(long count, long layer_count) {
           "mount overlay");
     // What a task's exit does to it: the mount namespace goes, every mount with it.
     Check(::umount2(root.c_str(), MNT_DETACH) == 0, "umount overlay");
-    if (idmapped) {
+    if (idmapped == 2) Check(::umount2((base + "/lower").c_str(), MNT_DETACH) == 0, "umount");
+    if (idmapped == 1) {
       for (long i = 0; i < layer_count; ++i) {
         std::string at = base + "/lower" + std::to_string(i);
         Check(::umount2(at.c_str(), MNT_DETACH) == 0, "umount lower");
       }
     }
   };
-  std::vector<double> plain, idmapped;
+  std::vector<double> plain, each, once;
   for (long i = 0; i < count; ++i) {
     auto t0 = Clock::now();
-    build(false);
+    build(0);
     auto t1 = Clock::now();
-    build(true);
+    build(1);
     auto t2 = Clock::now();
+    build(2);
+    auto t3 = Clock::now();
     plain.push_back(Us(t0, t1));
-    idmapped.push_back(Us(t1, t2));
+    each.push_back(Us(t1, t2));
+    once.push_back(Us(t2, t3));
   }
   std::printf("| %-52s | %9s | %9s | %5s |\n|---|---:|---:|---:|\n",
               ("image root of " + std::to_string(layer_count) + " layers (µs)").c_str(), "median",
               "p90", "n");
   Row("overlayfs over the layer dirs (plain)", plain);
-  Row("each layer idmapped, overlayfs over them", idmapped);
+  Row("each layer idmapped, overlayfs over them", each);
+  Row("their directory idmapped once, overlayfs (the shim)", once);
   Check(::umount2(scratch.c_str(), MNT_DETACH) == 0, "umount scratch");
   for (const auto& l : layers) {
     for (int f = 0; f < 8; ++f) {
@@ -222,6 +245,7 @@ int Layers(long count, long layer_count) {
     }
     ::rmdir(l.c_str());
   }
+  ::rmdir(cache.c_str());
   ::rmdir(scratch.c_str());
   ::rmdir(dir.c_str());
   return 0;
@@ -231,7 +255,13 @@ namespace sv1 = rauha::sandbox::v1;
 namespace zv1 = rauha::zone::v1;
 
 double RunOnce(sv1::SandboxService::Stub& stub, sv1::RunSandboxRequest req) {
-  req.add_command("/bin/true");
+  // On an image: its busybox (the host's /bin/true is not there).
+  if (req.image().empty()) {
+    req.add_command("/bin/true");
+  } else {
+    req.add_command("/bin/busybox");
+    req.add_command("true");
+  }
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
   sv1::SandboxResult result;
@@ -243,7 +273,7 @@ double RunOnce(sv1::SandboxService::Stub& stub, sv1::RunSandboxRequest req) {
   return Us(t0, t1);
 }
 
-int Sandbox(const std::string& socket, long count) {
+int Sandbox(const std::string& socket, long count, const std::string& image) {
   auto channel = grpc::CreateChannel("unix://" + socket, grpc::InsecureChannelCredentials());
   auto stub = sv1::SandboxService::NewStub(channel);
   auto zones = zv1::ZoneService::NewStub(channel);
@@ -263,6 +293,7 @@ int Sandbox(const std::string& socket, long count) {
   foff.set_policy_toml(off);
   ton.set_name("bench-userns-on");
   toff.set_name("bench-userns-off");
+  for (auto* r : {&fon, &foff, &ton, &toff}) r->set_image(image);
   for (int warm = 0; warm < 3; ++warm) RunOnce(*stub, fon), RunOnce(*stub, foff);
   for (long i = 0; i < count; ++i) {
     fresh_on.push_back(RunOnce(*stub, fon));
@@ -270,7 +301,8 @@ int Sandbox(const std::string& socket, long count) {
     task_on.push_back(RunOnce(*stub, ton));
     task_off.push_back(RunOnce(*stub, toff));
   }
-  std::printf("| %-52s | %9s | %9s | %5s |\n|---|---:|---:|---:|\n", "RunSandbox /bin/true (µs)",
+  std::printf("| %-52s | %9s | %9s | %5s |\n|---|---:|---:|---:|\n",
+              image.empty() ? "RunSandbox /bin/true (µs)" : "RunSandbox --image, busybox true (µs)",
               "median", "p90", "n");
   Row("fresh zone, userns on", fresh_on);
   Row("fresh zone, userns off", fresh_off);
@@ -293,7 +325,7 @@ int main(int argc, char** argv) {
   if (argc < 2)
     Die("usage: userns_bench mounts|layers|sandbox [--count N] [--layers K] [--socket PATH] "
         "[--repo DIR]");
-  std::string mode = argv[1], socket, repo;
+  std::string mode = argv[1], socket, repo, image;
   long count = 200, layer_count = 5;
   for (int i = 2; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
@@ -301,6 +333,8 @@ int main(int argc, char** argv) {
       count = std::strtol(argv[i + 1], nullptr, 10);
     } else if (flag == "--socket") {
       socket = argv[i + 1];
+    } else if (flag == "--image") {
+      image = argv[i + 1];
     } else if (flag == "--layers") {
       layer_count = std::strtol(argv[i + 1], nullptr, 10);
     } else if (flag == "--repo") {
@@ -315,7 +349,7 @@ int main(int argc, char** argv) {
     if (layer_count <= 0 || layer_count > 100) Die("--layers must be 1 to 100");
     return Layers(count, layer_count);
   }
-  if (mode == "sandbox" && !socket.empty()) return Sandbox(socket, count);
+  if (mode == "sandbox" && !socket.empty()) return Sandbox(socket, count, image);
   Die("usage: userns_bench mounts|layers|sandbox [--count N] [--layers K] [--socket PATH] [--repo "
       "DIR]");
 }

@@ -191,7 +191,8 @@ TEST_F(UsernsImageTest, ImageFilesKeepTheirOwnersInsideWhileRootIsNotTheHosts) {
   std::string layer = LayerDir();
   ASSERT_FALSE(layer.empty());
   ExpectLayerUnchanged(layer);
-  EXPECT_TRUE(ProcessesMounting(layer).empty()) << "an idmapped layer mount outlived its task";
+  EXPECT_TRUE(ProcessesMounting(daemon_->dir() + "/state/layers").empty())
+      << "an idmapped layer mount outlived its task";
 }
 
 // Every capability the policy may grant: the root-owned file of the lower layer cannot be
@@ -299,7 +300,8 @@ TEST_F(UsernsImageTest, ContainerWritesLandInItsUpperOwnedByTheZonesHostIds) {
   }
   EXPECT_FALSE(fs::exists(dir));
   EXPECT_TRUE(ProcessesMounting(dir).empty()) << "the container's overlay outlived it";
-  EXPECT_TRUE(ProcessesMounting(layer).empty()) << "an idmapped layer mount outlived it";
+  EXPECT_TRUE(ProcessesMounting(daemon_->dir() + "/state/layers").empty())
+      << "an idmapped layer mount outlived it";
 }
 
 }  // namespace
