@@ -9,6 +9,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -40,6 +41,20 @@ constexpr char kDefaultPath[] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/b
 
 // The error pipe: where the shim put it until SetUpFds moves it to kErrorFd.
 int error_fd = -1;
+
+}  // namespace
+
+void MarkChildStep(const char* step) {
+  if (child_spans == nullptr || child_spans->count >= ChildSpans::kMax) return;
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  auto& s = child_spans->steps[child_spans->count];
+  s.step = step;
+  s.ns = int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+  ++child_spans->count;
+}
+
+namespace {
 
 absl::Status Errno(std::string_view what) { return ErrnoStatus(errno, what); }
 
@@ -253,6 +268,8 @@ absl::Status ApplyCapabilities(const TaskPlan& plan) {
 
 }  // namespace
 
+ChildSpans* child_spans = nullptr;
+
 void RunChild(const TaskPlan& plan, const ChildFds& fds) {
   error_fd = fds.error_pipe;
   // The shim blocks SIGTERM/SIGINT/SIGCHLD (signalfd) and ignores SIGPIPE; exec keeps both.
@@ -269,7 +286,9 @@ void RunChild(const TaskPlan& plan, const ChildFds& fds) {
   };
   KeptFds kept;
   check(SetUpFds(plan, fds, &kept));
+  MarkChildStep("child_fds");
   check(JoinV1Cgroups(plan));
+  MarkChildStep("child_v1_cgroups");
   if (fds.join_pidfd >= 0) {
     // An exec: the container's root and processes (its children land in its pid namespace;
     // this process stays outside as their init-like waiter). setns(CLONE_NEWNS) also moves
@@ -281,6 +300,7 @@ void RunChild(const TaskPlan& plan, const ChildFds& fds) {
   } else {
     check(BuildRootAndPivot(plan, kept.userns, kept.mount_idmap));
   }
+  MarkChildStep("child_root");
   if (::chdir(plan.workdir.c_str()) < 0)
     Fail(StrCat("workdir ", plan.workdir, ": ", strerror(errno)));
   check(ApplyRlimits(plan));
@@ -290,6 +310,7 @@ void RunChild(const TaskPlan& plan, const ChildFds& fds) {
   // Blocked before the fork: a signal or an exit that comes before the init waits is kept.
   sigset_t init_signals = InitSignals();
   sigprocmask(SIG_SETMASK, &init_signals, nullptr);
+  MarkChildStep("child_creds");
   pid_t workload = ::fork();
   if (workload < 0) Fail(StrCat("fork the workload: ", strerror(errno)));
   if (workload > 0) {
@@ -303,8 +324,10 @@ void RunChild(const TaskPlan& plan, const ChildFds& fds) {
     Fail(StrCat("make the terminal the controlling terminal: ", strerror(errno)));
   }
   sigprocmask(SIG_SETMASK, &none, nullptr);
+  MarkChildStep("workload_fork");
   // Only the workload is confined: the init must keep signalling it and reaping.
   if (plan.landlock_abi > 0) check(ApplyLandlock(plan));
+  MarkChildStep("workload_landlock");
   // Last: from here on, only what the filter allows (exec is).
   if (plan.seccomp) {
     auto listener = InstallSeccompProgram(*plan.seccomp);
@@ -317,6 +340,7 @@ void RunChild(const TaskPlan& plan, const ChildFds& fds) {
     }
   }
   ::close(kNotifyFd);
+  MarkChildStep("workload_seccomp");
   if (plan.probe) {
     // The shim waits for this pipe's EOF before it watches the listener, and the probes'
     // denials wait for the shim: close it first.

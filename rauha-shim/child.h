@@ -6,6 +6,7 @@
 // place, and the init holds all of them but those two.
 #pragma once
 
+#include <cstdint>
 #include <vector>
 
 #include "rauha-shim/task_plan.h"
@@ -15,10 +16,10 @@ namespace rauha::shim {
 struct ChildFds {
   int stdout_write;
   int stderr_write;
-  int error_pipe;     // O_CLOEXEC: the kernel closes it on a successful exec
-  int status_pipe;    // the init's InitReport
-  int notify_socket;  // the workload sends its seccomp listener here (seccomp_notify.h)
-  int stdin_fd = -1;  // the workload's stdin (read-only); -1: /dev/null
+  int error_pipe;       // O_CLOEXEC: the kernel closes it on a successful exec
+  int status_pipe;      // the init's InitReport
+  int notify_socket;    // the workload sends its seccomp listener here (seccomp_notify.h)
+  int stdin_fd = -1;    // the workload's stdin (read-only); -1: /dev/null
   int join_pidfd = -1;  // an exec: the pidfd of the container's init, whose namespaces it joins
 };
 
@@ -28,6 +29,21 @@ struct KeptFds {
   int userns = -1;
   std::vector<int> mount_idmap;
 };
+
+// Debug timing (RAUHA_TRACE_SPANS=1, span_trace.h): the child and the workload record when each
+// step ended (CLOCK_MONOTONIC ns) in memory shared with the shim, which logs them after the
+// exec. Null (the default): nothing is recorded.
+struct ChildSpans {
+  static constexpr int kMax = 24;
+  int count = 0;
+  struct {
+    const char* step;  // a literal: the same address in the forked child
+    int64_t ns;
+  } steps[kMax];
+};
+extern ChildSpans* child_spans;
+// Records the end of `step` (a literal) there; nothing when child_spans is null.
+void MarkChildStep(const char* step);
 
 // Never returns. The workload's exec, or any step before it, that fails writes
 // "<step>: <error>" to the error pipe and _exits 127.

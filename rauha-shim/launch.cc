@@ -12,13 +12,18 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <new>
 #include <tuple>
+#include <utility>
 
 #include "rauha-common/errors.h"
+#include "rauha-common/span_trace.h"
 #include "rauha-common/strcat.h"
 #include "rauha-shim/child.h"
+#include "rauha-shim/prepared_task.h"
 #include "rauha-shim/seccomp_notify.h"
 
 namespace rauha::shim {
@@ -113,7 +118,8 @@ absl::StatusOr<Terminal> OpenTerminal(uint16_t rows, uint16_t cols) {
 
 }  // namespace
 
-absl::StatusOr<LaunchedTask> LaunchTask(const TaskPlan& plan) {
+absl::StatusOr<LaunchedTask> LaunchTask(const TaskPlan& plan, PreparedTask* prepared,
+                                        const nlohmann::json* spec) {
   const bool join = plan.join_pidfd >= 0;
   // An exec builds no root of its own: nothing to mount on.
   if (!join && ::mkdir(plan.rootfs_dir.c_str(), 0700) < 0 && errno != EEXIST) {
@@ -190,7 +196,39 @@ absl::StatusOr<LaunchedTask> LaunchTask(const TaskPlan& plan) {
   }
   UniqueFd notify_read(pair[0]), notify_write(pair[1]);
 
+  const ChildFds child_fds =
+      tty_slave
+          ? ChildFds{tty_slave.get(),    tty_slave.get(), report->write.get(), status->write.get(),
+                     notify_write.get(), tty_slave.get(), plan.join_pidfd}
+          : ChildFds{stdout_path_fd ? stdout_path_fd.get() : out->write.get(),
+                     stderr_path_fd ? stderr_path_fd.get() : err->write.get(),
+                     report->write.get(),
+                     status->write.get(),
+                     notify_write.get(),
+                     stdin_file ? stdin_file.get() : -1,
+                     plan.join_pidfd};
+  // Debug timing only: the child's steps, in memory it shares with us across the fork.
+  ChildSpans* spans = nullptr;
+  long pid = -1;
   int pidfd = -1;
+  if (prepared != nullptr && spec != nullptr && FitsPrepared(*prepared, plan)) {
+    // The process made ahead takes the task; if it cannot (it died), a child is cloned below.
+    auto handed = HandOver(*prepared, *spec, plan, child_fds);
+    if (handed.ok()) {
+      pid = prepared->pid;
+      pidfd = prepared->pidfd.release();
+      spans = std::exchange(prepared->spans, nullptr);
+      SpanTrace::MarkCurrent("handover");
+    }
+  }
+  if (pid < 0 && SpanTrace::Enabled()) {
+    void* mem = ::mmap(nullptr, sizeof(ChildSpans), PROT_READ | PROT_WRITE,
+                       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (mem != MAP_FAILED) spans = new (mem) ChildSpans();
+  }
+  child_spans = spans;
+  SpanTrace::MarkCurrent("launch_prepare");
+
   clone_args args{};
   // An exec joins the namespaces of its container in the child (setns), so it clones none.
   args.flags = join ? CLONE_PIDFD : (CLONE_NEWNS | CLONE_NEWPID | CLONE_PIDFD);
@@ -202,7 +240,7 @@ absl::StatusOr<LaunchedTask> LaunchTask(const TaskPlan& plan) {
   }
   // Raw clone3 without a new stack behaves like fork: the child gets a copy of the
   // (single-threaded) shim and returns here with 0.
-  long pid = ::syscall(SYS_clone3, &args, sizeof(args));
+  if (pid < 0) pid = ::syscall(SYS_clone3, &args, sizeof(args));
   if (pid < 0) {
     int e = errno;
     ::rmdir(plan.rootfs_dir.c_str());
@@ -216,18 +254,7 @@ absl::StatusOr<LaunchedTask> LaunchTask(const TaskPlan& plan) {
     }
     return ErrnoStatus(e, "clone3 (new mount and pid namespaces)");
   }
-  if (pid == 0) {
-    if (tty_slave) {
-      RunChild(plan,
-               ChildFds{tty_slave.get(), tty_slave.get(), report->write.get(), status->write.get(),
-                        notify_write.get(), tty_slave.get(), plan.join_pidfd});
-    }
-    RunChild(plan,
-             ChildFds{stdout_path_fd ? stdout_path_fd.get() : out->write.get(),
-                      stderr_path_fd ? stderr_path_fd.get() : err->write.get(), report->write.get(),
-                      status->write.get(), notify_write.get(), stdin_file ? stdin_file.get() : -1,
-                      plan.join_pidfd});
-  }
+  if (pid == 0) RunChild(plan, child_fds);
 
   LaunchedTask task;
   task.pid = static_cast<pid_t>(pid);
@@ -241,6 +268,16 @@ absl::StatusOr<LaunchedTask> LaunchTask(const TaskPlan& plan) {
   tty_slave.reset();
   bool timed_out = false;
   task.start_error = ReadSetupError(report->read.get(), pidfd, &timed_out);
+  if (spans != nullptr) {
+    child_spans = nullptr;
+    // The workload's steps up to its exec are all written: the error pipe reached EOF.
+    for (int i = 0; i < std::min(spans->count, ChildSpans::kMax); ++i) {
+      SpanTrace::MarkCurrentAt(
+          spans->steps[i].step,
+          std::chrono::steady_clock::time_point(std::chrono::nanoseconds(spans->steps[i].ns)));
+    }
+    ::munmap(spans, sizeof(ChildSpans));
+  }
   for (UniqueFd* fd : {&out->read, &err->read, &status->read}) {
     ::fcntl(fd->get(), F_SETFL, ::fcntl(fd->get(), F_GETFL) | O_NONBLOCK);
   }

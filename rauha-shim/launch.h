@@ -9,10 +9,13 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "nlohmann/json.hpp"
 #include "rauha-common/fd.h"
 #include "rauha-shim/task_plan.h"
 
 namespace rauha::shim {
+
+struct PreparedTask;
 
 struct LaunchedTask {
   pid_t pid = 0;  // the task's init, in the shim's pid namespace
@@ -22,13 +25,18 @@ struct LaunchedTask {
   UniqueFd stderr_read;  // empty with a tty (stdout_read then reads the terminal)
   // TaskSpec.stdin_pipe: the pipe's write end; tty: the terminal's master (non-blocking).
   UniqueFd stdin_write;
-  UniqueFd tty_master;  // tty only: for TIOCSWINSZ
+  UniqueFd tty_master;        // tty only: for TIOCSWINSZ
   UniqueFd seccomp_listener;  // the workload's notification listener, or empty (seccomp_notify.h)
   std::string start_error;    // non-empty: the workload never ran; the child exits 127
 };
 
 // Creates plan.rootfs_dir (the mount point of the task's tmpfs) and starts the child. Returns
 // once the child has exec'd or reported its failure. An error means no child exists.
-absl::StatusOr<LaunchedTask> LaunchTask(const TaskPlan& plan);
+//
+// With `prepared` (and `spec`, the TaskSpec `plan` was made from) that fits the plan
+// (prepared_task.h), that process becomes the child instead of a new clone; it is then used
+// up. Otherwise, or if it cannot take the task, a child is cloned as usual.
+absl::StatusOr<LaunchedTask> LaunchTask(const TaskPlan& plan, PreparedTask* prepared = nullptr,
+                                        const nlohmann::json* spec = nullptr);
 
 }  // namespace rauha::shim

@@ -19,6 +19,7 @@
 #include "rauha-common/path_open.h"
 #include "rauha-common/strcat.h"
 #include "rauha-common/userns.h"
+#include "rauha-shim/child.h"
 #include "rauha-shim/image_root.h"
 
 namespace rauha::shim {
@@ -59,13 +60,19 @@ class RootBuilder {
 
   absl::Status Build() {
     RAUHA_RETURN_IF_ERROR(Setup());
+    MarkChildStep("root_setup");
     RAUHA_RETURN_IF_ERROR(SystemDirs());
+    MarkChildStep("root_system_dirs");
     RAUHA_RETURN_IF_ERROR(Etc());
+    MarkChildStep("root_etc");
     RAUHA_RETURN_IF_ERROR(Proc());
+    MarkChildStep("root_proc");
     RAUHA_RETURN_IF_ERROR(Dev());
+    MarkChildStep("root_dev");
     RAUHA_RETURN_IF_ERROR(Tmp());
     RAUHA_RETURN_IF_ERROR(WritablePaths());
     RAUHA_RETURN_IF_ERROR(Mounts());
+    MarkChildStep("root_tmp_mounts");
     if (image_) {
       // The image's WorkingDir may be missing; it is made in the task's upper layer.
       RAUHA_ASSIGN_OR_RETURN(UniqueFd workdir,
@@ -609,7 +616,9 @@ class RootBuilder {
     // pivot_root(".", ".") stacks the old root on top of the new one; detaching it leaves
     // only the new root, with no directory needed to hold the old one.
     if (::syscall(SYS_pivot_root, ".", ".") < 0) return Errno("pivot_root");
+    MarkChildStep("root_pivot");
     if (::umount2(".", MNT_DETACH) < 0) return Errno("detach the host's root");
+    MarkChildStep("root_detach_host");
     if (::chdir("/") < 0) return Errno("chdir /");
     if (!plan_.root_writable) {
       RAUHA_RETURN_IF_ERROR(Restrict("/", true, false, "make / read-only"));

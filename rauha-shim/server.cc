@@ -26,6 +26,7 @@
 #include "absl/strings/escaping.h"
 #include "rauha-common/errors.h"
 #include "rauha-common/hostname.h"
+#include "rauha-common/span_trace.h"
 #include "rauha-common/strcat.h"
 #include "rauha-common/userns.h"
 #include "rauha-shim/init.h"
@@ -44,6 +45,8 @@ using nlohmann::json;
 // pipes reach EOF at once unless a descriptor escaped; this bounds the wait for that.
 constexpr int64_t kDrainMs = 1000;
 constexpr int64_t kShutdownWaitMs = 5000;
+// A prepared task joins its v1 cgroups (an RCU grace period or two); past this it is stuck.
+constexpr int kPrepareTimeoutMs = 10000;
 // A result must fit in one frame even when JSON escaping inflates binary output ~6x.
 constexpr uint64_t kMaxOutputLimit = kDefaultOutputLimit;
 constexpr size_t kReadChunk = 16384;
@@ -432,6 +435,8 @@ void Server::HandleRequest(uint64_t conn, const json& request) {
     Reply(conn, id, Hello());
   } else if (method == "start") {
     Reply(conn, id, Start(*params));
+  } else if (method == "prepare") {
+    Reply(conn, id, Prepare(*params));
   } else if (method == "wait") {
     auto task = FindTask(*params);
     if (!task.ok()) {
@@ -518,6 +523,7 @@ json Server::List() const {
 
 absl::StatusOr<json> Server::Start(const json& params) {
   if (shutting_down_) return absl::FailedPreconditionError("the shim is shutting down");
+  SpanTrace trace("rauha-shim", "start");
   auto spec = TaskSpecFromJson(params);
   if (!spec.ok()) return spec.status();
   if (tasks_.contains(spec->task_id)) {
@@ -526,6 +532,7 @@ absl::StatusOr<json> Server::Start(const json& params) {
   }
   auto plan = PlanTask(*spec, zone_);
   if (!plan.ok()) return plan.status();
+  trace.Mark("plan");
   for (auto& m : plan->mounts) {
     if (plan->userns_fd < 0) break;
     auto idmap = IdmapFor(m.owner_uid, m.owner_gid, plan->switch_user ? plan->uid : 0,
@@ -570,7 +577,16 @@ absl::StatusOr<json> Server::Start(const json& params) {
   task->result.task_id = plan->task_id;
   task->result.started_at_ns = RealtimeNs();
   int64_t started_ms = MonotonicMs();
-  auto launched = LaunchTask(*plan);
+  trace.Mark("files");
+  absl::StatusOr<LaunchedTask> launched = absl::UnknownError("not launched");
+  if (prepared_) {
+    launched = LaunchTask(*plan, &*prepared_, &params);
+    // Used, or unfit for this task: a prepared process serves no other task.
+    prepared_.reset();
+  } else {
+    launched = LaunchTask(*plan);
+  }
+  trace.Mark("launch");
   if (!launched.ok()) {
     Log(StrCat("task ", plan->task_id, ": ", ToStd(launched.status().message())));
     return launched.status();
@@ -608,6 +624,27 @@ absl::StatusOr<json> Server::Start(const json& params) {
   json reply = {{"task_id", plan->task_id}, {"pid", task->pid}};
   tasks_by_serial_[task->serial] = task.get();
   tasks_.emplace(plan->task_id, std::move(task));
+  return reply;
+}
+
+absl::StatusOr<json> Server::Prepare(const json& params) {
+  if (shutting_down_) return absl::FailedPreconditionError("the shim is shutting down");
+  auto v2 = params.find("cgroup_v2");
+  auto v1 = params.find("cgroup_v1");
+  if (v2 == params.end() || !v2->is_string() || v1 == params.end() || !v1->is_array()) {
+    return absl::InvalidArgumentError(
+        "prepare needs \"cgroup_v2\" (a string) and \"cgroup_v1\" (an array of strings)");
+  }
+  std::vector<std::string> v1_dirs;
+  for (const auto& dir : *v1) {
+    if (!dir.is_string()) return absl::InvalidArgumentError("cgroup_v1 holds a non-string");
+    v1_dirs.push_back(dir.get<std::string>());
+  }
+  prepared_.reset();
+  auto prepared = PrepareTask(v2->get<std::string>(), v1_dirs, zone_, kPrepareTimeoutMs);
+  if (!prepared.ok()) return prepared.status();
+  json reply = {{"pid", prepared->pid}};
+  prepared_ = *std::move(prepared);
   return reply;
 }
 
@@ -887,6 +924,7 @@ void Server::BeginShutdown(uint64_t conn, uint64_t id) {
   if (shutting_down_) return;
   shutting_down_ = true;
   shutdown_deadline_ms_ = MonotonicMs() + kShutdownWaitMs;
+  prepared_.reset();  // killed and reaped: it is in the zone's cgroups, which rauhad removes next
   for (auto& [task_id, t] : tasks_) {
     if (t->exited) continue;
     PidfdSendSignal(t->pidfd.get(), SIGKILL);

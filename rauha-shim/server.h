@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -23,6 +24,7 @@
 #include "rauha-common/frame.h"
 #include "rauha-common/shim_protocol.h"
 #include "rauha-shim/options.h"
+#include "rauha-shim/prepared_task.h"
 #include "rauha-shim/seccomp_notify.h"
 #include "rauha-shim/task_plan.h"
 
@@ -52,6 +54,8 @@ class Server {
   void Reply(uint64_t conn, uint64_t id, const absl::StatusOr<nlohmann::json>& result);
 
   absl::StatusOr<nlohmann::json> Start(const nlohmann::json& params);
+  // A task process made ahead in the given cgroups (prepared_task.h), for the next "start".
+  absl::StatusOr<nlohmann::json> Prepare(const nlohmann::json& params);
   absl::StatusOr<nlohmann::json> Kill(const nlohmann::json& params);
   absl::StatusOr<nlohmann::json> Forget(const nlohmann::json& params);
   // Input for a task's stdin pipe or terminal, written as it can take it.
@@ -94,6 +98,7 @@ class Server {
   std::map<uint64_t, std::unique_ptr<Conn>> conns_;
   std::map<std::string, std::unique_ptr<Task>> tasks_;
   std::map<uint64_t, Task*> tasks_by_serial_;
+  std::optional<PreparedTask> prepared_;
   bool shutting_down_ = false;
   int64_t shutdown_deadline_ms_ = 0;
   std::vector<std::pair<uint64_t, uint64_t>> shutdown_replies_;  // (conn, request id)

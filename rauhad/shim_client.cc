@@ -15,12 +15,14 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
 #include "rauha-common/errors.h"
 #include "rauha-common/fd.h"
 #include "rauha-common/frame.h"
+#include "rauha-common/span_trace.h"
 #include "rauha-common/strcat.h"
 
 namespace rauha {
@@ -90,7 +92,16 @@ absl::StatusOr<pid_t> SpawnShim(const ShimLaunch& l) {
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
-  char* envp[] = {nullptr};
+  // The shim starts with an empty environment; the debug timing (span_trace.h) is passed on.
+  char trace_env[] = "RAUHA_TRACE_SPANS=1";
+  std::string trace_file;
+  if (const char* f = std::getenv("RAUHA_TRACE_SPANS_FILE"))
+    trace_file = StrCat("RAUHA_TRACE_SPANS_FILE=", f);
+  char* envp[] = {nullptr, nullptr, nullptr};
+  if (SpanTrace::Enabled()) {
+    envp[0] = trace_env;
+    if (!trace_file.empty()) envp[1] = trace_file.data();
+  }
 
   int ready[2];
   if (::pipe2(ready, O_CLOEXEC) != 0) return ErrnoStatus(errno, "pipe");
@@ -248,6 +259,19 @@ absl::Status ShimClient::Forget(const std::string& task_id) const {
 
 absl::Status ShimClient::Shutdown(int timeout_ms) const {
   return Call("shutdown", nlohmann::json::object(), timeout_ms).status();
+}
+
+absl::StatusOr<int64_t> ShimClient::Prepare(const std::string& cgroup_v2,
+                                            const std::vector<std::string>& cgroup_v1,
+                                            int timeout_ms) const {
+  RAUHA_ASSIGN_OR_RETURN(
+      nlohmann::json r,
+      Call("prepare", {{"cgroup_v2", cgroup_v2}, {"cgroup_v1", cgroup_v1}}, timeout_ms));
+  auto pid = r.find("pid");
+  if (pid == r.end() || !pid->is_number_integer()) {
+    return absl::InternalError("shim prepare reply has no pid");
+  }
+  return pid->get<int64_t>();
 }
 
 }  // namespace rauha

@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
@@ -78,6 +79,11 @@ class ShimClient {
   absl::Status Forget(const std::string& task_id) const;
   // The shim kills its tasks, waits for them (up to 5 s) and exits.
   absl::Status Shutdown(int timeout_ms = 15000) const;
+  // A task process made ahead in these cgroups for the zone's next task (warm pool; the
+  // shim's "prepare"): the task then skips the v1 cgroup joins. Returns its pid.
+  absl::StatusOr<int64_t> Prepare(const std::string& cgroup_v2,
+                                  const std::vector<std::string>& cgroup_v1,
+                                  int timeout_ms = 15000) const;
 
   const std::string& socket_path() const { return socket_path_; }
 

@@ -19,6 +19,7 @@
 #include "rauha-common/fd.h"
 #include "rauha-common/ids.h"
 #include "rauha-common/names.h"
+#include "rauha-common/span_trace.h"
 #include "rauha-common/strcat.h"
 #include "rauha-common/timeutil.h"
 #include "rauha-common/utf8.h"
@@ -409,6 +410,7 @@ pb::SandboxResult TaskRunner::Collect(Task& task, const ZoneView& zone, uint64_t
     if (hub) hub->Publish(e);
   };
   auto r = shim.Wait(task.id, cancelled, live, task.wait_timeout_ms);
+  SpanTrace::MarkCurrent("shim_wait");
   if (!r.ok() && absl::IsCancelled(r.status())) {
     if (was_cancelled) *was_cancelled = true;
     (void)shim.Kill(task.id, SIGKILL, kKillTimeoutMs);
@@ -417,6 +419,7 @@ pb::SandboxResult TaskRunner::Collect(Task& task, const ZoneView& zone, uint64_t
   // The task has ended (or its shim is gone): everything it made the kernel report is in the
   // ring buffer, and EndTask drains it.
   TaskEvents kernel_events = hub ? hub->EndTask(task.id) : TaskEvents{};
+  SpanTrace::MarkCurrent("events_drain");
   // Set before the zone's shim was told to kill its tasks, so it is here if that is why.
   std::string kill_reason = zones_->TaskKillReason(zone.id);
   if (!r.ok()) {
@@ -526,7 +529,9 @@ pb::SandboxResult TaskRunner::Collect(Task& task, const ZoneView& zone, uint64_t
   }
   AddEnforcementEvents(result, zones_, zone, std::move(kernel_events), &t);
   events_->Publish(zone.name, "task.exited", StrCat(task.id, ": ", end));
+  SpanTrace::MarkCurrent("result");
   (void)shim.Forget(task.id);
+  SpanTrace::MarkCurrent("shim_forget");
   return result;
 }
 
@@ -558,10 +563,22 @@ void TaskRunner::Finish(const std::shared_ptr<Task>& task) {
 absl::StatusOr<pb::SandboxResult> TaskRunner::Run(
     const pb::RunSandboxRequest& req, const std::function<bool()>& cancelled,
     const std::function<void(const std::string& task_id)>& on_recorded) {
+  SpanTrace trace("rauhad", "RunSandbox");
+  absl::StatusOr<pb::SandboxResult> result;
+  {
+    // Every record of this call (its temporary zone, the task, the receipt) is made durable
+    // by one fsync before it answers.
+    audit::Recorder::Batch audit_batch(recorder_);
+    result = RunBatched(req, cancelled, on_recorded);
+  }
+  trace.Mark("audit_flush");
+  return result;
+}
+
+absl::StatusOr<pb::SandboxResult> TaskRunner::RunBatched(
+    const pb::RunSandboxRequest& req, const std::function<bool()>& cancelled,
+    const std::function<void(const std::string& task_id)>& on_recorded) {
   RAUHA_RETURN_IF_ERROR(ValidateRequest(req));
-  // Every record of this call (its temporary zone, the task, the receipt) is made durable by
-  // one fsync before it answers.
-  audit::Recorder::Batch audit_batch(recorder_);
   if (!req.output_dir().empty()) RAUHA_RETURN_IF_ERROR(CheckOutputDir(req.output_dir(), config_));
   // The repo path is checked before any zone exists, so a refusal changes nothing; the zone's
   // type decides which rules apply, and is checked again once the zone is known.
@@ -601,6 +618,7 @@ absl::StatusOr<pb::SandboxResult> TaskRunner::Run(
   // A pooled zone is already set up: taking it is no zone operation.
   std::optional<std::string> pooled;
   if (zone_name.empty() && !req.keep_zone() && pool_) pooled = pool_->Claim(req.policy_toml());
+  SpanTrace::MarkCurrent(pooled ? "pool_claim" : "validate");
   CallGate::Slot zone_slot;
   if (zone_gate_ && !pooled) {
     RAUHA_ASSIGN_OR_RETURN(zone_slot, zone_gate_->Acquire(cancelled));
@@ -629,6 +647,7 @@ absl::StatusOr<pb::SandboxResult> TaskRunner::Run(
     }
   }
   zone_slot = CallGate::Slot();
+  SpanTrace::MarkCurrent("zone");
   auto zone_or = zones_->BeginTask(zone_name);
   if (!zone_or.ok()) {
     if (task->remove_zone) (void)zones_->Delete(zone_name, true);
@@ -680,7 +699,9 @@ absl::StatusOr<pb::SandboxResult> TaskRunner::Run(
       budget_ms > 0
           ? ClampMs(budget_ms + static_cast<int64_t>(task->kill_after_ms) + kReportGraceMs)
           : -1;
+  SpanTrace::MarkCurrent("spec");
   auto pid = shim.Start(spec, cancelled, ClampMs(start_ms));
+  SpanTrace::MarkCurrent("shim_start");
   if (!pid.ok()) {
     if (absl::IsCancelled(pid.status())) {
       // It may start after all, in a shim that answers late, for a client that is gone. (Past
@@ -718,6 +739,7 @@ absl::StatusOr<pb::SandboxResult> TaskRunner::Run(
     Finish(task);
     return Annotate(st, "recording the task (it was killed)");
   }
+  SpanTrace::MarkCurrent("store_put");
   // ListTasks shows the pid from here on: a task listed as running is one a restarted rauhad
   // finds in its database (a client that saw it may wait for it after a crash).
   {
@@ -728,18 +750,22 @@ absl::StatusOr<pb::SandboxResult> TaskRunner::Run(
   if (on_recorded) on_recorded(task->id);
   events_->Publish(zone.name, "task.started", StrCat(task->id, ": ", task->command[0]));
   if (recorder_) recorder_->TaskStarted(zone.id, task->id, task->command);
+  SpanTrace::MarkCurrent("recorded");
 
   bool was_cancelled = false;
   pb::SandboxResult result = Collect(*task, zone, oom_before, cancelled, &was_cancelled);
   if (image) result.set_image_digest(image->manifest_digest);
   Seal(zone, result);
+  SpanTrace::MarkCurrent("receipt");
   task->result = result;
   if (auto st = store_->DeleteTask(task->id); !st.ok()) {
     // The result is the caller's now; the stale record is read as a lost task at the next
     // start and then collected or dropped like any other.
     std::fprintf(stderr, "rauhad: task %s: %s\n", task->id.c_str(), ToStd(st.message()).c_str());
   }
+  SpanTrace::MarkCurrent("store_delete");
   Finish(task);
+  SpanTrace::MarkCurrent("finish");
   {
     std::lock_guard lock(mu_);
     tasks_.erase(task->id);

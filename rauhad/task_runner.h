@@ -113,6 +113,10 @@ class TaskRunner {
     rauha::sandbox::v1::SandboxResult result;
   };
 
+  // Run inside the call's audit batch.
+  absl::StatusOr<rauha::sandbox::v1::SandboxResult> RunBatched(
+      const rauha::sandbox::v1::RunSandboxRequest& request, const std::function<bool()>& cancelled,
+      const std::function<void(const std::string& task_id)>& on_recorded);
   // Waits for the shim's result and turns it into a SandboxResult; finishes the zone side.
   rauha::sandbox::v1::SandboxResult Collect(Task& task, const ZoneView& zone, uint64_t oom_before,
                                             const std::function<bool()>& cancelled,

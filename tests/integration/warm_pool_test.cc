@@ -5,15 +5,21 @@
 // A pooled zone shows in the kernel and in rauhad's run directory (run/zones/<zone id>) before
 // any call; a call's result names its zone's id, so "this call was served from the pool" is
 // "its zone id was in run/zones before the call".
+#include <sys/mount.h>
 #include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "tests/integration/daemon_fixture.h"
 
@@ -88,6 +94,43 @@ std::string ReadFirstLine(const std::string& path) {
   std::string line;
   std::getline(in, line);
   return line;
+}
+
+// The pid of the rauha-shim of `zone_id`, or 0.
+pid_t ShimPid(const std::string& zone_id) {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
+    std::string pid = e.path().filename().string();
+    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in("/proc/" + pid + "/cmdline");
+    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (cmdline.find("rauha-shim") != std::string::npos &&
+        cmdline.find(zone_id) != std::string::npos)
+      return static_cast<pid_t>(std::stol(pid));
+  }
+  return 0;
+}
+
+// The pids listed in a cgroup.procs file.
+std::vector<pid_t> Procs(const std::string& path) {
+  std::vector<pid_t> pids;
+  std::ifstream in(path);
+  for (long pid = 0; in >> pid;) pids.push_back(static_cast<pid_t>(pid));
+  return pids;
+}
+
+// The "PPid:" of /proc/PID/status, or -1.
+pid_t ParentOf(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("PPid:", 0) == 0) return static_cast<pid_t>(std::stol(line.substr(5)));
+  }
+  return -1;
+}
+
+std::string NamespaceOf(const std::string& pid, const std::string& ns) {
+  std::error_code ec;
+  return std::filesystem::read_symlink("/proc/" + pid + "/ns/" + ns, ec).string();
 }
 
 class WarmPoolTest : public DaemonTest {
@@ -183,6 +226,76 @@ TEST_F(WarmPoolTest, ConsecutivePooledSandboxesSeeNothingOfEachOther) {
   ASSERT_NE(first.stdout().rfind("net:["), std::string::npos) << first.stdout();
   ASSERT_NE(second.stdout().rfind("net:["), std::string::npos) << second.stdout();
   EXPECT_NE(net_of(first.stdout()), net_of(second.stdout()));
+}
+
+// Each pooled zone holds its task's process already (rauha-shim/prepared_task.h): a child of
+// the zone's shim, in a pid namespace of its own and in the zone's cgroups in every v1
+// hierarchy, still in the shim's mount namespace (it takes its own when its task comes). The
+// call that claims the zone runs its task as exactly that process.
+TEST_F(WarmPoolTest, APooledZoneHoldsItsTaskProcessInItsCgroups) {
+  auto pooled = WaitForPool(2);
+  std::map<std::string, pid_t> prepared;  // by zone id
+  for (const auto& id : pooled) {
+    const pid_t shim = ShimPid(id);
+    ASSERT_GT(shim, 0) << "no shim for pooled zone " << id;
+    ASSERT_FALSE(CgroupFile(id, "memory", "cgroup.procs").empty()) << "zone " << id;
+    ASSERT_FALSE(CgroupFile(id, "pids", "cgroup.procs").empty()) << "zone " << id;
+    // Every v1 hierarchy the zone has a cgroup in (this host: cpu, cpuacct, memory, pids, ...).
+    for (const char* hierarchy :
+         {"cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "systemd"}) {
+      const std::string procs = CgroupFile(id, hierarchy, "cgroup.procs");
+      if (procs.empty()) continue;
+      auto pids = Procs(procs);
+      ASSERT_EQ(pids.size(), 1u) << procs << " holds " << pids.size() << " processes";
+      if (prepared.count(id)) {
+        EXPECT_EQ(pids[0], prepared[id]) << "another process in " << procs;
+      } else {
+        prepared[id] = pids[0];
+      }
+    }
+    const pid_t p = prepared[id];
+    EXPECT_EQ(ParentOf(p), shim) << "the prepared process is not the shim's child";
+    const std::string pid = std::to_string(p), shim_pid = std::to_string(shim);
+    EXPECT_NE(NamespaceOf(pid, "pid"), NamespaceOf(shim_pid, "pid"))
+        << "the prepared process is not in a pid namespace of its own";
+    EXPECT_EQ(NamespaceOf(pid, "mnt"), NamespaceOf(shim_pid, "mnt"))
+        << "the prepared process has a mount namespace before its task came";
+  }
+  auto r = Run({"/bin/sh", "-c", "echo $$; cat /proc/1/comm"});
+  ASSERT_EQ(r.status(), "succeeded") << r.stderr();
+  ASSERT_TRUE(prepared.count(r.zone_id())) << "the call was not served from the pool";
+  bool started_as_prepared = false;
+  for (const auto& e : r.events()) {
+    if (e.kind() == "started") {
+      started_as_prepared =
+          e.message().rfind("pid " + std::to_string(prepared[r.zone_id()]) + " in zone ", 0) == 0;
+    }
+  }
+  EXPECT_TRUE(started_as_prepared) << "the task's init is not the prepared process "
+                                   << prepared[r.zone_id()] << ": " << r.DebugString();
+  // The workload is pid 2 of its namespace, under the init (pid 1), as without a pool.
+  EXPECT_EQ(r.stdout(), "2\nrauha-init\n");
+}
+
+// A prepared task process takes its mount namespace when its task comes, not when the zone
+// was pooled: a mount made on the host in between is what the task's repo_path shows.
+TEST_F(WarmPoolTest, APooledTaskSeesMountsMadeAfterItsZoneWasPooled) {
+  auto pooled = WaitForPool(2);
+  const std::string repo = daemon_->dir() + "/late-mount";
+  std::filesystem::create_directories(repo);
+  ASSERT_EQ(::mount("tmpfs", repo.c_str(), "tmpfs", 0, "size=1m,mode=0755"), 0)
+      << "mount tmpfs at " << repo << ": " << strerror(errno);
+  struct Unmount {
+    std::string path;
+    ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
+  } unmount{repo};
+  std::ofstream(repo + "/marker") << "mounted after pooling\n";
+  spb::RunSandboxRequest req;
+  req.set_repo_path(repo);
+  auto r = Run({"/bin/cat", "/workspace/marker"}, req);
+  EXPECT_TRUE(pooled.count(r.zone_id())) << "the call was not served from the pool";
+  EXPECT_EQ(r.status(), "succeeded") << r.error() << " " << r.stderr();
+  EXPECT_EQ(r.stdout(), "mounted after pooling\n");
 }
 
 TEST_F(WarmPoolTest, UsedZonesAreRemovedAndThePoolRefills) {

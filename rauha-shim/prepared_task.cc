@@ -1,0 +1,284 @@
+#include "rauha-shim/prepared_task.h"
+
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <new>
+#include <string_view>
+
+#include "rauha-common/errors.h"
+#include "rauha-common/shim_protocol.h"
+#include "rauha-common/span_trace.h"
+#include "rauha-common/strcat.h"
+
+namespace rauha::shim {
+namespace {
+
+constexpr int kControlFd = 3;  // the parked process's end of the socketpair
+// The descriptors of one handover: spec, stdout, stderr, error pipe, status pipe, listener
+// socket, then stdin, the user namespace and the mounts' idmaps where there are any.
+constexpr size_t kFixedFds = 6;
+constexpr size_t kMaxFds = 64;  // below SCM_MAX_FD (253); more mounts take the ordinary path
+constexpr char kReady[] = "ok";
+
+void WriteAll(int fd, std::string_view text) {
+  while (!text.empty()) {
+    ssize_t n = ::write(fd, text.data(), text.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    text.remove_prefix(static_cast<size_t>(n));
+  }
+}
+
+[[noreturn]] void ReportAndExit(int fd, std::string_view message) {
+  if (fd >= 0) WriteAll(fd, message);
+  ::_exit(127);
+}
+
+// The parked process, until its task's plan arrives; then RunChild. Never returns.
+[[noreturn]] void Park(const std::vector<std::string>& cgroup_v1, ZoneContext zone,
+                       ChildSpans* spans) {
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  // Nothing of the shim's stays open here but its log (stdio) and the control socket.
+  ::close_range(kControlFd + 1, ~0U, 0);
+  // The slow part, done now: the first v1 migration after a quiet spell waits for an RCU
+  // grace period (cgroup_threadgroup_rwsem).
+  for (const auto& dir : cgroup_v1) {
+    std::string procs = StrCat(dir, "/cgroup.procs");
+    UniqueFd fd(::open(procs.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!fd || ::write(fd.get(), "0", 1) != 1) {
+      ReportAndExit(kControlFd, StrCat("join cgroup ", procs, ": ", strerror(errno)));
+    }
+  }
+  if (::send(kControlFd, kReady, sizeof(kReady) - 1, MSG_NOSIGNAL) < 0) ::_exit(1);
+
+  char header[4096];
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFds)];
+  iovec iov{header, sizeof(header)};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  ssize_t n;
+  do {
+    n = ::recvmsg(kControlFd, &msg, MSG_CMSG_CLOEXEC);
+  } while (n < 0 && errno == EINTR);
+  if (n <= 0) ::_exit(0);  // the shim let it go (or is gone): no task comes
+  std::vector<int> fds;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    const auto* data = reinterpret_cast<const int*>(CMSG_DATA(c));
+    fds.insert(fds.end(), data, data + count);
+  }
+  // The error pipe is the fourth descriptor: what fails from here on is the task's start error.
+  const int error_pipe = fds.size() > 3 ? fds[3] : -1;
+  if ((msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0 || fds.size() < kFixedFds) {
+    ReportAndExit(error_pipe, "prepared task: the shim's handover was cut short");
+  }
+  auto head = nlohmann::json::parse(std::string_view(header, static_cast<size_t>(n)), nullptr,
+                                    /*allow_exceptions=*/false);
+  if (!head.is_object()) ReportAndExit(error_pipe, "prepared task: bad handover header");
+  size_t next = kFixedFds;
+  ChildFds child{fds[1], fds[2], fds[3], fds[4], fds[5], -1, -1};
+  auto take = [&]() -> int {
+    if (next >= fds.size()) ReportAndExit(error_pipe, "prepared task: descriptors missing");
+    return fds[next++];
+  };
+  if (head.value("stdin", false)) child.stdin_fd = take();
+  zone.userns_fd = head.value("userns", false) ? take() : -1;
+
+  std::string text;
+  char buf[65536];
+  while (true) {
+    ssize_t r = ::pread(fds[0], buf, sizeof(buf), static_cast<off_t>(text.size()));
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) ReportAndExit(error_pipe, StrCat("prepared task: read its spec: ", strerror(errno)));
+    if (r == 0) break;
+    text.append(buf, static_cast<size_t>(r));
+  }
+  ::close(fds[0]);
+  auto spec_json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  auto spec = TaskSpecFromJson(spec_json);
+  if (!spec.ok()) ReportAndExit(error_pipe, StrCat("prepared task: ", spec.status().message()));
+  // The same spec and zone the shim planned from: the same plan.
+  auto plan = PlanTask(*spec, zone);
+  if (!plan.ok()) ReportAndExit(error_pipe, StrCat("prepared task: ", plan.status().message()));
+  if (head.contains("idmaps") && head["idmaps"].is_array()) {
+    for (const auto& index : head["idmaps"]) {
+      if (!index.is_number_unsigned() || index.get<size_t>() >= plan->mounts.size()) {
+        ReportAndExit(error_pipe, "prepared task: bad mount index in the handover");
+      }
+      plan->mounts[index.get<size_t>()].idmap_fd = take();
+    }
+  }
+  plan->cgroup_v1.clear();  // joined above
+  // A mount namespace of its own, copied from the host's mounts as they are now.
+  if (::unshare(CLONE_NEWNS) < 0) {
+    ReportAndExit(error_pipe, StrCat("unshare (a new mount namespace): ", strerror(errno)));
+  }
+  child_spans = spans;
+  RunChild(*plan, child);
+}
+
+}  // namespace
+
+PreparedTask::PreparedTask(PreparedTask&& o) noexcept
+    : pid(o.pid),
+      pidfd(std::move(o.pidfd)),
+      control(std::move(o.control)),
+      cgroup_v2(std::move(o.cgroup_v2)),
+      cgroup_v1(std::move(o.cgroup_v1)),
+      spans(o.spans) {
+  o.pid = 0;
+  o.spans = nullptr;
+}
+
+PreparedTask& PreparedTask::operator=(PreparedTask&& o) noexcept {
+  if (this != &o) {
+    this->~PreparedTask();
+    new (this) PreparedTask(std::move(o));
+  }
+  return *this;
+}
+
+PreparedTask::~PreparedTask() {
+  if (pidfd) {
+    ::syscall(SYS_pidfd_send_signal, pidfd.get(), SIGKILL, nullptr, 0);
+    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+  }
+  if (spans != nullptr) ::munmap(spans, sizeof(ChildSpans));
+}
+
+absl::StatusOr<PreparedTask> PrepareTask(const std::string& cgroup_v2,
+                                         const std::vector<std::string>& cgroup_v1,
+                                         const ZoneContext& zone, int timeout_ms) {
+  PreparedTask prepared;
+  prepared.cgroup_v2 = cgroup_v2;
+  prepared.cgroup_v1 = cgroup_v1;
+  UniqueFd cgroup;
+  if (!cgroup_v2.empty()) {
+    cgroup.reset(::open(cgroup_v2.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!cgroup) return ErrnoStatus(errno, StrCat("open cgroup ", cgroup_v2));
+  }
+  int pair[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) {
+    return ErrnoStatus(errno, "socketpair for a prepared task");
+  }
+  UniqueFd ours(pair[0]), theirs(pair[1]);
+  if (SpanTrace::Enabled()) {
+    void* mem = ::mmap(nullptr, sizeof(ChildSpans), PROT_READ | PROT_WRITE,
+                       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (mem != MAP_FAILED) prepared.spans = new (mem) ChildSpans();
+  }
+  int pidfd = -1;
+  clone_args args{};
+  // Its pid namespace now (pid 1 of it is the task's init); its mount namespace when the task
+  // comes (Park).
+  args.flags = CLONE_NEWPID | CLONE_PIDFD;
+  args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
+  args.exit_signal = SIGCHLD;
+  if (cgroup) {
+    args.flags |= CLONE_INTO_CGROUP;
+    args.cgroup = static_cast<uint64_t>(cgroup.get());
+  }
+  long pid = ::syscall(SYS_clone3, &args, sizeof(args));
+  if (pid < 0) return ErrnoStatus(errno, "clone3 (a prepared task)");
+  if (pid == 0) {
+    if (theirs.get() != kControlFd && ::dup3(theirs.get(), kControlFd, 0) < 0) ::_exit(127);
+    Park(cgroup_v1, zone, prepared.spans);
+  }
+  prepared.pid = static_cast<pid_t>(pid);
+  prepared.pidfd.reset(pidfd);
+  theirs.reset();
+  prepared.control = std::move(ours);
+  // Its answer: "ok" once it is in every cgroup, or why not.
+  pollfd p{prepared.control.get(), POLLIN, 0};
+  int r;
+  do {
+    r = ::poll(&p, 1, timeout_ms);
+  } while (r < 0 && errno == EINTR);
+  if (r <= 0) {
+    return absl::DeadlineExceededError(
+        StrCat("the prepared task did not join its cgroups within ", timeout_ms, " ms"));
+  }
+  char answer[1024];
+  ssize_t n = ::recv(prepared.control.get(), answer, sizeof(answer), 0);
+  std::string_view got(answer, n > 0 ? static_cast<size_t>(n) : 0);
+  if (got != kReady) {
+    return absl::InternalError(got.empty() ? std::string("the prepared task exited")
+                                           : StrCat("the prepared task: ", got));
+  }
+  return prepared;
+}
+
+bool FitsPrepared(const PreparedTask& prepared, const TaskPlan& plan) {
+  return prepared.pidfd && plan.join_task.empty() && plan.cgroup_v2 == prepared.cgroup_v2 &&
+         plan.cgroup_v1 == prepared.cgroup_v1;
+}
+
+absl::Status HandOver(PreparedTask& prepared, const nlohmann::json& spec, const TaskPlan& plan,
+                      const ChildFds& fds) {
+  UniqueFd spec_file(::memfd_create("rauha-task-spec", MFD_CLOEXEC));
+  if (!spec_file) return ErrnoStatus(errno, "memfd_create for a prepared task's spec");
+  nlohmann::json sent = spec;
+  sent.erase("stdin_data");  // the child reads its stdin from fds.stdin_fd
+  std::string text = sent.dump();
+  if (::pwrite(spec_file.get(), text.data(), text.size(), 0) != static_cast<ssize_t>(text.size())) {
+    return ErrnoStatus(errno, "write a prepared task's spec");
+  }
+  std::vector<int> out = {spec_file.get(), fds.stdout_write, fds.stderr_write,
+                          fds.error_pipe,  fds.status_pipe,  fds.notify_socket};
+  nlohmann::json head = nlohmann::json::object();
+  head["stdin"] = fds.stdin_fd >= 0;
+  if (fds.stdin_fd >= 0) out.push_back(fds.stdin_fd);
+  head["userns"] = plan.userns_fd >= 0;
+  if (plan.userns_fd >= 0) out.push_back(plan.userns_fd);
+  nlohmann::json idmaps = nlohmann::json::array();
+  for (size_t i = 0; i < plan.mounts.size(); ++i) {
+    if (plan.mounts[i].idmap_fd < 0) continue;
+    idmaps.push_back(i);
+    out.push_back(plan.mounts[i].idmap_fd);
+  }
+  head["idmaps"] = std::move(idmaps);
+  if (out.size() > kMaxFds) {
+    return absl::ResourceExhaustedError("too many descriptors for a prepared task");
+  }
+  std::string header = head.dump();
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFds)]{};
+  iovec iov{header.data(), header.size()};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = CMSG_SPACE(sizeof(int) * out.size());
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int) * out.size());
+  std::memcpy(CMSG_DATA(c), out.data(), sizeof(int) * out.size());
+  ssize_t n;
+  do {
+    n = ::sendmsg(prepared.control.get(), &msg, MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  if (n != static_cast<ssize_t>(header.size())) {
+    return ErrnoStatus(n < 0 ? errno : EPIPE, "hand the task to its prepared process");
+  }
+  prepared.control.reset();
+  return absl::OkStatus();
+}
+
+}  // namespace rauha::shim
