@@ -530,8 +530,12 @@ pb::SandboxResult TaskRunner::Collect(Task& task, const ZoneView& zone, uint64_t
   AddEnforcementEvents(result, zones_, zone, std::move(kernel_events), &t);
   events_->Publish(zone.name, "task.exited", StrCat(task.id, ": ", end));
   SpanTrace::MarkCurrent("result");
-  (void)shim.Forget(task.id);
-  SpanTrace::MarkCurrent("shim_forget");
+  // A temporary zone's shim goes with the zone right after this call, and the result with it:
+  // no round trip to drop it first (until then it stays for a rauhad that restarts).
+  if (!task.remove_zone) {
+    (void)shim.Forget(task.id);
+    SpanTrace::MarkCurrent("shim_forget");
+  }
   return result;
 }
 
