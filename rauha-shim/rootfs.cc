@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/fsuid.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -75,8 +76,7 @@ class RootBuilder {
     MarkChildStep("root_tmp_mounts");
     if (image_) {
       // The image's WorkingDir may be missing; it is made in the task's upper layer.
-      RAUHA_ASSIGN_OR_RETURN(UniqueFd workdir,
-                             OpenImagePath(root_fd_.get(), plan_.workdir, true, Owner()));
+      RAUHA_ASSIGN_OR_RETURN(UniqueFd workdir, OpenInImage(plan_.workdir, true));
       root_fd_.reset();
     }
     return Pivot();
@@ -85,8 +85,42 @@ class RootBuilder {
  private:
   std::string In(std::string_view task_path) const { return StrCat(root_, task_path); }
 
-  // The host id that owns what the shim creates in an image root: the zone's root's, or 0.
-  uint32_t Owner() const { return userns_fd_ >= 0 ? plan_.userns_first : 0; }
+  // A containerd root bound idmapped through the zone's namespace (not an image's overlay).
+  bool IdmappedRoot() const { return userns_fd_ >= 0 && !plan_.image_root.empty(); }
+  // The host id that owns what the shim creates in an image's overlay: the zone's root's, or
+  // 0. (On an idmapped root it is created with that id instead: CreatingAs.)
+  uint32_t Owner() const { return userns_fd_ >= 0 && !IdmappedRoot() ? plan_.userns_first : 0; }
+
+  // While it lives, what this process creates is created by the zone's root's host id
+  // (fsuid/fsgid) if the root is idmapped: the kernel refuses to create a file on an idmapped
+  // mount for an id its namespace does not map (EOVERFLOW), which the host's root is. Through
+  // the idmap it is stored as disk id 0. The kernel drops the file capabilities from the
+  // effective set while fsuid is not 0 and raises them again after.
+  class CreatingAs {
+   public:
+    explicit CreatingAs(uint32_t id) : id_(id) {
+      if (id_ == 0) return;
+      ::setfsgid(id_);
+      ::setfsuid(id_);
+    }
+    ~CreatingAs() {
+      if (id_ == 0) return;
+      ::setfsuid(0);
+      ::setfsgid(0);
+    }
+    CreatingAs(const CreatingAs&) = delete;
+    CreatingAs& operator=(const CreatingAs&) = delete;
+
+   private:
+    uint32_t id_;
+  };
+  uint32_t CreatorId() const { return IdmappedRoot() ? plan_.userns_first : 0; }
+
+  // OpenImagePath in the task's root, as whoever creates in it.
+  absl::StatusOr<UniqueFd> OpenInImage(std::string_view task_path, bool is_dir) {
+    CreatingAs as(CreatorId());
+    return OpenImagePath(root_fd_.get(), task_path, is_dir, Owner());
+  }
 
   // tmpfs options; in a zone with a user namespace its root directory belongs to the zone's
   // root (the options' ids are host ids).
@@ -263,10 +297,21 @@ class RootBuilder {
     if (!plan_.image_root.empty()) {
       // A container's root that containerd mounted (its snapshot): writes stay in the
       // container's own layer, as with runc. From here on it is treated as an image's root.
-      RAUHA_RETURN_IF_ERROR(Mount(plan_.image_root.c_str(), root_, nullptr, MS_BIND | MS_REC,
-                                  nullptr, StrCat("bind the container root ", plan_.image_root)));
+      // In the zone's user namespace it is bound idmapped (task_plan.cc checked that it can
+      // be): its root-owned files are the zone root's, and what the zone's root writes there
+      // is stored as disk id 0, as a container runtime without user namespaces would.
+      if (IdmappedRoot()) {
+        std::string what = StrCat("bind the container root ", plan_.image_root, " idmapped");
+        auto tree = IdmappedTree(AT_FDCWD, plan_.image_root, userns_fd_, 0);
+        if (!tree.ok()) return Annotate(tree.status(), what);
+        RAUHA_RETURN_IF_ERROR(Attach(tree->get(), root_, what));
+      } else {
+        RAUHA_RETURN_IF_ERROR(Mount(plan_.image_root.c_str(), root_, nullptr, MS_BIND | MS_REC,
+                                    nullptr, StrCat("bind the container root ", plan_.image_root)));
+      }
       root_fd_.reset(::open(root_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
       if (!root_fd_) return Errno(StrCat("open ", root_));
+      CreatingAs as(CreatorId());
       return PrepareImageTopDirs(root_fd_.get());
     }
     if (image_) {
@@ -359,7 +404,10 @@ class RootBuilder {
   }
 
   absl::Status EtcFile(const char* name, std::string_view content) {
-    if (image_) return WriteImageEtcFile(root_fd_.get(), name, content, Owner());
+    if (image_) {
+      CreatingAs as(CreatorId());
+      return WriteImageEtcFile(root_fd_.get(), name, content, Owner());
+    }
     return WriteFile(StrCat("/etc/", name), content);
   }
 
@@ -481,7 +529,7 @@ class RootBuilder {
   absl::Status WritablePaths() {
     for (const auto& d : plan_.scratch_dirs) {
       if (image_) {
-        RAUHA_ASSIGN_OR_RETURN(UniqueFd at, OpenImagePath(root_fd_.get(), d, true, Owner()));
+        RAUHA_ASSIGN_OR_RETURN(UniqueFd at, OpenInImage(d, true));
         RAUHA_RETURN_IF_ERROR(
             MountTmpfsOn(at.get(), TmpfsData("mode=1777,size=25%"), StrCat("mount tmpfs on ", d)));
         continue;
@@ -499,8 +547,7 @@ class RootBuilder {
       const PlannedMount& m = plan_.mounts[i];
       int idmap = i < mount_idmap_.size() ? mount_idmap_[i] : -1;
       if (image_) {
-        RAUHA_ASSIGN_OR_RETURN(UniqueFd at,
-                               OpenImagePath(root_fd_.get(), m.target, m.is_dir, Owner()));
+        RAUHA_ASSIGN_OR_RETURN(UniqueFd at, OpenInImage(m.target, m.is_dir));
         std::string what = StrCat("bind ", m.source, " at ", m.target);
         if (idmap >= 0) {
           // As on the host view: the source's owner shows as the task's user.

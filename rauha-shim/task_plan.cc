@@ -1,6 +1,7 @@
 #include "rauha-shim/task_plan.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/capability.h>
 #include <sys/stat.h>
@@ -443,6 +444,30 @@ absl::StatusOr<TaskPlan> PlanTask(const TaskSpec& spec, const ZoneContext& zone)
   plan.kill_after_ms = spec.kill_after_ms;
   plan.output_limit = spec.output_limit;
   plan.stdin_data = spec.stdin_data;
+  // The task runs in the zone's user namespace (if it has one) unless its root cannot be shown
+  // through it. An image's layers are mounted idmapped (rootfs.cc). A root that containerd
+  // mounted (task.rootfs) is bound idmapped where its filesystem allows: a plain directory
+  // (containerd's native snapshotter) does, an overlayfs mount (its overlayfs snapshotter)
+  // does not (mount_setattr(MOUNT_ATTR_IDMAP) is EINVAL for overlayfs up to at least 6.18);
+  // such a task keeps the host's ids, and says so.
+  bool zone_ids = zone.userns_fd >= 0;
+  std::string rootfs_gap;
+  if (zone_ids && !spec.rootfs.empty()) {
+    if (auto root = NormalizePath(spec.rootfs, "task.rootfs"); root.ok()) {
+      // A detached clone, dropped at once: whether rootfs.cc's idmapped bind will work.
+      auto probe = IdmappedTree(AT_FDCWD, *root, zone.userns_fd, 0);
+      if (!probe.ok()) {
+        zone_ids = false;
+        rootfs_gap =
+            StrCat("zone.userns: this task's root ", *root,
+                   " cannot be idmapped (an overlayfs mount, as containerd's overlayfs snapshotter "
+                   "makes, cannot be: ",
+                   probe.status().message(),
+                   "): it has the host's ids (root is the host's root with the policy's "
+                   "capabilities), not the zone's user namespace");
+      }
+    }
+  }
   if (spec.uid != -1 || spec.gid != -1) {
     // (uid_t)-1 means "unchanged" to setresuid: never a user.
     constexpr int64_t kMaxId = 0xFFFFFFFE;
@@ -453,26 +478,18 @@ absl::StatusOr<TaskPlan> PlanTask(const TaskSpec& spec, const ZoneContext& zone)
     plan.switch_user = true;
     plan.uid = static_cast<uid_t>(spec.uid);
     plan.gid = static_cast<gid_t>(spec.gid);
-    if (zone.userns_fd >= 0 && spec.rootfs.empty() &&
-        (plan.uid >= kZoneIdCount || plan.gid >= kZoneIdCount)) {
+    if (zone_ids && (plan.uid >= kZoneIdCount || plan.gid >= kZoneIdCount)) {
       return absl::InvalidArgumentError(
           StrCat("task.uid ", spec.uid, " / task.gid ", spec.gid,
                  " is outside the zone's user namespace (ids 0 to ", kZoneIdCount - 1,
                  "); choose an id in that range, or run the zone with [zone] userns = false"));
     }
   }
-  // An image's layers are mounted idmapped through the zone's namespace (rootfs.cc). A root
-  // that containerd mounted (task.rootfs) is an overlayfs mount, which the kernel cannot
-  // idmap (mount_setattr(MOUNT_ATTR_IDMAP) is EINVAL for overlayfs up to at least 6.18): such
-  // a task keeps the host's ids, and says so.
-  if (spec.rootfs.empty()) {
+  if (zone_ids) {
     plan.userns_fd = zone.userns_fd;
     plan.userns_first = zone.userns_first;
-  } else if (zone.userns_fd >= 0) {
-    plan.warnings.push_back(
-        "zone.userns: this task runs on a root containerd mounted (task.rootfs), an overlayfs "
-        "mount, which the kernel cannot idmap: it has the host's ids (root is the host's root "
-        "with the policy's capabilities), not the zone's user namespace");
+  } else if (!rootfs_gap.empty()) {
+    plan.warnings.push_back(std::move(rootfs_gap));
   }
   if (!spec.output_dir.empty()) {
     auto dir = NormalizePath(spec.output_dir, "task.output_dir");
@@ -518,7 +535,8 @@ absl::StatusOr<TaskPlan> PlanTask(const TaskSpec& spec, const ZoneContext& zone)
     }
     plan.layers.push_back(StrCat("userns: ", DescribeZoneMapping(plan.userns_first),
                                  "; mounts idmapped (their owner is the task's user inside)",
-                                 plan.image_layers.empty() ? "" : "; image layers idmapped"));
+                                 plan.image_layers.empty() ? "" : "; image layers idmapped",
+                                 plan.image_root.empty() ? "" : "; root idmapped"));
   }
   return plan;
 }

@@ -2,6 +2,8 @@
 
 #include <time.h>
 
+#include <cstdio>
+
 #include "rauha-common/shim_protocol.h"
 #include "rauha-common/strcat.h"
 #include "rauhad/shim_client.h"
@@ -108,6 +110,11 @@ void ProcessRunner::Collect(std::shared_ptr<Process> process) {
   pb::WaitProcessResponse end;
   end.set_pid(process->pid);
   if (result.ok()) {
+    // The process API has no place for them (containerd's tasks): rauhad's log says them,
+    // e.g. that a root that cannot be idmapped kept the host's ids.
+    for (const auto& w : result->warnings) {
+      std::fprintf(stderr, "rauhad: process %s: %s\n", process->id.c_str(), w.c_str());
+    }
     if (result->exit_code) end.set_exit_code(*result->exit_code);
     if (result->signal) end.set_signal(*result->signal);
     end.set_error(result->start_error);
