@@ -533,6 +533,81 @@ TEST_F(ShimTest, JoinsCgroupsBeforeExec) {
       << r->stdout_data << r->stderr_data;
 }
 
+// "prepare" (the warm pool's task process made ahead, rauha-shim/prepared_task.h): the process
+// joins the given cgroups at once and serves the next start in exactly those cgroups; a start
+// in other cgroups gets a fresh clone and the prepared process is killed, never reused.
+TEST_F(ShimTest, PreparedTaskServesOnlyAStartInItsCgroups) {
+  std::string own_pids = OwnCgroup("pids");
+  std::string own_v2 = OwnCgroup("");
+  if (own_pids.empty() || !std::filesystem::exists("/sys/fs/cgroup/pids/cgroup.procs") ||
+      !std::filesystem::exists("/sys/fs/cgroup/unified/cgroup.procs")) {
+    SKIP_OR_FAIL("needs a v1 pids hierarchy and cgroup v2 at /sys/fs/cgroup/unified");
+  }
+  std::string leaf = "rauha-shimtest-prep-" + std::to_string(::getpid());
+  auto join = [](std::string base, const std::string& own, const std::string& leaf) {
+    if (own != "/") base += own;
+    return base + "/" + leaf;
+  };
+  std::string v1 = join("/sys/fs/cgroup/pids", own_pids, leaf);
+  std::string v2 = join("/sys/fs/cgroup/unified", own_v2, leaf);
+  ASSERT_EQ(::mkdir(v1.c_str(), 0755), 0) << v1 << ": " << std::strerror(errno);
+  ASSERT_EQ(::mkdir(v2.c_str(), 0755), 0) << v2 << ": " << std::strerror(errno);
+  struct Cleanup {
+    std::vector<std::string> dirs;
+    ~Cleanup() {
+      for (const auto& dir : dirs) {
+        for (int i = 0; i < 100 && ::rmdir(dir.c_str()) < 0 && errno == EBUSY; ++i) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        EXPECT_FALSE(std::filesystem::exists(dir)) << "cgroup left behind: " << dir;
+      }
+    }
+  } cleanup{{v1, v2}};
+  auto procs = [](const std::string& dir) { return ReadFile(dir + "/cgroup.procs"); };
+  const json params = {{"cgroup_v2", v2}, {"cgroup_v1", {v1}}};
+
+  // Made, in both cgroups, a child of the shim.
+  ASSERT_OK_AND_ASSIGN(first, Call("prepare", params));
+  const int64_t unfit_pid = first["pid"].get<int64_t>();
+  EXPECT_EQ(procs(v1), std::to_string(unfit_pid) + "\n");
+  EXPECT_EQ(procs(v2), std::to_string(unfit_pid) + "\n");
+  EXPECT_THAT(ReadFile("/proc/" + std::to_string(unfit_pid) + "/status"),
+              HasSubstr("\nPPid:\t" + std::to_string(pid_) + "\n"));
+  // A start without those cgroups: a clone of its own; the prepared process is gone with it.
+  ASSERT_OK_AND_ASSIGN(other, Call("start", ToJson(Shell("unfit", "cat /proc/self/cgroup"))));
+  EXPECT_NE(other["pid"].get<int64_t>(), unfit_pid);
+  EXPECT_EQ(procs(v1), "") << "the unused prepared process is still in its cgroup";
+  EXPECT_FALSE(std::filesystem::exists("/proc/" + std::to_string(unfit_pid)));
+  ASSERT_OK_AND_ASSIGN(unfit, Wait("unfit"));
+  EXPECT_THAT(unfit.stdout_data, Not(HasSubstr(leaf)));
+
+  // A start in its cgroups is that process.
+  ASSERT_OK_AND_ASSIGN(second, Call("prepare", params));
+  const int64_t fit_pid = second["pid"].get<int64_t>();
+  TaskSpec spec = Shell("fit", "cat /proc/self/cgroup; echo $$");
+  spec.cgroup_v1 = {v1};
+  spec.cgroup_v2 = v2;
+  ASSERT_OK_AND_ASSIGN(started, Call("start", ToJson(spec)));
+  EXPECT_EQ(started["pid"].get<int64_t>(), fit_pid);
+  ASSERT_OK_AND_ASSIGN(fit, Wait("fit"));
+  EXPECT_EQ(fit.exit_code, 0) << fit.stderr_data;
+  std::string rel_v1 = (own_pids == "/" ? "" : own_pids) + "/" + leaf;
+  std::string rel_v2 = (own_v2 == "/" ? "" : own_v2) + "/" + leaf;
+  EXPECT_THAT(fit.stdout_data, HasSubstr(":pids:" + rel_v1 + "\n"));
+  EXPECT_THAT(fit.stdout_data, HasSubstr("0::" + rel_v2 + "\n"));
+  // The workload is pid 2 of the prepared process's pid namespace.
+  EXPECT_THAT(fit.stdout_data, ::testing::EndsWith("\n2\n"));
+
+  // Bad input: a clear error, and no process is left waiting.
+  auto missing = Call("prepare", {{"cgroup_v2", v2}});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(missing.status())) << missing.status();
+  auto nowhere = Call("prepare", {{"cgroup_v2", v2}, {"cgroup_v1", {v1 + "-missing"}}});
+  ASSERT_FALSE(nowhere.ok());
+  EXPECT_THAT(std::string(nowhere.status().message()), HasSubstr(v1 + "-missing/cgroup.procs"));
+  EXPECT_EQ(procs(v2), "") << "a prepared process that failed is still in its cgroup";
+}
+
 TEST_F(ShimTest, WaitAfterReconnect) {
   ASSERT_TRUE(Call("start", ToJson(Spec("w1", {"sleep", "1"}))).ok());
   conn_.reset();
