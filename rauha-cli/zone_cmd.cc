@@ -40,6 +40,7 @@ Json ZoneToJson(const zv1::ZoneInfo& z) {
       {"userns_host_first", z.userns_host_first()},
       {"userns_id_count", z.userns_id_count()},
       {"userns", z.userns()},
+      {"network_namespace", z.network_namespace()},
   };
 }
 
@@ -156,7 +157,9 @@ int RunShow(const Cli& cli, const ZoneName& name, bool json) {
         {"created", OrDash(z.created_at())},
         {"containers", std::to_string(z.container_count())},
         {"tasks", std::to_string(z.task_count())},
-        {"network", OrDash(z.network_mode())},
+        {"network", z.network_namespace().empty()
+                        ? OrDash(z.network_mode())
+                        : z.network_mode() + " (joined " + z.network_namespace() + ")"},
         {"address", OrDash(z.address())},
         {"user ids", OrDash(z.userns())},
         {"shim pid", z.shim_pid() == 0 ? "-" : std::to_string(z.shim_pid())},

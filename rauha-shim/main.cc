@@ -59,8 +59,9 @@ int main(int argc, char** argv) {
   // every socket of the zone's namespace. Created here, the zone never sees it.
   auto listener = ListenUnix(options->socket_path);
   if (!listener.ok()) return StartupError(ready_fd, rauha::ToStd(listener.status().message()));
-  auto userns = EnterZoneNamespaces(rauha::ZoneHostname(options->zone_name),
-                                    options->isolated_network, options->userns_first);
+  auto userns =
+      EnterZoneNamespaces(rauha::ZoneHostname(options->zone_name), options->isolated_network,
+                          options->userns_first, options->netns_path);
   if (!userns.ok()) return StartupError(ready_fd, rauha::ToStd(userns.status().message()));
   signal(SIGPIPE, SIG_IGN);
   sigset_t mask;
@@ -80,7 +81,9 @@ int main(int argc, char** argv) {
   }
   Log(rauha::StrCat(
       "ready: zone ", options->zone_id, ", socket ", options->socket_path,
-      options->isolated_network ? ", isolated network" : ", host network",
+      !options->netns_path.empty()
+          ? rauha::StrCat(", network namespace ", options->netns_path)
+          : (options->isolated_network ? ", isolated network" : ", host network"),
       options->userns_first
           ? rauha::StrCat(", user namespace ", rauha::DescribeZoneMapping(options->userns_first))
           : std::string(", host ids")));

@@ -10,7 +10,7 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: rauha-shim --zone-id ID --zone-name NAME --socket PATH --state-dir DIR "
-    "--network isolated|host [--userns HOST_FIRST] [--ready-fd N] [--log PATH]";
+    "--network isolated|host [--netns PATH] [--userns HOST_FIRST] [--ready-fd N] [--log PATH]";
 
 bool ParseFd(std::string_view text, int* out) {
   if (text.empty() || text.size() > 9) return false;
@@ -65,6 +65,12 @@ absl::StatusOr<Options> ParseOptions(int argc, char** argv) {
             StrCat("--network must be \"isolated\" or \"host\", not \"", value, "\""));
       }
       have_network = true;
+    } else if (name == "--netns") {
+      if (value.empty() || value[0] != '/') {
+        return absl::InvalidArgumentError(
+            StrCat("--netns must be an absolute path to a network namespace, not \"", value, "\""));
+      }
+      o.netns_path = value;
     } else if (name == "--userns") {
       uint64_t first = 0;
       bool digits = !value.empty() && value.size() <= 10;
@@ -99,6 +105,9 @@ absl::StatusOr<Options> ParseOptions(int argc, char** argv) {
   else if (!have_network)
     missing = "--network";
   if (missing) return absl::InvalidArgumentError(StrCat(missing, " is required; ", kUsage));
+  if (!o.netns_path.empty() && !o.isolated_network) {
+    return absl::InvalidArgumentError("--netns needs --network isolated (not the host's network)");
+  }
   if (o.socket_path.size() >= 108) {
     return absl::InvalidArgumentError(StrCat("--socket ", o.socket_path,
                                              " is longer than a unix socket path may be "

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/nsfs.h>
 #include <net/if.h>
 #include <sched.h>
 #include <sys/ioctl.h>
@@ -54,8 +55,19 @@ absl::Status OpenPingGroupRange(uint32_t userns_first) {
 }  // namespace
 
 absl::StatusOr<UniqueFd> EnterZoneNamespaces(const std::string& hostname, bool isolated_network,
-                                             uint32_t userns_first) {
-  int flags = CLONE_NEWIPC | CLONE_NEWUTS | (isolated_network ? CLONE_NEWNET : 0);
+                                             uint32_t userns_first, const std::string& netns_path) {
+  // A given namespace is opened (and checked) before anything changes.
+  UniqueFd given_netns;
+  if (!netns_path.empty()) {
+    given_netns.reset(::open(netns_path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!given_netns) return ErrnoStatus(errno, StrCat("open network namespace ", netns_path));
+    if (::ioctl(given_netns.get(), NS_GET_NSTYPE) != CLONE_NEWNET) {
+      return absl::InvalidArgumentError(
+          StrCat(netns_path, " is not a network namespace (a /proc/<pid>/ns/net or nsfs mount)"));
+    }
+  }
+  bool new_netns = isolated_network && !given_netns;
+  int flags = CLONE_NEWIPC | CLONE_NEWUTS | (new_netns ? CLONE_NEWNET : 0);
   UniqueFd userns;
   if (userns_first != 0) {
     std::vector<IdMapping> map = {{0, userns_first, kZoneIdCount}};
@@ -71,7 +83,10 @@ absl::StatusOr<UniqueFd> EnterZoneNamespaces(const std::string& hostname, bool i
     }
     userns = std::move(ns->user);
   } else if (::unshare(flags) < 0) {
-    return ErrnoStatus(errno, isolated_network ? "unshare(ipc, uts, net)" : "unshare(ipc, uts)");
+    return ErrnoStatus(errno, new_netns ? "unshare(ipc, uts, net)" : "unshare(ipc, uts)");
+  }
+  if (given_netns && ::setns(given_netns.get(), CLONE_NEWNET) < 0) {
+    return ErrnoStatus(errno, StrCat("setns into network namespace ", netns_path));
   }
   if (isolated_network) {
     RAUHA_RETURN_IF_ERROR(BringLoopbackUp());

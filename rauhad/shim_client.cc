@@ -85,6 +85,10 @@ absl::StatusOr<pid_t> SpawnShim(const ShimLaunch& l) {
                                    l.zone_name, "--socket",  l.socket_path, "--state-dir",
                                    l.state_dir, "--network", l.network,     "--ready-fd",
                                    "3",         "--log",     l.log_path};
+  if (!l.netns_path.empty()) {
+    args.push_back("--netns");
+    args.push_back(l.netns_path);
+  }
   if (l.userns_first != 0) {
     args.push_back("--userns");
     args.push_back(StrCat(l.userns_first));

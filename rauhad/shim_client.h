@@ -22,7 +22,8 @@ struct ShimLaunch {
   std::string zone_name;
   std::string socket_path;
   std::string state_dir;
-  std::string network;  // "isolated" | "host"
+  std::string network;     // "isolated" | "host"
+  std::string netns_path;  // isolated: join this network namespace instead of making one
   std::string log_path;
   uint32_t userns_first = 0;  // the zone's user namespace maps 0..65535 to host ids from here
   int timeout_ms = 5000;

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/nsfs.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
@@ -38,6 +39,27 @@ constexpr int kShimShutdownMs = 7000;
 
 std::string ShimNetwork(const policy::Policy& p) {
   return p.network.mode == policy::NetworkMode::kHost ? "host" : "isolated";
+}
+
+// A network namespace a zone is to join: "" (none), or an absolute path that opens as one.
+absl::Status CheckNetworkNamespace(const std::string& path) {
+  if (path.empty()) return absl::OkStatus();
+  if (path[0] != '/') {
+    return absl::InvalidArgumentError(
+        StrCat("network_namespace \"", path, "\" must be an absolute path"));
+  }
+  UniqueFd ns(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!ns) {
+    int err = errno;
+    return absl::InvalidArgumentError(
+        StrCat("network_namespace ", path, ": cannot open: ", std::strerror(err)));
+  }
+  if (::ioctl(ns.get(), NS_GET_NSTYPE) != CLONE_NEWNET) {
+    return absl::InvalidArgumentError(
+        StrCat("network_namespace ", path,
+               " is not a network namespace (an nsfs bind mount or /proc/<pid>/ns/net)"));
+  }
+  return absl::OkStatus();
 }
 
 // Refuses what this rauhad cannot do for a zone of this type, before anything changes.
@@ -314,6 +336,7 @@ ZoneView ZoneManager::ViewOf(const Zone& z) const {
   v.unavailable = UnavailableControls(z.policy, z.limits);
   const HostLayers host = host_layers();
   v.userns_first = z.userns_first;
+  v.netns_path = z.netns_path;
   if (std::string gap = UsernsGap(z.policy, v.zone_type, z.userns_first, host); !gap.empty()) {
     v.unavailable.push_back(std::move(gap));
   }
@@ -326,10 +349,13 @@ ZoneView ZoneManager::ViewOf(const Zone& z) const {
   v.shim_socket = config_.ShimSocket(z.record.id);
   bool live = z.state != ZoneState::kStopped && z.state != ZoneState::kDestroying;
   bool host_net = z.policy.network.mode == policy::NetworkMode::kHost;
-  v.layers.push_back({"namespace", live,
-                      host_net ? "ipc, uts shared by the zone; mount, pid per task; host network"
-                               : "net (loopback only), ipc, uts shared by the zone; mount, pid "
-                                 "per task"});
+  v.layers.push_back(
+      {"namespace", live,
+       host_net ? "ipc, uts shared by the zone; mount, pid per task; host network"
+       : !z.netns_path.empty()
+           ? StrCat("net (joined ", z.netns_path,
+                    "), ipc, uts shared by the zone; mount, pid per task")
+           : "net (loopback only), ipc, uts shared by the zone; mount, pid per task"});
   if (z.userns_first != 0) {
     v.userns = StrCat("own user namespace: ", DescribeZoneMapping(z.userns_first));
   } else if (v.zone_type == policy::ZoneType::kPrivileged) {
@@ -371,7 +397,9 @@ ZoneView ZoneManager::ViewOf(const Zone& z) const {
                  landlock_abi >= 6 ? "; no signals or abstract unix sockets out of the task" : "")
            : StrCat("unavailable on this kernel: ", strerror(landlock_error))});
   v.layers.push_back({"nftables", false,
-                      host_net ? "host network: no zone rules" : "isolated: no interface but lo"});
+                      host_net                ? "host network: no zone rules"
+                      : !z.netns_path.empty() ? "joined network namespace: no zone rules"
+                                              : "isolated: no interface but lo"});
   bool bpf_attached = hub_ && hub_->attached(z.record.id);
   v.layers.push_back({"cgroup-bpf", live && bpf_attached,
                       bpf_attached ? "connect4/6, sendmsg4/6, bind4/6, sock_create, dev, sysctl on "
@@ -441,6 +469,7 @@ absl::Status ZoneManager::Bringup(Zone& z) {
   launch.socket_path = config_.ShimSocket(z.record.id);
   launch.state_dir = run_dir;
   launch.network = ShimNetwork(z.policy);
+  launch.netns_path = z.netns_path;
   launch.log_path = run_dir + "/shim.log";
   launch.timeout_ms = static_cast<int>(config_.shim_start_timeout_ms);
   if (WantsUserns(z)) {
@@ -548,8 +577,10 @@ void ZoneManager::Teardown(const store::ZoneRecord& record, const cgroup::ZoneCg
 
 absl::StatusOr<ZoneView> ZoneManager::Create(const std::string& name, const std::string& zone_type,
                                              const std::string& policy_toml, bool temporary,
-                                             std::vector<std::string>* warnings) {
-  return CreateZone(name, zone_type, policy_toml, temporary, warnings, /*pooled=*/false);
+                                             std::vector<std::string>* warnings,
+                                             const std::string& netns_path) {
+  return CreateZone(name, zone_type, policy_toml, temporary, warnings, /*pooled=*/false,
+                    netns_path);
 }
 
 absl::StatusOr<std::string> ZoneManager::PoolKey(const std::string& policy_toml) {
@@ -595,8 +626,10 @@ absl::Status ZoneManager::DeleteInternal(const std::string& name, bool force) {
 absl::StatusOr<ZoneView> ZoneManager::CreateZone(const std::string& name,
                                                  const std::string& zone_type,
                                                  const std::string& policy_toml, bool temporary,
-                                                 std::vector<std::string>* warnings, bool pooled) {
+                                                 std::vector<std::string>* warnings, bool pooled,
+                                                 const std::string& netns_path) {
   RAUHA_RETURN_IF_ERROR(ValidateZoneName(name));
+  RAUHA_RETURN_IF_ERROR(CheckNetworkNamespace(netns_path));
   std::vector<std::string> policy_warnings;
   RAUHA_ASSIGN_OR_RETURN(policy::Policy pol, ResolvePolicy(policy_toml, &policy_warnings));
   policy::ZoneType type = pol.zone.type;
@@ -610,6 +643,12 @@ absl::StatusOr<ZoneView> ZoneManager::CreateZone(const std::string& name,
   }
   RAUHA_RETURN_IF_ERROR(CheckPolicySupported(pol, type, network_ != nullptr));
   RAUHA_RETURN_IF_ERROR(CheckAdmission(pol, StrCat("zone \"", name, "\"")));
+  if (!netns_path.empty() && pol.network.mode != policy::NetworkMode::kIsolated) {
+    return absl::InvalidArgumentError(
+        StrCat("network_namespace ", netns_path, " needs network.mode = \"isolated\" (the policy ",
+               "says \"", policy::ToString(pol.network.mode), "\"): the given namespace replaces ",
+               "the zone's own, so no bridged or host network can be set up"));
+  }
 
   auto zone = std::make_unique<Zone>();
   zone->record.id = NewUuid();
@@ -621,6 +660,7 @@ absl::StatusOr<ZoneView> ZoneManager::CreateZone(const std::string& name,
   zone->record.temporary = temporary;
   zone->policy = pol;
   zone->pooled = pooled;
+  zone->netns_path = netns_path;
   Zone work = *zone;
   {
     std::lock_guard lock(mu_);

@@ -62,6 +62,7 @@ struct ZoneView {
   std::string network_rules;  // bridged zones: the zone's nftables chains, as nft commands
   uint32_t userns_first = 0;  // host id of the zone's uid/gid 0 (65536 ids); 0: host ids
   std::string userns;         // what the zone's ids are, for people ("uid/gid 0-65535 -> ...")
+  std::string netns_path;     // the network namespace it joined; "": its own
 };
 
 struct ZoneStatsView {
@@ -100,9 +101,12 @@ class ZoneManager {
   // `zone_type` is "", "non-global" or "privileged" ("" = the policy's [zone] type).
   // `policy_toml` "" = the daemon's default policy. `warnings` receives the policy's warnings
   // (rules that cannot apply; ParsePolicy), which are also published as events of the zone.
+  // `netns_path` "": the zone makes its own network namespace; else the zone's tasks share
+  // that existing one (a pod's; policy network.mode must be "isolated").
   absl::StatusOr<ZoneView> Create(const std::string& name, const std::string& zone_type,
                                   const std::string& policy_toml, bool temporary = false,
-                                  std::vector<std::string>* warnings = nullptr);
+                                  std::vector<std::string>* warnings = nullptr,
+                                  const std::string& netns_path = "");
 
   // The warm pool (pool/warm_pool.h). A pooled zone is a temporary zone made ahead of any
   // request (cgroups, limits, BPF, shim, network), invisible to the API (List, Get, Delete,
@@ -178,6 +182,9 @@ class ZoneManager {
     bool pooled = false;        // in the warm pool, not yet claimed: invisible to the API
     bool retiring = false;      // its one task ended; its deletion is queued (no new task)
     uint32_t userns_first = 0;  // its user namespace's block of host ids; 0: host ids
+    // The network namespace it joined (a pod's); "": its own. Not in the store: a zone
+    // restarted by a new rauhad gets a namespace of its own.
+    std::string netns_path;
   };
 
   // Whether the zone gets its own user namespace when its shim starts: a non-privileged zone
@@ -216,7 +223,8 @@ class ZoneManager {
   Zone* FindLocked(const std::string& name, bool include_pooled = false);
   absl::StatusOr<ZoneView> CreateZone(const std::string& name, const std::string& zone_type,
                                       const std::string& policy_toml, bool temporary,
-                                      std::vector<std::string>* warnings, bool pooled);
+                                      std::vector<std::string>* warnings, bool pooled,
+                                      const std::string& netns_path = "");
   absl::Status DeleteZone(const std::string& name, bool force, bool include_pooled);
 
   DaemonConfig config_;

@@ -53,6 +53,7 @@ void FillZoneInfo(const ZoneView& v, zpb::ZoneInfo* info) {
     info->set_userns_id_count(kZoneIdCount);
   }
   info->set_userns(v.userns);
+  info->set_network_namespace(v.netns_path);
 }
 
 void FillControl(const ControlLayer& c, zpb::ControlStatus* out) {
@@ -106,7 +107,8 @@ grpc::Status ZoneServiceImpl::CreateZone(grpc::ServerContext* ctx,
   auto slot = Admit(zone_ops_, ctx);
   if (!slot.ok()) return ToGrpc(slot.status());
   std::vector<std::string> warnings;
-  auto view = zones_->Create(req->name(), req->zone_type(), req->policy_toml(), false, &warnings);
+  auto view = zones_->Create(req->name(), req->zone_type(), req->policy_toml(), false, &warnings,
+                             req->network_namespace());
   if (!view.ok()) return ToGrpc(view.status());
   resp->set_zone_id(view->id);
   resp->set_name(view->name);

@@ -1,0 +1,132 @@
+// CreateZoneRequest.network_namespace: a zone whose tasks share an existing network namespace
+// (a Kubernetes pod's, made by CNI) instead of making their own; bad paths are refused and
+// change nothing.
+#include <gtest/gtest.h>
+#include <net/if.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <thread>
+
+#include "rauha-common/fd.h"
+#include "rauha/v1/zone.grpc.pb.h"
+#include "tests/integration/daemon_fixture.h"
+
+namespace rauha::testing {
+namespace {
+
+namespace zv = rauha::zone::v1;
+
+class ZoneNetnsTest : public DaemonTest {
+ protected:
+  // A network namespace of the test's, made on a thread (unshare acts on it alone) and held
+  // by netns_; /proc/<our pid>/fd/<fd> names it for rauhad and its shim.
+  void SetUp() override {
+    DaemonTest::SetUp();
+    std::thread([&] {
+      if (::unshare(CLONE_NEWNET) == 0) {
+        netns_.reset(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+      }
+    }).join();
+    ASSERT_TRUE(netns_) << "cannot make a network namespace";
+    path_ = "/proc/" + std::to_string(::getpid()) + "/fd/" + std::to_string(netns_.get());
+    struct stat st;
+    ASSERT_EQ(::fstat(netns_.get(), &st), 0);
+    inode_ = st.st_ino;
+  }
+  void TearDown() override {
+    DaemonTest::TearDown();
+    netns_.reset();
+  }
+
+  grpc::Status Create(const std::string& name, const std::string& netns,
+                      const std::string& policy = "") {
+    zv::CreateZoneRequest req;
+    req.set_name(name);
+    req.set_network_namespace(netns);
+    req.set_policy_toml(policy);
+    zv::CreateZoneResponse resp;
+    grpc::ClientContext ctx;
+    return daemon_->Zones()->CreateZone(&ctx, req, &resp);
+  }
+
+  int ZoneCount() {
+    zv::ListZonesResponse zones;
+    grpc::ClientContext ctx;
+    EXPECT_TRUE(daemon_->Zones()->ListZones(&ctx, {}, &zones).ok());
+    return zones.zones_size();
+  }
+
+  UniqueFd netns_;
+  std::string path_;
+  ino_t inode_ = 0;
+};
+
+TEST_F(ZoneNetnsTest, TasksShareTheGivenNetworkNamespace) {
+  ASSERT_TRUE(Create("pod1", path_).ok());
+  zv::GetZoneRequest get;
+  get.set_name("pod1");
+  zv::GetZoneResponse got;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(daemon_->Zones()->GetZone(&ctx, get, &got).ok());
+  }
+  EXPECT_EQ(got.zone().network_namespace(), path_);
+  // The zone's shim holds the namespace (rauhad joined nothing itself).
+  struct stat shim_ns;
+  ASSERT_EQ(
+      ::stat(("/proc/" + std::to_string(got.zone().shim_pid()) + "/ns/net").c_str(), &shim_ns), 0);
+  EXPECT_EQ(shim_ns.st_ino, inode_);
+  // A task of the zone is in it too.
+  rauha::sandbox::v1::RunSandboxRequest req;
+  req.set_name("pod1");
+  auto r = Run({"/bin/sh", "-c", "readlink /proc/self/ns/net"}, req);
+  EXPECT_EQ(r.status(), "succeeded") << r.DebugString();
+  EXPECT_EQ(r.stdout(), "net:[" + std::to_string(inode_) + "]\n") << r.DebugString();
+  // Another zone, without one, has its own.
+  ASSERT_TRUE(CreateZone("own").ok());
+  req.set_name("own");
+  auto own = Run({"/bin/sh", "-c", "readlink /proc/self/ns/net"}, req);
+  EXPECT_EQ(own.status(), "succeeded") << own.DebugString();
+  EXPECT_NE(own.stdout(), r.stdout());
+
+  for (const char* name : {"pod1", "own"}) {
+    zv::DeleteZoneRequest del;
+    del.set_name(name);
+    zv::DeleteZoneResponse resp;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(daemon_->Zones()->DeleteZone(&ctx, del, &resp).ok());
+  }
+}
+
+TEST_F(ZoneNetnsTest, BadNamespacesAreRefusedAndChangeNothing) {
+  auto relative = Create("bad1", "proc/1/ns/net");
+  EXPECT_EQ(relative.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(relative.error_message().find("absolute"), std::string::npos)
+      << relative.error_message();
+  auto missing = Create("bad2", "/nonexistent/netns");
+  EXPECT_EQ(missing.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(missing.error_message().find("/nonexistent/netns"), std::string::npos)
+      << missing.error_message();
+  auto not_netns = Create("bad3", "/proc/self/ns/uts");
+  EXPECT_EQ(not_netns.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(not_netns.error_message().find("not a network namespace"), std::string::npos)
+      << not_netns.error_message();
+  // The privileged preset: host network, which a joined namespace would contradict.
+  std::ifstream preset(std::string(RAUHA_SOURCE_DIR) + "/policies/privileged.toml");
+  std::string privileged((std::istreambuf_iterator<char>(preset)), {});
+  ASSERT_NE(privileged.find("mode = \"host\""), std::string::npos);
+  auto host = Create("bad4", path_, privileged);
+  EXPECT_EQ(host.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(host.error_message().find("isolated"), std::string::npos) << host.error_message();
+  EXPECT_EQ(ZoneCount(), 0);
+}
+
+}  // namespace
+}  // namespace rauha::testing
