@@ -22,6 +22,18 @@ absl::StatusOr<Bundle> ParseBundleConfig(const std::string& json_text) {
       b.annotations[k] = v.get<std::string>();
     }
   }
+  if (j.contains("linux") && j["linux"].is_object() && j["linux"].contains("namespaces")) {
+    const auto& namespaces = j["linux"]["namespaces"];
+    if (!namespaces.is_array()) return bad("linux.namespaces", "an array");
+    for (const auto& ns : namespaces) {
+      if (!ns.is_object() || !ns.contains("type") || !ns["type"].is_string()) {
+        return bad("linux.namespaces[]", "objects with a string \"type\"");
+      }
+      if (ns["type"] != "network" || !ns.contains("path")) continue;
+      if (!ns["path"].is_string()) return bad("linux.namespaces[network].path", "a string");
+      b.netns_path = ns["path"].get<std::string>();
+    }
+  }
   if (!j.contains("process") || !j["process"].is_object()) return bad("process", "an object");
   const auto& p = j["process"];
   if (!p.contains("args") || !p["args"].is_array() || p["args"].empty()) {

@@ -23,6 +23,9 @@ struct BundleProcess {
 struct Bundle {
   BundleProcess process;
   std::map<std::string, std::string> annotations;
+  // linux.namespaces' network entry with a path: the namespace to join (CRI gives the pod's,
+  // made by CNI, to its sandbox). Empty: none given.
+  std::string netns_path;
 };
 
 inline constexpr char kSandboxIdAnnotation[] = "io.kubernetes.cri.sandbox-id";

@@ -169,12 +169,8 @@ void TaskService::Register(ttrpc::Server& server) {
           if (auto s = MountRootfs(req.rootfs(), req.bundle() + "/rootfs"); !s.ok()) return s;
           t->rootfs_mounted = true;
         }
-        std::string policy;
-        if (auto it = bundle->annotations.find(kPolicyAnnotation);
-            it != bundle->annotations.end()) {
-          policy = it->second;
-        }
-        if (auto s = runtime_->EnsureZone(t->zone, t->owns_zone ? policy : ""); !s.ok()) {
+        if (auto s = runtime_->EnsureTaskZone(t->zone, t->owns_zone, *bundle, req.options());
+            !s.ok()) {
           if (t->rootfs_mounted) (void)UnmountRootfs(req.bundle() + "/rootfs");
           return s;
         }

@@ -30,16 +30,14 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> ZoneRuntime::Channel() {
   return channel_;
 }
 
-absl::Status ZoneRuntime::EnsureZone(const std::string& name, const std::string& policy_preset) {
+absl::Status ZoneRuntime::EnsureZone(const std::string& name, const std::string& policy_toml,
+                                     const std::string& netns_path) {
   auto channel = Channel();
   if (!channel.ok()) return channel.status();
   rauha::zone::v1::CreateZoneRequest request;
   request.set_name(name);
-  if (!policy_preset.empty()) {
-    auto toml = ReadPolicyPreset(policy_preset);
-    if (!toml.ok()) return toml.status();
-    request.set_policy_toml(*toml);
-  }
+  request.set_policy_toml(policy_toml);
+  request.set_network_namespace(netns_path);
   rauha::zone::v1::CreateZoneResponse response;
   grpc::ClientContext ctx;
   grpc::Status s =

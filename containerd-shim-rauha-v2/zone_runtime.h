@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "containerd-shim-rauha-v2/bundle.h"
+#include "google/protobuf/any.pb.h"
 #include "grpcpp/channel.h"
 #include "grpcpp/client_context.h"
 #include "rauha/v1/process.pb.h"
@@ -20,9 +21,17 @@ class ZoneRuntime {
  public:
   explicit ZoneRuntime(std::string rauhad_socket) : socket_(std::move(rauhad_socket)) {}
 
-  // Creates zone `name` with the preset policy `policy_preset` ("": rauhad's default); an
-  // existing zone of that name is joined.
-  absl::Status EnsureZone(const std::string& name, const std::string& policy_preset);
+  // Creates zone `name` with policy `policy_toml` ("": rauhad's default) whose tasks share the
+  // network namespace at `netns_path` ("": the zone's own); an existing zone of that name is
+  // joined as it is.
+  absl::Status EnsureZone(const std::string& name, const std::string& policy_toml,
+                          const std::string& netns_path = "");
+  // The zone a task being created runs in (pod_zone.cc). The pod's owner (its sandbox, or a
+  // lone container) creates it: policy from annotation rauha.io/policy (a preset), else the
+  // file runtime options' ConfigPath names, else rauhad's default; network namespace from the
+  // spec's linux.namespaces. App containers join it as it is.
+  absl::Status EnsureTaskZone(const std::string& zone, bool owner, const Bundle& bundle,
+                              const google::protobuf::Any& runtime_options);
   // Removes the zone, killing what still runs in it; NotFound is OK.
   absl::Status RemoveZone(const std::string& name);
   // Freezes / thaws the zone's cgroup (every process of the pod).
@@ -53,5 +62,11 @@ class ZoneRuntime {
 // The policy TOML of preset `name` from $RAUHA_POLICY_DIR or /etc/rauha/policies;
 // InvalidArgument for a name that is not [a-z0-9_-]+, NotFound for an unknown preset.
 absl::StatusOr<std::string> ReadPolicyPreset(const std::string& name);
+
+// The policy TOML a pod's zone gets (pod_zone.cc): annotation rauha.io/policy's preset, else
+// the file named by runtime options' ConfigPath (runtimeoptions.v1.Options, what containerd's
+// CRI passes for `[... .runtimes.rauha.options] ConfigPath`), else "" (rauhad's default).
+absl::StatusOr<std::string> PodPolicy(const Bundle& bundle,
+                                      const google::protobuf::Any& runtime_options);
 
 }  // namespace rauha::cshim
