@@ -39,6 +39,8 @@ packages=(
   sqlite3
   # eval/bench: a static busybox for peer rootfs and images; containerd for the memory comparison
   busybox-static containerd
+  # containerd tests (CRI pods) and eval/bench/cri.sh: CNI bridge, host-local, loopback
+  containernetworking-plugins
   # eval/bench/egress.sh: a widely used forward proxy to measure the egress proxy against
   tinyproxy
   # image tests and eval/bench/pull.sh: a real registry on loopback, images pushed with skopeo,

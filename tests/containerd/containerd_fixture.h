@@ -12,10 +12,27 @@
 
 namespace rauha::testing {
 
+// What a containerd with its CRI plugin enabled needs (Containerd::EnableCri).
+struct CriSetup {
+  std::string sandbox_image;  // the pause image, imported beforehand (no pulls)
+  std::string cni_conf_dir;   // holds the test's conflist
+  std::string cni_bin_dir = "/usr/lib/cni";
+  std::string shim_dir;     // put first on containerd's PATH: io.containerd.rauha.v2 is found there
+  std::string policy_dir;   // RAUHA_POLICY_DIR for the shim (rauha.io/policy presets)
+  std::string config_path;  // the rauha handler's runtime options ConfigPath ("": none)
+  int netns_fd = -1;        // containerd joins this network namespace (setns) before exec
+};
+
 class Containerd {
  public:
   Containerd(std::string dir, std::string rauhad_socket);
   ~Containerd();  // Stop()
+
+  // Before Start: enable the CRI plugin with runtime handlers `rauha` (our shim) and `runc`,
+  // restrict_oom_score_adj and netns mounts under the private state dir.
+  void EnableCri(CriSetup setup);
+  // The CRI socket (the gRPC address).
+  std::string cri_address() const { return "unix://" + socket_; }
 
   // Starts containerd and waits (20 s at most) until `ctr version` answers.
   bool Start(std::string* error);
@@ -26,6 +43,9 @@ class Containerd {
   int Ctr(const std::string& args, std::string* output) const;
   // Imports the OCI layout in `layout_dir` (tagged `tag`) as localhost/busybox:<tag>.
   bool ImportLayout(const std::string& layout_dir, std::string* output) const;
+  // The same into containerd namespace `ns` as `name` (e.g. k8s.io, where CRI looks).
+  bool ImportLayoutAs(const std::string& layout_dir, const std::string& ns, const std::string& name,
+                      std::string* output) const;
 
   const std::string& socket() const { return socket_; }
   const std::string& dir() const { return dir_; }
@@ -41,7 +61,10 @@ class Containerd {
   std::string rauhad_socket_;
   std::string socket_;
   pid_t pid_ = -1;
-  std::vector<std::string> created_;  // shared directories this test created
+  std::vector<std::string> created_;          // shared directories this test created
+  std::vector<std::string> created_cgroups_;  // containerd's namespace cgroups we caused
+  bool cri_ = false;
+  CriSetup cri_setup_;
 };
 
 // Runs `command` with /bin/sh; returns its exit status, stdout+stderr in *output.

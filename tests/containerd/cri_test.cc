@@ -1,0 +1,504 @@
+// Pods through containerd's CRI with RuntimeClass handler `rauha`: a private containerd (CRI
+// plugin on) in a network namespace this test makes, CNI bridge + host-local pod networking
+// with addresses the test assigns, images imported from tarballs the test builds (no pulls),
+// and a private rauhad. Each pod is a zone k8s-<sandbox id[:12]>; its tasks live in the pod's
+// CNI network namespace; stopping and removing the pod leaves nothing (zone, cgroups, netns,
+// shims, mounts, containerd's shared directories).
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "cri-api/runtime/v1/api.grpc.pb.h"
+#include "grpcpp/create_channel.h"
+#include "nlohmann/json.hpp"
+#include "rauha-common/fd.h"
+#include "rauha/v1/zone.grpc.pb.h"
+#include "tests/containerd/containerd_fixture.h"
+#include "tests/integration/daemon_fixture.h"
+#include "tests/integration/registry_fixture.h"
+
+namespace rauha::testing {
+namespace {
+
+namespace fs = std::filesystem;
+namespace cri = runtime::v1;
+
+constexpr char kCniNetwork[] = "rauha-cri-test";
+constexpr char kPodSubnet[] = "10.89.0.0/24";  // only inside the test's network namespace
+constexpr char kPodGateway[] = "10.89.0.1";
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// A new network namespace with lo up, made on a thread of ours (unshare acts on the calling
+// thread only), held by the returned fd.
+UniqueFd MakeNetworkNamespace() {
+  UniqueFd fd;
+  std::thread([&] {
+    if (::unshare(CLONE_NEWNET) != 0) return;
+    UniqueFd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    ifreq ifr{};
+    std::strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+    if (sock && ::ioctl(sock.get(), SIOCGIFFLAGS, &ifr) == 0) {
+      ifr.ifr_flags |= IFF_UP;
+      ::ioctl(sock.get(), SIOCSIFFLAGS, &ifr);
+    }
+    fd.reset(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+  }).join();
+  return fd;
+}
+
+// Processes whose network namespace is `inode` now.
+std::vector<pid_t> ProcessesInNetns(ino_t inode) {
+  std::vector<pid_t> pids;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    struct stat st;
+    if (::stat((entry.path() / "ns/net").c_str(), &st) == 0 && st.st_ino == inode) {
+      pids.push_back(std::stoi(name));
+    }
+  }
+  return pids;
+}
+
+// True once none of `pids` is in network namespace `inode` any more (gone, or elsewhere);
+// waits up to 10 s (a zone's processes end just after its deletion answers). Checked per
+// process that held it, not by scanning for the inode: the kernel reuses a freed namespace's
+// inode number at once, for anyone's new namespace.
+bool LeftNetns(const std::vector<pid_t>& pids, ino_t inode) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (true) {
+    bool any = false;
+    for (pid_t pid : pids) {
+      struct stat st;
+      std::string ns = "/proc/" + std::to_string(pid) + "/ns/net";
+      any = any || (::stat(ns.c_str(), &st) == 0 && st.st_ino == inode);
+    }
+    if (!any) return true;
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+class CriTest : public DaemonTest {
+ protected:
+  void SetUp() override {
+    DaemonTest::SetUp();
+    char tmpl[] = "/tmp/rauha-cri-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    netns_ = MakeNetworkNamespace();
+    ASSERT_TRUE(netns_) << "cannot make the test's network namespace";
+    fs::create_directories(dir_ + "/cni");
+    // bridge + host-local: a veth into each pod's own netns, addresses from our subnet; the
+    // bridge lives in containerd's (the test's) namespace. No masquerade, no host route.
+    std::ofstream(dir_ + "/cni/10-rauha.conflist") << R"({
+  "cniVersion": "0.4.0",
+  "name": ")" << kCniNetwork << R"(",
+  "plugins": [{
+    "type": "bridge", "bridge": "rauhacri0", "isGateway": true, "ipMasq": false,
+    "ipam": {"type": "host-local", "dataDir": ")" << dir_
+                                                   << R"(/ipam",
+             "ranges": [[{"subnet": ")" << kPodSubnet
+                                                   << R"(", "gateway": ")" << kPodGateway
+                                                   << R"("}]]}
+  }]
+})";
+    containerd_ = std::make_unique<Containerd>(dir_ + "/containerd", daemon_->socket());
+    CriSetup setup;
+    setup.sandbox_image = "localhost/pause:v1";
+    setup.cni_conf_dir = dir_ + "/cni";
+    setup.shim_dir = fs::path(CSHIM_BIN).parent_path();
+    setup.policy_dir = std::string(RAUHA_SOURCE_DIR) + "/policies";
+    setup.netns_fd = netns_.get();
+    ConfigureCri(setup);
+    containerd_->EnableCri(setup);
+    std::string error;
+    ASSERT_TRUE(containerd_->Start(&error)) << error;
+
+    // The pause image: busybox sleeping until CRI kills it. The app image: busybox.
+    std::string out;
+    LayoutBuilder pause(dir_ + "/pause-layout");
+    pause.Tag(
+        pause.AddImage({{{{"bin/busybox", BusyboxBinary()}}, LayoutBuilder::Compression::kNone}},
+                       "amd64", "2026-01-02T03:04:05Z",
+                       R"({"Entrypoint": ["/bin/busybox", "sleep", "2147483647"]})"),
+        "v1");
+    ASSERT_TRUE(containerd_->ImportLayoutAs(pause.dir(), "k8s.io", "localhost/pause", &out)) << out;
+    LayoutBuilder app(dir_ + "/app-layout");
+    app.Tag(app.AddImage({{{{"bin/busybox", BusyboxBinary()}}, LayoutBuilder::Compression::kNone}},
+                         "amd64", "2026-01-02T03:04:05Z",
+                         R"({"Cmd": ["/bin/busybox", "sh"], "Env": ["PATH=/bin"]})"),
+            "v1");
+    ASSERT_TRUE(containerd_->ImportLayoutAs(app.dir(), "k8s.io", "localhost/busybox", &out)) << out;
+
+    auto channel =
+        grpc::CreateChannel(containerd_->cri_address(), grpc::InsecureChannelCredentials());
+    runtime_ = cri::RuntimeService::NewStub(channel);
+    // CRI answers once its plugin is up and the CNI config is loaded.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    bool ready = false;
+    while (!ready && std::chrono::steady_clock::now() < deadline) {
+      grpc::ClientContext ctx;
+      cri::StatusRequest req;
+      cri::StatusResponse resp;
+      if (runtime_->Status(&ctx, req, &resp).ok()) {
+        ready = true;
+        for (const auto& c : resp.status().conditions()) ready = ready && c.status();
+      }
+      if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ASSERT_TRUE(ready) << "CRI not ready within 30 s\n" << containerd_->log();
+  }
+
+  // Lets a test add to the CRI setup (runtime options).
+  virtual void ConfigureCri(CriSetup&) {}
+
+  void TearDown() override {
+    if (containerd_ && runtime_) {
+      // A test that failed half-way: its pods go all the same (and that is a failure).
+      grpc::ClientContext ctx;
+      cri::ListPodSandboxResponse pods;
+      if (runtime_->ListPodSandbox(&ctx, {}, &pods).ok()) {
+        for (const auto& p : pods.items()) {
+          ADD_FAILURE() << "pod " << p.id() << " left by the test";
+          StopAndRemove(p.id());
+        }
+      }
+    }
+    if (containerd_) {
+      auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      while (!containerd_->ShimPids().empty() && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      EXPECT_TRUE(containerd_->ShimPids().empty()) << "a shim outlived its pod";
+      for (pid_t pid : containerd_->ShimPids()) ::kill(pid, SIGKILL);
+      containerd_->Stop();
+      for (const auto& d : containerd_->LeftoverSharedDirs()) ADD_FAILURE() << d << " left behind";
+    }
+    std::ifstream mountinfo("/proc/self/mountinfo");
+    for (std::string line; std::getline(mountinfo, line);) {
+      EXPECT_EQ(line.find(dir_), std::string::npos) << "mount left: " << line;
+    }
+    rauha::zone::v1::ListZonesResponse zones;
+    grpc::ClientContext ctx;
+    EXPECT_TRUE(daemon_->Zones()->ListZones(&ctx, {}, &zones).ok());
+    EXPECT_EQ(zones.zones_size(), 0) << zones.DebugString();
+    netns_.reset();
+    if (!dir_.empty()) fs::remove_all(dir_);
+    DaemonTest::TearDown();
+  }
+
+  cri::PodSandboxConfig PodConfig(const std::string& name,
+                                  const std::map<std::string, std::string>& annotations = {}) {
+    cri::PodSandboxConfig config;
+    config.mutable_metadata()->set_name(name);
+    config.mutable_metadata()->set_namespace_("default");
+    config.mutable_metadata()->set_uid("uid-" + name);
+    config.set_hostname(name);
+    config.set_log_directory(dir_ + "/logs/" + name);
+    for (const auto& [k, v] : annotations) (*config.mutable_annotations())[k] = v;
+    config.mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_network(
+        cri::POD);
+    return config;
+  }
+
+  // RunPodSandbox with `handler`; the pod's id, or "" (a test failure) on error.
+  std::string RunPod(const cri::PodSandboxConfig& config, const std::string& handler = "rauha") {
+    fs::create_directories(config.log_directory());
+    grpc::ClientContext ctx;
+    cri::RunPodSandboxRequest req;
+    *req.mutable_config() = config;
+    req.set_runtime_handler(handler);
+    cri::RunPodSandboxResponse resp;
+    grpc::Status s = runtime_->RunPodSandbox(&ctx, req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message() << "\n" << containerd_->log();
+    return resp.pod_sandbox_id();
+  }
+
+  void StopAndRemove(const std::string& pod) {
+    {
+      grpc::ClientContext ctx;
+      cri::StopPodSandboxRequest req;
+      req.set_pod_sandbox_id(pod);
+      cri::StopPodSandboxResponse resp;
+      grpc::Status s = runtime_->StopPodSandbox(&ctx, req, &resp);
+      EXPECT_TRUE(s.ok()) << "StopPodSandbox: " << s.error_message();
+    }
+    grpc::ClientContext ctx;
+    cri::RemovePodSandboxRequest req;
+    req.set_pod_sandbox_id(pod);
+    cri::RemovePodSandboxResponse resp;
+    grpc::Status s = runtime_->RemovePodSandbox(&ctx, req, &resp);
+    EXPECT_TRUE(s.ok()) << "RemovePodSandbox: " << s.error_message();
+  }
+
+  // The pod's status with containerd's verbose info (its runtime spec) parsed.
+  nlohmann::json PodInfo(const std::string& pod, cri::PodSandboxStatus* status) {
+    grpc::ClientContext ctx;
+    cri::PodSandboxStatusRequest req;
+    req.set_pod_sandbox_id(pod);
+    req.set_verbose(true);
+    cri::PodSandboxStatusResponse resp;
+    grpc::Status s = runtime_->PodSandboxStatus(&ctx, req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    *status = resp.status();
+    auto info = resp.info().find("info");
+    return nlohmann::json::parse(info == resp.info().end() ? std::string() : info->second, nullptr,
+                                 false);
+  }
+
+  // The network namespace path the pod's runtime spec gives its sandbox (CNI's).
+  std::string PodNetnsPath(const std::string& pod) {
+    cri::PodSandboxStatus status;
+    nlohmann::json info = PodInfo(pod, &status);
+    for (const auto& ns : info["runtimeSpec"]["linux"]["namespaces"]) {
+      if (ns.value("type", "") == "network") return ns.value("path", "");
+    }
+    return "";
+  }
+
+  std::string PodIp(const std::string& pod) {
+    cri::PodSandboxStatus status;
+    PodInfo(pod, &status);
+    return status.network().ip();
+  }
+
+  // CreateContainer + StartContainer of busybox running `command`; the container's id.
+  std::string StartContainer(const std::string& pod, const cri::PodSandboxConfig& pod_config,
+                             const std::string& name, const std::vector<std::string>& command) {
+    cri::CreateContainerRequest req;
+    req.set_pod_sandbox_id(pod);
+    *req.mutable_sandbox_config() = pod_config;
+    auto* c = req.mutable_config();
+    c->mutable_metadata()->set_name(name);
+    c->mutable_image()->set_image("localhost/busybox:v1");
+    for (const auto& arg : command) c->add_command(arg);
+    c->set_log_path(name + ".log");
+    cri::CreateContainerResponse created;
+    {
+      grpc::ClientContext ctx;
+      grpc::Status s = runtime_->CreateContainer(&ctx, req, &created);
+      EXPECT_TRUE(s.ok()) << "CreateContainer: " << s.error_message() << "\n" << containerd_->log();
+      if (!s.ok()) return "";
+    }
+    grpc::ClientContext ctx;
+    cri::StartContainerRequest start;
+    start.set_container_id(created.container_id());
+    cri::StartContainerResponse started;
+    grpc::Status s = runtime_->StartContainer(&ctx, start, &started);
+    EXPECT_TRUE(s.ok()) << "StartContainer: " << s.error_message() << "\n" << containerd_->log();
+    return created.container_id();
+  }
+
+  // Waits (60 s at most) until the container has exited; its status.
+  cri::ContainerStatus WaitExited(const std::string& id) {
+    cri::ContainerStatus status;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (std::chrono::steady_clock::now() < deadline) {
+      grpc::ClientContext ctx;
+      cri::ContainerStatusRequest req;
+      req.set_container_id(id);
+      cri::ContainerStatusResponse resp;
+      if (runtime_->ContainerStatus(&ctx, req, &resp).ok()) {
+        status = resp.status();
+        if (status.state() == cri::CONTAINER_EXITED) return status;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ADD_FAILURE() << "container " << id << " did not exit within 60 s: " << status.DebugString();
+    return status;
+  }
+
+  // The container's CRI log once it holds `needle` (CRI copies the FIFOs asynchronously; the
+  // container has exited, so its whole output is on its way). 30 s at most.
+  std::string WaitLog(const std::string& path, const std::string& needle) {
+    std::string text;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < deadline) {
+      text = ReadAll(path);
+      if (text.find(needle) != std::string::npos) return text;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return text;
+  }
+
+  std::vector<std::string> ZoneNames() {
+    rauha::zone::v1::ListZonesResponse zones;
+    grpc::ClientContext ctx;
+    EXPECT_TRUE(daemon_->Zones()->ListZones(&ctx, {}, &zones).ok());
+    std::vector<std::string> names;
+    for (const auto& z : zones.zones()) names.push_back(z.name());
+    return names;
+  }
+
+  std::string dir_;
+  UniqueFd netns_;
+  std::unique_ptr<Containerd> containerd_;
+  std::unique_ptr<cri::RuntimeService::Stub> runtime_;
+};
+
+TEST_F(CriTest, PodIsAZoneWhoseTasksSeeTheCniNetworkAndLogToCri) {
+  auto config = PodConfig("web");
+  std::string pod = RunPod(config);
+  ASSERT_FALSE(pod.empty());
+  std::string zone = "k8s-" + pod.substr(0, 12);
+
+  // `rauha zone list` shows the pod.
+  std::string out;
+  ASSERT_EQ(
+      RunShell(std::string(RAUHA_CLI_BIN) + " --socket " + daemon_->socket() + " zone list", &out),
+      0)
+      << out;
+  EXPECT_NE(out.find(zone), std::string::npos) << out;
+  rauha::zone::v1::GetZoneRequest get;
+  get.set_name(zone);
+  rauha::zone::v1::GetZoneResponse got;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(daemon_->Zones()->GetZone(&ctx, get, &got).ok());
+  }
+
+  // The pod's network namespace is the one its spec names (CNI's, under containerd's state
+  // dir), with the address host-local gave it.
+  std::string netns_path = PodNetnsPath(pod);
+  ASSERT_FALSE(netns_path.empty());
+  EXPECT_EQ(netns_path.find(dir_ + "/containerd/state/"), 0u) << netns_path;
+  EXPECT_EQ(got.zone().network_namespace(), netns_path);
+  struct stat netns_st;
+  ASSERT_EQ(::stat(netns_path.c_str(), &netns_st), 0) << netns_path;
+  std::string ip = PodIp(pod);
+  ASSERT_EQ(ip.rfind("10.89.0.", 0), 0u) << ip;
+  // The zone's shim joined it (and so every task the zone starts).
+  std::vector<pid_t> holders = ProcessesInNetns(netns_st.st_ino);
+  EXPECT_NE(std::find(holders.begin(), holders.end(), static_cast<pid_t>(got.zone().shim_pid())),
+            holders.end())
+      << "zone shim " << got.zone().shim_pid() << " is not in " << netns_path;
+
+  // A container of the pod: its output arrives in the CRI log file, and what it sees of the
+  // network is the pod's namespace (same inode) with eth0 holding the pod's address.
+  std::string c = StartContainer(pod, config, "probe",
+                                 {"/bin/busybox", "sh", "-c",
+                                  "echo hello-from-the-pod; readlink /proc/self/ns/net; "
+                                  "/bin/busybox ip -4 -o addr show eth0; echo done-probing"});
+  ASSERT_FALSE(c.empty());
+  cri::ContainerStatus status = WaitExited(c);
+  EXPECT_EQ(status.exit_code(), 0) << status.DebugString();
+  std::string log = WaitLog(config.log_directory() + "/probe.log", "done-probing");
+  EXPECT_NE(log.find(" stdout F hello-from-the-pod\n"), std::string::npos) << log;
+  EXPECT_NE(log.find("net:[" + std::to_string(netns_st.st_ino) + "]"), std::string::npos)
+      << "the container is not in the pod's netns " << netns_path << ":\n"
+      << log;
+  EXPECT_NE(log.find("eth0"), std::string::npos) << log;
+  EXPECT_NE(log.find("inet " + ip + "/24"), std::string::npos) << log;
+  // The app container ran in the pod's zone: no zone of its own.
+  EXPECT_EQ(ZoneNames(), std::vector<std::string>{zone});
+
+  // A failing container: its exit code reaches ContainerStatus.
+  std::string failing =
+      StartContainer(pod, config, "fails", {"/bin/busybox", "sh", "-c", "exit 3"});
+  ASSERT_FALSE(failing.empty());
+  EXPECT_EQ(WaitExited(failing).exit_code(), 3);
+
+  StopAndRemove(pod);
+  // The zone, its netns mount and every holder of the netns are gone.
+  EXPECT_TRUE(ZoneNames().empty());
+  EXPECT_FALSE(fs::exists(netns_path)) << netns_path;
+  EXPECT_TRUE(LeftNetns(holders, netns_st.st_ino));
+}
+
+TEST_F(CriTest, TwoPodsAreTwoDisjointZonesAndPolicyAnnotationPicksAPreset) {
+  auto config_a = PodConfig("alpha");
+  auto config_b = PodConfig("beta", {{"rauha.io/policy", "strict"}});
+  std::string a = RunPod(config_a);
+  std::string b = RunPod(config_b);
+  ASSERT_FALSE(a.empty());
+  ASSERT_FALSE(b.empty());
+  std::string zone_a = "k8s-" + a.substr(0, 12);
+  std::string zone_b = "k8s-" + b.substr(0, 12);
+  auto names = ZoneNames();
+  std::sort(names.begin(), names.end());
+  std::vector<std::string> want = {zone_a, zone_b};
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(names, want);
+
+  // Disjoint: their own network namespaces and addresses.
+  struct stat st_a, st_b;
+  std::string netns_a = PodNetnsPath(a), netns_b = PodNetnsPath(b);
+  ASSERT_EQ(::stat(netns_a.c_str(), &st_a), 0) << netns_a;
+  ASSERT_EQ(::stat(netns_b.c_str(), &st_b), 0) << netns_b;
+  EXPECT_NE(st_a.st_ino, st_b.st_ino);
+  EXPECT_NE(PodIp(a), PodIp(b));
+  std::vector<pid_t> holders_a = ProcessesInNetns(st_a.st_ino);
+  std::vector<pid_t> holders_b = ProcessesInNetns(st_b.st_ino);
+  EXPECT_FALSE(holders_a.empty());
+  EXPECT_FALSE(holders_b.empty());
+
+  // rauha.io/policy=strict: the zone's cgroup has the strict preset's limit (pids_max 128),
+  // the other pod the default's.
+  auto pids_max = [&](const std::string& zone) {
+    rauha::zone::v1::ZoneStatsRequest req;
+    req.set_zone_name(zone);
+    rauha::zone::v1::ZoneStatsResponse resp;
+    grpc::ClientContext ctx;
+    grpc::Status s = daemon_->Zones()->ZoneStats(&ctx, req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp.pids_max();
+  };
+  EXPECT_EQ(pids_max(zone_b), 128u);
+  EXPECT_NE(pids_max(zone_a), 128u);
+
+  StopAndRemove(a);
+  // Removing one pod leaves the other's zone alone.
+  EXPECT_EQ(ZoneNames(), std::vector<std::string>{zone_b});
+  StopAndRemove(b);
+  EXPECT_TRUE(ZoneNames().empty());
+  EXPECT_TRUE(LeftNetns(holders_a, st_a.st_ino));
+  EXPECT_TRUE(LeftNetns(holders_b, st_b.st_ino));
+}
+
+// The handler's runtime options ConfigPath: a policy file for every rauha pod without an
+// annotation.
+class CriConfigPathTest : public CriTest {
+ protected:
+  void ConfigureCri(CriSetup& setup) override {
+    std::string policy = ReadAll(std::string(RAUHA_SOURCE_DIR) + "/policies/strict.toml");
+    ASSERT_FALSE(policy.empty());
+    setup.config_path = dir_ + "/rauha-policy.toml";
+    std::ofstream(setup.config_path) << policy;
+  }
+};
+
+TEST_F(CriConfigPathTest, RuntimeOptionsConfigPathIsTheZonePolicy) {
+  std::string pod = RunPod(PodConfig("configured"));
+  ASSERT_FALSE(pod.empty());
+  rauha::zone::v1::ZoneStatsRequest req;
+  req.set_zone_name("k8s-" + pod.substr(0, 12));
+  rauha::zone::v1::ZoneStatsResponse resp;
+  grpc::ClientContext ctx;
+  grpc::Status s = daemon_->Zones()->ZoneStats(&ctx, req, &resp);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(resp.pids_max(), 128u);
+  StopAndRemove(pod);
+}
+
+}  // namespace
+}  // namespace rauha::testing
