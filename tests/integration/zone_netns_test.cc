@@ -1,11 +1,9 @@
 // CreateZoneRequest.network_namespace: a zone whose tasks share an existing network namespace
 // (a Kubernetes pod's, made by CNI) instead of making their own; bad paths are refused and
 // change nothing.
+#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <net/if.h>
 #include <sched.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
