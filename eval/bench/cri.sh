@@ -101,9 +101,11 @@ CONF
 # containerd in a network namespace of its own (unshare --net, lo up): the CNI bridge and the
 # pods' addresses live there. Only the network namespace changes (not /sys, unlike `ip netns
 # exec`), so cgroups stay visible.
-PATH="$D/bin:$PATH" RAUHA_SOCKET="$D/rauhad.sock" unshare --net -- sh -c \
+# Its working directory is $D: containerd looks for a shim there first, and a source tree holds
+# a directory named containerd-shim-rauha-v2.
+(cd "$D" && PATH="$D/bin:$PATH" RAUHA_SOCKET="$D/rauhad.sock" exec unshare --net -- sh -c \
   'busybox ip link set lo up && exec containerd --config "$1"' sh "$D/ctrd/config.toml" \
-  >"$D/ctrd/log" 2>&1 &
+  >"$D/ctrd/log" 2>&1) &
 CTRD_PID=$!
 for ((t = 0; t < 200; t++)); do ctr_ version >/dev/null 2>&1 && break; sleep 0.05; done
 
@@ -135,6 +137,7 @@ ctr_ -n k8s.io images import --base-name localhost/busybox "$D/image.tar" >/dev/
 echo "containerd $(containerd --version | awk '{ print $3 }'), CRI runtime.v1, CNI bridge + host-local"
 coproc BENCH_PROC { "$BENCH" --address "unix://$D/ctrd/c.sock" --log-dir "$D/logs" --runs "$RUNS" \
   --image localhost/busybox:v1 --handlers rauha,runc --hold "$HOLD"; }
+BENCH_PID=$BENCH_PROC_PID
 while IFS= read -r line <&"${BENCH_PROC[0]}"; do
   if [ "$line" = holding ]; then
     declare -A PSS=([rauha]="" [runc]="")
@@ -149,4 +152,4 @@ while IFS= read -r line <&"${BENCH_PROC[0]}"; do
     echo "$line"
   fi
 done
-wait "$BENCH_PROC_PID"
+wait "$BENCH_PID"
