@@ -3,7 +3,8 @@
 // with addresses the test assigns, images imported from tarballs the test builds (no pulls),
 // and a private rauhad. Each pod is a zone k8s-<sandbox id[:12]>; its tasks live in the pod's
 // CNI network namespace; stopping and removing the pod leaves nothing (zone, cgroups, netns,
-// shims, mounts, containerd's shared directories).
+// shims, mounts, containerd's shared directories). Pod to pod traffic follows the zones' egress
+// rules.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <net/if.h>
@@ -37,8 +38,9 @@ namespace fs = std::filesystem;
 namespace cri = runtime::v1;
 
 constexpr char kCniNetwork[] = "rauha-cri-test";
-constexpr char kPodSubnet[] = "10.89.0.0/24";  // only inside the test's network namespace
-constexpr char kPodGateway[] = "10.89.0.1";
+constexpr char kPodSubnet[] = "10.77.0.0/24";  // only inside the test's network namespace
+constexpr char kPodGateway[] = "10.77.0.1";
+constexpr char kPodPrefix[] = "10.77.0.";
 
 std::string ReadAll(const std::string& path) {
   std::ifstream in(path);
@@ -127,7 +129,15 @@ class CriTest : public DaemonTest {
     setup.sandbox_image = "localhost/pause:v1";
     setup.cni_conf_dir = dir_ + "/cni";
     setup.shim_dir = fs::path(CSHIM_BIN).parent_path();
-    setup.policy_dir = std::string(RAUHA_SOURCE_DIR) + "/policies";
+    // The repo's presets, plus "pod-egress": standard, allowed to reach port 7000 of pods.
+    setup.policy_dir = dir_ + "/policies";
+    fs::copy(std::string(RAUHA_SOURCE_DIR) + "/policies", setup.policy_dir);
+    std::string standard = ReadAll(setup.policy_dir + "/standard.toml");
+    auto egress = standard.find("allowed_egress = []");
+    ASSERT_NE(egress, std::string::npos);
+    std::ofstream(setup.policy_dir + "/pod-egress.toml")
+        << standard.replace(egress, std::string("allowed_egress = []").size(),
+                            std::string("allowed_egress = [\"") + kPodSubnet + ":7000\"]");
     setup.netns_fd = netns_.get();
     ConfigureCri(setup);
     containerd_->EnableCri(setup);
@@ -386,7 +396,7 @@ TEST_F(CriTest, PodIsAZoneWhoseTasksSeeTheCniNetworkAndLogToCri) {
   struct stat netns_st;
   ASSERT_EQ(::stat(netns_path.c_str(), &netns_st), 0) << netns_path;
   std::string ip = PodIp(pod);
-  ASSERT_EQ(ip.rfind("10.89.0.", 0), 0u) << ip;
+  ASSERT_EQ(ip.rfind(kPodPrefix, 0), 0u) << ip;
   // The zone's shim joined it (and so every task the zone starts).
   std::vector<pid_t> holders = ProcessesInNetns(netns_st.st_ino);
   EXPECT_NE(std::find(holders.begin(), holders.end(), static_cast<pid_t>(got.zone().shim_pid())),
@@ -473,6 +483,59 @@ TEST_F(CriTest, TwoPodsAreTwoDisjointZonesAndPolicyAnnotationPicksAPreset) {
   EXPECT_TRUE(ZoneNames().empty());
   EXPECT_TRUE(LeftNetns(holders_a, st_a.st_ino));
   EXPECT_TRUE(LeftNetns(holders_b, st_b.st_ino));
+}
+
+// Containers of one pod reach each other on localhost; another pod reaches the pod's address
+// exactly when its zone's policy allows that egress (cgroup-bpf connect4, which applies in the
+// pod's CNI namespace as in any zone).
+TEST_F(CriTest, PodNetworkingFollowsTheZonesPolicies) {
+  auto server_config = PodConfig("server");
+  std::string server = RunPod(server_config);
+  ASSERT_FALSE(server.empty());
+  std::string ip = PodIp(server);
+  ASSERT_EQ(ip.rfind(kPodPrefix, 0), 0u) << ip;
+  // Binding the wildcard address is allowed in any zone; each connection gets "pong".
+  std::string listener = StartContainer(
+      server, server_config, "server",
+      {"/bin/busybox", "sh", "-c", "while :; do echo pong | /bin/busybox nc -l -p 7000; done"});
+  ASSERT_FALSE(listener.empty());
+  // Retried for up to 30 s: the server may not listen yet.
+  auto fetch_loop = [](const std::string& host) -> std::vector<std::string> {
+    return {"/bin/busybox", "sh", "-c",
+            "for i in $(/bin/busybox seq 300); do /bin/busybox nc " + host +
+                " 7000 </dev/null && exit 0; /bin/busybox sleep 0.1; done; exit 1"};
+  };
+  std::string local = StartContainer(server, server_config, "local", fetch_loop("127.0.0.1"));
+  ASSERT_FALSE(local.empty());
+  EXPECT_EQ(WaitExited(local).exit_code(), 0);
+  std::string local_log = WaitLog(server_config.log_directory() + "/local.log", "pong");
+  EXPECT_NE(local_log.find(" stdout F pong\n"), std::string::npos) << local_log;
+
+  // The server listens now. A pod under the default policy (no allowed_egress) is refused at
+  // connect, once and for good.
+  auto denied_config = PodConfig("denied");
+  std::string denied = RunPod(denied_config);
+  ASSERT_FALSE(denied.empty());
+  std::string refused =
+      StartContainer(denied, denied_config, "client",
+                     {"/bin/busybox", "sh", "-c", "/bin/busybox nc " + ip + " 7000 </dev/null"});
+  ASSERT_FALSE(refused.empty());
+  EXPECT_NE(WaitExited(refused).exit_code(), 0);
+  std::string refused_log = WaitLog(denied_config.log_directory() + "/client.log", "nc");
+  EXPECT_NE(refused_log.find("Operation not permitted"), std::string::npos) << refused_log;
+  EXPECT_EQ(refused_log.find("pong"), std::string::npos) << refused_log;
+
+  // A pod whose preset allows the pods' port 7000 gets through.
+  auto allowed_config = PodConfig("allowed", {{"rauha.io/policy", "pod-egress"}});
+  std::string allowed = RunPod(allowed_config);
+  ASSERT_FALSE(allowed.empty());
+  std::string client = StartContainer(allowed, allowed_config, "client", fetch_loop(ip));
+  ASSERT_FALSE(client.empty());
+  EXPECT_EQ(WaitExited(client).exit_code(), 0);
+  std::string allowed_log = WaitLog(allowed_config.log_directory() + "/client.log", "pong");
+  EXPECT_NE(allowed_log.find(" stdout F pong\n"), std::string::npos) << allowed_log;
+
+  for (const auto& pod : {allowed, denied, server}) StopAndRemove(pod);
 }
 
 // The handler's runtime options ConfigPath: a policy file for every rauha pod without an
