@@ -42,36 +42,36 @@ absl::StatusOr<CallGate::Slot> CallGate::Acquire(const std::function<bool()>& ca
   }
   const uint64_t ticket = next_ticket_++;
   line_.push_back(ticket);
-  auto leave = [&] {
-    line_.remove(ticket);
-    cv_.notify_all();  // the next in line may be the head now
-  };
   // Polled: a caller that goes away (cancel, deadline) leaves the line within 50 ms.
-  while (line_.front() != ticket || running_ >= running_max_) {
-    if (cancelled && cancelled()) {
-      leave();
-      return absl::CancelledError(
-          StrCat("the call was cancelled while it waited behind ", running_, " ", what_));
-    }
-    if (std::chrono::system_clock::now() >= deadline) {
-      leave();
-      return absl::DeadlineExceededError(
-          StrCat("the deadline passed while the call waited behind ", running_, " ", what_));
+  while (granted_.erase(ticket) == 0) {
+    const bool was_cancelled = cancelled && cancelled();
+    if (was_cancelled || std::chrono::system_clock::now() >= deadline) {
+      line_.remove(ticket);
+      return was_cancelled
+                 ? absl::CancelledError(StrCat("the call was cancelled while it waited behind ",
+                                               running_, " ", what_))
+                 : absl::DeadlineExceededError(StrCat(
+                       "the deadline passed while the call waited behind ", running_, " ", what_));
     }
     cv_.wait_for(lock, std::chrono::milliseconds(50));
   }
-  line_.pop_front();
-  ++running_;
-  cv_.notify_all();
-  return Slot(this);
+  return Slot(this);  // running_ already counts this call: Release handed its slot over
 }
 
 void CallGate::Release() {
-  bool idle;
+  bool idle = false;
   {
     std::lock_guard lock(mu_);
-    --running_;
-    idle = running_ == 0 && line_.empty();
+    // The slot passes straight to the head of the line: running_ never dips while a call
+    // waits, so no one is told "0 in progress and 1 waiting" in the moment before the
+    // waiter wakes.
+    if (!line_.empty()) {
+      granted_.insert(line_.front());
+      line_.pop_front();
+    } else {
+      --running_;
+      idle = running_ == 0;
+    }
   }
   cv_.notify_all();
   if (idle && on_idle_) on_idle_();

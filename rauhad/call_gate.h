@@ -11,6 +11,7 @@
 #include <functional>
 #include <list>
 #include <mutex>
+#include <set>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -60,7 +61,8 @@ class CallGate {
   std::mutex mu_;
   std::condition_variable cv_;
   uint32_t running_ = 0;
-  std::list<uint64_t> line_;  // waiting callers' tickets, FIFO: the head runs next
+  std::list<uint64_t> line_;    // waiting callers' tickets, FIFO: the head runs next
+  std::set<uint64_t> granted_;  // tickets handed a released slot, not yet awake
   uint64_t next_ticket_ = 0;
 };
 

@@ -33,6 +33,25 @@ TEST(CallGateTest, RunsUpToTheBoundThenQueuesThenRefuses) {
   EXPECT_EQ(gate.waiting(), 0u);
 }
 
+// A released slot goes straight to the head of the line: between the release and the
+// waiter waking, the gate never reports fewer calls running than it holds (a caller refused
+// in that moment was told "0 in progress and 1 wait").
+TEST(CallGateTest, AReleasedSlotPassesToTheWaiterWithoutADip) {
+  CallGate gate("zone operations", 1, 1);
+  auto a = gate.Acquire({});
+  ASSERT_TRUE(a.ok());
+  auto waiter = std::async(std::launch::async, [&] { return gate.Acquire({}); });
+  while (gate.waiting() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  *a = CallGate::Slot();
+  EXPECT_EQ(gate.running(), 1u);
+  EXPECT_EQ(gate.waiting(), 0u);
+  auto got = waiter.get();
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(gate.running(), 1u);
+  *got = CallGate::Slot();
+  EXPECT_EQ(gate.running(), 0u);
+}
+
 TEST(CallGateTest, WithoutAQueueRefusesAtOnce) {
   CallGate gate("RunSandbox/WaitTask calls", 1, 0);
   auto a = gate.Acquire({});
