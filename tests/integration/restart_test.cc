@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "tests/integration/daemon_fixture.h"
@@ -37,11 +38,17 @@ std::vector<std::string> ZoneCgroupDirs(Daemon& d) {
 TEST_F(RestartTest, Kill9KeepsZonesAndARunningTaskCanStillBeWaitedFor) {
   ASSERT_TRUE(CreateZone("keep").ok());
   std::string zone_id = GetZone(*daemon_, "keep").id();
+  // The task runs until the test says so: a fixed sleep ended before the restart did under
+  // load, and the zone was then rightly Ready.
+  const std::string repo = daemon_->dir() + "/repo";
+  std::filesystem::create_directories(repo);
   std::thread client([&] {
     spb::RunSandboxRequest req;
     req.set_name("keep");
+    req.set_repo_path(repo);
     grpc::Status st;
-    Run({"/bin/sh", "-c", "sleep 2; echo finished"}, req, &st);
+    Run({"/bin/sh", "-c", "while [ ! -e /workspace/go ]; do sleep 0.05; done; echo finished"}, req,
+        &st);
     EXPECT_FALSE(st.ok()) << "the call's daemon died under it";
   });
   std::string task_id = daemon_->WaitForRunningTask();
@@ -53,6 +60,7 @@ TEST_F(RestartTest, Kill9KeepsZonesAndARunningTaskCanStillBeWaitedFor) {
   zpb::ZoneInfo z = GetZone(*daemon_, "keep");
   EXPECT_EQ(z.id(), zone_id);
   EXPECT_EQ(z.state(), "Running");
+  std::ofstream(repo + "/go").put('\n');
   spb::WaitTaskRequest wreq;
   wreq.set_task_id(task_id);
   spb::SandboxResult result;
