@@ -33,6 +33,7 @@ void AddVersionCommand(CLI::App& app, Cli& cli);  // version_cmd.cc
 void AddImageCommands(CLI::App& app, Cli& cli);   // image_cmd.cc
 void AddAuditCommands(CLI::App& app, Cli& cli);   // audit_cmd.cc
 void AddContainerCommands(CLI::App& app, Cli& cli);  // container_cmd.cc
+void AddSecretCommands(CLI::App& app, Cli& cli);     // secret_cmd.cc
 
 // A connected stub for `Service`, or the "cannot reach rauhad" error.
 template <typename Service>

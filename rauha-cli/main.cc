@@ -76,6 +76,7 @@ int Main(int argc, char** argv) {
   AddTaskCommands(app, cli);
   AddImageCommands(app, cli);
   AddContainerCommands(app, cli);
+  AddSecretCommands(app, cli);
   AddEventsCommand(app, cli);
   AddInfoCommand(app, cli);
   AddVersionCommand(app, cli);

@@ -82,6 +82,18 @@ void Recorder::ZoneDeleted(const std::string& zone_id, const std::string& name, 
   Write("zone.delete", zone_id, {{"name", ToValidUtf8(name)}, {"force", force}});
 }
 
+void Recorder::SecretSet(const std::string& name, const std::string& sha256, bool replaced) {
+  Write("secret.set", "",
+        {{"name", ToValidUtf8(name)},
+         {"sha256_prefix", sha256.substr(0, 12)},
+         {"replaced", replaced}});
+}
+
+void Recorder::SecretRemoved(const std::string& name, const std::string& sha256) {
+  Write("secret.remove", "",
+        {{"name", ToValidUtf8(name)}, {"sha256_prefix", sha256.substr(0, 12)}});
+}
+
 void Recorder::Flush() {
   if (log_ == nullptr) return;
   if (auto st = log_->Flush(); !st.ok()) {

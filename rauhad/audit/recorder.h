@@ -34,6 +34,10 @@ class Recorder {
   void ZoneTransition(const std::string& zone_id, const std::string& name, const std::string& state,
                       const std::string& reason);
   void ZoneDeleted(const std::string& zone_id, const std::string& name, bool force);
+  // A secret stored, replaced or removed: its name and the first 12 hex digits of its value's
+  // SHA-256 (never the value).
+  void SecretSet(const std::string& name, const std::string& sha256, bool replaced);
+  void SecretRemoved(const std::string& name, const std::string& sha256);
   // Makes every record so far durable, before an RPC answers.
   void Flush();
   void TaskStarted(const std::string& zone_id, const std::string& task_id,
