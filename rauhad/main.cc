@@ -38,16 +38,18 @@
 #include "rauhad/net/zone_network.h"
 #include "rauhad/owned_dir.h"
 #include "rauhad/pool/warm_pool.h"
+#include "rauhad/process_runner.h"
+#include "rauhad/secrets/secret_store.h"
 #include "rauhad/server/audit_service.h"
 #include "rauhad/server/container_service.h"
 #include "rauhad/server/endpoints.h"
 #include "rauhad/server/image_service.h"
 #include "rauhad/server/invalid_utf8.h"
+#include "rauhad/server/process_service.h"
 #include "rauhad/server/sandbox_service.h"
+#include "rauhad/server/secret_service.h"
 #include "rauhad/server/zone_service.h"
 #include "rauhad/store/store.h"
-#include "rauhad/process_runner.h"
-#include "rauhad/server/process_service.h"
 #include "rauhad/task_runner.h"
 #include "rauhad/userns_ranges.h"
 #include "rauhad/zone_manager.h"
@@ -185,6 +187,17 @@ int main(int argc, char** argv) {
   app.add_option("--egress-hosts", egress_hosts,
                  "hosts file (/etc/hosts syntax) the egress proxy resolves names from, instead "
                  "of the host's resolver (for tests: no lookup leaves the machine)");
+  std::string secret_key_file;
+  app.add_option("--secret-key-file", secret_key_file,
+                 "key (32 random bytes, 0600) that seals stored secrets; made by the first "
+                 "`rauha secret set` (default: <state-dir>/keys/secrets.key). Keep it out of "
+                 "backups of the state dir: the secrets database is useless without it")
+      ->type_name("FILE");
+  std::string egress_extra_ca;
+  app.add_option("--egress-extra-ca", egress_extra_ca,
+                 "PEM CA certificate(s) the egress proxy also trusts when it verifies the "
+                 "upstream of a host a secret names (besides the host's CAs; for tests)")
+      ->type_name("FILE");
   std::string audit_key;
   uint64_t audit_segment_bytes = 64ull << 20;
   app.add_option("--audit-key", audit_key,
@@ -311,6 +324,10 @@ int main(int argc, char** argv) {
   if (!cgroups.ok()) return Fail(rauha::ToStd(cgroups.status().message()));
   auto store = rauha::store::Store::Open(config.DatabasePath());
   if (!store.ok()) return Fail(rauha::ToStd(store.status().message()));
+  if (secret_key_file.empty()) secret_key_file = config.state_dir + "/keys/secrets.key";
+  auto secret_store =
+      rauha::secrets::SecretStore::Open(config.state_dir + "/secrets.db", secret_key_file);
+  if (!secret_store.ok()) return Fail(rauha::ToStd(secret_store.status().message()));
 
   net_config.forwarding_marker = config.run_dir + "/ip_forward.restore";
   rauha::image::ImageStore images(config.state_dir, store->get());
@@ -370,6 +387,8 @@ int main(int argc, char** argv) {
     ~StopDropsFirst() { net->StopDropLog(); }
   } stop_drops_first{network->get()};
   rauha::egress::ProxyOptions proxy_options;
+  proxy_options.extra_ca_file = egress_extra_ca;
+  proxy_options.trust_dir = config.run_dir + "/egress-trust";
   if (!egress_hosts.empty()) {
     std::ifstream in(egress_hosts);
     std::stringstream text;
@@ -398,6 +417,7 @@ int main(int argc, char** argv) {
   if (auto st = layers.Init(); !st.ok()) return Fail(rauha::ToStd(st.message()));
   rauha::TaskRunner runner(config, store->get(), &zones, &events, &images, &layers);
   runner.set_recorder(&recorder);
+  runner.set_secrets(secret_store->get(), proxy->get());
   runner.Recover();
   rauha::container::ContainerManager containers(config, store->get(), &zones, &runner, &images,
                                                 &events);
@@ -420,6 +440,7 @@ int main(int argc, char** argv) {
   rauha::ContainerServiceImpl container_service(&containers, &task_calls);
   zone_service.set_containers(&containers);
   rauha::AuditServiceImpl audit_service(audit_log->get());
+  rauha::SecretServiceImpl secret_service(secret_store->get(), &recorder);
   // A stale socket of ours is replaced (we hold the state lock); anything else is not ours.
   if (struct stat st; ::lstat(config.socket_path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) {
@@ -452,6 +473,7 @@ int main(int argc, char** argv) {
   builder.RegisterService(&image_service);
   builder.RegisterService(&container_service);
   builder.RegisterService(&audit_service);
+  builder.RegisterService(&secret_service);
   builder.RegisterService(&process_service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server) {

@@ -30,6 +30,7 @@
 #include "rauhad/output_dir.h"
 #include "rauhad/pool/warm_pool.h"
 #include "rauhad/shim_client.h"
+#include "rauhad/task_secrets.h"
 
 namespace rauha {
 namespace {
@@ -176,6 +177,8 @@ void AddEnforcementEvents(pb::SandboxResult& result, ZoneManager* zones, const Z
     e->set_object(ev.object);
     e->set_comm(ev.comm);
     e->set_layer(ev.layer);
+    // A secret's placeholder sent where it may not go: said among the task's events too.
+    if (ev.action == "secret_misuse") AddEvent(result, ev.time_ns, "secret_misuse", ev.message);
   }
   result.set_enforcement_events_lost(lost);
 }
@@ -675,6 +678,16 @@ absl::StatusOr<pb::SandboxResult> TaskRunner::RunBatched(
                                 config_.TaskOutputSpoolDir());
   spec.argv = task->command;
   if (image) ApplyImage(*image, req, spec);
+  std::set<std::string> request_env_keys;
+  for (const auto& [k, v] : req.env()) request_env_keys.insert(k);
+  // Held until the result is made: the proxy knows the task's placeholders while it runs.
+  auto granted = TaskSecrets::Grant(secret_store_, proxy_, zone, task->id, request_env_keys, spec);
+  if (!granted.ok()) {
+    zones_->EndTask(zone.id);
+    if (task->remove_zone) (void)zones_->Delete(zone_name, true);
+    return granted.status();
+  }
+  std::unique_ptr<TaskSecrets> task_secrets = *std::move(granted);
 
   uint64_t oom_before = 0;
   if (auto stats = cgroup::ReadStats(zone.cgroup); stats.ok()) oom_before = stats->oom_kills;

@@ -22,6 +22,7 @@
 #include "rauhad/image/image_config.h"
 #include "rauhad/image/image_store.h"
 #include "rauhad/image/layer_cache.h"
+#include "rauhad/secrets/secret_store.h"
 #include "rauhad/store/store.h"
 #include "rauhad/zone_manager.h"
 
@@ -77,6 +78,11 @@ class TaskRunner {
   // A call for a temporary zone takes a pooled one when `pool` has one ready for its policy,
   // and hands it back for deletion after its task (null, the default: no pool).
   void set_pool(WarmPool* pool) { pool_ = pool; }
+  // Tasks of zones with [secrets] get them through these (task_secrets.h).
+  void set_secrets(secrets::SecretStore* store, egress::EgressProxy* proxy) {
+    secret_store_ = store;
+    proxy_ = proxy;
+  }
 
   // The request's image made ready: resolved, its layers unpacked (top first), its config
   // applied to `spec` (command, env, workdir, user). Containers use it too.
@@ -138,6 +144,8 @@ class TaskRunner {
   std::vector<std::thread> collectors_;
   CallGate* zone_gate_ = nullptr;
   WarmPool* pool_ = nullptr;
+  secrets::SecretStore* secret_store_ = nullptr;
+  egress::EgressProxy* proxy_ = nullptr;
 };
 
 }  // namespace rauha

@@ -532,7 +532,7 @@ absl::Status ZoneManager::AttachProxy(const store::ZoneRecord& record, const pol
   // A host-network zone would share the host's 127.0.0.1:3128; it reaches the host anyway.
   if (!proxy_ || pol.network.mode == policy::NetworkMode::kHost) return absl::OkStatus();
   auto st = proxy_->SetZone(record.id, record.name, static_cast<pid_t>(record.shim_pid),
-                            pol.network.allowed_hosts);
+                            pol.network.allowed_hosts, pol.secrets);
   return st.ok() ? st : Annotate(st, "giving the zone its egress proxy listener");
 }
 

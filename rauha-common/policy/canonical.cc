@@ -132,6 +132,15 @@ std::string ToCanonicalToml(const Policy& p) {
     Line(out, "allowed", Strings(p.exec.allowed));
     Line(out, "denied", Strings(p.exec.denied));
   }
+
+  for (const auto& secret : p.secrets) {
+    out += StrCat("\n[secrets.", secret.name, "]\n");
+    std::vector<std::string> hosts;
+    for (const auto& h : secret.hosts) hosts.push_back(h.text);
+    Line(out, "hosts", Strings(hosts));
+    Line(out, "header", Quote(secret.header));
+    Line(out, "format", Quote(secret.format));
+  }
   return out;
 }
 

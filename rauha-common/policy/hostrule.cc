@@ -1,5 +1,7 @@
 #include <arpa/inet.h>
 
+#include <algorithm>
+
 #include "rauha-common/policy/policy.h"
 #include "rauha-common/strcat.h"
 
@@ -63,6 +65,49 @@ absl::StatusOr<HostRule> ParseHostRule(std::string_view text) {
   r.host = lower;
   r.text = StrCat(r.wildcard ? "*." : "", lower, r.port ? StrCat(":", r.port) : std::string());
   return r;
+}
+
+absl::Status ValidateHeaderName(std::string_view name) {
+  constexpr std::string_view kRule =
+      "a header name is 1 to 64 letters, digits and !#$%&'*+-.^_`|~ (e.g. \"Authorization\", "
+      "\"X-Api-Key\")";
+  if (name.empty() || name.size() > 64) {
+    return absl::InvalidArgumentError(StrCat("header name has ", name.size(), " bytes; ", kRule));
+  }
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+    if (!ok)
+      return absl::InvalidArgumentError(StrCat("header name has a character not allowed; ", kRule));
+  }
+  for (std::string_view hop : {"host", "content-length", "transfer-encoding", "connection",
+                               "proxy-authorization", "upgrade", "te", "trailer", "keep-alive"}) {
+    if (name.size() == hop.size() && std::equal(name.begin(), name.end(), hop.begin(),
+                                                [](char a, char b) { return (a | 0x20) == b; })) {
+      return absl::InvalidArgumentError(
+          StrCat("header ", name, " frames or routes the request; a secret cannot go there"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateSecretFormat(std::string_view format) {
+  constexpr std::string_view kRule =
+      "a format is the header's value with \"{}\" once where the secret goes, e.g. \"Bearer "
+      "{}\" or \"{}\"; printable ASCII, at most 1024 bytes";
+  if (format.size() > 1024) {
+    return absl::InvalidArgumentError(StrCat("format is ", format.size(), " bytes; ", kRule));
+  }
+  for (char c : format) {
+    if ((c < 0x20 && c != '\t') || static_cast<unsigned char>(c) >= 0x7f) {
+      return absl::InvalidArgumentError(StrCat("format has a character not allowed; ", kRule));
+    }
+  }
+  size_t at = format.find("{}");
+  if (at == std::string_view::npos || format.find("{}", at + 2) != std::string_view::npos) {
+    return absl::InvalidArgumentError(StrCat("format must hold \"{}\" exactly once; ", kRule));
+  }
+  return absl::OkStatus();
 }
 
 bool HostRuleAllows(const HostRule& rule, std::string_view host, uint16_t port) {

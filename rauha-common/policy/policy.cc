@@ -28,7 +28,7 @@ namespace {
 
 constexpr std::string_view kTables =
     "[zone], [admission], [capabilities], [resources], [network], [filesystem], [devices], "
-    "[syscalls], [exec]";
+    "[syscalls], [exec], [secrets.NAME]";
 
 // The kernel refuses pids.max at or above PID_MAX_LIMIT + 1 (kernel/cgroup/pids.c).
 constexpr int64_t kMaxPids = 4 * 1024 * 1024;
@@ -94,6 +94,7 @@ class Parser {
                    "\"isolated\", or \"bridged\" with allowed_egress rules, or set [zone] type = "
                    "\"privileged\" for a trusted workload");
     }
+    RAUHA_RETURN_IF_ERROR(CheckSecretHosts());
     std::vector<std::string> devices = BaselineDevices();
     for (auto& d : policy_.devices.allowed) AppendUnique(devices, std::move(d));
     policy_.devices.allowed = std::move(devices);
@@ -114,6 +115,7 @@ class Parser {
   absl::Status ParseTable(const toml::key& key, const toml::node& node) {
     const std::string_view name = key.str();
     std::map<std::string_view, Handler> handlers;
+    if (name == "secrets") return SecretsTable(node);
     if (name == "zone") {
       handlers = {{"name", [this](auto& n, auto f) { return ZoneName(n, f); }},
                   {"type", [this](auto& n, auto f) { return ZoneTypeKey(n, f); }},
@@ -434,6 +436,100 @@ class Parser {
     });
   }
 
+  // [secrets.NAME] tables: written ones replace the base's (a policy states all its secrets).
+  absl::Status SecretsTable(const toml::node& node) {
+    const toml::table* table = node.as_table();
+    if (table == nullptr) {
+      return Error(node.source(),
+                   StrCat("\"secrets\" must hold tables ([secrets.NAME]), got ", TypeName(node)));
+    }
+    policy_.secrets.clear();
+    for (auto&& [k, v] : *table) {
+      RAUHA_RETURN_IF_ERROR(Check(ValidateSecretName(k.str()), v, StrCat("secrets.", k.str())));
+      const toml::table* secret = v.as_table();
+      const std::string field = StrCat("secrets.", k.str());
+      if (secret == nullptr) {
+        return Error(v.source(), StrCat(field, " must be a table ([", field,
+                                        "] with hosts, header, format), got ", TypeName(v)));
+      }
+      SecretRule rule;
+      rule.name = std::string(k.str());
+      bool has_hosts = false;
+      for (auto&& [sk, sv] : *secret) {
+        const std::string sub = StrCat(field, ".", sk.str());
+        if (sk.str() == "hosts") {
+          has_hosts = true;
+          RAUHA_RETURN_IF_ERROR(
+              StringArray(sv, sub, [this, &rule](const std::string& h, auto& n, auto f) {
+                auto host = ParseHostRule(h);
+                RAUHA_RETURN_IF_ERROR(Check(host.status(), n, f));
+                bool seen = std::any_of(rule.hosts.begin(), rule.hosts.end(),
+                                        [&](const HostRule& r) { return r.text == host->text; });
+                if (!seen) rule.hosts.push_back(*std::move(host));
+                secret_hosts_at_[rule.name].push_back(n.source());
+                return absl::OkStatus();
+              }));
+          if (rule.hosts.empty()) {
+            return Error(sv.source(), StrCat(sub, " is empty: name the hosts the secret is for"));
+          }
+        } else if (sk.str() == "header") {
+          RAUHA_ASSIGN_OR_RETURN(rule.header, String(sv, sub));
+          RAUHA_RETURN_IF_ERROR(Check(ValidateHeaderName(rule.header), sv, sub));
+        } else if (sk.str() == "format") {
+          RAUHA_ASSIGN_OR_RETURN(rule.format, String(sv, sub));
+          RAUHA_RETURN_IF_ERROR(Check(ValidateSecretFormat(rule.format), sv, sub));
+        } else {
+          return Error(sk.source(),
+                       StrCat("unknown key ", sub, "; [", field, "] allows hosts, header, format"));
+        }
+      }
+      if (!has_hosts) {
+        return Error(v.source(), StrCat(field,
+                                        " has no hosts: say where the secret may go, e.g. hosts = "
+                                        "[\"api.example.com\"]"));
+      }
+      policy_.secrets.push_back(std::move(rule));
+    }
+    std::sort(policy_.secrets.begin(), policy_.secrets.end(),
+              [](const SecretRule& a, const SecretRule& b) { return a.name < b.name; });
+    return absl::OkStatus();
+  }
+
+  // A secret's hosts are reached through the egress proxy only: each must be one the zone's
+  // [network] allowed_hosts lets the proxy reach, on every port the secret's rule covers.
+  absl::Status CheckSecretHosts() {
+    for (const auto& secret : policy_.secrets) {
+      for (size_t i = 0; i < secret.hosts.size(); ++i) {
+        const HostRule& h = secret.hosts[i];
+        std::vector<uint16_t> ports =
+            h.port ? std::vector<uint16_t>{h.port} : std::vector<uint16_t>{80, 443};
+        bool covered = true;
+        for (uint16_t port : ports) {
+          bool any = false;
+          for (const auto& a : policy_.network.allowed_hosts) {
+            if (h.wildcard) {
+              // Every name below h.host must be below (or, for a non-wildcard, equal) a.
+              any = a.wildcard && (a.host == h.host || h.host.ends_with(StrCat(".", a.host))) &&
+                    (a.port == 0 ? (port == 80 || port == 443) : a.port == port);
+            } else {
+              any = HostRuleAllows(a, h.host, port);
+            }
+            if (any) break;
+          }
+          covered = covered && any;
+        }
+        if (!covered) {
+          const auto& at = secret_hosts_at_[secret.name];
+          toml::source_region where = i < at.size() ? at[i] : toml::source_region{};
+          return Error(where, StrCat("secrets.", secret.name, ".hosts: \"", h.text,
+                                     "\" is not reachable through the egress proxy: add it to "
+                                     "[network] allowed_hosts"));
+        }
+      }
+    }
+    return absl::OkStatus();
+  }
+
   // Rules only a bridged zone's nftables chains and cgroup-bpf programs enforce.
   void WarnAboutRulesWithoutEffect() {
     const NetworkMode mode = policy_.network.mode;
@@ -456,6 +552,8 @@ class Parser {
   Policy policy_;
   std::vector<std::string>* warnings_;
   toml::source_region host_mode_at_;
+  // Where each secret's hosts were written (by secret name, in order), for CheckSecretHosts.
+  std::map<std::string, std::vector<toml::source_region>> secret_hosts_at_;
   // Non-empty rule lists of [network] as written, for the warnings.
   std::vector<std::pair<std::string, toml::source_region>> rules_at_;
 };

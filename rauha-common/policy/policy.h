@@ -33,6 +33,12 @@
 //                   beneath a denied one ("/usr/bin/curl" denies that file, "/opt/tools" a tree)
 //   [syscalls]      deny ([syscall names known to libseccomp]; default mount, umount2,
 //                   pivot_root, kexec_load, reboot)
+//   [secrets.NAME]  -- ours; one table per secret rauhad stores (`rauha secret set NAME`):
+//                   hosts ([host rules as allowed_hosts], required, each reachable through
+//                   [network] allowed_hosts), header (an HTTP header name; default
+//                   "Authorization"), format (the header's value, "{}" once where the secret
+//                   goes; default "Bearer {}"). Tasks get NAME=<a placeholder>; the egress proxy
+//                   puts the secret in that header for those hosts only. Default: none.
 // Lists keep the order written; duplicates are dropped (after normalising paths and rules).
 // Unknown tables or keys, wrong types and bad values are errors that name the source, line
 // and column: "standard.toml:12:15: resources.pids_max must be at least 1, got 0".
@@ -78,6 +84,14 @@ struct HostRule {
   uint16_t port = 0;  // 0 = 80 and 443
 };
 
+// [secrets.NAME]: what the egress proxy does with a stored secret for this zone's tasks.
+struct SecretRule {
+  std::string name;  // ValidateSecretName; the tasks' environment variable
+  std::vector<HostRule> hosts;
+  std::string header = "Authorization";
+  std::string format = "Bearer {}";  // exactly one "{}"
+};
+
 struct Policy {
   struct Zone {
     std::string name;
@@ -121,7 +135,13 @@ struct Policy {
     std::vector<std::string> allowed;  // absolute, normalised prefixes; empty: anywhere
     std::vector<std::string> denied;
   } exec;
+  std::vector<SecretRule> secrets;  // by name
 };
+
+// A header name (an HTTP token: letters, digits and !#$%&'*+-.^_`|~), at most 64 bytes.
+absl::Status ValidateHeaderName(std::string_view name);
+// A [secrets] format: printable ASCII or tab, at most 1024 bytes, "{}" exactly once.
+absl::Status ValidateSecretFormat(std::string_view format);
 
 // The largest policy text accepted (a real one is 1-2 KB).
 inline constexpr size_t kMaxPolicyBytes = 64 * 1024;

@@ -5,10 +5,15 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
+#include <unistd.h>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
+#include <set>
+#include <sstream>
 
 #include "rauha-common/errors.h"
 #include "rauha-common/strcat.h"
@@ -44,6 +49,11 @@ struct EgressProxy::Zone {
   std::vector<policy::HostRule> rules;
   UniqueFd listener;
   ProxyZoneStats stats;
+  std::vector<policy::SecretRule> secrets;
+  std::unique_ptr<ZoneCa> ca;
+  std::string trust_bundle;
+  std::map<std::string, SecretBindings> task_bindings;  // by task id
+  SecretBindings bindings;                              // all of them
 };
 
 struct EgressProxy::Conn {
@@ -67,12 +77,22 @@ struct EgressProxy::Conn {
   // What each fd is registered for: epoll_ctl only when it changes (one syscall per event less).
   uint32_t client_mask = EPOLLIN;
   uint32_t upstream_mask = 0;
+  int64_t connect_deadline_ns = 0;  // while kConnecting
+  // Secrets: requests rewritten (plain HTTP of a zone with secrets, or an intercepted CONNECT).
+  std::unique_ptr<RequestRewriter> rewriter;
+  bool intercept = false;  // CONNECT to a host a secret names: TLS ends here
+  std::unique_ptr<TlsEndpoint> tls_zone, tls_up;
+  std::string req_plain, up_plain, resp_plain;
+  bool tls_up_closed = false, tls_zone_closed = false;
+  std::set<std::string> misuse_reported;  // "secret\nwhere", one event each per connection
 };
 
 absl::StatusOr<std::unique_ptr<EgressProxy>> EgressProxy::Create(ProxyOptions options,
                                                                  EventSink sink) {
   std::unique_ptr<EgressProxy> p(new EgressProxy(std::move(options), std::move(sink)));
   if (!p->epoll_ || !p->wake_) return ErrnoStatus(errno, "egress proxy: epoll/eventfd");
+  RAUHA_ASSIGN_OR_RETURN(p->server_ctx_, NewServerContext());
+  RAUHA_ASSIGN_OR_RETURN(p->client_ctx_, NewClientContext(p->options_.extra_ca_file));
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.fd = p->wake_.get();
@@ -83,7 +103,8 @@ absl::StatusOr<std::unique_ptr<EgressProxy>> EgressProxy::Create(ProxyOptions op
 }
 
 EgressProxy::EgressProxy(ProxyOptions options, EventSink sink)
-    : sink_(std::move(sink)),
+    : options_(options),
+      sink_(std::move(sink)),
       epoll_(::epoll_create1(EPOLL_CLOEXEC)),
       wake_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
   resolver_ =
@@ -108,20 +129,64 @@ EgressProxy::~EgressProxy() {
   resolver_.reset();  // its threads post to wake_ and resolved_
 }
 
+namespace {
+
+std::string ReadWholeFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+}  // namespace
+
 absl::Status EgressProxy::SetZone(const std::string& zone_id, const std::string& zone_name,
-                                  pid_t shim_pid, const std::vector<policy::HostRule>& rules) {
+                                  pid_t shim_pid, const std::vector<policy::HostRule>& rules,
+                                  const std::vector<policy::SecretRule>& secrets) {
   if (rules.empty()) {
     RemoveZone(zone_id);
     return absl::OkStatus();
+  }
+  // The CA and its bundle first (no lock: key generation takes a millisecond or two).
+  std::unique_ptr<ZoneCa> ca;
+  std::string bundle;
+  if (!secrets.empty()) {
+    if (options_.trust_dir.empty()) {
+      return absl::FailedPreconditionError("this rauhad's egress proxy has no trust directory");
+    }
+    {
+      std::lock_guard lock(mu_);
+      auto it = zones_.find(zone_id);
+      if (it != zones_.end() && it->second->ca) bundle = it->second->trust_bundle;
+    }
+    if (bundle.empty()) {
+      RAUHA_ASSIGN_OR_RETURN(ca, ZoneCa::Create(zone_name));
+      bundle = StrCat(options_.trust_dir, "/", zone_id, ".pem");
+      if (::mkdir(options_.trust_dir.c_str(), 0755) != 0 && errno != EEXIST) {
+        return ErrnoStatus(errno, StrCat("mkdir ", options_.trust_dir));
+      }
+      RAUHA_RETURN_IF_ERROR(
+          WriteTrustBundle(bundle, ReadWholeFile(options_.host_ca_bundle), ca->cert_pem()));
+    }
   }
   std::lock_guard lock(mu_);
   auto it = zones_.find(zone_id);
   if (it != zones_.end()) {
     it->second->rules = rules;
     it->second->name = zone_name;
+    it->second->secrets = secrets;
+    if (ca) {
+      it->second->ca = std::move(ca);
+      it->second->trust_bundle = bundle;
+    }
     return absl::OkStatus();
   }
-  RAUHA_ASSIGN_OR_RETURN(UniqueFd listener, ListenInZone(shim_pid));
+  auto listening = ListenInZone(shim_pid);
+  if (!listening.ok()) {
+    if (ca) ::unlink(bundle.c_str());
+    return listening.status();
+  }
+  UniqueFd listener = *std::move(listening);
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.fd = listener.get();
@@ -130,6 +195,9 @@ absl::Status EgressProxy::SetZone(const std::string& zone_id, const std::string&
   auto z = std::make_unique<Zone>();
   z->name = zone_name;
   z->rules = rules;
+  z->secrets = secrets;
+  z->ca = std::move(ca);
+  z->trust_bundle = z->ca ? bundle : std::string();
   zone_of_listener_[listener.get()] = zone_id;
   z->listener = std::move(listener);
   zones_[zone_id] = std::move(z);
@@ -145,8 +213,43 @@ void EgressProxy::RemoveZone(const std::string& zone_id) {
     if (c->zone_id == zone_id) ids.push_back(id);
   }
   for (uint64_t id : ids) Close(id);
+  if (!it->second->trust_bundle.empty()) ::unlink(it->second->trust_bundle.c_str());
   zone_of_listener_.erase(it->second->listener.get());
   zones_.erase(it);  // closing the listener takes it out of the epoll set
+}
+
+std::string EgressProxy::TrustBundlePath(const std::string& zone_id) {
+  std::lock_guard lock(mu_);
+  auto it = zones_.find(zone_id);
+  return it == zones_.end() ? std::string() : it->second->trust_bundle;
+}
+
+absl::Status EgressProxy::AddTaskSecrets(const std::string& zone_id, const std::string& task_id,
+                                         SecretBindings bindings) {
+  std::lock_guard lock(mu_);
+  auto it = zones_.find(zone_id);
+  if (it == zones_.end() || !it->second->ca) {
+    return absl::FailedPreconditionError(
+        "the zone has no egress proxy with secrets (its policy needs [network] allowed_hosts "
+        "and [secrets], and a network mode other than \"host\")");
+  }
+  Zone& z = *it->second;
+  z.task_bindings[task_id] = std::move(bindings);
+  z.bindings.clear();
+  for (const auto& [id, b] : z.task_bindings)
+    z.bindings.insert(z.bindings.end(), b.begin(), b.end());
+  return absl::OkStatus();
+}
+
+void EgressProxy::RemoveTaskSecrets(const std::string& zone_id, const std::string& task_id) {
+  std::lock_guard lock(mu_);
+  auto it = zones_.find(zone_id);
+  if (it == zones_.end()) return;
+  Zone& z = *it->second;
+  if (z.task_bindings.erase(task_id) == 0) return;
+  z.bindings.clear();
+  for (const auto& [id, b] : z.task_bindings)
+    z.bindings.insert(z.bindings.end(), b.begin(), b.end());
 }
 
 ProxyZoneStats EgressProxy::Stats(const std::string& zone_id) {
@@ -158,7 +261,13 @@ ProxyZoneStats EgressProxy::Stats(const std::string& zone_id) {
 void EgressProxy::Loop() {
   epoll_event events[64];
   for (;;) {
-    int n = ::epoll_wait(epoll_.get(), events, 64, -1);
+    // Connections waiting for an upstream are checked for their deadline every 250 ms.
+    int timeout_ms;
+    {
+      std::lock_guard lock(mu_);
+      timeout_ms = connecting_ > 0 ? 250 : -1;
+    }
+    int n = ::epoll_wait(epoll_.get(), events, 64, timeout_ms);
     if (n < 0) {
       if (errno == EINTR) continue;
       std::fprintf(stderr, "rauhad: egress proxy: epoll_wait: %s\n", std::strerror(errno));
@@ -178,6 +287,28 @@ void EgressProxy::Loop() {
         OnConn(c->second, fd, events[i].events);
       }
     }
+    if (connecting_ > 0) SweepConnectTimeouts();
+  }
+}
+
+void EgressProxy::SweepConnectTimeouts() {
+  const int64_t now = NowNs();
+  std::vector<uint64_t> late;
+  for (const auto& [id, c] : conns_) {
+    if (c->state == Conn::State::kConnecting && c->connect_deadline_ns != 0 &&
+        now >= c->connect_deadline_ns) {
+      late.push_back(id);
+    }
+  }
+  for (uint64_t id : late) {
+    auto it = conns_.find(id);
+    if (it == conns_.end()) continue;
+    Conn& c = *it->second;
+    // A CONNECT was answered 200 already (the ClientHello had to be read): it is closed.
+    Refuse(c,
+           StrCat("the upstream did not accept the connection within ", options_.connect_timeout_ms,
+                  " ms"),
+           c.is_connect ? nullptr : "504 Gateway Timeout");
   }
 }
 
@@ -243,6 +374,7 @@ void EgressProxy::Close(uint64_t id) {
   Conn& c = *it->second;
   conn_of_fd_.erase(c.client.get());
   if (c.upstream) conn_of_fd_.erase(c.upstream.get());
+  if (c.connect_deadline_ns != 0 && connecting_ > 0) --connecting_;
   if (auto z = zones_.find(c.zone_id); z != zones_.end() && z->second->stats.open > 0)
     --z->second->stats.open;
   conns_.erase(it);  // closing the fds takes them out of the epoll set
@@ -263,6 +395,17 @@ void EgressProxy::Advance(Conn& c) {
       return Refuse(c, StrCat("not in the zone's [network] allowed_hosts"), "403 Forbidden");
     }
     c.rule = *rule;
+    if (!z.secrets.empty()) {
+      for (const auto& secret : z.secrets) {
+        for (const auto& h : secret.hosts) {
+          if (c.is_connect && policy::HostRuleAllows(h, c.host, c.port)) c.intercept = true;
+        }
+      }
+      // Plain requests of a zone with secrets, and intercepted tunnels, have their heads read.
+      if (!c.is_connect || c.intercept) {
+        c.rewriter = std::make_unique<RequestRewriter>(c.host, c.port, z.bindings);
+      }
+    }
     if (c.is_connect) {
       c.up.erase(0, r.head_bytes);  // what follows the head is the tunnel's first bytes
       static constexpr std::string_view kOk = "HTTP/1.1 200 Connection established\r\n\r\n";
@@ -272,7 +415,15 @@ void EgressProxy::Advance(Conn& c) {
       }
       c.state = Conn::State::kHello;
     } else {
-      c.up = r.upstream_head + c.up.substr(r.head_bytes);
+      std::string first = r.upstream_head + c.up.substr(r.head_bytes);
+      c.up.clear();
+      if (c.rewriter) {
+        if (auto st = Rewrite(c, first, c.up); !st.ok()) {
+          return Refuse(c, ToStd(st.message()), "400 Bad Request");
+        }
+      } else {
+        c.up = std::move(first);
+      }
       c.state = Conn::State::kResolving;
     }
   }
@@ -364,6 +515,10 @@ void EgressProxy::StartConnect(Conn& c) {
     c.upstream = std::move(fd);
     conn_of_fd_[c.upstream.get()] = c.id;
     c.state = Conn::State::kConnecting;
+    if (c.connect_deadline_ns == 0) {
+      ++connecting_;
+      c.connect_deadline_ns = NowNs() + int64_t{options_.connect_timeout_ms} * 1000000;
+    }
     Watch(c);
     return;
   }
@@ -411,6 +566,14 @@ void EgressProxy::OnConn(uint64_t id, int fd, uint32_t events) {
     ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
     if (err != 0) return StartConnect(c);  // the next address, or 502
     c.state = S::kRelay;
+    if (connecting_ > 0) --connecting_;
+    c.connect_deadline_ns = 0;
+    if (c.intercept) {
+      if (auto st = StartInterception(c); !st.ok()) {
+        return Refuse(c, StrCat("TLS towards ", c.host, ":", c.port, ": ", ToStd(st.message())),
+                      nullptr);
+      }
+    }
   } else if (is_client && (c.state == S::kHead || c.state == S::kHello)) {
     char buf[4096];
     ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
@@ -446,8 +609,39 @@ void EgressProxy::OnConn(uint64_t id, int fd, uint32_t events) {
     }
     return n >= 0 || errno == EAGAIN || errno == EINTR;
   };
-  if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-    bool ok = is_client ? pull(fd, c.up, c.client_eof) : pull(fd, c.down, c.upstream_eof);
+  if (c.intercept) {
+    // Ciphertext goes into the TLS sessions; what they send back lands in c.up / c.down.
+    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+      std::string raw;
+      bool& eof = is_client ? c.client_eof : c.upstream_eof;
+      bool ok = pull(fd, raw, eof);
+      if (!ok) return Close(id);
+      if (!raw.empty()) (is_client ? c.tls_zone : c.tls_up)->Feed(raw.data(), raw.size());
+    }
+    if (auto st = PumpTls(c); !st.ok()) {
+      return Refuse(c, ToStd(st.message()), nullptr);
+    }
+    if (c.client_eof && !c.tls_up_closed && !c.upstream_eof) {
+      c.tls_up->Close(c.up);
+      c.tls_up_closed = true;
+    }
+    if (c.upstream_eof && !c.tls_zone_closed && c.resp_plain.empty()) {
+      c.tls_zone->Close(c.down);
+      c.tls_zone_closed = true;
+    }
+  } else if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+    bool ok = true;
+    if (is_client && c.rewriter) {
+      std::string raw;
+      ok = pull(fd, raw, c.client_eof);
+      if (ok && !raw.empty()) {
+        if (auto st = Rewrite(c, raw, c.up); !st.ok()) {
+          return Refuse(c, ToStd(st.message()), "400 Bad Request");
+        }
+      }
+    } else {
+      ok = is_client ? pull(fd, c.up, c.client_eof) : pull(fd, c.down, c.upstream_eof);
+    }
     if (!ok) return Close(id);
   }
   if (!push(c.upstream.get(), c.up, z.stats.bytes_out) ||
@@ -474,6 +668,79 @@ void EgressProxy::OnConn(uint64_t id, int fd, uint32_t events) {
   }
   if (c.up_shut && c.down_shut) return Close(id);
   Watch(c);
+}
+
+absl::Status EgressProxy::StartInterception(Conn& c) {
+  Zone& z = *zones_.at(c.zone_id);
+  if (!z.ca) return absl::FailedPreconditionError("the zone has no CA");
+  RAUHA_ASSIGN_OR_RETURN(X509 * leaf, z.ca->LeafFor(c.host));
+  RAUHA_ASSIGN_OR_RETURN(c.tls_zone,
+                         TlsEndpoint::Server(server_ctx_.get(), leaf, z.ca->leaf_key()));
+  RAUHA_ASSIGN_OR_RETURN(c.tls_up, TlsEndpoint::Client(client_ctx_.get(), c.host));
+  ++z.stats.tls_terminated;
+  // The zone's ClientHello, read for its SNI, is the server session's first input.
+  c.tls_zone->Feed(c.up.data(), c.up.size());
+  c.up.clear();
+  return PumpTls(c);
+}
+
+absl::Status EgressProxy::PumpTls(Conn& c) {
+  // Twice: what the second pass sends may be what the first one decrypted on the other side.
+  for (int pass = 0; pass < 2; ++pass) {
+    RAUHA_RETURN_IF_ERROR(c.tls_zone->Pump(c.req_plain, SIZE_MAX, c.resp_plain, c.down));
+    if (!c.req_plain.empty()) {
+      absl::Status st = Rewrite(c, c.req_plain, c.up_plain);
+      c.req_plain.clear();
+      RAUHA_RETURN_IF_ERROR(st);
+    }
+    auto up = c.tls_up->Pump(c.resp_plain, SIZE_MAX, c.up_plain, c.up);
+    if (!up.ok()) {
+      return absl::UnavailableError(StrCat("upstream ", c.host, ":", c.port, ": ", up.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status EgressProxy::Rewrite(Conn& c, std::string_view in, std::string& out) {
+  std::vector<PlaceholderUse> uses;
+  absl::Status st = c.rewriter->Feed(in, out, uses);
+  if (!uses.empty()) ReportUses(c, uses);
+  return st;
+}
+
+void EgressProxy::ReportUses(Conn& c, const std::vector<PlaceholderUse>& uses) {
+  Zone& z = *zones_.at(c.zone_id);
+  for (const auto& u : uses) {
+    if (u.replaced) {
+      ++z.stats.secrets_injected;
+      continue;
+    }
+    ++z.stats.secret_misuses;
+    if (!c.misuse_reported.insert(StrCat(u.secret, "\n", u.where)).second) continue;
+    const policy::SecretRule* rule = nullptr;
+    for (const auto& s : z.secrets) {
+      if (s.name == u.secret) rule = &s;
+    }
+    std::string allowed;
+    if (rule) {
+      std::string hosts;
+      for (const auto& h : rule->hosts) hosts += StrCat(hosts.empty() ? "" : ", ", h.text);
+      allowed = StrCat(" (it goes only in header ", rule->header, " to ", hosts, ")");
+    }
+    EnforcementEvent e;
+    e.time_ns = NowNs();
+    e.zone_id = c.zone_id;
+    e.layer = "proxy";
+    e.hook = c.intercept ? "proxy/tls" : "proxy/http";
+    e.action = "secret_misuse";
+    e.decision = "deny";
+    e.object = StrCat(c.host, ":", c.port);
+    e.message = StrCat("the placeholder of secret ", u.secret, " was sent to ", e.object, " in ",
+                       u.where == "the request line" ? u.where : StrCat("header ", u.where),
+                       ", where [secrets.", u.secret, "] does not let it go", allowed,
+                       ": it was passed on unreplaced");
+    if (sink_) sink_(e);
+  }
 }
 
 }  // namespace rauha::egress

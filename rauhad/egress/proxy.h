@@ -11,6 +11,14 @@
 // (destination_guard.h). Each refusal is an enforcement event (layer "proxy", the host name).
 // Bounds: kMaxConnectionsPerZone open connections per zone, kBufferBytes buffered per direction
 // per connection.
+//
+// Secrets ([secrets.NAME], header_rewriter.h): a zone with secrets gets a CA of its own
+// (zone_ca.h) and a trust bundle file (TrustBundlePath) its tasks use. A CONNECT to a host a
+// secret names is not tunnelled but ended here: TLS towards the zone with a leaf of the zone's
+// CA, TLS towards the real host verified against the host's CAs (plus --egress-extra-ca), and
+// the requests in between rewritten (tls_endpoint.h). Plain HTTP requests of such a zone are
+// rewritten too. A placeholder that stays (another host, another header) is an event
+// (action "secret_misuse"). Other CONNECTs are tunnelled untouched, as before.
 #pragma once
 
 #include <sys/types.h>
@@ -29,13 +37,24 @@
 #include "rauha-common/enforcement_event.h"
 #include "rauha-common/fd.h"
 #include "rauha-common/policy/policy.h"
+#include "rauhad/egress/header_rewriter.h"
 #include "rauhad/egress/resolver.h"
+#include "rauhad/egress/tls_endpoint.h"
+#include "rauhad/egress/zone_ca.h"
 
 namespace rauha::egress {
 
 struct ProxyOptions {
   // --egress-hosts: answers only from this hosts file (tests); empty: getaddrinfo.
   std::optional<std::map<std::string, Addresses>> hosts;
+  // --egress-extra-ca: PEM CAs trusted for upstreams besides the host's (tests).
+  std::string extra_ca_file;
+  // Where zones' trust bundles are written ("<dir>/<zone id>.pem"); empty: no secrets.
+  std::string trust_dir;
+  // The host's CA bundle, first in each zone's bundle.
+  std::string host_ca_bundle = "/etc/ssl/certs/ca-certificates.crt";
+  // An upstream that does not accept the connection within this: 504 and an event.
+  int connect_timeout_ms = 10000;
 };
 
 struct ProxyZoneStats {
@@ -44,6 +63,9 @@ struct ProxyZoneStats {
   uint64_t bytes_out = 0;  // zone to upstream
   uint64_t bytes_in = 0;   // upstream to zone
   uint64_t open = 0;
+  uint64_t secrets_injected = 0;  // headers that got a secret
+  uint64_t secret_misuses = 0;    // placeholders left in place (events)
+  uint64_t tls_terminated = 0;    // CONNECTs ended here for a secret's host
 };
 
 class EgressProxy {
@@ -59,8 +81,17 @@ class EgressProxy {
 
   // The zone's allowed names. Non-empty: a listener in the namespace of `shim_pid` (made once;
   // later calls replace the rules, and open connections keep theirs). Empty: as RemoveZone.
+  // `secrets`: the zone's [secrets] (a CA and trust bundle are made when there are any).
   absl::Status SetZone(const std::string& zone_id, const std::string& zone_name, pid_t shim_pid,
-                       const std::vector<policy::HostRule>& rules);
+                       const std::vector<policy::HostRule>& rules,
+                       const std::vector<policy::SecretRule>& secrets = {});
+  // The zone's trust bundle (host CAs + its CA), "" when it has no secrets.
+  std::string TrustBundlePath(const std::string& zone_id);
+  // The placeholders of one task of the zone, valid from here until RemoveTaskSecrets.
+  // FailedPrecondition when the zone has no proxy listener.
+  absl::Status AddTaskSecrets(const std::string& zone_id, const std::string& task_id,
+                              SecretBindings bindings);
+  void RemoveTaskSecrets(const std::string& zone_id, const std::string& task_id);
   // Closes the zone's listener and connections.
   void RemoveZone(const std::string& zone_id);
   ProxyZoneStats Stats(const std::string& zone_id);
@@ -76,17 +107,25 @@ class EgressProxy {
   void Advance(Conn& c);
   void StartConnect(Conn& c);
   void Refuse(Conn& c, const std::string& reason, const char* answer);
+  absl::Status StartInterception(Conn& c);
+  absl::Status PumpTls(Conn& c);
+  absl::Status Rewrite(Conn& c, std::string_view in, std::string& out);
+  void ReportUses(Conn& c, const std::vector<PlaceholderUse>& uses);
+  void SweepConnectTimeouts();
   void Close(uint64_t id);
   void Watch(Conn& c);
   bool Allowed(const Zone& z, const std::string& host, uint16_t port,
                const policy::HostRule** matched) const;
 
+  ProxyOptions options_;
+  SslCtxPtr server_ctx_, client_ctx_;
   EventSink sink_;
   UniqueFd epoll_;
   UniqueFd wake_;  // eventfd: resolver answers, stop
   std::mutex mu_;  // all below; the loop holds it while it handles events
   bool stop_ = false;
   uint64_t next_id_ = 1;
+  size_t connecting_ = 0;  // connections in kConnecting (their deadlines are swept)
   std::map<std::string, std::unique_ptr<Zone>> zones_;  // by zone id
   std::map<uint64_t, std::unique_ptr<Conn>> conns_;
   std::map<int, uint64_t> conn_of_fd_;

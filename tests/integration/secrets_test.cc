@@ -1,0 +1,495 @@
+// Secrets the zone never sees, against the real kernel: rauhad runs in a network namespace the
+// test creates, "the internet" is one more namespace routed from it with an HTTP and an HTTPS
+// server (certificate from a CA the test makes with openssl, trusted by rauhad's proxy through
+// --egress-extra-ca). Names resolve only from a hosts file (--egress-hosts): nothing leaves the
+// machine. The servers write the Authorization header of each request to a file the test
+// reads; what they answer says only whether it was the secret, never the header itself.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "rauha-common/fd.h"
+#include "rauha/v1/secret.grpc.pb.h"
+#include "tests/integration/daemon_fixture.h"
+
+namespace rauha::testing {
+namespace {
+
+namespace spb = rauha::sandbox::v1;
+namespace zpb = rauha::zone::v1;
+namespace secpb = rauha::secret::v1;
+
+constexpr char kInternet[] = "172.31.252.2";
+constexpr char kRauhadSide[] = "172.31.252.1";
+constexpr char kValue[] = "s3cr3t-value-7f1e9c2ab4d04e55";
+constexpr char kValueSplit[] = "s3cr3t-value-7f1e9c2a\"\"b4d04e55";
+
+int Sh(const std::string& cmd, std::string* out = nullptr) {
+  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
+  if (!p) return -1;
+  std::string text;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) text.append(buf, n);
+  int rc = ::pclose(p);
+  if (out) *out = text;
+  return rc;
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// argv: address, cert, key, log file, the secret's expected header value.
+constexpr char kServer[] = R"py(
+import http.server, socketserver, ssl, sys, threading
+log = open(sys.argv[4], "a", buffering=1)
+expected = sys.argv[5]
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def handle_one(self):
+        auth = self.headers.get("Authorization", "")
+        n = int(self.headers.get("Content-Length", "0") or 0)
+        body = self.rfile.read(n) if n else b""
+        log.write("%s %s %s %s|%s\n" % (self.server.scheme, self.headers.get("Host", ""), self.path, auth, body.decode()))
+        out = ("hello %s %s %s auth=%s\n" % (self.server.scheme, self.headers.get("Host", ""), self.path,
+               "ok" if auth == expected else ("placeholder" if "rauha-placeholder-" in auth else "none"))).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+    do_GET = handle_one
+    do_POST = handle_one
+    def log_message(self, *a):
+        pass
+class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+plain = S((sys.argv[1], 80), H); plain.scheme = "http"
+tls = S((sys.argv[1], 443), H); tls.scheme = "https"
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[2], sys.argv[3])
+tls.socket = ctx.wrap_socket(tls.socket, server_side=True)
+threading.Thread(target=plain.serve_forever, daemon=True).start()
+print("ready", flush=True)
+tls.serve_forever()
+)py";
+
+// In the zone: two requests on one kept-alive HTTPS connection through the proxy (Python's
+// own trust: SSL_CERT_FILE), each with the placeholder in Authorization; a POST with a body.
+constexpr char kPython[] = R"py(
+import http.client, os, ssl
+proxy = os.environ["HTTPS_PROXY"].split("//")[1]
+host, port = proxy.split(":")
+c = http.client.HTTPSConnection(host, int(port), context=ssl.create_default_context(), timeout=20)
+c.set_tunnel("api.example.test", 443)
+h = {"Authorization": "Bearer " + os.environ["API_TOKEN"]}
+for path in ("/py1", "/py2"):
+    c.request("GET", path, headers=h)
+    print(c.getresponse().read().decode(), end="")
+c.request("POST", "/py3", body="payload " + os.environ["API_TOKEN"], headers=h)
+print(c.getresponse().read().decode(), end="")
+)py";
+
+class SecretsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) {
+      if (RequireAll()) FAIL() << "integration tests need root";
+      GTEST_SKIP() << "integration tests need root";
+    }
+    static int counter = 0;
+    ns_ = "rauha-secrets-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
+    internet_ = ns_ + "-net";
+    std::string out;
+    for (const std::string& cmd : {
+             "ip netns add " + ns_,
+             "ip netns add " + internet_,
+             "ip -n " + ns_ + " link set lo up",
+             "ip -n " + ns_ + " link add reg0 type veth peer name eth0 netns " + internet_,
+             "ip -n " + ns_ + " addr add " + std::string(kRauhadSide) + "/30 dev reg0",
+             "ip -n " + ns_ + " link set reg0 up",
+             "ip -n " + internet_ + " addr add " + std::string(kInternet) + "/30 dev eth0",
+             "ip -n " + internet_ + " link set eth0 up",
+             "ip -n " + internet_ + " link set lo up",
+         }) {
+      ASSERT_EQ(Sh(cmd, &out), 0) << cmd << ": " << out;
+    }
+    daemon_ = std::make_unique<Daemon>();
+    dir_ = daemon_->dir() + "/secrets-test";
+    std::filesystem::create_directories(dir_ + "/repo");
+    MakeCertificates();
+    std::ofstream(dir_ + "/hosts") << kInternet << " api.example.test other.example.test\n";
+    StartServer();
+    daemon_->set_extra_args(
+        {"--egress-hosts", dir_ + "/hosts", "--egress-extra-ca", dir_ + "/ca.pem"});
+    daemon_->set_netns("/run/netns/" + ns_);
+    daemon_->Start();
+    secrets_ = secpb::SecretService::NewStub(daemon_->Channel());
+  }
+
+  void TearDown() override {
+    if (server_pid_ > 0) {
+      ::kill(server_pid_, SIGKILL);
+      ::waitpid(server_pid_, nullptr, 0);
+      server_pid_ = -1;
+    }
+    if (daemon_) {
+      daemon_->Stop();
+      EXPECT_TRUE(daemon_->LeftoverProcesses().empty()) << "processes left after rauhad stopped";
+      EXPECT_TRUE(daemon_->LeftoverCgroups().empty()) << "cgroups left after rauhad stopped";
+    }
+    daemon_.reset();
+    for (const auto& ns : {internet_, ns_}) {
+      if (ns.empty()) continue;
+      std::string out;
+      EXPECT_EQ(Sh("ip netns del " + ns, &out), 0) << out;
+    }
+  }
+
+  void MakeCertificates() {
+    std::string d = dir_, out;
+    std::ofstream(d + "/san.ext") << "subjectAltName=DNS:api.example.test,DNS:other.example.test\n";
+    for (const std::string& cmd : {
+             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout " +
+                 d + "/ca.key -out " + d + "/ca.pem -days 2 -subj /CN=rauha-secrets-test-ca",
+             "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout " + d +
+                 "/server.key -out " + d + "/server.csr -subj /CN=api.example.test",
+             "openssl x509 -req -in " + d + "/server.csr -CA " + d + "/ca.pem -CAkey " + d +
+                 "/ca.key -CAcreateserial -out " + d + "/server.pem -days 2 -extfile " + d +
+                 "/san.ext",
+         }) {
+      ASSERT_EQ(Sh(cmd, &out), 0) << cmd << ": " << out;
+    }
+  }
+
+  void StartServer() {
+    std::ofstream(dir_ + "/server.py") << kServer;
+    int p[2];
+    ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+    server_pid_ = ::fork();
+    if (server_pid_ == 0) {
+      ::dup2(p[1], 1);
+      std::string script = dir_ + "/server.py", cert = dir_ + "/server.pem",
+                  key = dir_ + "/server.key", log = dir_ + "/seen.log",
+                  expected = std::string("Bearer ") + kValue;
+      ::execlp("ip", "ip", "netns", "exec", internet_.c_str(), "/usr/bin/python3", script.c_str(),
+               kInternet, cert.c_str(), key.c_str(), log.c_str(), expected.c_str(), nullptr);
+      ::_exit(127);
+    }
+    ::close(p[1]);
+    pollfd pfd{p[0], POLLIN, 0};
+    std::string line;
+    char buf[64];
+    while (line.find("ready") == std::string::npos && ::poll(&pfd, 1, 20000) == 1) {
+      ssize_t n = ::read(p[0], buf, sizeof(buf));
+      if (n <= 0) break;
+      line.append(buf, static_cast<size_t>(n));
+    }
+    server_out_.reset(p[0]);
+    ASSERT_NE(line.find("ready"), std::string::npos) << "the test's servers did not start";
+  }
+
+  grpc::Status SetSecret(const std::string& name, const std::string& value) {
+    secpb::SetSecretRequest req;
+    req.set_name(name);
+    req.set_value(value);
+    secpb::SetSecretResponse resp;
+    grpc::ClientContext ctx;
+    return secrets_->SetSecret(&ctx, req, &resp);
+  }
+
+  std::vector<std::string> SecretNames() {
+    secpb::ListSecretsResponse resp;
+    grpc::ClientContext ctx;
+    auto st = secrets_->ListSecrets(&ctx, secpb::ListSecretsRequest(), &resp);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    std::vector<std::string> names;
+    for (const auto& s : resp.secrets()) names.push_back(s.name());
+    return names;
+  }
+
+  grpc::Status CreateZone(const std::string& name, const std::string& policy) {
+    zpb::CreateZoneRequest req;
+    req.set_name(name);
+    req.set_policy_toml(policy);
+    zpb::CreateZoneResponse resp;
+    grpc::ClientContext ctx;
+    return daemon_->Zones()->CreateZone(&ctx, req, &resp);
+  }
+
+  grpc::Status Run(const std::string& zone, const std::vector<std::string>& command,
+                   spb::SandboxResult* result) {
+    spb::RunSandboxRequest req;
+    req.set_name(zone);
+    req.set_repo_path(dir_ + "/repo");
+    req.set_timeout_seconds(60);
+    for (const auto& c : command) req.add_command(c);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(90));
+    return daemon_->Sandbox()->RunSandbox(&ctx, req, result);
+  }
+
+  spb::SandboxResult RunIn(const std::string& zone, const std::vector<std::string>& command) {
+    spb::SandboxResult result;
+    auto st = Run(zone, command, &result);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return result;
+  }
+
+  std::string Cli(const std::string& args) {
+    std::string out;
+    Sh(std::string(RAUHA_CLI_BIN) + " --socket " + daemon_->socket() + " " + args, &out);
+    return out;
+  }
+
+  static const spb::EnforcementEventSummary* Misuse(const spb::SandboxResult& r,
+                                                    const std::string& object) {
+    for (const auto& e : r.enforcement_events()) {
+      if (e.action() == "secret_misuse" && e.object() == object) return &e;
+    }
+    return nullptr;
+  }
+
+  // Every file below `dir` whose bytes hold `needle`.
+  static std::vector<std::string> FilesHolding(const std::string& dir, const std::string& needle) {
+    std::vector<std::string> out;
+    std::error_code ec;
+    for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+         it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+      if (ec) break;
+      if (!it->is_regular_file(ec)) continue;
+      if (ReadAll(it->path()).find(needle) != std::string::npos) out.push_back(it->path());
+    }
+    return out;
+  }
+
+  std::string ns_, internet_, dir_;
+  pid_t server_pid_ = -1;
+  UniqueFd server_out_;
+  std::unique_ptr<Daemon> daemon_;
+  std::unique_ptr<secpb::SecretService::Stub> secrets_;
+};
+
+constexpr char kCurl[] = "/usr/bin/curl";
+constexpr char kPolicy[] =
+    "[zone]\ntype = \"non-global\"\n\n[network]\nmode = \"isolated\"\n"
+    "allowed_hosts = [\"api.example.test\", \"other.example.test\"]\n\n"
+    "[secrets.API_TOKEN]\nhosts = [\"api.example.test\"]\n\n"
+    "[secrets.OTHER_TOKEN]\nhosts = [\"other.example.test:443\"]\nheader = \"X-Api-Key\"\n"
+    "format = \"{}\"\n";
+
+TEST_F(SecretsTest, SecretInjectedForItsHostAndNeverSeenByTheZone) {
+  ASSERT_TRUE(SetSecret("API_TOKEN", kValue).ok());
+  ASSERT_TRUE(SetSecret("OTHER_TOKEN", "other-value-00").ok());
+  ASSERT_TRUE(CreateZone("agent", kPolicy).ok());
+
+  // curl trusts the zone's bundle (CURL_CA_BUNDLE, /etc/ssl/certs): no --cacert.
+  auto tls = RunIn(
+      "agent", {"/bin/sh", "-c",
+                std::string(kCurl) + " -sS https://api.example.test/tls -H \"Authorization: Bearer "
+                                     "$API_TOKEN\""});
+  EXPECT_EQ(tls.stdout(), "hello https api.example.test /tls auth=ok\n") << tls.stderr();
+  auto plain =
+      RunIn("agent", {"/bin/sh", "-c",
+                      std::string(kCurl) + " -sS http://api.example.test/plain -H \"Authorization: "
+                                           "Bearer $API_TOKEN\""});
+  EXPECT_EQ(plain.stdout(), "hello http api.example.test /plain auth=ok\n") << plain.stderr();
+  // Python's own TLS stack, one kept-alive connection, a body holding the placeholder (passed
+  // on as it is: only the named header is rewritten).
+  auto py = RunIn("agent", {"/usr/bin/python3", "-c", kPython});
+  EXPECT_EQ(py.stdout(),
+            "hello https api.example.test /py1 auth=ok\nhello https api.example.test /py2 "
+            "auth=ok\nhello https api.example.test /py3 auth=ok\n")
+      << py.stderr();
+  for (const auto* r : {&tls, &plain, &py}) {
+    for (const auto& e : r->enforcement_events()) EXPECT_NE(e.action(), "secret_misuse");
+  }
+
+  // The environment holds a placeholder, per task, never the value.
+  auto env = RunIn("agent", {"/bin/sh", "-c", "echo $API_TOKEN; echo $SSL_CERT_FILE"});
+  auto env2 = RunIn("agent", {"/bin/sh", "-c", "echo $API_TOKEN"});
+  EXPECT_EQ(env.stdout().rfind("rauha-placeholder-", 0), 0u) << env.stdout();
+  EXPECT_NE(env.stdout().find("/etc/ssl/certs/ca-certificates.crt"), std::string::npos);
+  EXPECT_NE(env.stdout().substr(0, env.stdout().find('\n')),
+            env2.stdout().substr(0, env2.stdout().find('\n')));
+  // Nothing in the zone holds it: its environment, its files, its processes' memory maps.
+  // (The value is split in the command, so that the command itself does not hold it.)
+  auto look = RunIn("agent", {"/bin/sh", "-c",
+                              std::string("env; cat /proc/self/environ; grep -rl ") + kValueSplit +
+                                  " /etc /tmp /workspace /run /var 2>/dev/null; echo done"});
+  EXPECT_EQ(look.stdout().find(kValue), std::string::npos);
+  EXPECT_NE(look.stdout().find("done"), std::string::npos);
+
+  // Misuse: the placeholder to a host the secret does not name (plain HTTP: the proxy reads
+  // the head), and to another secret's host over TLS (ended there for OTHER_TOKEN).
+  auto wrong = RunIn(
+      "agent", {"/bin/sh", "-c",
+                std::string(kCurl) + " -sS http://other.example.test/wrong -H \"Authorization: "
+                                     "Bearer $API_TOKEN\""});
+  EXPECT_EQ(wrong.stdout(), "hello http other.example.test /wrong auth=placeholder\n")
+      << wrong.stderr();
+  const auto* e = Misuse(wrong, "other.example.test:80");
+  ASSERT_NE(e, nullptr) << wrong.DebugString();
+  EXPECT_EQ(e->layer(), "proxy");
+  EXPECT_EQ(e->decision(), "deny");
+  EXPECT_NE(e->message().find("secret API_TOKEN"), std::string::npos) << e->message();
+  bool in_events = false;
+  for (const auto& ev : wrong.events()) in_events |= ev.kind() == "secret_misuse";
+  EXPECT_TRUE(in_events) << wrong.DebugString();
+  auto wrong_tls =
+      RunIn("agent", {"/bin/sh", "-c",
+                      std::string(kCurl) + " -sS https://other.example.test/wrongtls -H "
+                                           "\"Authorization: Bearer $API_TOKEN\" -H \"X-Api-Key: "
+                                           "$OTHER_TOKEN\""});
+  EXPECT_EQ(wrong_tls.stdout(), "hello https other.example.test /wrongtls auth=placeholder\n")
+      << wrong_tls.stderr();
+  const auto* t = Misuse(wrong_tls, "other.example.test:443");
+  ASSERT_NE(t, nullptr) << wrong_tls.DebugString();
+  EXPECT_EQ(t->hook(), "proxy/tls");
+
+  // What the servers saw: the value for api.example.test only; placeholders elsewhere.
+  std::string seen = ReadAll(dir_ + "/seen.log");
+  EXPECT_NE(seen.find(std::string("https api.example.test /tls Bearer ") + kValue + "|"),
+            std::string::npos)
+      << seen;
+  EXPECT_NE(seen.find(std::string("http api.example.test /plain Bearer ") + kValue + "|"),
+            std::string::npos)
+      << seen;
+  EXPECT_NE(seen.find("/py3 Bearer " + std::string(kValue) + "|payload rauha-placeholder-"),
+            std::string::npos)
+      << seen;
+  EXPECT_NE(seen.find("http other.example.test /wrong Bearer rauha-placeholder-"),
+            std::string::npos)
+      << seen;
+  EXPECT_NE(seen.find("https other.example.test /wrongtls Bearer rauha-placeholder-"),
+            std::string::npos)
+      << seen;
+  EXPECT_EQ(seen.find("other-value-00"), std::string::npos) << "X-Api-Key is not logged";
+
+  // The value is nowhere rauhad writes or answers: results, its log, the audit log, the
+  // secrets database (sealed), the list.
+  for (const auto* r : {&tls, &plain, &py, &env, &look, &wrong, &wrong_tls}) {
+    EXPECT_EQ(r->DebugString().find(kValue), std::string::npos);
+  }
+  EXPECT_EQ(daemon_->log().find(kValue), std::string::npos);
+  EXPECT_EQ(FilesHolding(daemon_->dir() + "/state", kValue), std::vector<std::string>{});
+  EXPECT_EQ(FilesHolding(daemon_->dir() + "/run", kValue), std::vector<std::string>{});
+  std::string list = Cli("secret list");
+  EXPECT_NE(list.find("API_TOKEN"), std::string::npos) << list;
+  EXPECT_EQ(list.find(kValue), std::string::npos) << list;
+  std::string audit =
+      Cli("audit tail -n 100000 --json --audit-dir " + daemon_->dir() + "/state/audit");
+  EXPECT_EQ(audit.find(kValue), std::string::npos);
+  struct stat st {};
+  ASSERT_EQ(::stat((daemon_->dir() + "/state/secrets.db").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  ASSERT_EQ(::stat((daemon_->dir() + "/state/keys/secrets.key").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(st.st_size, 32);
+}
+
+TEST_F(SecretsTest, SetListRemoveAndRefusals) {
+  // Through the CLI: value on stdin, never printed.
+  std::string out;
+  ASSERT_EQ(Sh(std::string("printf '%s\\n' ") + kValue + " | " + RAUHA_CLI_BIN + " --socket " +
+                   daemon_->socket() + " secret set API_TOKEN",
+               &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("stored API_TOKEN"), std::string::npos) << out;
+  EXPECT_EQ(out.find(kValue), std::string::npos);
+  std::string list = Cli("secret list --json");
+  EXPECT_NE(list.find("\"API_TOKEN\""), std::string::npos) << list;
+  EXPECT_EQ(list.find(kValue), std::string::npos) << list;
+
+  // Bad names and values: INVALID_ARGUMENT, nothing stored.
+  for (const char* bad : {"1TOKEN", "MY-TOKEN", "", "PATH", "RAUHA_X", "A B"}) {
+    auto st = SetSecret(bad, "v");
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << bad;
+  }
+  auto crlf = SetSecret("INJECT", "abc\r\nX-Evil: 1");
+  EXPECT_EQ(crlf.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(crlf.error_message().find("X-Evil"), std::string::npos) << "the value is not echoed";
+  EXPECT_EQ(SetSecret("EMPTY", "").error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(SecretNames(), std::vector<std::string>{"API_TOKEN"});
+
+  // Policies: a secret whose host the proxy may not reach, an unknown key, no hosts, a format
+  // without {}: INVALID_ARGUMENT and no zone.
+  const std::string head =
+      "[network]\nmode = \"isolated\"\nallowed_hosts = [\"api.example.test\"]\n";
+  for (const std::string& bad :
+       {head + "[secrets.API_TOKEN]\nhosts = [\"other.example.test\"]\n",
+        head + "[secrets.API_TOKEN]\nhosts = [\"api.example.test\"]\nheaders = \"X\"\n",
+        head + "[secrets.API_TOKEN]\nheader = \"X-Key\"\n",
+        head + "[secrets.API_TOKEN]\nhosts = [\"api.example.test\"]\nformat = \"Bearer\"\n",
+        head + "[secrets.API_TOKEN]\nhosts = [\"api.example.test\"]\nheader = \"Host\"\n",
+        head + "[secrets.9X]\nhosts = [\"api.example.test\"]\n"}) {
+    auto st = CreateZone("bad", bad);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << bad;
+  }
+  zpb::ListZonesResponse zones;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(daemon_->Zones()->ListZones(&ctx, zpb::ListZonesRequest(), &zones).ok());
+  }
+  EXPECT_EQ(zones.zones_size(), 0);
+
+  // A zone naming a secret that is not stored: its tasks are refused, saying how to fix it.
+  ASSERT_TRUE(
+      CreateZone("agent", head + "[secrets.MISSING]\nhosts = [\"api.example.test\"]\n").ok());
+  spb::SandboxResult r;
+  auto missing = Run("agent", {"/bin/true"}, &r);
+  EXPECT_EQ(missing.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(missing.error_message().find("rauha secret set MISSING"), std::string::npos)
+      << missing.error_message();
+  // The request's env may not set a secret's variable.
+  ASSERT_TRUE(SetSecret("MISSING", "now-there").ok());
+  {
+    spb::RunSandboxRequest req;
+    req.set_name("agent");
+    req.add_command("/bin/true");
+    (*req.mutable_env())["MISSING"] = "mine";
+    grpc::ClientContext ctx;
+    auto st = daemon_->Sandbox()->RunSandbox(&ctx, req, &r);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message();
+  }
+  auto ok = RunIn("agent", {"/bin/sh", "-c", "echo ${MISSING%%-*}"});
+  EXPECT_EQ(ok.stdout(), "rauha\n") << ok.DebugString();
+
+  // rm: gone from the list; removing it again is NOT_FOUND; the zone's tasks are refused again.
+  std::string rm = Cli("secret rm MISSING");
+  EXPECT_NE(rm.find("removed MISSING"), std::string::npos) << rm;
+  {
+    secpb::DeleteSecretRequest req;
+    req.set_name("MISSING");
+    secpb::DeleteSecretResponse resp;
+    grpc::ClientContext ctx;
+    EXPECT_EQ(secrets_->DeleteSecret(&ctx, req, &resp).error_code(), grpc::StatusCode::NOT_FOUND);
+  }
+  EXPECT_EQ(SecretNames(), std::vector<std::string>{"API_TOKEN"});
+  EXPECT_EQ(Run("agent", {"/bin/true"}, &r).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+
+  // The audit log has the changes with digests, not values.
+  std::string audit =
+      Cli("audit tail -n 100000 --json --audit-dir " + daemon_->dir() + "/state/audit");
+  EXPECT_NE(audit.find("secret.set"), std::string::npos) << audit;
+  EXPECT_NE(audit.find("secret.remove"), std::string::npos) << audit;
+  EXPECT_EQ(audit.find(kValue), std::string::npos);
+  EXPECT_EQ(audit.find("now-there"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace rauha::testing

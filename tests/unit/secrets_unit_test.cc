@@ -1,0 +1,320 @@
+// The pieces of "secrets the zone never sees" that need no kernel: sealing and the key file,
+// the secrets database, the [secrets] policy table, and the request rewriter.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "rauha-common/names.h"
+#include "rauha-common/policy/policy.h"
+#include "rauhad/egress/header_rewriter.h"
+#include "rauhad/secrets/secret_cipher.h"
+#include "rauhad/secrets/secret_store.h"
+
+namespace rauha {
+namespace {
+
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/rauha-secrets-unit-XXXXXX";
+    path_ = ::mkdtemp(tmpl);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+TEST(SecretCipherTest, SealsWithFreshNoncesAndOpensOnlyUnderItsName) {
+  TempDir d;
+  auto c = secrets::SecretCipher::Load(d.path() + "/keys/k", true);
+  ASSERT_TRUE(c.ok()) << c.status();
+  struct stat st {};
+  ASSERT_EQ(::stat((d.path() + "/keys/k").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(st.st_size, 32);
+  auto a = c->Seal("TOKEN", "value-1");
+  auto b = c->Seal("TOKEN", "value-1");
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_NE(*a, *b) << "a fresh nonce per value";
+  EXPECT_EQ(a->find("value-1"), std::string::npos);
+  auto opened = c->Open("TOKEN", *a);
+  ASSERT_TRUE(opened.ok());
+  EXPECT_EQ(opened->view(), "value-1");
+  EXPECT_TRUE(absl::IsDataLoss(c->Open("OTHER", *a).status())) << "bound to its name";
+  std::string changed = *a;
+  changed[14] ^= 1;
+  EXPECT_TRUE(absl::IsDataLoss(c->Open("TOKEN", changed).status()));
+  // The same file loads the same key.
+  auto again = secrets::SecretCipher::Load(d.path() + "/keys/k", false);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->Open("TOKEN", *a).ok());
+}
+
+TEST(SecretCipherTest, RefusesKeyFilesOthersMayReadOrThatAreNotKeys) {
+  TempDir d;
+  std::string k = d.path() + "/k";
+  ASSERT_TRUE(secrets::SecretCipher::Load(k, true).ok());
+  ::chmod(k.c_str(), 0640);
+  auto loose = secrets::SecretCipher::Load(k, false);
+  EXPECT_TRUE(absl::IsFailedPrecondition(loose.status())) << loose.status();
+  EXPECT_NE(loose.status().message().find("chmod 600"), std::string::npos);
+  std::ofstream(d.path() + "/short") << "abc";
+  ::chmod((d.path() + "/short").c_str(), 0600);
+  EXPECT_TRUE(
+      absl::IsFailedPrecondition(secrets::SecretCipher::Load(d.path() + "/short", false).status()));
+  EXPECT_TRUE(absl::IsNotFound(secrets::SecretCipher::Load(d.path() + "/none", false).status()));
+}
+
+TEST(SecretStoreTest, SetListGetRemoveAndTheFileHoldsNoValue) {
+  TempDir d;
+  auto store = secrets::SecretStore::Open(d.path() + "/secrets.db", d.path() + "/keys/secrets.key");
+  ASSERT_TRUE(store.ok()) << store.status();
+  struct stat st {};
+  ASSERT_EQ(::stat((d.path() + "/secrets.db").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_NE(::access((d.path() + "/keys/secrets.key").c_str(), F_OK), 0) << "made at first use";
+  bool replaced = true;
+  auto info = (*store)->Set("GH_TOKEN", "ghp_abcdefghijklmnop", &replaced);
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_FALSE(replaced);
+  EXPECT_EQ(info->sha256, secrets::Sha256Hex("ghp_abcdefghijklmnop"));
+  ASSERT_TRUE((*store)->Set("GH_TOKEN", "ghp_second_value_xyz", &replaced).ok());
+  EXPECT_TRUE(replaced);
+  auto list = (*store)->List();
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ((*list)[0].name, "GH_TOKEN");
+  auto value = (*store)->Get("GH_TOKEN");
+  ASSERT_TRUE(value.ok());
+  EXPECT_EQ(value->view(), "ghp_second_value_xyz");
+  std::string file = ReadAll(d.path() + "/secrets.db");
+  EXPECT_EQ(file.find("ghp_second_value_xyz"), std::string::npos);
+  EXPECT_EQ(file.find("ghp_abcdefghijklmnop"), std::string::npos) << "secure_delete";
+
+  // Refusals change nothing.
+  EXPECT_TRUE(absl::IsInvalidArgument((*store)->Set("bad-name", "v", &replaced).status()));
+  EXPECT_TRUE(absl::IsInvalidArgument((*store)->Set("OK", "a\nb", &replaced).status()));
+  EXPECT_TRUE(absl::IsInvalidArgument((*store)->Set("OK", "", &replaced).status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      (*store)
+          ->Set("OK", std::string(secrets::kMaxSecretValueBytes + 1, 'a'), &replaced)
+          .status()));
+  EXPECT_EQ((*store)->List()->size(), 1u);
+  EXPECT_TRUE(absl::IsNotFound((*store)->Remove("NOPE").status()));
+  EXPECT_TRUE((*store)->Remove("GH_TOKEN").ok());
+  EXPECT_TRUE((*store)->List()->empty());
+  EXPECT_TRUE(absl::IsNotFound((*store)->Get("GH_TOKEN").status()));
+}
+
+TEST(SecretStoreTest, WithoutItsKeyFileValuesDoNotOpen) {
+  TempDir d;
+  bool replaced = false;
+  {
+    auto store = secrets::SecretStore::Open(d.path() + "/s.db", d.path() + "/k");
+    ASSERT_TRUE((*store)->Set("A", "value", &replaced).ok());
+  }
+  ::unlink((d.path() + "/k").c_str());
+  auto store = secrets::SecretStore::Open(d.path() + "/s.db", d.path() + "/k");
+  ASSERT_TRUE(store.ok());
+  auto v = (*store)->Get("A");
+  EXPECT_TRUE(absl::IsFailedPrecondition(v.status())) << v.status();
+  EXPECT_NE(v.status().message().find("is missing"), std::string::npos);
+}
+
+TEST(SecretNameTest, EnvironmentVariableNamesOnly) {
+  for (const char* ok : {"A", "GITHUB_TOKEN", "_x1", "api_key2"}) {
+    EXPECT_TRUE(ValidateSecretName(ok).ok()) << ok;
+  }
+  for (const char* bad :
+       {"", "1A", "A-B", "A B", "PATH", "HTTPS_PROXY", "RAUHA_TOKEN", "SSL_CERT_FILE", "Ä"}) {
+    EXPECT_TRUE(absl::IsInvalidArgument(ValidateSecretName(bad))) << bad;
+  }
+  EXPECT_FALSE(ValidateSecretName(std::string(65, 'A')).ok());
+}
+
+constexpr char kNet[] =
+    "[network]\nmode = \"isolated\"\nallowed_hosts = [\"api.example.com\", \"*.gh.example:443\"]\n";
+
+TEST(SecretPolicyTest, ParsesDefaultsAndRoundTripsThroughCanonicalToml) {
+  auto p = policy::ParsePolicy(std::string(kNet) +
+                               "[secrets.GH]\nhosts = [\"*.gh.example:443\", \"API.example.com\"]\n"
+                               "[secrets.API]\nhosts = [\"api.example.com:443\"]\n"
+                               "header = \"X-Api-Key\"\nformat = \"{}\"\n");
+  ASSERT_TRUE(p.ok()) << p.status();
+  ASSERT_EQ(p->secrets.size(), 2u);
+  EXPECT_EQ(p->secrets[0].name, "API");
+  EXPECT_EQ(p->secrets[0].header, "X-Api-Key");
+  EXPECT_EQ(p->secrets[0].format, "{}");
+  EXPECT_EQ(p->secrets[1].name, "GH");
+  EXPECT_EQ(p->secrets[1].header, "Authorization");
+  EXPECT_EQ(p->secrets[1].format, "Bearer {}");
+  EXPECT_EQ(p->secrets[1].hosts[1].text, "api.example.com");
+  std::string canonical = policy::ToCanonicalToml(*p);
+  auto again = policy::ParsePolicy(canonical);
+  ASSERT_TRUE(again.ok()) << again.status() << canonical;
+  EXPECT_EQ(policy::ToCanonicalToml(*again), canonical);
+  EXPECT_NE(canonical.find("[secrets.GH]"), std::string::npos) << canonical;
+}
+
+TEST(SecretPolicyTest, RefusesWhatCannotWorkWithALocatedMessage) {
+  struct Case {
+    std::string body;
+    std::string says;
+  };
+  for (const auto& c : std::vector<Case>{
+           {"[secrets.GH]\nhosts = [\"other.example.com\"]\n", "add it to [network] allowed_hosts"},
+           {"[secrets.GH]\nhosts = [\"api.example.com:8080\"]\n", "allowed_hosts"},
+           {"[secrets.GH]\nhosts = [\"*.example.com\"]\n", "allowed_hosts"},
+           {"[secrets.GH]\nhosts = []\n", "is empty"},
+           {"[secrets.GH]\nheader = \"X\"\n", "has no hosts"},
+           {"[secrets.GH]\nhosts = [\"api.example.com\"]\nhost = \"x\"\n",
+            "unknown key secrets.GH.host"},
+           {"[secrets.GH]\nhosts = [\"api.example.com\"]\nformat = \"{} {}\"\n", "exactly once"},
+           {"[secrets.GH]\nhosts = [\"api.example.com\"]\nformat = \"Bearer\\n{}\"\n",
+            "not allowed"},
+           {"[secrets.GH]\nhosts = [\"api.example.com\"]\nheader = \"Bad Header\"\n",
+            "header name"},
+           {"[secrets.GH]\nhosts = [\"api.example.com\"]\nheader = \"content-length\"\n", "frames"},
+           {"[secrets.9GH]\nhosts = [\"api.example.com\"]\n", "secret name"},
+           {"[secrets]\nGH = 1\n", "must be a table"},
+       }) {
+    auto p = policy::ParsePolicy(std::string(kNet) + c.body, "p.toml");
+    ASSERT_FALSE(p.ok()) << c.body;
+    EXPECT_TRUE(absl::IsInvalidArgument(p.status()));
+    EXPECT_NE(p.status().message().find(c.says), std::string::npos) << p.status() << "\n" << c.body;
+    EXPECT_EQ(p.status().message().rfind("p.toml:", 0), 0u) << p.status();
+  }
+  // Without allowed_hosts there is no proxy to inject anything.
+  auto none = policy::ParsePolicy("[secrets.GH]\nhosts = [\"api.example.com\"]\n");
+  EXPECT_FALSE(none.ok());
+}
+
+std::shared_ptr<egress::SecretBinding> Binding(const std::string& name, const std::string& ph,
+                                               const std::string& value, const std::string& host,
+                                               const std::string& header = "Authorization",
+                                               const std::string& format = "Bearer {}") {
+  auto b = std::make_shared<egress::SecretBinding>();
+  b->name = name;
+  b->placeholder = ph;
+  b->value = value;
+  b->hosts = {*policy::ParseHostRule(host)};
+  b->header = header;
+  b->format = format;
+  return b;
+}
+
+egress::SecretBindings TwoSecrets() {
+  return {Binding("API", "rauha-placeholder-aaaa", "VALUE-A", "api.example.com"),
+          Binding("KEY", "rauha-placeholder-bbbb", "VALUE-B", "api.example.com", "X-Key", "{}")};
+}
+
+TEST(RequestRewriterTest, ReplacesInTheNamedHeaderForTheNamedHostOnly) {
+  egress::RequestRewriter r("api.example.com", 443, TwoSecrets());
+  std::string out;
+  std::vector<egress::PlaceholderUse> uses;
+  ASSERT_TRUE(r.Feed("GET /x HTTP/1.1\r\nHost: api.example.com\r\nAuthorization: Bearer "
+                     "rauha-placeholder-aaaa\r\nx-key:  rauha-placeholder-bbbb \r\n"
+                     "X-Other: rauha-placeholder-aaaa\r\n\r\n",
+                     out, uses)
+                  .ok());
+  EXPECT_EQ(out,
+            "GET /x HTTP/1.1\r\nHost: api.example.com\r\nAuthorization: Bearer VALUE-A\r\n"
+            "x-key: VALUE-B\r\nX-Other: rauha-placeholder-aaaa\r\n\r\n");
+  ASSERT_EQ(uses.size(), 3u);
+  EXPECT_TRUE(uses[0].replaced);
+  EXPECT_TRUE(uses[1].replaced);
+  EXPECT_FALSE(uses[2].replaced);
+  EXPECT_EQ(uses[2].where, "X-Other");
+
+  egress::RequestRewriter other("evil.example.com", 443, TwoSecrets());
+  out.clear();
+  uses.clear();
+  std::string req =
+      "GET /?k=rauha-placeholder-bbbb HTTP/1.1\r\nAuthorization: Bearer "
+      "rauha-placeholder-aaaa\r\n\r\n";
+  ASSERT_TRUE(other.Feed(req, out, uses).ok());
+  EXPECT_EQ(out, req);
+  ASSERT_EQ(uses.size(), 2u);
+  EXPECT_EQ(uses[0].where, "the request line");
+  EXPECT_FALSE(uses[0].replaced);
+  EXPECT_FALSE(uses[1].replaced);
+  // Port 8443 is not what "api.example.com" (80 and 443) names.
+  egress::RequestRewriter port("api.example.com", 8443, TwoSecrets());
+  out.clear();
+  uses.clear();
+  ASSERT_TRUE(
+      port.Feed("GET / HTTP/1.1\r\nAuthorization: Bearer rauha-placeholder-aaaa\r\n\r\n", out, uses)
+          .ok());
+  EXPECT_EQ(out.find("VALUE-A"), std::string::npos);
+}
+
+TEST(RequestRewriterTest, FramesBodiesSoEveryHeadOfAKeptAliveConnectionIsRead) {
+  const std::string stream =
+      "POST /a HTTP/1.1\r\nContent-Length: 41\r\nAuthorization: rauha-placeholder-aaaa\r\n\r\n"
+      "Authorization: rauha-placeholder-aaaa\r\n\r\n"  // body: 41 bytes, passed as is
+      "POST /b HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+      "5;ext=1\r\nhello\r\n0\r\nTrailer: x\r\n\r\n"
+      "\r\nGET /c HTTP/1.0\r\nAuthorization: Bearer rauha-placeholder-aaaa\r\n\r\n";
+  ASSERT_EQ(std::string("Authorization: rauha-placeholder-aaaa\r\n\r\n").size(), 41u);
+  const std::string want =
+      "POST /a HTTP/1.1\r\nContent-Length: 41\r\nAuthorization: Bearer VALUE-A\r\n\r\n"
+      "Authorization: rauha-placeholder-aaaa\r\n\r\n"
+      "POST /b HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+      "5;ext=1\r\nhello\r\n0\r\nTrailer: x\r\n\r\n"
+      "\r\nGET /c HTTP/1.0\r\nAuthorization: Bearer VALUE-A\r\n\r\n";
+  // All at once, and byte by byte: the same.
+  for (size_t step : {stream.size(), size_t{1}, size_t{7}}) {
+    egress::RequestRewriter r("api.example.com", 80, TwoSecrets());
+    std::string out;
+    std::vector<egress::PlaceholderUse> uses;
+    for (size_t i = 0; i < stream.size(); i += step) {
+      ASSERT_TRUE(r.Feed(std::string_view(stream).substr(i, step), out, uses).ok()) << step;
+    }
+    EXPECT_EQ(out, want) << step;
+    EXPECT_EQ(r.requests(), 3u);
+    EXPECT_EQ(uses.size(), 2u) << "bodies are not read";
+  }
+}
+
+TEST(RequestRewriterTest, RefusesAmbiguousFramingAndMalformedHeads) {
+  for (const std::string& bad : {
+           std::string(
+               "POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"),
+           std::string("POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n"),
+           std::string("POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n"),
+           std::string("GET / HTTP/2\r\n\r\n"),
+           std::string("GET / HTTP/1.1\r\n folded: x\r\n\r\n"),
+           std::string("GET / HTTP/1.1\r\nBad Name: x\r\n\r\n"),
+           std::string("CONNECT a:443 HTTP/1.1\r\n\r\n"),
+           std::string("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"),
+       }) {
+    egress::RequestRewriter r("api.example.com", 80, TwoSecrets());
+    std::string out;
+    std::vector<egress::PlaceholderUse> uses;
+    EXPECT_TRUE(absl::IsInvalidArgument(r.Feed(bad, out, uses))) << bad;
+    EXPECT_FALSE(r.Feed("GET / HTTP/1.1\r\n\r\n", out, uses).ok()) << "stays refused";
+  }
+  egress::RequestRewriter big("api.example.com", 80, TwoSecrets());
+  std::string out;
+  std::vector<egress::PlaceholderUse> uses;
+  EXPECT_FALSE(big.Feed("GET / HTTP/1.1\r\nX: " + std::string(egress::kMaxRewrittenHeadBytes, 'a'),
+                        out, uses)
+                   .ok());
+}
+
+}  // namespace
+}  // namespace rauha
