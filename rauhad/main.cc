@@ -198,6 +198,12 @@ int main(int argc, char** argv) {
                  "PEM CA certificate(s) the egress proxy also trusts when it verifies the "
                  "upstream of a host a secret names (besides the host's CAs; for tests)")
       ->type_name("FILE");
+  int egress_connect_timeout_ms = 10000;
+  app.add_option("--egress-connect-timeout-ms", egress_connect_timeout_ms,
+                 "the egress proxy gives up on an upstream that has not accepted its connection "
+                 "after this long: 504 for plain HTTP (a CONNECT is closed) and an event")
+      ->capture_default_str()
+      ->check(CLI::Range(100, 600000));
   std::string audit_key;
   uint64_t audit_segment_bytes = 64ull << 20;
   app.add_option("--audit-key", audit_key,
@@ -388,6 +394,7 @@ int main(int argc, char** argv) {
   } stop_drops_first{network->get()};
   rauha::egress::ProxyOptions proxy_options;
   proxy_options.extra_ca_file = egress_extra_ca;
+  proxy_options.connect_timeout_ms = egress_connect_timeout_ms;
   proxy_options.trust_dir = config.run_dir + "/egress-trust";
   if (!egress_hosts.empty()) {
     std::ifstream in(egress_hosts);

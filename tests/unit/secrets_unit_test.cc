@@ -12,6 +12,8 @@
 #include "rauha-common/names.h"
 #include "rauha-common/policy/policy.h"
 #include "rauhad/egress/header_rewriter.h"
+#include "rauhad/egress/tls_endpoint.h"
+#include "rauhad/egress/zone_ca.h"
 #include "rauhad/secrets/secret_cipher.h"
 #include "rauhad/secrets/secret_store.h"
 
@@ -314,6 +316,45 @@ TEST(RequestRewriterTest, RefusesAmbiguousFramingAndMalformedHeads) {
   EXPECT_FALSE(big.Feed("GET / HTTP/1.1\r\nX: " + std::string(egress::kMaxRewrittenHeadBytes, 'a'),
                         out, uses)
                    .ok());
+}
+
+// The proxy's two TLS sessions through memory BIOs, against each other: a client trusting the
+// zone's CA (from its bundle file) completes a handshake with a leaf for its name, and bytes
+// pass both ways; a client asking for another name fails verification, and says so.
+TEST(ZoneCaTlsTest, LeafVerifiesForItsNameThroughMemoryBios) {
+  TempDir d;
+  auto ca = egress::ZoneCa::Create("agent");
+  ASSERT_TRUE(ca.ok()) << ca.status();
+  ASSERT_TRUE(egress::WriteTrustBundle(d.path() + "/bundle.pem", "", (*ca)->cert_pem()).ok());
+  auto leaf = (*ca)->LeafFor("api.example.com");
+  ASSERT_TRUE(leaf.ok());
+  EXPECT_EQ(*(*ca)->LeafFor("api.example.com"), *leaf) << "cached";
+  auto server_ctx = egress::NewServerContext();
+  auto client_ctx = egress::NewClientContext(d.path() + "/bundle.pem");
+  ASSERT_TRUE(server_ctx.ok() && client_ctx.ok());
+  for (const char* name : {"api.example.com", "other.example.com"}) {
+    auto server = egress::TlsEndpoint::Server(server_ctx->get(), *leaf, (*ca)->leaf_key());
+    auto client = egress::TlsEndpoint::Client(client_ctx->get(), name);
+    ASSERT_TRUE(server.ok() && client.ok());
+    std::string c_in, c_out = "GET / HTTP/1.1\r\n\r\n", s_in, s_out = "HTTP/1.1 200 OK\r\n\r\n";
+    absl::Status failed;
+    for (int i = 0; i < 10 && failed.ok(); ++i) {
+      std::string to_server, to_client;
+      failed = (*client)->Pump(c_in, SIZE_MAX, c_out, to_server);
+      if (!to_server.empty()) (*server)->Feed(to_server.data(), to_server.size());
+      if (failed.ok()) failed = (*server)->Pump(s_in, SIZE_MAX, s_out, to_client);
+      if (!to_client.empty()) (*client)->Feed(to_client.data(), to_client.size());
+    }
+    if (std::string(name) == "api.example.com") {
+      EXPECT_TRUE(failed.ok()) << failed;
+      EXPECT_EQ(s_in, "GET / HTTP/1.1\r\n\r\n");
+      EXPECT_EQ(c_in, "HTTP/1.1 200 OK\r\n\r\n");
+    } else {
+      EXPECT_FALSE(failed.ok());
+      EXPECT_NE(failed.message().find("did not verify"), std::string::npos) << failed;
+    }
+  }
+  EXPECT_TRUE(absl::IsInvalidArgument(egress::NewClientContext(d.path() + "/none.pem").status()));
 }
 
 }  // namespace
