@@ -81,6 +81,7 @@ big = b"x" * (32 << 20)
 small = b"y" * 1024
 class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # its head and body are two writes
     def do_GET(self):
         body = big if self.path == "/big" else small
         self.send_response(200)

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -31,6 +32,14 @@ int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
+}
+
+// The relay writes what it read as soon as it has it, often a small piece after another (a
+// response's head, then its body, as two TLS records): with Nagle's algorithm the second waits
+// for the peer's delayed ACK, 40 ms per response. Relays set TCP_NODELAY on both sides.
+void NoDelay(int fd) {
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
 // Best effort: the socket's buffer is empty this early, so a short answer fits.
@@ -324,6 +333,7 @@ void EgressProxy::OnListener(const std::string& zone_id) {
              StrCat("the zone has ", kMaxConnectionsPerZone, " proxy connections open"));
       continue;
     }
+    NoDelay(fd.get());
     auto c = std::make_unique<Conn>();
     c->id = next_id_++;
     c->zone_id = zone_id;
@@ -510,6 +520,7 @@ void EgressProxy::StartConnect(Conn& c) {
     }
     UniqueFd fd(::socket(a.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!fd) continue;
+    NoDelay(fd.get());
     int rc = ::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), len);
     if (rc != 0 && errno != EINPROGRESS) continue;
     c.upstream = std::move(fd);
