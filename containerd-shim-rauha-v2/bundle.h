@@ -4,12 +4,19 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 
 namespace rauha::cshim {
+
+struct BundleRlimit {
+  std::string type;  // "RLIMIT_NOFILE"
+  uint64_t soft = 0;
+  uint64_t hard = 0;
+};
 
 struct BundleProcess {
   std::vector<std::string> args;
@@ -18,6 +25,13 @@ struct BundleProcess {
   uint32_t uid = 0;
   uint32_t gid = 0;
   bool terminal = false;
+  // process.capabilities: the effective and permitted sets within the bounding set; unset when
+  // the spec has none (the zone's policy decides).
+  std::optional<std::vector<std::string>> capabilities;
+  std::vector<BundleRlimit> rlimits;
+  bool no_new_privileges = false;
+  uint16_t console_rows = 0;  // process.consoleSize
+  uint16_t console_cols = 0;
 };
 
 struct Bundle {
@@ -34,6 +48,9 @@ inline constexpr char kPolicyAnnotation[] = "rauha.io/policy";
 
 // Parses config.json text; InvalidArgument naming the field for a wrong type or no args.
 absl::StatusOr<Bundle> ParseBundleConfig(const std::string& json_text);
+// Parses an OCI process object (config.json's "process", or containerd's Exec spec, whose
+// Any holds that JSON); InvalidArgument naming the field ("process.args ...").
+absl::StatusOr<BundleProcess> ParseProcessJson(const std::string& json_text);
 // Reads and parses <dir>/config.json.
 absl::StatusOr<Bundle> LoadBundle(const std::string& dir);
 

@@ -1,16 +1,18 @@
 // One containerd task as the shim keeps it (private to task_service*.cc).
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
 
 #include "containerd-shim-rauha-v2/bundle.h"
+#include "containerd-shim-rauha-v2/exec.h"
+#include "containerd-shim-rauha-v2/process_io.h"
 #include "containerd-shim-rauha-v2/task_service.h"
 #include "github.com/containerd/containerd/api/types/task/task.pb.h"
 #include "google/protobuf/timestamp.pb.h"
 #include "grpcpp/client_context.h"
-#include "rauha-common/fd.h"
 
 namespace rauha::cshim {
 
@@ -23,8 +25,9 @@ struct TaskService::Task {
   std::string stdin_path, stdout_path, stderr_path;
   // Opened at Create, as runc's shim does: containerd's side of a FIFO finishes opening only
   // once a writer appears, and a client that cancels a FIFO still opening loses its output.
-  UniqueFd stdout_fd, stderr_fd;
+  std::unique_ptr<ProcessIo> io;
   bool terminal = false;
+  std::map<std::string, std::shared_ptr<Exec>> execs;  // by exec id
   bool rootfs_mounted = false;
   bool starting = false;  // StartProcess in flight
   bool started = false;   // rauhad knows the process (DeleteProcess at Delete)

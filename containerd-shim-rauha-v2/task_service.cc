@@ -10,6 +10,7 @@
 
 #include "containerd-shim-rauha-v2/bundle.h"
 #include "containerd-shim-rauha-v2/log.h"
+#include "containerd-shim-rauha-v2/process_end.h"
 #include "containerd-shim-rauha-v2/rootfs_mount.h"
 #include "containerd-shim-rauha-v2/task.h"
 #include "github.com/containerd/containerd/api/events/task.pb.h"
@@ -25,53 +26,6 @@ namespace events = containerd::events;
 using google::protobuf::Empty;
 using google::protobuf::Timestamp;
 
-namespace {
-
-Timestamp Now() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  Timestamp t;
-  t.set_seconds(ts.tv_sec);
-  t.set_nanos(static_cast<int32_t>(ts.tv_nsec));
-  return t;
-}
-
-// Opens the FIFO (or file) containerd named for stdout or stderr; O_RDWR so that the open
-// never blocks, whether or not containerd's reader is there yet.
-UniqueFd OpenStdio(const std::string& path) {
-  if (path.empty()) return UniqueFd();
-  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
-  if (!fd) Log("open " + path + ": " + std::strerror(errno));
-  return fd;
-}
-
-// Writes all of `data` (retrying EINTR and short writes).
-void WriteStdio(const UniqueFd& fd, std::string_view data) {
-  if (!fd) return;
-  while (!data.empty()) {
-    ssize_t n = ::write(fd.get(), data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-}
-
-absl::Status WaitUntil(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
-                       absl::Time deadline, const std::function<bool()>& done) {
-  while (!done()) {
-    if (deadline == absl::InfiniteFuture()) {
-      cv.wait(lock);
-    } else if (absl::Now() >= deadline) {
-      return absl::DeadlineExceededError("timed out waiting for the task to exit");
-    } else {
-      cv.wait_for(lock, absl::ToChronoNanoseconds(deadline - absl::Now()));
-    }
-  }
-  return absl::OkStatus();
-}
-
-}  // namespace
-
 TaskService::TaskService(ZoneRuntime* runtime, EventPublisher* events,
                          std::function<void()> on_idle_shutdown)
     : runtime_(runtime), events_(events), on_idle_shutdown_(std::move(on_idle_shutdown)) {}
@@ -85,6 +39,10 @@ TaskService::~TaskService() {
   for (auto& [id, t] : tasks) {
     if (t->call) t->call->TryCancel();
     if (t->runner.joinable()) t->runner.join();
+    for (auto& [exec_id, e] : t->execs) {
+      if (e->call) e->call->TryCancel();
+      if (e->runner.joinable()) e->runner.join();
+    }
   }
 }
 
@@ -94,37 +52,24 @@ std::shared_ptr<TaskService::Task> TaskService::Find(const std::string& id) {
 }
 
 void TaskService::RunTask(std::shared_ptr<Task> t) {
-  auto end = runtime_->WaitProcess(t->id, t->call.get());
-  if (!end.ok() && end.status().code() == absl::StatusCode::kCancelled) return;  // shim leaving
-  uint32_t exit_status;
-  Timestamp exited_at = Now();
-  if (end.ok() && end->has_exit_code()) {
-    exit_status = static_cast<uint32_t>(end->exit_code());
-  } else if (end.ok() && end->has_signal()) {
-    exit_status = 128 + static_cast<uint32_t>(end->signal());
-  } else {
-    // It never ran, or rauhad lost it: 127 like a shell's "cannot run", the reason on stderr.
-    exit_status = 127;
-    std::string why = end.ok() ? end->error() : std::string(end.status().message());
-    WriteStdio(t->stderr_fd, "containerd-shim-rauha-v2: " + why + "\n");
-    Log("task " + t->id + ": " + why);
+  auto wait = runtime_->WaitProcess(t->id, t->call.get());
+  if (!wait.ok() && wait.status().code() == absl::StatusCode::kCancelled) return;  // shim leaving
+  ProcessEnd end = EndOf(wait);
+  if (!end.error.empty()) {
+    t->io->WriteError("containerd-shim-rauha-v2: " + end.error + "\n");
+    Log("task " + t->id + ": " + end.error);
   }
-  if (end.ok() && end->exited_at_unix_nano() > 0) {
-    exited_at.set_seconds(end->exited_at_unix_nano() / 1'000'000'000);
-    exited_at.set_nanos(static_cast<int32_t>(end->exited_at_unix_nano() % 1'000'000'000));
-  }
-  // The reader sees EOF once the process's ends and ours are closed.
-  t->stdout_fd.reset();
-  t->stderr_fd.reset();
+  // Its output relayed, then EOF for containerd's readers, before the exit is told.
+  t->io->Finish();
   std::lock_guard lock(mu_);
   t->status = types::STOPPED;
-  t->exit_status = exit_status;
-  t->exited_at = exited_at;
+  t->exit_status = end.exit_status;
+  t->exited_at = end.exited_at;
   events::TaskExit exit;
   exit.set_container_id(t->id);
   exit.set_id(t->id);
   exit.set_pid(t->pid);
-  exit.set_exit_status(exit_status);
+  exit.set_exit_status(t->exit_status);
   *exit.mutable_exited_at() = t->exited_at;
   events_->Publish("/tasks/exit", exit);
   cv_.notify_all();
@@ -157,14 +102,13 @@ void TaskService::Register(ttrpc::Server& server) {
         t->stdout_path = req.stdout();
         t->stderr_path = req.stderr();
         t->terminal = req.terminal();
-        t->stdout_fd = OpenStdio(t->stdout_path);
-        t->stderr_fd = OpenStdio(t->stderr_path);
+        auto io = ProcessIo::Open(t->stdin_path, t->stdout_path, t->stderr_path, t->terminal,
+                                  t->process.console_rows, t->process.console_cols);
+        if (!io.ok()) return io.status();
+        t->io = *std::move(io);
         std::string group = GroupId(*bundle, req.id());
         t->zone = ZoneName(*bundle, group);
         t->owns_zone = group == req.id();
-        if (t->terminal) {
-          return absl::UnimplementedError("terminal (TTY) tasks are not supported by rauha yet");
-        }
         if (req.rootfs_size() > 0) {
           if (auto s = MountRootfs(req.rootfs(), req.bundle() + "/rootfs"); !s.ok()) return s;
           t->rootfs_mounted = true;
@@ -192,9 +136,7 @@ void TaskService::Register(ttrpc::Server& server) {
       svc, "Start",
       [this](const CallContext&,
              const task::StartRequest& req) -> absl::StatusOr<task::StartResponse> {
-        if (!req.exec_id().empty()) {
-          return absl::NotFoundError("exec " + req.exec_id() + " not found");
-        }
+        if (!req.exec_id().empty()) return StartExec(req.id(), req.exec_id());
         std::shared_ptr<Task> t;
         {
           std::lock_guard lock(mu_);
@@ -205,11 +147,15 @@ void TaskService::Register(ttrpc::Server& server) {
           }
           t->starting = true;
         }
-        auto pid = runtime_->StartProcess(t->zone, t->id, t->bundle + "/rootfs", t->process,
-                                          t->stdin_path, t->stdout_path, t->stderr_path);
+        absl::Status opened = t->io->Starting();
+        absl::StatusOr<uint32_t> pid =
+            opened.ok() ? runtime_->StartProcess(t->zone, t->id, t->bundle + "/rootfs", "",
+                                                 t->process, *t->io)
+                        : absl::StatusOr<uint32_t>(opened);
         std::lock_guard lock(mu_);
         t->starting = false;
         if (!pid.ok()) return pid.status();
+        t->io->Started();
         t->pid = *pid;
         t->started = true;
         t->status = types::RUNNING;
@@ -228,10 +174,10 @@ void TaskService::Register(ttrpc::Server& server) {
       svc, "Wait",
       [this](const CallContext& ctx,
              const task::WaitRequest& req) -> absl::StatusOr<task::WaitResponse> {
+        if (!req.exec_id().empty()) return WaitExec(ctx, req.id(), req.exec_id());
         std::unique_lock lock(mu_);
         auto t = Find(req.id());
-        if (!t || !req.exec_id().empty())
-          return absl::NotFoundError("task " + req.id() + " not found");
+        if (!t) return absl::NotFoundError("task " + req.id() + " not found");
         if (auto s =
                 WaitUntil(lock, cv_, ctx.deadline, [&] { return t->status == types::STOPPED; });
             !s.ok()) {
@@ -247,10 +193,10 @@ void TaskService::Register(ttrpc::Server& server) {
       svc, "State",
       [this](const CallContext&,
              const task::StateRequest& req) -> absl::StatusOr<task::StateResponse> {
+        if (!req.exec_id().empty()) return StateExec(req.id(), req.exec_id());
         std::lock_guard lock(mu_);
         auto t = Find(req.id());
-        if (!t || !req.exec_id().empty())
-          return absl::NotFoundError("task " + req.id() + " not found");
+        if (!t) return absl::NotFoundError("task " + req.id() + " not found");
         task::StateResponse resp;
         resp.set_id(t->id);
         resp.set_bundle(t->bundle);
@@ -268,10 +214,13 @@ void TaskService::Register(ttrpc::Server& server) {
   server.RegisterMethod<task::KillRequest, Empty>(
       svc, "Kill",
       [this](const CallContext&, const task::KillRequest& req) -> absl::StatusOr<Empty> {
+        if (!req.exec_id().empty()) {
+          if (auto s = KillExec(req.id(), req.exec_id(), req.signal()); !s.ok()) return s;
+          return Empty();
+        }
         std::unique_lock lock(mu_);
         auto t = Find(req.id());
-        if (!t || !req.exec_id().empty())
-          return absl::NotFoundError("task " + req.id() + " not found");
+        if (!t) return absl::NotFoundError("task " + req.id() + " not found");
         if (t->status == types::STOPPED) {
           return absl::NotFoundError("process already finished");
         }
@@ -302,13 +251,13 @@ void TaskService::Register(ttrpc::Server& server) {
       svc, "Delete",
       [this](const CallContext&,
              const task::DeleteRequest& req) -> absl::StatusOr<task::DeleteResponse> {
+        if (!req.exec_id().empty()) return DeleteExec(req.id(), req.exec_id());
         std::shared_ptr<Task> t;
         bool zone_unused = false;
         {
           std::lock_guard lock(mu_);
           t = Find(req.id());
-          if (!t || !req.exec_id().empty())
-            return absl::NotFoundError("task " + req.id() + " not found");
+          if (!t) return absl::NotFoundError("task " + req.id() + " not found");
           if (t->status == types::RUNNING) {
             return absl::FailedPreconditionError("task " + req.id() + " is running: kill it first");
           }
@@ -319,6 +268,8 @@ void TaskService::Register(ttrpc::Server& server) {
           }
         }
         if (t->runner.joinable()) t->runner.join();
+        DropExecs(*t);
+        t->io->Finish();
         if (t->started) {
           if (auto s = runtime_->DeleteProcess(t->id); !s.ok()) Log(std::string(s.message()));
         }
@@ -354,6 +305,9 @@ void TaskService::Register(ttrpc::Server& server) {
         if (!t) return absl::NotFoundError("task " + req.id() + " not found");
         task::PidsResponse resp;
         if (t->status == types::RUNNING) resp.add_processes()->set_pid(t->pid);
+        for (const auto& [exec_id, e] : t->execs) {
+          if (e->status == types::RUNNING) resp.add_processes()->set_pid(e->pid);
+        }
         return resp;
       });
 
@@ -380,6 +334,7 @@ void TaskService::Register(ttrpc::Server& server) {
 
   RegisterPauseResume(server);
   RegisterStats(server);
+  RegisterExec(server);
 
   auto unimplemented = [&](const std::string& method, const std::string& why) {
     server.Register(svc, method,
@@ -388,9 +343,6 @@ void TaskService::Register(ttrpc::Server& server) {
                     });
   };
   unimplemented("Checkpoint", "checkpoint: rauha zones cannot be checkpointed");
-  unimplemented("Exec", "exec: not supported by rauha's shim yet");
-  unimplemented("ResizePty", "resize pty: rauha's shim runs no TTY tasks yet");
-  unimplemented("CloseIO", "close io: rauha's shim takes no live stdin yet");
   unimplemented("Update", "update: not supported by rauha's shim yet");
 }
 

@@ -100,10 +100,9 @@ namespace ppb = rauha::process::v1;
 
 absl::StatusOr<uint32_t> ZoneRuntime::StartProcess(const std::string& zone, const std::string& id,
                                                    const std::string& rootfs,
+                                                   const std::string& join,
                                                    const BundleProcess& process,
-                                                   const std::string& stdin_path,
-                                                   const std::string& stdout_path,
-                                                   const std::string& stderr_path) {
+                                                   const ProcessIo& io) {
   auto channel = Channel();
   if (!channel.ok()) return channel.status();
   ppb::StartProcessRequest request;
@@ -117,9 +116,20 @@ absl::StatusOr<uint32_t> ZoneRuntime::StartProcess(const std::string& zone, cons
     request.set_uid(process.uid);
     request.set_gid(process.gid);
   }
-  request.set_stdin_path(stdin_path);
-  request.set_stdout_path(stdout_path);
-  request.set_stderr_path(stderr_path);
+  request.set_join_process(join);
+  request.set_stdin_path(io.stdin_path());
+  request.set_stdout_path(io.stdout_path());
+  request.set_stderr_path(io.stderr_path());
+  request.set_terminal(io.terminal());
+  if (process.capabilities) {
+    for (const auto& c : *process.capabilities) request.mutable_capabilities()->add_kept(c);
+  }
+  for (const auto& r : process.rlimits) {
+    auto* l = request.add_rlimits();
+    l->set_type(r.type);
+    l->set_soft(r.soft);
+    l->set_hard(r.hard);
+  }
   ppb::StartProcessResponse response;
   grpc::ClientContext ctx;
   grpc::Status s = ppb::ProcessService::NewStub(*channel)->StartProcess(&ctx, request, &response);

@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "containerd-shim-rauha-v2/bundle.h"
+#include "containerd-shim-rauha-v2/process_io.h"
 #include "google/protobuf/any.pb.h"
 #include "grpcpp/channel.h"
 #include "grpcpp/client_context.h"
@@ -39,12 +40,12 @@ class ZoneRuntime {
   absl::Status ResumeZone(const std::string& name);
   absl::StatusOr<rauha::zone::v1::ZoneStatsResponse> ZoneStats(const std::string& name);
 
-  // Starts `process` as `id` in zone `zone` on the mounted `rootfs`; returns its pid.
+  // Starts `process` as `id` in zone `zone` on the mounted `rootfs`, or (an exec, `rootfs`
+  // empty) in the root and namespaces of the running process `join`; stdio from `io`.
+  // Returns its pid.
   absl::StatusOr<uint32_t> StartProcess(const std::string& zone, const std::string& id,
-                                        const std::string& rootfs, const BundleProcess& process,
-                                        const std::string& stdin_path,
-                                        const std::string& stdout_path,
-                                        const std::string& stderr_path);
+                                        const std::string& rootfs, const std::string& join,
+                                        const BundleProcess& process, const ProcessIo& io);
   // Blocks until the process ends; `ctx` lets another thread cancel the wait.
   absl::StatusOr<rauha::process::v1::WaitProcessResponse> WaitProcess(const std::string& id,
                                                                       grpc::ClientContext* ctx);

@@ -148,7 +148,8 @@ json ToJson(const TaskSpec& s) {
           {"tty", s.tty},
           {"tty_rows", s.tty_rows},
           {"tty_cols", s.tty_cols},
-          {"join_task", s.join_task}};
+          {"join_task", s.join_task},
+          {"stdin_is_terminal", s.stdin_is_terminal}};
 }
 
 absl::StatusOr<TaskSpec> TaskSpecFromJson(const json& j) {
@@ -220,6 +221,7 @@ absl::StatusOr<TaskSpec> TaskSpecFromJson(const json& j) {
   r.Get("tty_rows", s.tty_rows);
   r.Get("tty_cols", s.tty_cols);
   r.Get("join_task", s.join_task);
+  r.Get("stdin_is_terminal", s.stdin_is_terminal);
   if (!r.status().ok()) return r.status();
   if (s.task_id.empty()) return absl::InvalidArgumentError("task.task_id is empty");
   if (s.probe) {

@@ -152,6 +152,9 @@ struct TaskSpec {
   // Run inside the mount and pid namespaces of this running task of the zone (an exec into a
   // container) instead of a new root: image_layers, mounts and writable paths do not apply.
   std::string join_task;
+  // stdin_path names a terminal the caller holds the master of (containerd's TTY processes):
+  // the workload makes it its controlling terminal, as with `tty`.
+  bool stdin_is_terminal = false;
 };
 
 // What became of one task.

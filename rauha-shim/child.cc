@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/capability.h>
@@ -9,6 +10,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -311,16 +313,27 @@ void RunChild(const TaskPlan& plan, const ChildFds& fds) {
   sigset_t init_signals = InitSignals();
   sigprocmask(SIG_SETMASK, &init_signals, nullptr);
   MarkChildStep("child_creds");
+  // An exec's waiter is not the pid namespace's init, whose death would take the workload
+  // with it: the workload dies with its waiter instead (a SIGKILL for the exec reaches it).
+  int waiter =
+      fds.join_pidfd >= 0 ? static_cast<int>(::syscall(SYS_pidfd_open, ::getpid(), 0)) : -1;
   pid_t workload = ::fork();
   if (workload < 0) Fail(StrCat("fork the workload: ", strerror(errno)));
   if (workload > 0) {
     ::close(kNotifyFd);
+    if (waiter >= 0) ::close(waiter);
     RunInit(workload, kStatusFd, /*pid_one=*/fds.join_pidfd < 0);
+  }
+  if (waiter >= 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    pollfd gone{waiter, POLLIN, 0};
+    if (::poll(&gone, 1, 0) != 0) ::_exit(128 + SIGKILL);  // it died before the prctl
+    ::close(waiter);
   }
   // The workload leads its own session and process group, as it did when it was PID 1.
   setsid();
   // With a terminal it is its controlling terminal (^C, job control, SIGWINCH).
-  if (plan.tty && ::ioctl(0, TIOCSCTTY, 0) < 0) {
+  if ((plan.tty || plan.stdin_is_terminal) && ::ioctl(0, TIOCSCTTY, 0) < 0) {
     Fail(StrCat("make the terminal the controlling terminal: ", strerror(errno)));
   }
   sigprocmask(SIG_SETMASK, &none, nullptr);

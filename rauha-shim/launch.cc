@@ -178,7 +178,8 @@ absl::StatusOr<LaunchedTask> LaunchTask(const TaskPlan& plan, PreparedTask* prep
         std::tuple{&plan.stdout_path, &stdout_path_fd, O_RDWR},
         std::tuple{&plan.stderr_path, &stderr_path_fd, O_RDWR}}) {
     if (path->empty()) continue;
-    fd->reset(::open(path->c_str(), flags | O_CLOEXEC));
+    // O_NOCTTY: a terminal (stdin_is_terminal) must not become the shim's own.
+    fd->reset(::open(path->c_str(), flags | O_CLOEXEC | O_NOCTTY));
     if (!*fd) {
       int e = errno;
       ::rmdir(plan.rootfs_dir.c_str());

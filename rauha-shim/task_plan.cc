@@ -515,6 +515,12 @@ absl::StatusOr<TaskPlan> PlanTask(const TaskSpec& spec, const ZoneContext& zone)
     if (!path.ok()) return path.status();
     *to = *path;
   }
+  plan.stdin_is_terminal = spec.stdin_is_terminal;
+  if (plan.stdin_is_terminal && (plan.stdin_path.empty() || plan.tty || plan.stdin_pipe)) {
+    return absl::InvalidArgumentError(
+        "task.stdin_is_terminal needs task.stdin_path (the terminal) and neither tty nor "
+        "stdin_pipe");
+  }
   if (!plan.stdin_path.empty() && !plan.stdin_data.empty()) {
     return absl::InvalidArgumentError("task.stdin_path and task.stdin_base64 exclude each other");
   }

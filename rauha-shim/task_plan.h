@@ -95,6 +95,7 @@ struct TaskPlan {
   uint64_t log_max_bytes = 0;
   bool stdin_pipe = false;
   bool tty = false;
+  bool stdin_is_terminal = false;  // TaskSpec.stdin_is_terminal
   uint16_t tty_rows = 0;
   uint16_t tty_cols = 0;
   // An exec: the running task whose mount and pid namespaces the child joins (the server

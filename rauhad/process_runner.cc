@@ -6,6 +6,7 @@
 
 #include "rauha-common/shim_protocol.h"
 #include "rauha-common/strcat.h"
+#include "rauhad/process_spec.h"
 #include "rauhad/shim_client.h"
 
 namespace rauha {
@@ -39,15 +40,26 @@ absl::StatusOr<uint32_t> ProcessRunner::Start(const pb::StartProcessRequest& req
                "\" must be 1-64 characters of [A-Za-z0-9_.-], starting with a letter or digit"));
   }
   if (req.args().empty()) return absl::InvalidArgumentError("args must not be empty");
-  if (req.rootfs().empty() || req.rootfs()[0] != '/') {
+  const bool exec = !req.join_process().empty();
+  if (exec ? !req.rootfs().empty() : req.rootfs().empty() || req.rootfs()[0] != '/') {
     return absl::InvalidArgumentError(
-        StrCat("rootfs \"", req.rootfs(), "\" must be an absolute host path"));
+        exec ? StrCat("join_process runs in ", req.join_process(), "'s root: rootfs must be empty")
+             : StrCat("rootfs \"", req.rootfs(), "\" must be an absolute host path"));
   }
   auto process = std::make_shared<Process>();
   process->id = req.process_id();
+  std::string join_zone;
   {
     std::lock_guard lock(mu_);
     if (stopping_) return absl::UnavailableError("rauhad is stopping");
+    if (exec) {
+      auto target = processes_.find(req.join_process());
+      if (target == processes_.end() || target->second->done) {
+        return absl::FailedPreconditionError(
+            StrCat("process ", req.join_process(), " is not running: nothing to join"));
+      }
+      join_zone = target->second->zone_id;
+    }
     if (!processes_.emplace(req.process_id(), process).second) {
       return absl::AlreadyExistsError(StrCat("process ", req.process_id(), " already exists"));
     }
@@ -61,33 +73,20 @@ absl::StatusOr<uint32_t> ProcessRunner::Start(const pb::StartProcessRequest& req
     forget();
     return zone.status();
   }
-  shim::TaskSpec spec;
-  spec.task_id = req.process_id();
-  spec.argv.assign(req.args().begin(), req.args().end());
-  spec.env.assign(req.env().begin(), req.env().end());
-  spec.workdir = req.cwd().empty() ? "/" : req.cwd();
-  // What the zone's policy gives every task (as TaskRunner's tasks get it).
-  spec.cgroup_v2 = zone->cgroup.v2_path;
-  spec.cgroup_v1 = zone->cgroup.v1_paths;
-  spec.devices = zone->policy.devices.allowed;
-  spec.capabilities = zone->policy.capabilities.allowed;
-  spec.rlimits = {{"RLIMIT_CORE", 0, 0}};
-  spec.no_new_privs = true;
-  spec.seccomp = true;
-  spec.seccomp_deny = zone->policy.syscalls.deny;
-  spec.landlock = true;
-  spec.exec_allowed = zone->policy.exec.allowed;
-  spec.zone_address = zone->address;
-  spec.rootfs = req.rootfs();
-  spec.stdin_path = req.stdin_path();
-  spec.stdout_path = req.stdout_path();
-  spec.stderr_path = req.stderr_path();
-  if (req.has_uid()) {
-    spec.uid = req.uid();
-    spec.gid = req.has_gid() ? req.gid() : req.uid();
+  if (exec && zone->id != join_zone) {
+    zones_->EndTask(zone->id);
+    forget();
+    return absl::InvalidArgumentError(
+        StrCat("process ", req.join_process(), " does not run in zone ", req.zone_name()));
+  }
+  auto spec = ProcessTaskSpec(*zone, req);
+  if (!spec.ok()) {
+    zones_->EndTask(zone->id);
+    forget();
+    return spec.status();
   }
   ShimClient shim(zone->shim_socket);
-  auto pid = shim.Start(spec);
+  auto pid = shim.Start(*spec);
   if (!pid.ok()) {
     zones_->EndTask(zone->id);
     forget();

@@ -17,6 +17,7 @@
 #include "containerd-shim-rauha-v2/bootstrap.h"
 #include "rauha/v1/zone.grpc.pb.h"
 #include "tests/containerd/containerd_fixture.h"
+#include "tests/containerd/ctr_fixture.h"
 #include "tests/integration/daemon_fixture.h"
 #include "tests/integration/registry_fixture.h"
 
@@ -24,62 +25,6 @@ namespace rauha::testing {
 namespace {
 
 namespace fs = std::filesystem;
-
-class CtrTest : public DaemonTest {
- protected:
-  void SetUp() override {
-    DaemonTest::SetUp();
-    char tmpl[] = "/tmp/rauha-ctr-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    containerd_ = std::make_unique<Containerd>(dir_ + "/containerd", daemon_->socket());
-    std::string error;
-    ASSERT_TRUE(containerd_->Start(&error)) << error;
-    LayoutBuilder layout(dir_ + "/layout");
-    auto image =
-        layout.AddImage({{{{"bin/busybox", BusyboxBinary()}}, LayoutBuilder::Compression::kNone}});
-    layout.Tag(image, "v1");
-    std::string out;
-    ASSERT_TRUE(containerd_->ImportLayout(layout.dir(), &out)) << out;
-  }
-  void TearDown() override {
-    std::string out;
-    // Every test removes its containers; a shim still alive here is a leak.
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (!containerd_->ShimPids().empty() && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    EXPECT_TRUE(containerd_->ShimPids().empty()) << "a shim outlived its containers";
-    for (pid_t pid : containerd_->ShimPids()) ::kill(pid, SIGKILL);  // leave nothing even so
-    containerd_->Stop();
-    for (const auto& d : containerd_->LeftoverSharedDirs()) ADD_FAILURE() << d << " left behind";
-    // No rootfs mount of containerd's bundles is left (the shim or `delete` unmounted it).
-    std::ifstream mountinfo("/proc/self/mountinfo");
-    for (std::string line; std::getline(mountinfo, line);) {
-      EXPECT_EQ(line.find(dir_), std::string::npos) << "mount left: " << line;
-    }
-    for (const auto& s : sockets_) EXPECT_FALSE(fs::exists(s)) << s << " left behind";
-    // A lone container's zone goes with it.
-    rauha::zone::v1::ListZonesResponse zones;
-    grpc::ClientContext ctx;
-    ASSERT_TRUE(daemon_->Zones()->ListZones(&ctx, {}, &zones).ok());
-    EXPECT_EQ(zones.zones_size(), 0) << zones.DebugString();
-    fs::remove_all(dir_);
-    DaemonTest::TearDown();
-  }
-  // `ctr run` of busybox with our shim; returns ctr's exit status (the task's).
-  int Run(const std::string& id, const std::string& command, std::string* out,
-          const std::string& flags = "--rm") {
-    sockets_.push_back(cshim::ShimSocketPath(containerd_->socket(), "default", id));
-    return containerd_->Ctr("run " + flags + " --runtime " + CSHIM_BIN + " --fifo-dir " + dir_ +
-                                "/fifo localhost/busybox:v1 " + id + " " + command,
-                            out);
-  }
-
-  std::string dir_;
-  std::unique_ptr<Containerd> containerd_;
-  std::vector<std::string> sockets_;
-};
 
 TEST_F(CtrTest, EchoOutputArrivesThroughContainerdFifos) {
   std::string out;
@@ -222,21 +167,13 @@ TEST_F(CtrTest, PauseFreezesTheZoneResumeThawsItAndMetricsReportIt) {
   EXPECT_EQ(containerd_->Ctr("containers rm pz", &out), 0) << out;
 }
 
-TEST_F(CtrTest, UnsupportedCallsAreRefusedWithAReason) {
+TEST_F(CtrTest, CheckpointIsRefusedWithAReason) {
   std::string out;
-  ASSERT_EQ(Run("noexec", "/bin/busybox sleep 1000", &out, "-d"), 0) << out;
-  EXPECT_NE(
-      containerd_->Ctr(
-          "task exec --fifo-dir " + dir_ + "/fifo --exec-id e1 noexec /bin/busybox true", &out),
-      0);
-  EXPECT_NE(out.find("exec: not supported"), std::string::npos) << out;
-  ASSERT_EQ(containerd_->Ctr("task kill -s SIGKILL noexec", &out), 0) << out;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (containerd_->Ctr("task rm noexec", &out) != 0 &&
-         std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  EXPECT_EQ(containerd_->Ctr("containers rm noexec", &out), 0) << out;
+  ASSERT_EQ(Run("nocp", "/bin/busybox sleep 1000", &out, "-d"), 0) << out;
+  ASSERT_TRUE(WaitStatus("nocp", "RUNNING"));
+  EXPECT_NE(containerd_->Ctr("task checkpoint nocp", &out), 0);
+  EXPECT_NE(out.find("cannot be checkpointed"), std::string::npos) << out;
+  KillAndRemove("nocp");
 }
 
 }  // namespace

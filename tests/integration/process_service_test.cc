@@ -138,5 +138,49 @@ TEST_F(ProcessServiceTest, BadRequestsAreRefusedAndChangeNothing) {
   EXPECT_TRUE(Delete("p").ok());
 }
 
+TEST_F(ProcessServiceTest, JoinRunsInTheProcessRootWithTheSpecsCapabilitiesAndRlimits) {
+  ASSERT_TRUE(Start(Request("main", {"/bin/busybox", "sleep", "1000"})).ok());
+  // The exec: in main's root (a file only main's root has) and pid namespace, with only the
+  // capabilities both the spec and the zone's policy allow, and the spec's rlimit.
+  std::ofstream(dir_ + "/rootfs/marker") << "in-the-root";
+  pb::StartProcessRequest r = Request(
+      "main.x1",
+      {"/bin/busybox", "sh", "-c", "cat /marker; echo; grep CapEff /proc/self/status; ulimit -n"});
+  r.clear_rootfs();
+  r.set_join_process("main");
+  r.mutable_capabilities()->add_kept("CAP_CHOWN");
+  r.mutable_capabilities()->add_kept("CAP_SYS_ADMIN");  // the default policy does not allow it
+  auto* nofile = r.add_rlimits();
+  nofile->set_type("RLIMIT_NOFILE");
+  nofile->set_soft(77);
+  nofile->set_hard(88);
+  std::ofstream(dir_ + "/out");
+  r.set_stdout_path(dir_ + "/out");
+  ASSERT_TRUE(Start(r).ok());
+  auto end = Wait("main.x1");
+  EXPECT_EQ(end.exit_code(), 0) << end.DebugString();
+  std::string out = Read(dir_ + "/out");
+  EXPECT_NE(out.find("in-the-root\n"), std::string::npos) << out;
+  // CAP_CHOWN is bit 0: kept; CAP_SYS_ADMIN (bit 21) is not.
+  EXPECT_NE(out.find("CapEff:\t0000000000000001\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("\n77\n"), std::string::npos) << out;
+  EXPECT_TRUE(Delete("main.x1").ok());
+  // Joining what does not run, or with a root of its own, is refused and starts nothing.
+  auto no_target = Request("x2", {"/bin/busybox", "true"});
+  no_target.clear_rootfs();
+  no_target.set_join_process("nosuch");
+  EXPECT_EQ(Start(no_target).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  auto with_root = Request("x2", {"/bin/busybox", "true"});
+  with_root.set_join_process("main");
+  EXPECT_EQ(Start(with_root).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  auto bad_rlimit = Request("x2", {"/bin/busybox", "true"});
+  bad_rlimit.add_rlimits()->set_type("RLIMIT_NOPE");
+  EXPECT_EQ(Start(bad_rlimit).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Delete("x2").error_code(), grpc::StatusCode::NOT_FOUND);
+  ASSERT_TRUE(Kill("main", SIGKILL).ok());
+  Wait("main");
+  EXPECT_TRUE(Delete("main").ok());
+}
+
 }  // namespace
 }  // namespace rauha::testing

@@ -5,6 +5,7 @@
 #include "containerd-shim-rauha-v2/bootstrap.h"
 #include "containerd-shim-rauha-v2/bundle.h"
 #include "containerd-shim-rauha-v2/options.h"
+#include "containerd-shim-rauha-v2/process_end.h"
 
 namespace rauha::cshim {
 namespace {
@@ -83,6 +84,53 @@ TEST(CshimSocket, OnePathPerContainerdNamespaceAndPod) {
   EXPECT_NE(a, ShimSocketPath("/tmp/other.sock", "k8s.io", "pod1"));
   EXPECT_LT(a.size(), 108u);  // fits sockaddr_un
   EXPECT_EQ(a.rfind("/run/containerd/s/", 0), 0u);
+}
+
+}  // namespace
+}  // namespace rauha::cshim
+
+namespace rauha::cshim {
+namespace {
+
+TEST(CshimBundle, ExecProcessSpecCapabilitiesRlimitsConsole) {
+  auto p = ParseProcessJson(R"({"args": ["sh"], "terminal": true, "noNewPrivileges": true,
+      "consoleSize": {"height": 30, "width": 100},
+      "capabilities": {"bounding": ["CAP_CHOWN", "CAP_KILL"],
+                       "effective": ["CAP_CHOWN", "CAP_SYS_ADMIN"], "permitted": ["CAP_KILL"]},
+      "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 1024, "hard": 4096}]})");
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_TRUE(p->terminal);
+  EXPECT_TRUE(p->no_new_privileges);
+  EXPECT_EQ(p->console_rows, 30);
+  EXPECT_EQ(p->console_cols, 100);
+  // Effective and permitted, never past the bounding set (CAP_SYS_ADMIN is not in it).
+  ASSERT_TRUE(p->capabilities.has_value());
+  EXPECT_EQ(*p->capabilities, (std::vector<std::string>{"CAP_CHOWN", "CAP_KILL"}));
+  ASSERT_EQ(p->rlimits.size(), 1u);
+  EXPECT_EQ(p->rlimits[0].type, "RLIMIT_NOFILE");
+  EXPECT_EQ(p->rlimits[0].soft, 1024u);
+  EXPECT_EQ(p->rlimits[0].hard, 4096u);
+  // No capabilities object: unset (the zone's policy decides), not empty.
+  auto plain = ParseProcessJson(R"({"args": ["sh"]})");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_FALSE(plain->capabilities.has_value());
+  auto bad = ParseProcessJson(R"({"args": ["sh"], "rlimits": [{"type": "RLIMIT_NOFILE"}]})");
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("process.rlimits"), std::string::npos);
+  EXPECT_EQ(ParseProcessJson("[]").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(CshimBundle, ExecProcessIdsAreValidAndDistinct) {
+  EXPECT_EQ(ExecProcessId("web", "x1"), "web.x1");
+  // CRI's ids are 64 hex characters each: too long together, so a digest of both.
+  std::string task(64, 'a'), exec1(64, 'b'), exec2(64, 'c');
+  std::string a = ExecProcessId(task, exec1), b = ExecProcessId(task, exec2);
+  EXPECT_EQ(a.rfind("exec-", 0), 0u);
+  EXPECT_LE(a.size(), 64u);
+  EXPECT_NE(a, b);
+  EXPECT_EQ(a, ExecProcessId(task, exec1));
+  // A character rauhad refuses in ids is never passed through.
+  EXPECT_EQ(ExecProcessId("web", "a/b").rfind("exec-", 0), 0u);
 }
 
 }  // namespace

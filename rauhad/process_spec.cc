@@ -1,0 +1,93 @@
+#include "rauhad/process_spec.h"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <string_view>
+
+#include "rauha-common/strcat.h"
+#include "rauhad/task_runner.h"
+
+namespace rauha {
+namespace {
+
+struct RlimitName {
+  std::string_view name;
+  int resource;
+};
+constexpr RlimitName kRlimits[] = {
+    {"RLIMIT_AS", RLIMIT_AS},
+    {"RLIMIT_CORE", RLIMIT_CORE},
+    {"RLIMIT_CPU", RLIMIT_CPU},
+    {"RLIMIT_DATA", RLIMIT_DATA},
+    {"RLIMIT_FSIZE", RLIMIT_FSIZE},
+    {"RLIMIT_LOCKS", RLIMIT_LOCKS},
+    {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK},
+    {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE},
+    {"RLIMIT_NICE", RLIMIT_NICE},
+    {"RLIMIT_NOFILE", RLIMIT_NOFILE},
+    {"RLIMIT_NPROC", RLIMIT_NPROC},
+    {"RLIMIT_RSS", RLIMIT_RSS},
+    {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},
+    {"RLIMIT_RTTIME", RLIMIT_RTTIME},
+    {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
+    {"RLIMIT_STACK", RLIMIT_STACK},
+};
+
+}  // namespace
+
+absl::StatusOr<shim::TaskSpec> ProcessTaskSpec(const ZoneView& zone,
+                                               const rauha::process::v1::StartProcessRequest& req) {
+  shim::TaskSpec spec = ZoneTaskSpec(zone, req.process_id());
+  // The OCI spec's environment is the whole environment; its root is writable as a whole.
+  spec.env.assign(req.env().begin(), req.env().end());
+  spec.writable_paths.clear();
+  spec.argv.assign(req.args().begin(), req.args().end());
+  spec.workdir = req.cwd().empty() ? "/" : req.cwd();
+  spec.timeout_ms = 0;
+  if (req.has_capabilities()) {
+    // Never more than the zone allows any task.
+    std::vector<std::string> kept;
+    for (const auto& cap : req.capabilities().kept()) {
+      if (std::find(spec.capabilities.begin(), spec.capabilities.end(), cap) !=
+          spec.capabilities.end()) {
+        kept.push_back(cap);
+      }
+    }
+    spec.capabilities = std::move(kept);
+  }
+  for (const auto& r : req.rlimits()) {
+    auto it = std::find_if(std::begin(kRlimits), std::end(kRlimits),
+                           [&](const RlimitName& n) { return n.name == r.type(); });
+    if (it == std::end(kRlimits)) {
+      return absl::InvalidArgumentError(
+          StrCat("rlimits: unknown type \"", r.type(), "\" (expected RLIMIT_NOFILE, ...)"));
+    }
+    // Raising a hard limit needs CAP_SYS_RESOURCE, which rauhad may lack: never ask for more
+    // than rauhad has.
+    rlimit own{};
+    ::getrlimit(it->resource, &own);
+    uint64_t hard = std::min<uint64_t>(r.hard(), own.rlim_max);
+    uint64_t soft = std::min<uint64_t>(r.soft(), hard);
+    auto same = std::find_if(spec.rlimits.begin(), spec.rlimits.end(),
+                             [&](const shim::Rlimit& l) { return l.resource == r.type(); });
+    if (same != spec.rlimits.end()) {
+      *same = {r.type(), soft, hard};
+    } else {
+      spec.rlimits.push_back({r.type(), soft, hard});
+    }
+  }
+  spec.rootfs = req.rootfs();
+  spec.join_task = req.join_process();
+  spec.stdin_path = req.stdin_path();
+  spec.stdout_path = req.stdout_path();
+  spec.stderr_path = req.stderr_path();
+  spec.stdin_is_terminal = req.terminal();
+  if (req.has_uid()) {
+    spec.uid = req.uid();
+    spec.gid = req.has_gid() ? req.gid() : req.uid();
+  }
+  return spec;
+}
+
+}  // namespace rauha

@@ -1,0 +1,17 @@
+// The shim task spec of a containerd process (rauha.process.v1): what the zone's policy gives
+// every task (ZoneTaskSpec), with the process's own command, environment, stdio and the OCI
+// spec's capabilities (within the policy's) and rlimits.
+#pragma once
+
+#include "absl/status/statusor.h"
+#include "rauha-common/shim_protocol.h"
+#include "rauha/v1/process.pb.h"
+#include "rauhad/zone_manager.h"
+
+namespace rauha {
+
+// InvalidArgument naming the field for an unknown rlimit.
+absl::StatusOr<shim::TaskSpec> ProcessTaskSpec(const ZoneView& zone,
+                                               const rauha::process::v1::StartProcessRequest& req);
+
+}  // namespace rauha
