@@ -8,6 +8,7 @@
 
 #include "containerd-shim-rauha-v2/bundle.h"
 #include "containerd-shim-rauha-v2/exec.h"
+#include "containerd-shim-rauha-v2/oom_watch.h"
 #include "containerd-shim-rauha-v2/process_io.h"
 #include "containerd-shim-rauha-v2/task_service.h"
 #include "github.com/containerd/containerd/api/types/task/task.pb.h"
@@ -28,6 +29,7 @@ struct TaskService::Task {
   std::unique_ptr<ProcessIo> io;
   bool terminal = false;
   std::map<std::string, std::shared_ptr<Exec>> execs;  // by exec id
+  std::unique_ptr<OomWatcher> oom;  // while it runs: /tasks/oom for its zone's memory cgroup
   bool rootfs_mounted = false;
   bool starting = false;  // StartProcess in flight
   bool started = false;   // rauhad knows the process (DeleteProcess at Delete)

@@ -55,6 +55,8 @@ void TaskService::RunTask(std::shared_ptr<Task> t) {
   auto wait = runtime_->WaitProcess(t->id, t->call.get());
   if (!wait.ok() && wait.status().code() == absl::StatusCode::kCancelled) return;  // shim leaving
   ProcessEnd end = EndOf(wait);
+  // An OOM that ended it is told before its exit (CRI reads the reason from that order).
+  if (t->oom) t->oom->Stop();
   if (!end.error.empty()) {
     t->io->WriteError("containerd-shim-rauha-v2: " + end.error + "\n");
     Log("task " + t->id + ": " + end.error);
@@ -155,8 +157,20 @@ void TaskService::Register(ttrpc::Server& server) {
         std::lock_guard lock(mu_);
         t->starting = false;
         if (!pid.ok()) return pid.status();
-        t->io->Started();
         t->pid = *pid;
+        t->io->Started();
+        // A pod is one memory cgroup: each of its tasks reports the pod's OOMs.
+        auto oom = OomWatcher::Watch(static_cast<pid_t>(t->pid), [this, id = t->id] {
+          std::lock_guard lock(mu_);
+          events::TaskOOM ev;
+          ev.set_container_id(id);
+          events_->Publish("/tasks/oom", ev);
+        });
+        if (oom.ok()) {
+          t->oom = *std::move(oom);
+        } else {
+          Log("task " + t->id + ": no OOM events: " + std::string(oom.status().message()));
+        }
         t->started = true;
         t->status = types::RUNNING;
         t->call = std::make_unique<grpc::ClientContext>();
@@ -335,6 +349,7 @@ void TaskService::Register(ttrpc::Server& server) {
   RegisterPauseResume(server);
   RegisterStats(server);
   RegisterExec(server);
+  RegisterUpdate(server);
 
   auto unimplemented = [&](const std::string& method, const std::string& why) {
     server.Register(svc, method,
@@ -343,7 +358,6 @@ void TaskService::Register(ttrpc::Server& server) {
                     });
   };
   unimplemented("Checkpoint", "checkpoint: rauha zones cannot be checkpointed");
-  unimplemented("Update", "update: not supported by rauha's shim yet");
 }
 
 }  // namespace rauha::cshim

@@ -38,6 +38,9 @@ class TaskService {
   void RegisterPauseResume(ttrpc::Server& server);
   void RegisterStats(ttrpc::Server& server);
 
+  // update_service.cc: Update (resources) through the zone's policy.
+  void RegisterUpdate(ttrpc::Server& server);
+
   // exec_service.cc: Exec, ResizePty, CloseIO, and the exec side of the others.
   void RegisterExec(ttrpc::Server& server);
   void RunExec(std::shared_ptr<Task> task, std::shared_ptr<Exec> exec);
@@ -59,6 +62,7 @@ class TaskService {
   EventPublisher* events_;
   std::function<void()> on_idle_shutdown_;
   std::mutex mu_;
+  std::mutex update_mu_;        // Update calls, one at a time
   std::condition_variable cv_;  // a task's state changed
   std::map<std::string, std::shared_ptr<Task>> tasks_;
 };

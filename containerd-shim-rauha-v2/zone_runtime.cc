@@ -96,6 +96,30 @@ absl::StatusOr<zpb::ZoneStatsResponse> ZoneRuntime::ZoneStats(const std::string&
   return response;
 }
 
+absl::StatusOr<std::string> ZoneRuntime::GetPolicy(const std::string& name) {
+  auto channel = Channel();
+  if (!channel.ok()) return channel.status();
+  zpb::GetPolicyRequest request;
+  request.set_zone_name(name);
+  zpb::GetPolicyResponse response;
+  grpc::ClientContext ctx;
+  grpc::Status s = zpb::ZoneService::NewStub(*channel)->GetPolicy(&ctx, request, &response);
+  if (!s.ok()) return FromGrpc(s, "policy of zone " + name);
+  return response.policy_toml();
+}
+
+absl::Status ZoneRuntime::ApplyPolicy(const std::string& name, const std::string& policy_toml) {
+  auto channel = Channel();
+  if (!channel.ok()) return channel.status();
+  zpb::ApplyPolicyRequest request;
+  request.set_zone_name(name);
+  request.set_policy_toml(policy_toml);
+  zpb::ApplyPolicyResponse response;
+  grpc::ClientContext ctx;
+  return FromGrpc(zpb::ZoneService::NewStub(*channel)->ApplyPolicy(&ctx, request, &response),
+                  "apply the updated resources to zone " + name);
+}
+
 namespace ppb = rauha::process::v1;
 
 absl::StatusOr<uint32_t> ZoneRuntime::StartProcess(const std::string& zone, const std::string& id,

@@ -39,6 +39,9 @@ class ZoneRuntime {
   absl::Status PauseZone(const std::string& name);
   absl::Status ResumeZone(const std::string& name);
   absl::StatusOr<rauha::zone::v1::ZoneStatsResponse> ZoneStats(const std::string& name);
+  // The zone's policy as TOML, and a new one applied to the live zone (its cgroup limits).
+  absl::StatusOr<std::string> GetPolicy(const std::string& name);
+  absl::Status ApplyPolicy(const std::string& name, const std::string& policy_toml);
 
   // Starts `process` as `id` in zone `zone` on the mounted `rootfs`, or (an exec, `rootfs`
   // empty) in the root and namespaces of the running process `join`; stdio from `io`.

@@ -103,8 +103,15 @@ class NormalPriorityForSpawn {
   int restore_ = 0;
 };
 
-cgroup::Limits LimitsOf(const policy::Policy& p) {
+// `replacing`: the policy a live zone had, whose CPU quota is lifted if `p` has none.
+cgroup::Limits LimitsOf(const policy::Policy& p, const policy::Policy* replacing = nullptr) {
   cgroup::Limits l;
+  l.cpu_period_us = p.resources.cpu_period_us;
+  if (p.resources.cpu_quota_us) {
+    l.cpu_quota_us = p.resources.cpu_quota_us;
+  } else if (replacing && replacing->resources.cpu_quota_us) {
+    l.cpu_quota_us = cgroup::kUnlimited;
+  }
   // Unbounded is written ("max"), so that a policy applied to a live zone lifts a limit.
   l.memory_bytes = p.resources.memory_limit_bytes.value_or(cgroup::kUnlimited);
   l.pids_max = p.resources.pids_max.value_or(cgroup::kUnlimited);
@@ -845,22 +852,22 @@ absl::Status ZoneManager::ApplyPolicy(const std::string& name, const std::string
     return absl::FailedPreconditionError(
         StrCat("zone \"", name, "\" is ", ToString(z->state), "; a policy applies to live zones"));
   }
-  auto limits = cgroup::ApplyLimits(z->cgroup, LimitsOf(pol));
+  auto limits = cgroup::ApplyLimits(z->cgroup, LimitsOf(pol, &z->policy));
   if (!limits.ok()) {
     // Put the previous limits back so a refused policy changes nothing.
-    (void)cgroup::ApplyLimits(z->cgroup, LimitsOf(z->policy));
+    (void)cgroup::ApplyLimits(z->cgroup, LimitsOf(z->policy, &pol));
     return Annotate(limits.status(), "applying policy");
   }
   if (pol.network.mode == policy::NetworkMode::kBridged && network_) {
     // One nftables transaction: new connections see either the old rules or the new ones.
     if (auto st = network_->UpdatePolicy(z->record.id, pol); !st.ok()) {
-      (void)cgroup::ApplyLimits(z->cgroup, LimitsOf(z->policy));
+      (void)cgroup::ApplyLimits(z->cgroup, LimitsOf(z->policy, &pol));
       return Annotate(st, "applying policy");
     }
   }
   if (hub_) {
     if (auto st = hub_->UpdateZone(z->record.id, pol); !st.ok()) {
-      (void)cgroup::ApplyLimits(z->cgroup, LimitsOf(z->policy));
+      (void)cgroup::ApplyLimits(z->cgroup, LimitsOf(z->policy, &pol));
       if (pol.network.mode == policy::NetworkMode::kBridged && network_)
         (void)network_->UpdatePolicy(z->record.id, z->policy);
       return Annotate(st, "applying policy");
@@ -870,7 +877,7 @@ absl::Status ZoneManager::ApplyPolicy(const std::string& name, const std::string
   next.policy_toml = policy::ToCanonicalToml(pol);
   if (auto st = store_->PutZone(next); !st.ok()) {
     // Not recorded, so not applied: the kernel goes back to the zone's recorded policy.
-    (void)cgroup::ApplyLimits(z->cgroup, LimitsOf(z->policy));
+    (void)cgroup::ApplyLimits(z->cgroup, LimitsOf(z->policy, &pol));
     if (pol.network.mode == policy::NetworkMode::kBridged && network_)
       (void)network_->UpdatePolicy(z->record.id, z->policy);
     if (hub_) (void)hub_->UpdateZone(z->record.id, z->policy);

@@ -102,6 +102,10 @@ std::string ToCanonicalToml(const Policy& p) {
   }
   if (r.io_weight) Line(out, "io_weight", StrCat(*r.io_weight));
   Line(out, "pids_max", r.pids_max ? StrCat(*r.pids_max) : Quote("max"));
+  if (r.cpu_quota_us) Line(out, "cpu_quota_us", StrCat(*r.cpu_quota_us));
+  if (r.cpu_quota_us || r.cpu_period_us != 100000) {
+    Line(out, "cpu_period_us", StrCat(r.cpu_period_us));
+  }
 
   out += "\n[network]\n";
   Line(out, "mode", Quote(ToString(p.network.mode)));

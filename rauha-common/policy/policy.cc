@@ -137,7 +137,13 @@ class Parser {
                        policy_.resources.io_weight = static_cast<uint32_t>(v);
                      });
                    }},
-                  {"pids_max", [this](auto& n, auto f) { return PidsMax(n, f); }}};
+                  {"pids_max", [this](auto& n, auto f) { return PidsMax(n, f); }},
+                  {"cpu_quota_us", [this](auto& n, auto f) { return CpuQuota(n, f); }},
+                  {"cpu_period_us", [this](auto& n, auto f) {
+                     return Integer(n, f, 1000, 1000000, [this](int64_t v) {
+                       policy_.resources.cpu_period_us = static_cast<uint64_t>(v);
+                     });
+                   }}};
     } else if (name == "network") {
       handlers = {
           {"mode", [this](auto& n, auto f) { return NetworkModeKey(n, f); }},
@@ -302,6 +308,21 @@ class Parser {
                           ") or \"max\" (unbounded), got \"", node.as_string()->get(), "\""));
     }
     return Integer(node, field, 1, kMaxPids, [this](int64_t v) { policy_.resources.pids_max = v; });
+  }
+
+  absl::Status CpuQuota(const toml::node& node, std::string_view field) {
+    constexpr int64_t kMaxQuota = int64_t{1} << 40;
+    if (const auto* s = node.as_string(); s != nullptr && s->get() == "max") {
+      policy_.resources.cpu_quota_us.reset();
+      return absl::OkStatus();
+    }
+    if (node.is_string()) {
+      return Error(node.source(), StrCat(field, " must be an integer (1000..", kMaxQuota,
+                                         " microseconds) or \"max\" (no quota), got \"",
+                                         node.as_string()->get(), "\""));
+    }
+    return Integer(node, field, 1000, kMaxQuota,
+                   [this](int64_t v) { policy_.resources.cpu_quota_us = v; });
   }
 
   absl::Status MemoryLimit(const toml::node& node, std::string_view field) {

@@ -19,7 +19,9 @@
 //   [resources]     cpu_shares (int 2..262144; default 1024), memory_limit ("4Gi", "512Mi",
 //                   "1G", bytes as int or string, or "max" = unbounded; default "4Gi"),
 //                   io_weight (int 1..10000; default 100), pids_max (int >= 1 or "max";
-//                   default 512)
+//                   default 512), cpu_quota_us (int 1000..2^40 or "max"; default "max": the
+//                   zone's CPU time per cpu_period_us) and cpu_period_us (int
+//                   1000..1000000; default 100000) -- ours; written only when a quota is set
 //   [network]       mode ("isolated" | "bridged" | "host"; default "isolated"), allowed_zones
 //                   ([zone names]), allowed_egress / allowed_ingress (["CIDR:port"], or
 //                   "CIDR" / an address without a port = every port; port 0 = every port);
@@ -111,7 +113,9 @@ struct Policy {
     std::optional<uint64_t> memory_limit_bytes;  // nullopt: unbounded ("max")
     std::string memory_limit_text;               // as written ("4Gi"), for canonical output
     std::optional<uint32_t> io_weight;
-    std::optional<uint64_t> pids_max;  // nullopt: unbounded ("max")
+    std::optional<uint64_t> pids_max;      // nullopt: unbounded ("max")
+    std::optional<uint64_t> cpu_quota_us;  // nullopt: no quota ("max")
+    uint64_t cpu_period_us = 100000;
   } resources;
   struct Network {
     NetworkMode mode = NetworkMode::kIsolated;

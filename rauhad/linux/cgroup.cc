@@ -484,6 +484,23 @@ absl::StatusOr<std::vector<LimitReport>> ApplyLimits(const ZoneCgroup& cg, const
     }
   }
   if (limits.io_weight) RAUHA_RETURN_IF_ERROR(add(ApplyIoWeight(cg, *limits.io_weight)));
+  if (limits.cpu_quota_us) {
+    const bool none = *limits.cpu_quota_us == kUnlimited;
+    if (cg.cpu_path.empty()) {
+      out.push_back(Unavailable("cpu_quota", "the cpu controller is not available"));
+    } else if (cg.cpu_v2) {
+      RAUHA_RETURN_IF_ERROR(
+          add(Write("cpu_quota", cg.cpu_path, "cpu.max",
+                    StrCat(none ? std::string("max") : StrCat(*limits.cpu_quota_us), " ",
+                           limits.cpu_period_us))));
+    } else {
+      // v1: the period first (a quota is checked against it); -1 lifts the quota.
+      RAUHA_RETURN_IF_ERROR(
+          add(Write("cpu_quota", cg.cpu_path, "cpu.cfs_period_us", StrCat(limits.cpu_period_us))));
+      RAUHA_RETURN_IF_ERROR(add(Write("cpu_quota", cg.cpu_path, "cpu.cfs_quota_us",
+                                      none ? std::string("-1") : StrCat(*limits.cpu_quota_us))));
+    }
+  }
   return out;
 }
 

@@ -42,11 +42,13 @@ struct Limits {
   std::optional<uint64_t> pids_max;      // or kUnlimited
   std::optional<uint64_t> cpu_shares;    // v1 cpu.shares scale; converted to cpu.weight on v2
   std::optional<uint32_t> io_weight;     // 1..10000; clamped to blkio.weight's 10..1000 on v1
+  std::optional<uint64_t> cpu_quota_us;  // per cpu_period_us, or kUnlimited
+  uint64_t cpu_period_us = 100000;
 };
 
 // One control's outcome: applied, or why not ("no blkio.weight on this kernel").
 struct LimitReport {
-  std::string control;  // "memory_limit", "pids_max", "cpu_shares", "io_weight"
+  std::string control;  // "memory_limit", "pids_max", "cpu_shares", "io_weight", "cpu_quota"
   bool applied = false;
   std::string detail;  // file written and value, or the reason it is unavailable
 };

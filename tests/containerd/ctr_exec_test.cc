@@ -128,7 +128,8 @@ class TerminalCtr {
   void Type(const std::string& text) { (void)!::write(master_, text.data(), text.size()); }
   // ctr's exit status (-1 if it did not exit within 60 s).
   int Wait() {
-    for (int i = 0; i < 6000; ++i) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (std::chrono::steady_clock::now() < deadline) {
       int status = 0;
       pid_t r = ::waitpid(pid_, &status, WNOHANG);
       if (r == pid_) {
@@ -137,9 +138,12 @@ class TerminalCtr {
       }
       char buf[4096];
       pollfd p{master_, POLLIN, 0};
-      if (::poll(&p, 1, 10) > 0) {
-        ssize_t n = ::read(master_, buf, sizeof(buf));
-        if (n > 0) seen_.append(buf, static_cast<size_t>(n));
+      ssize_t n = ::poll(&p, 1, 10) > 0 ? ::read(master_, buf, sizeof(buf)) : 0;
+      if (n > 0) {
+        seen_.append(buf, static_cast<size_t>(n));
+      } else {
+        // EIO once ctr closed the terminal: it is exiting, not yet reapable.
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
       }
     }
     return -1;
