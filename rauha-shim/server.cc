@@ -176,6 +176,7 @@ struct Server::Conn {
 
 struct Server::Task {
   uint64_t serial = 0;
+  bool host_ids = false;  // runs without the zone's user namespace
   pid_t pid = 0;
   UniqueFd pidfd, out, err;
   UniqueFd out_file, err_file;  // the complete output (TaskSpec.output_dir), or empty
@@ -552,6 +553,14 @@ absl::StatusOr<json> Server::Start(const json& params) {
           StrCat("task \"", plan->join_task, "\" is not running in this zone: nothing to join"));
     }
     plan->join_pidfd = target->second->pidfd.get();
+    // An exec has the ids of the task it joins: one that kept the host's (a root that cannot
+    // be idmapped) would show the exec its own files as nobody's.
+    if (target->second->host_ids && plan->userns_fd >= 0) {
+      plan->userns_fd = -1;
+      plan->userns_first = 0;
+      plan->warnings.push_back(StrCat("zone.userns: task ", plan->join_task,
+                                      " has the host's ids, and so does this process joining it"));
+    }
   }
   auto task = std::make_unique<Task>();
   if (!plan->log_path.empty()) {
@@ -601,6 +610,7 @@ absl::StatusOr<json> Server::Start(const json& params) {
   task->tty_master = std::move(launched->tty_master);
   task->output_limit = plan->output_limit;
   task->rootfs_dir = plan->rootfs_dir;
+  task->host_ids = plan->userns_fd < 0;
   task->result.pid = launched->pid;
   task->result.start_error = std::move(launched->start_error);
   task->result.warnings = std::move(plan->warnings);

@@ -46,6 +46,15 @@ TEST_F(CtrExecTest, ExecOutputAndExitCodeThroughItsOwnFifos) {
       << out;
   EXPECT_EQ(out.find("usr"), std::string::npos) << out;
   EXPECT_NE(out.find("sleep 1000"), std::string::npos) << out;
+  // It has the container's ids: root may write where the container's root may (the container
+  // keeps the host's ids on containerd's overlayfs root; a zone-namespace root could not).
+  ASSERT_EQ(containerd_->Ctr(ExecCmd(dir_,
+                                     "--exec-id e4 ex1 /bin/busybox sh -c "
+                                     "'touch /made-by-exec && echo made'"),
+                             &out),
+            0)
+      << out;
+  EXPECT_EQ(out, "made\n");
   // A command that does not exist: 127 and the reason, as a shell says it.
   EXPECT_NE(containerd_->Ctr(ExecCmd(dir_, "--exec-id e3 ex1 /no/such/program"), &out), 0) << out;
   KillAndRemove("ex1");
