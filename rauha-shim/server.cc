@@ -177,6 +177,9 @@ struct Server::Conn {
 struct Server::Task {
   uint64_t serial = 0;
   bool host_ids = false;  // runs without the zone's user namespace
+  // Where Landlock lets it write (TaskPlan), for the execs that join it.
+  bool root_writable = false;
+  std::vector<std::string> overlay_dirs, scratch_dirs;
   pid_t pid = 0;
   UniqueFd pidfd, out, err;
   UniqueFd out_file, err_file;  // the complete output (TaskSpec.output_dir), or empty
@@ -553,6 +556,10 @@ absl::StatusOr<json> Server::Start(const json& params) {
           StrCat("task \"", plan->join_task, "\" is not running in this zone: nothing to join"));
     }
     plan->join_pidfd = target->second->pidfd.get();
+    // And may write where it may (Landlock): a container's writable root and layers.
+    plan->root_writable = target->second->root_writable;
+    plan->overlay_dirs = target->second->overlay_dirs;
+    plan->scratch_dirs = target->second->scratch_dirs;
     // An exec has the ids of the task it joins: one that kept the host's (a root that cannot
     // be idmapped) would show the exec its own files as nobody's.
     if (target->second->host_ids && plan->userns_fd >= 0) {
@@ -611,6 +618,9 @@ absl::StatusOr<json> Server::Start(const json& params) {
   task->output_limit = plan->output_limit;
   task->rootfs_dir = plan->rootfs_dir;
   task->host_ids = plan->userns_fd < 0;
+  task->root_writable = plan->root_writable;
+  task->overlay_dirs = plan->overlay_dirs;
+  task->scratch_dirs = plan->scratch_dirs;
   task->result.pid = launched->pid;
   task->result.start_error = std::move(launched->start_error);
   task->result.warnings = std::move(plan->warnings);
