@@ -3,6 +3,7 @@
 // pod has none yet), `delete` cleans up after a task whose shim is gone, `serve` is the
 // daemonized shim itself. See /work/shared/CONTAINERD.md-style facts in the README.
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,6 +17,9 @@
 
 int main(int argc, char** argv) {
   using namespace rauha::cshim;
+  // One malloc arena: the shim's threads (ttrpc calls, gRPC's, relays) are mostly idle, and a
+  // per-thread arena each costs a pod's shim its own dirty pages.
+  ::mallopt(M_ARENA_MAX, 1);
   std::vector<std::string> args(argv + 1, argv + argc);
   auto options = ParseOptions(args);
   if (!options.ok()) {
