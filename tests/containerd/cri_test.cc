@@ -538,6 +538,42 @@ TEST_F(CriTest, PodNetworkingFollowsTheZonesPolicies) {
   for (const auto& pod : {allowed, denied, server}) StopAndRemove(pod);
 }
 
+// ExecSync (kubectl exec without a terminal): a command in a running container of the pod,
+// its stdout, stderr and exit code back through CRI, in the pod's network namespace.
+TEST_F(CriTest, ExecSyncRunsInTheContainerAndReturnsItsOutput) {
+  auto config = PodConfig("exec");
+  std::string pod = RunPod(config);
+  ASSERT_FALSE(pod.empty());
+  struct stat netns_st;
+  std::string netns_path = PodNetnsPath(pod);
+  ASSERT_EQ(::stat(netns_path.c_str(), &netns_st), 0) << netns_path;
+  std::string c = StartContainer(pod, config, "sleeper", {"/bin/busybox", "sleep", "600"});
+  ASSERT_FALSE(c.empty());
+  cri::ExecSyncRequest req;
+  req.set_container_id(c);
+  for (const char* arg :
+       {"/bin/busybox", "sh", "-c",
+        "echo to-stdout; echo to-stderr >&2; readlink /proc/self/ns/net; exit 3"}) {
+    req.add_cmd(arg);
+  }
+  req.set_timeout(60);
+  cri::ExecSyncResponse resp;
+  grpc::ClientContext ctx;
+  grpc::Status s = runtime_->ExecSync(&ctx, req, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message() << "\n" << containerd_->log();
+  EXPECT_EQ(resp.exit_code(), 3);
+  EXPECT_EQ(resp.stdout(), "to-stdout\nnet:[" + std::to_string(netns_st.st_ino) + "]\n");
+  EXPECT_EQ(resp.stderr(), "to-stderr\n");
+  // The container itself runs on.
+  grpc::ClientContext status_ctx;
+  cri::ContainerStatusRequest status_req;
+  status_req.set_container_id(c);
+  cri::ContainerStatusResponse status;
+  ASSERT_TRUE(runtime_->ContainerStatus(&status_ctx, status_req, &status).ok());
+  EXPECT_EQ(status.status().state(), cri::CONTAINER_RUNNING);
+  StopAndRemove(pod);
+}
+
 // The handler's runtime options ConfigPath: a policy file for every rauha pod without an
 // annotation.
 class CriConfigPathTest : public CriTest {
