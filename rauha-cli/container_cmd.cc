@@ -12,7 +12,9 @@
 #include <thread>
 
 #include "rauha-cli/commands.h"
+#include "rauha-cli/log_time.h"
 #include "rauha-cli/signals.h"
+#include "rauha-common/timeutil.h"
 #include "rauha/v1/container.grpc.pb.h"
 
 namespace rauha::cli {
@@ -164,23 +166,64 @@ int AttachStream(Stub& stub, const std::string& id, bool forward_stdin, bool tty
   return Fail("the attach stream ended without the container's exit code", kExitRuntimeError);
 }
 
-// Prints the container's log lines (stdout to stdout, stderr to stderr).
-int StreamLogs(Stub& stub, const std::string& id, bool follow, uint32_t tail) {
-  grpc::ClientContext ctx;
-  CancelOnSignal cancel(&ctx);
-  cv1::ContainerLogsRequest req;
-  req.set_container_id(id);
-  req.set_follow(follow);
-  req.set_tail(tail);
-  auto reader = stub.ContainerLogs(&ctx, req);
+struct LogsArgs {
+  bool follow = false;
+  bool timestamps = false;
+  uint32_t tail = 0;
+  std::string since, until;  // as given (ParseLogTime)
+};
+
+// Prints a ContainerLogs stream's lines (stdout to stdout, stderr to stderr), docker's way:
+// with `timestamps`, each line after its RFC 3339 time and a space.
+int PrintLogStream(grpc::ClientReader<cv1::ContainerLogEntry>& reader, bool timestamps,
+                   const CancelOnSignal& cancel) {
   cv1::ContainerLogEntry e;
-  while (reader->Read(&e)) {
-    WriteAll(e.source() == "stderr" ? STDERR_FILENO : STDOUT_FILENO, e.line() + "\n");
+  while (reader.Read(&e)) {
+    std::string line = timestamps ? StrCat(e.timestamp(), " ", e.line(), "\n") : e.line() + "\n";
+    WriteAll(e.source() == "stderr" ? STDERR_FILENO : STDOUT_FILENO, line);
   }
-  grpc::Status s = reader->Finish();
+  grpc::Status s = reader.Finish();
   if (cancel.signal() != 0) return 128 + cancel.signal();
   if (!s.ok()) return Fail(DescribeRpcError(s));
   return 0;
+}
+
+int StreamLogs(Stub& stub, const std::string& id, const LogsArgs& a) {
+  cv1::ContainerLogsRequest req;
+  req.set_container_id(id);
+  req.set_follow(a.follow);
+  req.set_tail(a.tail);
+  int64_t now = NowUnixNanos();
+  // The CLI reads docker's forms; the wire carries RFC 3339 in UTC.
+  auto bound = [now](const std::string& given) -> absl::StatusOr<std::string> {
+    if (given.empty()) return std::string();
+    auto t = ParseLogTime(given, now);
+    if (!t.ok()) return t.status();
+    return Rfc3339FromNanos(*t);
+  };
+  auto since = bound(a.since);
+  if (!since.ok()) return Fail(since.status(), kExitUsage);
+  auto until = bound(a.until);
+  if (!until.ok()) return Fail(until.status(), kExitUsage);
+  req.set_since(*since);
+  req.set_until(*until);
+  grpc::ClientContext ctx;
+  CancelOnSignal cancel(&ctx);
+  auto reader = stub.ContainerLogs(&ctx, req);
+  return PrintLogStream(*reader, a.timestamps, cancel);
+}
+
+// The container's exit code once it has stopped (docker: 128 + N for signal N).
+int WaitExit(Stub& stub, const std::string& id) {
+  grpc::ClientContext ctx;
+  CancelOnSignal cancel(&ctx);
+  cv1::WaitContainerRequest req;
+  req.set_container_id(id);
+  cv1::WaitContainerResponse resp;
+  grpc::Status s = stub.WaitContainer(&ctx, req, &resp);
+  if (cancel.signal() != 0) return 128 + cancel.signal();
+  if (!s.ok()) return Fail(DescribeRpcError(s), kExitRuntimeError);
+  return resp.exit_code();
 }
 
 grpc::Status Delete(Stub& stub, const std::string& id, bool force) {
@@ -228,6 +271,8 @@ int RunRun(const Cli& cli, const RunArgs& a, const std::vector<std::string>& wor
   req.set_working_dir(a.workdir);
   req.set_tty(a.tty);
   req.set_open_stdin(a.interactive);
+  // rauhad removes it at its exit, whether or not this process is still there to see it.
+  req.set_auto_remove(a.rm);
   cv1::CreateContainerResponse created;
   {
     grpc::ClientContext ctx;
@@ -235,6 +280,7 @@ int RunRun(const Cli& cli, const RunArgs& a, const std::vector<std::string>& wor
     if (!s.ok()) return Fail(DescribeRpcError(s), kExitRuntimeError);
   }
   const std::string id = created.container_id();
+  // A start that failed leaves it Created, which its exit would never remove.
   auto remove = [&] {
     if (!a.rm) return;
     grpc::Status s = Delete(**stub, id, true);
@@ -249,35 +295,35 @@ int RunRun(const Cli& cli, const RunArgs& a, const std::vector<std::string>& wor
     std::cout << id << "\n";
     return 0;
   }
-  int code;
   if (a.interactive || a.tty) {
-    // Attached before the start, so nothing of its output is missed.
-    code = AttachStream(**stub, id, a.interactive, a.tty, [&]() -> absl::Status {
+    // Attached before the start, so nothing of its output is missed; the stream ends with
+    // the exit code.
+    return AttachStream(**stub, id, a.interactive, a.tty, [&]() -> absl::Status {
       grpc::Status s = Start(**stub, id);
-      return s.ok() ? absl::OkStatus() : absl::FailedPreconditionError(DescribeRpcError(s));
+      if (s.ok()) return absl::OkStatus();
+      remove();
+      return absl::FailedPreconditionError(DescribeRpcError(s));
     });
-  } else {
-    grpc::Status s = Start(**stub, id);
-    if (!s.ok()) {
-      remove();
-      return Fail(DescribeRpcError(s), kExitRuntimeError);
-    }
-    // The log has all of it, stdout and stderr apart; it ends when the container stops.
-    int logs = StreamLogs(**stub, id, true, 0);
-    if (logs != 0) {
-      remove();
-      return logs;
-    }
-    grpc::ClientContext ctx;
-    cv1::GetContainerRequest get;
-    get.set_container_id(id);
-    cv1::GetContainerResponse info;
-    grpc::Status g = (*stub)->GetContainer(&ctx, get, &info);
-    if (!g.ok()) return Fail(DescribeRpcError(g), kExitRuntimeError);
-    code = info.container().has_exit_code() ? info.container().exit_code() : kExitRuntimeError;
   }
-  remove();
-  return code;
+  // The log has all of its output, stdout and stderr apart. The follow is in place (initial
+  // metadata) before the start, and rauhad keeps an auto-removed container until the follow
+  // has read to the end; the stream ends when the container has stopped.
+  grpc::ClientContext ctx;
+  CancelOnSignal cancel(&ctx);
+  cv1::ContainerLogsRequest logs;
+  logs.set_container_id(id);
+  logs.set_follow(true);
+  logs.set_wait_for_start(true);
+  auto reader = (*stub)->ContainerLogs(&ctx, logs);
+  reader->WaitForInitialMetadata();
+  if (grpc::Status s = Start(**stub, id); !s.ok()) {
+    ctx.TryCancel();
+    (void)reader->Finish();
+    remove();
+    return Fail(DescribeRpcError(s), kExitRuntimeError);
+  }
+  if (int rc = PrintLogStream(*reader, false, cancel); rc != 0) return rc;
+  return WaitExit(**stub, id);
 }
 
 // "Up", "Exited (0)", "Created", "Paused".
@@ -441,21 +487,47 @@ void AddContainerCommands(CLI::App& app, Cli& cli) {
     cmd->callback([&cli, all, json, zone] { cli.exit_code = RunPs(cli, *all, *json, *zone); });
   }
   {
-    auto follow = std::make_shared<bool>(false);
-    auto tail = std::make_shared<uint32_t>(0);
+    auto a = std::make_shared<LogsArgs>();
     auto ref = std::make_shared<std::string>();
     CLI::App* cmd = app.add_subcommand("logs", "Print a container's output");
-    cmd->add_flag("-f,--follow", *follow, "keep printing until it stops");
-    cmd->add_option("-n,--tail", *tail, "only the last N lines (0: all)");
+    cmd->add_flag("-f,--follow", a->follow, "keep printing until it stops");
+    cmd->add_option("-n,--tail", a->tail, "only the last N lines (0: all)");
+    cmd->add_flag("-t,--timestamps", a->timestamps, "each line after its time (RFC 3339, UTC)");
+    cmd->add_option("--since", a->since,
+                    "only lines since a time: RFC 3339 (2026-11-30T16:20:28Z), a date, Unix "
+                    "seconds, or a duration before now (10m, 1h30m)");
+    cmd->add_option("--until", a->until, "only lines before a time (the forms of --since)");
     cmd->add_option("container", *ref, "id, id prefix or name")->required();
-    cmd->callback([&cli, follow, tail, ref] {
+    cmd->callback([&cli, a, ref] {
       auto stub = MakeStub<cv1::ContainerService>(cli);
       if (!stub.ok()) {
         cli.exit_code = Fail(stub.status());
         return;
       }
       auto id = Resolve(**stub, *ref);
-      cli.exit_code = id.ok() ? StreamLogs(**stub, *id, *follow, *tail) : Fail(id.status());
+      cli.exit_code = id.ok() ? StreamLogs(**stub, *id, *a) : Fail(id.status());
+    });
+  }
+  {
+    auto refs = std::make_shared<std::vector<std::string>>();
+    CLI::App* cmd = app.add_subcommand(
+        "wait", "Wait until containers stop; print each one's exit code (docker wait)");
+    cmd->add_option("containers", *refs, "ids, id prefixes or names")->required();
+    cmd->callback([&cli, refs] {
+      auto stub = MakeStub<cv1::ContainerService>(cli);
+      if (!stub.ok()) {
+        cli.exit_code = Fail(stub.status());
+        return;
+      }
+      for (const auto& ref : *refs) {
+        auto id = Resolve(**stub, ref);
+        if (!id.ok()) {
+          cli.exit_code = Fail(id.status());
+          continue;
+        }
+        int code = WaitExit(**stub, *id);
+        std::cout << code << "\n" << std::flush;
+      }
     });
   }
   {

@@ -21,6 +21,7 @@ json ToJson(const Container& c) {
             {"gid", c.gid},
             {"tty", c.tty},
             {"open_stdin", c.open_stdin},
+            {"auto_remove", c.auto_remove},
             {"state", c.state},
             {"pid", c.pid},
             {"created_at", c.created_at},
@@ -49,6 +50,7 @@ absl::StatusOr<Container> ContainerFromJson(const json& j) {
     c.gid = j.value("gid", int64_t{-1});
     c.tty = j.value("tty", false);
     c.open_stdin = j.value("open_stdin", false);
+    c.auto_remove = j.value("auto_remove", false);
     c.state = j.at("state").get<std::string>();
     c.pid = j.value("pid", int64_t{0});
     if (j.contains("exit_code")) c.exit_code = j.at("exit_code").get<int>();

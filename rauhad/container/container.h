@@ -35,6 +35,7 @@ struct Container {
   int64_t gid = -1;
   bool tty = false;
   bool open_stdin = false;
+  bool auto_remove = false;      // removed by rauhad once it has stopped (run --rm)
   std::string state = kCreated;  // kCreated, kRunning or kStopped (kPaused is the zone's)
   int64_t pid = 0;               // of its init, in the shim's pid namespace, while running
   std::optional<int> exit_code;

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <iterator>
 
 #include "rauha-common/errors.h"
 #include "rauha-common/ids.h"
@@ -118,6 +119,48 @@ shim::TaskSpec ProcessSpec(const ZoneView& zone, const std::string& task_id, con
 
 }  // namespace
 
+void ChangeSignal::Bump() {
+  {
+    std::lock_guard lock(mu_);
+    ++seq_;
+  }
+  cv_.notify_all();
+}
+
+void ChangeSignal::WaitPast(uint64_t* seen, int wait_ms) {
+  std::unique_lock lock(mu_);
+  cv_.wait_for(lock, std::chrono::milliseconds(wait_ms), [&] { return seq_ != *seen; });
+  *seen = seq_;
+}
+
+uint64_t ChangeSignal::Current() {
+  std::lock_guard lock(mu_);
+  return seq_;
+}
+
+LogFollow::LogFollow(ContainerManager* manager, std::string id,
+                     std::shared_ptr<ChangeSignal> signal, bool wait_for_start)
+    : manager_(manager),
+      id_(std::move(id)),
+      signal_(std::move(signal)),
+      seen_(signal_->Current()),
+      wait_for_start_(wait_for_start) {}
+
+LogFollow::~LogFollow() {
+  std::lock_guard lock(manager_->mu_);
+  auto it = manager_->entries_.find(id_);
+  if (it != manager_->entries_.end()) --it->second->log_followers;
+  manager_->cv_.notify_all();
+}
+
+bool LogFollow::MoreMayCome() {
+  std::lock_guard lock(manager_->mu_);
+  auto it = manager_->entries_.find(id_);
+  if (it == manager_->entries_.end()) return false;
+  const std::string& state = it->second->c.state;
+  return state == kRunning || (wait_for_start_ && state == kCreated);
+}
+
 ContainerManager::ContainerManager(DaemonConfig config, store::Store* store, ZoneManager* zones,
                                    TaskRunner* runner, image::ImageStore* images, EventBus* events)
     : config_(std::move(config)),
@@ -221,6 +264,7 @@ absl::StatusOr<ContainerView> ContainerManager::Create(const CreateRequest& req)
   }
   c.tty = req.tty;
   c.open_stdin = req.open_stdin;
+  c.auto_remove = req.auto_remove;
   c.created_at = NowRfc3339();
 
   if (req.zone_name.empty()) {
@@ -278,6 +322,9 @@ absl::Status ContainerManager::Start(const std::string& id) {
     std::lock_guard lock(mu_);
     RAUHA_ASSIGN_OR_RETURN(Entry * e, FindLocked(id));
     if (e->c.state == kRunning) return absl::OkStatus();
+    if (e->removing) {
+      return absl::FailedPreconditionError(StrCat("container ", id, " is being removed"));
+    }
     if (e->watching) {
       return absl::FailedPreconditionError(
           StrCat("container ", id, " is still being stopped; try again"));
@@ -323,6 +370,7 @@ absl::Status ContainerManager::Start(const std::string& id) {
       std::fprintf(stderr, "rauhad: container %s: %s\n", id.c_str(), ToStd(st.message()).c_str());
     }
     e->watcher = std::thread([this, id, socket = zone.shim_socket] { Watch(id, socket); });
+    e->changes->Bump();
     cv_.notify_all();
   }
   events_->Publish(c.zone_name, "container.started", StrCat(id, " (", c.name, ")"));
@@ -333,17 +381,25 @@ absl::Status ContainerManager::Start(const std::string& id) {
 
 void ContainerManager::Watch(const std::string& id, const std::string& shim_socket) {
   OutputHub* hub = nullptr;
+  std::shared_ptr<ChangeSignal> changes;
   std::string zone_id;
+  bool auto_remove = false;
   {
     std::lock_guard lock(mu_);
     auto it = entries_.find(id);
     if (it == entries_.end()) return;
     hub = &it->second->output;
+    changes = it->second->changes;
     zone_id = it->second->c.zone_id;
+    auto_remove = it->second->c.auto_remove;
   }
   ShimClient shim(shim_socket);
   auto result = shim.WaitStreaming(
-      id, [hub](bool is_stderr, std::string_view data) { hub->Publish(is_stderr, data); },
+      id,
+      [hub, &changes](bool is_stderr, std::string_view data) {
+        hub->Publish(is_stderr, data);
+        changes->Bump();  // the shim wrote the log before it sent us these bytes
+      },
       [this] { return shutting_down_.load(); });
   if (!result.ok() && shutting_down_) {
     // rauhad stops, the container does not: the next rauhad watches it again.
@@ -363,6 +419,34 @@ void ContainerManager::Watch(const std::string& id, const std::string& shim_sock
   }
   zones_->EndTask(zone_id);
   RecordExit(id, code, why);
+  if (auto_remove) AutoRemove(id);
+}
+
+void ContainerManager::AutoRemove(const std::string& id) {
+  std::vector<std::thread> finished;
+  {
+    std::unique_lock lock(mu_);
+    finished.swap(reaped_);
+    // Followers of its log read to its end first (rauha run prints all of it), within a
+    // bound: a client that stopped reading does not keep the container.
+    cv_.wait_for(lock, std::chrono::seconds(kFollowerGraceS), [&] {
+      auto it = entries_.find(id);
+      return shutting_down_ || it == entries_.end() || it->second->removing ||
+             it->second->log_followers == 0;
+    });
+    // rauhad stops: the next one removes it (Recover).
+    if (shutting_down_) {
+      reaped_.insert(reaped_.end(), std::make_move_iterator(finished.begin()),
+                     std::make_move_iterator(finished.end()));
+      return;
+    }
+  }
+  for (auto& t : finished) t.join();
+  auto st = RemoveStopped(id);
+  if (!st.ok() && !absl::IsNotFound(st) && !absl::IsFailedPrecondition(st)) {
+    std::fprintf(stderr, "rauhad: removing container %s at its exit: %s\n", id.c_str(),
+                 ToStd(st.message()).c_str());
+  }
 }
 
 void ContainerManager::RecordExit(const std::string& id, std::optional<int> exit_code,
@@ -383,6 +467,7 @@ void ContainerManager::RecordExit(const std::string& id, std::optional<int> exit
       std::fprintf(stderr, "rauhad: container %s: %s\n", id.c_str(), ToStd(st.message()).c_str());
     }
     e.output.End(e.c.exit_code);
+    e.changes->Bump();
     cv_.notify_all();
   }
   events_->Publish(
@@ -453,28 +538,69 @@ absl::Status ContainerManager::Delete(const std::string& id, bool force) {
       }
     }
   }
+  // Gone meanwhile: its own exit removed it (auto_remove), which is what was asked.
+  absl::Status removed = RemoveStopped(id);
+  return absl::IsNotFound(removed) ? absl::OkStatus() : removed;
+}
+
+absl::Status ContainerManager::RemoveStopped(const std::string& id) {
+  Container c;
+  std::thread watcher;
+  {
+    std::unique_lock lock(mu_);
+    auto it = entries_.find(id);
+    if (it == entries_.end()) return absl::NotFoundError(StrCat("no container ", id));
+    Entry& e = *it->second;
+    if (e.removing) {
+      // Another caller removes it (its exit, or a DeleteContainer): done when it is gone.
+      cv_.wait(lock, [&] { return !entries_.contains(id); });
+      return absl::OkStatus();
+    }
+    if (e.c.state == kRunning) {
+      return absl::FailedPreconditionError(StrCat("container ", id, " was started again"));
+    }
+    e.removing = true;
+    c = e.c;
+    // Its own watcher removes it (auto_remove): joined by the next removal or at shutdown.
+    // Another one is joined once the entry is gone (it may be waiting for that).
+    if (e.watcher.joinable() && e.watcher.get_id() == std::this_thread::get_id()) {
+      reaped_.push_back(std::move(e.watcher));
+    } else {
+      watcher = std::move(e.watcher);
+    }
+  }
+  // The files and the zone go first, the record and the entry last: a container that is no
+  // longer listed has left nothing, and a crash in between leaves a record that the next
+  // rauhad removes again. The upper layer and log: the overlay was mounted only in the
+  // container's mount namespace, gone with its last process, so this is plain files.
+  absl::Status removed = RemoveTree(DirOf(id));
+  if (c.temporary_zone) {
+    auto st = zones_->Delete(c.zone_name, true);
+    if (!st.ok() && !absl::IsNotFound(st)) {
+      std::fprintf(stderr, "rauhad: removing zone %s of container %s: %s\n", c.zone_name.c_str(),
+                   id.c_str(), ToStd(st.message()).c_str());
+    }
+  }
   std::unique_ptr<Entry> gone;
   {
     std::lock_guard lock(mu_);
     auto it = entries_.find(id);
-    if (it == entries_.end()) return absl::NotFoundError(StrCat("no container ", id));
-    RAUHA_RETURN_IF_ERROR(store_->DeleteContainer(id));
+    if (auto st = store_->DeleteContainer(id); !st.ok()) {
+      std::fprintf(stderr, "rauhad: forgetting container %s: %s\n", id.c_str(),
+                   ToStd(st.message()).c_str());
+      if (removed.ok()) removed = st;
+    }
     gone = std::move(it->second);
     entries_.erase(it);
+    if (c.auto_remove && c.state == kStopped) {
+      removed_exits_.emplace_back(id, ExitRecord{c.exit_code.value_or(255), c.finished_at, true});
+      if (removed_exits_.size() > kRemovedExitsKept) removed_exits_.pop_front();
+    }
+    gone->changes->Bump();
     cv_.notify_all();
   }
-  if (gone->watcher.joinable()) gone->watcher.join();
-  // The upper layer and log: the overlay was mounted only in the container's mount
-  // namespace, gone with its last process, so this is plain files.
-  absl::Status removed = RemoveTree(DirOf(id));
-  if (gone->c.temporary_zone) {
-    auto st = zones_->Delete(gone->c.zone_name, true);
-    if (!st.ok() && !absl::IsNotFound(st)) {
-      std::fprintf(stderr, "rauhad: removing zone %s of container %s: %s\n",
-                   gone->c.zone_name.c_str(), id.c_str(), ToStd(st.message()).c_str());
-    }
-  }
-  events_->Publish(gone->c.zone_name, "container.deleted", id);
+  if (watcher.joinable()) watcher.join();
+  events_->Publish(c.zone_name, "container.deleted", id);
   return Annotate(removed, StrCat("removing the files of container ", id));
 }
 
@@ -505,19 +631,34 @@ absl::StatusOr<std::vector<ContainerView>> ContainerManager::List(const std::str
   return out;
 }
 
-absl::StatusOr<ContainerView> ContainerManager::WaitStopped(
-    const std::string& id, const std::function<bool()>& cancelled) {
+absl::StatusOr<ExitRecord> ContainerManager::Wait(const std::string& id,
+                                                  const std::function<bool()>& cancelled) {
   std::unique_lock lock(mu_);
   while (true) {
-    RAUHA_ASSIGN_OR_RETURN(Entry * e, FindLocked(id));
-    if (e->c.state != kRunning) {
-      Container c = e->c;
-      lock.unlock();
-      return ViewOf(c);
+    auto e = FindLocked(id);
+    if (absl::IsNotFound(e.status())) {
+      for (auto it = removed_exits_.rbegin(); it != removed_exits_.rend(); ++it) {
+        if (it->first == id) return it->second;
+      }
     }
-    cv_.wait_for(lock, std::chrono::milliseconds(100));
+    if (!e.ok()) return e.status();
+    // An auto-removed container is waited for until it is gone (docker run --rm returns
+    // once nothing of it is left); removed_exits_ answers then.
+    if ((*e)->c.state == kStopped && !(*e)->c.auto_remove) {
+      return ExitRecord{(*e)->c.exit_code.value_or(255), (*e)->c.finished_at, false};
+    }
+    // cv_ is notified at every state change; the timeout only looks at the client.
+    cv_.wait_for(lock, std::chrono::milliseconds(250));
     if (cancelled && cancelled()) return absl::CancelledError("the client went away");
   }
+}
+
+absl::StatusOr<std::unique_ptr<LogFollow>> ContainerManager::FollowLog(const std::string& id,
+                                                                       bool wait_for_start) {
+  std::lock_guard lock(mu_);
+  RAUHA_ASSIGN_OR_RETURN(Entry * e, FindLocked(id));
+  ++e->log_followers;
+  return std::make_unique<LogFollow>(this, id, e->changes, wait_for_start);
 }
 
 absl::StatusOr<std::string> ContainerManager::LogDir(const std::string& id) {
@@ -641,6 +782,7 @@ void ContainerManager::Recover() {
                  ToStd(records.status().message()).c_str());
     return;
   }
+  std::vector<std::string> stopped_auto_remove;
   for (const auto& rec : *records) {
     auto parsed = nlohmann::json::parse(rec.data_json, nullptr, false);
     auto c = parsed.is_discarded() ? absl::StatusOr<Container>(absl::DataLossError("not JSON"))
@@ -654,6 +796,8 @@ void ContainerManager::Recover() {
     entry->c = *c;
     entry->lease = std::make_unique<image::ImageStore::Lease>(images_, c->layer_digests);
     bool running = c->state == kRunning;
+    // Stopped while no rauhad could remove it (or before this one's predecessor did).
+    if (c->auto_remove && c->state == kStopped) stopped_auto_remove.push_back(c->id);
     std::string zone_name;
     if (auto zone = zones_->FindById(c->zone_id)) zone_name = zone->name;
     {
@@ -667,6 +811,7 @@ void ContainerManager::Recover() {
       RecordExit(
           c->id, std::nullopt,
           StrCat("its zone lost its shim while rauhad was down (", begun.status().message(), ")"));
+      if (c->auto_remove) stopped_auto_remove.push_back(c->id);
       continue;
     }
     std::lock_guard lock(mu_);
@@ -674,16 +819,29 @@ void ContainerManager::Recover() {
     e.watching = true;
     e.watcher = std::thread([this, id = c->id, socket = begun->shim_socket] { Watch(id, socket); });
   }
+  for (const auto& id : stopped_auto_remove) {
+    if (auto st = RemoveStopped(id); !st.ok()) {
+      std::fprintf(stderr, "rauhad: removing container %s (stopped, auto_remove): %s\n", id.c_str(),
+                   ToStd(st.message()).c_str());
+    }
+  }
 }
 
 void ContainerManager::Shutdown() {
-  shutting_down_ = true;
   std::vector<std::thread> threads;
   {
     std::lock_guard lock(mu_);
+    shutting_down_ = true;
+    cv_.notify_all();
     for (auto& [id, e] : entries_) {
       if (e->watcher.joinable()) threads.push_back(std::move(e->watcher));
     }
+  }
+  for (auto& t : threads) t.join();
+  threads.clear();
+  {
+    std::lock_guard lock(mu_);
+    threads.swap(reaped_);
   }
   for (auto& t : threads) t.join();
 }

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -42,6 +43,7 @@ struct CreateRequest {
   std::string working_dir;
   bool tty = false;
   bool open_stdin = false;
+  bool auto_remove = false;
 };
 
 // A container's view for responses: its record, with Paused when its zone is.
@@ -54,6 +56,53 @@ struct ContainerView {
 struct ExecHandle {
   std::string shim_socket;
   std::string task_id;
+};
+
+// How a container ended (WaitContainer).
+struct ExitRecord {
+  int exit_code = 0;
+  std::string finished_at;
+  bool removed = false;  // auto-removed at its exit
+};
+
+// Wakes log followers when a container's output grows or its state changes: the shim appends
+// to the log before it sends the same bytes to rauhad's watcher, so a follower woken by the
+// watcher finds them in the file.
+class ChangeSignal {
+ public:
+  void Bump();
+  // Blocks until a Bump after the one `*seen` last recorded, or `wait_ms`; records it.
+  void WaitPast(uint64_t* seen, int wait_ms);
+  uint64_t Current();
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  uint64_t seq_ = 0;
+};
+
+class ContainerManager;
+
+// A client following a container's log (ContainerLogs with follow). While it lives, an
+// auto-removed container waits for it before its log goes (up to kFollowerGraceS).
+class LogFollow {
+ public:
+  LogFollow(ContainerManager* manager, std::string id, std::shared_ptr<ChangeSignal> signal,
+            bool wait_for_start);
+  ~LogFollow();
+  LogFollow(const LogFollow&) = delete;
+  LogFollow& operator=(const LogFollow&) = delete;
+  // Whether more may be written: it runs, or it is Created and the follow waits for its start.
+  bool MoreMayCome();
+  // Blocks until new output or a state change since the last call, or `wait_ms`.
+  void WaitForChange(int wait_ms) { signal_->WaitPast(&seen_, wait_ms); }
+
+ private:
+  ContainerManager* manager_;
+  std::string id_;
+  std::shared_ptr<ChangeSignal> signal_;
+  uint64_t seen_;
+  bool wait_for_start_;
 };
 
 struct ExecRequest {
@@ -82,12 +131,19 @@ class ContainerManager {
   absl::StatusOr<ContainerView> Get(const std::string& id);
   // "": every zone's. NotFound for a zone that does not exist.
   absl::StatusOr<std::vector<ContainerView>> List(const std::string& zone_name);
-  // Blocks until the container is not running (or `cancelled`); its view then.
-  absl::StatusOr<ContainerView> WaitStopped(const std::string& id,
-                                            const std::function<bool()>& cancelled);
+  // Blocks until the container is Stopped (a Created one: until it has run and stopped), or
+  // `cancelled`. An auto-removed container is answered from memory for its last
+  // kRemovedExitsKept removals.
+  absl::StatusOr<ExitRecord> Wait(const std::string& id, const std::function<bool()>& cancelled);
   // The directory holding the container's log ("container.log", "container.log.1").
   absl::StatusOr<std::string> LogDir(const std::string& id);
   bool IsRunning(const std::string& id);
+  // Registers a follower of the container's log (see LogFollow).
+  absl::StatusOr<std::unique_ptr<LogFollow>> FollowLog(const std::string& id, bool wait_for_start);
+
+  static constexpr size_t kRemovedExitsKept = 256;
+  // How long an auto-removed container waits for its log's followers to finish reading.
+  static constexpr int kFollowerGraceS = 30;
 
   // Its live output from now on (and through its next start while it is Created).
   // FailedPrecondition for a stopped container.
@@ -116,10 +172,14 @@ class ContainerManager {
   std::vector<std::string> IdsInZone(const std::string& zone_id);
 
  private:
+  friend class LogFollow;
   struct Entry {
     Container c;
     std::unique_ptr<image::ImageStore::Lease> lease;
     OutputHub output;
+    std::shared_ptr<ChangeSignal> changes = std::make_shared<ChangeSignal>();
+    int log_followers = 0;
+    bool removing = false;  // its files and zone are being removed; the entry goes last
     std::thread watcher;
     bool watching = false;
   };
@@ -132,6 +192,11 @@ class ContainerManager {
   // Watches the running container's process until it ends, then records its exit.
   void Watch(const std::string& id, const std::string& shim_socket);
   void RecordExit(const std::string& id, std::optional<int> exit_code, const std::string& why);
+  // An auto_remove container has stopped: once its log's followers are done, it goes.
+  void AutoRemove(const std::string& id);
+  // Removes a container that is not running: record, files, temporary zone. Joins its
+  // watcher unless called on it.
+  absl::Status RemoveStopped(const std::string& id);
   // The shim socket of the container's zone, if the zone is alive.
   absl::StatusOr<std::string> ShimSocketOf(const Container& c);
 
@@ -144,6 +209,8 @@ class ContainerManager {
   std::mutex mu_;
   std::condition_variable cv_;  // a container's state changed
   std::map<std::string, std::unique_ptr<Entry>> entries_;
+  std::deque<std::pair<std::string, ExitRecord>> removed_exits_;  // newest last
+  std::vector<std::thread> reaped_;  // watchers that removed their own container
   std::atomic<bool> shutting_down_{false};
 };
 

@@ -6,17 +6,26 @@
 
 #include <cerrno>
 #include <deque>
-#include <thread>
 
 #include "rauha-common/container_log.h"
 #include "rauha-common/errors.h"
 #include "rauha-common/fd.h"
 #include "rauha-common/strcat.h"
+#include "rauha-common/timeutil.h"
 
 namespace rauha::container {
 namespace {
 
-constexpr int kFollowPollMs = 100;
+// A follower wakes at each change (LogQuery::wait_for_change); this bounds a wait for one
+// that never comes (a watcher gone with its shim), not the latency of output.
+constexpr int kFollowCheckMs = 1000;
+
+bool InWindow(const LogQuery& q, const LogLine& l) {
+  if (q.since_ns < 0 && q.until_ns < 0) return true;
+  int64_t t = NanosFromRfc3339(l.timestamp);
+  if (t < 0) return true;  // not ours to judge: shown
+  return (q.since_ns < 0 || t >= q.since_ns) && (q.until_ns < 0 || t < q.until_ns);
+}
 
 class Parser {
  public:
@@ -72,15 +81,16 @@ bool Drain(int fd, Parser& parser) {
 
 }  // namespace
 
-absl::Status ReadContainerLog(const std::string& dir, uint32_t tail, bool follow,
-                              const std::function<bool()>& running,
+absl::Status ReadContainerLog(const std::string& dir, const LogQuery& query,
                               const std::function<bool()>& cancelled,
                               const std::function<bool(const LogLine&)>& emit) {
+  const uint32_t tail = query.tail;
   const std::string path = StrCat(dir, "/container.log");
   const std::string rotated = StrCat(path, ".1");
   std::deque<LogLine> lines;
   bool gone = false;  // the client went away
   Parser collect([&](LogLine l) {
+    if (!InWindow(query, l)) return;
     lines.push_back(std::move(l));
     if (tail != 0 && lines.size() > tail) lines.pop_front();
   });
@@ -103,16 +113,16 @@ absl::Status ReadContainerLog(const std::string& dir, uint32_t tail, bool follow
     if (!emit(l)) return absl::OkStatus();
   }
   lines.clear();
-  if (!follow) return absl::OkStatus();
+  if (!query.follow) return absl::OkStatus();
 
   Parser live([&](LogLine l) {
-    if (!gone && !emit(l)) gone = true;
+    if (!gone && InWindow(query, l) && !emit(l)) gone = true;
   });
   // The collecting parser may hold an unfinished line's pieces; they are few (a line of over
   // 16 KiB being written): the live parser starts after them.
   while (!gone) {
     if (cancelled && cancelled()) return absl::OkStatus();
-    bool more = running();
+    bool more = query.more_may_come();
     if (current && !Drain(current.get(), live)) return ErrnoStatus(errno, StrCat("read ", path));
     // Rotated: the rest of the old file was just read; continue with the new one.
     struct stat now, held;
@@ -123,7 +133,7 @@ absl::Status ReadContainerLog(const std::string& dir, uint32_t tail, bool follow
       continue;
     }
     if (!more) return absl::OkStatus();
-    std::this_thread::sleep_for(std::chrono::milliseconds(kFollowPollMs));
+    query.wait_for_change(kFollowCheckMs);
   }
   return absl::OkStatus();
 }

@@ -18,10 +18,20 @@ struct LogLine {
   std::string timestamp;  // of the line's first piece
 };
 
-// `dir` holds container.log (and container.log.1). `running` says whether more may come;
-// `emit` returning false (the client went away) or `cancelled` ends the read.
-absl::Status ReadContainerLog(const std::string& dir, uint32_t tail, bool follow,
-                              const std::function<bool()>& running,
+struct LogQuery {
+  uint32_t tail = 0;      // the last N lines (of those within since/until); 0: all
+  int64_t since_ns = -1;  // only lines at or after this time (Unix ns); -1: unbounded
+  int64_t until_ns = -1;  // only lines before this time; -1: unbounded
+  bool follow = false;
+  // With follow: whether more may be written (the container runs), and a wait for the next
+  // change (new output, a state change) with a bound in ms.
+  std::function<bool()> more_may_come;
+  std::function<void(int)> wait_for_change;
+};
+
+// `dir` holds container.log (and container.log.1). `emit` returning false (the client went
+// away) or `cancelled` ends the read.
+absl::Status ReadContainerLog(const std::string& dir, const LogQuery& query,
                               const std::function<bool()>& cancelled,
                               const std::function<bool(const LogLine&)>& emit);
 

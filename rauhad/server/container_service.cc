@@ -4,7 +4,10 @@
 #include <chrono>
 #include <mutex>
 #include <thread>
+#include <tuple>
 
+#include "rauha-common/strcat.h"
+#include "rauha-common/timeutil.h"
 #include "rauha-common/utf8.h"
 #include "rauhad/container/log_reader.h"
 #include "rauhad/server/admit.h"
@@ -38,6 +41,7 @@ void FillInfo(const ContainerView& v, cpb::ContainerInfo* info) {
   info->set_image_digest(c.image_digest);
   info->set_tty(c.tty);
   info->set_open_stdin(c.open_stdin);
+  info->set_auto_remove(c.auto_remove);
 }
 
 // Reads the client's side of an exec or attach stream on its own thread (gRPC allows one
@@ -89,6 +93,7 @@ grpc::Status ContainerServiceImpl::CreateContainer(grpc::ServerContext*,
   r.working_dir = req->working_dir();
   r.tty = req->tty();
   r.open_stdin = req->open_stdin();
+  r.auto_remove = req->auto_remove();
   auto created = containers_->Create(r);
   if (!created.ok()) return ToGrpc(created.status());
   resp->set_container_id(created->c.id);
@@ -138,16 +143,36 @@ grpc::Status ContainerServiceImpl::ContainerLogs(
     grpc::ServerWriter<cpb::ContainerLogEntry>* writer) {
   auto dir = containers_->LogDir(req->container_id());
   if (!dir.ok()) return ToGrpc(dir.status());
+  container::LogQuery query;
+  query.tail = req->tail();
+  query.follow = req->follow();
+  for (auto [field, text, out] : {std::tuple{"since", &req->since(), &query.since_ns},
+                                  std::tuple{"until", &req->until(), &query.until_ns}}) {
+    if (text->empty()) continue;
+    *out = NanosFromRfc3339(*text);
+    if (*out < 0) {
+      return grpc::Status(
+          grpc::StatusCode::INVALID_ARGUMENT,
+          StrCat(field, " \"", ToValidUtf8(*text),
+                 "\" is not an RFC 3339 time in UTC such as 2026-11-30T16:20:28.000000000Z"));
+    }
+  }
   CallGate::Slot slot;
+  std::unique_ptr<container::LogFollow> follow;
   if (req->follow()) {
     auto admitted = Admit(stream_calls_, ctx);
     if (!admitted.ok()) return ToGrpc(admitted.status());
     slot = *std::move(admitted);
+    auto registered = containers_->FollowLog(req->container_id(), req->wait_for_start());
+    if (!registered.ok()) return ToGrpc(registered.status());
+    follow = *std::move(registered);
+    query.more_may_come = [&] { return follow->MoreMayCome(); };
+    query.wait_for_change = [&](int ms) { follow->WaitForChange(ms); };
+    // The follow is in place: a client waiting for this may start the container now.
+    writer->SendInitialMetadata();
   }
-  const std::string id = req->container_id();
   auto st = container::ReadContainerLog(
-      *dir, req->tail(), req->follow(), [&] { return containers_->IsRunning(id); },
-      [ctx] { return ctx->IsCancelled(); },
+      *dir, query, [ctx] { return ctx->IsCancelled(); },
       [&](const container::LogLine& l) {
         cpb::ContainerLogEntry e;
         e.set_source(l.is_stderr ? "stderr" : "stdout");
@@ -157,6 +182,19 @@ grpc::Status ContainerServiceImpl::ContainerLogs(
         return writer->Write(e);
       });
   return ToGrpc(st);
+}
+
+grpc::Status ContainerServiceImpl::WaitContainer(grpc::ServerContext* ctx,
+                                                 const cpb::WaitContainerRequest* req,
+                                                 cpb::WaitContainerResponse* resp) {
+  auto slot = Admit(stream_calls_, ctx);
+  if (!slot.ok()) return ToGrpc(slot.status());
+  auto ended = containers_->Wait(req->container_id(), [ctx] { return ctx->IsCancelled(); });
+  if (!ended.ok()) return ToGrpc(ended.status());
+  resp->set_exit_code(ended->exit_code);
+  resp->set_finished_at(ended->finished_at);
+  resp->set_removed(ended->removed);
+  return grpc::Status::OK;
 }
 
 grpc::Status ContainerServiceImpl::ExecInContainer(grpc::ServerContext* ctx,

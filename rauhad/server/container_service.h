@@ -28,6 +28,8 @@ class ContainerServiceImpl final : public rauha::container::v1::ContainerService
                               container::v1::ListContainersResponse*) override;
   grpc::Status ContainerLogs(grpc::ServerContext*, const container::v1::ContainerLogsRequest*,
                              grpc::ServerWriter<container::v1::ContainerLogEntry>*) override;
+  grpc::Status WaitContainer(grpc::ServerContext*, const container::v1::WaitContainerRequest*,
+                             container::v1::WaitContainerResponse*) override;
   grpc::Status ExecInContainer(grpc::ServerContext*, const container::v1::ExecInContainerRequest*,
                                container::v1::ExecInContainerResponse*) override;
   grpc::Status ExecStream(grpc::ServerContext*,
