@@ -127,14 +127,13 @@ int AttachStream(Stub& stub, const std::string& id, bool forward_stdin, bool tty
   std::mutex mu;
   cv1::AttachRequest start;
   start.mutable_start()->set_container_id(id);
-  if (!stream->Write(start)) return Fail(DescribeRpcError(stream->Finish()), kExitRuntimeError);
   uint32_t rows = 0, cols = 0;
   if (tty && TerminalSize(&rows, &cols)) {
-    cv1::AttachRequest resize;
-    resize.mutable_resize()->set_rows(rows);
-    resize.mutable_resize()->set_cols(cols);
-    stream->Write(resize);
+    // In the start message: rauhad sets it before its first answer, so before the start.
+    start.mutable_start()->set_rows(rows);
+    start.mutable_start()->set_cols(cols);
   }
+  if (!stream->Write(start)) return Fail(DescribeRpcError(stream->Finish()), kExitRuntimeError);
   if (after_open) {
     // rauhad's first message (empty) says the attach is in place.
     cv1::AttachResponse ack;

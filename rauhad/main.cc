@@ -428,6 +428,7 @@ int main(int argc, char** argv) {
   runner.Recover();
   rauha::container::ContainerManager containers(config, store->get(), &zones, &runner, &images,
                                                 &events);
+  containers.set_recorder(&recorder);
   containers.Recover();
   zones.RemoveIdleTemporaryZones();
   runner.set_pool(&pool);

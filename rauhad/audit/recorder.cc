@@ -111,6 +111,36 @@ void Recorder::TaskStarted(const std::string& zone_id, const std::string& task_i
         /*durable=*/false);
 }
 
+void Recorder::ContainerCreated(const std::string& zone_id, const std::string& container_id,
+                                const std::string& name, const std::string& image_digest,
+                                const std::vector<std::string>& command, bool auto_remove) {
+  TaskFacts facts;
+  facts.command = command;
+  Write("container.create", zone_id,
+        {{"container_id", container_id},
+         {"name", ToValidUtf8(name)},
+         {"image_digest", image_digest},
+         {"command_sha256", ResultDigests(facts)["command_sha256"]},
+         {"auto_remove", auto_remove}});
+}
+
+void Recorder::ContainerStarted(const std::string& zone_id, const std::string& container_id,
+                                int64_t pid) {
+  Write("container.start", zone_id, {{"container_id", container_id}, {"pid", pid}});
+}
+
+void Recorder::ContainerStopped(const std::string& zone_id, const std::string& container_id,
+                                int exit_code, const std::string& reason) {
+  nlohmann::json body = {{"container_id", container_id}, {"exit_code", exit_code}};
+  if (!reason.empty()) body["reason"] = ToValidUtf8(reason);
+  Write("container.stop", zone_id, std::move(body));
+}
+
+void Recorder::ContainerDeleted(const std::string& zone_id, const std::string& container_id,
+                                const std::string& how) {
+  Write("container.delete", zone_id, {{"container_id", container_id}, {"how", how}});
+}
+
 void Recorder::TaskFinished(const policy::Policy& policy, const std::vector<std::string>& layers,
                             rauha::sandbox::v1::SandboxResult& result) {
   if (log_ == nullptr) return;

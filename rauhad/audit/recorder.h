@@ -45,6 +45,17 @@ class Recorder {
   // Appends the task's task.finish record and puts it in `result` as its receipt.
   void TaskFinished(const policy::Policy& policy, const std::vector<std::string>& layers,
                     rauha::sandbox::v1::SandboxResult& result);
+  // Containers (ContainerService): created (image digest, the command's digest), started
+  // (pid), stopped (exit code, and why when it did not end by itself: "lost" ...), deleted
+  // (forced, or auto-removed at its exit).
+  void ContainerCreated(const std::string& zone_id, const std::string& container_id,
+                        const std::string& name, const std::string& image_digest,
+                        const std::vector<std::string>& command, bool auto_remove);
+  void ContainerStarted(const std::string& zone_id, const std::string& container_id, int64_t pid);
+  void ContainerStopped(const std::string& zone_id, const std::string& container_id, int exit_code,
+                        const std::string& reason);
+  void ContainerDeleted(const std::string& zone_id, const std::string& container_id,
+                        const std::string& how);
   // Denials: the first kDenialsPerSecond of a zone in each second are records of their own;
   // the rest of that second become one `enforcement.summary` record with counts per hook.
   void Denial(const EnforcementEvent& event);

@@ -311,6 +311,9 @@ absl::StatusOr<ContainerView> ContainerManager::Create(const CreateRequest& req)
     }
     entries_[c.id] = std::move(entry);
   }
+  if (recorder_) {
+    recorder_->ContainerCreated(c.zone_id, c.id, c.name, c.image_digest, c.command, c.auto_remove);
+  }
   events_->Publish(c.zone_name, "container.created", StrCat(c.id, " (", c.name, "): ", c.image));
   return ContainerView{c, c.state};
 }
@@ -318,6 +321,7 @@ absl::StatusOr<ContainerView> ContainerManager::Create(const CreateRequest& req)
 absl::Status ContainerManager::Start(const std::string& id) {
   std::thread old_watcher;
   Container c;
+  uint32_t start_rows = 0, start_cols = 0;
   {
     std::lock_guard lock(mu_);
     RAUHA_ASSIGN_OR_RETURN(Entry * e, FindLocked(id));
@@ -331,6 +335,8 @@ absl::Status ContainerManager::Start(const std::string& id) {
     }
     old_watcher = std::move(e->watcher);
     c = e->c;
+    start_rows = e->start_rows;
+    start_cols = e->start_cols;
   }
   if (old_watcher.joinable()) old_watcher.join();
   for (const auto& dir : c.layer_dirs) {
@@ -348,6 +354,8 @@ absl::Status ContainerManager::Start(const std::string& id) {
   spec.log_path = StrCat(DirOf(id), "/container.log");
   spec.log_max_bytes = config_.container_log_max_bytes;
   spec.tty = c.tty;
+  spec.tty_rows = start_rows;
+  spec.tty_cols = start_cols;
   spec.stdin_pipe = c.open_stdin && !c.tty;
   spec.output_limit = kReplayBytes;
   ShimClient shim(zone.shim_socket);
@@ -357,6 +365,8 @@ absl::Status ContainerManager::Start(const std::string& id) {
     return Annotate(reply.status(), StrCat("starting container ", id));
   }
   std::string started_at = NowRfc3339();
+  // Recorded before anyone can see it running, so before its stop's record.
+  if (recorder_) recorder_->ContainerStarted(c.zone_id, id, reply->value("pid", int64_t{0}));
   {
     std::lock_guard lock(mu_);
     RAUHA_ASSIGN_OR_RETURN(Entry * e, FindLocked(id));
@@ -442,7 +452,7 @@ void ContainerManager::AutoRemove(const std::string& id) {
     }
   }
   for (auto& t : finished) t.join();
-  auto st = RemoveStopped(id);
+  auto st = RemoveStopped(id, "auto_remove");
   if (!st.ok() && !absl::IsNotFound(st) && !absl::IsFailedPrecondition(st)) {
     std::fprintf(stderr, "rauhad: removing container %s at its exit: %s\n", id.c_str(),
                  ToStd(st.message()).c_str());
@@ -452,6 +462,17 @@ void ContainerManager::AutoRemove(const std::string& id) {
 void ContainerManager::RecordExit(const std::string& id, std::optional<int> exit_code,
                                   const std::string& why) {
   std::string zone_name;
+  if (recorder_) {
+    // Recorded before anyone can see it stopped (and delete it, which is recorded too).
+    std::string zone_id;
+    {
+      std::lock_guard lock(mu_);
+      auto it = entries_.find(id);
+      if (it == entries_.end()) return;
+      zone_id = it->second->c.zone_id;
+    }
+    recorder_->ContainerStopped(zone_id, id, exit_code.value_or(255), why);
+  }
   {
     std::lock_guard lock(mu_);
     auto it = entries_.find(id);
@@ -539,11 +560,11 @@ absl::Status ContainerManager::Delete(const std::string& id, bool force) {
     }
   }
   // Gone meanwhile: its own exit removed it (auto_remove), which is what was asked.
-  absl::Status removed = RemoveStopped(id);
+  absl::Status removed = RemoveStopped(id, force ? "force" : "delete");
   return absl::IsNotFound(removed) ? absl::OkStatus() : removed;
 }
 
-absl::Status ContainerManager::RemoveStopped(const std::string& id) {
+absl::Status ContainerManager::RemoveStopped(const std::string& id, const std::string& how) {
   Container c;
   std::thread watcher;
   {
@@ -581,6 +602,8 @@ absl::Status ContainerManager::RemoveStopped(const std::string& id) {
                    id.c_str(), ToStd(st.message()).c_str());
     }
   }
+  // Recorded while it is still listed: a client that sees it gone finds the record.
+  if (recorder_) recorder_->ContainerDeleted(c.zone_id, id, how);
   std::unique_ptr<Entry> gone;
   {
     std::lock_guard lock(mu_);
@@ -714,8 +737,15 @@ absl::Status ContainerManager::Resize(const std::string& id, uint32_t rows, uint
   {
     std::lock_guard lock(mu_);
     RAUHA_ASSIGN_OR_RETURN(Entry * e, FindLocked(id));
-    if (e->c.state != kRunning || !e->c.tty) {
-      return absl::FailedPreconditionError(StrCat("container ", id, " has no running terminal"));
+    if (!e->c.tty) {
+      return absl::FailedPreconditionError(StrCat("container ", id, " has no terminal"));
+    }
+    if (e->c.state != kRunning) {
+      // The size its terminal gets at the next start (rauha run -t attaches, sends its size,
+      // then starts the container).
+      e->start_rows = rows;
+      e->start_cols = cols;
+      return absl::OkStatus();
     }
     c = e->c;
   }
@@ -820,7 +850,7 @@ void ContainerManager::Recover() {
     e.watcher = std::thread([this, id = c->id, socket = begun->shim_socket] { Watch(id, socket); });
   }
   for (const auto& id : stopped_auto_remove) {
-    if (auto st = RemoveStopped(id); !st.ok()) {
+    if (auto st = RemoveStopped(id, "auto_remove"); !st.ok()) {
       std::fprintf(stderr, "rauhad: removing container %s (stopped, auto_remove): %s\n", id.c_str(),
                    ToStd(st.message()).c_str());
     }

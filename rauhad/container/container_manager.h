@@ -23,6 +23,7 @@
 
 #include "absl/status/statusor.h"
 #include "rauha-common/shim_protocol.h"
+#include "rauhad/audit/recorder.h"
 #include "rauhad/config.h"
 #include "rauhad/container/container.h"
 #include "rauhad/container/output_hub.h"
@@ -118,6 +119,8 @@ class ContainerManager {
   ContainerManager(DaemonConfig config, store::Store* store, ZoneManager* zones, TaskRunner* runner,
                    image::ImageStore* images, EventBus* events);
   ~ContainerManager();
+  // Container lifecycle records in the audit log (none when unset).
+  void set_recorder(audit::Recorder* recorder) { recorder_ = recorder; }
 
   absl::StatusOr<ContainerView> Create(const CreateRequest& req);
   // Created or Stopped -> Running. Running: nothing to do.
@@ -149,7 +152,8 @@ class ContainerManager {
   // FailedPrecondition for a stopped container.
   absl::StatusOr<std::shared_ptr<OutputSubscription>> Attach(const std::string& id);
   void Detach(const std::string& id, const std::shared_ptr<OutputSubscription>& sub);
-  // Input to the container's process (open_stdin) or terminal; `eof` closes a pipe.
+  // Input to the container's process (open_stdin) or terminal; `eof` closes a pipe. A
+  // Resize of a container that is not running sets its terminal's size at the next start.
   absl::Status WriteStdin(const std::string& id, std::string_view data, bool eof);
   absl::Status Resize(const std::string& id, uint32_t rows, uint32_t cols);
 
@@ -180,6 +184,7 @@ class ContainerManager {
     std::shared_ptr<ChangeSignal> changes = std::make_shared<ChangeSignal>();
     int log_followers = 0;
     bool removing = false;  // its files and zone are being removed; the entry goes last
+    uint32_t start_rows = 0, start_cols = 0;  // a Resize before the start (0: the default)
     std::thread watcher;
     bool watching = false;
   };
@@ -196,7 +201,8 @@ class ContainerManager {
   void AutoRemove(const std::string& id);
   // Removes a container that is not running: record, files, temporary zone. Joins its
   // watcher unless called on it.
-  absl::Status RemoveStopped(const std::string& id);
+  // `how`: "delete", "force" or "auto_remove", for the audit record.
+  absl::Status RemoveStopped(const std::string& id, const std::string& how);
   // The shim socket of the container's zone, if the zone is alive.
   absl::StatusOr<std::string> ShimSocketOf(const Container& c);
 
@@ -206,6 +212,7 @@ class ContainerManager {
   TaskRunner* runner_;
   image::ImageStore* images_;
   EventBus* events_;
+  audit::Recorder* recorder_ = nullptr;
   std::mutex mu_;
   std::condition_variable cv_;  // a container's state changed
   std::map<std::string, std::unique_ptr<Entry>> entries_;

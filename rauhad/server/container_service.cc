@@ -288,6 +288,9 @@ grpc::Status ContainerServiceImpl::Attach(
   const std::string id = first.start().container_id();
   auto sub = containers_->Attach(id);
   if (!sub.ok()) return ToGrpc(sub.status());
+  if (first.start().rows() != 0 && first.start().cols() != 0) {
+    (void)containers_->Resize(id, first.start().rows(), first.start().cols());
+  }
   // An empty first message: the attach is in place, so a client that starts the container
   // now misses none of its output.
   stream->Write(cpb::AttachResponse());

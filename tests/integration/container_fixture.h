@@ -60,8 +60,10 @@ class ContainerTest : public ::testing::Test {
     registry_ = new TestRegistry(tmp_->path() + "/registry", {});
     if (!registry_->ok()) return;
     LayoutBuilder layout(tmp_->path() + "/layout");
-    auto image = layout.AddImage({{{{"bin/busybox", BusyboxBinary()}}}}, "amd64",
-                                 "2026-01-02T03:04:05Z", kImageConfig);
+    // pty_probe: a miniature `script` (tests/pty_probe), for /dev/pts inside containers.
+    auto image = layout.AddImage({{{{"bin/busybox", BusyboxBinary()},
+                                    {"bin/pty_probe", ReadWholeFile(RAUHA_PTY_PROBE_BIN)}}}},
+                                 "amd64", "2026-01-02T03:04:05Z", kImageConfig);
     layout.Tag(image, "v1");
     pushed_ = registry_->Push(layout.dir(), "v1", "test/busybox:v1", &push_output_);
   }

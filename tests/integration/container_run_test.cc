@@ -5,7 +5,10 @@
 #include <fcntl.h>
 #include <sys/wait.h>
 
+#include <map>
 #include <regex>
+
+#include "nlohmann/json.hpp"
 
 #include "tests/integration/container_fixture.h"
 
@@ -265,6 +268,48 @@ TEST_F(ContainerRunTest, FollowFromBeforeTheStartSeesItAllAndEndsAtTheExit) {
   ASSERT_TRUE(Wait(id, &waited).ok());
   EXPECT_EQ(waited.exit_code(), 0);
   WaitGone(id);
+}
+
+// Each container's lifecycle is in the signed audit log, in order, and the chain verifies.
+TEST_F(ContainerRunTest, LifecycleIsInTheAuditChain) {
+  std::string kept, removed;
+  ASSERT_TRUE(Create({"/bin/busybox", "sleep", "1000"}, &kept).ok());
+  ASSERT_TRUE(Start(kept).ok());
+  WaitForState(kept, "Running");
+  ASSERT_TRUE(Stop(kept, 5).ok());
+  ASSERT_TRUE(Delete(kept, false).ok());
+  ASSERT_TRUE(CreateAutoRemove({"/bin/busybox", "sh", "-c", "exit 4"}, &removed).ok());
+  ASSERT_TRUE(Start(removed).ok());
+  cpb::WaitContainerResponse waited;
+  ASSERT_TRUE(Wait(removed, &waited).ok());
+  // The records of each container, "kind[:detail]".
+  std::map<std::string, std::vector<std::string>> seen;
+  std::string log = ReadWholeFile(State() + "/audit/log-000000.ndjson");
+  size_t pos = 0;
+  while (pos < log.size()) {
+    size_t nl = log.find('\n', pos);
+    if (nl == std::string::npos) nl = log.size();
+    auto r = nlohmann::json::parse(log.substr(pos, nl - pos), nullptr, false);
+    pos = nl + 1;
+    if (!r.is_object() || !r.value("kind", "").starts_with("container.")) continue;
+    const auto& body = r["body"];
+    std::string kind = r["kind"];
+    if (kind == "container.stop") kind += ":" + std::to_string(body.value("exit_code", -1));
+    if (kind == "container.delete") kind += ":" + body.value("how", "");
+    if (kind == "container.create") {
+      EXPECT_TRUE(body.value("image_digest", "").starts_with("sha256:"));
+    }
+    seen[body.value("container_id", "")].push_back(kind);
+  }
+  EXPECT_EQ(seen[kept],
+            (std::vector<std::string>{"container.create", "container.start", "container.stop:143",
+                                      "container.delete:delete"}));
+  EXPECT_EQ(seen[removed],
+            (std::vector<std::string>{"container.create", "container.start", "container.stop:4",
+                                      "container.delete:auto_remove"}));
+  int rc = 0;
+  std::string out = Cli({"audit", "verify", State() + "/audit"}, &rc);
+  EXPECT_EQ(rc, 0) << out;
 }
 
 }  // namespace
