@@ -1,8 +1,6 @@
 // Containers with docker's habits: `rauha run`, `ps`, `logs`, `exec`, `attach`, `start`,
 // `stop`, `rm`. A container is named by its id, a unique prefix of it, or its name.
 #include <poll.h>
-#include <sys/ioctl.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -14,6 +12,7 @@
 #include "rauha-cli/commands.h"
 #include "rauha-cli/log_time.h"
 #include "rauha-cli/signals.h"
+#include "rauha-cli/terminal.h"
 #include "rauha-common/timeutil.h"
 #include "rauha/v1/container.grpc.pb.h"
 
@@ -47,43 +46,6 @@ std::string Join(const google::protobuf::RepeatedPtrField<std::string>& words) {
   std::string out;
   for (const auto& w : words) out += (out.empty() ? "" : " ") + w;
   return out;
-}
-
-// Writes all of `data` to `fd`.
-void WriteAll(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-}
-
-// The terminal in raw mode while a -t session runs (keys go to the container as typed,
-// ^C included), restored on every way out.
-class RawTerminal {
- public:
-  explicit RawTerminal(bool enable) {
-    if (!enable || ::isatty(STDIN_FILENO) != 1 || ::tcgetattr(STDIN_FILENO, &saved_) < 0) return;
-    termios raw = saved_;
-    ::cfmakeraw(&raw);
-    active_ = ::tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0;
-  }
-  ~RawTerminal() {
-    if (active_) ::tcsetattr(STDIN_FILENO, TCSANOW, &saved_);
-  }
-
- private:
-  termios saved_{};
-  bool active_ = false;
-};
-
-bool TerminalSize(uint32_t* rows, uint32_t* cols) {
-  winsize ws{};
-  if (::ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) < 0 || ws.ws_row == 0) return false;
-  *rows = ws.ws_row;
-  *cols = ws.ws_col;
-  return true;
 }
 
 // Copies this process's stdin to a stream (exec/attach) until EOF, then closes the stream's

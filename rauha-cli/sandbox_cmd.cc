@@ -12,6 +12,7 @@
 #include "rauha-cli/pull_display.h"
 #include "rauha-cli/result_json.h"
 #include "rauha-cli/sandbox_args.h"
+#include "rauha-cli/sandbox_stream.h"
 #include "rauha-cli/signals.h"
 #include "rauha-common/api_metadata.h"
 #include "rauha-common/policy/policy.h"
@@ -51,7 +52,9 @@ struct SandboxArgs {
   std::string output_dir;
   std::string user;         // UID[:GID] or a user name of this host
   bool pass_stdin = false;  // -i
-  bool json = false;        // accepted for symmetry: the result is always JSON
+  bool stream = false;      // --stream: the output live (RunSandboxStream)
+  bool tty = false;         // -t: a terminal in the zone (implies --stream)
+  bool json = false;        // with --stream: the JSON result at the end instead of a summary
   std::vector<std::string> command;
 };
 
@@ -187,6 +190,18 @@ int RunSandbox(const Cli& cli, const SandboxArgs& a) {
   auto req = BuildRequest(a, command);
   if (!req.ok()) return Fail(req.status(), kExitRuntimeError);
   req->MergeFrom(checked);
+  if (a.stream || a.tty) {
+    if (!a.image.empty() && a.pull == "always") {
+      if (int code = PullForSandbox(cli, a.image, *req); code != 0) return code;
+    } else if (!a.image.empty() && a.pull == "missing") {
+      auto held = ImageHeld(cli, a.image);
+      if (!held.ok()) return Fail(held.status(), kExitRuntimeError);
+      if (!*held) {
+        if (int code = PullForSandbox(cli, a.image, *req); code != 0) return code;
+      }
+    }
+    return RunSandboxStreaming(cli, *req, {a.pass_stdin, a.tty, a.json});
+  }
   if (a.pass_stdin) {
     auto input = ReadStdin(0);
     if (!input.ok()) return Fail(input.status(), kExitRuntimeError);
@@ -258,7 +273,16 @@ void AddSandboxCommand(CLI::App& app, Cli& cli) {
       ->type_name("UID[:GID]");
   cmd->add_flag("-i,--stdin", a->pass_stdin,
                 "Pass this stdin to the command: read to EOF first, at most 1 MiB, seen by the "
-                "command as a file (default: /dev/null)");
+                "command as a file (default: /dev/null); with --stream or -t, passed live as it "
+                "comes, unbounded");
+  cmd->add_flag("--stream", a->stream,
+                "Print the command's stdout and stderr here as they come (all of it, whatever "
+                "--output-limit), then a one-line summary on stderr (or the JSON result with "
+                "--json); SIGINT/SIGTERM go to the command, a second one cancels");
+  cmd->add_flag("-t,--tty", a->tty,
+                "Give the command a terminal in the zone and put this one in raw mode (keys, "
+                "^C included, go to the command; window size follows); implies --stream. "
+                "Use -it for a shell");
   cmd->add_option("--output-dir", a->output_dir,
                   "Also write the complete stdout and stderr, unbounded, to DIR/stdout and "
                   "DIR/stderr (DIR is made if missing); the JSON keeps the --output-limit head")
@@ -292,7 +316,9 @@ void AddSandboxCommand(CLI::App& app, Cli& cli) {
                   "Bytes kept of each of stdout and stderr in the result: 1 to 1Mi (1048576, "
                   "also the default; e.g. 4096, 64Ki)")
       ->type_name("BYTES");
-  cmd->add_flag("--json", a->json, "Accepted for symmetry: the result is always JSON");
+  cmd->add_flag("--json", a->json,
+                "With --stream or -t: print the JSON result on stdout at the end instead of the "
+                "summary (without them the result is always JSON)");
   cmd->add_option("CMD", a->command,
                   "The command and its arguments; put them after -- when they start with -");
   cmd->footer(rauha::StrCat(
@@ -301,6 +327,8 @@ void AddSandboxCommand(CLI::App& app, Cli& cli) {
       "started_at, finished_at, stdout, stderr (text; when a stream is not UTF-8 the exact\n"
       "bytes are also in stdout_base64 / stderr_base64), *_truncated, resources, events,\n"
       "enforcement_events, enforcement_events_lost, error, unavailable_controls.\n\n"
+      "With --stream the output comes live and the result is summarised on stderr (--json:\n"
+      "printed at the end); -it gives an interactive terminal (rauha sandbox -it -- bash).\n\n"
       "Example:\n  rauha sandbox --repo-path . --timeout 600 -- pytest -x tests/\n\n",
       kSandboxExitCodes));
   cmd->callback([&cli, a] { cli.exit_code = RunSandbox(cli, *a); });

@@ -16,12 +16,19 @@ namespace {
 std::mutex mu;
 grpc::ClientContext* active = nullptr;  // guarded by mu
 std::atomic<int> cancelled_by{0};
+std::function<void(int)> forward;  // guarded by mu
+std::function<void()> on_resize;   // guarded by mu
+bool forwarded = false;            // guarded by mu
+std::atomic<void (*)()> before_exit{nullptr};
 
 sigset_t WatchedSignals() {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  // Blocked in every thread so that only the watcher sees it (its default action is to
+  // ignore it, so nothing else changes).
+  sigaddset(&set, SIGWINCH);
   return set;
 }
 
@@ -31,12 +38,22 @@ void Watch() {
     int signo = 0;
     if (sigwait(&set, &signo) != 0) continue;
     std::lock_guard<std::mutex> lock(mu);
+    if (signo == SIGWINCH) {
+      if (on_resize) on_resize();
+      continue;
+    }
+    if (forward && !forwarded) {
+      forwarded = true;
+      forward(signo);
+      continue;
+    }
     if (active != nullptr && cancelled_by.load() == 0) {
       cancelled_by.store(signo);
       active->TryCancel();
       continue;
     }
     // Nothing to cancel (or asked twice): behave like the default action, minus the core.
+    if (auto fn = before_exit.load()) fn();
     std::fflush(stdout);
     _exit(128 + signo);
   }
@@ -66,5 +83,25 @@ CancelOnSignal::~CancelOnSignal() {
 }
 
 int CancelOnSignal::signal() const { return cancelled_by.load(); }
+
+ForwardSignals::ForwardSignals(grpc::ClientContext* context, std::function<void(int)> fwd,
+                               std::function<void()> resize) {
+  std::lock_guard<std::mutex> lock(mu);
+  active = context;
+  forward = std::move(fwd);
+  on_resize = std::move(resize);
+  forwarded = false;
+}
+
+ForwardSignals::~ForwardSignals() {
+  std::lock_guard<std::mutex> lock(mu);
+  active = nullptr;
+  forward = nullptr;
+  on_resize = nullptr;
+}
+
+int ForwardSignals::signal() const { return cancelled_by.load(); }
+
+void SetBeforeSignalExit(void (*fn)()) { before_exit.store(fn); }
 
 }  // namespace rauha::cli

@@ -4,9 +4,13 @@
 // - while a CancelOnSignal scope is alive, the first signal cancels its call
 //   (ClientContext::TryCancel: rauhad sees the cancellation, kills the task and removes its
 //   temporary zone) and is remembered; a second signal exits at once;
-// - otherwise the process exits at once with 128 + N, as if the signal had killed it.
+// - while a ForwardSignals scope is alive (a streaming task), the first signal goes to the task
+//   and the second cancels the call; SIGWINCH (also blocked and waited for) reports a resize;
+// - otherwise the process exits at once with 128 + N, as if the signal had killed it (after
+//   the SetBeforeSignalExit function, e.g. restoring the terminal's mode).
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "grpcpp/client_context.h"
@@ -28,5 +32,24 @@ class CancelOnSignal {
   // The signal that cancelled the call, 0 if none did.
   int signal() const;
 };
+
+// For a call whose task runs live (rauha sandbox --stream / -t): SIGINT and SIGTERM go to
+// `forward` the first time (the CLI sends them on to the task, which decides), the next one
+// cancels the call as CancelOnSignal does; each SIGWINCH calls `on_resize`. Both run on the
+// watcher's thread.
+class ForwardSignals {
+ public:
+  ForwardSignals(grpc::ClientContext* context, std::function<void(int)> forward,
+                 std::function<void()> on_resize);
+  ~ForwardSignals();
+  ForwardSignals(const ForwardSignals&) = delete;
+  ForwardSignals& operator=(const ForwardSignals&) = delete;
+
+  // The signal that cancelled the call, 0 if none did.
+  int signal() const;
+};
+
+// Runs on the watcher's thread just before it exits the process on a signal (null: nothing).
+void SetBeforeSignalExit(void (*fn)());
 
 }  // namespace rauha::cli

@@ -29,6 +29,12 @@
 // frames {"output": "<base64>", "stream": "stdout"|"stderr", "task_id"} before the response
 // (dropped, like event frames, while the connection's unsent output exceeds its backlog).
 //
+// A "start" whose params also hold "stream": true makes its connection a streamer of the task
+// from its first byte (before any output is read), to be followed by "wait" with "stream" on
+// the same connection. Such a streamer is paced: its output frames are never dropped; while
+// more than the backlog is unsent to it the shim stops reading the task's output, so the
+// workload blocks on its full pipe (or terminal) until the connection drains or closes.
+//
 // The shim keeps finished tasks' results until "forget", so rauhad can collect them after
 // it restarts.
 //

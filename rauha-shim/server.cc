@@ -200,8 +200,13 @@ struct Server::Task {
   std::string rootfs_dir;
   std::vector<std::pair<uint64_t, uint64_t>> waiters;  // (conn, request id)
   std::vector<uint64_t> streamers;                     // conns that get the output live
-  std::unique_ptr<LogWriter> log;                      // TaskSpec.log_path
-  UniqueFd stdin_write;                                // TaskSpec.stdin_pipe / tty
+  // Streamers that must get all of it ("start" with "stream"): while one of them has more
+  // than kMaxLiveBacklog unsent, the task's output is not read (output_paused), so the
+  // workload blocks on its full pipe instead of the shim growing or dropping output.
+  std::vector<uint64_t> paced;
+  bool output_paused = false;
+  std::unique_ptr<LogWriter> log;  // TaskSpec.log_path
+  UniqueFd stdin_write;            // TaskSpec.stdin_pipe / tty
   UniqueFd tty_master;
   std::string stdin_pending;
   bool stdin_eof = false;  // close stdin once stdin_pending is written
@@ -374,6 +379,7 @@ void Server::Flush(Conn& c) {
     c.want_write = want;
   }
   if (c.out.empty()) std::string().swap(c.out);
+  if (c.out.size() <= kMaxLiveBacklog) ResumePacedOutput();
 }
 
 void Server::CloseConn(uint64_t serial) {
@@ -385,7 +391,9 @@ void Server::CloseConn(uint64_t serial) {
   for (auto& [id, task] : tasks_) {
     std::erase_if(task->waiters, [&](const auto& w) { return w.first == serial; });
     std::erase(task->streamers, serial);
+    std::erase(task->paced, serial);
   }
+  ResumePacedOutput();
   std::erase_if(shutdown_replies_, [&](const auto& w) { return w.first == serial; });
 }
 
@@ -438,7 +446,18 @@ void Server::HandleRequest(uint64_t conn, const json& request) {
   if (method == "hello") {
     Reply(conn, id, Hello());
   } else if (method == "start") {
-    Reply(conn, id, Start(*params));
+    auto started = Start(*params);
+    // "stream": this connection gets the task's output from its first byte, paced (no frame
+    // dropped; see Task::paced). Registered before the reply, so before any output is read.
+    auto stream = params->find("stream");
+    if (started.ok() && stream != params->end() && stream->is_boolean() && stream->get<bool>()) {
+      auto task = tasks_.find(started->value("task_id", std::string()));
+      if (task != tasks_.end()) {
+        task->second->streamers.push_back(conn);
+        task->second->paced.push_back(conn);
+      }
+    }
+    Reply(conn, id, started);
   } else if (method == "prepare") {
     Reply(conn, id, Prepare(*params));
   } else if (method == "wait") {
@@ -743,6 +762,11 @@ void Server::OnTaskOutput(Task& t, bool is_stderr) {
   char buf[kReadChunk];
   // Bounded per wake-up so one chatty task cannot starve the others.
   for (int round = 0; round < 16 && fd; ++round) {
+    if (t.output_paused) return;  // (an event of this wake-up, from before the pause)
+    if (PacedStreamerBehind(t)) {
+      PauseOutput(t, true);
+      return;
+    }
     ssize_t n = ::read(fd.get(), buf, sizeof(buf));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && errno == EAGAIN) return;
@@ -833,16 +857,20 @@ void Server::RecordDenial(Task& t, const SeccompDenial& d) {
   } else {
     e.message = StrCat(d.syscall, " refused by seccomp (the zone's deny list)");
   }
-  if (!t.waiters.empty()) {
+  if (!t.waiters.empty() || !t.paced.empty()) {
     auto frame = frame::Encode(MakeEventFrame(t.result.task_id, e));
     if (frame.ok()) {
-      // Once per connection, however many waits for this task it has pending.
+      // Once per connection, however many waits for this task it has pending. A paced
+      // streamer gets every one, from the task's start (its "wait" may not have come yet).
       std::vector<uint64_t> sent;
-      for (const auto& [conn, id] : t.waiters) {
+      std::vector<uint64_t> conns = t.paced;
+      for (const auto& [conn, id] : t.waiters) conns.push_back(conn);
+      for (uint64_t conn : conns) {
         if (std::find(sent.begin(), sent.end(), conn) != sent.end()) continue;
         sent.push_back(conn);
         auto it = conns_.find(conn);
-        if (it == conns_.end() || it->second->out.size() > kMaxLiveBacklog) continue;
+        const bool paced = std::find(t.paced.begin(), t.paced.end(), conn) != t.paced.end();
+        if (it == conns_.end() || (!paced && it->second->out.size() > kMaxLiveBacklog)) continue;
         it->second->out += *frame;
         Flush(*it->second);
       }
@@ -881,6 +909,11 @@ void Server::FinishTask(Task& t) {
   t.tty_master.reset();
   t.stdin_pending.clear();
   t.streamers.clear();
+  t.paced.clear();
+  if (t.output_paused) {
+    t.output_paused = false;
+    --paused_tasks_;
+  }
   if (t.result.finished_at_ns == 0) t.result.finished_at_ns = RealtimeNs();
   t.ended = true;
   t.deadline_ms = 0;
@@ -917,7 +950,7 @@ void Server::CheckDeadlines() {
       t.result.killed_after_grace = true;
       PidfdSendSignal(t.pidfd.get(), SIGKILL);
     }
-    if (t.exited && now >= t.drain_deadline_ms) {
+    if (t.exited && !t.output_paused && now >= t.drain_deadline_ms) {
       Log(StrCat("task ", t.result.task_id, ": output still open ", kDrainMs,
                  " ms after exit; closing it"));
       FinishTask(t);
@@ -931,7 +964,7 @@ int Server::NextTimeoutMs() const {
     if (t->ended) continue;
     if (!t->exited && t->deadline_ms != 0) next = std::min(next, t->deadline_ms);
     if (!t->exited && t->kill_deadline_ms != 0) next = std::min(next, t->kill_deadline_ms);
-    if (t->exited) next = std::min(next, t->drain_deadline_ms);
+    if (t->exited && !t->output_paused) next = std::min(next, t->drain_deadline_ms);
   }
   if (shutting_down_) next = std::min(next, shutdown_deadline_ms_);
   if (next == INT64_MAX) return -1;
@@ -983,9 +1016,44 @@ void Server::SendOutput(Task& t, bool is_stderr, std::string_view data) {
   if (!frame.ok()) return;
   for (uint64_t conn : t.streamers) {
     auto it = conns_.find(conn);
-    if (it == conns_.end() || it->second->out.size() > kMaxLiveBacklog) continue;
+    if (it == conns_.end()) continue;
+    const bool paced = std::find(t.paced.begin(), t.paced.end(), conn) != t.paced.end();
+    if (!paced && it->second->out.size() > kMaxLiveBacklog) continue;
     it->second->out += *frame;
     Flush(*it->second);
+  }
+}
+
+bool Server::PacedStreamerBehind(const Task& t) const {
+  for (uint64_t conn : t.paced) {
+    auto it = conns_.find(conn);
+    if (it != conns_.end() && it->second->out.size() > kMaxLiveBacklog) return true;
+  }
+  return false;
+}
+
+void Server::PauseOutput(Task& t, bool pause) {
+  if (t.output_paused == pause) return;
+  t.output_paused = pause;
+  // Removed from the epoll set rather than modified to no events: a pipe whose writer is gone
+  // reports EPOLLHUP whatever was asked, and the loop would spin.
+  for (auto [fd, kind] : {std::pair{&t.out, kStdout}, std::pair{&t.err, kStderr}}) {
+    if (!*fd) continue;
+    if (pause) {
+      Unwatch(fd->get());
+    } else {
+      Watch(fd->get(), Tag(kind, t.serial), EPOLLIN);
+    }
+  }
+  paused_tasks_ += pause ? 1 : -1;
+  // The drain bound after an exit counts from when the output can flow again.
+  if (!pause && t.exited) t.drain_deadline_ms = MonotonicMs() + kDrainMs;
+}
+
+void Server::ResumePacedOutput() {
+  if (paused_tasks_ == 0) return;
+  for (auto& [id, task] : tasks_) {
+    if (task->output_paused && !PacedStreamerBehind(*task)) PauseOutput(*task, false);
   }
 }
 

@@ -64,6 +64,12 @@ class Server {
   void FlushStdin(Task& t);
   // One output frame to each "wait" connection that asked for the output live.
   void SendOutput(Task& t, bool is_stderr, std::string_view data);
+  // Pacing of "start" with "stream" (Task::paced): whether one of its paced streamers is
+  // behind, stopping / restarting the reading of its output, and restarting every paused task
+  // whose streamers caught up.
+  bool PacedStreamerBehind(const Task& t) const;
+  void PauseOutput(Task& t, bool pause);
+  void ResumePacedOutput();
   nlohmann::json Hello() const;
   nlohmann::json List() const;
   absl::StatusOr<Task*> FindTask(const nlohmann::json& params) const;
@@ -99,6 +105,7 @@ class Server {
   std::map<std::string, std::unique_ptr<Task>> tasks_;
   std::map<uint64_t, Task*> tasks_by_serial_;
   std::optional<PreparedTask> prepared_;
+  int paused_tasks_ = 0;  // tasks with output_paused
   bool shutting_down_ = false;
   int64_t shutdown_deadline_ms_ = 0;
   std::vector<std::pair<uint64_t, uint64_t>> shutdown_replies_;  // (conn, request id)

@@ -146,15 +146,15 @@ absl::StatusOr<pid_t> SpawnShim(const ShimLaunch& l) {
   return ReadReady(ready_read.get(), l.timeout_ms);
 }
 
-absl::StatusOr<nlohmann::json> ShimClient::Call(
-    std::string_view method, nlohmann::json params, int timeout_ms,
-    const std::function<bool()>& cancelled,
-    const std::function<void(const EnforcementEvent&)>& on_event,
-    const std::function<void(const nlohmann::json&)>& on_frame) const {
-  RAUHA_ASSIGN_OR_RETURN(UniqueFd fd, Connect(socket_path_));
+namespace {
+
+// One request on the connection `fd`: see ShimClient::Call.
+absl::StatusOr<nlohmann::json> CallOn(int fd, std::string_view method, nlohmann::json params,
+                                      int timeout_ms, const std::function<bool()>& cancelled,
+                                      const std::function<void(const EnforcementEvent&)>& on_event,
+                                      const std::function<void(const nlohmann::json&)>& on_frame) {
   uint64_t id = next_request_id++;
-  RAUHA_RETURN_IF_ERROR(
-      frame::WriteFrame(fd.get(), shim::MakeRequest(id, method, std::move(params))));
+  RAUHA_RETURN_IF_ERROR(frame::WriteFrame(fd, shim::MakeRequest(id, method, std::move(params))));
   int64_t deadline = timeout_ms < 0 ? -1 : NowMs() + timeout_ms;
   nlohmann::json response;
   while (true) {
@@ -166,18 +166,20 @@ absl::StatusOr<nlohmann::json> ShimClient::Call(
           return absl::DeadlineExceededError(StrCat("shim call ", method, " timed out"));
         slice = slice < 0 ? left : std::min(slice, left);
       }
-      pollfd pfd{fd.get(), POLLIN, 0};
+      pollfd pfd{fd, POLLIN, 0};
       int r = ::poll(&pfd, 1, slice);
       if (r < 0 && errno != EINTR) return ErrnoStatus(errno, "poll");
-      if (r > 0) break;
+      // Checked when frames keep coming too (a streamed task's output): a caller that is gone
+      // must not wait for the end of a task that never stops writing.
       if (cancelled && cancelled())
         return absl::CancelledError(StrCat("shim call ", method, " cancelled"));
+      if (r > 0) break;
     }
     // A frame started is a frame the shim finishes at once, unless it hangs: bounded too.
     int frame_ms = 10000;
     if (deadline >= 0)
       frame_ms = static_cast<int>(std::clamp<int64_t>(deadline - NowMs(), 1, 10000));
-    auto next = frame::ReadFrame(fd.get(), frame_ms);
+    auto next = frame::ReadFrame(fd, frame_ms);
     if (!next.ok()) return next.status();
     response = *std::move(next);
     if (response.contains("id")) break;
@@ -195,6 +197,30 @@ absl::StatusOr<nlohmann::json> ShimClient::Call(
     return absl::InternalError("shim answered with a different request id");
   }
   return shim::ParseResponse(response);
+}
+
+// The handler of a streaming wait's output frames ({"output", "stream"}).
+std::function<void(const nlohmann::json&)> OutputFrames(
+    const std::function<void(bool, std::string_view)>& on_output) {
+  return [&on_output](const nlohmann::json& frame) {
+    auto output = frame.find("output");
+    auto stream = frame.find("stream");
+    if (output == frame.end() || !output->is_string() || stream == frame.end()) return;
+    std::string data;
+    if (!absl::Base64Unescape(output->get<std::string>(), &data)) return;
+    on_output(*stream == "stderr", data);
+  };
+}
+
+}  // namespace
+
+absl::StatusOr<nlohmann::json> ShimClient::Call(
+    std::string_view method, nlohmann::json params, int timeout_ms,
+    const std::function<bool()>& cancelled,
+    const std::function<void(const EnforcementEvent&)>& on_event,
+    const std::function<void(const nlohmann::json&)>& on_frame) const {
+  RAUHA_ASSIGN_OR_RETURN(UniqueFd fd, Connect(socket_path_));
+  return CallOn(fd.get(), method, std::move(params), timeout_ms, cancelled, on_event, on_frame);
 }
 
 absl::StatusOr<shim::ShimHello> ShimClient::Hello(int timeout_ms) const {
@@ -225,17 +251,35 @@ absl::StatusOr<shim::TaskResult> ShimClient::Wait(
 absl::StatusOr<shim::TaskResult> ShimClient::WaitStreaming(
     const std::string& task_id, const std::function<void(bool, std::string_view)>& on_output,
     const std::function<bool()>& cancelled) const {
-  auto on_frame = [&](const nlohmann::json& frame) {
-    auto output = frame.find("output");
-    auto stream = frame.find("stream");
-    if (output == frame.end() || !output->is_string() || stream == frame.end()) return;
-    std::string data;
-    if (!absl::Base64Unescape(output->get<std::string>(), &data)) return;
-    on_output(*stream == "stderr", data);
-  };
   RAUHA_ASSIGN_OR_RETURN(
       nlohmann::json r, Call("wait", {{"task_id", task_id}, {"stream", true}, {"replay", true}}, -1,
-                             cancelled, nullptr, on_frame));
+                             cancelled, nullptr, OutputFrames(on_output)));
+  return shim::TaskResultFromJson(r);
+}
+
+absl::StatusOr<int64_t> ShimTaskStream::Start(const shim::TaskSpec& spec,
+                                              const std::function<bool()>& cancelled,
+                                              int timeout_ms) {
+  RAUHA_ASSIGN_OR_RETURN(conn_, Connect(socket_path_));
+  nlohmann::json params = shim::ToJson(spec);
+  params["stream"] = true;
+  RAUHA_ASSIGN_OR_RETURN(nlohmann::json r, CallOn(conn_.get(), "start", std::move(params),
+                                                  timeout_ms, cancelled, nullptr, nullptr));
+  auto pid = r.find("pid");
+  if (pid == r.end() || !pid->is_number_integer()) {
+    return absl::InternalError("shim start reply has no pid");
+  }
+  return pid->get<int64_t>();
+}
+
+absl::StatusOr<shim::TaskResult> ShimTaskStream::Wait(
+    const std::string& task_id, const std::function<void(bool, std::string_view)>& on_output,
+    const std::function<void(const EnforcementEvent&)>& on_event,
+    const std::function<bool()>& cancelled, int timeout_ms) {
+  if (!conn_) return absl::FailedPreconditionError("the task was not started on this stream");
+  RAUHA_ASSIGN_OR_RETURN(nlohmann::json r,
+                         CallOn(conn_.get(), "wait", {{"task_id", task_id}, {"stream", true}},
+                                timeout_ms, cancelled, on_event, OutputFrames(on_output)));
   return shim::TaskResultFromJson(r);
 }
 

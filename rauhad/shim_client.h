@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
 #include "rauha-common/enforcement_event.h"
+#include "rauha-common/fd.h"
 #include "rauha-common/shim_protocol.h"
 
 namespace rauha {
@@ -90,6 +91,32 @@ class ShimClient {
 
  private:
   std::string socket_path_;
+};
+
+// A task started and waited for on one connection of its own ("start" with "stream",
+// shim_protocol.h): its output comes from its first byte, none of it dropped, and a caller that
+// reads slowly slows the task down (the shim stops reading its pipes) instead of losing output.
+class ShimTaskStream {
+ public:
+  explicit ShimTaskStream(std::string socket_path) : socket_path_(std::move(socket_path)) {}
+
+  // As ShimClient::Start.
+  absl::StatusOr<int64_t> Start(const shim::TaskSpec& spec,
+                                const std::function<bool()>& cancelled = nullptr,
+                                int timeout_ms = 30000);
+  // The task's output (is_stderr, bytes) as the shim reads it and its live denials, on the
+  // calling thread, then its result. `timeout_ms` < 0: no bound but `cancelled`.
+  absl::StatusOr<shim::TaskResult> Wait(
+      const std::string& task_id, const std::function<void(bool, std::string_view)>& on_output,
+      const std::function<void(const EnforcementEvent&)>& on_event,
+      const std::function<bool()>& cancelled, int timeout_ms = -1);
+  // Gives up the stream: the shim stops pacing the task by it (a task whose output nobody
+  // reads any more would otherwise wait for this connection).
+  void Close() { conn_.reset(); }
+
+ private:
+  std::string socket_path_;
+  UniqueFd conn_;
 };
 
 }  // namespace rauha

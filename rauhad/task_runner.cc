@@ -152,6 +152,21 @@ std::string ZoneNameOf(ZoneManager* zones, const ZoneView& own, const std::strin
   return other ? other->name : zone_id;
 }
 
+void FillSummary(pb::EnforcementEventSummary* e, ZoneManager* zones, const ZoneView& zone,
+                 const EnforcementEvent& ev) {
+  e->set_timestamp(Rfc3339FromNanos(ev.time_ns));
+  e->set_hook(ev.hook);
+  e->set_action(ev.action);
+  e->set_decision(ev.decision);
+  e->set_message(ev.message);
+  if (ev.pid != 0) e->set_pid(ev.pid);
+  e->set_source_zone(ZoneNameOf(zones, zone, ev.zone_id.empty() ? zone.id : ev.zone_id));
+  e->set_target_zone(ZoneNameOf(zones, zone, ev.target_zone));
+  e->set_object(ev.object);
+  e->set_comm(ev.comm);
+  e->set_layer(ev.layer);
+}
+
 // The kernel's events (ring buffer) and the shim's (seccomp), in time order.
 void AddEnforcementEvents(pb::SandboxResult& result, ZoneManager* zones, const ZoneView& zone,
                           TaskEvents kernel, const shim::TaskResult* from_shim) {
@@ -165,18 +180,7 @@ void AddEnforcementEvents(pb::SandboxResult& result, ZoneManager* zones, const Z
   std::stable_sort(all.begin(), all.end(),
                    [](const auto& a, const auto& b) { return a.time_ns < b.time_ns; });
   for (const auto& ev : all) {
-    auto* e = result.add_enforcement_events();
-    e->set_timestamp(Rfc3339FromNanos(ev.time_ns));
-    e->set_hook(ev.hook);
-    e->set_action(ev.action);
-    e->set_decision(ev.decision);
-    e->set_message(ev.message);
-    if (ev.pid != 0) e->set_pid(ev.pid);
-    e->set_source_zone(ZoneNameOf(zones, zone, ev.zone_id.empty() ? zone.id : ev.zone_id));
-    e->set_target_zone(ZoneNameOf(zones, zone, ev.target_zone));
-    e->set_object(ev.object);
-    e->set_comm(ev.comm);
-    e->set_layer(ev.layer);
+    FillSummary(result.add_enforcement_events(), zones, zone, ev);
     // A secret's placeholder sent where it may not go: said among the task's events too.
     if (ev.action == "secret_misuse") AddEvent(result, ev.time_ns, "secret_misuse", ev.message);
   }
@@ -408,11 +412,20 @@ pb::SandboxResult TaskRunner::Collect(Task& task, const ZoneView& zone, uint64_t
   // A denial the shim recorded before rauhad's wait reached it was not streamed: it is
   // published from the result below, once (keyed by its time and pid).
   std::set<std::pair<int64_t, uint32_t>> streamed;
-  auto live = [hub, &streamed](const EnforcementEvent& e) {
+  auto live = [&](const EnforcementEvent& e) {
     streamed.emplace(e.time_ns, e.pid);
     if (hub) hub->Publish(e);
+    if (task.stream && task.stream->on_event) {
+      pb::EnforcementEventSummary summary;
+      FillSummary(&summary, zones_, zone, e);
+      task.stream->on_event(summary);
+    }
   };
-  auto r = shim.Wait(task.id, cancelled, live, task.wait_timeout_ms);
+  auto r = task.shim_stream ? task.shim_stream->Wait(task.id, task.stream->on_output, live,
+                                                     cancelled, task.wait_timeout_ms)
+                            : shim.Wait(task.id, cancelled, live, task.wait_timeout_ms);
+  // Not read any more: the shim must not pace the task (or hold its end) by it.
+  if (task.shim_stream) task.shim_stream->Close();
   SpanTrace::MarkCurrent("shim_wait");
   if (!r.ok() && absl::IsCancelled(r.status())) {
     if (was_cancelled) *was_cancelled = true;
@@ -569,14 +582,14 @@ void TaskRunner::Finish(const std::shared_ptr<Task>& task) {
 
 absl::StatusOr<pb::SandboxResult> TaskRunner::Run(
     const pb::RunSandboxRequest& req, const std::function<bool()>& cancelled,
-    const std::function<void(const std::string& task_id)>& on_recorded) {
+    const std::function<void(const std::string& task_id)>& on_recorded, const TaskStream* stream) {
   SpanTrace trace("rauhad", "RunSandbox");
   absl::StatusOr<pb::SandboxResult> result;
   {
     // Every record of this call (its temporary zone, the task, the receipt) is made durable
     // by one fsync before it answers.
     audit::Recorder::Batch audit_batch(recorder_);
-    result = RunBatched(req, cancelled, on_recorded);
+    result = RunBatched(req, cancelled, on_recorded, stream);
   }
   trace.Mark("audit_flush");
   return result;
@@ -584,7 +597,7 @@ absl::StatusOr<pb::SandboxResult> TaskRunner::Run(
 
 absl::StatusOr<pb::SandboxResult> TaskRunner::RunBatched(
     const pb::RunSandboxRequest& req, const std::function<bool()>& cancelled,
-    const std::function<void(const std::string& task_id)>& on_recorded) {
+    const std::function<void(const std::string& task_id)>& on_recorded, const TaskStream* stream) {
   RAUHA_RETURN_IF_ERROR(ValidateRequest(req));
   if (!req.output_dir().empty()) RAUHA_RETURN_IF_ERROR(CheckOutputDir(req.output_dir(), config_));
   // The repo path is checked before any zone exists, so a refusal changes nothing; the zone's
@@ -678,6 +691,12 @@ absl::StatusOr<pb::SandboxResult> TaskRunner::RunBatched(
                                 config_.TaskOutputSpoolDir());
   spec.argv = task->command;
   if (image) ApplyImage(*image, req, spec);
+  if (stream) {
+    spec.tty = stream->tty;
+    spec.tty_rows = stream->rows;
+    spec.tty_cols = stream->cols;
+    spec.stdin_pipe = stream->stdin_pipe && !stream->tty;
+  }
   std::set<std::string> request_env_keys;
   for (const auto& [k, v] : req.env()) request_env_keys.insert(k);
   // Held until the result is made: the proxy knows the task's placeholders while it runs.
@@ -717,7 +736,16 @@ absl::StatusOr<pb::SandboxResult> TaskRunner::RunBatched(
           ? ClampMs(budget_ms + static_cast<int64_t>(task->kill_after_ms) + kReportGraceMs)
           : -1;
   SpanTrace::MarkCurrent("spec");
-  auto pid = shim.Start(spec, cancelled, ClampMs(start_ms));
+  // A streaming task is started on the connection that then waits for it, which gets its output
+  // from the first byte (ShimTaskStream).
+  std::optional<ShimTaskStream> shim_stream;
+  if (stream) {
+    shim_stream.emplace(zone.shim_socket);
+    task->stream = stream;
+    task->shim_stream = &*shim_stream;
+  }
+  auto pid = shim_stream ? shim_stream->Start(spec, cancelled, ClampMs(start_ms))
+                         : shim.Start(spec, cancelled, ClampMs(start_ms));
   SpanTrace::MarkCurrent("shim_start");
   if (!pid.ok()) {
     if (absl::IsCancelled(pid.status())) {
@@ -765,12 +793,17 @@ absl::StatusOr<pb::SandboxResult> TaskRunner::RunBatched(
   }
   // The client learns the id first: a watcher that sees the task start knows it was told.
   if (on_recorded) on_recorded(task->id);
+  if (stream && stream->on_started) {
+    stream->on_started({task->id, zone.id, zone.name, zone.shim_socket, *pid});
+  }
   events_->Publish(zone.name, "task.started", StrCat(task->id, ": ", task->command[0]));
   if (recorder_) recorder_->TaskStarted(zone.id, task->id, task->command);
   SpanTrace::MarkCurrent("recorded");
 
   bool was_cancelled = false;
   pb::SandboxResult result = Collect(*task, zone, oom_before, cancelled, &was_cancelled);
+  task->stream = nullptr;  // the caller's, and the stream's, end with this call
+  task->shim_stream = nullptr;
   if (image) result.set_image_digest(image->manifest_digest);
   Seal(zone, result);
   SpanTrace::MarkCurrent("receipt");

@@ -29,6 +29,30 @@
 namespace rauha {
 
 class WarmPool;
+class ShimTaskStream;
+
+// The task of a streaming Run (RunSandboxStream) once it runs.
+struct StartedTask {
+  std::string task_id;
+  std::string zone_id;
+  std::string zone_name;
+  std::string shim_socket;  // for its stdin, resize and signals (ShimClient)
+  int64_t pid = 0;
+};
+
+// What a streaming Run adds: the task's terminal or stdin pipe, and the task live. The
+// callbacks run on Run's thread, in order: on_started once, then output and events as they
+// come (a callback that blocks holds the task's output back, never drops it).
+struct TaskStream {
+  bool tty = false;
+  bool stdin_pipe = false;  // (a terminal is the task's stdin already)
+  uint32_t rows = 0;
+  uint32_t cols = 0;
+  std::function<void(const StartedTask&)> on_started;
+  std::function<void(bool is_stderr, std::string_view data)> on_output;
+  // The shim's (seccomp) denials as they happen; the result holds every event anyway.
+  std::function<void(const rauha::sandbox::v1::EnforcementEventSummary&)> on_event;
+};
 
 // What a probe task (VerifyIsolation by trying) saw: each probe's outcome and every
 // enforcement event it caused.
@@ -53,9 +77,12 @@ class TaskRunner {
   // is killed and its temporary zone removed, and the call returns Cancelled. `on_recorded`
   // (optional) gets the task's id once the task runs and is recorded: from then on it
   // survives a rauhad restart, and Wait collects it.
+  // With `stream` (RunSandboxStream), the task runs with its terminal or stdin pipe and is
+  // followed live through the stream's callbacks; its result is the same.
   absl::StatusOr<rauha::sandbox::v1::SandboxResult> Run(
       const rauha::sandbox::v1::RunSandboxRequest& request, const std::function<bool()>& cancelled,
-      const std::function<void(const std::string& task_id)>& on_recorded = nullptr);
+      const std::function<void(const std::string& task_id)>& on_recorded = nullptr,
+      const TaskStream* stream = nullptr);
   // The result of a task started earlier; blocks while it runs. NotFound once collected.
   absl::StatusOr<rauha::sandbox::v1::SandboxResult> Wait(const std::string& task_id,
                                                          const std::function<bool()>& cancelled);
@@ -115,6 +142,9 @@ class TaskRunner {
     bool remove_zone = false;
     bool pooled = false;       // its zone came from the warm pool and goes back to it for deletion
     int wait_timeout_ms = -1;  // bound of the wait for its end (its timeout + grace)
+    // A streaming Run's (null otherwise, and for recovered tasks); valid while Run runs.
+    const TaskStream* stream = nullptr;
+    ShimTaskStream* shim_stream = nullptr;
     bool done = false;
     rauha::sandbox::v1::SandboxResult result;
   };
@@ -122,7 +152,8 @@ class TaskRunner {
   // Run inside the call's audit batch.
   absl::StatusOr<rauha::sandbox::v1::SandboxResult> RunBatched(
       const rauha::sandbox::v1::RunSandboxRequest& request, const std::function<bool()>& cancelled,
-      const std::function<void(const std::string& task_id)>& on_recorded);
+      const std::function<void(const std::string& task_id)>& on_recorded,
+      const TaskStream* stream);
   // Waits for the shim's result and turns it into a SandboxResult; finishes the zone side.
   rauha::sandbox::v1::SandboxResult Collect(Task& task, const ZoneView& zone, uint64_t oom_before,
                                             const std::function<bool()>& cancelled,

@@ -11,6 +11,7 @@
 #include "rauha-common/utf8.h"
 #include "rauhad/container/log_reader.h"
 #include "rauhad/server/admit.h"
+#include "rauhad/server/input_pump.h"
 #include "rauhad/server/status.h"
 #include "rauhad/shim_client.h"
 
@@ -20,9 +21,6 @@ namespace cpb = rauha::container::v1;
 using container::ContainerView;
 
 namespace {
-
-// After its process ended, how long a stream waits for the client to close its side.
-constexpr auto kHalfCloseWait = std::chrono::seconds(2);
 
 void FillInfo(const ContainerView& v, cpb::ContainerInfo* info) {
   const auto& c = v.c;
@@ -42,41 +40,6 @@ void FillInfo(const ContainerView& v, cpb::ContainerInfo* info) {
   info->set_tty(c.tty);
   info->set_open_stdin(c.open_stdin);
   info->set_auto_remove(c.auto_remove);
-}
-
-// Reads the client's side of an exec or attach stream on its own thread (gRPC allows one
-// reader and one writer at a time), handing stdin and resizes to `on_stdin` / `on_resize`.
-template <typename Request>
-class InputPump {
- public:
-  template <typename Stream, typename OnStdin, typename OnResize>
-  InputPump(Stream* stream, OnStdin on_stdin, OnResize on_resize)
-      : thread_([this, stream, on_stdin, on_resize] {
-          Request req;
-          while (stream->Read(&req)) {
-            if (req.has_resize()) on_resize(req.resize().rows(), req.resize().cols());
-            if (req.message_case() == Request::kStdinData) on_stdin(req.stdin_data(), false);
-          }
-          on_stdin("", true);  // the client closed its side: end of input
-          done_ = true;
-        }) {}
-  ~InputPump() { thread_.join(); }
-  bool done() const { return done_; }
-
- private:
-  std::atomic<bool> done_{false};
-  std::thread thread_;
-};
-
-// Waits a moment for the client's half-close once the process is over, then cancels the
-// call so the reading thread returns.
-template <typename Pump>
-void EndInput(grpc::ServerContext* ctx, const Pump& pump) {
-  auto deadline = std::chrono::steady_clock::now() + kHalfCloseWait;
-  while (!pump.done() && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  if (!pump.done()) ctx->TryCancel();
 }
 
 }  // namespace

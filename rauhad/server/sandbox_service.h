@@ -32,6 +32,12 @@ class SandboxServiceImpl final
                         sandbox::v1::SandboxResult*) override;
   grpc::Status ListTasks(grpc::ServerContext*, const sandbox::v1::ListTasksRequest*,
                          sandbox::v1::ListTasksResponse*) override;
+  // sandbox_stream.cc. A sync handler: its thread runs the task and writes the output, a
+  // second one reads the client's input, a third passes it to the task's shim.
+  grpc::Status RunSandboxStream(
+      grpc::ServerContext*,
+      grpc::ServerReaderWriter<sandbox::v1::RunSandboxStreamResponse,
+                               sandbox::v1::RunSandboxStreamRequest>*) override;
 
  private:
   TaskRunner* runner_;
