@@ -101,10 +101,12 @@ class SandboxStreamTest : public DaemonTest {
     return true;
   }
 
-  // Reads to the end of the stream; the call's status.
+  // Reads to the result, closes the sending side (as a client done with the task does), reads
+  // to the end of the stream; the call's status.
   grpc::Status ReadAll(Stream* stream, Seen& seen) {
-    ReadUntil(stream, seen, [](const Seen&) { return false; });
+    ReadUntil(stream, seen, [](const Seen& s) { return s.result.has_value(); });
     stream->WritesDone();
+    ReadUntil(stream, seen, [](const Seen&) { return false; });
     return stream->Finish();
   }
 
