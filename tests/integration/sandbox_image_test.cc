@@ -19,11 +19,8 @@
 
 #include "nlohmann/json.hpp"
 #include "rauha/v1/image.grpc.pb.h"
-#include "rauhad/image/digest.h"
-#include "rauhad/image/image_store.h"
-#include "rauhad/image/reference.h"
-#include "rauhad/store/store.h"
 #include "tests/integration/daemon_fixture.h"
+#include "tests/integration/local_image.h"
 #include "tests/integration/registry_fixture.h"
 #include "tests/integration/tar_builder.h"
 
@@ -35,7 +32,6 @@ namespace fs = std::filesystem;
 using image::LayerCompression;
 
 constexpr const char* kBusybox = "/bin/busybox";
-constexpr const char* kGzipLayer = "application/vnd.oci.image.layer.v1.tar+gzip";
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -71,54 +67,11 @@ class SandboxImageTest : public DaemonTest {
     std::ofstream(sentinel_) << "host";
   }
 
-  // Stores `blob` in the daemon's content store; returns its digest.
-  std::string PutBlob(image::ImageStore& images, const std::string& blob) {
-    std::string digest = image::Sha256Digest(blob);
-    auto writer = images.content().Ingest(digest, blob.size(), false);
-    EXPECT_TRUE(writer.ok()) << writer.status();
-    EXPECT_TRUE((*writer)->Write(blob.data(), blob.size()).ok());
-    auto committed = (*writer)->Commit();
-    EXPECT_TRUE(committed.ok()) << committed.status();
-    return digest;
-  }
-
   // Records an image of `layers` (gzip blobs, bottom first) and `config` under `tag`, as a
   // pull or an import would; returns the manifest digest.
   std::string AddImage(const std::vector<std::string>& layers, nlohmann::json config,
                        const std::string& tag) {
-    auto db = store::Store::Open(daemon_->dir() + "/state/rauha.db");
-    EXPECT_TRUE(db.ok()) << db.status();
-    image::ImageStore images(daemon_->dir() + "/state", db->get());
-    EXPECT_TRUE(images.Init().ok());
-    nlohmann::json layer_list = nlohmann::json::array();
-    config["architecture"] = "amd64";
-    config["os"] = "linux";
-    config["rootfs"] = {{"type", "layers"}, {"diff_ids", nlohmann::json::array()}};
-    for (const auto& l : layers) {
-      layer_list.push_back(
-          {{"digest", PutBlob(images, l)}, {"mediaType", kGzipLayer}, {"size", l.size()}});
-    }
-    std::string config_json = config.dump();
-    std::string config_digest = PutBlob(images, config_json);
-    nlohmann::json manifest = {{"schemaVersion", 2},
-                               {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
-                               {"config",
-                                {{"mediaType", "application/vnd.oci.image.config.v1+json"},
-                                 {"digest", config_digest},
-                                 {"size", config_json.size()}}},
-                               {"layers", layer_list}};
-    std::string manifest_json = manifest.dump();
-    store::ImageRecord rec;
-    rec.manifest_digest = PutBlob(images, manifest_json);
-    rec.media_type = "application/vnd.oci.image.manifest.v1+json";
-    rec.config_digest = config_digest;
-    rec.config_json = config_json;
-    rec.layers_json = layer_list.dump();
-    rec.created_at = "2026-01-01T00:00:00Z";
-    auto ref = image::ParseReference(tag);
-    EXPECT_TRUE(ref.ok()) << ref.status();
-    EXPECT_TRUE(images.Record(rec, {ref->TagRef()}).ok());
-    return rec.manifest_digest;
+    return RecordLocalImage(daemon_->dir() + "/state", layers, std::move(config), tag);
   }
 
   // busybox and its applets, users; then files the upper layers delete and replace.
