@@ -12,14 +12,7 @@ source "$HERE/lib.sh"
 RUNS=20
 CONTAINERS=3
 BUILD="$REPO/build"
-while [ $# -gt 0 ]; do
-  case $1 in
-    -n) RUNS="$2"; shift 2 ;;
-    -c) CONTAINERS="$2"; shift 2 ;;
-    --build-dir) BUILD="$2"; shift 2 ;;
-    *) echo "usage: $0 [-n RUNS] [-c CONTAINERS] [--build-dir DIR]" >&2; exit 2 ;;
-  esac
-done
+parse_bench_args "${BASH_SOURCE[0]}" -n=RUNS -c=CONTAINERS -- "$@"
 require_root containerd_shim.sh "containerd, rauhad and the shims run as root"
 CSHIM="$BUILD/containerd-shim-rauha-v2/containerd-shim-rauha-v2"
 require_built containerd_shim.sh "$BUILD" "rauhad rauha-shim containerd-shim-rauha-v2" \

@@ -13,14 +13,7 @@ source "$HERE/lib.sh"
 RUNS=20
 HOLD=3
 BUILD="$REPO/build"
-while [ $# -gt 0 ]; do
-  case $1 in
-    -n) RUNS="$2"; shift 2 ;;
-    -H) HOLD="$2"; shift 2 ;;
-    --build-dir) BUILD="$2"; shift 2 ;;
-    *) echo "usage: $0 [-n RUNS] [-H HELD_PODS] [--build-dir DIR]" >&2; exit 2 ;;
-  esac
-done
+parse_bench_args "${BASH_SOURCE[0]}" -n=RUNS -H=HOLD -- "$@"
 require_root cri.sh "containerd, rauhad and the shims run as root"
 CSHIM="$BUILD/containerd-shim-rauha-v2/containerd-shim-rauha-v2"
 BENCH="$BUILD/eval/cri_bench"

@@ -22,18 +22,8 @@ N=300
 ROUNDS=3
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD="$REPO/build"
-while [ $# -gt 0 ]; do
-  case "$1" in
-    -n) N="$2"; shift 2 ;;
-    -r) ROUNDS="$2"; shift 2 ;;
-    --build-dir) BUILD="$2"; shift 2 ;;
-    -h|--help) sed -n '2,20p' "${BASH_SOURCE[0]}"; exit 0 ;;
-    *) echo "egress_tls.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
-  esac
-done
-[[ "$N" =~ ^[1-9][0-9]*$ && "$ROUNDS" =~ ^[1-9][0-9]*$ ]] ||
-  { echo "egress_tls.sh: -n and -r want positive integers" >&2; exit 2; }
 source "$REPO/eval/bench/lib.sh"
+parse_bench_args "${BASH_SOURCE[0]}" -n=N -r=ROUNDS -- "$@"
 require_root egress_tls.sh "namespaces, cgroups, rauhad"
 RAUHAD="$BUILD/rauhad/rauhad"
 SHIM="$BUILD/rauha-shim/rauha-shim"

@@ -1,6 +1,57 @@
 # Helpers shared by the benchmark scripts (sourced, not run). They set globals rather than
 # print PIDs so that every process stays a child of the calling script (wait works on it).
 
+# parse_bench_args SCRIPT SPEC... -- ARGS...: the command line every benchmark script shares.
+# Each SPEC is either OPT=VAR (OPT takes a positive integer, stored in the global VAR) or
+# OPT:VAR=VALUE (a flag setting VAR to VALUE). Always known: --build-dir DIR (sets BUILD) and
+# -h/--help (prints SCRIPT's leading comment, exit 0). Anything else, a missing value or a value
+# that is not a positive integer: a message naming it on stderr, exit 2.
+parse_bench_args() {
+  local script=$1 name spec opt
+  name=$(basename "$script")
+  shift
+  local -A int_var=() flag_set=()
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do
+    spec=$1
+    shift
+    case "$spec" in
+      *:*=*) flag_set[${spec%%:*}]=${spec#*:} ;;
+      *=*) int_var[${spec%%=*}]=${spec#*=} ;;
+      *) echo "parse_bench_args: bad spec '$spec' from $name" >&2; exit 2 ;;
+    esac
+  done
+  [ $# -gt 0 ] && shift # the --
+  while [ $# -gt 0 ]; do
+    opt=$1
+    case "$opt" in
+      -h | --help)
+        # The comment block after the #! line is the script's manual.
+        awk 'NR == 1 { next } !/^#/ { exit } { sub(/^# ?/, ""); print }' "$script"
+        exit 0
+        ;;
+      --build-dir)
+        [ $# -ge 2 ] || { echo "$name: --build-dir wants a directory" >&2; exit 2; }
+        BUILD=$2
+        shift 2
+        ;;
+      *)
+        if [ -n "${flag_set[$opt]+set}" ]; then
+          printf -v "${flag_set[$opt]%%=*}" '%s' "${flag_set[$opt]#*=}"
+          shift
+        elif [ -n "${int_var[$opt]+set}" ]; then
+          [ $# -ge 2 ] && [[ "$2" =~ ^[1-9][0-9]*$ ]] ||
+            { echo "$name: $opt wants a positive integer" >&2; exit 2; }
+          printf -v "${int_var[$opt]}" '%s' "$2"
+          shift 2
+        else
+          echo "$name: unknown argument $opt (try --help)" >&2
+          exit 2
+        fi
+        ;;
+    esac
+  done
+}
+
 # require_root SCRIPT WHY: exit 1 unless running as root.
 require_root() {
   [ "$(id -u)" -eq 0 ] || { echo "$1: run as root ($2)" >&2; exit 1; }

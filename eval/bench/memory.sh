@@ -18,17 +18,8 @@ ZONES=10
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD="$REPO/build"
 WITH_CONTAINERD=1
-while [ $# -gt 0 ]; do
-  case "$1" in
-    -z) ZONES="$2"; shift 2 ;;
-    --build-dir) BUILD="$2"; shift 2 ;;
-    --no-containerd) WITH_CONTAINERD=0; shift ;;
-    -h|--help) sed -n '2,15p' "${BASH_SOURCE[0]}"; exit 0 ;;
-    *) echo "memory.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
-  esac
-done
-[[ "$ZONES" =~ ^[1-9][0-9]*$ ]] || { echo "memory.sh: -z wants a positive integer" >&2; exit 2; }
 source "$REPO/eval/bench/lib.sh"
+parse_bench_args "${BASH_SOURCE[0]}" -z=ZONES --no-containerd:WITH_CONTAINERD=0 -- "$@"
 require_root memory.sh "namespaces, cgroups, rauhad"
 
 RAUHAD="$BUILD/rauhad/rauhad"

@@ -20,19 +20,9 @@ N=30
 ZONES=200
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD="$REPO/build"
-while [ $# -gt 0 ]; do
-  case "$1" in
-    -n) N="$2"; shift 2 ;;
-    -z) ZONES="$2"; shift 2 ;;
-    --build-dir) BUILD="$2"; shift 2 ;;
-    -h|--help) sed -n '2,17p' "${BASH_SOURCE[0]}"; exit 0 ;;
-    *) echo "network.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
-  esac
-done
-[[ "$N" =~ ^[1-9][0-9]*$ ]] || { echo "network.sh: -n wants a positive integer" >&2; exit 2; }
-[[ "$ZONES" =~ ^[1-9][0-9]*$ ]] && [ "$ZONES" -le 1000 ] ||
-  { echo "network.sh: -z wants an integer 1..1000 (the subnet is a /22)" >&2; exit 2; }
 source "$REPO/eval/bench/lib.sh"
+parse_bench_args "${BASH_SOURCE[0]}" -n=N -z=ZONES -- "$@"
+[ "$ZONES" -le 1000 ] || { echo "network.sh: -z wants an integer 1..1000 (the subnet is a /22)" >&2; exit 2; }
 require_root network.sh "namespaces, cgroups, rauhad"
 
 RAUHAD="$BUILD/rauhad/rauhad"

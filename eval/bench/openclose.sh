@@ -13,29 +13,18 @@ set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
-build=$src/build
+BUILD=$src/build
 pairs=1000000
 guest_pairs=20000
 runs=5
 seconds=3
 guest=1
 events=1
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --build-dir) build=$2; shift ;;
-    --pairs) pairs=$2; shift ;;
-    --guest-pairs) guest_pairs=$2; shift ;;
-    --runs) runs=$2; shift ;;
-    --seconds) seconds=$2; shift ;;
-    --no-guest) guest=0 ;;
-    --no-events) events=0 ;;
-    *) echo "usage: $0 [--build-dir DIR] [--pairs N] [--guest-pairs N] [--runs R] [--seconds S] [--no-guest] [--no-events]" >&2; exit 2 ;;
-  esac
-  shift
-done
 source "$here/lib.sh"
-bench=$build/eval/openclose_bench
-require_built openclose.sh "$build" openclose_bench "$bench"
+parse_bench_args "${BASH_SOURCE[0]}" --pairs=pairs --guest-pairs=guest_pairs --runs=runs \
+  --seconds=seconds --no-guest:guest=0 --no-events:events=0 -- "$@"
+bench=$BUILD/eval/openclose_bench
+require_built openclose.sh "$BUILD" openclose_bench "$bench"
 require_root openclose.sh "cgroups, BPF"
 run_in_vm=$src/tests/ebpf-vm/run-in-vm.sh
 failed=0

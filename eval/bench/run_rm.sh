@@ -19,16 +19,8 @@ set -euo pipefail
 N=21
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD="$REPO/build"
-while [ $# -gt 0 ]; do
-  case "$1" in
-    -n) N="$2"; shift 2 ;;
-    --build-dir) BUILD="$2"; shift 2 ;;
-    -h|--help) sed -n '2,17p' "${BASH_SOURCE[0]}"; exit 0 ;;
-    *) echo "run_rm.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
-  esac
-done
-[[ "$N" =~ ^[1-9][0-9]*$ ]] || { echo "run_rm.sh: -n wants a positive integer" >&2; exit 2; }
 source "$REPO/eval/bench/lib.sh"
+parse_bench_args "${BASH_SOURCE[0]}" -n=N -- "$@"
 require_root run_rm.sh "rauhad, containerd, runc and crun run as root"
 RAUHAD="$BUILD/rauhad/rauhad"
 SHIM="$BUILD/rauha-shim/rauha-shim"

@@ -20,16 +20,8 @@ set -euo pipefail
 N=41
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD="$REPO/build"
-while [ $# -gt 0 ]; do
-  case "$1" in
-    -n) N="$2"; shift 2 ;;
-    --build-dir) BUILD="$2"; shift 2 ;;
-    -h|--help) sed -n '2,12p' "${BASH_SOURCE[0]}"; exit 0 ;;
-    *) echo "startup.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
-  esac
-done
-[[ "$N" =~ ^[1-9][0-9]*$ ]] || { echo "startup.sh: -n wants a positive integer" >&2; exit 2; }
 source "$REPO/eval/bench/lib.sh"
+parse_bench_args "${BASH_SOURCE[0]}" -n=N -- "$@"
 require_root startup.sh "namespaces, cgroups, rauhad"
 
 RAUHAD="$BUILD/rauhad/rauhad"

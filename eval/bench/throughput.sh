@@ -17,18 +17,8 @@ CLIENTS=8
 PER=25
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD="$REPO/build"
-while [ $# -gt 0 ]; do
-  case "$1" in
-    -c) CLIENTS="$2"; shift 2 ;;
-    -m) PER="$2"; shift 2 ;;
-    --build-dir) BUILD="$2"; shift 2 ;;
-    -h|--help) sed -n '2,14p' "${BASH_SOURCE[0]}"; exit 0 ;;
-    *) echo "throughput.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
-  esac
-done
-[[ "$CLIENTS" =~ ^[1-9][0-9]*$ && "$PER" =~ ^[1-9][0-9]*$ ]] ||
-  { echo "throughput.sh: -c and -m want positive integers" >&2; exit 2; }
 source "$REPO/eval/bench/lib.sh"
+parse_bench_args "${BASH_SOURCE[0]}" -c=CLIENTS -m=PER -- "$@"
 require_root throughput.sh "namespaces, cgroups, rauhad"
 
 RAUHAD="$BUILD/rauhad/rauhad"
