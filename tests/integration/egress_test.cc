@@ -1,68 +1,18 @@
-// The egress proxy against the real kernel: rauhad runs in a network namespace the test
-// creates, "the internet" is one more namespace routed from it, holding an HTTP and an HTTPS
-// server (certificate from a CA the test makes with openssl). Names resolve only from a hosts
-// file the test writes (--egress-hosts): no lookup and no packet leaves the machine.
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <chrono>
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
+// The egress proxy against the real kernel, in the test "internet" of test_internet.h: rauhad
+// in a network namespace the test creates, routed to one more holding an HTTP and an HTTPS
+// server (certificate from a CA the test makes). Names resolve only from a hosts file the test
+// writes (--egress-hosts): no lookup and no packet leaves the machine.
+#include <string>
 #include <thread>
+#include <vector>
 
-#include "rauha-common/fd.h"
-#include "tests/integration/daemon_fixture.h"
+#include "tests/integration/test_internet.h"
 
 namespace rauha::testing {
 namespace {
 
-namespace spb = rauha::sandbox::v1;
-namespace zpb = rauha::zone::v1;
-
 constexpr char kInternet[] = "172.31.253.2";
 constexpr char kRauhadSide[] = "172.31.253.1";
-
-int Sh(const std::string& cmd, std::string* out = nullptr) {
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return -1;
-  std::string text;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) text.append(buf, n);
-  int rc = ::pclose(p);
-  if (out) *out = text;
-  return rc;
-}
-
-constexpr char kServer[] = R"py(
-import http.server, socketserver, ssl, sys, threading
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = ("hello %s %s %s\n" % (self.server.scheme, self.headers.get("Host", ""), self.path)).encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *a):
-        pass
-class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 512
-plain = S((sys.argv[1], 80), H); plain.scheme = "http"
-tls = S((sys.argv[1], 443), H); tls.scheme = "https"
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-ctx.load_cert_chain(sys.argv[2], sys.argv[3])
-tls.socket = ctx.wrap_socket(tls.socket, server_side=True)
-threading.Thread(target=plain.serve_forever, daemon=True).start()
-print("ready", flush=True)
-tls.serve_forever()
-)py";
 
 // In the zone: CONNECT api.example.test:443 by hand, then TLS naming argv[1] as the server.
 constexpr char kSniClient[] = R"py(
@@ -122,152 +72,30 @@ except OSError as e:
     print("failed:", e)
 )py";
 
-class EgressTest : public ::testing::Test {
+TestInternetConfig EgressInternet() {
+  TestInternetConfig c;
+  c.ns_prefix = "rauha-egress";
+  c.rauhad_address = kRauhadSide;
+  c.internet_address = kInternet;
+  c.server_names = {"api.example.test", "other.example.test", "x.cdn.example.test"};
+  c.hosts = std::string(kInternet) +
+            " api.example.test other.example.test denied.example.test x.cdn.example.test\n"
+            "169.254.169.254 meta.example.test\n" +
+            kRauhadSide + " self.example.test\n127.0.0.1 local.example.test\n";
+  return c;
+}
+
+class EgressTest : public TestInternetTest {
  protected:
-  void SetUp() override {
-    if (::geteuid() != 0) {
-      if (RequireAll()) FAIL() << "integration tests need root";
-      GTEST_SKIP() << "integration tests need root";
-    }
-    static int counter = 0;
-    ns_ = "rauha-egress-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
-    internet_ = ns_ + "-net";
-    std::string out;
-    for (const std::string& cmd : {
-             "ip netns add " + ns_,
-             "ip netns add " + internet_,
-             "ip -n " + ns_ + " link set lo up",
-             "ip -n " + ns_ + " link add reg0 type veth peer name eth0 netns " + internet_,
-             "ip -n " + ns_ + " addr add " + std::string(kRauhadSide) + "/30 dev reg0",
-             "ip -n " + ns_ + " link set reg0 up",
-             "ip -n " + internet_ + " addr add " + std::string(kInternet) + "/30 dev eth0",
-             "ip -n " + internet_ + " link set eth0 up",
-             "ip -n " + internet_ + " link set lo up",
-         }) {
-      ASSERT_EQ(Sh(cmd, &out), 0) << cmd << ": " << out;
-    }
-    daemon_ = std::make_unique<Daemon>();
-    dir_ = daemon_->dir() + "/egress";
-    std::filesystem::create_directories(dir_ + "/repo");
-    MakeCertificates();
-    std::ofstream(dir_ + "/hosts") << kInternet
-                                   << " api.example.test other.example.test denied.example.test "
-                                      "x.cdn.example.test\n"
-                                   << "169.254.169.254 meta.example.test\n"
-                                   << kRauhadSide << " self.example.test\n"
-                                   << "127.0.0.1 local.example.test\n";
-    StartServer();
-    daemon_->set_extra_args({"--egress-hosts", dir_ + "/hosts"});
-    daemon_->set_netns("/run/netns/" + ns_);
-    daemon_->Start();
-  }
-
-  void TearDown() override {
-    // First: its command line names the daemon's directory, where LeftoverProcesses looks.
-    if (server_pid_ > 0) {
-      ::kill(server_pid_, SIGKILL);
-      ::waitpid(server_pid_, nullptr, 0);
-      server_pid_ = -1;
-    }
-    if (daemon_) {
-      daemon_->Stop();
-      EXPECT_TRUE(daemon_->LeftoverProcesses().empty()) << "processes left after rauhad stopped";
-      EXPECT_TRUE(daemon_->LeftoverCgroups().empty()) << "cgroups left after rauhad stopped";
-    }
-    if (server_pid_ > 0) {
-      ::kill(server_pid_, SIGKILL);
-      ::waitpid(server_pid_, nullptr, 0);
-    }
-    daemon_.reset();
-    for (const auto& ns : {internet_, ns_}) {
-      if (ns.empty()) continue;
-      std::string out;
-      EXPECT_EQ(Sh("ip netns del " + ns, &out), 0) << out;
-    }
-  }
-
-  void MakeCertificates() {
-    std::string d = dir_, out;
-    std::ofstream(d + "/san.ext") << "subjectAltName=DNS:api.example.test,DNS:other.example.test,"
-                                     "DNS:x.cdn.example.test\n";
-    for (const std::string& cmd : {
-             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout " +
-                 d + "/ca.key -out " + d + "/repo/ca.pem -days 2 -subj /CN=rauha-test-ca",
-             "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout " + d +
-                 "/server.key -out " + d + "/server.csr -subj /CN=api.example.test",
-             "openssl x509 -req -in " + d + "/server.csr -CA " + d + "/repo/ca.pem -CAkey " + d +
-                 "/ca.key -CAcreateserial -out " + d + "/server.pem -days 2 -extfile " + d +
-                 "/san.ext",
-         }) {
-      ASSERT_EQ(Sh(cmd, &out), 0) << cmd << ": " << out;
-    }
-  }
-
-  void StartServer() {
-    std::ofstream(dir_ + "/server.py") << kServer;
-    int p[2];
-    ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
-    server_pid_ = ::fork();
-    if (server_pid_ == 0) {
-      ::dup2(p[1], 1);
-      std::string script = dir_ + "/server.py", cert = dir_ + "/server.pem",
-                  key = dir_ + "/server.key";
-      ::execlp("ip", "ip", "netns", "exec", internet_.c_str(), "/usr/bin/python3", script.c_str(),
-               kInternet, cert.c_str(), key.c_str(), nullptr);
-      ::_exit(127);
-    }
-    ::close(p[1]);
-    pollfd pfd{p[0], POLLIN, 0};
-    std::string line;
-    char buf[64];
-    while (line.find("ready") == std::string::npos && ::poll(&pfd, 1, 20000) == 1) {
-      ssize_t n = ::read(p[0], buf, sizeof(buf));
-      if (n <= 0) break;
-      line.append(buf, static_cast<size_t>(n));
-    }
-    server_out_.reset(p[0]);  // open until the server is killed: it may still write
-    ASSERT_NE(line.find("ready"), std::string::npos) << "the test's servers did not start";
-  }
+  EgressTest() : TestInternetTest(EgressInternet()) {}
 
   void CreateZone(const std::string& name, const std::string& hosts) {
-    zpb::CreateZoneRequest req;
-    req.set_name(name);
-    req.set_policy_toml(
-        "[zone]\ntype = \"non-global\"\n\n[network]\nmode = \"isolated\"\n"
-        "allowed_hosts = [" +
-        hosts + "]\n");
-    zpb::CreateZoneResponse resp;
-    grpc::ClientContext ctx;
-    auto st = daemon_->Zones()->CreateZone(&ctx, req, &resp);
+    auto st = CreateZoneWithPolicy(name,
+                                   "[zone]\ntype = \"non-global\"\n\n[network]\nmode = "
+                                   "\"isolated\"\nallowed_hosts = [" +
+                                       hosts + "]\n");
     ASSERT_TRUE(st.ok()) << st.error_message();
   }
-
-  spb::SandboxResult RunIn(const std::string& zone, const std::vector<std::string>& command) {
-    spb::RunSandboxRequest req;
-    req.set_name(zone);
-    req.set_repo_path(dir_ + "/repo");
-    req.set_timeout_seconds(60);
-    for (const auto& c : command) req.add_command(c);
-    spb::SandboxResult result;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(90));
-    auto st = daemon_->Sandbox()->RunSandbox(&ctx, req, &result);
-    EXPECT_TRUE(st.ok()) << st.error_message();
-    return result;
-  }
-
-  static const spb::EnforcementEventSummary* ProxyEvent(const spb::SandboxResult& r,
-                                                        const std::string& object) {
-    for (const auto& e : r.enforcement_events()) {
-      if (e.layer() == "proxy" && e.object() == object) return &e;
-    }
-    return nullptr;
-  }
-
-  std::string ns_, internet_, dir_;
-  pid_t server_pid_ = -1;
-  UniqueFd server_out_;
-  std::unique_ptr<Daemon> daemon_;
 };
 
 constexpr char kCurl[] = "/usr/bin/curl";

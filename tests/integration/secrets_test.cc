@@ -1,25 +1,17 @@
-// Secrets the zone never sees, against the real kernel: rauhad runs in a network namespace the
-// test creates, "the internet" is one more namespace routed from it with an HTTP and an HTTPS
-// server (certificate from a CA the test makes with openssl, trusted by rauhad's proxy through
-// --egress-extra-ca). Names resolve only from a hosts file (--egress-hosts): nothing leaves the
-// machine. The servers write the Authorization header of each request to a file the test
-// reads; what they answer says only whether it was the secret, never the header itself.
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
+// Secrets the zone never sees, against the real kernel, in the test "internet" of
+// test_internet.h: rauhad in a network namespace the test creates, routed to one more with an
+// HTTP and an HTTPS server (certificate from a CA the test makes, trusted by rauhad's proxy
+// through --egress-extra-ca). Names resolve only from a hosts file (--egress-hosts): nothing
+// leaves the machine. The servers write the Authorization header of each request to a file the
+// test reads; what they answer says only whether it was the secret, never the header itself.
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <chrono>
-#include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
+#include <string>
+#include <vector>
 
-#include "rauha-common/fd.h"
 #include "rauha/v1/secret.grpc.pb.h"
-#include "tests/integration/daemon_fixture.h"
+#include "tests/integration/test_internet.h"
 
 namespace rauha::testing {
 namespace {
@@ -32,25 +24,6 @@ constexpr char kInternet[] = "172.31.252.2";
 constexpr char kRauhadSide[] = "172.31.252.1";
 constexpr char kValue[] = "s3cr3t-value-7f1e9c2ab4d04e55";
 constexpr char kValueSplit[] = "s3cr3t-value-7f1e9c2a\"\"b4d04e55";
-
-int Sh(const std::string& cmd, std::string* out = nullptr) {
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return -1;
-  std::string text;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) text.append(buf, n);
-  int rc = ::pclose(p);
-  if (out) *out = text;
-  return rc;
-}
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // argv: address, cert, key, log file, the secret's expected header value.
 constexpr char kServer[] = R"py(
@@ -103,103 +76,28 @@ c.request("POST", "/py3", body="payload " + os.environ["API_TOKEN"], headers=h)
 print(c.getresponse().read().decode(), end="")
 )py";
 
-class SecretsTest : public ::testing::Test {
+TestInternetConfig SecretsInternet() {
+  TestInternetConfig c;
+  c.ns_prefix = "rauha-secrets";
+  c.rauhad_address = kRauhadSide;
+  c.internet_address = kInternet;
+  c.ca_subject = "/CN=rauha-secrets-test-ca";
+  c.server_names = {"api.example.test", "other.example.test"};
+  c.hosts = std::string(kInternet) + " api.example.test other.example.test\n";
+  c.server_script = kServer;
+  c.server_args = {"@DIR@/seen.log", std::string("Bearer ") + kValue};
+  c.daemon_args = {"--egress-extra-ca", "@DIR@/repo/ca.pem", "--egress-connect-timeout-ms", "1500"};
+  return c;
+}
+
+class SecretsTest : public TestInternetTest {
  protected:
+  SecretsTest() : TestInternetTest(SecretsInternet()) {}
+
   void SetUp() override {
-    if (::geteuid() != 0) {
-      if (RequireAll()) FAIL() << "integration tests need root";
-      GTEST_SKIP() << "integration tests need root";
-    }
-    static int counter = 0;
-    ns_ = "rauha-secrets-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
-    internet_ = ns_ + "-net";
-    std::string out;
-    for (const std::string& cmd : {
-             "ip netns add " + ns_,
-             "ip netns add " + internet_,
-             "ip -n " + ns_ + " link set lo up",
-             "ip -n " + ns_ + " link add reg0 type veth peer name eth0 netns " + internet_,
-             "ip -n " + ns_ + " addr add " + std::string(kRauhadSide) + "/30 dev reg0",
-             "ip -n " + ns_ + " link set reg0 up",
-             "ip -n " + internet_ + " addr add " + std::string(kInternet) + "/30 dev eth0",
-             "ip -n " + internet_ + " link set eth0 up",
-             "ip -n " + internet_ + " link set lo up",
-         }) {
-      ASSERT_EQ(Sh(cmd, &out), 0) << cmd << ": " << out;
-    }
-    daemon_ = std::make_unique<Daemon>();
-    dir_ = daemon_->dir() + "/secrets-test";
-    std::filesystem::create_directories(dir_ + "/repo");
-    MakeCertificates();
-    std::ofstream(dir_ + "/hosts") << kInternet << " api.example.test other.example.test\n";
-    StartServer();
-    daemon_->set_extra_args({"--egress-hosts", dir_ + "/hosts", "--egress-extra-ca",
-                             dir_ + "/ca.pem", "--egress-connect-timeout-ms", "1500"});
-    daemon_->set_netns("/run/netns/" + ns_);
-    daemon_->Start();
+    TestInternetTest::SetUp();
+    if (HasFatalFailure() || IsSkipped()) return;
     secrets_ = secpb::SecretService::NewStub(daemon_->Channel());
-  }
-
-  void TearDown() override {
-    if (server_pid_ > 0) {
-      ::kill(server_pid_, SIGKILL);
-      ::waitpid(server_pid_, nullptr, 0);
-      server_pid_ = -1;
-    }
-    if (daemon_) {
-      daemon_->Stop();
-      EXPECT_TRUE(daemon_->LeftoverProcesses().empty()) << "processes left after rauhad stopped";
-      EXPECT_TRUE(daemon_->LeftoverCgroups().empty()) << "cgroups left after rauhad stopped";
-    }
-    daemon_.reset();
-    for (const auto& ns : {internet_, ns_}) {
-      if (ns.empty()) continue;
-      std::string out;
-      EXPECT_EQ(Sh("ip netns del " + ns, &out), 0) << out;
-    }
-  }
-
-  void MakeCertificates() {
-    std::string d = dir_, out;
-    std::ofstream(d + "/san.ext") << "subjectAltName=DNS:api.example.test,DNS:other.example.test\n";
-    for (const std::string& cmd : {
-             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout " +
-                 d + "/ca.key -out " + d + "/ca.pem -days 2 -subj /CN=rauha-secrets-test-ca",
-             "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout " + d +
-                 "/server.key -out " + d + "/server.csr -subj /CN=api.example.test",
-             "openssl x509 -req -in " + d + "/server.csr -CA " + d + "/ca.pem -CAkey " + d +
-                 "/ca.key -CAcreateserial -out " + d + "/server.pem -days 2 -extfile " + d +
-                 "/san.ext",
-         }) {
-      ASSERT_EQ(Sh(cmd, &out), 0) << cmd << ": " << out;
-    }
-  }
-
-  void StartServer() {
-    std::ofstream(dir_ + "/server.py") << kServer;
-    int p[2];
-    ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
-    server_pid_ = ::fork();
-    if (server_pid_ == 0) {
-      ::dup2(p[1], 1);
-      std::string script = dir_ + "/server.py", cert = dir_ + "/server.pem",
-                  key = dir_ + "/server.key", log = dir_ + "/seen.log",
-                  expected = std::string("Bearer ") + kValue;
-      ::execlp("ip", "ip", "netns", "exec", internet_.c_str(), "/usr/bin/python3", script.c_str(),
-               kInternet, cert.c_str(), key.c_str(), log.c_str(), expected.c_str(), nullptr);
-      ::_exit(127);
-    }
-    ::close(p[1]);
-    pollfd pfd{p[0], POLLIN, 0};
-    std::string line;
-    char buf[64];
-    while (line.find("ready") == std::string::npos && ::poll(&pfd, 1, 20000) == 1) {
-      ssize_t n = ::read(p[0], buf, sizeof(buf));
-      if (n <= 0) break;
-      line.append(buf, static_cast<size_t>(n));
-    }
-    server_out_.reset(p[0]);
-    ASSERT_NE(line.find("ready"), std::string::npos) << "the test's servers did not start";
   }
 
   grpc::Status SetSecret(const std::string& name, const std::string& value) {
@@ -222,36 +120,12 @@ class SecretsTest : public ::testing::Test {
   }
 
   grpc::Status CreateZone(const std::string& name, const std::string& policy) {
-    zpb::CreateZoneRequest req;
-    req.set_name(name);
-    req.set_policy_toml(policy);
-    zpb::CreateZoneResponse resp;
-    grpc::ClientContext ctx;
-    return daemon_->Zones()->CreateZone(&ctx, req, &resp);
-  }
-
-  grpc::Status Run(const std::string& zone, const std::vector<std::string>& command,
-                   spb::SandboxResult* result) {
-    spb::RunSandboxRequest req;
-    req.set_name(zone);
-    req.set_repo_path(dir_ + "/repo");
-    req.set_timeout_seconds(60);
-    for (const auto& c : command) req.add_command(c);
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(90));
-    return daemon_->Sandbox()->RunSandbox(&ctx, req, result);
-  }
-
-  spb::SandboxResult RunIn(const std::string& zone, const std::vector<std::string>& command) {
-    spb::SandboxResult result;
-    auto st = Run(zone, command, &result);
-    EXPECT_TRUE(st.ok()) << st.error_message();
-    return result;
+    return CreateZoneWithPolicy(name, policy);
   }
 
   std::string Cli(const std::string& args) {
     std::string out;
-    Sh(std::string(RAUHA_CLI_BIN) + " --socket " + daemon_->socket() + " " + args, &out);
+    RunShell(std::string(RAUHA_CLI_BIN) + " --socket " + daemon_->socket() + " " + args, &out);
     return out;
   }
 
@@ -271,15 +145,11 @@ class SecretsTest : public ::testing::Test {
          it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
       if (ec) break;
       if (!it->is_regular_file(ec)) continue;
-      if (ReadAll(it->path()).find(needle) != std::string::npos) out.push_back(it->path());
+      if (ReadWholeFile(it->path()).find(needle) != std::string::npos) out.push_back(it->path());
     }
     return out;
   }
 
-  std::string ns_, internet_, dir_;
-  pid_t server_pid_ = -1;
-  UniqueFd server_out_;
-  std::unique_ptr<Daemon> daemon_;
   std::unique_ptr<secpb::SecretService::Stub> secrets_;
 };
 
@@ -361,7 +231,7 @@ TEST_F(SecretsTest, SecretInjectedForItsHostAndNeverSeenByTheZone) {
   EXPECT_EQ(t->hook(), "proxy/tls");
 
   // What the servers saw: the value for api.example.test only; placeholders elsewhere.
-  std::string seen = ReadAll(dir_ + "/seen.log");
+  std::string seen = ReadWholeFile(dir() + "/seen.log");
   EXPECT_NE(seen.find(std::string("https api.example.test /tls Bearer ") + kValue + "|"),
             std::string::npos)
       << seen;
@@ -404,9 +274,9 @@ TEST_F(SecretsTest, SecretInjectedForItsHostAndNeverSeenByTheZone) {
 TEST_F(SecretsTest, SetListRemoveAndRefusals) {
   // Through the CLI: value on stdin, never printed.
   std::string out;
-  ASSERT_EQ(Sh(std::string("printf '%s\\n' ") + kValue + " | " + RAUHA_CLI_BIN + " --socket " +
-                   daemon_->socket() + " secret set API_TOKEN",
-               &out),
+  ASSERT_EQ(RunShell(std::string("printf '%s\\n' ") + kValue + " | " + RAUHA_CLI_BIN +
+                         " --socket " + daemon_->socket() + " secret set API_TOKEN",
+                     &out),
             0)
       << out;
   EXPECT_NE(out.find("stored API_TOKEN"), std::string::npos) << out;
@@ -496,8 +366,10 @@ TEST_F(SecretsTest, SetListRemoveAndRefusals) {
 // asserted: curl's own bound (30 s) is far above the proxy's (1.5 s).
 TEST_F(SecretsTest, UpstreamThatNeverAcceptsGets504AndAnEvent) {
   std::string out;
-  ASSERT_EQ(Sh("ip netns exec " + internet_ + " iptables -A INPUT -p tcp --dport 81 -j DROP", &out),
-            0)
+  ASSERT_EQ(
+      RunShell("ip netns exec " + internet_ns() + " iptables -A INPUT -p tcp --dport 81 -j DROP",
+               &out),
+      0)
       << out;
   ASSERT_TRUE(
       CreateZone("agent",
