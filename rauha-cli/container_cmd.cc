@@ -259,12 +259,23 @@ int RunRun(const Cli& cli, const RunArgs& a, const std::vector<std::string>& wor
   if (a.interactive || a.tty) {
     // Attached before the start, so nothing of its output is missed; the stream ends with
     // the exit code.
-    return AttachStream(**stub, id, a.interactive, a.tty, [&]() -> absl::Status {
+    int code = AttachStream(**stub, id, a.interactive, a.tty, [&]() -> absl::Status {
       grpc::Status s = Start(**stub, id);
       if (s.ok()) return absl::OkStatus();
       remove();
       return absl::FailedPreconditionError(DescribeRpcError(s));
     });
+    // docker run --rm returns once the container is gone: the attach ends at the exit, the
+    // removal comes after it (rauhad's WaitContainer answers an auto-removed one when gone).
+    if (a.rm) {
+      grpc::ClientContext ctx;
+      CancelOnSignal cancel(&ctx);
+      cv1::WaitContainerRequest req;
+      req.set_container_id(id);
+      cv1::WaitContainerResponse resp;
+      (void)(*stub)->WaitContainer(&ctx, req, &resp);
+    }
+    return code;
   }
   // The log has all of its output, stdout and stderr apart. The follow is in place (initial
   // metadata) before the start, and rauhad keeps an auto-removed container until the follow
