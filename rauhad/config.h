@@ -40,6 +40,10 @@ struct DaemonConfig {
   uint32_t max_task_calls = 64;
   // --warm-zones: zones kept ready per pooled policy (pool/warm_pool.h); 0: no pool.
   uint32_t warm_zones = 2;
+  // --warm-zones-max: the most kept ready per policy once calls found its pool empty.
+  uint32_t warm_zones_max = 8;
+  // --warm-zones-shrink-after: seconds without calls after which a policy is back at warm_zones.
+  uint32_t warm_zones_shrink_after_s = 30;
   // --userns-range: host ids handed to zones' user namespaces, 65536 per zone (userns_ranges.h).
   // userns_count 0: off ("--userns-range off"); zones keep the host's ids.
   uint32_t userns_first = 100000000;

@@ -10,6 +10,7 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -163,6 +164,17 @@ int main(int argc, char** argv) {
                  "set-up; each serves one task and is deleted after it. 0: no pool")
       ->capture_default_str()
       ->check(CLI::Range(0u, 64u));
+  app.add_option("--warm-zones-max", config.warm_zones_max,
+                 "the most zones kept ready per pooled policy: each call that finds its "
+                 "policy's pool empty adds one, up to this; --warm-zones-shrink-after without "
+                 "calls and it is back at --warm-zones (below --warm-zones: --warm-zones)")
+      ->capture_default_str()
+      ->check(CLI::Range(0u, 64u));
+  app.add_option("--warm-zones-shrink-after", config.warm_zones_shrink_after_s,
+                 "seconds without a call for a pooled policy after which the zones it keeps "
+                 "beyond --warm-zones are deleted")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 86400u));
   std::string userns_range = "100000000:268435456";
   app.add_option("--userns-range", userns_range,
                  "host ids for zones' user namespaces, FIRST:COUNT (65536 per zone; default "
@@ -419,6 +431,8 @@ int main(int argc, char** argv) {
   hub.FinishRecovery();
   rauha::WarmPool::Options pool_options;
   pool_options.zones_per_policy = config.warm_zones;
+  pool_options.max_zones_per_policy = config.warm_zones_max;
+  pool_options.shrink_after = std::chrono::seconds(config.warm_zones_shrink_after_s);
   rauha::WarmPool pool(&zones, pool_options);
   rauha::image::LayerCache layers(config.state_dir);
   if (auto st = layers.Init(); !st.ok()) return Fail(rauha::ToStd(st.message()));

@@ -3,6 +3,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
 
 #include "rauha-common/errors.h"
@@ -37,6 +39,7 @@ void WarmPool::Start() {
   }
   default_key_ = *key;
   Entry& e = entries_[default_key_];
+  e.target = Base();
   e.last_used = std::chrono::steady_clock::now();
   started_ = true;
   thread_ = std::thread([this] { Run(); });
@@ -58,6 +61,7 @@ std::optional<std::string> WarmPool::Claim(const std::string& policy_toml) {
     // Pooled from now on: an agent sends the same policy with every call.
     Entry& e = entries_[*key];
     e.policy_toml = policy_toml;
+    e.target = Base();
     e.last_used = now;
     EvictLocked();
     ++stats_.misses;
@@ -78,6 +82,7 @@ std::optional<std::string> WarmPool::Claim(const std::string& policy_toml) {
     }
     retire_.push_back(std::move(name));  // its shim died while it waited
   }
+  GrowLocked(it->second);
   ++stats_.misses;
   cv_.notify_all();
   return std::nullopt;
@@ -122,17 +127,20 @@ WarmPool::Stats WarmPool::stats() {
   std::lock_guard lock(mu_);
   Stats s = stats_;
   s.ready = 0;
-  for (const auto& [key, e] : entries_) s.ready += static_cast<uint32_t>(e.ready.size());
+  for (const auto& [key, e] : entries_) {
+    s.ready += static_cast<uint32_t>(e.ready.size());
+    s.target += e.target;
+  }
   s.policies = static_cast<uint32_t>(entries_.size());
   return s;
 }
 
 std::string WarmPool::NextToFill(std::chrono::steady_clock::time_point now) {
   std::string best;
-  size_t fewest = options_.zones_per_policy;
+  size_t fewest = SIZE_MAX;
   const bool calls_running = in_flight_ > 0 && now - last_claim_ < kRefillDelay;
   for (const auto& [key, e] : entries_) {
-    if (e.filling || e.retry_after > now) continue;
+    if (e.filling || e.retry_after > now || e.ready.size() >= e.target) continue;
     if (calls_running && !e.ready.empty()) continue;
     if (e.ready.size() < fewest) {
       fewest = e.ready.size();
@@ -140,6 +148,39 @@ std::string WarmPool::NextToFill(std::chrono::steady_clock::time_point now) {
     }
   }
   return best;
+}
+
+void WarmPool::GrowLocked(Entry& e) {
+  if (e.target < Max()) ++e.target;
+}
+
+std::chrono::steady_clock::time_point WarmPool::ShrinkIdleLocked(
+    std::chrono::steady_clock::time_point now) {
+  auto next = std::chrono::steady_clock::time_point::max();
+  for (auto& [key, e] : entries_) {
+    if (e.target > Base()) {
+      const auto idle_at = e.last_used + options_.shrink_after;
+      if (idle_at > now) {
+        next = std::min(next, idle_at);
+      } else {
+        std::fprintf(
+            stderr,
+            "rauhad: warm pool: policy %s had no call for %lld s: keeping %u zones, not "
+            "%u\n",
+            key.substr(0, 12).c_str(),
+            static_cast<long long>(
+                std::chrono::duration_cast<std::chrono::seconds>(options_.shrink_after).count()),
+            Base(), e.target);
+        e.target = Base();
+      }
+    }
+    // (A zone made while its policy shrank is one too many too.)
+    while (e.ready.size() > e.target) {
+      retire_.push_back(std::move(e.ready.back()));
+      e.ready.pop_back();
+    }
+  }
+  return next;
 }
 
 void WarmPool::EvictLocked() {
@@ -159,6 +200,7 @@ void WarmPool::Run() {
   // Refills yield to request threads; the shims they spawn run at normal priority
   // (ZoneManager::Bringup).
   (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), options_.nice);
+  int current_nice = options_.nice;
   std::unique_lock lock(mu_);
   while (true) {
     // Deletions first: they give back what the next zones need (memory, addresses).
@@ -187,13 +229,14 @@ void WarmPool::Run() {
       break;
     }
     const auto now = std::chrono::steady_clock::now();
+    const auto shrink_at = ShrinkIdleLocked(now);
+    if (!retire_.empty()) continue;
     std::string key = NextToFill(now);
     if (key.empty()) {
-      auto wake = std::chrono::steady_clock::time_point::max();
+      auto wake = shrink_at;
       for (const auto& [k, e] : entries_) {
-        if (e.retry_after > now && e.ready.size() < options_.zones_per_policy)
-          wake = std::min(wake, e.retry_after);
-        if (in_flight_ > 0 && e.ready.size() < options_.zones_per_policy)
+        if (e.retry_after > now && e.ready.size() < e.target) wake = std::min(wake, e.retry_after);
+        if (in_flight_ > 0 && e.ready.size() < e.target)
           wake = std::min(wake, last_claim_ + kRefillDelay);
       }
       if (wake == std::chrono::steady_clock::time_point::max()) {
@@ -206,7 +249,13 @@ void WarmPool::Run() {
     Entry& entry = entries_[key];
     entry.filling = true;
     const std::string policy_toml = entry.policy_toml;
+    // Calls find this policy's pool empty: its refill is as urgent as they are.
+    const int nice = entry.ready.empty() && entry.target > Base() ? 0 : options_.nice;
     lock.unlock();
+    if (nice != current_nice) {
+      (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), nice);
+      current_nice = nice;
+    }
     auto made = zones_->CreatePooled(policy_toml);
     lock.lock();
     auto it = entries_.find(key);
@@ -232,6 +281,7 @@ void WarmPool::Run() {
       Entry& target = entries_[made_key];
       if (target.ready.empty() && target.policy_toml.empty()) target.policy_toml = policy_toml;
       target.last_used = std::max(target.last_used, moved.last_used);
+      target.target = std::max({target.target, moved.target, Base()});
       for (auto& n : moved.ready) retire_.push_back(std::move(n));
       std::fprintf(stderr, "rauhad: warm pool: zone %s ready\n", name.c_str());
       target.ready.push_back(std::move(name));

@@ -9,11 +9,18 @@
 // a policy given inline is pooled from its first call on (its first call takes the ordinary
 // path), for up to `max_policies` policies, the least recently used giving way.
 //
+// The number kept ready follows demand: it starts at `zones_per_policy` and grows by one
+// (up to `max_zones_per_policy`) for every call that finds the policy's pool empty; a policy left
+// without calls for `shrink_after` is back at `zones_per_policy`, its extra zones deleted. So a
+// burst of parallel calls is served from the pool from the second burst on, and an idle daemon
+// keeps only the base number.
+//
 // One background thread at a raised nice value does all the pool's work: the deferred
-// deletions first, then refills, one zone at a time. While a call that took a pooled zone
-// runs, a policy that still has a zone ready is refilled only after that call (or 100 ms):
-// the refill would compete with the call's task start for cgroup locks and the disk. Pooled zones
-// are temporary zones in the store, so a crash leaves nothing the next start does not remove
+// deletions first, then refills, one zone at a time. A refill for a policy whose pool is
+// empty runs at normal priority (calls are waiting for zones like it). While a call that took a
+// pooled zone runs, a policy that still has a zone ready is refilled only after that call (or 100
+// ms): the refill would compete with the call's task start for cgroup locks and the disk. Pooled
+// zones are temporary zones in the store, so a crash leaves nothing the next start does not remove
 // (RemoveIdleTemporaryZones).
 #pragma once
 
@@ -35,8 +42,12 @@ class WarmPool {
  public:
   struct Options {
     uint32_t zones_per_policy = 2;  // 0: no pool; every call takes the ordinary path
-    uint32_t max_policies = 4;      // policies pooled at once, the default policy included
-    int nice = 10;                  // of the pool's thread (the shims it spawns run at 0)
+    // The most kept ready per policy after calls found it empty (see above); below
+    // zones_per_policy it is zones_per_policy.
+    uint32_t max_zones_per_policy = 8;
+    std::chrono::milliseconds shrink_after{30000};
+    uint32_t max_policies = 4;  // policies pooled at once, the default policy included
+    int nice = 10;              // of the pool's thread (the shims it spawns run at 0)
   };
   struct Stats {
     uint64_t hits = 0;      // calls served from the pool
@@ -44,6 +55,7 @@ class WarmPool {
     uint64_t created = 0;   // zones the pool made
     uint64_t retired = 0;   // used zones it deleted after their task
     uint32_t ready = 0;     // pooled zones waiting now
+    uint32_t target = 0;    // zones the pool aims to keep ready now, all policies together
     uint32_t policies = 0;  // policies pooled now
   };
 
@@ -70,6 +82,7 @@ class WarmPool {
   struct Entry {
     std::string policy_toml;  // as given ("" = the default policy)
     std::deque<std::string> ready;
+    uint32_t target = 0;   // zones to keep ready now (grows with demand, shrinks when idle)
     bool filling = false;  // the thread is making a zone for it
     std::chrono::steady_clock::time_point last_used;
     std::chrono::steady_clock::time_point retry_after;  // after a failed create
@@ -80,6 +93,15 @@ class WarmPool {
   std::string NextToFill(std::chrono::steady_clock::time_point now);
   // Forgets the least recently used entry beyond max_policies (its zones retired). mu_ held.
   void EvictLocked();
+  // A call found `e` empty: it keeps one more zone ready (bounded). mu_ held.
+  void GrowLocked(Entry& e);
+  // Entries idle for shrink_after go back to the base size, their extra zones retired; returns
+  // when the next entry would be idle long enough (or max). mu_ held.
+  std::chrono::steady_clock::time_point ShrinkIdleLocked(std::chrono::steady_clock::time_point now);
+  uint32_t Base() const { return options_.zones_per_policy; }
+  uint32_t Max() const {
+    return std::max(options_.zones_per_policy, options_.max_zones_per_policy);
+  }
 
   ZoneManager* zones_;
   Options options_;

@@ -368,6 +368,69 @@ TEST_F(WarmPoolTest, AnInlinePolicyIsPooledFromItsSecondCallOn) {
       << "a call with the default policy got a zone of another policy";
 }
 
+// The pool follows demand: every call that finds its policy's pool empty makes the pool keep one
+// more zone ready, up to --warm-zones-max; after --warm-zones-shrink-after without calls it is
+// back at --warm-zones, the extra zones deleted. (15 s: far longer than refilling three zones
+// takes on a loaded machine, so the pool cannot shrink before the test saw it grown.)
+TEST_F(WarmPoolTest, APoolFoundEmptyGrowsToItsBoundAndShrinksWhenIdle) {
+  daemon_->Stop();
+  daemon_->set_extra_args(
+      {"--warm-zones", "1", "--warm-zones-max", "3", "--warm-zones-shrink-after", "15"});
+  daemon_->Start();
+  auto first = WaitForPool(1);
+  // Eight calls at once: at most one gets the pooled zone; each of the others finds the pool
+  // empty (or takes a zone made for it meanwhile).
+  constexpr int kCalls = 8;
+  std::vector<spb::SandboxResult> results(kCalls);
+  {
+    std::vector<std::thread> threads;
+    for (int i = 0; i < kCalls; ++i) {
+      threads.emplace_back([&, i] { results[i] = Run({"/bin/true"}); });
+    }
+    for (auto& t : threads) t.join();
+  }
+  std::set<std::string> used;
+  for (const auto& r : results) {
+    EXPECT_EQ(r.status(), "succeeded") << r.error() << r.stderr();
+    used.insert(r.zone_id());
+  }
+  EXPECT_EQ(used.size(), static_cast<size_t>(kCalls)) << "each call had a zone of its own";
+  // Grown to its bound: three fresh zones ready at once (with one zone kept, never more than
+  // one is ready).
+  std::set<std::string> grown;
+  EXPECT_TRUE(WaitFor([&] {
+    grown = ZoneDirs(*daemon_);
+    if (grown.size() != 3) return false;
+    for (const auto& id : grown) {
+      if (used.count(id) || !ShimRuns(id) || !PooledZoneReady(*daemon_, id)) return false;
+    }
+    return true;
+  })) << "the pool did not grow to 3 ready zones; log:\n"
+      << daemon_->log();
+  // Served from the grown pool: three calls one after another, each a pooled zone.
+  for (int i = 0; i < 3; ++i) {
+    auto r = Run({"/bin/true"});
+    EXPECT_TRUE(grown.count(r.zone_id())) << "call " << i << " was not served from the pool";
+  }
+  // Idle: back at one zone, the others deleted, shims and all.
+  EXPECT_TRUE(WaitFor([&] {
+    return daemon_->log().find("had no call for 15 s: keeping 1 zones, not 3") != std::string::npos;
+  })) << "the idle pool did not shrink; log:\n"
+      << daemon_->log();
+  std::set<std::string> now;
+  EXPECT_TRUE(WaitFor([&] {
+    now = ZoneDirs(*daemon_);
+    return now.size() == 1 && ShimRuns(*now.begin()) && PooledZoneReady(*daemon_, *now.begin());
+  })) << "the idle pool did not shrink to --warm-zones; run/zones holds "
+      << now.size();
+  for (const auto& id : grown) {
+    if (!now.count(id)) {
+      EXPECT_TRUE(WaitFor([&] { return !ShimRuns(id); })) << id;
+    }
+  }
+  EXPECT_EQ(ListedZones(*daemon_), 0);
+}
+
 class NoPoolTest : public DaemonTest {
  protected:
   void SetUp() override {
