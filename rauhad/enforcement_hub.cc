@@ -163,8 +163,30 @@ void EnforcementHub::BeginTask(const std::string& task_id, const std::string& zo
 
 void EnforcementHub::SetTaskPidns(const std::string& task_id, uint64_t pidns_ino) {
   std::lock_guard lock(mu_);
-  if (auto it = collectors_.find(task_id); it != collectors_.end())
+  if (auto it = collectors_.find(task_id); it != collectors_.end()) {
     it->second.pidns_ino = pidns_ino;
+    FeedLive(it->second);
+  }
+}
+
+void EnforcementHub::SetTaskLive(const std::string& task_id,
+                                 std::function<void(const EnforcementEvent&)> live) {
+  std::lock_guard lock(mu_);
+  if (auto it = collectors_.find(task_id); it != collectors_.end()) {
+    it->second.live = std::move(live);
+    FeedLive(it->second);
+  }
+}
+
+void EnforcementHub::FeedLive(Collector& c) {
+  // Until the task's pid namespace is known an event cannot be told to be its (EndTask's
+  // filter); a task whose start did not say stays with the result only.
+  if (!c.live || c.pidns_ino == 0) return;
+  for (; c.live_sent < c.out.events.size(); ++c.live_sent) {
+    const EnforcementEvent& e = c.out.events[c.live_sent];
+    if (e.pidns_ino != 0 && e.pidns_ino != c.pidns_ino) continue;  // another task's
+    c.live(e);
+  }
 }
 
 TaskEvents EnforcementHub::EndTask(const std::string& task_id) {
@@ -229,6 +251,7 @@ void EnforcementHub::OnEvent(EnforcementEvent event, bool for_results) {
         if (col.zone_id != event.zone_id) continue;
         if (col.out.events.size() < kMaxEventsPerTask) {
           col.out.events.push_back(event);
+          FeedLive(col);
         } else {
           ++col.out.lost;
         }

@@ -67,6 +67,11 @@ class EnforcementHub {
   // are merged by the caller.
   void BeginTask(const std::string& task_id, const std::string& zone_id, uint64_t pidns_ino);
   void SetTaskPidns(const std::string& task_id, uint64_t pidns_ino);
+  // The task's kernel events (ring buffer, nftables drops) also go to `live` as they come,
+  // once its pid namespace is known (SetTaskPidns; the ones before that then): called with
+  // the hub's lock held, from the thread that read the event, so it must only queue the
+  // event (a slow reader must not hold up enforcement). EndTask still returns every event.
+  void SetTaskLive(const std::string& task_id, std::function<void(const EnforcementEvent&)> live);
   TaskEvents EndTask(const std::string& task_id);
 
   // Events that reach rauhad outside the ring buffer (the shim's live seccomp frames).
@@ -100,7 +105,12 @@ class EnforcementHub {
     uint64_t pidns_ino = 0;
     uint64_t lost_before = 0;
     TaskEvents out;
+    std::function<void(const EnforcementEvent&)> live;
+    size_t live_sent = 0;  // out.events before this index went to `live` (or were not its)
   };
+  // Sends the collector's events not yet sent to its `live`, if its pid namespace is known.
+  // mu_ held.
+  static void FeedLive(Collector& c);
 
   // `for_results`: the event goes to the results of the zone's running tasks too (the kernel's
   // events; the shim's reach results through its own list).

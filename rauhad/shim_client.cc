@@ -152,7 +152,8 @@ namespace {
 absl::StatusOr<nlohmann::json> CallOn(int fd, std::string_view method, nlohmann::json params,
                                       int timeout_ms, const std::function<bool()>& cancelled,
                                       const std::function<void(const EnforcementEvent&)>& on_event,
-                                      const std::function<void(const nlohmann::json&)>& on_frame) {
+                                      const std::function<void(const nlohmann::json&)>& on_frame,
+                                      const ShimWake* wake = nullptr) {
   uint64_t id = next_request_id++;
   RAUHA_RETURN_IF_ERROR(frame::WriteFrame(fd, shim::MakeRequest(id, method, std::move(params))));
   int64_t deadline = timeout_ms < 0 ? -1 : NowMs() + timeout_ms;
@@ -166,14 +167,19 @@ absl::StatusOr<nlohmann::json> CallOn(int fd, std::string_view method, nlohmann:
           return absl::DeadlineExceededError(StrCat("shim call ", method, " timed out"));
         slice = slice < 0 ? left : std::min(slice, left);
       }
-      pollfd pfd{fd, POLLIN, 0};
-      int r = ::poll(&pfd, 1, slice);
+      pollfd pfd[2] = {{fd, POLLIN, 0}, {wake ? wake->fd : -1, POLLIN, 0}};
+      int r = ::poll(pfd, wake ? 2 : 1, slice);
       if (r < 0 && errno != EINTR) return ErrnoStatus(errno, "poll");
       // Checked when frames keep coming too (a streamed task's output): a caller that is gone
       // must not wait for the end of a task that never stops writing.
       if (cancelled && cancelled())
         return absl::CancelledError(StrCat("shim call ", method, " cancelled"));
-      if (r > 0) break;
+      if (r > 0 && wake && (pfd[1].revents & POLLIN) != 0) {
+        uint64_t count;
+        (void)!::read(wake->fd, &count, sizeof(count));
+        if (wake->on_wake) wake->on_wake();
+      }
+      if (r > 0 && pfd[0].revents != 0) break;
     }
     // A frame started is a frame the shim finishes at once, unless it hangs: bounded too.
     int frame_ms = 10000;
@@ -275,11 +281,11 @@ absl::StatusOr<int64_t> ShimTaskStream::Start(const shim::TaskSpec& spec,
 absl::StatusOr<shim::TaskResult> ShimTaskStream::Wait(
     const std::string& task_id, const std::function<void(bool, std::string_view)>& on_output,
     const std::function<void(const EnforcementEvent&)>& on_event,
-    const std::function<bool()>& cancelled, int timeout_ms) {
+    const std::function<bool()>& cancelled, int timeout_ms, const ShimWake* wake) {
   if (!conn_) return absl::FailedPreconditionError("the task was not started on this stream");
   RAUHA_ASSIGN_OR_RETURN(nlohmann::json r,
                          CallOn(conn_.get(), "wait", {{"task_id", task_id}, {"stream", true}},
-                                timeout_ms, cancelled, on_event, OutputFrames(on_output)));
+                                timeout_ms, cancelled, on_event, OutputFrames(on_output), wake));
   return shim::TaskResultFromJson(r);
 }
 

@@ -36,6 +36,13 @@ struct ShimLaunch {
 // shims that exit while it runs; after a rauhad crash they are reparented like any orphan.
 absl::StatusOr<pid_t> SpawnShim(const ShimLaunch& launch);
 
+// Something other than the shim that a waiting call serves on its thread: when `fd` (an
+// eventfd) is readable, it is read and `on_wake` runs (rauhad's own events for the task).
+struct ShimWake {
+  int fd = -1;
+  std::function<void()> on_wake;
+};
+
 class ShimClient {
  public:
   explicit ShimClient(std::string socket_path) : socket_path_(std::move(socket_path)) {}
@@ -109,7 +116,7 @@ class ShimTaskStream {
   absl::StatusOr<shim::TaskResult> Wait(
       const std::string& task_id, const std::function<void(bool, std::string_view)>& on_output,
       const std::function<void(const EnforcementEvent&)>& on_event,
-      const std::function<bool()>& cancelled, int timeout_ms = -1);
+      const std::function<bool()>& cancelled, int timeout_ms = -1, const ShimWake* wake = nullptr);
   // Gives up the stream: the shim stops pacing the task by it (a task whose output nobody
   // reads any more would otherwise wait for this connection).
   void Close() { conn_.reset(); }

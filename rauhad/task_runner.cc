@@ -26,6 +26,7 @@
 #include "rauhad/egress/zone_listener.h"
 #include "rauhad/host_path.h"
 #include "rauhad/isolation_checks.h"
+#include "rauhad/live_events.h"
 #include "rauhad/net/dns_hint.h"
 #include "rauhad/output_dir.h"
 #include "rauhad/pool/warm_pool.h"
@@ -421,9 +422,28 @@ pb::SandboxResult TaskRunner::Collect(Task& task, const ZoneView& zone, uint64_t
       task.stream->on_event(summary);
     }
   };
-  auto r = task.shim_stream ? task.shim_stream->Wait(task.id, task.stream->on_output, live,
-                                                     cancelled, task.wait_timeout_ms)
-                            : shim.Wait(task.id, cancelled, live, task.wait_timeout_ms);
+  // A streamed task gets the kernel's events for it (cgroup-bpf, nftables drops) live too:
+  // the thread that reads them only queues them, and this one sends them between the shim's
+  // frames. The ones still queued when the task ends go with the rest of the result's.
+  std::shared_ptr<LiveEventQueue> kernel_live;
+  std::optional<ShimWake> wake;
+  if (hub && task.shim_stream && task.stream->on_event) {
+    if (auto queue = LiveEventQueue::Create(); queue.ok()) {
+      kernel_live = std::make_shared<LiveEventQueue>(*std::move(queue));
+      wake.emplace(ShimWake{kernel_live->fd(), [&] {
+                              for (const auto& e : kernel_live->TakeAll()) {
+                                pb::EnforcementEventSummary summary;
+                                FillSummary(&summary, zones_, zone, e);
+                                task.stream->on_event(summary);
+                              }
+                            }});
+      hub->SetTaskLive(task.id, [kernel_live](const EnforcementEvent& e) { kernel_live->Push(e); });
+    }
+  }
+  auto r = task.shim_stream
+               ? task.shim_stream->Wait(task.id, task.stream->on_output, live, cancelled,
+                                        task.wait_timeout_ms, wake ? &*wake : nullptr)
+               : shim.Wait(task.id, cancelled, live, task.wait_timeout_ms);
   // Not read any more: the shim must not pace the task (or hold its end) by it.
   if (task.shim_stream) task.shim_stream->Close();
   SpanTrace::MarkCurrent("shim_wait");

@@ -50,7 +50,8 @@ struct TaskStream {
   uint32_t cols = 0;
   std::function<void(const StartedTask&)> on_started;
   std::function<void(bool is_stderr, std::string_view data)> on_output;
-  // The shim's (seccomp) denials as they happen; the result holds every event anyway.
+  // Denials as they happen: the shim's (seccomp) and the kernel's (cgroup-bpf, nftables);
+  // the result holds every event anyway.
   std::function<void(const rauha::sandbox::v1::EnforcementEventSummary&)> on_event;
 };
 
@@ -152,8 +153,7 @@ class TaskRunner {
   // Run inside the call's audit batch.
   absl::StatusOr<rauha::sandbox::v1::SandboxResult> RunBatched(
       const rauha::sandbox::v1::RunSandboxRequest& request, const std::function<bool()>& cancelled,
-      const std::function<void(const std::string& task_id)>& on_recorded,
-      const TaskStream* stream);
+      const std::function<void(const std::string& task_id)>& on_recorded, const TaskStream* stream);
   // Waits for the shim's result and turns it into a SandboxResult; finishes the zone side.
   rauha::sandbox::v1::SandboxResult Collect(Task& task, const ZoneView& zone, uint64_t oom_before,
                                             const std::function<bool()>& cancelled,

@@ -270,6 +270,45 @@ TEST_F(SandboxStreamTest, EnforcementEventsComeOnTheStream) {
   EXPECT_EQ(on_stream, in_result) << "each event of the result comes once on the stream";
 }
 
+// The kernel's denials (here cgroup/connect4, read from the BPF ring buffer by rauhad) come on
+// the stream while the task runs too, not only with the result: the task waits until the test
+// saw the event. Every event of the result comes once on the stream.
+TEST_F(SandboxStreamTest, KernelEnforcementEventsComeWhileTheTaskRuns) {
+  Workspace ws;
+  ASSERT_FALSE(ws.dir().empty());
+  // bash's /dev/tcp connect to TEST-NET-1 from an isolated zone: cgroup/connect4 refuses it.
+  auto stream = Open(
+      StartOf({"/bin/bash", "-c",
+               "exec 3<>/dev/tcp/192.0.2.1/9 || echo refused; " + WaitFor("go") + "; echo after"},
+              ws.dir()));
+  auto is_connect = [](const spb::EnforcementEventSummary& e) {
+    return e.hook() == "cgroup/connect4" && e.decision() == "deny" &&
+           e.object() == "192.0.2.1:9/tcp";
+  };
+  Seen seen;
+  ASSERT_TRUE(ReadUntil(stream.get(), seen, [&](const Seen& s) {
+    for (const auto& e : s.events) {
+      if (is_connect(e)) return true;
+    }
+    return false;
+  })) << "no cgroup/connect4 event came while the task ran (it waits for /workspace/go)";
+  EXPECT_FALSE(seen.result.has_value());
+  ws.Touch("go");
+  grpc::Status st = ReadAll(stream.get(), seen);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  ASSERT_TRUE(seen.result.has_value());
+  EXPECT_EQ(seen.out, "refused\nafter\n");
+  std::multiset<std::string> on_stream, in_result;
+  for (const auto& e : seen.events) on_stream.insert(e.SerializeAsString());
+  bool in_result_too = false;
+  for (const auto& e : seen.result->enforcement_events()) {
+    in_result.insert(e.SerializeAsString());
+    in_result_too = in_result_too || is_connect(e);
+  }
+  EXPECT_TRUE(in_result_too) << "the result lacks the connect4 denial";
+  EXPECT_EQ(on_stream, in_result) << "each event of the result comes once on the stream";
+}
+
 TEST_F(SandboxStreamTest, RefusalsBeforeTheStartChangeNothing) {
   {
     // A first message that is not start.
