@@ -20,6 +20,7 @@
 #include "containerd-shim-rauha-v2/bootstrap.h"
 #include "rauha/v1/zone.grpc.pb.h"
 #include "tests/containerd/containerd_fixture.h"
+#include "tests/containerd/private_mounts.h"
 #include "tests/integration/daemon_fixture.h"
 #include "tests/integration/registry_fixture.h"
 
@@ -43,30 +44,60 @@ class CtrTest : public DaemonTest {
     ASSERT_TRUE(containerd_->ImportLayout(layout.dir(), &out)) << out;
   }
   void TearDown() override {
-    std::string out;
+    if (!containerd_) {  // SetUp stopped before there was one
+      if (!dir_.empty()) std::filesystem::remove_all(dir_);
+      DaemonTest::TearDown();
+      return;
+    }
     // Every test removes its containers; a shim still alive here is a leak.
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (!containerd_->ShimPids().empty() && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     EXPECT_TRUE(containerd_->ShimPids().empty()) << "a shim outlived its containers";
-    for (pid_t pid : containerd_->ShimPids()) ::kill(pid, SIGKILL);  // leave nothing even so
-    containerd_->Stop();
-    for (const auto& d : containerd_->LeftoverSharedDirs()) ADD_FAILURE() << d << " left behind";
     // No rootfs mount of containerd's bundles is left (the shim or `delete` unmounted it).
     std::ifstream mountinfo("/proc/self/mountinfo");
     for (std::string line; std::getline(mountinfo, line);) {
       EXPECT_EQ(line.find(dir_), std::string::npos) << "mount left: " << line;
     }
     for (const auto& s : sockets_) EXPECT_FALSE(std::filesystem::exists(s)) << s << " left behind";
+    RemoveLeftovers();
+    for (const auto& d : containerd_->LeftoverSharedDirs()) ADD_FAILURE() << d << " left behind";
     // A lone container's zone goes with it.
     rauha::zone::v1::ListZonesResponse zones;
     grpc::ClientContext ctx;
     ASSERT_TRUE(daemon_->Zones()->ListZones(&ctx, {}, &zones).ok());
     EXPECT_EQ(zones.zones_size(), 0) << zones.DebugString();
-    std::filesystem::remove_all(dir_);
     DaemonTest::TearDown();
   }
+
+  // What a test that died mid-way leaves of this fixture's own: the shims its containerd
+  // started (SIGKILL by pid), containerd, and mounts under dir_ (a task's rootfs), deepest
+  // first; then dir_ itself, once nothing is mounted in it (remove_all would reach through a
+  // mount). Fails the test if anything stays.
+  void RemoveLeftovers() {
+    std::vector<pid_t> shims = containerd_->ShimPids();
+    for (pid_t pid : shims) ::kill(pid, SIGKILL);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!containerd_->ShimPids().empty() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    for (pid_t pid : containerd_->ShimPids())
+      ADD_FAILURE() << "shim " << pid << " survived SIGKILL";
+    if (!shims.empty()) {
+      // Their sockets (outside dir_, /run/containerd/s) stay when they are killed.
+      for (const auto& s : sockets_) ::unlink(s.c_str());
+    }
+    containerd_->Stop();
+    for (const auto& error : UnmountAllUnder(dir_)) ADD_FAILURE() << "cannot unmount " << error;
+    auto left = MountsUnder(dir_);
+    ASSERT_TRUE(left.empty()) << left.size() << " mounts left under " << dir_ << ", first "
+                              << left[0];
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+    EXPECT_FALSE(ec) << "remove " << dir_ << ": " << ec.message();
+  }
+
   // `ctr run` of busybox with our shim; returns ctr's exit status (the task's).
   int Run(const std::string& id, const std::string& command, std::string* out,
           const std::string& flags = "--rm") {
