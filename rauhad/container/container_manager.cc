@@ -358,20 +358,21 @@ absl::Status ContainerManager::Start(const std::string& id) {
   spec.tty_cols = start_cols;
   spec.stdin_pipe = c.open_stdin && !c.tty;
   spec.output_limit = kReplayBytes;
-  ShimClient shim(zone.shim_socket);
-  auto reply = shim.Call("start", shim::ToJson(spec), 30000);
-  if (!reply.ok()) {
+  // Started on the stream its watcher then reads: the attached clients pace the output.
+  auto stream = std::make_shared<ShimTaskStream>(zone.shim_socket);
+  auto pid = stream->Start(spec, nullptr, 30000);
+  if (!pid.ok()) {
     zones_->EndTask(zone.id);
-    return Annotate(reply.status(), StrCat("starting container ", id));
+    return Annotate(pid.status(), StrCat("starting container ", id));
   }
   std::string started_at = NowRfc3339();
   // Recorded before anyone can see it running, so before its stop's record.
-  if (recorder_) recorder_->ContainerStarted(c.zone_id, id, reply->value("pid", int64_t{0}));
+  if (recorder_) recorder_->ContainerStarted(c.zone_id, id, *pid);
   {
     std::lock_guard lock(mu_);
     RAUHA_ASSIGN_OR_RETURN(Entry * e, FindLocked(id));
     e->c.state = kRunning;
-    e->c.pid = reply->value("pid", int64_t{0});
+    e->c.pid = *pid;
     e->c.exit_code.reset();
     e->c.started_at = started_at;
     e->c.finished_at.clear();
@@ -379,7 +380,8 @@ absl::Status ContainerManager::Start(const std::string& id) {
     if (auto st = Persist(e->c); !st.ok()) {
       std::fprintf(stderr, "rauhad: container %s: %s\n", id.c_str(), ToStd(st.message()).c_str());
     }
-    e->watcher = std::thread([this, id, socket = zone.shim_socket] { Watch(id, socket); });
+    e->watcher =
+        std::thread([this, id, socket = zone.shim_socket, stream] { Watch(id, socket, stream); });
     e->changes->Bump();
     cv_.notify_all();
   }
@@ -389,7 +391,8 @@ absl::Status ContainerManager::Start(const std::string& id) {
   return absl::OkStatus();
 }
 
-void ContainerManager::Watch(const std::string& id, const std::string& shim_socket) {
+void ContainerManager::Watch(const std::string& id, const std::string& shim_socket,
+                             std::shared_ptr<ShimTaskStream> paced) {
   OutputHub* hub = nullptr;
   std::shared_ptr<ChangeSignal> changes;
   std::string zone_id;
@@ -404,13 +407,14 @@ void ContainerManager::Watch(const std::string& id, const std::string& shim_sock
     auto_remove = it->second->c.auto_remove;
   }
   ShimClient shim(shim_socket);
-  auto result = shim.WaitStreaming(
-      id,
-      [hub, &changes](bool is_stderr, std::string_view data) {
-        hub->Publish(is_stderr, data);
-        changes->Bump();  // the shim wrote the log before it sent us these bytes
-      },
-      [this] { return shutting_down_.load(); });
+  auto stopping = [this] { return shutting_down_.load(); };
+  auto on_output = [&](bool is_stderr, std::string_view data) {
+    hub->Publish(is_stderr, data, stopping);  // waits while an attached client is behind
+    changes->Bump();  // the shim wrote the log before it sent us these bytes
+  };
+  auto result = paced ? paced->Wait(id, on_output, nullptr, stopping)
+                      : shim.WaitStreaming(id, on_output, stopping);
+  if (paced) paced->Close();  // the task no longer waits for this connection
   if (!result.ok() && shutting_down_) {
     // rauhad stops, the container does not: the next rauhad watches it again.
     std::lock_guard lock(mu_);
@@ -502,6 +506,8 @@ absl::Status ContainerManager::Stop(const std::string& id, uint32_t timeout_s) {
     std::lock_guard lock(mu_);
     RAUHA_ASSIGN_OR_RETURN(Entry * e, FindLocked(id));
     if (e->c.state != kRunning) return absl::OkStatus();
+    // A client attached but not reading must not hold up the stop (nor its last output).
+    e->output.StopPacing();
     c = e->c;
   }
   RAUHA_ASSIGN_OR_RETURN(std::string socket, ShimSocketOf(c));
@@ -543,6 +549,7 @@ absl::Status ContainerManager::Delete(const std::string& id, bool force) {
     std::unique_lock lock(mu_);
     RAUHA_ASSIGN_OR_RETURN(Entry * e, FindLocked(id));
     if (e->c.state == kRunning) {
+      e->output.StopPacing();
       Container c = e->c;
       lock.unlock();
       auto socket = ShimSocketOf(c);
@@ -779,13 +786,19 @@ absl::StatusOr<ExecHandle> ContainerManager::StartExec(const std::string& id,
   spec.tty_rows = req.rows;
   spec.tty_cols = req.cols;
   spec.stdin_pipe = req.stdin_pipe && !req.tty;
-  ShimClient shim(h.shim_socket);
-  RAUHA_RETURN_IF_ERROR(
-      Annotate(shim.Start(spec).status(), StrCat("starting a process in container ", id)));
+  absl::Status started;
+  if (req.paced) {
+    h.stream = std::make_shared<ShimTaskStream>(h.shim_socket);
+    started = h.stream->Start(spec).status();
+  } else {
+    started = ShimClient(h.shim_socket).Start(spec).status();
+  }
+  RAUHA_RETURN_IF_ERROR(Annotate(started, StrCat("starting a process in container ", id)));
   return h;
 }
 
 void ContainerManager::FinishExec(const ExecHandle& exec) {
+  if (exec.stream) exec.stream->Close();  // a task still running no longer waits for it
   ShimClient shim(exec.shim_socket);
   if (!shim.Forget(exec.task_id).ok()) {
     // Still running (the client went away): it ends with a SIGKILL, then is forgotten.
@@ -847,7 +860,8 @@ void ContainerManager::Recover() {
     std::lock_guard lock(mu_);
     Entry& e = *entries_[c->id];
     e.watching = true;
-    e.watcher = std::thread([this, id = c->id, socket = begun->shim_socket] { Watch(id, socket); });
+    e.watcher = std::thread(
+        [this, id = c->id, socket = begun->shim_socket] { Watch(id, socket, nullptr); });
   }
   for (const auto& id : stopped_auto_remove) {
     if (auto st = RemoveStopped(id, "auto_remove"); !st.ok()) {

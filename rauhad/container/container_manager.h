@@ -29,6 +29,7 @@
 #include "rauhad/container/output_hub.h"
 #include "rauhad/event_bus.h"
 #include "rauhad/image/image_store.h"
+#include "rauhad/shim_client.h"
 #include "rauhad/store/store.h"
 #include "rauhad/task_runner.h"
 #include "rauhad/zone_manager.h"
@@ -53,10 +54,12 @@ struct ContainerView {
   std::string state;
 };
 
-// An exec started in a running container: the shim that runs it and its task id.
+// An exec started in a running container: the shim that runs it and its task id; with
+// ExecRequest::paced, the stream it was started on (wait for it there).
 struct ExecHandle {
   std::string shim_socket;
   std::string task_id;
+  std::shared_ptr<ShimTaskStream> stream;
 };
 
 // How a container ended (WaitContainer).
@@ -112,6 +115,9 @@ struct ExecRequest {
   bool tty = false;
   bool stdin_pipe = false;
   uint32_t rows = 0, cols = 0;
+  // Started on a stream of its own (ExecHandle::stream): all of its output from the first
+  // byte, and a reader that falls behind holds the process back instead of losing output.
+  bool paced = false;
 };
 
 class ContainerManager {
@@ -194,8 +200,11 @@ class ContainerManager {
   std::string DirOf(const std::string& id) const;
   ContainerView ViewOf(const Container& c);
   absl::Status Persist(const Container& c);  // logs nothing; the caller decides
-  // Watches the running container's process until it ends, then records its exit.
-  void Watch(const std::string& id, const std::string& shim_socket);
+  // Watches the running container's process until it ends, then records its exit. `paced`:
+  // the stream it was started on (its output paced by the attached clients); null after a
+  // restart of rauhad (a wait of its own, which the shim does not pace).
+  void Watch(const std::string& id, const std::string& shim_socket,
+             std::shared_ptr<ShimTaskStream> paced);
   void RecordExit(const std::string& id, std::optional<int> exit_code, const std::string& why);
   // An auto_remove container has stopped: once its log's followers are done, it goes.
   void AutoRemove(const std::string& id);

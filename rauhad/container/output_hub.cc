@@ -12,6 +12,7 @@ std::optional<OutputSubscription::Chunk> OutputSubscription::Next(int wait_ms) {
   Chunk c = std::move(queue_.front());
   queue_.pop_front();
   queued_ -= c.data.size();
+  room_.notify_all();
   return c;
 }
 
@@ -33,18 +34,46 @@ std::shared_ptr<OutputSubscription> OutputHub::Subscribe() {
 }
 
 void OutputHub::Unsubscribe(const std::shared_ptr<OutputSubscription>& sub) {
-  std::lock_guard lock(mu_);
-  std::erase(subs_, sub);
+  {
+    std::lock_guard lock(mu_);
+    std::erase(subs_, sub);
+  }
+  // A Publish waiting for room in it goes on (it holds its own reference, not mu_).
+  std::lock_guard inner(sub->mu_);
+  sub->unsubscribed_ = true;
+  sub->room_.notify_all();
 }
 
-void OutputHub::Publish(bool is_stderr, std::string_view data) {
-  std::lock_guard lock(mu_);
-  for (const auto& sub : subs_) {
-    std::lock_guard inner(sub->mu_);
-    if (sub->queued_ + data.size() > OutputSubscription::kMaxQueued) continue;
+void OutputHub::Publish(bool is_stderr, std::string_view data,
+                        const std::function<bool()>& give_up) {
+  std::vector<std::shared_ptr<OutputSubscription>> subs;
+  {
+    std::lock_guard lock(mu_);
+    subs = subs_;
+  }
+  // Waiting without mu_, so that a client detaching (Unsubscribe) is never held up by it.
+  for (const auto& sub : subs) {
+    std::unique_lock inner(sub->mu_);
+    // A chunk larger than the whole queue waits only for the queue to empty.
+    auto fits = [&] {
+      return sub->queued_ == 0 || sub->queued_ + data.size() <= OutputSubscription::kMaxQueued;
+    };
+    while (!fits() && !sub->unsubscribed_ && !sub->ended_ && !unpaced_ && !give_up()) {
+      sub->room_.wait_for(inner, std::chrono::milliseconds(100));
+    }
+    if (!fits() || sub->unsubscribed_ || sub->ended_) continue;
     sub->queue_.push_back({is_stderr, std::string(data)});
     sub->queued_ += data.size();
     sub->cv_.notify_all();
+  }
+}
+
+void OutputHub::StopPacing() {
+  unpaced_ = true;
+  std::lock_guard lock(mu_);
+  for (const auto& sub : subs_) {
+    std::lock_guard inner(sub->mu_);
+    sub->room_.notify_all();
   }
 }
 
@@ -55,8 +84,10 @@ void OutputHub::End(std::optional<int> exit_code) {
     sub->ended_ = true;
     sub->exit_code_ = exit_code;
     sub->cv_.notify_all();
+    sub->room_.notify_all();
   }
   subs_.clear();
+  unpaced_ = false;
 }
 
 }  // namespace rauha::container

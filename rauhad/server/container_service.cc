@@ -193,6 +193,7 @@ grpc::Status ContainerServiceImpl::ExecStream(
   r.env.insert(start.env().begin(), start.env().end());
   r.tty = start.tty();
   r.stdin_pipe = true;
+  r.paced = true;  // a client that reads slowly slows the process down; nothing is dropped
   auto exec = containers_->StartExec(start.container_id(), r);
   if (!exec.ok()) return ToGrpc(exec.status());
   ShimClient shim(exec->shim_socket);
@@ -204,7 +205,7 @@ grpc::Status ContainerServiceImpl::ExecStream(
         stream,
         [&](const std::string& data, bool eof) { (void)shim.Stdin(exec->task_id, data, eof); },
         [&](uint32_t rows, uint32_t cols) { (void)shim.Resize(exec->task_id, rows, cols); });
-    auto r2 = shim.WaitStreaming(
+    auto r2 = exec->stream->Wait(
         exec->task_id,
         [&](bool is_stderr, std::string_view data) {
           cpb::ExecStreamResponse out;
@@ -216,7 +217,7 @@ grpc::Status ContainerServiceImpl::ExecStream(
           std::lock_guard lock(write_mu);
           stream->Write(out);
         },
-        [ctx] { return ctx->IsCancelled(); });
+        nullptr, [ctx] { return ctx->IsCancelled(); });
     if (r2.ok()) {
       result = *r2;
       cpb::ExecStreamResponse end;
