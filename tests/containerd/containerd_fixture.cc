@@ -200,8 +200,14 @@ std::vector<pid_t> Containerd::ShimPids() const {
   for (const auto& entry : fs::directory_iterator("/proc")) {
     std::string name = entry.path().filename();
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream in(entry.path() / "cmdline");
-    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    // Read with read(2): a process that exits meanwhile (the short-lived `shim delete`) fails
+    // it with ESRCH, which an ifstream turns into an exception.
+    std::string cmdline;
+    int fd = ::open((entry.path() / "cmdline").c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    char buf[4096];
+    for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) cmdline.append(buf, n);
+    ::close(fd);
     if (cmdline.find("containerd-shim-rauha-v2") != std::string::npos &&
         cmdline.find(socket_) != std::string::npos) {
       pids.push_back(std::stoi(name));
