@@ -118,6 +118,8 @@ absl::StatusOr<std::optional<nlohmann::json>> Decoder::Next() {
   return std::optional<nlohmann::json>(std::move(*decoded));
 }
 
+absl::Status WriteEncoded(int fd, std::string_view frames) { return WriteAll(fd, frames); }
+
 absl::Status WriteFrame(int fd, const nlohmann::json& message) {
   auto encoded = Encode(message);
   if (!encoded.ok()) return encoded.status();

@@ -39,6 +39,8 @@ class Decoder {
 // Blocking helpers for a connected stream socket. ReadFrame waits at most `timeout_ms`
 // (-1: forever) for the whole frame; EOF before a header is Unavailable("connection closed").
 absl::Status WriteFrame(int fd, const nlohmann::json& message);
+// Writes frames Encode made (several at once: one write for a pipelined pair of requests).
+absl::Status WriteEncoded(int fd, std::string_view frames);
 absl::StatusOr<nlohmann::json> ReadFrame(int fd, int timeout_ms = -1);
 
 }  // namespace rauha::frame

@@ -148,14 +148,12 @@ absl::StatusOr<pid_t> SpawnShim(const ShimLaunch& l) {
 
 namespace {
 
-// One request on the connection `fd`: see ShimClient::Call.
-absl::StatusOr<nlohmann::json> CallOn(int fd, std::string_view method, nlohmann::json params,
-                                      int timeout_ms, const std::function<bool()>& cancelled,
-                                      const std::function<void(const EnforcementEvent&)>& on_event,
-                                      const std::function<void(const nlohmann::json&)>& on_frame,
-                                      const ShimWake* wake = nullptr) {
-  uint64_t id = next_request_id++;
-  RAUHA_RETURN_IF_ERROR(frame::WriteFrame(fd, shim::MakeRequest(id, method, std::move(params))));
+// The response to request `id` (`method`) on the connection `fd`: see ShimClient::Call.
+absl::StatusOr<nlohmann::json> ReadResponse(
+    int fd, uint64_t id, std::string_view method, int timeout_ms,
+    const std::function<bool()>& cancelled,
+    const std::function<void(const EnforcementEvent&)>& on_event,
+    const std::function<void(const nlohmann::json&)>& on_frame, const ShimWake* wake = nullptr) {
   int64_t deadline = timeout_ms < 0 ? -1 : NowMs() + timeout_ms;
   nlohmann::json response;
   while (true) {
@@ -205,9 +203,21 @@ absl::StatusOr<nlohmann::json> CallOn(int fd, std::string_view method, nlohmann:
   return shim::ParseResponse(response);
 }
 
+// One request on the connection `fd`: see ShimClient::Call.
+absl::StatusOr<nlohmann::json> CallOn(int fd, std::string_view method, nlohmann::json params,
+                                      int timeout_ms, const std::function<bool()>& cancelled,
+                                      const std::function<void(const EnforcementEvent&)>& on_event,
+                                      const std::function<void(const nlohmann::json&)>& on_frame,
+                                      const ShimWake* wake = nullptr) {
+  uint64_t id = next_request_id++;
+  RAUHA_RETURN_IF_ERROR(frame::WriteFrame(fd, shim::MakeRequest(id, method, std::move(params))));
+  return ReadResponse(fd, id, method, timeout_ms, cancelled, on_event, on_frame, wake);
+}
+
 // The handler of a streaming wait's output frames ({"output", "stream"}).
 std::function<void(const nlohmann::json&)> OutputFrames(
     const std::function<void(bool, std::string_view)>& on_output) {
+  if (!on_output) return nullptr;
   return [&on_output](const nlohmann::json& frame) {
     auto output = frame.find("output");
     auto stream = frame.find("stream");
@@ -268,9 +278,22 @@ absl::StatusOr<int64_t> ShimTaskStream::Start(const shim::TaskSpec& spec,
                                               int timeout_ms) {
   RAUHA_ASSIGN_OR_RETURN(conn_, Connect(socket_path_));
   nlohmann::json params = shim::ToJson(spec);
-  params["stream"] = true;
-  RAUHA_ASSIGN_OR_RETURN(nlohmann::json r, CallOn(conn_.get(), "start", std::move(params),
-                                                  timeout_ms, cancelled, nullptr, nullptr));
+  if (stream_) params["stream"] = true;
+  // The wait goes with the start, in one write: the shim handles a connection's requests in
+  // order, so the wait is registered right after the start, before the task can report
+  // anything, and the call needs no second connection or round trip.
+  const uint64_t start_id = next_request_id++;
+  wait_id_ = next_request_id++;
+  nlohmann::json wait_params = {{"task_id", spec.task_id}};
+  if (stream_) wait_params["stream"] = true;
+  RAUHA_ASSIGN_OR_RETURN(std::string frames,
+                         frame::Encode(shim::MakeRequest(start_id, "start", std::move(params))));
+  RAUHA_ASSIGN_OR_RETURN(std::string wait_frame, frame::Encode(shim::MakeRequest(
+                                                     wait_id_, "wait", std::move(wait_params))));
+  frames += wait_frame;
+  RAUHA_RETURN_IF_ERROR(frame::WriteEncoded(conn_.get(), frames));
+  RAUHA_ASSIGN_OR_RETURN(nlohmann::json r, ReadResponse(conn_.get(), start_id, "start", timeout_ms,
+                                                        cancelled, nullptr, nullptr));
   auto pid = r.find("pid");
   if (pid == r.end() || !pid->is_number_integer()) {
     return absl::InternalError("shim start reply has no pid");
@@ -282,10 +305,13 @@ absl::StatusOr<shim::TaskResult> ShimTaskStream::Wait(
     const std::string& task_id, const std::function<void(bool, std::string_view)>& on_output,
     const std::function<void(const EnforcementEvent&)>& on_event,
     const std::function<bool()>& cancelled, int timeout_ms, const ShimWake* wake) {
-  if (!conn_) return absl::FailedPreconditionError("the task was not started on this stream");
-  RAUHA_ASSIGN_OR_RETURN(nlohmann::json r,
-                         CallOn(conn_.get(), "wait", {{"task_id", task_id}, {"stream", true}},
-                                timeout_ms, cancelled, on_event, OutputFrames(on_output), wake));
+  if (!conn_ || wait_id_ == 0) {
+    return absl::FailedPreconditionError("the task was not started on this connection");
+  }
+  (void)task_id;  // asked for with the start
+  RAUHA_ASSIGN_OR_RETURN(
+      nlohmann::json r, ReadResponse(conn_.get(), wait_id_, "wait", timeout_ms, cancelled, on_event,
+                                     OutputFrames(on_output), wake));
   return shim::TaskResultFromJson(r);
 }
 

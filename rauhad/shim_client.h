@@ -100,12 +100,16 @@ class ShimClient {
   std::string socket_path_;
 };
 
-// A task started and waited for on one connection of its own ("start" with "stream",
-// shim_protocol.h): its output comes from its first byte, none of it dropped, and a caller that
-// reads slowly slows the task down (the shim stops reading its pipes) instead of losing output.
+// A task started and waited for on one connection of its own: the "wait" request is sent
+// with the "start" (one write; the shim takes a connection's requests in order), so the task's
+// result, and its denials as they happen, come on that connection with no second connect or
+// round trip. With `stream` ("start" with "stream", shim_protocol.h) its output comes too, from
+// its first byte, none of it dropped, and a caller that reads slowly slows the task down (the
+// shim stops reading its pipes) instead of losing output.
 class ShimTaskStream {
  public:
-  explicit ShimTaskStream(std::string socket_path) : socket_path_(std::move(socket_path)) {}
+  explicit ShimTaskStream(std::string socket_path, bool stream = true)
+      : socket_path_(std::move(socket_path)), stream_(stream) {}
 
   // As ShimClient::Start.
   absl::StatusOr<int64_t> Start(const shim::TaskSpec& spec,
@@ -123,7 +127,9 @@ class ShimTaskStream {
 
  private:
   std::string socket_path_;
+  bool stream_;
   UniqueFd conn_;
+  uint64_t wait_id_ = 0;  // the request id of the wait sent with the start
 };
 
 }  // namespace rauha

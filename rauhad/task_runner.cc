@@ -427,7 +427,7 @@ pb::SandboxResult TaskRunner::Collect(Task& task, const ZoneView& zone, uint64_t
   // frames. The ones still queued when the task ends go with the rest of the result's.
   std::shared_ptr<LiveEventQueue> kernel_live;
   std::optional<ShimWake> wake;
-  if (hub && task.shim_stream && task.stream->on_event) {
+  if (hub && task.shim_stream && task.stream && task.stream->on_event) {
     if (auto queue = LiveEventQueue::Create(); queue.ok()) {
       kernel_live = std::make_shared<LiveEventQueue>(*std::move(queue));
       wake.emplace(ShimWake{kernel_live->fd(), [&] {
@@ -440,10 +440,11 @@ pb::SandboxResult TaskRunner::Collect(Task& task, const ZoneView& zone, uint64_t
       hub->SetTaskLive(task.id, [kernel_live](const EnforcementEvent& e) { kernel_live->Push(e); });
     }
   }
-  auto r = task.shim_stream
-               ? task.shim_stream->Wait(task.id, task.stream->on_output, live, cancelled,
-                                        task.wait_timeout_ms, wake ? &*wake : nullptr)
-               : shim.Wait(task.id, cancelled, live, task.wait_timeout_ms);
+  static const std::function<void(bool, std::string_view)> kNoOutput;
+  auto r = task.shim_stream ? task.shim_stream->Wait(
+                                  task.id, task.stream ? task.stream->on_output : kNoOutput, live,
+                                  cancelled, task.wait_timeout_ms, wake ? &*wake : nullptr)
+                            : shim.Wait(task.id, cancelled, live, task.wait_timeout_ms);
   // Not read any more: the shim must not pace the task (or hold its end) by it.
   if (task.shim_stream) task.shim_stream->Close();
   SpanTrace::MarkCurrent("shim_wait");
@@ -756,16 +757,12 @@ absl::StatusOr<pb::SandboxResult> TaskRunner::RunBatched(
           ? ClampMs(budget_ms + static_cast<int64_t>(task->kill_after_ms) + kReportGraceMs)
           : -1;
   SpanTrace::MarkCurrent("spec");
-  // A streaming task is started on the connection that then waits for it, which gets its output
-  // from the first byte (ShimTaskStream).
-  std::optional<ShimTaskStream> shim_stream;
-  if (stream) {
-    shim_stream.emplace(zone.shim_socket);
-    task->stream = stream;
-    task->shim_stream = &*shim_stream;
-  }
-  auto pid = shim_stream ? shim_stream->Start(spec, cancelled, ClampMs(start_ms))
-                         : shim.Start(spec, cancelled, ClampMs(start_ms));
+  // The task is started on the connection that then waits for it (the wait is sent with the
+  // start); a streaming task gets its output there from the first byte (ShimTaskStream).
+  ShimTaskStream shim_conn(zone.shim_socket, stream != nullptr);
+  task->stream = stream;
+  task->shim_stream = &shim_conn;
+  auto pid = shim_conn.Start(spec, cancelled, ClampMs(start_ms));
   SpanTrace::MarkCurrent("shim_start");
   if (!pid.ok()) {
     if (absl::IsCancelled(pid.status())) {
