@@ -147,6 +147,8 @@ stop_rauhad "$DAEMON_PID"
 DAEMON_PID=""
 stop_rauhad "$POOLED_PID"
 POOLED_PID=""
+# How many of the pooled contenders' calls (warm-ups included) the pool served.
+grep -h "warm pool stopped" "$DP/rauhad.log" | sed 's/^rauhad: /# pooled rauhad: /'
 left=$(runc --root "$D/runc" list -q; find /sys/fs/cgroup -name "*$TAG*")
 if [ -n "$left" ]; then
   echo "throughput.sh: left behind: $left" >&2
