@@ -13,7 +13,9 @@
 #              proxy's listener 127.0.0.1:3128 there;
 #   tinyproxy  in rauhad's namespace, to tinyproxy on 127.0.0.1:8888 there.
 # Each round: one download and 1000/ROUNDS small requests per path, paths interleaved.
-# Prints a table: download MiB/s (median of ROUNDS), small-request latency p50/p99 (µs), req/s.
+# Prints a table: download MiB/s (median of ROUNDS) and as % of direct, the proxy's CPU time per
+# download (user+system of rauhad / tinyproxy while it ran; 10 ms ticks), small-request latency
+# p50/p99 (µs), req/s.
 set -euo pipefail
 
 ROUNDS=5
@@ -126,19 +128,32 @@ run() {  # PATH_NAME FILE N: prints "ns:bytes ..." samples
     rauha) nsenter --net=/proc/$SHIM_PID/ns/net python3 "$D/client.py" x 127.0.0.1:3128 "$2" "$3" ;;
   esac
 }
+# CPU time (user+system, all threads, in clock ticks) of the proxy serving a path so far.
+proxy_ticks() {
+  case "$1" in
+    rauha) awk '{print $14 + $15}' /proc/$DAEMON_PID/stat ;;
+    tinyproxy) awk '{print $14 + $15}' /proc/$TINY_PID/stat ;;
+    *) echo 0 ;;
+  esac
+}
 SMALL=$((1000 / ROUNDS))
 for r in $(seq "$ROUNDS"); do
   for p in direct rauha tinyproxy; do
+    t0=$(proxy_ticks $p)
     run $p big 1 >>"$D/$p.big"
+    echo $(($(proxy_ticks $p) - t0)) >>"$D/$p.cpu"
     run $p small "$SMALL" >>"$D/$p.small"
   done
 done
 
 python3 - "$D" <<'EOS'
-import sys, statistics
+import os, sys, statistics
 d = sys.argv[1]
-print("| path | 100 MiB download, MiB/s (median) | small requests | p50 µs | p99 µs | req/s (1 conn) |")
-print("|---|---|---|---|---|---|")
+tick_ms = 1000 / os.sysconf("SC_CLK_TCK")
+print("| path | 100 MiB download, MiB/s (median) | % of direct | proxy CPU ms per download (median) "
+      "| small requests | p50 µs | p99 µs | req/s (1 conn) |")
+print("|---|---|---|---|---|---|---|---|")
+direct = None
 for p in ["direct", "rauha", "tinyproxy"]:
     big = [tuple(map(int, x.split(":"))) for line in open(f"{d}/{p}.big") for x in line.split()]
     small = [tuple(map(int, x.split(":"))) for line in open(f"{d}/{p}.small") for x in line.split()]
@@ -146,8 +161,12 @@ for p in ["direct", "rauha", "tinyproxy"]:
     if bad:
         print(f"{p}: short responses {bad[:3]}", file=sys.stderr); sys.exit(1)
     mibs = statistics.median((b / (1 << 20)) / (ns / 1e9) for ns, b in big)
+    direct = direct or mibs
+    cpu = "-" if p == "direct" else "%.0f" % (
+        statistics.median(int(x) for x in open(f"{d}/{p}.cpu")) * tick_ms)
     lat = sorted(ns / 1000 for ns, _ in small)
     p50 = lat[len(lat) // 2]; p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
     rps = len(lat) / (sum(lat) / 1e6)
-    print(f"| {p} | {mibs:.0f} | {len(lat)} | {p50:.0f} | {p99:.0f} | {rps:.0f} |")
+    print(f"| {p} | {mibs:.0f} | {100 * mibs / direct:.0f} | {cpu} | {len(lat)} | {p50:.0f} | "
+          f"{p99:.0f} | {rps:.0f} |")
 EOS

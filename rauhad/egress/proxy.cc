@@ -28,6 +28,11 @@ namespace {
 
 constexpr size_t kMaxHelloBytes = 5 + 16384 + 2048;
 
+// Nothing of a direction is waiting to be written.
+bool Drained(const std::string& pending, const SplicePipe& pipe) {
+  return pending.empty() && pipe.pending() == 0;
+}
+
 int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -77,6 +82,9 @@ struct EgressProxy::Conn {
   policy::HostRule rule;
   std::string up;    // from the zone, not yet sent upstream (or the head being read)
   std::string down;  // from upstream, not yet sent to the zone
+  // Directions whose bytes the proxy does not read move through a pipe with splice(2) (empty:
+  // through `up`/`down`). What is in the string goes first: the head or ClientHello read before.
+  SplicePipe up_pipe, down_pipe;
   Addresses addrs;
   size_t next_addr = 0;
   bool client_eof = false, upstream_eof = false;
@@ -382,6 +390,8 @@ void EgressProxy::Close(uint64_t id) {
   auto it = conns_.find(id);
   if (it == conns_.end()) return;
   Conn& c = *it->second;
+  pipes_.Give(std::move(c.up_pipe));
+  pipes_.Give(std::move(c.down_pipe));
   conn_of_fd_.erase(c.client.get());
   if (c.upstream) conn_of_fd_.erase(c.upstream.get());
   if (c.connect_deadline_ns != 0 && connecting_ > 0) --connecting_;
@@ -555,10 +565,14 @@ void EgressProxy::Watch(Conn& c) {
   if (c.state == S::kHead || c.state == S::kHello) client = EPOLLIN;
   if (c.state == S::kConnecting) upstream = EPOLLOUT;
   if (c.state == S::kRelay) {
-    if (!c.client_eof && c.up.size() < kBufferBytes) client |= EPOLLIN;
-    if (!c.down.empty()) client |= EPOLLOUT;
-    if (!c.upstream_eof && c.down.size() < kBufferBytes) upstream |= EPOLLIN;
-    if (!c.up.empty()) upstream |= EPOLLOUT;
+    bool read_client =
+        c.up_pipe ? c.up_pipe.WantsRead(c.client_eof) : !c.client_eof && c.up.size() < kBufferBytes;
+    bool read_upstream = c.down_pipe ? c.down_pipe.WantsRead(c.upstream_eof)
+                                     : !c.upstream_eof && c.down.size() < kBufferBytes;
+    if (read_client) client |= EPOLLIN;
+    if (!Drained(c.down, c.down_pipe)) client |= EPOLLOUT;
+    if (read_upstream) upstream |= EPOLLIN;
+    if (!Drained(c.up, c.up_pipe)) upstream |= EPOLLOUT;
   }
   set(c.client.get(), client, &c.client_mask, nullptr);
   if (c.upstream && !c.upstream_gone) {
@@ -583,6 +597,13 @@ void EgressProxy::OnConn(uint64_t id, int fd, uint32_t events) {
       if (auto st = StartInterception(c); !st.ok()) {
         return Refuse(c, StrCat("TLS towards ", c.host, ":", c.port, ": ", ToStd(st.message())),
                       nullptr);
+      }
+    } else {
+      // Bytes the proxy does not need to read are spliced: responses always, requests unless
+      // a rewriter reads them. Without a pipe (out of fds) a direction is copied, as before.
+      if (auto p = pipes_.Take(); p.ok()) c.down_pipe = *std::move(p);
+      if (!c.rewriter) {
+        if (auto p = pipes_.Take(); p.ok()) c.up_pipe = *std::move(p);
       }
     }
   } else if (is_client && (c.state == S::kHead || c.state == S::kHello)) {
@@ -640,7 +661,8 @@ void EgressProxy::OnConn(uint64_t id, int fd, uint32_t events) {
       c.tls_zone->Close(c.down);
       c.tls_zone_closed = true;
     }
-  } else if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+  } else if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !(is_client ? c.up_pipe : c.down_pipe)) {
+    // A copied direction (a spliced one is read by PumpSpliced).
     bool ok = true;
     if (is_client && c.rewriter) {
       std::string raw;
@@ -655,15 +677,17 @@ void EgressProxy::OnConn(uint64_t id, int fd, uint32_t events) {
     }
     if (!ok) return Close(id);
   }
+  // The strings first: a spliced direction's string holds what was read before the relay.
   if (!push(c.upstream.get(), c.up, z.stats.bytes_out) ||
       !push(c.client.get(), c.down, z.stats.bytes_in)) {
     return Close(id);
   }
-  if (c.client_eof && c.up.empty() && !c.up_shut && !c.upstream_gone) {
+  if ((c.up_pipe || c.down_pipe) && !PumpSpliced(c, z, fd)) return Close(id);
+  if (c.client_eof && Drained(c.up, c.up_pipe) && !c.up_shut && !c.upstream_gone) {
     ::shutdown(c.upstream.get(), SHUT_WR);
     c.up_shut = true;
   }
-  if (c.upstream_eof && c.down.empty() && !c.down_shut) {
+  if (c.upstream_eof && Drained(c.down, c.down_pipe) && !c.down_shut) {
     ::shutdown(c.client.get(), SHUT_WR);
     c.down_shut = true;
   }
@@ -672,13 +696,30 @@ void EgressProxy::OnConn(uint64_t id, int fd, uint32_t events) {
   // for the client to deliver.
   if ((events & EPOLLHUP) && is_client && c.client_eof) return Close(id);
   if ((events & EPOLLHUP) && !is_client && c.upstream_eof && !c.upstream_gone) {
-    if (!c.up.empty()) return Close(id);  // undeliverable
+    if (!Drained(c.up, c.up_pipe)) return Close(id);  // undeliverable
     ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, c.upstream.get(), nullptr);
     c.upstream_gone = true;
     c.up_shut = true;
   }
   if (c.up_shut && c.down_shut) return Close(id);
   Watch(c);
+}
+
+bool EgressProxy::PumpSpliced(Conn& c, Zone& z, int fd) {
+  auto pump = [&](int from, int to, const std::string& before, SplicePipe& pipe, bool& eof,
+                  uint64_t& counter) {
+    if (!pipe) return true;
+    // Read when this side is the one that woke us, or when the pipe held bytes (reading may
+    // have stopped for want of room); write once nothing read earlier waits in `before`.
+    bool read = !eof && (fd == from || pipe.pending() > 0);
+    SplicePipe::Moved m = pipe.Pump(from, to, read, before.empty(), UINT64_MAX, kSpliceBurstBytes);
+    counter += m.written;
+    if (m.eof) eof = true;
+    return m.error == 0;
+  };
+  return pump(c.client.get(), c.upstream.get(), c.up, c.up_pipe, c.client_eof, z.stats.bytes_out) &&
+         pump(c.upstream.get(), c.client.get(), c.down, c.down_pipe, c.upstream_eof,
+              z.stats.bytes_in);
 }
 
 absl::Status EgressProxy::StartInterception(Conn& c) {

@@ -10,7 +10,12 @@
 // never to the host's own, loopback or link-local addresses unless the rule is that address
 // (destination_guard.h). Each refusal is an enforcement event (layer "proxy", the host name).
 // Bounds: kMaxConnectionsPerZone open connections per zone, kBufferBytes buffered per direction
-// per connection.
+// per connection (kSplicePipeBytes in a pipe where a direction is spliced).
+//
+// Relaying: bytes the proxy need not read (a tunnelled CONNECT both ways, responses to plain
+// HTTP, requests of a zone without secrets once the head is parsed) go socket -> pipe ->
+// socket with splice(2) and never enter user space (splice_pipe.h); the byte counts splice
+// returns are the zone's accounting. Intercepted TLS and rewritten requests are copied.
 //
 // Secrets ([secrets.NAME], header_rewriter.h): a zone with secrets gets a CA of its own
 // (zone_ca.h) and a trust bundle file (TrustBundlePath) its tasks use. A CONNECT to a host a
@@ -39,6 +44,7 @@
 #include "rauha-common/policy/policy.h"
 #include "rauhad/egress/header_rewriter.h"
 #include "rauhad/egress/resolver.h"
+#include "rauhad/egress/splice_pipe.h"
 #include "rauhad/egress/tls_endpoint.h"
 #include "rauhad/egress/zone_ca.h"
 
@@ -72,6 +78,9 @@ class EgressProxy {
  public:
   static constexpr size_t kMaxConnectionsPerZone = 256;
   static constexpr size_t kBufferBytes = 64 * 1024;
+  static constexpr size_t kSplicePipeBytes = 256 * 1024;
+  // At most this much per direction per event, so one fast connection does not starve others.
+  static constexpr uint64_t kSpliceBurstBytes = 1024 * 1024;
 
   using EventSink = std::function<void(const EnforcementEvent&)>;
   static absl::StatusOr<std::unique_ptr<EgressProxy>> Create(ProxyOptions options, EventSink sink);
@@ -113,6 +122,9 @@ class EgressProxy {
   void ReportUses(Conn& c, const std::vector<PlaceholderUse>& uses);
   void SweepConnectTimeouts();
   void Close(uint64_t id);
+  // Moves the spliced directions of a relayed connection; `fd` is the side that woke the loop.
+  // False: the connection is broken.
+  bool PumpSpliced(Conn& c, Zone& z, int fd);
   void Watch(Conn& c);
   bool Allowed(const Zone& z, const std::string& host, uint16_t port,
                const policy::HostRule** matched) const;
@@ -132,6 +144,7 @@ class EgressProxy {
   std::map<int, std::string> zone_of_listener_;
   // One read's worth (the loop's, under mu_): relayed bytes pass through it once.
   std::unique_ptr<char[]> scratch_ = std::make_unique<char[]>(kBufferBytes);
+  SplicePipePool pipes_{kSplicePipeBytes, 64};  // the loop's, under mu_
   std::mutex resolved_mu_;
   std::vector<std::pair<uint64_t, Addresses>> resolved_;
   std::unique_ptr<Resolver> resolver_;  // after what its threads touch

@@ -44,15 +44,34 @@ std::string WithDir(std::string arg, const std::string& dir) {
 }  // namespace
 
 const char kHelloServer[] = R"py(
-import http.server, socketserver, ssl, sys, threading
+import hashlib, http.server, socketserver, ssl, sys, threading
+BLOCK = bytes(range(256)) * 256
 class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = ("hello %s %s %s\n" % (self.server.scheme, self.headers.get("Host", ""), self.path)).encode()
+    def answer(self, body, length=None):
         self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", str(len(body) if length is None else length))
         self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(body)
+    def do_GET(self):
+        if self.path.startswith("/bytes/"):
+            n = int(self.path[7:])
+            self.answer(b"", n)
+            while n > 0:
+                self.wfile.write(BLOCK[:min(n, len(BLOCK))])
+                n -= min(n, len(BLOCK))
+            return
+        self.answer(("hello %s %s %s\n" % (self.server.scheme, self.headers.get("Host", ""), self.path)).encode())
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length", "0"))
+        h = hashlib.sha256()
+        left = n
+        while left > 0:
+            d = self.rfile.read(min(left, 1 << 16))
+            if not d: break
+            h.update(d)
+            left -= len(d)
+        self.answer(("posted %d %s\n" % (n - left, h.hexdigest())).encode())
     def log_message(self, *a):
         pass
 class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
@@ -68,6 +87,12 @@ threading.Thread(target=plain.serve_forever, daemon=True).start()
 print("ready", flush=True)
 tls.serve_forever()
 )py";
+
+std::string HelloServerBytes(size_t n) {
+  std::string out(n, '\0');
+  for (size_t i = 0; i < n; ++i) out[i] = static_cast<char>(i & 0xff);
+  return out;
+}
 
 void TestInternetTest::SetUp() {
   if (::geteuid() != 0) {

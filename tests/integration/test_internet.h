@@ -29,9 +29,12 @@ namespace rauha::testing {
 int RunShell(const std::string& cmd, std::string* out = nullptr);
 
 // A Python HTTP+HTTPS server: argv[1] the address, argv[2] the certificate, argv[3] its key.
-// Answers every GET with "hello <scheme> <Host> <path>\n" and closes the connection; prints
-// "ready" once both listen.
+// Answers a GET with "hello <scheme> <Host> <path>\n", a GET of /bytes/N with
+// HelloServerBytes(N), a POST with "posted <bytes> <sha256 hex>\n" of its body;
+// closes each connection after its answer; prints "ready" once both listen.
 extern const char kHelloServer[];
+// N bytes, byte i being i % 256.
+std::string HelloServerBytes(size_t n);
 
 struct TestInternetConfig {
   // Namespaces are "<prefix>-<pid>-<n>" (rauhad's) and that plus "-net" (the internet's).
