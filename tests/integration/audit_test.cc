@@ -220,8 +220,8 @@ TEST_F(AuditTest, EachTamperingFailsVerifyAndNamesTheSpot) {
 
 TEST_F(AuditTest, ReceiptVerifiesAndAResultWithChangedStdoutDoesNot) {
   // stderr is not UTF-8: the receipt holds the digest of the exact bytes (stderr_base64).
-  ShellRun r = Sh(Cli("sandbox -- /bin/sh -c 'echo receipt-me; printf \"\\377\" >&2'") +
-                  " > " + daemon_->dir() + "/result.json");
+  ShellRun r = Sh(Cli("sandbox -- /bin/sh -c 'echo receipt-me; printf \"\\377\" >&2'") + " > " +
+                  daemon_->dir() + "/result.json");
   ASSERT_EQ(r.exit_code, 0) << r.out;
   std::string result = daemon_->dir() + "/result.json";
   ASSERT_NE(Slurp(result).find("\"stderr_base64\""), std::string::npos) << Slurp(result);
@@ -248,6 +248,7 @@ TEST_F(AuditTest, ReceiptVerifiesAndAResultWithChangedStdoutDoesNot) {
 
 TEST_F(AuditTest, KillNineDuringASandboxBurstLeavesAChainThatVerifies) {
   std::atomic<int> done{0};
+  std::atomic<int> clients_ended{0};
   std::vector<std::thread> clients;
   for (int i = 0; i < 4; ++i) {
     clients.emplace_back([&] {
@@ -257,14 +258,21 @@ TEST_F(AuditTest, KillNineDuringASandboxBurstLeavesAChainThatVerifies) {
         sb::RunSandboxRequest req;
         req.add_command("/bin/true");
         sb::SandboxResult res;
-        if (!daemon_->Sandbox()->RunSandbox(&ctx, req, &res).ok()) return;
+        if (!daemon_->Sandbox()->RunSandbox(&ctx, req, &res).ok()) break;
         ++done;
       }
+      ++clients_ended;
     });
   }
-  while (done < 6) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  // Kill in mid-burst; if every client ended (failed) first, say so rather than wait forever.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (done < 6 && clients_ended < 4 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  int done_before_kill = done;
   daemon_->Kill9();
   for (auto& t : clients) t.join();
+  EXPECT_GE(done_before_kill, 6) << "the burst did not get going before the kill";
   daemon_->Start();  // recovery cleans the temporary zones; its records join the chain
   daemon_->Stop();
   ShellRun r = Verify(AuditDir(), AuditDir() + "/key.pub");
