@@ -467,7 +467,7 @@ TEST_F(CgroupBpf, EventsFlowAboveOneHundredThousandPerSecondWithoutLoss) {
   EXPECT_GT(rate, 100000.0);
 }
 
-// Median ns per UDP connect() to loopback (each runs cgroup/connect4) in a child that joined
+// Fastest ns per UDP connect() to loopback (each runs cgroup/connect4) in a child that joined
 // `procs` (or stayed outside when empty).
 double LoopbackConnectNs(const std::string& procs) {
   int fds[2];
@@ -486,8 +486,9 @@ double LoopbackConnectNs(const std::string& procs) {
       b = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count() /
           20000;
     }
+    // The fastest round: the cost itself, least disturbed by other work on the machine.
     std::sort(best, best + 5);
-    return ::write(fds[1], &best[2], sizeof(double)) == sizeof(double) ? 0 : 1;
+    return ::write(fds[1], &best[0], sizeof(double)) == sizeof(double) ? 0 : 1;
   });
   double ns = -1;
   if (rc != 0 || ::read(fds[0], &ns, sizeof(ns)) != sizeof(ns)) ns = -1;
@@ -503,11 +504,18 @@ TEST_F(CgroupBpf, AllowedLoopbackConnectInZoneCostsLittle) {
   ASSERT_NO_FATAL_FAILURE(Attach());
   std::string plain = dir_ + "-plain";
   ASSERT_EQ(::mkdir(plain.c_str(), 0755), 0);
-  double outside = LoopbackConnectNs(plain + "/cgroup.procs");
-  double inside = LoopbackConnectNs(Procs());
+  // Interleaved and the best of three each: a loaded machine slows one side's rounds, not
+  // the cost of the programs.
+  double outside = 0, inside = 0;
+  for (int round = 0; round < 3; ++round) {
+    double o = LoopbackConnectNs(plain + "/cgroup.procs");
+    double i = LoopbackConnectNs(Procs());
+    ASSERT_GT(o, 0);
+    ASSERT_GT(i, 0);
+    outside = round == 0 ? o : std::min(outside, o);
+    inside = round == 0 ? i : std::min(inside, i);
+  }
   ::rmdir(plain.c_str());
-  ASSERT_GT(outside, 0);
-  ASSERT_GT(inside, 0);
   std::printf(
       "[ cost     ] UDP connect to loopback: %.0f ns in a plain cgroup, %.0f ns in a zone "
       "(%+.1f%%)\n",
