@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/sha.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -21,6 +20,7 @@
 #include "containerd-shim-rauha-v2/events.h"
 #include "containerd-shim-rauha-v2/log.h"
 #include "containerd-shim-rauha-v2/rootfs_mount.h"
+#include "containerd-shim-rauha-v2/sha256_hex.h"
 #include "containerd-shim-rauha-v2/task_service.h"
 #include "containerd-shim-rauha-v2/ttrpc/server.h"
 #include "containerd-shim-rauha-v2/ttrpc/socket.h"
@@ -49,15 +49,7 @@ void WriteStdout(const std::string& bytes) {
 std::string ShimSocketPath(const std::string& containerd_address, const std::string& ns,
                            const std::string& group_id) {
   std::string key = containerd_address + "\n" + ns + "\n" + group_id;
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  ::SHA256(reinterpret_cast<const unsigned char*>(key.data()), key.size(), digest);
-  static const char hex[] = "0123456789abcdef";
-  std::string out = std::string(kSocketDir) + "/";
-  for (unsigned char c : digest) {
-    out.push_back(hex[c >> 4]);
-    out.push_back(hex[c & 15]);
-  }
-  return out;
+  return std::string(kSocketDir) + "/" + Sha256Hex(key);
 }
 
 absl::Status StartAction(const Options& options) {
@@ -116,9 +108,7 @@ absl::Status DeleteAction(const Options& options) {
   // find nothing, e.g. a second delete).
   ZoneRuntime processes(options.rauhad_socket);
   if (processes.KillProcess(options.id, SIGKILL).ok()) {
-    grpc::ClientContext wait;
-    wait.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    (void)processes.WaitProcess(options.id, &wait);
+    (void)processes.WaitProcess(options.id, nullptr, absl::Seconds(10));
   }
   if (auto s = processes.DeleteProcess(options.id); !s.ok()) Log(std::string(s.message()));
   if (auto s = UnmountRootfs(bundle_dir + "/rootfs"); !s.ok()) Log(std::string(s.message()));

@@ -23,7 +23,7 @@ EventPublisher::~EventPublisher() {
   thread_.join();
 }
 
-void EventPublisher::Publish(const std::string& topic, const google::protobuf::Message& event) {
+void EventPublisher::Publish(const std::string& topic, const google::protobuf::MessageLite& event) {
   timespec now{};
   ::clock_gettime(CLOCK_REALTIME, &now);
   std::lock_guard lock(mu_);

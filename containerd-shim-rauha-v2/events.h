@@ -12,7 +12,7 @@
 #include <string>
 #include <thread>
 
-#include "google/protobuf/message.h"
+#include "google/protobuf/message_lite.h"
 
 namespace rauha::cshim {
 
@@ -24,7 +24,7 @@ class EventPublisher {
 
   // Queues `event` under `topic` ("/tasks/exit"); its Any type_url is its bare full name
   // ("containerd.events.TaskExit"), as containerd's typeurl registry names it.
-  void Publish(const std::string& topic, const google::protobuf::Message& event);
+  void Publish(const std::string& topic, const google::protobuf::MessageLite& event);
   // Blocks until everything queued so far was sent or dropped.
   void Flush();
 

@@ -9,9 +9,9 @@
 #include "containerd-shim-rauha-v2/bundle.h"
 #include "containerd-shim-rauha-v2/process_io.h"
 #include "containerd-shim-rauha-v2/task_service.h"
+#include "containerd-shim-rauha-v2/ttrpc/client.h"
 #include "github.com/containerd/containerd/api/types/task/task.pb.h"
 #include "google/protobuf/timestamp.pb.h"
-#include "grpcpp/client_context.h"
 
 namespace rauha::cshim {
 
@@ -28,7 +28,7 @@ struct TaskService::Exec {
   containerd::v1::types::Status status = containerd::v1::types::CREATED;
   uint32_t exit_status = 0;
   google::protobuf::Timestamp exited_at;
-  std::unique_ptr<grpc::ClientContext> call;  // the WaitProcess call
+  std::unique_ptr<ttrpc::CallCanceller> call;  // ends the WaitProcess call (shim leaving)
   std::thread runner;
 };
 

@@ -159,7 +159,7 @@ absl::StatusOr<task::StartResponse> TaskService::StartExec(const std::string& id
   e->pid = *pid;
   e->started = true;
   e->status = types::RUNNING;
-  e->call = std::make_unique<grpc::ClientContext>();
+  e->call = std::make_unique<ttrpc::CallCanceller>();
   e->io->Started();
   events::TaskExecStarted ev;
   ev.set_container_id(t->id);

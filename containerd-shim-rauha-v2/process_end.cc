@@ -1,9 +1,10 @@
 #include "containerd-shim-rauha-v2/process_end.h"
 
-#include <openssl/sha.h>
 #include <time.h>
 
 #include <cctype>
+
+#include "containerd-shim-rauha-v2/sha256_hex.h"
 
 namespace rauha::cshim {
 
@@ -59,15 +60,7 @@ std::string ExecProcessId(const std::string& task_id, const std::string& exec_id
   }
   if (valid) return id;
   std::string both = task_id + '\0' + exec_id;
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  ::SHA256(reinterpret_cast<const unsigned char*>(both.data()), both.size(), digest);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out = "exec-";
-  for (int i = 0; i < 16; ++i) {
-    out += kHex[digest[i] >> 4];
-    out += kHex[digest[i] & 15];
-  }
-  return out;
+  return "exec-" + Sha256Hex(both).substr(0, 32);
 }
 
 }  // namespace rauha::cshim

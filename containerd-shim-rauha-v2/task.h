@@ -11,9 +11,9 @@
 #include "containerd-shim-rauha-v2/oom_watch.h"
 #include "containerd-shim-rauha-v2/process_io.h"
 #include "containerd-shim-rauha-v2/task_service.h"
+#include "containerd-shim-rauha-v2/ttrpc/client.h"
 #include "github.com/containerd/containerd/api/types/task/task.pb.h"
 #include "google/protobuf/timestamp.pb.h"
-#include "grpcpp/client_context.h"
 
 namespace rauha::cshim {
 
@@ -37,7 +37,7 @@ struct TaskService::Task {
   containerd::v1::types::Status status = containerd::v1::types::CREATED;
   uint32_t exit_status = 0;
   google::protobuf::Timestamp exited_at;
-  std::unique_ptr<grpc::ClientContext> call;  // the WaitProcess call (cancelled on exit)
+  std::unique_ptr<ttrpc::CallCanceller> call;  // ends the WaitProcess call (shim leaving)
   std::thread runner;
 };
 

@@ -37,10 +37,10 @@ TaskService::~TaskService() {
     tasks.swap(tasks_);
   }
   for (auto& [id, t] : tasks) {
-    if (t->call) t->call->TryCancel();
+    if (t->call) t->call->Cancel();
     if (t->runner.joinable()) t->runner.join();
     for (auto& [exec_id, e] : t->execs) {
-      if (e->call) e->call->TryCancel();
+      if (e->call) e->call->Cancel();
       if (e->runner.joinable()) e->runner.join();
     }
   }
@@ -173,7 +173,7 @@ void TaskService::Register(ttrpc::Server& server) {
         }
         t->started = true;
         t->status = types::RUNNING;
-        t->call = std::make_unique<grpc::ClientContext>();
+        t->call = std::make_unique<ttrpc::CallCanceller>();
         events::TaskStart ev;
         ev.set_container_id(t->id);
         ev.set_pid(t->pid);

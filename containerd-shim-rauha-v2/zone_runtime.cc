@@ -4,131 +4,115 @@
 #include <fstream>
 #include <sstream>
 
-#include "rauha-cli/client.h"
-#include "rauha/v1/process.grpc.pb.h"
-#include "rauha/v1/zone.grpc.pb.h"
+#include "rauha-common/shim_endpoint_path.h"
 
 namespace rauha::cshim {
 namespace {
 
-absl::Status FromGrpc(const grpc::Status& s, const std::string& what) {
-  if (s.ok()) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
-                      what + ": " + s.error_message());
-}
+constexpr char kZoneService[] = "rauha.zone.v1.ZoneService";
+constexpr char kProcessService[] = "rauha.process.v1.ProcessService";
 
 }  // namespace
 
-absl::StatusOr<std::shared_ptr<grpc::Channel>> ZoneRuntime::Channel() {
+namespace zpb = rauha::zone::v1;
+namespace ppb = rauha::process::v1;
+
+ZoneRuntime::ZoneRuntime(const std::string& rauhad_socket)
+    : endpoint_(ShimEndpointPath(rauhad_socket)) {}
+
+absl::StatusOr<std::shared_ptr<ttrpc::Client>> ZoneRuntime::Connection() {
   std::lock_guard lock(mu_);
-  if (channel_) return channel_;
-  cli::ClientOptions options;
-  options.socket = socket_;
-  auto channel = cli::Connect(options);
-  if (!channel.ok()) return channel.status();
-  channel_ = *channel;
-  return channel_;
+  if (client_ && client_->connected()) return client_;
+  auto client = ttrpc::Client::Connect(endpoint_);
+  if (!client.ok()) {
+    return absl::UnavailableError("rauhad's shim endpoint " + endpoint_ + ": " +
+                                  std::string(client.status().message()) +
+                                  " (is rauhad running with this --socket?)");
+  }
+  client_ = std::move(*client);
+  return client_;
+}
+
+template <typename Response, typename Request>
+absl::StatusOr<Response> ZoneRuntime::Call(const char* service, const char* method,
+                                           const Request& request, const std::string& what,
+                                           absl::Duration timeout, ttrpc::CallCanceller* cancel) {
+  auto client = Connection();
+  if (!client.ok()) return client.status();
+  absl::StatusOr<Response> response =
+      (*client)->CallMethod<Response>(service, method, request, timeout, cancel);
+  if (!response.ok()) {
+    return absl::Status(response.status().code(),
+                        what + ": " + std::string(response.status().message()));
+  }
+  return response;
 }
 
 absl::Status ZoneRuntime::EnsureZone(const std::string& name, const std::string& policy_toml,
                                      const std::string& netns_path) {
-  auto channel = Channel();
-  if (!channel.ok()) return channel.status();
-  rauha::zone::v1::CreateZoneRequest request;
+  zpb::CreateZoneRequest request;
   request.set_name(name);
   request.set_policy_toml(policy_toml);
   request.set_network_namespace(netns_path);
-  rauha::zone::v1::CreateZoneResponse response;
-  grpc::ClientContext ctx;
-  grpc::Status s =
-      rauha::zone::v1::ZoneService::NewStub(*channel)->CreateZone(&ctx, request, &response);
-  if (s.error_code() == grpc::StatusCode::ALREADY_EXISTS) return absl::OkStatus();
-  return FromGrpc(s, "create zone " + name);
+  auto s =
+      Call<zpb::CreateZoneResponse>(kZoneService, "CreateZone", request, "create zone " + name);
+  if (s.status().code() == absl::StatusCode::kAlreadyExists) return absl::OkStatus();
+  return s.status();
 }
 
 absl::Status ZoneRuntime::RemoveZone(const std::string& name) {
-  auto channel = Channel();
-  if (!channel.ok()) return channel.status();
-  rauha::zone::v1::DeleteZoneRequest request;
+  zpb::DeleteZoneRequest request;
   request.set_name(name);
   request.set_force(true);
-  rauha::zone::v1::DeleteZoneResponse response;
-  grpc::ClientContext ctx;
-  grpc::Status s =
-      rauha::zone::v1::ZoneService::NewStub(*channel)->DeleteZone(&ctx, request, &response);
-  if (s.error_code() == grpc::StatusCode::NOT_FOUND) return absl::OkStatus();
-  return FromGrpc(s, "delete zone " + name);
+  auto s =
+      Call<zpb::DeleteZoneResponse>(kZoneService, "DeleteZone", request, "delete zone " + name);
+  if (s.status().code() == absl::StatusCode::kNotFound) return absl::OkStatus();
+  return s.status();
 }
 
-namespace zpb = rauha::zone::v1;
-
 absl::Status ZoneRuntime::PauseZone(const std::string& name) {
-  auto channel = Channel();
-  if (!channel.ok()) return channel.status();
   zpb::PauseZoneRequest request;
   request.set_name(name);
-  zpb::PauseZoneResponse response;
-  grpc::ClientContext ctx;
-  return FromGrpc(zpb::ZoneService::NewStub(*channel)->PauseZone(&ctx, request, &response),
-                  "pause zone " + name);
+  return Call<zpb::PauseZoneResponse>(kZoneService, "PauseZone", request, "pause zone " + name)
+      .status();
 }
 
 absl::Status ZoneRuntime::ResumeZone(const std::string& name) {
-  auto channel = Channel();
-  if (!channel.ok()) return channel.status();
   zpb::ResumeZoneRequest request;
   request.set_name(name);
-  zpb::ResumeZoneResponse response;
-  grpc::ClientContext ctx;
-  return FromGrpc(zpb::ZoneService::NewStub(*channel)->ResumeZone(&ctx, request, &response),
-                  "resume zone " + name);
+  return Call<zpb::ResumeZoneResponse>(kZoneService, "ResumeZone", request, "resume zone " + name)
+      .status();
 }
 
 absl::StatusOr<zpb::ZoneStatsResponse> ZoneRuntime::ZoneStats(const std::string& name) {
-  auto channel = Channel();
-  if (!channel.ok()) return channel.status();
   zpb::ZoneStatsRequest request;
   request.set_zone_name(name);
-  zpb::ZoneStatsResponse response;
-  grpc::ClientContext ctx;
-  grpc::Status s = zpb::ZoneService::NewStub(*channel)->ZoneStats(&ctx, request, &response);
-  if (!s.ok()) return FromGrpc(s, "stats of zone " + name);
-  return response;
+  return Call<zpb::ZoneStatsResponse>(kZoneService, "ZoneStats", request, "stats of zone " + name);
 }
 
 absl::StatusOr<std::string> ZoneRuntime::GetPolicy(const std::string& name) {
-  auto channel = Channel();
-  if (!channel.ok()) return channel.status();
   zpb::GetPolicyRequest request;
   request.set_zone_name(name);
-  zpb::GetPolicyResponse response;
-  grpc::ClientContext ctx;
-  grpc::Status s = zpb::ZoneService::NewStub(*channel)->GetPolicy(&ctx, request, &response);
-  if (!s.ok()) return FromGrpc(s, "policy of zone " + name);
-  return response.policy_toml();
+  auto response =
+      Call<zpb::GetPolicyResponse>(kZoneService, "GetPolicy", request, "policy of zone " + name);
+  if (!response.ok()) return response.status();
+  return response->policy_toml();
 }
 
 absl::Status ZoneRuntime::ApplyPolicy(const std::string& name, const std::string& policy_toml) {
-  auto channel = Channel();
-  if (!channel.ok()) return channel.status();
   zpb::ApplyPolicyRequest request;
   request.set_zone_name(name);
   request.set_policy_toml(policy_toml);
-  zpb::ApplyPolicyResponse response;
-  grpc::ClientContext ctx;
-  return FromGrpc(zpb::ZoneService::NewStub(*channel)->ApplyPolicy(&ctx, request, &response),
-                  "apply the updated resources to zone " + name);
+  return Call<zpb::ApplyPolicyResponse>(kZoneService, "ApplyPolicy", request,
+                                        "apply the updated resources to zone " + name)
+      .status();
 }
-
-namespace ppb = rauha::process::v1;
 
 absl::StatusOr<uint32_t> ZoneRuntime::StartProcess(const std::string& zone, const std::string& id,
                                                    const std::string& rootfs,
                                                    const std::string& join,
                                                    const BundleProcess& process,
                                                    const ProcessIo& io) {
-  auto channel = Channel();
-  if (!channel.ok()) return channel.status();
   ppb::StartProcessRequest request;
   request.set_zone_name(zone);
   request.set_process_id(id);
@@ -154,47 +138,36 @@ absl::StatusOr<uint32_t> ZoneRuntime::StartProcess(const std::string& zone, cons
     l->set_soft(r.soft);
     l->set_hard(r.hard);
   }
-  ppb::StartProcessResponse response;
-  grpc::ClientContext ctx;
-  grpc::Status s = ppb::ProcessService::NewStub(*channel)->StartProcess(&ctx, request, &response);
-  if (!s.ok()) return FromGrpc(s, "start " + id + " in zone " + zone);
-  return response.pid();
+  auto response = Call<ppb::StartProcessResponse>(kProcessService, "StartProcess", request,
+                                                  "start " + id + " in zone " + zone);
+  if (!response.ok()) return response.status();
+  return response->pid();
 }
 
 absl::StatusOr<ppb::WaitProcessResponse> ZoneRuntime::WaitProcess(const std::string& id,
-                                                                  grpc::ClientContext* ctx) {
-  auto channel = Channel();
-  if (!channel.ok()) return channel.status();
+                                                                  ttrpc::CallCanceller* cancel,
+                                                                  absl::Duration timeout) {
   ppb::WaitProcessRequest request;
   request.set_process_id(id);
-  ppb::WaitProcessResponse response;
-  grpc::Status s = ppb::ProcessService::NewStub(*channel)->WaitProcess(ctx, request, &response);
-  if (!s.ok()) return FromGrpc(s, "wait for " + id);
-  return response;
+  return Call<ppb::WaitProcessResponse>(kProcessService, "WaitProcess", request, "wait for " + id,
+                                        timeout, cancel);
 }
 
 absl::Status ZoneRuntime::KillProcess(const std::string& id, int signal) {
-  auto channel = Channel();
-  if (!channel.ok()) return channel.status();
   ppb::KillProcessRequest request;
   request.set_process_id(id);
   request.set_signal(signal);
-  ppb::KillProcessResponse response;
-  grpc::ClientContext ctx;
-  return FromGrpc(ppb::ProcessService::NewStub(*channel)->KillProcess(&ctx, request, &response),
-                  "kill " + id);
+  return Call<ppb::KillProcessResponse>(kProcessService, "KillProcess", request, "kill " + id)
+      .status();
 }
 
 absl::Status ZoneRuntime::DeleteProcess(const std::string& id) {
-  auto channel = Channel();
-  if (!channel.ok()) return channel.status();
   ppb::DeleteProcessRequest request;
   request.set_process_id(id);
-  ppb::DeleteProcessResponse response;
-  grpc::ClientContext ctx;
-  grpc::Status s = ppb::ProcessService::NewStub(*channel)->DeleteProcess(&ctx, request, &response);
-  if (s.error_code() == grpc::StatusCode::NOT_FOUND) return absl::OkStatus();
-  return FromGrpc(s, "delete " + id);
+  auto s =
+      Call<ppb::DeleteProcessResponse>(kProcessService, "DeleteProcess", request, "delete " + id);
+  if (s.status().code() == absl::StatusCode::kNotFound) return absl::OkStatus();
+  return s.status();
 }
 
 absl::StatusOr<std::string> ReadPolicyPreset(const std::string& name) {

@@ -1,6 +1,8 @@
-// The shim's side of rauhad (a gRPC client, like the CLI): the pod's zone
-// (rauha.zone.v1) and the processes run in it (rauha.process.v1: on containerd's rootfs, with
-// containerd's FIFOs as stdio, confined by the zone's policy).
+// The shim's side of rauhad: the pod's zone (rauha.zone.v1) and the processes run in it
+// (rauha.process.v1: on containerd's rootfs, with containerd's FIFOs as stdio, confined by the
+// zone's policy). The same messages as rauhad's gRPC API, over ttrpc to rauhad's shim endpoint
+// (rauhad/server/shim_endpoint.h) beside its gRPC socket: one shim runs per pod, and a gRPC
+// client would cost each of them ~3 MiB.
 #pragma once
 
 #include <memory>
@@ -10,9 +12,8 @@
 #include "absl/status/statusor.h"
 #include "containerd-shim-rauha-v2/bundle.h"
 #include "containerd-shim-rauha-v2/process_io.h"
+#include "containerd-shim-rauha-v2/ttrpc/client.h"
 #include "google/protobuf/any.pb.h"
-#include "grpcpp/channel.h"
-#include "grpcpp/client_context.h"
 #include "rauha/v1/process.pb.h"
 #include "rauha/v1/zone.pb.h"
 
@@ -20,7 +21,8 @@ namespace rauha::cshim {
 
 class ZoneRuntime {
  public:
-  explicit ZoneRuntime(std::string rauhad_socket) : socket_(std::move(rauhad_socket)) {}
+  // `rauhad_socket`: rauhad's gRPC socket (--socket); the shim endpoint listens beside it.
+  explicit ZoneRuntime(const std::string& rauhad_socket);
 
   // Creates zone `name` with policy `policy_toml` ("": rauhad's default) whose tasks share the
   // network namespace at `netns_path` ("": the zone's own); an existing zone of that name is
@@ -49,18 +51,27 @@ class ZoneRuntime {
   absl::StatusOr<uint32_t> StartProcess(const std::string& zone, const std::string& id,
                                         const std::string& rootfs, const std::string& join,
                                         const BundleProcess& process, const ProcessIo& io);
-  // Blocks until the process ends; `ctx` lets another thread cancel the wait.
-  absl::StatusOr<rauha::process::v1::WaitProcessResponse> WaitProcess(const std::string& id,
-                                                                      grpc::ClientContext* ctx);
+  // Blocks until the process ends, at most `timeout`; `cancel` lets another thread end the
+  // wait (Cancelled).
+  absl::StatusOr<rauha::process::v1::WaitProcessResponse> WaitProcess(
+      const std::string& id, ttrpc::CallCanceller* cancel,
+      absl::Duration timeout = absl::InfiniteDuration());
   absl::Status KillProcess(const std::string& id, int signal);
   // Forgets an ended process; NotFound is OK.
   absl::Status DeleteProcess(const std::string& id);
 
  private:
-  absl::StatusOr<std::shared_ptr<grpc::Channel>> Channel();
-  std::string socket_;
+  // The connection to rauhad, made at the first call and again after rauhad closed it (a
+  // restart); calls share it.
+  absl::StatusOr<std::shared_ptr<ttrpc::Client>> Connection();
+  template <typename Response, typename Request>
+  absl::StatusOr<Response> Call(const char* service, const char* method, const Request& request,
+                                const std::string& what,
+                                absl::Duration timeout = absl::InfiniteDuration(),
+                                ttrpc::CallCanceller* cancel = nullptr);
+  std::string endpoint_;
   std::mutex mu_;
-  std::shared_ptr<grpc::Channel> channel_;
+  std::shared_ptr<ttrpc::Client> client_;
 };
 
 // The policy TOML of preset `name` from $RAUHA_POLICY_DIR or /etc/rauha/policies;

@@ -21,6 +21,7 @@
 #include "rauha-common/errors.h"
 #include "rauha-common/fd.h"
 #include "rauha-common/landlock_abi.h"
+#include "rauha-common/shim_endpoint_path.h"
 #include "rauha-common/strcat.h"
 #include "rauha-common/userns.h"
 #include "rauhad/audit/audit_log.h"
@@ -49,6 +50,7 @@
 #include "rauhad/server/process_service.h"
 #include "rauhad/server/sandbox_service.h"
 #include "rauhad/server/secret_service.h"
+#include "rauhad/server/shim_endpoint.h"
 #include "rauhad/server/zone_service.h"
 #include "rauhad/store/store.h"
 #include "rauhad/task_runner.h"
@@ -470,6 +472,16 @@ int main(int argc, char** argv) {
     }
     ::unlink(config.socket_path.c_str());
   }
+  // containerd-shim-rauha-v2's endpoint (ttrpc, beside the gRPC socket), listening before the
+  // gRPC socket appears: whoever waits for that file finds both.
+  const std::string shim_endpoint_path = rauha::ShimEndpointPath(config.socket_path);
+  if (struct stat st; ::lstat(shim_endpoint_path.c_str(), &st) == 0 && !S_ISSOCK(st.st_mode)) {
+    return Fail(shim_endpoint_path + " exists and is not a socket; remove it or pass --socket");
+  }
+  rauha::ShimEndpoint shim_endpoint(&zone_service, &process_service);
+  if (auto st = shim_endpoint.Serve(shim_endpoint_path); !st.ok()) {
+    return Fail("cannot serve containerd-shim-rauha-v2's endpoint: " + std::string(st.message()));
+  }
   // grpc.health.v1.Health (Kubernetes probes, grpc-health-probe) and server reflection
   // (grpcurl without our protos).
   grpc::EnableDefaultHealthCheckService(true);
@@ -545,6 +557,7 @@ int main(int argc, char** argv) {
   // every call that matters has ended with the zones, and gRPC's graceful shutdown otherwise
   // waits for each client to close its connection (one that stopped reading never does).
   events.Close();
+  shim_endpoint.Shutdown();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
   containers.Shutdown();
   runner.Stop();

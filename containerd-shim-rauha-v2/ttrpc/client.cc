@@ -11,6 +11,12 @@
 
 namespace rauha::ttrpc {
 
+void CallCanceller::Cancel() {
+  cancelled_.store(true);
+  std::lock_guard lock(mu_);
+  if (wake_) wake_();
+}
+
 absl::StatusOr<std::unique_ptr<Client>> Client::Connect(std::string_view address) {
   absl::StatusOr<UniqueFd> fd = ConnectUnix(address);
   if (!fd.ok()) return fd.status();
@@ -33,7 +39,8 @@ bool Client::connected() const {
 
 absl::StatusOr<std::string> Client::Call(
     const std::string& service, const std::string& method, const std::string& payload,
-    absl::Duration timeout, const std::vector<std::pair<std::string, std::string>>& metadata) {
+    absl::Duration timeout, const std::vector<std::pair<std::string, std::string>>& metadata,
+    CallCanceller* canceller) {
   ::ttrpc::Request request;
   request.set_service(service);
   request.set_method(method);
@@ -47,6 +54,25 @@ absl::StatusOr<std::string> Client::Call(
     kv->set_value(v);
   }
   auto pending = std::make_shared<Pending>();
+  // Registered before the first check of the flag below, so a Cancel() either is seen there
+  // or wakes the wait (it takes mu_, which the waiting call releases only inside wait()).
+  if (canceller) {
+    std::lock_guard lock(canceller->mu_);
+    canceller->wake_ = [this] {
+      std::lock_guard lock(mu_);
+      cv_.notify_all();
+    };
+  }
+  struct Unregister {
+    CallCanceller* c;
+    ~Unregister() {
+      if (!c) return;
+      std::lock_guard lock(c->mu_);
+      c->wake_ = nullptr;
+    }
+  } unregister{canceller};
+  auto cancelled = [&] { return canceller && canceller->cancelled(); };
+  if (cancelled()) return absl::CancelledError(absl::StrCat(service, "/", method, ": cancelled"));
   uint32_t id;
   {
     std::lock_guard lock(mu_);
@@ -69,6 +95,10 @@ absl::StatusOr<std::string> Client::Call(
   }
   absl::Time deadline = absl::Now() + timeout;
   while (!pending->done) {
+    if (cancelled()) {
+      pending_.erase(id);
+      return absl::CancelledError(absl::StrCat(service, "/", method, ": cancelled"));
+    }
     if (timeout == absl::InfiniteDuration()) {
       cv_.wait(lock);
     } else if (cv_.wait_for(lock, absl::ToChronoNanoseconds(deadline - absl::Now())) ==

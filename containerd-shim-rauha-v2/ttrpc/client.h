@@ -4,7 +4,9 @@
 // at the deadline. When the connection closes, every open call ends Unavailable.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -21,6 +23,21 @@
 
 namespace rauha::ttrpc {
 
+// Lets another thread end a call that waits for its answer: the call returns Cancelled at once
+// (or at its start, when cancelled before). ttrpc has no cancel message: the server learns it
+// only when the connection closes, and its late answer is dropped.
+class CallCanceller {
+ public:
+  void Cancel();
+  bool cancelled() const { return cancelled_.load(); }
+
+ private:
+  friend class Client;
+  std::atomic<bool> cancelled_{false};
+  std::mutex mu_;
+  std::function<void()> wake_;  // set while a call waits
+};
+
 class Client {
  public:
   static absl::StatusOr<std::unique_ptr<Client>> Connect(std::string_view address);
@@ -33,13 +50,16 @@ class Client {
   absl::StatusOr<std::string> Call(
       const std::string& service, const std::string& method, const std::string& payload,
       absl::Duration timeout = absl::InfiniteDuration(),
-      const std::vector<std::pair<std::string, std::string>>& metadata = {});
+      const std::vector<std::pair<std::string, std::string>>& metadata = {},
+      CallCanceller* canceller = nullptr);
 
   template <typename Response, typename Request>
   absl::StatusOr<Response> CallMethod(const std::string& service, const std::string& method,
                                       const Request& request,
-                                      absl::Duration timeout = absl::InfiniteDuration()) {
-    absl::StatusOr<std::string> bytes = Call(service, method, request.SerializeAsString(), timeout);
+                                      absl::Duration timeout = absl::InfiniteDuration(),
+                                      CallCanceller* canceller = nullptr) {
+    absl::StatusOr<std::string> bytes =
+        Call(service, method, request.SerializeAsString(), timeout, {}, canceller);
     if (!bytes.ok()) return bytes.status();
     Response response;
     if (!response.ParseFromString(*bytes)) {

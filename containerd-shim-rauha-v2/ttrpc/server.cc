@@ -21,6 +21,7 @@ struct Server::Shared {
 struct Server::Connection {
   UniqueFd fd;
   uid_t peer_uid = 0;
+  std::shared_ptr<std::atomic<bool>> closed = std::make_shared<std::atomic<bool>>(false);
   std::mutex mu;               // one frame at a time on the socket; guards `pending`
   std::set<uint32_t> pending;  // streams whose answer is still owed
 };
@@ -56,6 +57,10 @@ std::string CallContext::Metadata(std::string_view key) const {
 Server::Server() : shared_(std::make_shared<Shared>()) {}
 
 Server::~Server() { Shutdown(); }
+
+void Server::SetPeerFilter(std::function<bool(const ucred&)> allow) {
+  peer_filter_ = std::move(allow);
+}
 
 void Server::Register(const std::string& service, const std::string& method, Handler handler) {
   shared_->handlers[service + "/" + method] = std::move(handler);
@@ -109,8 +114,9 @@ void Server::AcceptLoop() {
     auto conn = std::make_shared<Connection>();
     ucred cred{};
     socklen_t len = sizeof(cred);
-    if (::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
-      conn->peer_uid = cred.uid;
+    if (::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) continue;
+    if (peer_filter_ && !peer_filter_(cred)) continue;  // closed unread
+    conn->peer_uid = cred.uid;
     conn->fd = std::move(fd);
     std::lock_guard lock(mu_);
     if (stopping_) return;
@@ -159,6 +165,7 @@ void Server::ReadLoop(std::shared_ptr<Connection> conn) {
       ctx.service = request.service();
       ctx.method = request.method();
       ctx.peer_uid = conn->peer_uid;
+      ctx.connection_closed = conn->closed;
       for (const auto& kv : request.metadata()) ctx.metadata.emplace_back(kv.key(), kv.value());
       if (request.timeout_nano() > 0) {
         ctx.deadline = absl::Now() + absl::Nanoseconds(request.timeout_nano());
@@ -192,6 +199,7 @@ void Server::ReadLoop(std::shared_ptr<Connection> conn) {
       }).detach();
     }
   }
+  conn->closed->store(true);
   std::lock_guard lock(mu_);
   std::erase(conns_, conn);
   live_readers_--;

@@ -23,6 +23,8 @@
 #include <utility>
 #include <vector>
 
+#include <sys/socket.h>
+
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "google/protobuf/message_lite.h"
@@ -36,8 +38,12 @@ struct CallContext {
   absl::Time deadline = absl::InfiniteFuture();
   std::vector<std::pair<std::string, std::string>> metadata;
   uid_t peer_uid = 0;
+  // Set once the request's connection has closed: ttrpc has no cancel message, a client that
+  // gives up closes its connection (a handler that blocks, e.g. a wait, polls this).
+  std::shared_ptr<const std::atomic<bool>> connection_closed;
   // The first value of metadata `key`, or "".
   std::string Metadata(std::string_view key) const;
+  bool cancelled() const { return connection_closed && connection_closed->load(); }
 };
 
 using Handler =
@@ -50,6 +56,9 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
+  // Before Serve only. Connections whose peer (SO_PEERCRED) `allow` refuses are closed at
+  // accept, before anything is read from them. Default: every peer.
+  void SetPeerFilter(std::function<bool(const ucred&)> allow);
   // Before Serve only.
   void Register(const std::string& service, const std::string& method, Handler handler);
   // A handler over decoded messages: an undecodable payload is InvalidArgument.
@@ -76,6 +85,7 @@ class Server {
   void TimerLoop();
 
   std::shared_ptr<Shared> shared_;
+  std::function<bool(const ucred&)> peer_filter_;
   UniqueFd listener_;
   UniqueFd wake_;  // eventfd: ends AcceptLoop's poll
   std::thread acceptor_;

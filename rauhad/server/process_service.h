@@ -3,6 +3,7 @@
 
 #include "rauha/v1/process.grpc.pb.h"
 #include "rauhad/process_runner.h"
+#include "rauhad/server/admit.h"
 
 namespace rauha {
 
@@ -18,6 +19,15 @@ class ProcessServiceImpl final : public rauha::process::v1::ProcessService::Serv
                            process::v1::KillProcessResponse*) override;
   grpc::Status DeleteProcess(grpc::ServerContext*, const process::v1::DeleteProcessRequest*,
                              process::v1::DeleteProcessResponse*) override;
+
+  // Transport-neutral: the gRPC methods above and the shim's ttrpc endpoint (shim_endpoint.h)
+  // both run these.
+  absl::Status StartProcess(const process::v1::StartProcessRequest& req,
+                            process::v1::StartProcessResponse* resp);
+  absl::Status WaitProcess(const CallControl& call, const process::v1::WaitProcessRequest& req,
+                           process::v1::WaitProcessResponse* resp);
+  absl::Status KillProcess(const process::v1::KillProcessRequest& req);
+  absl::Status DeleteProcess(const process::v1::DeleteProcessRequest& req);
 
  private:
   ProcessRunner* runner_;

@@ -104,43 +104,53 @@ grpc::Status ZoneServiceImpl::GetVersion(grpc::ServerContext*, const zpb::GetVer
 grpc::Status ZoneServiceImpl::CreateZone(grpc::ServerContext* ctx,
                                          const zpb::CreateZoneRequest* req,
                                          zpb::CreateZoneResponse* resp) {
-  auto slot = Admit(zone_ops_, ctx);
-  if (!slot.ok()) return ToGrpc(slot.status());
+  return ToGrpc(CreateZone(ControlOf(ctx), *req, resp));
+}
+
+absl::Status ZoneServiceImpl::CreateZone(const CallControl& call, const zpb::CreateZoneRequest& req,
+                                         zpb::CreateZoneResponse* resp) {
+  auto slot = Admit(zone_ops_, call);
+  if (!slot.ok()) return slot.status();
   std::vector<std::string> warnings;
-  auto view = zones_->Create(req->name(), req->zone_type(), req->policy_toml(), false, &warnings,
-                             req->network_namespace());
-  if (!view.ok()) return ToGrpc(view.status());
+  auto view = zones_->Create(req.name(), req.zone_type(), req.policy_toml(), false, &warnings,
+                             req.network_namespace());
+  if (!view.ok()) return view.status();
   resp->set_zone_id(view->id);
   resp->set_name(view->name);
   resp->set_state(std::string(ToString(view->state)));
   for (auto& w : warnings) resp->add_policy_warnings(std::move(w));
-  return grpc::Status::OK;
+  return absl::OkStatus();
 }
 
 grpc::Status ZoneServiceImpl::DeleteZone(grpc::ServerContext* ctx,
                                          const zpb::DeleteZoneRequest* req,
                                          zpb::DeleteZoneResponse*) {
-  if (auto st = CheckName(req->name()); !st.ok()) return ToGrpc(st);
-  auto slot = Admit(zone_ops_, ctx);
-  if (!slot.ok()) return ToGrpc(slot.status());
+  return ToGrpc(DeleteZone(ControlOf(ctx), *req));
+}
+
+absl::Status ZoneServiceImpl::DeleteZone(const CallControl& call,
+                                         const zpb::DeleteZoneRequest& req) {
+  if (auto st = CheckName(req.name()); !st.ok()) return st;
+  auto slot = Admit(zone_ops_, call);
+  if (!slot.ok()) return slot.status();
   std::string zone_id;
   uint32_t containers = 0;
-  if (auto view = zones_->Get(req->name()); view.ok()) {
+  if (auto view = zones_->Get(req.name()); view.ok()) {
     zone_id = view->id;
     containers = ContainerCount(zone_id);
   }
-  if (containers > 0 && !req->force()) {
-    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                        StrCat("zone \"", req->name(), "\" holds ", containers,
-                               " container(s): remove them (rauha rm) or delete the zone with "
-                               "force, which removes them too"));
+  if (containers > 0 && !req.force()) {
+    return absl::FailedPreconditionError(
+        StrCat("zone \"", req.name(), "\" holds ", containers,
+               " container(s): remove them (rauha rm) or delete the zone with "
+               "force, which removes them too"));
   }
-  absl::Status deleted = zones_->Delete(req->name(), req->force());
+  absl::Status deleted = zones_->Delete(req.name(), req.force());
   if (deleted.ok() && containers > 0) {
     // Their processes died with the zone's shim; their records, upper layers and logs go now.
     for (const auto& id : containers_->IdsInZone(zone_id)) (void)containers_->Delete(id, true);
   }
-  return ToGrpc(deleted);
+  return deleted;
 }
 
 grpc::Status ZoneServiceImpl::GetZone(grpc::ServerContext*, const zpb::GetZoneRequest* req,
@@ -166,31 +176,47 @@ grpc::Status ZoneServiceImpl::ListZones(grpc::ServerContext*, const zpb::ListZon
 grpc::Status ZoneServiceImpl::ApplyPolicy(grpc::ServerContext* ctx,
                                           const zpb::ApplyPolicyRequest* req,
                                           zpb::ApplyPolicyResponse* resp) {
-  if (auto st = CheckName(req->zone_name()); !st.ok()) return ToGrpc(st);
-  auto slot = Admit(zone_ops_, ctx);
-  if (!slot.ok()) return ToGrpc(slot.status());
+  return ToGrpc(ApplyPolicy(ControlOf(ctx), *req, resp));
+}
+
+absl::Status ZoneServiceImpl::ApplyPolicy(const CallControl& call,
+                                          const zpb::ApplyPolicyRequest& req,
+                                          zpb::ApplyPolicyResponse* resp) {
+  if (auto st = CheckName(req.zone_name()); !st.ok()) return st;
+  auto slot = Admit(zone_ops_, call);
+  if (!slot.ok()) return slot.status();
   std::vector<std::string> warnings;
-  if (auto st = zones_->ApplyPolicy(req->zone_name(), req->policy_toml(), &warnings); !st.ok()) {
-    return ToGrpc(st);
+  if (auto st = zones_->ApplyPolicy(req.zone_name(), req.policy_toml(), &warnings); !st.ok()) {
+    return st;
   }
   for (auto& w : warnings) resp->add_policy_warnings(std::move(w));
-  return grpc::Status::OK;
+  return absl::OkStatus();
 }
 
 grpc::Status ZoneServiceImpl::GetPolicy(grpc::ServerContext*, const zpb::GetPolicyRequest* req,
                                         zpb::GetPolicyResponse* resp) {
-  if (auto st = CheckName(req->zone_name()); !st.ok()) return ToGrpc(st);
-  auto toml = zones_->GetPolicy(req->zone_name());
-  if (!toml.ok()) return ToGrpc(toml.status());
+  return ToGrpc(GetPolicy(*req, resp));
+}
+
+absl::Status ZoneServiceImpl::GetPolicy(const zpb::GetPolicyRequest& req,
+                                        zpb::GetPolicyResponse* resp) {
+  if (auto st = CheckName(req.zone_name()); !st.ok()) return st;
+  auto toml = zones_->GetPolicy(req.zone_name());
+  if (!toml.ok()) return toml.status();
   resp->set_policy_toml(*toml);
-  return grpc::Status::OK;
+  return absl::OkStatus();
 }
 
 grpc::Status ZoneServiceImpl::ZoneStats(grpc::ServerContext*, const zpb::ZoneStatsRequest* req,
                                         zpb::ZoneStatsResponse* resp) {
-  if (auto st = CheckName(req->zone_name()); !st.ok()) return ToGrpc(st);
-  auto s = zones_->Stats(req->zone_name());
-  if (!s.ok()) return ToGrpc(s.status());
+  return ToGrpc(ZoneStats(*req, resp));
+}
+
+absl::Status ZoneServiceImpl::ZoneStats(const zpb::ZoneStatsRequest& req,
+                                        zpb::ZoneStatsResponse* resp) {
+  if (auto st = CheckName(req.zone_name()); !st.ok()) return st;
+  auto s = zones_->Stats(req.zone_name());
+  if (!s.ok()) return s.status();
   resp->set_zone_id(s->zone_id);
   resp->set_container_count(ContainerCount(s->zone_id));
   resp->set_cpu_usage_percent(s->cpu_usage_percent);
@@ -204,7 +230,7 @@ grpc::Status ZoneServiceImpl::ZoneStats(grpc::ServerContext*, const zpb::ZoneSta
   resp->set_memory_peak_bytes(s->cgroup.memory_peak);
   resp->set_cpu_usage_ns(s->cgroup.cpu_usage_ns);
   resp->set_oom_kills(s->cgroup.oom_kills);
-  return grpc::Status::OK;
+  return absl::OkStatus();
 }
 
 grpc::Status ZoneServiceImpl::VerifyIsolation(grpc::ServerContext* ctx,
@@ -250,14 +276,22 @@ grpc::ServerWriteReactor<zpb::ZoneEvent>* ZoneServiceImpl::WatchEvents(
 
 grpc::Status ZoneServiceImpl::PauseZone(grpc::ServerContext*, const zpb::PauseZoneRequest* req,
                                         zpb::PauseZoneResponse*) {
-  if (auto st = CheckName(req->name()); !st.ok()) return ToGrpc(st);
-  return ToGrpc(zones_->Pause(req->name()));
+  return ToGrpc(PauseZone(*req));
+}
+
+absl::Status ZoneServiceImpl::PauseZone(const zpb::PauseZoneRequest& req) {
+  if (auto st = CheckName(req.name()); !st.ok()) return st;
+  return zones_->Pause(req.name());
 }
 
 grpc::Status ZoneServiceImpl::ResumeZone(grpc::ServerContext*, const zpb::ResumeZoneRequest* req,
                                          zpb::ResumeZoneResponse*) {
-  if (auto st = CheckName(req->name()); !st.ok()) return ToGrpc(st);
-  return ToGrpc(zones_->Resume(req->name()));
+  return ToGrpc(ResumeZone(*req));
+}
+
+absl::Status ZoneServiceImpl::ResumeZone(const zpb::ResumeZoneRequest& req) {
+  if (auto st = CheckName(req.name()); !st.ok()) return st;
+  return zones_->Resume(req.name());
 }
 
 }  // namespace rauha

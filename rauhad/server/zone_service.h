@@ -5,6 +5,7 @@
 #include "rauhad/call_gate.h"
 #include "rauhad/container/container_manager.h"
 #include "rauhad/event_bus.h"
+#include "rauhad/server/admit.h"
 #include "rauhad/task_runner.h"
 #include "rauhad/zone_manager.h"
 
@@ -47,6 +48,18 @@ class ZoneServiceImpl final : public rauha::zone::v1::ZoneService::WithCallbackM
                                   zone::v1::HostEnforcement*) override;
   grpc::Status GetVersion(grpc::ServerContext*, const zone::v1::GetVersionRequest*,
                           zone::v1::VersionInfo*) override;
+
+  // What containerd-shim-rauha-v2 calls, transport-neutral: the gRPC methods above and the
+  // shim's ttrpc endpoint (shim_endpoint.h) both run these.
+  absl::Status CreateZone(const CallControl& call, const zone::v1::CreateZoneRequest& req,
+                          zone::v1::CreateZoneResponse* resp);
+  absl::Status DeleteZone(const CallControl& call, const zone::v1::DeleteZoneRequest& req);
+  absl::Status ApplyPolicy(const CallControl& call, const zone::v1::ApplyPolicyRequest& req,
+                           zone::v1::ApplyPolicyResponse* resp);
+  absl::Status GetPolicy(const zone::v1::GetPolicyRequest& req, zone::v1::GetPolicyResponse* resp);
+  absl::Status ZoneStats(const zone::v1::ZoneStatsRequest& req, zone::v1::ZoneStatsResponse* resp);
+  absl::Status PauseZone(const zone::v1::PauseZoneRequest& req);
+  absl::Status ResumeZone(const zone::v1::ResumeZoneRequest& req);
 
   // Zones then count their containers, refuse deletion without force while they hold any, and
   // a forced deletion removes them too (null: no containers).

@@ -1,0 +1,216 @@
+// rauhad's ttrpc endpoint for containerd-shim-rauha-v2 (rauhad/server/shim_endpoint.h) against
+// a real rauhad: the zone and process calls act on the same zones the gRPC API shows, bad
+// requests get the gRPC API's codes, only the shim's methods are served, and the socket serves
+// root only (mode 0600, and a non-root peer that reaches it is closed without an answer).
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "containerd-shim-rauha-v2/ttrpc/client.h"
+#include "containerd-shim-rauha-v2/ttrpc/frame.h"
+#include "containerd-shim-rauha-v2/ttrpc/socket.h"
+#include "rauha-common/shim_endpoint_path.h"
+#include "rauha/v1/process.pb.h"
+#include "rauha/v1/zone.pb.h"
+#include "tests/integration/daemon_fixture.h"
+#include "ttrpc.pb.h"
+
+namespace rauha::testing {
+namespace {
+
+namespace fs = std::filesystem;
+namespace zpb = rauha::zone::v1;
+namespace ppb = rauha::process::v1;
+
+constexpr char kZones[] = "rauha.zone.v1.ZoneService";
+constexpr char kProcesses[] = "rauha.process.v1.ProcessService";
+
+class ShimEndpointTest : public DaemonTest {
+ protected:
+  void SetUp() override {
+    DaemonTest::SetUp();
+    path_ = ShimEndpointPath(daemon_->socket());
+    auto client = ttrpc::Client::Connect(path_);
+    ASSERT_TRUE(client.ok()) << client.status();
+    client_ = std::move(*client);
+  }
+  void TearDown() override {
+    client_.reset();
+    if (!dir_.empty()) fs::remove_all(dir_);
+    DaemonTest::TearDown();
+  }
+  absl::StatusCode GrpcZoneCode(const std::string& name) {
+    grpc::ClientContext ctx;
+    zpb::GetZoneRequest req;
+    req.set_name(name);
+    zpb::GetZoneResponse resp;
+    return static_cast<absl::StatusCode>(daemon_->Zones()->GetZone(&ctx, req, &resp).error_code());
+  }
+
+  std::string path_;
+  std::string dir_;
+  std::unique_ptr<ttrpc::Client> client_;
+};
+
+TEST_F(ShimEndpointTest, ZoneCallsActOnTheZonesTheGrpcApiShows) {
+  zpb::CreateZoneRequest create;
+  create.set_name("podt");
+  auto created =
+      client_->CallMethod<zpb::CreateZoneResponse>(kZones, "CreateZone", create, absl::Seconds(60));
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_EQ(created->name(), "podt");
+  EXPECT_EQ(GrpcZoneCode("podt"), absl::StatusCode::kOk);
+  // The same zone again: AlreadyExists, as over gRPC.
+  EXPECT_EQ(
+      client_->CallMethod<zpb::CreateZoneResponse>(kZones, "CreateZone", create).status().code(),
+      absl::StatusCode::kAlreadyExists);
+
+  zpb::ZoneStatsRequest stats;
+  stats.set_zone_name("podt");
+  auto s = client_->CallMethod<zpb::ZoneStatsResponse>(kZones, "ZoneStats", stats);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->zone_id(), created->zone_id());
+  EXPECT_GT(s->memory_limit_bytes(), 0u);
+
+  zpb::DeleteZoneRequest del;
+  del.set_name("podt");
+  del.set_force(true);
+  auto deleted =
+      client_->CallMethod<zpb::DeleteZoneResponse>(kZones, "DeleteZone", del, absl::Seconds(60));
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_EQ(GrpcZoneCode("podt"), absl::StatusCode::kNotFound);
+}
+
+TEST_F(ShimEndpointTest, ProcessCallsRunAProcessInTheZone) {
+  ASSERT_TRUE(CreateZone("podp").ok());
+  char tmpl[] = "/tmp/rauha-shimep-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  dir_ = tmpl;
+  fs::create_directories(dir_ + "/rootfs/bin");
+  fs::copy_file("/bin/busybox", dir_ + "/rootfs/bin/busybox");
+  ppb::StartProcessRequest start;
+  start.set_zone_name("podp");
+  start.set_process_id("p1");
+  start.set_rootfs(dir_ + "/rootfs");
+  for (const char* a : {"/bin/busybox", "sh", "-c", "echo over-ttrpc; exit 7"}) start.add_args(a);
+  start.add_env("PATH=/bin");
+  std::ofstream(dir_ + "/out");  // stdio paths must exist (containerd's FIFOs do)
+  start.set_stdout_path(dir_ + "/out");
+  auto started = client_->CallMethod<ppb::StartProcessResponse>(kProcesses, "StartProcess", start,
+                                                                absl::Seconds(60));
+  ASSERT_TRUE(started.ok()) << started.status();
+  EXPECT_GT(started->pid(), 0u);
+  ppb::WaitProcessRequest wait;
+  wait.set_process_id("p1");
+  auto end = client_->CallMethod<ppb::WaitProcessResponse>(kProcesses, "WaitProcess", wait,
+                                                           absl::Seconds(60));
+  ASSERT_TRUE(end.ok()) << end.status();
+  ASSERT_TRUE(end->has_exit_code());
+  EXPECT_EQ(end->exit_code(), 7);
+  std::ifstream in(dir_ + "/out");
+  std::stringstream out;
+  out << in.rdbuf();
+  EXPECT_EQ(out.str(), "over-ttrpc\n");
+  // Ended: a kill is refused as over gRPC; the delete forgets it.
+  ppb::KillProcessRequest kill;
+  kill.set_process_id("p1");
+  kill.set_signal(SIGKILL);
+  EXPECT_EQ(client_->CallMethod<ppb::KillProcessResponse>(kProcesses, "KillProcess", kill)
+                .status()
+                .code(),
+            absl::StatusCode::kFailedPrecondition);
+  ppb::DeleteProcessRequest del;
+  del.set_process_id("p1");
+  ASSERT_TRUE(
+      client_->CallMethod<ppb::DeleteProcessResponse>(kProcesses, "DeleteProcess", del).ok());
+  EXPECT_EQ(client_->CallMethod<ppb::DeleteProcessResponse>(kProcesses, "DeleteProcess", del)
+                .status()
+                .code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(ShimEndpointTest, BadRequestsGetTheGrpcApisCodesAndOnlyTheShimsMethodsAreServed) {
+  zpb::DeleteZoneRequest bad_name;
+  bad_name.set_name("../etc");
+  EXPECT_EQ(
+      client_->CallMethod<zpb::DeleteZoneResponse>(kZones, "DeleteZone", bad_name).status().code(),
+      absl::StatusCode::kInvalidArgument);
+  zpb::GetPolicyRequest unknown;
+  unknown.set_zone_name("nosuchzone");
+  EXPECT_EQ(
+      client_->CallMethod<zpb::GetPolicyResponse>(kZones, "GetPolicy", unknown).status().code(),
+      absl::StatusCode::kNotFound);
+  ppb::WaitProcessRequest wait;
+  wait.set_process_id("nosuchprocess");
+  EXPECT_EQ(client_->CallMethod<ppb::WaitProcessResponse>(kProcesses, "WaitProcess", wait)
+                .status()
+                .code(),
+            absl::StatusCode::kNotFound);
+  // Not the shim's: the public API's other methods are gRPC only.
+  zpb::ListZonesRequest list;
+  EXPECT_EQ(client_->CallMethod<zpb::ListZonesResponse>(kZones, "ListZones", list).status().code(),
+            absl::StatusCode::kUnimplemented);
+  EXPECT_EQ(client_->Call("rauha.sandbox.v1.SandboxService", "RunSandbox", "").status().code(),
+            absl::StatusCode::kUnimplemented);
+  // Undecodable request bytes.
+  EXPECT_EQ(client_->Call(kZones, "CreateZone", std::string("\xff\xff\xff", 3)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+// What a process of another user gets: the socket is 0600 and root's; opened up to it (the
+// test changes the modes), the connection is closed without an answer (SO_PEERCRED).
+TEST_F(ShimEndpointTest, OnlyRootIsServed) {
+  struct stat st {};
+  ASSERT_EQ(::stat(path_.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(st.st_uid, 0u);
+
+  const std::string dir = fs::path(path_).parent_path();
+  struct stat dir_st {};
+  ASSERT_EQ(::stat(dir.c_str(), &dir_st), 0);
+  ASSERT_EQ(::chmod(dir.c_str(), 0711), 0);
+  ASSERT_EQ(::chmod(path_.c_str(), 0666), 0);
+  ::ttrpc::Request request;
+  request.set_service(kZones);
+  request.set_method("DeleteZone");
+  auto frame = ttrpc::EncodeFrame(1, ttrpc::MessageType::kRequest, 0, request.SerializeAsString());
+  ASSERT_TRUE(frame.ok());
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // 0: refused without an answer; 1-9: could not even try; 10: answered (the failure).
+    if (::setresgid(65534, 65534, 65534) != 0 || ::setresuid(65534, 65534, 65534) != 0) _exit(2);
+    auto fd = ttrpc::ConnectUnix(path_);
+    if (!fd.ok()) _exit(3);
+    if (!ttrpc::WriteAll(fd->get(), *frame).ok()) _exit(0);  // already closed
+    char buf[64];
+    ssize_t n;
+    do {
+      n = ::recv(fd->get(), buf, sizeof(buf), 0);
+    } while (n < 0 && errno == EINTR);
+    _exit(n > 0 ? 10 : 0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ::chmod(path_.c_str(), 0600);
+  ::chmod(dir.c_str(), dir_st.st_mode & 07777);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "0: refused, 10: a non-root peer got an answer";
+  // Root still is.
+  zpb::GetPolicyRequest req;
+  req.set_zone_name("nosuchzone");
+  EXPECT_EQ(client_->CallMethod<zpb::GetPolicyResponse>(kZones, "GetPolicy", req).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace rauha::testing
