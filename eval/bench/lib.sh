@@ -93,6 +93,40 @@ start_rauhad() {
   return 1
 }
 
+# --tmpfs-run-dir (startup.sh, throughput.sh): rauhad's run dir holds each zone's directory, its
+# shim's socket and log and each task's files. On a stock host /run is a tmpfs; on this VM it
+# is ext4 (so is /tmp), where creating and removing them is a good part of a sandbox's CPU.
+# mount_bench_tmpfs DIR NAME...: mounts a private tmpfs at DIR/tmpfs and makes each DIR/NAME
+# a symlink to a fresh 0700 directory on it. rauhad resolves its --run-dir's symlinks at
+# start, so a run dir of DIR/run then is on the tmpfs. Sets BENCH_TMPFS (unmount_bench_tmpfs).
+BENCH_TMPFS=""
+mount_bench_tmpfs() {
+  local dir=$1 name target
+  shift
+  mkdir -p "$dir/tmpfs"
+  mount -t tmpfs -o mode=0700,size=2g rauha-bench-tmpfs "$dir/tmpfs" || return 1
+  BENCH_TMPFS=$dir/tmpfs
+  for name in "$@"; do
+    target=$BENCH_TMPFS/${name//\//-}
+    mkdir -m 0700 "$target"
+    mkdir -p "$(dirname "$dir/$name")"
+    ln -s "$target" "$dir/$name"
+  done
+}
+
+# unmount_bench_tmpfs: unmounts what mount_bench_tmpfs mounted (its rauhads stopped first);
+# fails, naming it, if the tmpfs is still busy.
+unmount_bench_tmpfs() {
+  [ -n "$BENCH_TMPFS" ] || return 0
+  umount "$BENCH_TMPFS" || { echo "could not unmount $BENCH_TMPFS" >&2; return 1; }
+  BENCH_TMPFS=""
+}
+
+# fs_type PATH: the type of the file system PATH (symlinks resolved) is on, e.g. tmpfs, ext4.
+fs_type() {
+  findmnt -n -o FSTYPE -T "$(readlink -f "$1")"
+}
+
 # stop_rauhad PID: SIGTERM (rauhad then removes its zones, shims and cgroups) and wait.
 stop_rauhad() {
   local pid=$1 i

@@ -4,12 +4,17 @@
 # interleaved (one sample of every contender per round, the order rotated each round) so that
 # drift in the machine's load hits every contender alike.
 #
-#   eval/bench/startup.sh [-n N] [--build-dir DIR]      (as root)
+#   eval/bench/startup.sh [-n N] [--tmpfs-run-dir] [--build-dir DIR]      (as root)
 #
 # rauha is measured twice, from the command line and as the bare RunSandbox call: against a
 # rauhad with its warm zone pool (the default, --warm-zones 2) and against one without
 # (--warm-zones 0). The CLI's floor (`rauha --help`, `rauha version` without a daemon) has
 # rows of its own.
+#
+# --tmpfs-run-dir: the rauhads' run dirs (zone dirs, shim sockets, task files) and runc's and
+# crun's state dirs go on a private tmpfs the script mounts in its temp dir (as /run is on a
+# stock host) instead of /tmp; the state dirs (database, audit log) stay on disk. The header
+# line says which file system the run dirs were on.
 #
 # Prints one table: contender, n, median ms, p95 ms, notes. A contender whose binary is missing
 # gets a "not installed" row; a contender that fails gets a FAILED row, and the script then
@@ -18,10 +23,11 @@
 set -euo pipefail
 
 N=41
+RUN_DIR_KIND=disk
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD="$REPO/build"
 source "$REPO/eval/bench/lib.sh"
-parse_bench_args "${BASH_SOURCE[0]}" -n=N -- "$@"
+parse_bench_args "${BASH_SOURCE[0]}" -n=N --tmpfs-run-dir:RUN_DIR_KIND=tmpfs -- "$@"
 require_root startup.sh "namespaces, cgroups, rauhad"
 
 RAUHAD="$BUILD/rauhad/rauhad"
@@ -52,7 +58,8 @@ cleanup() {
   # Containers of a failed run: runc/crun "run" deletes its container when it exits; this is
   # for a run that was interrupted.
   for id in $(runc --root "$D/runc" list -q 2>/dev/null); do runc --root "$D/runc" delete -f "$id"; done
-  rm -rf "$D"
+  unmount_bench_tmpfs
+  rm -rf --one-file-system "$D"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -60,6 +67,9 @@ trap 'exit 143' TERM
 
 # --- contenders ------------------------------------------------------------------------------
 # Each run_X runs one sample and returns its status; its stderr goes to $D/err.
+if [ "$RUN_DIR_KIND" = tmpfs ]; then
+  mount_bench_tmpfs "$D" run pooled/run runc crun
+fi
 BUNDLE="$D/bundle"
 make_busybox_bundle "$BUNDLE"
 
@@ -186,7 +196,7 @@ done
 
 # --- report ----------------------------------------------------------------------------------
 failed=0
-echo "# start-up of /bin/true, interleaved, n=$N per contender; $(date -u +%Y-%m-%dT%H:%MZ); kernel $(uname -r)"
+echo "# start-up of /bin/true, interleaved, n=$N per contender; $(date -u +%Y-%m-%dT%H:%MZ); kernel $(uname -r); run dirs on $(fs_type "$D/run")$([ "$RUN_DIR_KIND" = tmpfs ] && echo " (--tmpfs-run-dir; runc/crun state too)"), state dirs on $(fs_type "$D/state")"
 printf '%-30s %4s %10s %10s  %s\n' contender n "median ms" "p95 ms" notes
 for c in "${CONTENDERS[@]}"; do
   if [ "${STATE[$c]}" = ok ]; then
@@ -215,6 +225,9 @@ stop_rauhad "$POOLED_PID"
 POOLED_PID=""
 left=$(runc --root "$D/runc" list -q; runc list -q 2>/dev/null | grep -F "$TAG" || true;
   ls "$D/crun" ; find /sys/fs/cgroup -name "*$TAG*")
+unmount_bench_tmpfs || failed=1
+mounts=$(grep -F "$D" /proc/self/mountinfo || true)
+if [ -n "$mounts" ]; then left+=" mounts: $mounts"; fi
 if [ -n "$left" ]; then
   echo "startup.sh: left behind: $left" >&2
   failed=1

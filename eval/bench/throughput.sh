@@ -3,7 +3,8 @@
 # rauha and the peers run the same way. Per contender: sandboxes per second (N*M over the
 # wall-clock of the whole run) and the latency of single starts (p50, p99 by nearest rank).
 #
-#   eval/bench/throughput.sh [-c CLIENTS] [-m PER_CLIENT] [--build-dir DIR]      (as root)
+#   eval/bench/throughput.sh [-c CLIENTS] [-m PER_CLIENT] [--tmpfs-run-dir] [--build-dir DIR]
+#                                                                                   (as root)
 #
 # Contenders run one after another (not interleaved: each saturates the machine), after one
 # untimed warm-up start each. rauha runs against two private rauhads, one with its warm pool
@@ -11,14 +12,20 @@
 # (`rauha sandbox -- /bin/true`, a process per start) and as RunSandbox calls (N
 # runsandbox_bench processes, each one connected channel, M calls). A contender that fails
 # gets a FAILED row and the script exits 1; so does anything left behind.
+#
+# --tmpfs-run-dir: the rauhads' run dirs (zone dirs, shim sockets, task files) and runc's state
+# dir go on a private tmpfs the script mounts in its temp dir (as /run is on a stock host)
+# instead of /tmp; the state dirs (database, audit log) stay on disk. The header line says
+# which file system the run dirs were on.
 set -euo pipefail
 
 CLIENTS=8
 PER=25
+RUN_DIR_KIND=disk
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD="$REPO/build"
 source "$REPO/eval/bench/lib.sh"
-parse_bench_args "${BASH_SOURCE[0]}" -c=CLIENTS -m=PER -- "$@"
+parse_bench_args "${BASH_SOURCE[0]}" -c=CLIENTS -m=PER --tmpfs-run-dir:RUN_DIR_KIND=tmpfs -- "$@"
 require_root throughput.sh "namespaces, cgroups, rauhad"
 
 RAUHAD="$BUILD/rauhad/rauhad"
@@ -39,12 +46,16 @@ cleanup() {
   [ -n "$DAEMON_PID" ] && stop_rauhad "$DAEMON_PID"
   [ -n "$POOLED_PID" ] && stop_rauhad "$POOLED_PID"
   for id in $(runc --root "$D/runc" list -q 2>/dev/null); do runc --root "$D/runc" delete -f "$id"; done
-  rm -rf "$D"
+  unmount_bench_tmpfs
+  rm -rf --one-file-system "$D"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+if [ "$RUN_DIR_KIND" = tmpfs ]; then
+  mount_bench_tmpfs "$D" run pooled/run runc
+fi
 BUNDLE="$D/bundle"
 make_busybox_bundle "$BUNDLE"
 mkdir -p "$D/runc"
@@ -120,7 +131,7 @@ declare -A LABEL=(
 declare -A NEEDS=([bwrap]=bwrap [runc]=runc)
 
 failed=0
-echo "# $CLIENTS clients x $PER starts of /bin/true each; $(date -u +%Y-%m-%dT%H:%MZ); kernel $(uname -r); $(nproc) CPUs; load average $(cut -d' ' -f1 /proc/loadavg) at the start"
+echo "# $CLIENTS clients x $PER starts of /bin/true each; $(date -u +%Y-%m-%dT%H:%MZ); kernel $(uname -r); $(nproc) CPUs; load average $(cut -d' ' -f1 /proc/loadavg) at the start; run dirs on $(fs_type "$D/run")$([ "$RUN_DIR_KIND" = tmpfs ] && echo " (--tmpfs-run-dir; runc state too)"), state dirs on $(fs_type "$D/state")"
 printf '%-30s %6s %8s %9s %9s\n' contender n "per s" "p50 ms" "p99 ms"
 for c in "${CONTENDERS[@]}"; do
   if [ -n "${NEEDS[$c]:-}" ] && ! command -v "${NEEDS[$c]}" >/dev/null; then
@@ -150,6 +161,9 @@ POOLED_PID=""
 # How many of the pooled contenders' calls (warm-ups included) the pool served.
 grep -h "warm pool stopped" "$DP/rauhad.log" | sed 's/^rauhad: /# pooled rauhad: /'
 left=$(runc --root "$D/runc" list -q; find /sys/fs/cgroup -name "*$TAG*")
+unmount_bench_tmpfs || failed=1
+mounts=$(grep -F "$D" /proc/self/mountinfo || true)
+if [ -n "$mounts" ]; then left+=" mounts: $mounts"; fi
 if [ -n "$left" ]; then
   echo "throughput.sh: left behind: $left" >&2
   failed=1
