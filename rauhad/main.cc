@@ -410,6 +410,9 @@ int main(int argc, char** argv) {
   proxy_options.extra_ca_file = egress_extra_ca;
   proxy_options.connect_timeout_ms = egress_connect_timeout_ms;
   proxy_options.trust_dir = config.run_dir + "/egress-trust";
+  // Zone CAs outlive a restart, sealed under the secrets' key (tasks keep trusting the proxy).
+  proxy_options.ca_dir = config.state_dir + "/egress-ca";
+  proxy_options.ca_key_file = secret_key_file;
   if (!egress_hosts.empty()) {
     std::ifstream in(egress_hosts);
     std::stringstream text;

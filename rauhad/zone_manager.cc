@@ -685,6 +685,7 @@ absl::StatusOr<ZoneView> ZoneManager::CreateZone(const std::string& name,
   Zone* z = FindLocked(name, /*include_pooled=*/true);
   if (!up.ok()) {
     if (network_) network_->Release(work.record.id);
+    if (proxy_) proxy_->ForgetZoneCa(work.record.id);
     if (userns_) store::LogRefused(userns_->Release(work.record.id), "releasing user ids");
     store::LogRefused(store_->DeleteZone(work.record.id), StrCat("forgetting zone ", name));
     zones_.erase(name);
@@ -702,6 +703,7 @@ absl::StatusOr<ZoneView> ZoneManager::CreateZone(const std::string& name,
     lock.unlock();
     Teardown(work.record, work.cgroup);
     if (network_) network_->Release(work.record.id);
+    if (proxy_) proxy_->ForgetZoneCa(work.record.id);
     if (userns_) store::LogRefused(userns_->Release(work.record.id), "releasing user ids");
     store::LogRefused(store_->DeleteZone(work.record.id), StrCat("forgetting zone ", name));
     if (!pooled) events_->Publish(name, "zone.deleted", StrCat("creation failed: ", st.message()));
@@ -790,6 +792,7 @@ absl::Status ZoneManager::DeleteZone(const std::string& name, bool force, bool i
     zones_.erase(name);
   }
   if (network_) network_->Release(record.id);
+  if (proxy_) proxy_->ForgetZoneCa(record.id);
   if (userns_) {
     store::LogRefused(userns_->Release(record.id), StrCat("releasing the user ids of ", name));
   }
@@ -1259,6 +1262,15 @@ absl::Status ZoneManager::Recover() {
     }
     // Blocks of zones removed half-way (a crash between the kernel and the database).
     store::LogRefused(userns_->ReleaseAllBut(existing), "releasing leftover user id blocks");
+  }
+  if (proxy_) {
+    std::set<std::string> existing;
+    {
+      std::lock_guard lock(mu_);
+      for (const auto& [name, z] : zones_) existing.insert(z->record.id);
+    }
+    // Stored CAs of zones removed half-way (a crash between the kernel and the database).
+    proxy_->ForgetZoneCasExcept(existing);
   }
   // cgroup directories that belong to no zone: leftovers of a crash.
   for (const auto& id : cgroups_->ListZoneIds()) {

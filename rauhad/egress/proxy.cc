@@ -124,6 +124,9 @@ EgressProxy::EgressProxy(ProxyOptions options, EventSink sink)
       sink_(std::move(sink)),
       epoll_(::epoll_create1(EPOLL_CLOEXEC)),
       wake_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+  if (!options_.ca_dir.empty()) {
+    ca_store_ = std::make_unique<ZoneCaStore>(options_.ca_dir, options_.ca_key_file);
+  }
   resolver_ =
       std::make_unique<Resolver>(std::move(options.hosts), [this](uint64_t ticket, Addresses a) {
         {
@@ -177,7 +180,17 @@ absl::Status EgressProxy::SetZone(const std::string& zone_id, const std::string&
       if (it != zones_.end() && it->second->ca) bundle = it->second->trust_bundle;
     }
     if (bundle.empty()) {
-      RAUHA_ASSIGN_OR_RETURN(ca, ZoneCa::Create(zone_name));
+      if (ca_store_) {
+        // The same CA as before a restart: tasks that outlived it keep trusting the proxy.
+        std::string replaced;
+        RAUHA_ASSIGN_OR_RETURN(ca, ca_store_->LoadOrCreate(zone_id, zone_name, &replaced));
+        if (!replaced.empty()) {
+          std::fprintf(stderr, "rauhad: egress proxy: zone %s gets a new CA: %s\n",
+                       zone_name.c_str(), replaced.c_str());
+        }
+      } else {
+        RAUHA_ASSIGN_OR_RETURN(ca, ZoneCa::Create(zone_name));
+      }
       bundle = StrCat(options_.trust_dir, "/", zone_id, ".pem");
       if (::mkdir(options_.trust_dir.c_str(), 0755) != 0 && errno != EEXIST) {
         return ErrnoStatus(errno, StrCat("mkdir ", options_.trust_dir));
@@ -233,6 +246,17 @@ void EgressProxy::RemoveZone(const std::string& zone_id) {
   if (!it->second->trust_bundle.empty()) ::unlink(it->second->trust_bundle.c_str());
   zone_of_listener_.erase(it->second->listener.get());
   zones_.erase(it);  // closing the listener takes it out of the epoll set
+}
+
+void EgressProxy::ForgetZoneCa(const std::string& zone_id) {
+  if (ca_store_) ca_store_->Remove(zone_id);
+}
+
+void EgressProxy::ForgetZoneCasExcept(const std::set<std::string>& zone_ids) {
+  if (!ca_store_) return;
+  for (const auto& id : ca_store_->ListZoneIds()) {
+    if (!zone_ids.count(id)) ca_store_->Remove(id);
+  }
 }
 
 std::string EgressProxy::TrustBundlePath(const std::string& zone_id) {

@@ -34,6 +34,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -47,6 +48,7 @@
 #include "rauhad/egress/splice_pipe.h"
 #include "rauhad/egress/tls_endpoint.h"
 #include "rauhad/egress/zone_ca.h"
+#include "rauhad/egress/zone_ca_store.h"
 
 namespace rauha::egress {
 
@@ -57,6 +59,10 @@ struct ProxyOptions {
   std::string extra_ca_file;
   // Where zones' trust bundles are written ("<dir>/<zone id>.pem"); empty: no secrets.
   std::string trust_dir;
+  // Where zones' CAs are kept across restarts, sealed with the key in `ca_key_file`
+  // (zone_ca_store.h); empty: every start of rauhad makes new ones.
+  std::string ca_dir;
+  std::string ca_key_file;
   // The host's CA bundle, first in each zone's bundle.
   std::string host_ca_bundle = "/etc/ssl/certs/ca-certificates.crt";
   // An upstream that does not accept the connection within this: 504 and an event.
@@ -101,8 +107,12 @@ class EgressProxy {
   absl::Status AddTaskSecrets(const std::string& zone_id, const std::string& task_id,
                               SecretBindings bindings);
   void RemoveTaskSecrets(const std::string& zone_id, const std::string& task_id);
-  // Closes the zone's listener and connections.
+  // Closes the zone's listener and connections (a zone stopped with rauhad keeps its CA).
   void RemoveZone(const std::string& zone_id);
+  // Forgets the zone's stored CA: the zone is gone.
+  void ForgetZoneCa(const std::string& zone_id);
+  // Forgets the stored CAs of zones not in `zone_ids` (left by a crash mid-delete).
+  void ForgetZoneCasExcept(const std::set<std::string>& zone_ids);
   ProxyZoneStats Stats(const std::string& zone_id);
 
  private:
@@ -147,7 +157,8 @@ class EgressProxy {
   SplicePipePool pipes_{kSplicePipeBytes, 64};  // the loop's, under mu_
   std::mutex resolved_mu_;
   std::vector<std::pair<uint64_t, Addresses>> resolved_;
-  std::unique_ptr<Resolver> resolver_;  // after what its threads touch
+  std::unique_ptr<ZoneCaStore> ca_store_;  // null: CAs are not kept
+  std::unique_ptr<Resolver> resolver_;     // after what its threads touch
   std::thread loop_;
 };
 

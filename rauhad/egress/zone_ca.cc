@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <openssl/bn.h>
+#include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -95,6 +96,41 @@ absl::StatusOr<std::unique_ptr<ZoneCa>> ZoneCa::Create(const std::string& zone_n
   ca->cert_pem_.assign(data, static_cast<size_t>(n));
   BIO_free(bio);
   return ca;
+}
+
+absl::StatusOr<std::unique_ptr<ZoneCa>> ZoneCa::FromPem(std::string_view key_pem,
+                                                        const std::string& cert_pem) {
+  std::unique_ptr<ZoneCa> ca(new ZoneCa());
+  BIO* kb = BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size()));
+  ca->ca_key_.reset(kb ? PEM_read_bio_PrivateKey(kb, nullptr, nullptr, nullptr) : nullptr);
+  BIO_free(kb);
+  BIO* cb = BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size()));
+  ca->ca_cert_.reset(cb ? PEM_read_bio_X509(cb, nullptr, nullptr, nullptr) : nullptr);
+  BIO_free(cb);
+  if (!ca->ca_key_ || !ca->ca_cert_) return OpenSslFailure("reading a stored CA");
+  if (X509_check_private_key(ca->ca_cert_.get(), ca->ca_key_.get()) != 1) {
+    ERR_clear_error();
+    return absl::DataLossError("zone CA: the stored key is not the stored certificate's");
+  }
+  ca->leaf_key_ = NewEcKey();
+  if (!ca->leaf_key_) return OpenSslFailure("EC key generation");
+  ca->cert_pem_ = cert_pem;
+  return ca;
+}
+
+absl::StatusOr<secrets::SecretBytes> ZoneCa::KeyPem() const {
+  BIO* bio = BIO_new(BIO_s_mem());
+  if (bio == nullptr ||
+      PEM_write_bio_PrivateKey(bio, ca_key_.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1) {
+    BIO_free(bio);
+    return OpenSslFailure("PEM (CA key)");
+  }
+  char* data = nullptr;
+  long n = BIO_get_mem_data(bio, &data);
+  secrets::SecretBytes out(std::string(data, static_cast<size_t>(n)));
+  OPENSSL_cleanse(data, static_cast<size_t>(n));
+  BIO_free(bio);
+  return out;
 }
 
 absl::StatusOr<X509*> ZoneCa::LeafFor(const std::string& host) {

@@ -1,8 +1,8 @@
 // A zone's own certificate authority, for the hosts its [secrets] name: the egress proxy ends
 // the zone's TLS to such a host with a leaf certificate this CA signs (made on first use per
 // host, then cached), so it can put the secret into the request. rauhad makes the CA when the
-// zone gets secrets; its key lives only in rauhad's memory (never on disk, never in the
-// zone), and the zone trusts its certificate through the bundle rauhad writes (TrustBundle).
+// zone gets secrets and keeps it across restarts sealed on disk (zone_ca_store.h), never in the
+// zone; the zone trusts its certificate through the bundle rauhad writes (TrustBundle).
 // EC P-256 keys; the CA is constrained to path length 0.
 #pragma once
 
@@ -15,6 +15,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "rauhad/secrets/secret_cipher.h"
 
 namespace rauha::egress {
 
@@ -30,6 +31,12 @@ using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyDeleter>;
 class ZoneCa {
  public:
   static absl::StatusOr<std::unique_ptr<ZoneCa>> Create(const std::string& zone_name);
+  // A CA from its stored key and certificate (PEM); DataLoss when they are not a pair. Leaves
+  // get a new key.
+  static absl::StatusOr<std::unique_ptr<ZoneCa>> FromPem(std::string_view key_pem,
+                                                         const std::string& cert_pem);
+  // The CA's private key, PEM (PKCS#8, unencrypted: the caller seals it); wiped when it goes.
+  absl::StatusOr<secrets::SecretBytes> KeyPem() const;
 
   // The CA certificate, PEM.
   const std::string& cert_pem() const { return cert_pem_; }

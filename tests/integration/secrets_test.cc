@@ -7,7 +7,9 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "rauha/v1/secret.grpc.pb.h"
@@ -385,6 +387,95 @@ TEST_F(SecretsTest, UpstreamThatNeverAcceptsGets504AndAnEvent) {
   ASSERT_NE(e, nullptr) << r.DebugString();
   EXPECT_NE(e->message().find("did not accept the connection within 1500 ms"), std::string::npos)
       << e->message();
+}
+
+// The zone's CA outlives rauhad: after a crash (the zone's shim and a task live on) and after a
+// clean stop (the zone comes back), the zone's tasks get the very same CA, and TLS the proxy
+// ends verifies through it. Before, every start made a new CA: the bundle changed and the
+// surviving task's curl failed verification. At rest the CA key is sealed: no PEM private key
+// in its directory or the run directory; deleting the zone removes it.
+TEST_F(SecretsTest, ZoneCaSurvivesRestartsAndIsSealedAtRest) {
+  ASSERT_TRUE(SetSecret("API_TOKEN", kValue).ok());
+  ASSERT_TRUE(SetSecret("OTHER_TOKEN", "other-value-00").ok());
+  ASSERT_TRUE(CreateZone("agent", kPolicy).ok());
+  std::string zone_id;
+  {
+    zpb::GetZoneRequest req;
+    req.set_name("agent");
+    zpb::GetZoneResponse resp;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(daemon_->Zones()->GetZone(&ctx, req, &resp).ok());
+    zone_id = resp.zone().id();
+  }
+  // The zone's CA as its tasks see it: the end of their trust bundle.
+  const std::vector<std::string> show_ca = {"/bin/sh", "-c",
+                                            "sed -n '/rauha: this zone/,$p' $SSL_CERT_FILE"};
+  auto call = [&](const std::string& path) {
+    return RunIn("agent", {"/bin/sh", "-c",
+                           std::string(kCurl) + " -sS https://api.example.test/" + path +
+                               " -H \"Authorization: Bearer $API_TOKEN\""});
+  };
+  const std::string ca = RunIn("agent", show_ca).stdout();
+  ASSERT_NE(ca.find("BEGIN CERTIFICATE"), std::string::npos) << ca;
+  EXPECT_EQ(call("first").stdout(), "hello https api.example.test /first auth=ok\n");
+
+  // A task that outlives the crash, and calls once the test says so.
+  std::thread client([&] {
+    spb::SandboxResult r;
+    auto st = Run("agent",
+                  {"/bin/sh", "-c",
+                   "while [ ! -e /workspace/go ]; do sleep 0.05; done; " + std::string(kCurl) +
+                       " -sS https://api.example.test/survivor; echo rc=$?"},
+                  &r);
+    EXPECT_FALSE(st.ok()) << "the call's daemon died under it";
+  });
+  std::string task_id = daemon_->WaitForRunningTask();
+  ASSERT_FALSE(task_id.empty());
+  daemon_->Kill9();
+  client.join();
+  daemon_->Start();
+  secrets_ = secpb::SecretService::NewStub(daemon_->Channel());
+  EXPECT_EQ(RunIn("agent", show_ca).stdout(), ca) << "a new CA after a crash";
+  EXPECT_EQ(call("after-crash").stdout(), "hello https api.example.test /after-crash auth=ok\n");
+  std::ofstream(repo_dir() + "/go").put('\n');
+  {
+    spb::WaitTaskRequest req;
+    req.set_task_id(task_id);
+    spb::SandboxResult result;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(daemon_->Sandbox()->WaitTask(&ctx, req, &result).ok());
+    // Its TLS verifies through the CA it was given before the crash (what it sends is its own
+    // business here: no header).
+    EXPECT_EQ(result.stdout(), "hello https api.example.test /survivor auth=none\nrc=0\n")
+        << result.DebugString();
+  }
+
+  // A clean stop: the zone stops with rauhad and comes back with the same CA.
+  daemon_->Stop();
+  daemon_->Start();
+  secrets_ = secpb::SecretService::NewStub(daemon_->Channel());
+  EXPECT_EQ(RunIn("agent", show_ca).stdout(), ca) << "a new CA after a clean restart";
+  EXPECT_EQ(call("after-stop").stdout(), "hello https api.example.test /after-stop auth=ok\n");
+
+  // At rest: the certificate and the sealed key, 0600; no private key in clear anywhere.
+  const std::string sealed = daemon_->dir() + "/state/egress-ca/" + zone_id + ".key.sealed";
+  struct stat st {};
+  ASSERT_EQ(::stat(sealed.c_str(), &st), 0) << sealed;
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  // (The state dir's one PEM key is the audit log's signing key, state/audit/signing.key.)
+  EXPECT_EQ(FilesHolding(daemon_->dir() + "/state/egress-ca", "PRIVATE KEY"),
+            std::vector<std::string>{});
+  EXPECT_EQ(FilesHolding(daemon_->dir() + "/run", "PRIVATE KEY"), std::vector<std::string>{});
+  EXPECT_NE(ReadWholeFile(daemon_->dir() + "/state/egress-ca/" + zone_id + ".pem"), "");
+
+  // Deleting the zone forgets its CA.
+  zpb::DeleteZoneRequest del;
+  del.set_name("agent");
+  del.set_force(true);
+  zpb::DeleteZoneResponse dresp;
+  grpc::ClientContext dctx;
+  ASSERT_TRUE(daemon_->Zones()->DeleteZone(&dctx, del, &dresp).ok());
+  EXPECT_NE(::stat(sealed.c_str(), &st), 0) << sealed << " is left after the zone was deleted";
 }
 
 }  // namespace
