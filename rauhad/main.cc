@@ -448,6 +448,7 @@ int main(int argc, char** argv) {
   rauha::container::ContainerManager containers(config, store->get(), &zones, &runner, &images,
                                                 &events);
   containers.set_recorder(&recorder);
+  containers.set_secrets(secret_store->get(), proxy->get());
   containers.Recover();
   zones.RemoveIdleTemporaryZones();
   runner.set_pool(&pool);

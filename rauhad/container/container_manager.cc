@@ -358,6 +358,19 @@ absl::Status ContainerManager::Start(const std::string& id) {
   spec.tty_cols = start_cols;
   spec.stdin_pipe = c.open_stdin && !c.tty;
   spec.output_limit = kReplayBytes;
+  // Placeholders for the zone's secrets, the proxy's CA over the image's bundle (after the
+  // layers are in the spec: the bundle is bound into the image's root).
+  std::set<std::string> before_grant(spec.env.begin(), spec.env.end());
+  auto granted = TaskSecrets::Grant(secret_store_, proxy_, zone, TaskIdOf(c), {}, spec);
+  if (!granted.ok()) {
+    zones_->EndTask(zone.id);
+    return Annotate(granted.status(), StrCat("starting container ", id));
+  }
+  std::unique_ptr<TaskSecrets> secrets = *std::move(granted);
+  std::map<std::string, std::string> secret_env;
+  for (const auto& [k, v] : EnvMap(spec.env)) {
+    if (!before_grant.count(StrCat(k, "=", v))) secret_env[k] = v;
+  }
   // Started on the stream its watcher then reads: the attached clients pace the output.
   auto stream = std::make_shared<ShimTaskStream>(zone.shim_socket);
   auto pid = stream->Start(spec, nullptr, 30000);
@@ -377,6 +390,8 @@ absl::Status ContainerManager::Start(const std::string& id) {
     e->c.started_at = started_at;
     e->c.finished_at.clear();
     e->watching = true;
+    e->secrets = std::move(secrets);
+    e->secret_env = std::move(secret_env);
     if (auto st = Persist(e->c); !st.ok()) {
       std::fprintf(stderr, "rauhad: container %s: %s\n", id.c_str(), ToStd(st.message()).c_str());
     }
@@ -432,6 +447,14 @@ void ContainerManager::Watch(const std::string& id, const std::string& shim_sock
     why = StrCat("lost: ", result.status().message());
   }
   zones_->EndTask(zone_id);
+  {
+    // Its placeholders end with its process.
+    std::lock_guard lock(mu_);
+    if (auto it = entries_.find(id); it != entries_.end()) {
+      it->second->secrets.reset();
+      it->second->secret_env.clear();
+    }
+  }
   RecordExit(id, code, why);
   if (auto_remove) AutoRemove(id);
 }
@@ -768,6 +791,7 @@ absl::StatusOr<ExecHandle> ContainerManager::StartExec(const std::string& id,
   RAUHA_RETURN_IF_ERROR(ValidateCommand(req.command));
   RAUHA_RETURN_IF_ERROR(ValidateEnv(req.env));
   Container c;
+  std::map<std::string, std::string> env = req.env;
   {
     std::lock_guard lock(mu_);
     RAUHA_ASSIGN_OR_RETURN(Entry * e, FindLocked(id));
@@ -776,11 +800,14 @@ absl::StatusOr<ExecHandle> ContainerManager::StartExec(const std::string& id,
           StrCat("container ", id, " is not running (", e->c.state, "): start it first"));
     }
     c = e->c;
+    // The container's placeholders and trust, over what the exec asks for: an exec may not
+    // set a secret's variable to something else.
+    for (const auto& [k, v] : e->secret_env) env[k] = v;
   }
   auto zone = zones_->FindById(c.zone_id);
   if (!zone) return absl::FailedPreconditionError(StrCat("the zone of container ", id, " is gone"));
   ExecHandle h{zone->shim_socket, StrCat("exec-", NewUuid())};
-  shim::TaskSpec spec = ProcessSpec(*zone, h.task_id, c, req.command, req.env);
+  shim::TaskSpec spec = ProcessSpec(*zone, h.task_id, c, req.command, env);
   spec.join_task = TaskIdOf(c);
   spec.tty = req.tty;
   spec.tty_rows = req.rows;

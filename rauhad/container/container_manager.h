@@ -32,6 +32,7 @@
 #include "rauhad/shim_client.h"
 #include "rauhad/store/store.h"
 #include "rauhad/task_runner.h"
+#include "rauhad/task_secrets.h"
 #include "rauhad/zone_manager.h"
 
 namespace rauha::container {
@@ -127,6 +128,12 @@ class ContainerManager {
   ~ContainerManager();
   // Container lifecycle records in the audit log (none when unset).
   void set_recorder(audit::Recorder* recorder) { recorder_ = recorder; }
+  // Containers of zones with [secrets] get them as sandbox tasks do (task_secrets.h): each
+  // start gets placeholders of its own, valid until its process ends; its execs get the same.
+  void set_secrets(secrets::SecretStore* store, egress::EgressProxy* proxy) {
+    secret_store_ = store;
+    proxy_ = proxy;
+  }
 
   absl::StatusOr<ContainerView> Create(const CreateRequest& req);
   // Created or Stopped -> Running. Running: nothing to do.
@@ -193,6 +200,9 @@ class ContainerManager {
     uint32_t start_rows = 0, start_cols = 0;  // a Resize before the start (0: the default)
     std::thread watcher;
     bool watching = false;
+    // While it runs: its secrets' grant, and what the grant put in its environment (for execs).
+    std::unique_ptr<TaskSecrets> secrets;
+    std::map<std::string, std::string> secret_env;
   };
 
   // Validates the id: InvalidArgument for a non-UUID, NotFound for an unknown one. mu_ held.
@@ -222,6 +232,8 @@ class ContainerManager {
   image::ImageStore* images_;
   EventBus* events_;
   audit::Recorder* recorder_ = nullptr;
+  secrets::SecretStore* secret_store_ = nullptr;
+  egress::EgressProxy* proxy_ = nullptr;
   std::mutex mu_;
   std::condition_variable cv_;  // a container's state changed
   std::map<std::string, std::unique_ptr<Entry>> entries_;

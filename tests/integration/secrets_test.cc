@@ -12,7 +12,10 @@
 #include <thread>
 #include <vector>
 
+#include "rauha/v1/container.grpc.pb.h"
 #include "rauha/v1/secret.grpc.pb.h"
+#include "tests/integration/local_image.h"
+#include "tests/integration/tar_builder.h"
 #include "tests/integration/test_internet.h"
 
 namespace rauha::testing {
@@ -21,6 +24,7 @@ namespace {
 namespace spb = rauha::sandbox::v1;
 namespace zpb = rauha::zone::v1;
 namespace secpb = rauha::secret::v1;
+namespace cpb = rauha::container::v1;
 
 constexpr char kInternet[] = "172.31.252.2";
 constexpr char kRauhadSide[] = "172.31.252.1";
@@ -476,6 +480,121 @@ TEST_F(SecretsTest, ZoneCaSurvivesRestartsAndIsSealedAtRest) {
   grpc::ClientContext dctx;
   ASSERT_TRUE(daemon_->Zones()->DeleteZone(&dctx, del, &dresp).ok());
   EXPECT_NE(::stat(sealed.c_str(), &st), 0) << sealed << " is left after the zone was deleted";
+}
+
+// A container (an image built here: busybox-static) in a zone with [secrets] gets what a
+// sandbox task gets: its own placeholder, the proxy variables and the zone's CA over the
+// image's bundle; the proxy injects the value into its request. An exec into it gets the same
+// placeholder. Before, containers got the proxy variables only: the variable was unset and the
+// request went without the secret.
+TEST_F(SecretsTest, ContainerGetsPlaceholdersProxyAndTrust) {
+  ASSERT_EQ(::access("/bin/busybox", X_OK), 0) << "needs busybox-static";
+  ASSERT_TRUE(SetSecret("API_TOKEN", kValue).ok());
+  ASSERT_TRUE(SetSecret("OTHER_TOKEN", "other-value-00").ok());
+  ASSERT_TRUE(CreateZone("agent", kPolicy).ok());
+  TarBuilder layer;
+  layer.Dir("bin").File("bin/busybox", ReadWholeFile("/bin/busybox"), {.perm = 0755});
+  for (const char* applet : {"sh", "cat", "sed", "echo", "wget", "sleep", "test"}) {
+    layer.Symlink(std::string("bin/") + applet, "busybox");
+  }
+  RecordLocalImage(daemon_->dir() + "/state", {layer.Build(image::LayerCompression::kGzip)},
+                   {{"config", {{"Env", {"PATH=/bin"}}}}}, "local/secrets-busybox:v1");
+  auto containers = cpb::ContainerService::NewStub(daemon_->Channel());
+  const std::string script =
+      "echo token=$API_TOKEN; echo proxy=$http_proxy; echo ca=$SSL_CERT_FILE; "
+      "sed -n '/rauha: this zone/,$p' /etc/ssl/certs/ca-certificates.crt | sed -n 2p; "
+      "wget -q -O - --header \"Authorization: Bearer $API_TOKEN\" http://api.example.test/box; "
+      "while [ ! -e /tmp/done ]; do sleep 0.05; done";
+  std::string id;
+  {
+    cpb::CreateContainerRequest req;
+    req.set_zone_name("agent");
+    req.set_image("local/secrets-busybox:v1");
+    for (const char* c : {"/bin/sh", "-c"}) req.add_command(c);
+    req.add_command(script);
+    cpb::CreateContainerResponse resp;
+    grpc::ClientContext ctx;
+    auto st = containers->CreateContainer(&ctx, req, &resp);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    id = resp.container_id();
+  }
+  {
+    cpb::StartContainerRequest req;
+    req.set_container_id(id);
+    cpb::StartContainerResponse resp;
+    grpc::ClientContext ctx;
+    auto st = containers->StartContainer(&ctx, req, &resp);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+  }
+  // The log up to the server's answer (a condition with a generous deadline, not a sleep).
+  std::string log;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (log.find("hello http") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
+    log.clear();
+    cpb::ContainerLogsRequest req;
+    req.set_container_id(id);
+    grpc::ClientContext ctx;
+    auto reader = containers->ContainerLogs(&ctx, req);
+    cpb::ContainerLogEntry e;
+    while (reader->Read(&e)) log += e.line() + "\n";
+    (void)reader->Finish();
+    if (log.find("hello http") == std::string::npos) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  const std::string ca_first_line = [&] {
+    auto r = RunIn("agent",
+                   {"/bin/sh", "-c", "sed -n '/rauha: this zone/,$p' $SSL_CERT_FILE | sed -n 2p"});
+    return r.stdout();
+  }();
+  EXPECT_NE(log.find("token=rauha-placeholder-"), std::string::npos) << log;
+  EXPECT_NE(log.find("proxy=http://127.0.0.1:3128\n"), std::string::npos) << log;
+  EXPECT_NE(log.find("ca=/etc/ssl/certs/ca-certificates.crt\n"), std::string::npos) << log;
+  ASSERT_NE(ca_first_line.find("BEGIN CERTIFICATE"), std::string::npos) << ca_first_line;
+  EXPECT_NE(log.find(ca_first_line), std::string::npos) << "the zone's CA is not in the "
+                                                           "container's bundle:\n"
+                                                        << log;
+  EXPECT_NE(log.find("hello http api.example.test /box auth=ok"), std::string::npos) << log;
+  EXPECT_EQ(log.find(kValue), std::string::npos);
+  EXPECT_NE(ReadWholeFile(dir() + "/seen.log")
+                .find(std::string("http api.example.test /box Bearer ") + kValue + "|"),
+            std::string::npos);
+
+  // An exec into it: the same placeholder, which the proxy still replaces.
+  std::string token = log.substr(log.find("token=") + 6);
+  token = token.substr(0, token.find('\n'));
+  {
+    cpb::ExecInContainerRequest req;
+    req.set_container_id(id);
+    for (const char* c : {"/bin/sh", "-c"}) req.add_command(c);
+    req.add_command(
+        "echo $API_TOKEN; wget -q -O - --header \"Authorization: Bearer $API_TOKEN\" "
+        "http://api.example.test/exec; echo > /tmp/done");
+    (*req.mutable_env())["API_TOKEN"] = "mine";
+    cpb::ExecInContainerResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    auto st = containers->ExecInContainer(&ctx, req, &resp);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    EXPECT_EQ(resp.stdout(), token + "\nhello http api.example.test /exec auth=ok\n")
+        << resp.DebugString();
+  }
+  {
+    cpb::WaitContainerRequest req;
+    req.set_container_id(id);
+    cpb::WaitContainerResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    EXPECT_TRUE(containers->WaitContainer(&ctx, req, &resp).ok());
+  }
+  {
+    cpb::DeleteContainerRequest req;
+    req.set_container_id(id);
+    cpb::DeleteContainerResponse resp;
+    grpc::ClientContext ctx;
+    EXPECT_TRUE(containers->DeleteContainer(&ctx, req, &resp).ok());
+  }
 }
 
 }  // namespace
