@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -78,17 +79,33 @@ class CtrTest : public DaemonTest {
   void RemoveLeftovers() {
     std::vector<pid_t> shims = containerd_->ShimPids();
     for (pid_t pid : shims) ::kill(pid, SIGKILL);
+    // The killed ones must go. containerd, seeing a shim die, starts `shim delete` for it: a
+    // new process of the same binary and address, which ends by itself; it is waited for
+    // below, once containerd (which starts them) is stopped.
+    auto killed_alive = [&] {
+      std::vector<pid_t> alive;
+      for (pid_t pid : containerd_->ShimPids()) {
+        if (std::find(shims.begin(), shims.end(), pid) != shims.end()) alive.push_back(pid);
+      }
+      return alive;
+    };
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (!containerd_->ShimPids().empty() && std::chrono::steady_clock::now() < deadline) {
+    while (!killed_alive().empty() && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    for (pid_t pid : containerd_->ShimPids())
-      ADD_FAILURE() << "shim " << pid << " survived SIGKILL";
+    for (pid_t pid : killed_alive()) ADD_FAILURE() << "shim " << pid << " survived SIGKILL";
     if (!shims.empty()) {
       // Their sockets (outside dir_, /run/containerd/s) stay when they are killed.
       for (const auto& s : sockets_) ::unlink(s.c_str());
     }
     containerd_->Stop();
+    deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (!containerd_->ShimPids().empty() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    for (pid_t pid : containerd_->ShimPids())
+      ADD_FAILURE() << "shim process " << pid
+                    << " (a `shim delete`?) still runs 30 s after containerd stopped";
     for (const auto& error : UnmountAllUnder(dir_)) ADD_FAILURE() << "cannot unmount " << error;
     auto left = MountsUnder(dir_);
     ASSERT_TRUE(left.empty()) << left.size() << " mounts left under " << dir_ << ", first "
