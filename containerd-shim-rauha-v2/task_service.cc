@@ -17,6 +17,7 @@
 #include "github.com/containerd/containerd/runtime/v2/task/shim.pb.h"
 #include "google/protobuf/empty.pb.h"
 #include "rauha-common/fd.h"
+#include "rauha-common/span_trace.h"
 
 namespace rauha::cshim {
 
@@ -94,6 +95,7 @@ void TaskService::Register(ttrpc::Server& server) {
           if (Find(req.id()))
             return absl::AlreadyExistsError("task " + req.id() + " already exists");
         }
+        SpanTrace trace("cshim", "Create");
         auto bundle = LoadBundle(req.bundle());
         if (!bundle.ok()) return bundle.status();
         auto t = std::make_shared<Task>();
@@ -111,15 +113,18 @@ void TaskService::Register(ttrpc::Server& server) {
         std::string group = GroupId(*bundle, req.id());
         t->zone = ZoneName(*bundle, group);
         t->owns_zone = group == req.id();
+        trace.Mark("bundle_io");
         if (req.rootfs_size() > 0) {
           if (auto s = MountRootfs(req.rootfs(), req.bundle() + "/rootfs"); !s.ok()) return s;
           t->rootfs_mounted = true;
         }
+        trace.Mark("rootfs_mount");
         if (auto s = runtime_->EnsureTaskZone(t->zone, t->owns_zone, *bundle, req.options());
             !s.ok()) {
           if (t->rootfs_mounted) (void)UnmountRootfs(req.bundle() + "/rootfs");
           return s;
         }
+        trace.Mark("zone");
         std::lock_guard lock(mu_);
         tasks_[t->id] = t;
         events::TaskCreate ev;
@@ -281,18 +286,23 @@ void TaskService::Register(ttrpc::Server& server) {
             if (other->zone == t->zone) zone_unused = false;
           }
         }
+        SpanTrace trace("cshim", "Delete");
         if (t->runner.joinable()) t->runner.join();
         DropExecs(*t);
         t->io->Finish();
+        trace.Mark("runner_io");
         if (t->started) {
           if (auto s = runtime_->DeleteProcess(t->id); !s.ok()) Log(std::string(s.message()));
         }
+        trace.Mark("delete_process");
         if (t->rootfs_mounted) {
           if (auto s = UnmountRootfs(t->bundle + "/rootfs"); !s.ok()) Log(std::string(s.message()));
         }
+        trace.Mark("rootfs_unmount");
         if (zone_unused && t->owns_zone) {
           if (auto s = runtime_->RemoveZone(t->zone); !s.ok()) Log(std::string(s.message()));
         }
+        trace.Mark("remove_zone");
         if (t->status == types::CREATED) {
           t->exit_status = 128 + 9;
           t->exited_at = Now();

@@ -23,6 +23,7 @@
 #include "rauha-common/ids.h"
 #include "rauha-common/landlock_abi.h"
 #include "rauha-common/names.h"
+#include "rauha-common/span_trace.h"
 #include "rauha-common/strcat.h"
 #include "rauha-common/timeutil.h"
 #include "rauha-common/userns.h"
@@ -444,12 +445,14 @@ ZoneView ZoneManager::ViewWithNetwork(const Zone& z) const {
 absl::Status ZoneManager::Bringup(Zone& z) {
   // Runs without mu_: `z` is a private copy whose result the caller publishes.
   RAUHA_ASSIGN_OR_RETURN(z.cgroup, cgroups_->CreateZone(z.record.id));
+  SpanTrace::MarkCurrent("cgroups");
   auto limits = cgroup::ApplyLimits(z.cgroup, LimitsOf(z.policy));
   if (!limits.ok()) {
     (void)cgroup::Remove(z.cgroup);
     return limits.status();
   }
   z.limits = *std::move(limits);
+  SpanTrace::MarkCurrent("limits");
   // Before the shim exists, so no task of the zone ever runs without its programs.
   if (hub_) {
     if (auto st = hub_->AttachZone(z.record.id, z.record.name, z.cgroup, z.policy,
@@ -460,6 +463,7 @@ absl::Status ZoneManager::Bringup(Zone& z) {
     }
   }
 
+  SpanTrace::MarkCurrent("bpf_attach");
   std::string run_dir = config_.ZoneRunDir(z.record.id);
   std::error_code ec;
   std::filesystem::create_directories(run_dir, ec);
@@ -491,6 +495,7 @@ absl::Status ZoneManager::Bringup(Zone& z) {
     z.userns_first = *first;
     launch.userns_first = *first;
   }
+  SpanTrace::MarkCurrent("run_dir_userns");
   absl::StatusOr<pid_t> pid = absl::UnknownError("not spawned");
   {
     NormalPriorityForSpawn normal;
@@ -503,6 +508,7 @@ absl::Status ZoneManager::Bringup(Zone& z) {
     return pid.status();
   }
   z.record.shim_pid = *pid;
+  SpanTrace::MarkCurrent("shim_spawn");
   if (z.policy.network.mode == policy::NetworkMode::kBridged) {
     // The shim made the zone's network namespace (it runs with --network isolated); it is
     // configured from outside, through /proc/<shim>/ns/net.
@@ -523,6 +529,7 @@ absl::Status ZoneManager::Bringup(Zone& z) {
     Teardown(z.record, z.cgroup);
     return st;
   }
+  SpanTrace::MarkCurrent("network_proxy");
   if (z.pooled) {
     // Its task's process is made now, in the zone's cgroups, so the call that claims the zone
     // does not wait for the v1 cgroup joins. Without it the task starts the ordinary way.
@@ -549,6 +556,7 @@ void ZoneManager::Teardown(const store::ZoneRecord& record, const cgroup::ZoneCg
   if (network_) network_->Detach(record.id);
   if (proxy_) proxy_->RemoveZone(record.id);
   watcher_->Unwatch(record.id);
+  SpanTrace::MarkCurrent("network_proxy");
   // A pidfd taken while the pid is verifiably still this zone's shim lets us wait for exactly
   // that process, with no polling and no pid-reuse race.
   auto shim_pid = static_cast<pid_t>(record.shim_pid);
@@ -564,6 +572,7 @@ void ZoneManager::Teardown(const store::ZoneRecord& record, const cgroup::ZoneCg
   if ((!answers || !shim.Shutdown(kShimShutdownMs).ok()) && pidfd) {
     ::syscall(SYS_pidfd_send_signal, pidfd.get(), SIGKILL, nullptr, 0);
   }
+  SpanTrace::MarkCurrent("shim_shutdown");
   if (pidfd) {
     // The shim exits right after answering; wait (bounded) so no process of ours outlives it.
     pollfd pfd{pidfd.get(), POLLIN, 0};
@@ -572,14 +581,18 @@ void ZoneManager::Teardown(const store::ZoneRecord& record, const cgroup::ZoneCg
       ::poll(&pfd, 1, 2000);
     }
   }
+  SpanTrace::MarkCurrent("shim_exit");
   if (hub_) hub_->DetachZone(record.id);
+  SpanTrace::MarkCurrent("bpf_detach");
   auto st = cgroup::Remove(cg);
+  SpanTrace::MarkCurrent("cgroups_remove");
   if (!st.ok()) {
     std::fprintf(stderr, "rauhad: removing cgroups of zone %s: %s\n", record.name.c_str(),
                  ToStd(st.message()).c_str());
   }
   std::error_code ec;
   std::filesystem::remove_all(config_.ZoneRunDir(record.id), ec);
+  SpanTrace::MarkCurrent("run_dir_remove");
 }
 
 absl::StatusOr<ZoneView> ZoneManager::Create(const std::string& name, const std::string& zone_type,

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "containerd-shim-rauha-v2/ttrpc/socket.h"
+#include "rauha-common/span_trace.h"
 #include "rauha/v1/process.pb.h"
 #include "rauha/v1/zone.pb.h"
 
@@ -65,11 +66,13 @@ ShimEndpoint::ShimEndpoint(ZoneServiceImpl* zones, ProcessServiceImpl* processes
       server_, kZoneService, "CreateZone",
       [zones](const ttrpc::CallContext& ctx, const zpb::CreateZoneRequest& req,
               zpb::CreateZoneResponse* resp) {
+        SpanTrace trace("rauhad", "shim-endpoint CreateZone");
         return zones->CreateZone(ControlOf(ctx), req, resp);
       });
   RegisterEmpty<zpb::DeleteZoneRequest, zpb::DeleteZoneResponse>(
       server_, kZoneService, "DeleteZone",
       [zones](const ttrpc::CallContext& ctx, const zpb::DeleteZoneRequest& req) {
+        SpanTrace trace("rauhad", "shim-endpoint DeleteZone");
         return zones->DeleteZone(ControlOf(ctx), req);
       });
   RegisterFilled<zpb::ApplyPolicyRequest, zpb::ApplyPolicyResponse>(
@@ -100,7 +103,10 @@ ShimEndpoint::ShimEndpoint(ZoneServiceImpl* zones, ProcessServiceImpl* processes
   RegisterFilled<ppb::StartProcessRequest, ppb::StartProcessResponse>(
       server_, kProcessService, "StartProcess",
       [processes](const ttrpc::CallContext&, const ppb::StartProcessRequest& req,
-                  ppb::StartProcessResponse* resp) { return processes->StartProcess(req, resp); });
+                  ppb::StartProcessResponse* resp) {
+        SpanTrace trace("rauhad", "shim-endpoint StartProcess");
+        return processes->StartProcess(req, resp);
+      });
   RegisterFilled<ppb::WaitProcessRequest, ppb::WaitProcessResponse>(
       server_, kProcessService, "WaitProcess",
       [processes](const ttrpc::CallContext& ctx, const ppb::WaitProcessRequest& req,
