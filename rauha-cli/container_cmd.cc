@@ -3,10 +3,14 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <signal.h>
+
 #include <atomic>
+#include <charconv>
 #include <cstdlib>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "rauha-cli/commands.h"
@@ -81,8 +85,40 @@ class StdinPump {
   std::thread thread_;
 };
 
-// Streams an Attach to a container until its process ends; returns its exit code.
-int AttachStream(Stub& stub, const std::string& id, bool forward_stdin, bool tty,
+grpc::Status Kill(Stub& stub, const std::string& id, int signo) {
+  grpc::ClientContext ctx;
+  cv1::KillContainerRequest req;
+  req.set_container_id(id);
+  req.set_signal(signo);
+  cv1::KillContainerResponse resp;
+  return stub.KillContainer(&ctx, req, &resp);
+}
+
+// docker's --sig-proxy: the signals this CLI gets go to the container it follows, which
+// decides; the CLI keeps following and exits with its code. A signal that cannot be sent
+// (the container has stopped, rauhad is gone) is this CLI's own again (signals.h).
+std::function<bool(int)> SendTo(Stub& stub, const std::string& id) {
+  return [&stub, id](int signo) { return Kill(stub, id, signo).ok(); };
+}
+
+// SIGTERM, TERM or 15: the signal's number; 0 for none of those.
+int ParseSignal(std::string_view given) {
+  std::string_view name = given.starts_with("SIG") ? given.substr(3) : given;
+  int n = 0;
+  auto [end, ec] = std::from_chars(given.data(), given.data() + given.size(), n);
+  if (ec == std::errc() && end == given.data() + given.size()) {
+    return n >= 1 && n <= SIGRTMAX ? n : 0;
+  }
+  for (int signo = 1; signo < SIGRTMIN; ++signo) {
+    const char* abbrev = sigabbrev_np(signo);
+    if (abbrev != nullptr && name == abbrev) return signo;
+  }
+  return 0;
+}
+
+// Streams an Attach to a container until its process ends; returns its exit code. Without a
+// terminal, `sig_proxy` sends this CLI's signals to the container (with one, ^C is a key).
+int AttachStream(Stub& stub, const std::string& id, bool forward_stdin, bool tty, bool sig_proxy,
                  const std::function<absl::Status()>& after_open = nullptr) {
   grpc::ClientContext ctx;
   auto stream = stub.Attach(&ctx);
@@ -109,6 +145,8 @@ int AttachStream(Stub& stub, const std::string& id, bool forward_stdin, bool tty
   std::optional<int> code;
   {
     RawTerminal raw(tty);
+    std::optional<ProxySignals> proxy;
+    if (sig_proxy && !tty) proxy.emplace(SendTo(stub, id));
     StdinPump<grpc::ClientReaderWriter<cv1::AttachRequest, cv1::AttachResponse>, cv1::AttachRequest>
         pump(stream.get(), &mu, forward_stdin);
     cv1::AttachResponse resp;
@@ -208,6 +246,7 @@ struct RunArgs {
   std::string zone, name, workdir;
   std::vector<std::string> env;
   bool detach = false, rm = false, interactive = false, tty = false;
+  bool sig_proxy = true;
 };
 
 int RunRun(const Cli& cli, const RunArgs& a, const std::vector<std::string>& words) {
@@ -259,7 +298,7 @@ int RunRun(const Cli& cli, const RunArgs& a, const std::vector<std::string>& wor
   if (a.interactive || a.tty) {
     // Attached before the start, so nothing of its output is missed; the stream ends with
     // the exit code.
-    int code = AttachStream(**stub, id, a.interactive, a.tty, [&]() -> absl::Status {
+    int code = AttachStream(**stub, id, a.interactive, a.tty, a.sig_proxy, [&]() -> absl::Status {
       grpc::Status s = Start(**stub, id);
       if (s.ok()) return absl::OkStatus();
       remove();
@@ -294,6 +333,8 @@ int RunRun(const Cli& cli, const RunArgs& a, const std::vector<std::string>& wor
     remove();
     return Fail(DescribeRpcError(s), kExitRuntimeError);
   }
+  std::optional<ProxySignals> proxy;
+  if (a.sig_proxy) proxy.emplace(SendTo(**stub, id));
   if (int rc = PrintLogStream(*reader, false, cancel); rc != 0) return rc;
   return WaitExit(**stub, id);
 }
@@ -305,6 +346,30 @@ std::string Status(const cv1::ContainerInfo& c) {
     return StrCat("Exited (", c.has_exit_code() ? c.exit_code() : -1, ") at ", c.finished_at());
   }
   return c.state();
+}
+
+// A container as `ps --json` and `inspect` print it.
+Json InfoJson(const cv1::ContainerInfo& c) {
+  auto list = [](const google::protobuf::RepeatedPtrField<std::string>& words) {
+    return Json(std::vector<std::string>(words.begin(), words.end()));
+  };
+  Json row = {{"id", c.id()},
+              {"name", c.name()},
+              {"zone_name", c.zone_name()},
+              {"image", c.image()},
+              {"image_digest", c.image_digest()},
+              {"state", c.state()},
+              {"pid", c.pid()},
+              {"command", list(c.command())},
+              {"exposed_ports", list(c.exposed_ports())},
+              {"tty", c.tty()},
+              {"open_stdin", c.open_stdin()},
+              {"auto_remove", c.auto_remove()},
+              {"created_at", c.created_at()},
+              {"started_at", c.started_at()},
+              {"finished_at", c.finished_at()}};
+  if (c.has_exit_code()) row["exit_code"] = c.exit_code();
+  return row;
 }
 
 int RunPs(const Cli& cli, bool all, bool json, const std::string& zone) {
@@ -320,30 +385,18 @@ int RunPs(const Cli& cli, bool all, bool json, const std::string& zone) {
     Json out = Json::array();
     for (const auto& c : resp.containers()) {
       if (!all && c.state() != "Running" && c.state() != "Paused") continue;
-      Json command = Json::array();
-      for (const auto& w : c.command()) command.push_back(w);
-      Json row = {{"id", c.id()},
-                  {"name", c.name()},
-                  {"zone_name", c.zone_name()},
-                  {"image", c.image()},
-                  {"image_digest", c.image_digest()},
-                  {"state", c.state()},
-                  {"pid", c.pid()},
-                  {"command", std::move(command)},
-                  {"created_at", c.created_at()},
-                  {"started_at", c.started_at()},
-                  {"finished_at", c.finished_at()}};
-      if (c.has_exit_code()) row["exit_code"] = c.exit_code();
-      out.push_back(std::move(row));
+      out.push_back(InfoJson(c));
     }
     PrintJson(out);
     return 0;
   }
-  Table table({"CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES", "ZONE"});
+  Table table({"CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES", "ZONE"});
   for (const auto& c : resp.containers()) {
     if (!all && c.state() != "Running" && c.state() != "Paused") continue;
+    std::string ports;
+    for (const auto& p : c.exposed_ports()) ports += (ports.empty() ? "" : ", ") + p;
     table.AddRow({c.id().substr(0, 12), c.image(), Join(c.command()), c.created_at(), Status(c),
-                  c.name(), c.zone_name()});
+                  ports, c.name(), c.zone_name()});
   }
   std::cout << table.ToString();
   return 0;
@@ -443,6 +496,11 @@ void AddContainerCommands(CLI::App& app, Cli& cli) {
     cmd->add_option("-w,--workdir", a->workdir, "its working directory (default: the image's)");
     cmd->add_flag("-i,--interactive", a->interactive, "keep its stdin open and send this one's");
     cmd->add_flag("-t,--tty", a->tty, "give it a terminal");
+    cmd->add_flag("--sig-proxy", a->sig_proxy,
+                  "send this CLI's signals (INT, TERM, HUP, QUIT, USR1, USR2) to a container "
+                  "without a terminal and exit with its code (=false: ^C detaches, the "
+                  "container keeps running)")
+        ->capture_default_str();
     // IMAGE and everything after it are not rauha's options (rauha run IMG sh -c ...).
     cmd->prefix_command();
     cmd->fallthrough(false);  // rauha's own options go before the subcommand here
@@ -517,11 +575,16 @@ void AddContainerCommands(CLI::App& app, Cli& cli) {
   }
   {
     auto ref = std::make_shared<std::string>();
+    auto sig_proxy = std::make_shared<bool>(true);
     CLI::App* cmd = app.add_subcommand(
         "attach",
         "Attach to a container's process: its output, and this stdin if it keeps one open");
+    cmd->add_flag("--sig-proxy", *sig_proxy,
+                  "send this CLI's signals to a container without a terminal (=false: ^C "
+                  "detaches)")
+        ->capture_default_str();
     cmd->add_option("container", *ref, "id, id prefix or name")->required();
-    cmd->callback([&cli, ref] {
+    cmd->callback([&cli, ref, sig_proxy] {
       auto stub = MakeStub<cv1::ContainerService>(cli);
       if (!stub.ok()) {
         cli.exit_code = Fail(stub.status(), kExitRuntimeError);
@@ -541,8 +604,8 @@ void AddContainerCommands(CLI::App& app, Cli& cli) {
         cli.exit_code = Fail(DescribeRpcError(s), kExitRuntimeError);
         return;
       }
-      cli.exit_code =
-          AttachStream(**stub, *id, info.container().open_stdin(), info.container().tty());
+      cli.exit_code = AttachStream(**stub, *id, info.container().open_stdin(),
+                                   info.container().tty(), *sig_proxy);
     });
   }
   {
@@ -572,6 +635,57 @@ void AddContainerCommands(CLI::App& app, Cli& cli) {
         cv1::StopContainerResponse resp;
         return stub.StopContainer(&ctx, req, &resp);
       });
+    });
+  }
+  {
+    auto refs = std::make_shared<std::vector<std::string>>();
+    auto signal = std::make_shared<std::string>("KILL");
+    CLI::App* cmd = app.add_subcommand("kill", "Send a signal to running containers' processes");
+    cmd->add_option("-s,--signal", *signal, "KILL, SIGTERM, 15, ...")->capture_default_str();
+    cmd->add_option("containers", *refs, "ids, id prefixes or names")->required();
+    cmd->callback([&cli, refs, signal] {
+      int signo = ParseSignal(*signal);
+      if (signo == 0) {
+        cli.exit_code = Fail(StrCat("kill: \"", *signal,
+                                    "\" is not a signal (a name such as TERM or SIGHUP, "
+                                    "or a number)"),
+                             kExitUsage);
+        return;
+      }
+      cli.exit_code = ForEach(
+          cli, *refs, [signo](Stub& stub, const std::string& id) { return Kill(stub, id, signo); });
+    });
+  }
+  {
+    auto refs = std::make_shared<std::vector<std::string>>();
+    CLI::App* cmd = app.add_subcommand(
+        "inspect", "Print containers as JSON: state, image, command, exposed ports, times");
+    cmd->add_option("containers", *refs, "ids, id prefixes or names")->required();
+    cmd->callback([&cli, refs] {
+      auto stub = MakeStub<cv1::ContainerService>(cli);
+      if (!stub.ok()) {
+        cli.exit_code = Fail(stub.status());
+        return;
+      }
+      Json out = Json::array();
+      for (const auto& ref : *refs) {
+        auto id = Resolve(**stub, ref);
+        if (!id.ok()) {
+          cli.exit_code = Fail(id.status());
+          continue;
+        }
+        grpc::ClientContext ctx;
+        cv1::GetContainerRequest req;
+        req.set_container_id(*id);
+        cv1::GetContainerResponse resp;
+        grpc::Status s = (*stub)->GetContainer(&ctx, req, &resp);
+        if (!s.ok()) {
+          cli.exit_code = Fail(StrCat(ref, ": ", DescribeRpcError(s)));
+          continue;
+        }
+        out.push_back(InfoJson(resp.container()));
+      }
+      PrintJson(out);
     });
   }
   {

@@ -19,6 +19,7 @@ std::atomic<int> cancelled_by{0};
 std::function<void(int)> forward;  // guarded by mu
 std::function<void()> on_resize;   // guarded by mu
 bool forwarded = false;            // guarded by mu
+std::function<bool(int)> proxy;    // guarded by mu
 std::atomic<void (*)()> before_exit{nullptr};
 
 sigset_t WatchedSignals() {
@@ -26,6 +27,11 @@ sigset_t WatchedSignals() {
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  // Those a foreground container may want (ProxySignals); else they end the CLI as before.
+  sigaddset(&set, SIGHUP);
+  sigaddset(&set, SIGQUIT);
+  sigaddset(&set, SIGUSR1);
+  sigaddset(&set, SIGUSR2);
   // Blocked in every thread so that only the watcher sees it (its default action is to
   // ignore it, so nothing else changes).
   sigaddset(&set, SIGWINCH);
@@ -42,12 +48,14 @@ void Watch() {
       if (on_resize) on_resize();
       continue;
     }
-    if (forward && !forwarded) {
+    if (proxy && proxy(signo)) continue;
+    const bool cancels = signo == SIGINT || signo == SIGTERM;
+    if (cancels && forward && !forwarded) {
       forwarded = true;
       forward(signo);
       continue;
     }
-    if (active != nullptr && cancelled_by.load() == 0) {
+    if (cancels && active != nullptr && cancelled_by.load() == 0) {
       cancelled_by.store(signo);
       active->TryCancel();
       continue;
@@ -101,6 +109,16 @@ ForwardSignals::~ForwardSignals() {
 }
 
 int ForwardSignals::signal() const { return cancelled_by.load(); }
+
+ProxySignals::ProxySignals(std::function<bool(int)> fn) {
+  std::lock_guard<std::mutex> lock(mu);
+  proxy = std::move(fn);
+}
+
+ProxySignals::~ProxySignals() {
+  std::lock_guard<std::mutex> lock(mu);
+  proxy = nullptr;
+}
 
 void SetBeforeSignalExit(void (*fn)()) { before_exit.store(fn); }
 

@@ -1,13 +1,17 @@
 // SIGINT and SIGTERM for a CLI whose work is a blocking gRPC call. InstallSignalWatcher()
-// blocks both in every thread (it must run first in main, before gRPC starts its threads, which
-// inherit the mask) and waits for them with sigwait(2) on one thread of its own:
+// blocks them (and SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH) in every thread (it must run first
+// in main, before gRPC starts its threads, which inherit the mask) and waits for them with
+// sigwait(2) on one thread of its own:
 // - while a CancelOnSignal scope is alive, the first signal cancels its call
 //   (ClientContext::TryCancel: rauhad sees the cancellation, kills the task and removes its
 //   temporary zone) and is remembered; a second signal exits at once;
 // - while a ForwardSignals scope is alive (a streaming task), the first signal goes to the task
 //   and the second cancels the call; SIGWINCH (also blocked and waited for) reports a resize;
+// - while a ProxySignals scope is alive (rauha run's --sig-proxy), every one of them but
+//   SIGWINCH goes to the container, as often as it comes;
 // - otherwise the process exits at once with 128 + N, as if the signal had killed it (after
-//   the SetBeforeSignalExit function, e.g. restoring the terminal's mode).
+//   the SetBeforeSignalExit function, e.g. restoring the terminal's mode). SIGHUP, SIGQUIT,
+//   SIGUSR1 and SIGUSR2 always do that outside a ProxySignals scope.
 #pragma once
 
 #include <functional>
@@ -47,6 +51,18 @@ class ForwardSignals {
 
   // The signal that cancelled the call, 0 if none did.
   int signal() const;
+};
+
+// For a foreground container that the CLI follows (docker's --sig-proxy): each SIGINT,
+// SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 is given to `proxy` (on the watcher's
+// thread), which sends it on and returns true. When it returns false (the container is no
+// longer running, rauhad cannot be reached), the signal is handled as if there were no proxy.
+class ProxySignals {
+ public:
+  explicit ProxySignals(std::function<bool(int)> proxy);
+  ~ProxySignals();
+  ProxySignals(const ProxySignals&) = delete;
+  ProxySignals& operator=(const ProxySignals&) = delete;
 };
 
 // Runs on the watcher's thread just before it exits the process on a signal (null: nothing).

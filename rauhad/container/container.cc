@@ -19,6 +19,7 @@ json ToJson(const Container& c) {
             {"workdir", c.workdir},
             {"uid", c.uid},
             {"gid", c.gid},
+            {"exposed_ports", c.exposed_ports},
             {"tty", c.tty},
             {"open_stdin", c.open_stdin},
             {"auto_remove", c.auto_remove},
@@ -48,6 +49,7 @@ absl::StatusOr<Container> ContainerFromJson(const json& j) {
     c.workdir = j.value("workdir", "/");
     c.uid = j.value("uid", int64_t{-1});
     c.gid = j.value("gid", int64_t{-1});
+    c.exposed_ports = j.value("exposed_ports", std::vector<std::string>());
     c.tty = j.value("tty", false);
     c.open_stdin = j.value("open_stdin", false);
     c.auto_remove = j.value("auto_remove", false);

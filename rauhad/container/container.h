@@ -33,6 +33,7 @@ struct Container {
   std::string workdir = "/";
   int64_t uid = -1;  // -1: root, unchanged
   int64_t gid = -1;
+  std::vector<std::string> exposed_ports;  // the image's, as information ("8080/tcp")
   bool tty = false;
   bool open_stdin = false;
   bool auto_remove = false;      // removed by rauhad once it has stopped (run --rm)

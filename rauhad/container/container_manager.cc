@@ -262,6 +262,7 @@ absl::StatusOr<ContainerView> ContainerManager::Create(const CreateRequest& req)
     c.uid = image.user.uid;
     c.gid = image.user.gid;
   }
+  c.exposed_ports = image.config.exposed_ports;
   c.tty = req.tty;
   c.open_stdin = req.open_stdin;
   c.auto_remove = req.auto_remove;
@@ -557,6 +558,30 @@ absl::Status ContainerManager::Stop(const std::string& id, uint32_t timeout_s) {
                kKillWaitMs / 1000, " s"));
   }
   return absl::OkStatus();
+}
+
+absl::Status ContainerManager::Kill(const std::string& id, int signo) {
+  if (signo < 1 || signo > SIGRTMAX) {
+    return absl::InvalidArgumentError(
+        StrCat("signal ", signo, " is not a signal: give 1 to ", SIGRTMAX, " (0: SIGKILL)"));
+  }
+  Container c;
+  {
+    std::lock_guard lock(mu_);
+    RAUHA_ASSIGN_OR_RETURN(Entry * e, FindLocked(id));
+    if (e->c.state != kRunning) {
+      return absl::FailedPreconditionError(
+          StrCat("container ", id, " is not running (", e->c.state, ")"));
+    }
+    c = e->c;
+  }
+  RAUHA_ASSIGN_OR_RETURN(std::string socket, ShimSocketOf(c));
+  absl::Status sent = ShimClient(socket).Kill(TaskIdOf(c), signo);
+  // The shim no longer has it: it ended between the check and the signal.
+  if (absl::IsNotFound(sent)) {
+    return absl::FailedPreconditionError(StrCat("container ", id, " is not running"));
+  }
+  return Annotate(sent, StrCat("signalling container ", id));
 }
 
 absl::Status ContainerManager::Delete(const std::string& id, bool force) {

@@ -141,6 +141,9 @@ class ContainerManager {
   // SIGTERM to the process, SIGKILL `timeout_s` later if it still runs (0: 10 s); returns
   // once it stopped. A container that is not running: nothing to do.
   absl::Status Stop(const std::string& id, uint32_t timeout_s);
+  // Sends `signo` (1 to SIGRTMAX; InvalidArgument otherwise) to the container's process and
+  // returns; FailedPrecondition when it is not running.
+  absl::Status Kill(const std::string& id, int signo);
   // A running container needs `force` (it is SIGKILLed). Removes its upper layer, log and
   // record, and its temporary zone.
   absl::Status Delete(const std::string& id, bool force);

@@ -5,6 +5,8 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <optional>
 
@@ -12,6 +14,7 @@
 #include "rauha-common/fd.h"
 #include "rauha-common/open_in_root.h"
 #include "rauha-common/strcat.h"
+#include "rauha-common/utf8.h"
 
 namespace rauha::image {
 namespace {
@@ -88,6 +91,34 @@ std::optional<std::vector<std::string>> FindEntry(const std::string& file, std::
   return std::nullopt;
 }
 
+// config.ExposedPorts: an object whose keys are "PORT/PROTO" (values are empty objects).
+absl::Status ReadExposedPorts(const json& cfg, std::vector<std::string>& out) {
+  auto it = cfg.find("ExposedPorts");
+  if (it == cfg.end() || it->is_null()) return absl::OkStatus();
+  if (!it->is_object()) {
+    return absl::InvalidArgumentError("image config.ExposedPorts is not an object");
+  }
+  std::vector<std::pair<uint32_t, std::string>> ports;
+  for (const auto& [key, value] : it->items()) {
+    std::string_view k = key;
+    size_t slash = k.find('/');
+    std::optional<uint32_t> port = Number(k.substr(0, slash));
+    std::string proto = slash == std::string_view::npos ? "tcp" : std::string(k.substr(slash + 1));
+    for (char& ch : proto) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (!port || *port == 0 || *port > 65535 ||
+        (proto != "tcp" && proto != "udp" && proto != "sctp")) {
+      return absl::InvalidArgumentError(
+          StrCat("image config.ExposedPorts key \"", ToValidUtf8(key),
+                 "\" is not PORT[/PROTO] (PORT 1-65535, PROTO tcp, udp or sctp)"));
+    }
+    ports.emplace_back(*port, std::move(proto));
+  }
+  std::sort(ports.begin(), ports.end());
+  ports.erase(std::unique(ports.begin(), ports.end()), ports.end());
+  for (const auto& [port, proto] : ports) out.push_back(StrCat(port, "/", proto));
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<ImageConfig> ParseImageConfig(const std::string& config_json) {
@@ -110,6 +141,7 @@ absl::StatusOr<ImageConfig> ParseImageConfig(const std::string& config_json) {
     }
     (std::string_view(key) == "User" ? c.user : c.working_dir) = it->get<std::string>();
   }
+  if (absl::Status s = ReadExposedPorts(*cfg, c.exposed_ports); !s.ok()) return s;
   return c;
 }
 

@@ -1,5 +1,6 @@
-// What of an OCI image config a task honours (config.Entrypoint, Cmd, Env, WorkingDir, User),
-// and the User resolved to numbers through the image's own /etc/passwd and /etc/group.
+// What of an OCI image config a task honours (config.Entrypoint, Cmd, Env, WorkingDir, User;
+// ExposedPorts as information), and the User resolved to numbers through the image's own
+// /etc/passwd and /etc/group.
 #pragma once
 
 #include <cstdint>
@@ -16,9 +17,13 @@ struct ImageConfig {
   std::vector<std::string> env;  // "K=V"
   std::string working_dir;
   std::string user;  // "", "uid", "uid:gid", "name", "name:group"
+  // config.ExposedPorts' keys as docker shows them ("8080/tcp"; a bare "53" is "53/tcp"),
+  // in port order, then protocol order.
+  std::vector<std::string> exposed_ports;
 };
 
-// InvalidArgument naming the field for a config that is not JSON or has wrong types.
+// InvalidArgument naming the field for a config that is not JSON or has wrong types, or an
+// ExposedPorts key that is not PORT[/tcp|udp|sctp] with PORT in 1-65535.
 absl::StatusOr<ImageConfig> ParseImageConfig(const std::string& config_json);
 
 struct UserIds {

@@ -1,5 +1,7 @@
 #include "rauhad/server/container_service.h"
 
+#include <signal.h>
+
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -40,6 +42,7 @@ void FillInfo(const ContainerView& v, cpb::ContainerInfo* info) {
   info->set_tty(c.tty);
   info->set_open_stdin(c.open_stdin);
   info->set_auto_remove(c.auto_remove);
+  for (const auto& p : c.exposed_ports) info->add_exposed_ports(p);
 }
 
 }  // namespace
@@ -75,6 +78,13 @@ grpc::Status ContainerServiceImpl::StopContainer(grpc::ServerContext*,
                                                  const cpb::StopContainerRequest* req,
                                                  cpb::StopContainerResponse*) {
   return ToGrpc(containers_->Stop(req->container_id(), req->timeout_seconds()));
+}
+
+grpc::Status ContainerServiceImpl::KillContainer(grpc::ServerContext*,
+                                                 const cpb::KillContainerRequest* req,
+                                                 cpb::KillContainerResponse*) {
+  return ToGrpc(
+      containers_->Kill(req->container_id(), req->signal() == 0 ? SIGKILL : req->signal()));
 }
 
 grpc::Status ContainerServiceImpl::DeleteContainer(grpc::ServerContext*,

@@ -20,6 +20,8 @@ class ContainerServiceImpl final : public rauha::container::v1::ContainerService
                               container::v1::StartContainerResponse*) override;
   grpc::Status StopContainer(grpc::ServerContext*, const container::v1::StopContainerRequest*,
                              container::v1::StopContainerResponse*) override;
+  grpc::Status KillContainer(grpc::ServerContext*, const container::v1::KillContainerRequest*,
+                             container::v1::KillContainerResponse*) override;
   grpc::Status DeleteContainer(grpc::ServerContext*, const container::v1::DeleteContainerRequest*,
                                container::v1::DeleteContainerResponse*) override;
   grpc::Status GetContainer(grpc::ServerContext*, const container::v1::GetContainerRequest*,

@@ -2,9 +2,6 @@
 // log from before the start and exits with the container's code (128 + N for a signal);
 // --rm is done by rauhad at the container's exit (so it happens with -d, and when the client
 // was killed); WaitContainer; `rauha logs` with --timestamps, --since and --until.
-#include <fcntl.h>
-#include <sys/wait.h>
-
 #include <map>
 #include <regex>
 
@@ -34,49 +31,6 @@ class ContainerRunTest : public ContainerTest {
     cpb::WaitContainerRequest req;
     req.set_container_id(id);
     return containers_->WaitContainer(&ctx, req, resp);
-  }
-  // Polls (a condition with a deadline) until the container is gone, then checks it left
-  // nothing.
-  void WaitGone(const std::string& id) {
-    cpb::ContainerInfo info;
-    auto deadline = std::chrono::steady_clock::now() + kDeadline;
-    while (std::chrono::steady_clock::now() < deadline &&
-           Get(id, &info).error_code() != grpc::StatusCode::NOT_FOUND) {
-      std::this_thread::sleep_for(20ms);
-    }
-    ExpectGone(id);
-  }
-  // The CLI's stdout and stderr apart, and its exit status (-1: not a normal exit).
-  int CliSplit(const std::vector<std::string>& args, std::string* out, std::string* err) {
-    std::vector<std::string> argv = {RAUHA_CLI_BIN, "--socket", daemon_->socket()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    std::string base = daemon_->dir() + "/cli-" + std::to_string(::getpid());
-    pid_t pid = SpawnCli(argv, base + ".out", base + ".err");
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    *out = ReadWholeFile(base + ".out");
-    *err = ReadWholeFile(base + ".err");
-    ::unlink((base + ".out").c_str());
-    ::unlink((base + ".err").c_str());
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  }
-  static pid_t SpawnCli(const std::vector<std::string>& argv, const std::string& out,
-                        const std::string& err) {
-    pid_t pid = ::fork();
-    if (pid == 0) {
-      int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      int in = ::open("/dev/null", O_RDONLY);
-      ::dup2(in, 0);
-      ::dup2(o, 1);
-      ::dup2(e, 2);
-      std::vector<char*> args;
-      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-      args.push_back(nullptr);
-      ::execv(args[0], args.data());
-      ::_exit(127);
-    }
-    return pid;
   }
   std::vector<cpb::ContainerLogEntry> LogsBetween(const std::string& id, const std::string& since,
                                                   const std::string& until, grpc::Status* status) {

@@ -38,6 +38,28 @@ TEST(ImageConfigTest, WrongTypesAreInvalidArgumentNamingTheField) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST(ImageConfigTest, ExposedPortsAreReadInPortOrderAsDockerShowsThem) {
+  auto c = ParseImageConfig(
+      R"({"config":{"ExposedPorts":{"8080/tcp":{},"53/udp":{},"443":{},"53/TCP":{},"9/sctp":{}}}})");
+  ASSERT_TRUE(c.ok()) << c.status();
+  // A bare port is tcp (docker's rule); "53/TCP" and "53/tcp" are one port.
+  EXPECT_EQ(c->exposed_ports,
+            (std::vector<std::string>{"9/sctp", "53/tcp", "53/udp", "443/tcp", "8080/tcp"}));
+  EXPECT_TRUE(ParseImageConfig(R"({"config":{"ExposedPorts":null}})")->exposed_ports.empty());
+  EXPECT_TRUE(ParseImageConfig(R"({"config":{"Cmd":["x"]}})")->exposed_ports.empty());
+  for (const char* bad :
+       {R"({"config":{"ExposedPorts":["80/tcp"]}})", R"({"config":{"ExposedPorts":{"0/tcp":{}}}})",
+        R"({"config":{"ExposedPorts":{"65536/tcp":{}}}})",
+        R"({"config":{"ExposedPorts":{"80/icmp":{}}}})",
+        R"({"config":{"ExposedPorts":{"http/tcp":{}}}})",
+        R"({"config":{"ExposedPorts":{"8000-8010/tcp":{}}}})",
+        R"({"config":{"ExposedPorts":{"":{}}}})"}) {
+    auto st = ParseImageConfig(bad).status();
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_NE(st.message().find("ExposedPorts"), std::string::npos) << st;
+  }
+}
+
 class ImageUserTest : public ::testing::Test {
  protected:
   void SetUp() override {
