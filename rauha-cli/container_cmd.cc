@@ -116,8 +116,10 @@ int ParseSignal(std::string_view given) {
   return 0;
 }
 
-// Streams an Attach to a container until its process ends; returns its exit code. Without a
-// terminal, `sig_proxy` sends this CLI's signals to the container (with one, ^C is a key).
+// Streams an Attach to a container until its process ends; returns its exit code. This
+// terminal is raw only when its keys go to the container's terminal (`tty` and
+// `forward_stdin`, so ^C is a key there); otherwise `sig_proxy` sends this CLI's signals (^C's
+// SIGINT among them) to the container.
 int AttachStream(Stub& stub, const std::string& id, bool forward_stdin, bool tty, bool sig_proxy,
                  const std::function<absl::Status()>& after_open = nullptr) {
   grpc::ClientContext ctx;
@@ -144,9 +146,10 @@ int AttachStream(Stub& stub, const std::string& id, bool forward_stdin, bool tty
   }
   std::optional<int> code;
   {
-    RawTerminal raw(tty);
+    const bool keys_to_container = tty && forward_stdin;
+    RawTerminal raw(keys_to_container);
     std::optional<ProxySignals> proxy;
-    if (sig_proxy && !tty) proxy.emplace(SendTo(stub, id));
+    if (sig_proxy && !keys_to_container) proxy.emplace(SendTo(stub, id));
     StdinPump<grpc::ClientReaderWriter<cv1::AttachRequest, cv1::AttachResponse>, cv1::AttachRequest>
         pump(stream.get(), &mu, forward_stdin);
     cv1::AttachResponse resp;

@@ -134,54 +134,60 @@ TEST_F(ContainerTtyTest, RunDashItThroughARealTerminal) {
   EXPECT_EQ(ZoneCount(), 0);
 }
 
-// With -t, ^C is a key: the raw terminal passes it on, and the container's terminal turns it
-// into a SIGINT for its foreground process group (the signal proxy is for runs without one).
-TEST_F(ContainerTtyTest, RunDashTPassesCtrlCToTheContainersTerminal) {
-  int master = -1;
-  std::string socket = daemon_->socket();
-  pid_t pid = ::forkpty(&master, nullptr, nullptr, nullptr);
-  ASSERT_GE(pid, 0) << strerror(errno);
-  if (pid == 0) {
-    ::execl(RAUHA_CLI_BIN, RAUHA_CLI_BIN, "--socket", socket.c_str(), "run", "-t", "--rm",
-            image_.c_str(), "/bin/busybox", "sh", "-c",
-            "trap 'echo got-int; exit 9' INT; echo ready; while :; do /bin/busybox sleep 0.05; "
-            "done",
-            nullptr);
-    ::_exit(127);
-  }
-  std::string seen;
-  bool typed = false, exited = false;
-  int status = -1;
-  auto deadline = std::chrono::steady_clock::now() + kDeadline;
-  while (std::chrono::steady_clock::now() < deadline) {
-    pollfd p{master, POLLIN, 0};
-    if (::poll(&p, 1, 200) > 0) {
-      char buf[4096];
-      ssize_t n = ::read(master, buf, sizeof buf);
-      if (n > 0) {
-        seen.append(buf, static_cast<size_t>(n));
-        // Typed once the trap is set (it printed "ready" after setting it).
-        if (!typed && seen.find("ready") != std::string::npos) {
-          ASSERT_EQ(::write(master, "\x03", 1), 1);
-          typed = true;
-        }
-        continue;
-      }
+// ^C at the terminal reaches the container both ways: with -it this terminal is raw and ^C
+// is a key the container's terminal turns into a SIGINT for its foreground process group;
+// with -t alone (keys do not go to the container) it is this terminal's SIGINT, which the CLI
+// sends on (--sig-proxy).
+TEST_F(ContainerTtyTest, CtrlCAtTheTerminalReachesTheContainer) {
+  for (const char* mode : {"-it", "-t"}) {
+    SCOPED_TRACE(mode);
+    int master = -1;
+    std::string socket = daemon_->socket();
+    pid_t pid = ::forkpty(&master, nullptr, nullptr, nullptr);
+    ASSERT_GE(pid, 0) << strerror(errno);
+    if (pid == 0) {
+      ::execl(RAUHA_CLI_BIN, RAUHA_CLI_BIN, "--socket", socket.c_str(), "run", mode, "--rm",
+              image_.c_str(), "/bin/busybox", "sh", "-c",
+              "trap 'echo got-int; exit 9' INT; echo ready; while :; do /bin/busybox sleep 0.05; "
+              "done",
+              nullptr);
+      ::_exit(127);
     }
-    if (!exited && ::waitpid(pid, &status, WNOHANG) == pid) exited = true;
-    if (exited && !(p.revents & POLLIN)) break;
+    std::string seen;
+    bool typed = false, exited = false;
+    int status = -1;
+    auto deadline = std::chrono::steady_clock::now() + kDeadline;
+    while (std::chrono::steady_clock::now() < deadline) {
+      pollfd p{master, POLLIN, 0};
+      if (::poll(&p, 1, 200) > 0) {
+        char buf[4096];
+        ssize_t n = ::read(master, buf, sizeof buf);
+        if (n > 0) {
+          seen.append(buf, static_cast<size_t>(n));
+          // Typed once the trap is set (the container printed "ready" after setting it, and
+          // the CLI prints output only once its proxy is in place).
+          if (!typed && seen.find("ready") != std::string::npos) {
+            ASSERT_EQ(::write(master, "\x03", 1), 1);
+            typed = true;
+          }
+          continue;
+        }
+      }
+      if (!exited && ::waitpid(pid, &status, WNOHANG) == pid) exited = true;
+      if (exited && !(p.revents & POLLIN)) break;
+    }
+    if (!exited) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+    }
+    ::close(master);
+    ASSERT_TRUE(typed) << "the container never printed ready:\n" << seen;
+    ASSERT_TRUE(exited) << "rauha run did not end after ^C; the terminal showed:\n" << seen;
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 9) << seen;
+    EXPECT_NE(seen.find("got-int"), std::string::npos) << seen;
+    EXPECT_EQ(ZoneCount(), 0);
   }
-  if (!exited) {
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, &status, 0);
-  }
-  ::close(master);
-  ASSERT_TRUE(typed) << "the container never printed ready:\n" << seen;
-  ASSERT_TRUE(exited) << "rauha run -t did not end after ^C; the terminal showed:\n" << seen;
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 9) << seen;
-  EXPECT_NE(seen.find("got-int"), std::string::npos) << seen;
-  EXPECT_EQ(ZoneCount(), 0);
 }
 
 TEST_F(ContainerTtyTest, PausedFreezesTheContainerAndResumeThaws) {
