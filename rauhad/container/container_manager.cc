@@ -11,6 +11,7 @@
 #include "rauha-common/ids.h"
 #include "rauha-common/names.h"
 #include "rauha-common/remove_tree.h"
+#include "rauha-common/span_trace.h"
 #include "rauha-common/strcat.h"
 #include "rauha-common/timeutil.h"
 #include "rauha-common/utf8.h"
@@ -210,6 +211,10 @@ absl::StatusOr<std::string> ContainerManager::ShimSocketOf(const Container& c) {
 }
 
 absl::StatusOr<ContainerView> ContainerManager::Create(const CreateRequest& req) {
+  SpanTrace trace("rauhad", "CreateContainer");
+  // The records of this call (its temporary zone's creation, the container's) are made
+  // durable by one fsync before it answers, not one each.
+  audit::Recorder::Batch audit_batch(recorder_);
   if (req.image.empty()) {
     return absl::InvalidArgumentError("image is empty: name the image to run (rauha run IMAGE)");
   }
@@ -237,6 +242,7 @@ absl::StatusOr<ContainerView> ContainerManager::Create(const CreateRequest& req)
   }
   // The image first: a missing one changes nothing.
   RAUHA_ASSIGN_OR_RETURN(TaskRunner::PreparedImage image, runner_->PrepareImage(req.image));
+  trace.Mark("image");
   c.image = req.image;
   c.image_digest = image.manifest_digest;
   c.layer_digests = image.layer_digests;
@@ -280,6 +286,7 @@ absl::StatusOr<ContainerView> ContainerManager::Create(const CreateRequest& req)
     c.zone_id = zone.id;
     c.zone_name = zone.name;
   }
+  trace.Mark("zone");
   auto undo_zone = [&] {
     if (c.temporary_zone) (void)zones_->Delete(c.zone_name, true);
   };
@@ -312,14 +319,17 @@ absl::StatusOr<ContainerView> ContainerManager::Create(const CreateRequest& req)
     }
     entries_[c.id] = std::move(entry);
   }
+  trace.Mark("persist");
   if (recorder_) {
     recorder_->ContainerCreated(c.zone_id, c.id, c.name, c.image_digest, c.command, c.auto_remove);
   }
+  trace.Mark("recorded");
   events_->Publish(c.zone_name, "container.created", StrCat(c.id, " (", c.name, "): ", c.image));
   return ContainerView{c, c.state};
 }
 
 absl::Status ContainerManager::Start(const std::string& id) {
+  SpanTrace trace("rauhad", "StartContainer");
   std::thread old_watcher;
   Container c;
   uint32_t start_rows = 0, start_cols = 0;
@@ -349,6 +359,7 @@ absl::Status ContainerManager::Start(const std::string& id) {
     }
   }
   RAUHA_ASSIGN_OR_RETURN(ZoneView zone, zones_->BeginTask(c.zone_name));
+  trace.Mark("begin_task");
   shim::TaskSpec spec = ProcessSpec(zone, TaskIdOf(c), c, c.command, {});
   spec.image_layers = c.layer_dirs;
   spec.image_upper = DirOf(id);
@@ -379,9 +390,11 @@ absl::Status ContainerManager::Start(const std::string& id) {
     zones_->EndTask(zone.id);
     return Annotate(pid.status(), StrCat("starting container ", id));
   }
+  trace.Mark("shim_start");
   std::string started_at = NowRfc3339();
   // Recorded before anyone can see it running, so before its stop's record.
   if (recorder_) recorder_->ContainerStarted(c.zone_id, id, *pid);
+  trace.Mark("recorded");
   {
     std::lock_guard lock(mu_);
     RAUHA_ASSIGN_OR_RETURN(Entry * e, FindLocked(id));
@@ -438,6 +451,7 @@ void ContainerManager::Watch(const std::string& id, const std::string& shim_sock
     zones_->EndTask(zone_id);
     return;
   }
+  SpanTrace trace("rauhad", "ContainerExit");
   std::optional<int> code;
   std::string why;
   if (result.ok()) {
@@ -456,7 +470,9 @@ void ContainerManager::Watch(const std::string& id, const std::string& shim_sock
       it->second->secret_env.clear();
     }
   }
+  trace.Mark("shim_forget");
   RecordExit(id, code, why);
+  trace.Mark("record_exit");
   if (auto_remove) AutoRemove(id);
 }
 
@@ -480,6 +496,7 @@ void ContainerManager::AutoRemove(const std::string& id) {
     }
   }
   for (auto& t : finished) t.join();
+  SpanTrace::MarkCurrent("followers");
   auto st = RemoveStopped(id, "auto_remove");
   if (!st.ok() && !absl::IsNotFound(st) && !absl::IsFailedPrecondition(st)) {
     std::fprintf(stderr, "rauhad: removing container %s at its exit: %s\n", id.c_str(),
@@ -650,15 +667,23 @@ absl::Status ContainerManager::RemoveStopped(const std::string& id, const std::s
   // rauhad removes again. The upper layer and log: the overlay was mounted only in the
   // container's mount namespace, gone with its last process, so this is plain files.
   absl::Status removed = RemoveTree(DirOf(id));
-  if (c.temporary_zone) {
-    auto st = zones_->Delete(c.zone_name, true);
-    if (!st.ok() && !absl::IsNotFound(st)) {
-      std::fprintf(stderr, "rauhad: removing zone %s of container %s: %s\n", c.zone_name.c_str(),
-                   id.c_str(), ToStd(st.message()).c_str());
+  SpanTrace::MarkCurrent("remove_tree");
+  {
+    // The zone's records and the container's are made durable by one fsync, before the
+    // container stops being listed.
+    audit::Recorder::Batch audit_batch(recorder_);
+    if (c.temporary_zone) {
+      auto st = zones_->Delete(c.zone_name, true);
+      if (!st.ok() && !absl::IsNotFound(st)) {
+        std::fprintf(stderr, "rauhad: removing zone %s of container %s: %s\n",
+                     c.zone_name.c_str(), id.c_str(), ToStd(st.message()).c_str());
+      }
     }
+    SpanTrace::MarkCurrent("zone_delete");
+    // Recorded while it is still listed: a client that sees it gone finds the record.
+    if (recorder_) recorder_->ContainerDeleted(c.zone_id, id, how);
   }
-  // Recorded while it is still listed: a client that sees it gone finds the record.
-  if (recorder_) recorder_->ContainerDeleted(c.zone_id, id, how);
+  SpanTrace::MarkCurrent("recorded");
   std::unique_ptr<Entry> gone;
   {
     std::lock_guard lock(mu_);
@@ -677,6 +702,7 @@ absl::Status ContainerManager::RemoveStopped(const std::string& id, const std::s
     gone->changes->Bump();
     cv_.notify_all();
   }
+  SpanTrace::MarkCurrent("forgotten");
   if (watcher.joinable()) watcher.join();
   events_->Publish(c.zone_name, "container.deleted", id);
   return Annotate(removed, StrCat("removing the files of container ", id));
