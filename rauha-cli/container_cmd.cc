@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <charconv>
+#include <chrono>
 #include <cstdlib>
 #include <iostream>
 #include <mutex>
@@ -87,6 +88,9 @@ class StdinPump {
 
 grpc::Status Kill(Stub& stub, const std::string& id, int signo) {
   grpc::ClientContext ctx;
+  // The signal proxy calls this on the signal watcher's thread: a rauhad that does not answer
+  // must not hold the signals up for long.
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   cv1::KillContainerRequest req;
   req.set_container_id(id);
   req.set_signal(signo);
