@@ -144,6 +144,35 @@ absl::StatusOr<Bundle> ParseBundleConfig(const std::string& json_text) {
       b.netns_path = ns["path"].get<std::string>();
     }
   }
+  if (j.contains("hostname")) {
+    if (!j["hostname"].is_string()) return bad("hostname", "a string");
+    b.hostname = j["hostname"].get<std::string>();
+  }
+  if (j.contains("mounts")) {
+    if (!j["mounts"].is_array()) return bad("mounts", "an array");
+    for (const auto& m : j["mounts"]) {
+      if (!m.is_object() || !m.contains("destination") || !m["destination"].is_string()) {
+        return bad("mounts[]", "objects with a string \"destination\"");
+      }
+      BundleMount mount;
+      mount.destination = m["destination"].get<std::string>();
+      for (const char* key : {"type", "source"}) {
+        if (!m.contains(key)) continue;
+        if (!m[key].is_string()) return bad("mounts[" + mount.destination + "]." + key, "a string");
+        (std::string(key) == "type" ? mount.type : mount.source) = m[key].get<std::string>();
+      }
+      if (m.contains("options")) {
+        if (!m["options"].is_array()) {
+          return bad("mounts[" + mount.destination + "].options", "an array of strings");
+        }
+        for (const auto& o : m["options"]) {
+          if (!o.is_string()) return bad("mounts[" + mount.destination + "].options", "strings");
+          mount.options.push_back(o.get<std::string>());
+        }
+      }
+      b.mounts.push_back(std::move(mount));
+    }
+  }
   if (!j.contains("process") || !j["process"].is_object()) return bad("process", "an object");
   auto process = ParseProcess(j["process"]);
   if (!process.ok()) return process.status();

@@ -34,8 +34,18 @@ struct BundleProcess {
   uint16_t console_cols = 0;
 };
 
+// One entry of config.json's "mounts".
+struct BundleMount {
+  std::string destination;
+  std::string type;  // "" when the spec leaves it out (a bind, by its options)
+  std::string source;
+  std::vector<std::string> options;
+};
+
 struct Bundle {
   BundleProcess process;
+  std::vector<BundleMount> mounts;
+  std::string hostname;  // config.json "hostname" (CRI: the pod's, on its sandbox)
   std::map<std::string, std::string> annotations;
   // linux.namespaces' network entry with a path: the namespace to join (CRI gives the pod's,
   // made by CNI, to its sandbox). Empty: none given.

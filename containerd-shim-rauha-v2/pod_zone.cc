@@ -45,7 +45,7 @@ absl::Status ZoneRuntime::EnsureTaskZone(const std::string& zone, bool owner, co
   if (!owner) return EnsureZone(zone, "");
   auto policy = PodPolicy(bundle, runtime_options);
   if (!policy.ok()) return policy.status();
-  return EnsureZone(zone, *policy, bundle.netns_path);
+  return EnsureZone(zone, *policy, bundle.netns_path, bundle.hostname);
 }
 
 }  // namespace rauha::cshim

@@ -10,6 +10,7 @@
 #include "containerd-shim-rauha-v2/exec.h"
 #include "containerd-shim-rauha-v2/oom_watch.h"
 #include "containerd-shim-rauha-v2/process_io.h"
+#include "containerd-shim-rauha-v2/spec_mounts.h"
 #include "containerd-shim-rauha-v2/task_service.h"
 #include "containerd-shim-rauha-v2/ttrpc/client.h"
 #include "github.com/containerd/containerd/api/types/task/task.pb.h"
@@ -23,6 +24,7 @@ struct TaskService::Task {
   std::string zone;
   bool owns_zone = false;  // the pod's sandbox (or a lone container): removes the zone
   BundleProcess process;
+  std::vector<SpecMount> mounts;  // the spec's binds it gets (spec_mounts.h)
   std::string stdin_path, stdout_path, stderr_path;
   // Opened at Create, as runc's shim does: containerd's side of a FIFO finishes opening only
   // once a writer appears, and a client that cancels a FIFO still opening loses its output.

@@ -113,6 +113,19 @@ void TaskService::Register(ttrpc::Server& server) {
         std::string group = GroupId(*bundle, req.id());
         t->zone = ZoneName(*bundle, group);
         t->owns_zone = group == req.id();
+        auto mounts =
+            PlanSpecMounts(bundle->mounts, ContainerdDirsOf(req.bundle()), group, req.id());
+        if (!mounts.ok()) return mounts.status();
+        t->mounts = std::move(mounts->mounts);
+        for (const auto& skipped : mounts->skipped) {
+          Log("task " + t->id + ": spec mount " + skipped + " not applied");
+        }
+        if (!bundle->process.no_new_privileges) {
+          // The zone's seccomp filter and Landlock need no_new_privs: the zone keeps it.
+          Log("task " + t->id +
+              ": process.noNewPrivileges is false or unset in the spec; the zone's policy keeps "
+              "no_new_privs set (its seccomp filter and Landlock rules need it)");
+        }
         trace.Mark("bundle_io");
         if (req.rootfs_size() > 0) {
           if (auto s = MountRootfs(req.rootfs(), req.bundle() + "/rootfs"); !s.ok()) return s;
@@ -157,7 +170,7 @@ void TaskService::Register(ttrpc::Server& server) {
         absl::Status opened = t->io->Starting();
         absl::StatusOr<uint32_t> pid =
             opened.ok() ? runtime_->StartProcess(t->zone, t->id, t->bundle + "/rootfs", "",
-                                                 t->process, *t->io)
+                                                 t->process, *t->io, t->mounts)
                         : absl::StatusOr<uint32_t>(opened);
         std::lock_guard lock(mu_);
         t->starting = false;

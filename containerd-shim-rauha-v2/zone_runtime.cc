@@ -49,11 +49,12 @@ absl::StatusOr<Response> ZoneRuntime::Call(const char* service, const char* meth
 }
 
 absl::Status ZoneRuntime::EnsureZone(const std::string& name, const std::string& policy_toml,
-                                     const std::string& netns_path) {
+                                     const std::string& netns_path, const std::string& hostname) {
   zpb::CreateZoneRequest request;
   request.set_name(name);
   request.set_policy_toml(policy_toml);
   request.set_network_namespace(netns_path);
+  request.set_hostname(hostname);
   auto s =
       Call<zpb::CreateZoneResponse>(kZoneService, "CreateZone", request, "create zone " + name);
   if (s.status().code() == absl::StatusCode::kAlreadyExists) return absl::OkStatus();
@@ -112,7 +113,8 @@ absl::StatusOr<uint32_t> ZoneRuntime::StartProcess(const std::string& zone, cons
                                                    const std::string& rootfs,
                                                    const std::string& join,
                                                    const BundleProcess& process,
-                                                   const ProcessIo& io) {
+                                                   const ProcessIo& io,
+                                                   const std::vector<SpecMount>& mounts) {
   ppb::StartProcessRequest request;
   request.set_zone_name(zone);
   request.set_process_id(id);
@@ -137,6 +139,13 @@ absl::StatusOr<uint32_t> ZoneRuntime::StartProcess(const std::string& zone, cons
     l->set_type(r.type);
     l->set_soft(r.soft);
     l->set_hard(r.hard);
+  }
+  for (const auto& m : mounts) {
+    auto* pm = request.add_mounts();
+    pm->set_source(m.source);
+    pm->set_destination(m.destination);
+    pm->set_readonly(m.readonly);
+    pm->set_runtime_state(m.runtime_state);
   }
   auto response = Call<ppb::StartProcessResponse>(kProcessService, "StartProcess", request,
                                                   "start " + id + " in zone " + zone);

@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "containerd-shim-rauha-v2/bundle.h"
 #include "containerd-shim-rauha-v2/process_io.h"
+#include "containerd-shim-rauha-v2/spec_mounts.h"
 #include "containerd-shim-rauha-v2/ttrpc/client.h"
 #include "google/protobuf/any.pb.h"
 #include "rauha/v1/process.pb.h"
@@ -25,14 +26,15 @@ class ZoneRuntime {
   explicit ZoneRuntime(const std::string& rauhad_socket);
 
   // Creates zone `name` with policy `policy_toml` ("": rauhad's default) whose tasks share the
-  // network namespace at `netns_path` ("": the zone's own); an existing zone of that name is
-  // joined as it is.
+  // network namespace at `netns_path` ("": the zone's own) and see `hostname` ("": derived
+  // from the name); an existing zone of that name is joined as it is.
   absl::Status EnsureZone(const std::string& name, const std::string& policy_toml,
-                          const std::string& netns_path = "");
+                          const std::string& netns_path = "", const std::string& hostname = "");
   // The zone a task being created runs in (pod_zone.cc). The pod's owner (its sandbox, or a
   // lone container) creates it: policy from annotation rauha.io/policy (a preset), else the
   // file runtime options' ConfigPath names, else rauhad's default; network namespace from the
-  // spec's linux.namespaces. App containers join it as it is.
+  // spec's linux.namespaces, hostname from the spec's (the pod's). App containers join it as it
+  // is.
   absl::Status EnsureTaskZone(const std::string& zone, bool owner, const Bundle& bundle,
                               const google::protobuf::Any& runtime_options);
   // Removes the zone, killing what still runs in it; NotFound is OK.
@@ -46,11 +48,12 @@ class ZoneRuntime {
   absl::Status ApplyPolicy(const std::string& name, const std::string& policy_toml);
 
   // Starts `process` as `id` in zone `zone` on the mounted `rootfs`, or (an exec, `rootfs`
-  // empty) in the root and namespaces of the running process `join`; stdio from `io`.
-  // Returns its pid.
+  // empty) in the root and namespaces of the running process `join`; stdio from `io`; the
+  // spec's binds `mounts` (spec_mounts.h; none for an exec). Returns its pid.
   absl::StatusOr<uint32_t> StartProcess(const std::string& zone, const std::string& id,
                                         const std::string& rootfs, const std::string& join,
-                                        const BundleProcess& process, const ProcessIo& io);
+                                        const BundleProcess& process, const ProcessIo& io,
+                                        const std::vector<SpecMount>& mounts = {});
   // Blocks until the process ends, at most `timeout`; `cancel` lets another thread end the
   // wait (Cancelled).
   absl::StatusOr<rauha::process::v1::WaitProcessResponse> WaitProcess(

@@ -59,9 +59,9 @@ int main(int argc, char** argv) {
   // every socket of the zone's namespace. Created here, the zone never sees it.
   auto listener = ListenUnix(options->socket_path);
   if (!listener.ok()) return StartupError(ready_fd, rauha::ToStd(listener.status().message()));
-  auto userns =
-      EnterZoneNamespaces(rauha::ZoneHostname(options->zone_name), options->isolated_network,
-                          options->userns_first, options->netns_path);
+  auto userns = EnterZoneNamespaces(
+      options->hostname.empty() ? rauha::ZoneHostname(options->zone_name) : options->hostname,
+      options->isolated_network, options->userns_first, options->netns_path);
   if (!userns.ok()) return StartupError(ready_fd, rauha::ToStd(userns.status().message()));
   signal(SIGPIPE, SIG_IGN);
   sigset_t mask;

@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "rauha-common/hostname.h"
 #include "rauha-common/strcat.h"
 
 namespace rauha::shim {
@@ -10,7 +11,8 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: rauha-shim --zone-id ID --zone-name NAME --socket PATH --state-dir DIR "
-    "--network isolated|host [--netns PATH] [--userns HOST_FIRST] [--ready-fd N] [--log PATH]";
+    "--network isolated|host [--netns PATH] [--hostname NAME] [--userns HOST_FIRST] [--ready-fd N] "
+    "[--log PATH]";
 
 bool ParseFd(std::string_view text, int* out) {
   if (text.empty() || text.size() > 9) return false;
@@ -71,6 +73,13 @@ absl::StatusOr<Options> ParseOptions(int argc, char** argv) {
             StrCat("--netns must be an absolute path to a network namespace, not \"", value, "\""));
       }
       o.netns_path = value;
+    } else if (name == "--hostname") {
+      if (!IsHostnameLabel(value)) {
+        return absl::InvalidArgumentError(
+            StrCat("--hostname must be 1-63 of [A-Za-z0-9-], not starting or ending with '-', "
+                   "not \"", value, "\""));
+      }
+      o.hostname = value;
     } else if (name == "--userns") {
       uint64_t first = 0;
       bool digits = !value.empty() && value.size() <= 10;

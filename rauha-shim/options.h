@@ -1,7 +1,7 @@
 // rauha-shim's command line. rauhad starts the shim (after its own double fork and setsid):
 //   rauha-shim --zone-id ID --zone-name NAME --socket PATH --state-dir DIR
-//              --network isolated|host [--netns PATH] [--userns HOST_FIRST] [--ready-fd N]
-//              [--log PATH]
+//              --network isolated|host [--netns PATH] [--hostname NAME] [--userns HOST_FIRST]
+//              [--ready-fd N] [--log PATH]
 // A hand-written parser: the shim must stay small in memory.
 #pragma once
 
@@ -20,6 +20,8 @@ struct Options {
   // With --network isolated: join this existing network namespace (a Kubernetes pod's, made
   // by CNI) instead of making one. Empty: a new one.
   std::string netns_path;
+  // The zone's UTS hostname (a pod's); empty: derived from the zone's name (ZoneHostname).
+  std::string hostname;
   // The zone's own user namespace maps ids 0..65535 to host ids from here (0: none, the
   // zone keeps the host's ids).
   uint32_t userns_first = 0;

@@ -147,12 +147,17 @@ absl::Status PlanMounts(const TaskSpec& spec, TaskPlan& plan) {
     PlannedMount pm{*source,    image ? *target : ResolveTopSymlinks(*target),
                     m.readonly, S_ISDIR(st.st_mode),
                     true,       pinned};
-    switch (Classify(pm.target, image)) {
+    Area area = Classify(pm.target, image);
+    // A pod's shared /dev/shm (containerd's) replaces the task's own.
+    if (area == Area::kDev && image && pm.target == "/dev/shm" && pm.is_dir) area = Area::kOther;
+    switch (area) {
       case Area::kRoot:
       case Area::kProc:
       case Area::kDev:
-        return absl::InvalidArgumentError(StrCat(
-            "mount target ", *target, ": nothing can be mounted on /, under /proc or under /dev"));
+        return absl::InvalidArgumentError(
+            StrCat("mount target ", *target,
+                   ": nothing can be mounted on /, under /proc or under /dev (but a directory "
+                   "on a container root's /dev/shm)"));
       case Area::kSystem: {
         bool is_dir = false;
         if (!ExistsWithoutSymlinks(pm.target, &is_dir) || is_dir != pm.is_dir) {

@@ -462,7 +462,7 @@ int main(int argc, char** argv) {
   runner.set_zone_gate(&zone_ops);
   rauha::ZoneServiceImpl zone_service(&zones, &events, &runner, &zone_ops);
   rauha::SandboxServiceImpl sandbox_service(&runner, &task_calls);
-  rauha::ProcessRunner processes(&zones);
+  rauha::ProcessRunner processes(&zones, {config.repo_roots, config.DaemonPaths()});
   rauha::ProcessServiceImpl process_service(&processes);
   rauha::ImageServiceImpl image_service(&images, &puller);
   rauha::ContainerServiceImpl container_service(&containers, &task_calls);

@@ -79,7 +79,7 @@ absl::StatusOr<uint32_t> ProcessRunner::Start(const pb::StartProcessRequest& req
     return absl::InvalidArgumentError(
         StrCat("process ", req.join_process(), " does not run in zone ", req.zone_name()));
   }
-  auto spec = ProcessTaskSpec(*zone, req);
+  auto spec = ProcessTaskSpec(*zone, req, rules_);
   if (!spec.ok()) {
     zones_->EndTask(zone->id);
     forget();

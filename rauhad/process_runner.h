@@ -15,13 +15,16 @@
 
 #include "absl/status/statusor.h"
 #include "rauha/v1/process.pb.h"
+#include "rauhad/host_path.h"
 #include "rauhad/zone_manager.h"
 
 namespace rauha {
 
 class ProcessRunner {
  public:
-  explicit ProcessRunner(ZoneManager* zones) : zones_(zones) {}
+  // `rules`: the host-path rules a spec's bind of a host path must pass (process_mounts.h).
+  explicit ProcessRunner(ZoneManager* zones, HostPathRules rules = {})
+      : zones_(zones), rules_(std::move(rules)) {}
   ~ProcessRunner() { Stop(); }
 
   // InvalidArgument for a bad id, paths or empty args; NotFound for an unknown zone;
@@ -48,6 +51,7 @@ class ProcessRunner {
   void Collect(std::shared_ptr<Process> process);
 
   ZoneManager* zones_;
+  HostPathRules rules_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;

@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <string_view>
 
+#include "rauha-common/errors.h"
 #include "rauha-common/strcat.h"
+#include "rauhad/process_mounts.h"
 #include "rauhad/task_runner.h"
 
 namespace rauha {
@@ -37,8 +39,11 @@ constexpr RlimitName kRlimits[] = {
 }  // namespace
 
 absl::StatusOr<shim::TaskSpec> ProcessTaskSpec(const ZoneView& zone,
-                                               const rauha::process::v1::StartProcessRequest& req) {
+                                               const rauha::process::v1::StartProcessRequest& req,
+                                               const HostPathRules& rules) {
   shim::TaskSpec spec = ZoneTaskSpec(zone, req.process_id());
+  RAUHA_ASSIGN_OR_RETURN(std::vector<shim::Mount> mounts, ProcessMounts(zone, req, rules));
+  for (auto& m : mounts) spec.mounts.push_back(std::move(m));
   // The OCI spec's environment is the whole environment; its root is writable as a whole.
   spec.env.assign(req.env().begin(), req.env().end());
   spec.writable_paths.clear();

@@ -89,6 +89,10 @@ absl::StatusOr<pid_t> SpawnShim(const ShimLaunch& l) {
     args.push_back("--netns");
     args.push_back(l.netns_path);
   }
+  if (!l.hostname.empty()) {
+    args.push_back("--hostname");
+    args.push_back(l.hostname);
+  }
   if (l.userns_first != 0) {
     args.push_back("--userns");
     args.push_back(StrCat(l.userns_first));

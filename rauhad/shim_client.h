@@ -25,6 +25,7 @@ struct ShimLaunch {
   std::string state_dir;
   std::string network;     // "isolated" | "host"
   std::string netns_path;  // isolated: join this network namespace instead of making one
+  std::string hostname;    // the zone's UTS hostname ("": derived from the zone's name)
   std::string log_path;
   uint32_t userns_first = 0;  // the zone's user namespace maps 0..65535 to host ids from here
   int timeout_ms = 5000;

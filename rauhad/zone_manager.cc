@@ -20,6 +20,7 @@
 
 #include "rauha-common/errors.h"
 #include "rauha-common/fd.h"
+#include "rauha-common/hostname.h"
 #include "rauha-common/ids.h"
 #include "rauha-common/landlock_abi.h"
 #include "rauha-common/names.h"
@@ -345,6 +346,7 @@ ZoneView ZoneManager::ViewOf(const Zone& z) const {
   const HostLayers host = host_layers();
   v.userns_first = z.userns_first;
   v.netns_path = z.netns_path;
+  v.hostname = z.record.hostname.empty() ? ZoneHostname(z.record.name) : z.record.hostname;
   if (std::string gap = UsernsGap(z.policy, v.zone_type, z.userns_first, host); !gap.empty()) {
     v.unavailable.push_back(std::move(gap));
   }
@@ -481,6 +483,7 @@ absl::Status ZoneManager::Bringup(Zone& z) {
   launch.state_dir = run_dir;
   launch.network = ShimNetwork(z.policy);
   launch.netns_path = z.netns_path;
+  launch.hostname = z.record.hostname;
   launch.log_path = run_dir + "/shim.log";
   launch.timeout_ms = static_cast<int>(config_.shim_start_timeout_ms);
   if (WantsUserns(z)) {
@@ -598,9 +601,10 @@ void ZoneManager::Teardown(const store::ZoneRecord& record, const cgroup::ZoneCg
 absl::StatusOr<ZoneView> ZoneManager::Create(const std::string& name, const std::string& zone_type,
                                              const std::string& policy_toml, bool temporary,
                                              std::vector<std::string>* warnings,
-                                             const std::string& netns_path) {
+                                             const std::string& netns_path,
+                                             const std::string& hostname) {
   return CreateZone(name, zone_type, policy_toml, temporary, warnings, /*pooled=*/false,
-                    netns_path);
+                    netns_path, hostname);
 }
 
 absl::StatusOr<std::string> ZoneManager::PoolKey(const std::string& policy_toml) {
@@ -647,9 +651,15 @@ absl::StatusOr<ZoneView> ZoneManager::CreateZone(const std::string& name,
                                                  const std::string& zone_type,
                                                  const std::string& policy_toml, bool temporary,
                                                  std::vector<std::string>* warnings, bool pooled,
-                                                 const std::string& netns_path) {
+                                                 const std::string& netns_path,
+                                                 const std::string& hostname) {
   RAUHA_RETURN_IF_ERROR(ValidateZoneName(name));
   RAUHA_RETURN_IF_ERROR(CheckNetworkNamespace(netns_path));
+  if (!hostname.empty() && !IsHostnameLabel(hostname)) {
+    return absl::InvalidArgumentError(
+        StrCat("hostname \"", hostname,
+               "\" is not a hostname: 1-63 of [A-Za-z0-9-], not starting or ending with '-'"));
+  }
   std::vector<std::string> policy_warnings;
   RAUHA_ASSIGN_OR_RETURN(policy::Policy pol, ResolvePolicy(policy_toml, &policy_warnings));
   policy::ZoneType type = pol.zone.type;
@@ -681,6 +691,8 @@ absl::StatusOr<ZoneView> ZoneManager::CreateZone(const std::string& name,
   zone->policy = pol;
   zone->pooled = pooled;
   zone->netns_path = netns_path;
+  zone->record.netns_path = netns_path;
+  zone->record.hostname = hostname;
   Zone work = *zone;
   {
     std::lock_guard lock(mu_);
@@ -1184,16 +1196,27 @@ absl::Status ZoneManager::Recover() {
     }
     if (state == ZoneState::kStopped) {
       if (rec.state_reason == kDaemonStopped) {
-        // Stopped by a clean daemon stop: bring it back.
+        // Stopped by a clean daemon stop: bring it back, in the network namespace it joined
+        // (a pod's) when that is still there; without it, it stays stopped and says why (a
+        // namespace of its own would cut it off from its pod).
         Zone work = *zone;
         work.state = ZoneState::kCreating;
-        auto up = Bringup(work);
+        work.netns_path = rec.netns_path;
+        absl::Status up = CheckNetworkNamespace(rec.netns_path);
+        if (!up.ok()) {
+          up = absl::FailedPreconditionError(
+              StrCat("the network namespace it joined is gone (", up.message(),
+                     "); delete the zone (for a pod: remove the pod)"));
+        } else {
+          up = Bringup(work);
+        }
         if (up.ok()) {
           zone->record.shim_pid = work.record.shim_pid;
           zone->cgroup = work.cgroup;
           zone->limits = work.limits;
           zone->address = work.address;
           zone->userns_first = work.userns_first;
+          zone->netns_path = work.netns_path;
           std::lock_guard lock(mu_);
           auto* z = zone.get();
           zones_[rec.name] = std::move(zone);
@@ -1213,6 +1236,7 @@ absl::Status ZoneManager::Recover() {
     // Ready, Running or Paused: is its shim still there?
     auto hello = ShimClient(config_.ShimSocket(rec.id)).Hello();
     if (hello.ok() && hello->zone_id == rec.id) {
+      zone->netns_path = rec.netns_path;  // the live shim is still in it
       auto limits = cgroup::ApplyLimits(zone->cgroup, LimitsOf(zone->policy));
       if (limits.ok()) zone->limits = *limits;
       zone->record.shim_pid = hello->pid;

@@ -63,6 +63,7 @@ struct ZoneView {
   uint32_t userns_first = 0;  // host id of the zone's uid/gid 0 (65536 ids); 0: host ids
   std::string userns;         // what the zone's ids are, for people ("uid/gid 0-65535 -> ...")
   std::string netns_path;     // the network namespace it joined; "": its own
+  std::string hostname;       // what its tasks see as the hostname
 };
 
 struct ZoneStatsView {
@@ -102,11 +103,13 @@ class ZoneManager {
   // `policy_toml` "" = the daemon's default policy. `warnings` receives the policy's warnings
   // (rules that cannot apply; ParsePolicy), which are also published as events of the zone.
   // `netns_path` "": the zone makes its own network namespace; else the zone's tasks share
-  // that existing one (a pod's; policy network.mode must be "isolated").
+  // that existing one (a pod's; policy network.mode must be "isolated"). `hostname` "": derived
+  // from the name (ZoneHostname); else the UTS hostname its tasks see (one RFC 1123 label).
   absl::StatusOr<ZoneView> Create(const std::string& name, const std::string& zone_type,
                                   const std::string& policy_toml, bool temporary = false,
                                   std::vector<std::string>* warnings = nullptr,
-                                  const std::string& netns_path = "");
+                                  const std::string& netns_path = "",
+                                  const std::string& hostname = "");
 
   // The warm pool (pool/warm_pool.h). A pooled zone is a temporary zone made ahead of any
   // request (cgroups, limits, BPF, shim, network), invisible to the API (List, Get, Delete,
@@ -182,8 +185,9 @@ class ZoneManager {
     bool pooled = false;        // in the warm pool, not yet claimed: invisible to the API
     bool retiring = false;      // its one task ended; its deletion is queued (no new task)
     uint32_t userns_first = 0;  // its user namespace's block of host ids; 0: host ids
-    // The network namespace it joined (a pod's); "": its own. Not in the store: a zone
-    // restarted by a new rauhad gets a namespace of its own.
+    // The network namespace it joined (a pod's); "": its own. The store keeps the path
+    // (record.netns_path): a zone a new rauhad brings back joins it again if it is still a
+    // network namespace, else stays stopped saying so.
     std::string netns_path;
   };
 
@@ -224,7 +228,8 @@ class ZoneManager {
   absl::StatusOr<ZoneView> CreateZone(const std::string& name, const std::string& zone_type,
                                       const std::string& policy_toml, bool temporary,
                                       std::vector<std::string>* warnings, bool pooled,
-                                      const std::string& netns_path = "");
+                                      const std::string& netns_path = "",
+                                      const std::string& hostname = "");
   absl::Status DeleteZone(const std::string& name, bool force, bool include_pooled);
 
   DaemonConfig config_;

@@ -54,6 +54,7 @@ void FillZoneInfo(const ZoneView& v, zpb::ZoneInfo* info) {
   }
   info->set_userns(v.userns);
   info->set_network_namespace(v.netns_path);
+  info->set_hostname(v.hostname);
 }
 
 void FillControl(const ControlLayer& c, zpb::ControlStatus* out) {
@@ -113,7 +114,7 @@ absl::Status ZoneServiceImpl::CreateZone(const CallControl& call, const zpb::Cre
   if (!slot.ok()) return slot.status();
   std::vector<std::string> warnings;
   auto view = zones_->Create(req.name(), req.zone_type(), req.policy_toml(), false, &warnings,
-                             req.network_namespace());
+                             req.network_namespace(), req.hostname());
   if (!view.ok()) return view.status();
   resp->set_zone_id(view->id);
   resp->set_name(view->name);

@@ -18,7 +18,9 @@ CREATE TABLE IF NOT EXISTS zones (
   policy_toml TEXT NOT NULL,
   created_at TEXT NOT NULL,
   shim_pid INTEGER NOT NULL DEFAULT 0,
-  temporary INTEGER NOT NULL DEFAULT 0
+  temporary INTEGER NOT NULL DEFAULT 0,
+  netns_path TEXT NOT NULL DEFAULT '',
+  hostname TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS tasks (
   id TEXT PRIMARY KEY,
@@ -62,6 +64,17 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
     if (!status.ok())
       return absl::UnavailableError(StrCat("database ", path, ": ", status.message()));
   }
+  // A database made by an older rauhad: the zones' columns added since.
+  for (const char* column : {"netns_path", "hostname"}) {
+    auto has = store->HasColumn("zones", column);
+    if (!has.ok())
+      return absl::UnavailableError(StrCat("database ", path, ": ", has.status().message()));
+    if (*has) continue;
+    std::string sql = StrCat("ALTER TABLE zones ADD COLUMN ", column, " TEXT NOT NULL DEFAULT '';");
+    if (auto status = store->Exec(sql.c_str()); !status.ok()) {
+      return absl::UnavailableError(StrCat("database ", path, ": ", status.message()));
+    }
+  }
   return store;
 }
 
@@ -77,11 +90,23 @@ absl::Status Store::Exec(const char* sql) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<bool> Store::HasColumn(const std::string& table, const std::string& column) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, StrCat("SELECT name FROM pragma_table_info('", table, "')").c_str());
+  if (auto st = s.prepared(); !st.ok()) return st;
+  bool found = false;
+  int rc;
+  while ((rc = s.Step()) == SQLITE_ROW) found = found || s.Text(0) == column;
+  if (auto st = s.Done(rc); !st.ok()) return st;
+  return found;
+}
+
 absl::Status Store::PutZone(const ZoneRecord& z) {
   std::lock_guard lock(mu_);
   Stmt s(db_,
          "INSERT OR REPLACE INTO zones (id, name, zone_type, state, state_reason, policy_toml, "
-         "created_at, shim_pid, temporary) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+         "created_at, shim_pid, temporary, netns_path, hostname) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+         "?7, ?8, ?9, ?10, ?11)");
   if (auto st = s.prepared(); !st.ok()) return st;
   s.Bind(1, z.id);
   s.Bind(2, z.name);
@@ -92,6 +117,8 @@ absl::Status Store::PutZone(const ZoneRecord& z) {
   s.Bind(7, z.created_at);
   s.Bind(8, z.shim_pid);
   s.Bind(9, int64_t{z.temporary});
+  s.Bind(10, z.netns_path);
+  s.Bind(11, z.hostname);
   return s.Done(s.Step());
 }
 
@@ -107,7 +134,7 @@ absl::StatusOr<std::vector<ZoneRecord>> Store::ListZones() {
   std::lock_guard lock(mu_);
   Stmt s(db_,
          "SELECT id, name, zone_type, state, state_reason, policy_toml, created_at, shim_pid, "
-         "temporary FROM zones ORDER BY created_at, name");
+         "temporary, netns_path, hostname FROM zones ORDER BY created_at, name");
   if (auto st = s.prepared(); !st.ok()) return st;
   std::vector<ZoneRecord> out;
   int rc;
@@ -122,6 +149,8 @@ absl::StatusOr<std::vector<ZoneRecord>> Store::ListZones() {
     z.created_at = s.Text(6);
     z.shim_pid = s.Int(7);
     z.temporary = s.Int(8) != 0;
+    z.netns_path = s.Text(9);
+    z.hostname = s.Text(10);
     out.push_back(std::move(z));
   }
   if (auto st = s.Done(rc); !st.ok()) return st;

@@ -27,6 +27,10 @@ struct ZoneRecord {
   std::string created_at;   // RFC 3339
   int64_t shim_pid = 0;
   bool temporary = false;  // created by RunSandbox for one task
+  // The network namespace it was asked to join (a pod's, CreateZoneRequest.network_namespace):
+  // a zone brought back by a new rauhad joins it again while it is still there. "": its own.
+  std::string netns_path;
+  std::string hostname;  // CreateZoneRequest.hostname; "": derived from the name
 };
 
 struct TaskRecord {
@@ -119,6 +123,7 @@ class Store {
  private:
   explicit Store(sqlite3* db) : db_(db) {}
   absl::Status Exec(const char* sql);
+  absl::StatusOr<bool> HasColumn(const std::string& table, const std::string& column);
   std::mutex mu_;
   sqlite3* db_;
 };

@@ -44,14 +44,25 @@ class ZoneNetnsTest : public DaemonTest {
   }
 
   grpc::Status Create(const std::string& name, const std::string& netns,
-                      const std::string& policy = "") {
+                      const std::string& policy = "", const std::string& hostname = "") {
     zv::CreateZoneRequest req;
     req.set_name(name);
     req.set_network_namespace(netns);
     req.set_policy_toml(policy);
+    req.set_hostname(hostname);
     zv::CreateZoneResponse resp;
     grpc::ClientContext ctx;
     return daemon_->Zones()->CreateZone(&ctx, req, &resp);
+  }
+
+  zv::ZoneInfo Get(const std::string& name) {
+    zv::GetZoneRequest get;
+    get.set_name(name);
+    zv::GetZoneResponse got;
+    grpc::ClientContext ctx;
+    grpc::Status s = daemon_->Zones()->GetZone(&ctx, get, &got);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return got.zone();
   }
 
   int ZoneCount() {
@@ -123,6 +134,51 @@ TEST_F(ZoneNetnsTest, BadNamespacesAreRefusedAndChangeNothing) {
   auto host = Create("bad4", path_, privileged);
   EXPECT_EQ(host.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_NE(host.error_message().find("isolated"), std::string::npos) << host.error_message();
+  EXPECT_EQ(ZoneCount(), 0);
+}
+
+// The joined namespace's path and the hostname are in the zone's record: a clean rauhad restart
+// brings the zone back in that namespace (its shim and tasks in it, the same hostname); once
+// the namespace is gone, the zone stays stopped and says why, and can be deleted.
+TEST_F(ZoneNetnsTest, CleanRestartRejoinsTheNamespaceOrSaysItIsGone) {
+  ASSERT_TRUE(Create("pod1", path_, "", "pod-one").ok());
+  daemon_->Stop();
+  daemon_->Start();
+  zv::ZoneInfo z = Get("pod1");
+  EXPECT_EQ(z.state(), "Ready") << z.state_reason();
+  EXPECT_EQ(z.network_namespace(), path_);
+  EXPECT_EQ(z.hostname(), "pod-one");
+  struct stat shim_ns;
+  ASSERT_EQ(::stat(("/proc/" + std::to_string(z.shim_pid()) + "/ns/net").c_str(), &shim_ns), 0);
+  EXPECT_EQ(shim_ns.st_ino, inode_);
+  rauha::sandbox::v1::RunSandboxRequest req;
+  req.set_name("pod1");
+  auto r = Run({"/bin/sh", "-c", "readlink /proc/self/ns/net; hostname"}, req);
+  EXPECT_EQ(r.status(), "succeeded") << r.DebugString();
+  EXPECT_EQ(r.stdout(), "net:[" + std::to_string(inode_) + "]\npod-one\n") << r.DebugString();
+
+  // Stopped again, and the namespace goes with the last holder (the test's fd).
+  daemon_->Stop();
+  netns_.reset();
+  daemon_->Start();
+  z = Get("pod1");
+  EXPECT_EQ(z.state(), "Stopped");
+  EXPECT_NE(z.state_reason().find("the network namespace it joined is gone"), std::string::npos)
+      << z.state_reason();
+  EXPECT_NE(z.state_reason().find(path_), std::string::npos) << z.state_reason();
+  EXPECT_EQ(z.shim_pid(), 0u);
+  zv::DeleteZoneRequest del;
+  del.set_name("pod1");
+  zv::DeleteZoneResponse resp;
+  grpc::ClientContext ctx;
+  EXPECT_TRUE(daemon_->Zones()->DeleteZone(&ctx, del, &resp).ok());
+  EXPECT_EQ(ZoneCount(), 0);
+}
+
+TEST_F(ZoneNetnsTest, HostnameMustBeALabel) {
+  auto bad = Create("badhost", "", "", "not_a_label");
+  EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(bad.error_message().find("not_a_label"), std::string::npos) << bad.error_message();
   EXPECT_EQ(ZoneCount(), 0);
 }
 
