@@ -102,7 +102,8 @@ bool Containerd::Start(std::string* error) {
       << (cri_ ? CriConfig(cri_setup_) : "");
   pid_ = ::fork();
   if (pid_ == 0) {
-    int log = ::open((dir_ + "/containerd.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    // Appended: a restarted containerd's log follows the first one's.
+    int log = ::open((dir_ + "/containerd.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
     ::dup2(log, 1);
     ::dup2(log, 2);
     if (cri_) {
@@ -158,6 +159,17 @@ void Containerd::Stop() {
     }
     fs::remove(*it, ec);
   }
+}
+
+bool Containerd::Restart(std::string* error) {
+  if (pid_ <= 0) {
+    *error = "containerd is not running";
+    return false;
+  }
+  ::kill(pid_, SIGTERM);
+  ::waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+  return Start(error);
 }
 
 int Containerd::Ctr(const std::string& args, std::string* output) const {

@@ -37,6 +37,9 @@ class Containerd {
   // Starts containerd and waits (20 s at most) until `ctr version` answers.
   bool Start(std::string* error);
   void Stop();
+  // Stops containerd (SIGTERM to the pid this fixture started; its shims live on) and starts
+  // it again with the same config, as a node's containerd restarts.
+  bool Restart(std::string* error);
 
   // Runs `ctr -a <socket> <args>` (args as one shell string); returns its exit status and
   // its stdout and stderr (interleaved) in *output.
