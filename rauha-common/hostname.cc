@@ -25,6 +25,19 @@ std::string Hash8(std::string_view s) {
 
 }  // namespace
 
+bool IsHostname(std::string_view s) {
+  if (s.empty() || s.size() > kMaxHostname) return false;
+  size_t start = 0;
+  while (true) {
+    size_t dot = s.find('.', start);
+    if (!IsHostnameLabel(s.substr(start, dot == std::string_view::npos ? dot : dot - start))) {
+      return false;
+    }
+    if (dot == std::string_view::npos) return true;
+    start = dot + 1;
+  }
+}
+
 bool IsHostnameLabel(std::string_view s) {
   if (s.empty() || s.size() > kMaxHostnameLabel || s.front() == '-' || s.back() == '-') {
     return false;

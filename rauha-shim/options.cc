@@ -74,10 +74,11 @@ absl::StatusOr<Options> ParseOptions(int argc, char** argv) {
       }
       o.netns_path = value;
     } else if (name == "--hostname") {
-      if (!IsHostnameLabel(value)) {
+      if (!IsHostname(value)) {
         return absl::InvalidArgumentError(
-            StrCat("--hostname must be 1-63 of [A-Za-z0-9-], not starting or ending with '-', "
-                   "not \"", value, "\""));
+            StrCat("--hostname must be labels of 1-63 [A-Za-z0-9-] joined by '.', 64 bytes at "
+                   "most, not \"",
+                   value, "\""));
       }
       o.hostname = value;
     } else if (name == "--userns") {

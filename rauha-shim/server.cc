@@ -219,8 +219,7 @@ Server::Server(const Options& options, UniqueFd listener, UniqueFd signals, Uniq
       signals_(std::move(signals)),
       userns_(std::move(userns)) {
   zone_.state_dir = options.state_dir;
-  zone_.hostname =
-      options.hostname.empty() ? ZoneHostname(options.zone_name) : options.hostname;
+  zone_.hostname = options.hostname.empty() ? ZoneHostname(options.zone_name) : options.hostname;
   zone_.isolated_network = options.isolated_network;
   if (userns_) {
     zone_.userns_fd = userns_.get();

@@ -603,8 +603,8 @@ absl::StatusOr<ZoneView> ZoneManager::Create(const std::string& name, const std:
                                              std::vector<std::string>* warnings,
                                              const std::string& netns_path,
                                              const std::string& hostname) {
-  return CreateZone(name, zone_type, policy_toml, temporary, warnings, /*pooled=*/false,
-                    netns_path, hostname);
+  return CreateZone(name, zone_type, policy_toml, temporary, warnings, /*pooled=*/false, netns_path,
+                    hostname);
 }
 
 absl::StatusOr<std::string> ZoneManager::PoolKey(const std::string& policy_toml) {
@@ -655,10 +655,11 @@ absl::StatusOr<ZoneView> ZoneManager::CreateZone(const std::string& name,
                                                  const std::string& hostname) {
   RAUHA_RETURN_IF_ERROR(ValidateZoneName(name));
   RAUHA_RETURN_IF_ERROR(CheckNetworkNamespace(netns_path));
-  if (!hostname.empty() && !IsHostnameLabel(hostname)) {
+  if (!hostname.empty() && !IsHostname(hostname)) {
     return absl::InvalidArgumentError(
         StrCat("hostname \"", hostname,
-               "\" is not a hostname: 1-63 of [A-Za-z0-9-], not starting or ending with '-'"));
+               "\" is not a hostname: labels of 1-63 [A-Za-z0-9-] (not starting or ending with "
+               "'-') joined by '.', 64 bytes at most"));
   }
   std::vector<std::string> policy_warnings;
   RAUHA_ASSIGN_OR_RETURN(policy::Policy pol, ResolvePolicy(policy_toml, &policy_warnings));

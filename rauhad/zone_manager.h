@@ -104,7 +104,7 @@ class ZoneManager {
   // (rules that cannot apply; ParsePolicy), which are also published as events of the zone.
   // `netns_path` "": the zone makes its own network namespace; else the zone's tasks share
   // that existing one (a pod's; policy network.mode must be "isolated"). `hostname` "": derived
-  // from the name (ZoneHostname); else the UTS hostname its tasks see (one RFC 1123 label).
+  // from the name (ZoneHostname); else the UTS hostname its tasks see (IsHostname).
   absl::StatusOr<ZoneView> Create(const std::string& name, const std::string& zone_type,
                                   const std::string& policy_toml, bool temporary = false,
                                   std::vector<std::string>* warnings = nullptr,

@@ -175,7 +175,7 @@ TEST_F(ZoneNetnsTest, CleanRestartRejoinsTheNamespaceOrSaysItIsGone) {
   EXPECT_EQ(ZoneCount(), 0);
 }
 
-TEST_F(ZoneNetnsTest, HostnameMustBeALabel) {
+TEST_F(ZoneNetnsTest, BadHostnameIsRefusedAndChangesNothing) {
   auto bad = Create("badhost", "", "", "not_a_label");
   EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_NE(bad.error_message().find("not_a_label"), std::string::npos) << bad.error_message();

@@ -42,3 +42,23 @@ TEST(ZoneHostnameTest, OtherNamesGetADerivedLabelNeverACut) {
 
 }  // namespace
 }  // namespace rauha
+
+namespace rauha {
+namespace {
+
+TEST(IsHostname, LabelsJoinedByDotsUpToTheKernelsLimit) {
+  EXPECT_TRUE(IsHostname("pod-1"));
+  EXPECT_TRUE(IsHostname("node1.example.com"));
+  EXPECT_TRUE(IsHostname(std::string(63, 'a')));
+  EXPECT_TRUE(IsHostname(std::string(32, 'a') + "." + std::string(31, 'b')));
+  EXPECT_FALSE(IsHostname(std::string(32, 'a') + "." + std::string(32, 'b')));  // 65 bytes
+  EXPECT_FALSE(IsHostname(""));
+  EXPECT_FALSE(IsHostname("a..b"));
+  EXPECT_FALSE(IsHostname(".a"));
+  EXPECT_FALSE(IsHostname("a."));
+  EXPECT_FALSE(IsHostname("not_a_label"));
+  EXPECT_FALSE(IsHostname("-a.b"));
+}
+
+}  // namespace
+}  // namespace rauha
