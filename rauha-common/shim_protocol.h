@@ -34,6 +34,8 @@
 // the same connection. Such a streamer is paced: its output frames are never dropped; while
 // more than the backlog is unsent to it the shim stops reading the task's output, so the
 // workload blocks on its full pipe (or terminal) until the connection drains or closes.
+// A "wait" with "stream" and "paced": true makes its connection such a paced streamer from
+// then on (what was read before comes first with "replay", up to the kept output).
 //
 // The shim keeps finished tasks' results until "forget", so rauhad can collect them after
 // it restarts.

@@ -494,6 +494,12 @@ void Server::HandleRequest(uint64_t conn, const json& request) {
           t.streamers.pop_back();
         }
         t.streamers.push_back(conn);
+        // "paced" (with "stream"): from now on this connection paces the task's output as a
+        // "start" with "stream" does (rauhad watching a container again after its restart).
+        auto paced = params->find("paced");
+        if (paced != params->end() && paced->is_boolean() && paced->get<bool>()) {
+          t.paced.push_back(conn);
+        }
       }
     }
   } else if (method == "kill") {

@@ -270,10 +270,11 @@ absl::StatusOr<shim::TaskResult> ShimClient::Wait(
 
 absl::StatusOr<shim::TaskResult> ShimClient::WaitStreaming(
     const std::string& task_id, const std::function<void(bool, std::string_view)>& on_output,
-    const std::function<bool()>& cancelled) const {
-  RAUHA_ASSIGN_OR_RETURN(
-      nlohmann::json r, Call("wait", {{"task_id", task_id}, {"stream", true}, {"replay", true}}, -1,
-                             cancelled, nullptr, OutputFrames(on_output)));
+    const std::function<bool()>& cancelled, bool paced) const {
+  nlohmann::json params = {{"task_id", task_id}, {"stream", true}, {"replay", true}};
+  if (paced) params["paced"] = true;
+  RAUHA_ASSIGN_OR_RETURN(nlohmann::json r, Call("wait", std::move(params), -1, cancelled, nullptr,
+                                                OutputFrames(on_output)));
   return shim::TaskResultFromJson(r);
 }
 

@@ -78,9 +78,11 @@ class ShimClient {
   // Wait that also gets the task's output as the shim reads it: first what the shim kept of it
   // so far (up to the task's output_limit per stream), then everything as it comes;
   // `on_output` (is_stderr, bytes) runs on the calling thread. No bound but `cancelled`.
+  // `paced`: from now on a caller that reads slowly holds the task back (the shim stops
+  // reading its output) instead of missing output; a shim that predates it ignores it.
   absl::StatusOr<shim::TaskResult> WaitStreaming(
       const std::string& task_id, const std::function<void(bool, std::string_view)>& on_output,
-      const std::function<bool()>& cancelled = nullptr) const;
+      const std::function<bool()>& cancelled = nullptr, bool paced = false) const;
   // Input for a task started with stdin_pipe or tty; `eof` closes a pipe after it.
   absl::Status Stdin(const std::string& task_id, std::string_view data, bool eof,
                      int timeout_ms = 10000) const;

@@ -441,8 +441,9 @@ void ContainerManager::Watch(const std::string& id, const std::string& shim_sock
     hub->Publish(is_stderr, data, stopping);  // waits while an attached client is behind
     changes->Bump();  // the shim wrote the log before it sent us these bytes
   };
+  // Started by an earlier rauhad: this wait paces it from now on.
   auto result = paced ? paced->Wait(id, on_output, nullptr, stopping)
-                      : shim.WaitStreaming(id, on_output, stopping);
+                      : shim.WaitStreaming(id, on_output, stopping, /*paced=*/true);
   if (paced) paced->Close();  // the task no longer waits for this connection
   if (!result.ok() && shutting_down_) {
     // rauhad stops, the container does not: the next rauhad watches it again.

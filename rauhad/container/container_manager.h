@@ -213,9 +213,9 @@ class ContainerManager {
   std::string DirOf(const std::string& id) const;
   ContainerView ViewOf(const Container& c);
   absl::Status Persist(const Container& c);  // logs nothing; the caller decides
-  // Watches the running container's process until it ends, then records its exit. `paced`:
-  // the stream it was started on (its output paced by the attached clients); null after a
-  // restart of rauhad (a wait of its own, which the shim does not pace).
+  // Watches the running container's process until it ends, then records its exit, its
+  // output paced by the attached clients. `paced`: the stream it was started on; null after a
+  // restart of rauhad (a paced wait of its own).
   void Watch(const std::string& id, const std::string& shim_socket,
              std::shared_ptr<ShimTaskStream> paced);
   void RecordExit(const std::string& id, std::optional<int> exit_code, const std::string& why);

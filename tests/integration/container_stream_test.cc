@@ -41,10 +41,10 @@ std::unique_ptr<cpb::ContainerService::Stub> SlowClient(const std::string& socke
       grpc::CreateCustomChannel("unix:" + socket, grpc::InsecureChannelCredentials(), args));
 }
 
-// The slow reader: nothing for a while after the first message (long enough for an unpaced
+// The slow reader: nothing for `stall` after the first message (long enough for an unpaced
 // process to have written all of it), then a pause every message.
-void ReadSlowly(int* messages) {
-  if (*messages == 1) std::this_thread::sleep_for(1500ms);
+void ReadSlowly(int* messages, std::chrono::milliseconds stall = 1500ms) {
+  if (*messages == 1) std::this_thread::sleep_for(stall);
   if (*messages % 4 == 0) std::this_thread::sleep_for(5ms);
   ++*messages;
 }
@@ -111,6 +111,56 @@ TEST_F(ContainerTest, SlowAttachGetsEveryByteInOrder) {
   EXPECT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(code, 0);
   const std::string want = Seq(kLines);
+  EXPECT_TRUE(out == want) << FirstDifference(out, want);
+  WaitForState(id, "Stopped");
+  ASSERT_TRUE(Delete(id, false).ok());
+  ExpectGone(id);
+}
+
+// A container that outlived rauhad is watched again by the next one, paced all the same: its
+// output (60 MiB) starts only once the new rauhad watches it and a slow client is attached
+// (which stalls 6 s: an unpaced watch lost output from 5 MiB on).
+TEST_F(ContainerTest, SlowAttachAfterARauhadRestartGetsEveryByteInOrder) {
+  std::string id;
+  ASSERT_TRUE(Create({"/bin/busybox", "sh", "-c",
+                      "while ! /bin/busybox test -e /tmp/go; do /bin/busybox sleep 0.05; done; "
+                      "exec /bin/busybox seq 1 8000000"},
+                     &id)
+                  .ok());
+  ASSERT_TRUE(Start(id).ok());
+  WaitForState(id, "Running");
+  daemon_->Kill9();
+  daemon_->Start();
+  containers_ = cpb::ContainerService::NewStub(daemon_->Channel());
+  ASSERT_EQ(WaitForState(id, "Running").state(), "Running");
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 180s);
+  auto client = SlowClient(daemon_->socket());
+  auto stream = client->Attach(&ctx);
+  cpb::AttachRequest start;
+  start.mutable_start()->set_container_id(id);
+  ASSERT_TRUE(stream->Write(start));
+  cpb::AttachResponse r;
+  ASSERT_TRUE(stream->Read(&r));  // attached: now let it write
+  cpb::ExecInContainerResponse go;
+  ASSERT_TRUE(Exec(id, {"/bin/busybox", "touch", "/tmp/go"}, &go).ok());
+  ASSERT_EQ(go.exit_code(), 0) << go.stderr();
+  std::string out;
+  std::optional<int> code;
+  int messages = 1;
+  while (stream->Read(&r)) {
+    if (r.has_exit_code()) {
+      code = r.exit_code();
+      break;
+    }
+    out += r.stdout_data();
+    ReadSlowly(&messages, 6000ms);
+  }
+  stream->WritesDone();
+  grpc::Status s = stream->Finish();
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(code, 0);
+  const std::string want = Seq(8000000);
   EXPECT_TRUE(out == want) << FirstDifference(out, want);
   WaitForState(id, "Stopped");
   ASSERT_TRUE(Delete(id, false).ok());
