@@ -201,6 +201,52 @@ int RunDelete(const Cli& cli, const ZoneName& name, bool force, bool json) {
   });
 }
 
+Json EgressJson(const zv1::EgressStats& e) {
+  Json j = {{"proxy", e.proxy()}, {"nftables", e.nftables()}};
+  if (e.proxy()) {
+    j["connections_open"] = e.connections_open();
+    j["connections_total"] = e.connections_total();
+    j["connections_refused"] = e.connections_refused();
+    j["bytes_up"] = e.bytes_up();
+    j["bytes_down"] = e.bytes_down();
+    j["bytes_max"] = e.bytes_max();
+    j["budget_closed"] = e.budget_closed();
+    j["secrets_injected"] = e.secrets_injected();
+    j["secret_misuses"] = e.secret_misuses();
+  }
+  if (e.nftables()) {
+    j["dropped_egress"] = e.dropped_egress();
+    j["dropped_zone"] = e.dropped_zone();
+    j["dropped_ingress"] = e.dropped_ingress();
+  }
+  return j;
+}
+
+// The egress part of `zone stats`: only what the zone has (a proxy, nftables chains).
+void AddEgressRows(const zv1::EgressStats& e,
+                   std::vector<std::pair<std::string, std::string>>& rows) {
+  if (e.proxy()) {
+    rows.push_back(
+        {"proxy connections", rauha::StrCat(e.connections_open(), " open, ", e.connections_total(),
+                                            " in all, ", e.connections_refused(), " refused")});
+    rows.push_back({"proxy bytes", rauha::StrCat(HumanBytes(e.bytes_up()), " up, ",
+                                                 HumanBytes(e.bytes_down()), " down")});
+    rows.push_back(
+        {"proxy budget", e.bytes_max() == 0
+                             ? std::string("none")
+                             : rauha::StrCat(HumanBytes(e.bytes_max()), " (",
+                                             HumanBytes(e.bytes_up() + e.bytes_down()), " used, ",
+                                             e.budget_closed(), " connections closed by it)")});
+    rows.push_back({"secrets", rauha::StrCat(e.secrets_injected(), " injected, ",
+                                             e.secret_misuses(), " misuses")});
+  }
+  if (e.nftables()) {
+    rows.push_back(
+        {"packets dropped", rauha::StrCat(e.dropped_egress(), " egress, ", e.dropped_zone(),
+                                          " to zones, ", e.dropped_ingress(), " ingress")});
+  }
+}
+
 int RunStats(const Cli& cli, const ZoneName& name, bool json) {
   return WithZone(cli, name, [&](ZoneService::Stub& stub, const std::string& zone) {
     zv1::ZoneStatsRequest req;
@@ -223,12 +269,13 @@ int RunStats(const Cli& cli, const ZoneName& name, bool json) {
           {"memory_peak_bytes", r.memory_peak_bytes()},
           {"cpu_usage_ns", r.cpu_usage_ns()},
           {"oom_kills", r.oom_kills()},
+          {"egress", EgressJson(r.egress())},
       });
       return 0;
     }
     char cpu[32];
     std::snprintf(cpu, sizeof(cpu), "%.1f%%", r.cpu_usage_percent());
-    std::cout << KeyValues({
+    std::vector<std::pair<std::string, std::string>> rows = {
         {"zone", zone},
         {"id", r.zone_id()},
         {"containers", std::to_string(r.container_count())},
@@ -243,7 +290,9 @@ int RunStats(const Cli& cli, const ZoneName& name, bool json) {
                        r.pids_max() == 0 ? std::string("none") : std::to_string(r.pids_max()))},
         {"network rx", HumanBytes(r.network_rx_bytes())},
         {"network tx", HumanBytes(r.network_tx_bytes())},
-    });
+    };
+    AddEgressRows(r.egress(), rows);
+    std::cout << KeyValues(rows);
     return 0;
   });
 }
@@ -366,7 +415,9 @@ void AddZoneCommands(CLI::App& app, Cli& cli) {
   };
   {
     auto a = std::make_shared<NameJson>();
-    CLI::App* cmd = zone->add_subcommand("stats", "Resource usage of a zone");
+    CLI::App* cmd = zone->add_subcommand(
+        "stats",
+        "Resource usage of a zone, and its egress: proxy connections and bytes, packets dropped");
     a->name.Register(cmd);
     cmd->add_flag("--json", a->json, "Print the statistics as a JSON object");
     cmd->callback([&cli, a] { cli.exit_code = RunStats(cli, a->name, a->json); });

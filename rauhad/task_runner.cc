@@ -184,6 +184,8 @@ void AddEnforcementEvents(pb::SandboxResult& result, ZoneManager* zones, const Z
     FillSummary(result.add_enforcement_events(), zones, zone, ev);
     // A secret's placeholder sent where it may not go: said among the task's events too.
     if (ev.action == "secret_misuse") AddEvent(result, ev.time_ns, "secret_misuse", ev.message);
+    // The zone's egress byte budget spent: its proxy connections were cut.
+    if (ev.action == "egress_budget") AddEvent(result, ev.time_ns, "egress_budget", ev.message);
   }
   result.set_enforcement_events_lost(lost);
 }

@@ -550,7 +550,9 @@ absl::Status ZoneManager::AttachProxy(const store::ZoneRecord& record, const pol
   if (!proxy_ || pol.network.mode == policy::NetworkMode::kHost) return absl::OkStatus();
   auto st = proxy_->SetZone(record.id, record.name, static_cast<pid_t>(record.shim_pid),
                             pol.network.allowed_hosts, pol.secrets);
-  return st.ok() ? st : Annotate(st, "giving the zone its egress proxy listener");
+  if (!st.ok()) return Annotate(st, "giving the zone its egress proxy listener");
+  proxy_->SetByteBudget(record.id, pol.network.egress_bytes_max);
+  return absl::OkStatus();
 }
 
 void ZoneManager::Teardown(const store::ZoneRecord& record, const cgroup::ZoneCgroup& cg) {
@@ -951,6 +953,8 @@ absl::StatusOr<ZoneStatsView> ZoneManager::Stats(const std::string& name) {
   }
   RAUHA_ASSIGN_OR_RETURN(out.cgroup, cgroup::ReadStats(cg));
   ReadNetDev(shim_pid, &out.network_rx_bytes, &out.network_tx_bytes);
+  if (proxy_) out.proxy = proxy_->Stats(out.zone_id);
+  if (network_) out.drops = network_->DropCountsOf(out.zone_id);
   auto now = std::chrono::steady_clock::now();
   std::lock_guard lock(mu_);
   if (Zone* z = FindLocked(name)) {

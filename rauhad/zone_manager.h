@@ -73,6 +73,8 @@ struct ZoneStatsView {
   uint64_t network_rx_bytes = 0;
   uint64_t network_tx_bytes = 0;
   uint32_t running_tasks = 0;
+  std::optional<egress::ProxyZoneStats> proxy;  // nullopt: no egress proxy listener
+  std::optional<net::DropCounts> drops;         // nullopt: no nftables chains
 };
 
 struct IsolationCheckView {

@@ -118,6 +118,11 @@ std::string ToCanonicalToml(const Policy& p) {
     for (const auto& h : p.network.allowed_hosts) hosts.push_back(h.text);
     Line(out, "allowed_hosts", Strings(hosts));
   }
+  if (p.network.egress_bytes_max) {
+    const std::string& text = p.network.egress_bytes_max_text;
+    Line(out, "egress_bytes_max",
+         Quote(text.empty() || text == "max" ? StrCat(*p.network.egress_bytes_max) : text));
+  }
 
   out += "\n[filesystem]\n";
   if (!p.filesystem.root.empty()) Line(out, "root", Quote(p.filesystem.root));

@@ -10,7 +10,8 @@ namespace {
 
 constexpr std::string_view kHostRuleForm =
     "write a host name with an optional port, e.g. \"pypi.org:443\", \"*.githubusercontent.com\" "
-    "(any name below it) or \"api.example.com\" (no port = 80 and 443)";
+    "(any name below it) or \"api.example.com\" (no port = 80 and 443); an address is "
+    "\"10.0.0.1:80\" or, in brackets, \"[2001:db8::1]:443\"";
 
 bool IsLabelChar(char c) {
   return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
@@ -24,15 +25,39 @@ absl::StatusOr<HostRule> ParseHostRule(std::string_view text) {
   };
   HostRule r;
   std::string_view name = text;
-  if (size_t colon = text.rfind(':'); colon != std::string_view::npos) {
-    std::string_view port = text.substr(colon + 1);
-    name = text.substr(0, colon);
+  // "[2001:db8::1]:443": an IPv6 address, in brackets as in a URL (RFC 3986).
+  std::string_view after_host = text;
+  bool v6 = !text.empty() && text.front() == '[';
+  if (v6) {
+    size_t close = text.find(']');
+    if (close == std::string_view::npos) return fail("has '[' without ']'");
+    name = text.substr(1, close - 1);
+    after_host = text.substr(close + 1);
+    if (!after_host.empty() && after_host.front() != ':') return fail("has text after ']'");
+  } else if (std::count(text.begin(), text.end(), ':') > 1) {
+    return fail("looks like an IPv6 address without brackets");
+  }
+  if (size_t colon = after_host.rfind(':'); colon != std::string_view::npos) {
+    std::string_view port = after_host.substr(colon + 1);
+    if (!v6) name = text.substr(0, colon);
     if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != port.npos)
       return fail("has a port that is not a number from 1 to 65535");
     uint32_t v = 0;
     for (char c : port) v = v * 10 + static_cast<uint32_t>(c - '0');
     if (v == 0 || v > 65535) return fail("has a port that is not a number from 1 to 65535");
     r.port = static_cast<uint16_t>(v);
+  }
+  if (v6) {
+    std::string z(name);
+    in6_addr a6{};
+    char canonical[INET6_ADDRSTRLEN];
+    if (z.size() >= INET6_ADDRSTRLEN || ::inet_pton(AF_INET6, z.c_str(), &a6) != 1 ||
+        !::inet_ntop(AF_INET6, &a6, canonical, sizeof(canonical))) {
+      return fail("has brackets that do not hold an IPv6 address");
+    }
+    r.host = canonical;
+    r.text = StrCat("[", r.host, "]", r.port ? StrCat(":", r.port) : std::string());
+    return r;
   }
   if (name.substr(0, 2) == "*.") {
     r.wildcard = true;

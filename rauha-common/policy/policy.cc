@@ -156,7 +156,8 @@ class Parser {
            [this](auto& n, auto f) { return Rules(n, f, policy_.network.allowed_egress); }},
           {"allowed_ingress",
            [this](auto& n, auto f) { return Rules(n, f, policy_.network.allowed_ingress); }},
-          {"allowed_hosts", [this](auto& n, auto f) { return HostRules(n, f); }}};
+          {"allowed_hosts", [this](auto& n, auto f) { return HostRules(n, f); }},
+          {"egress_bytes_max", [this](auto& n, auto f) { return EgressBytesMax(n, f); }}};
     } else if (name == "filesystem") {
       handlers = {{"root", [this](auto& n, auto f) { return Root(n, f); }},
                   {"shared_layers", [this](auto& n, auto f) { return SharedLayers(n, f); }},
@@ -352,6 +353,36 @@ class Parser {
     RAUHA_RETURN_IF_ERROR(Check(bytes.status(), node, field));
     r.memory_limit_bytes = *bytes;
     r.memory_limit_text = std::move(text);
+    return absl::OkStatus();
+  }
+
+  absl::Status EgressBytesMax(const toml::node& node, std::string_view field) {
+    auto& n = policy_.network;
+    if (const auto* s = node.as_string(); s != nullptr && s->get() == "max") {
+      n.egress_bytes_max.reset();
+      n.egress_bytes_max_text = "max";
+      return absl::OkStatus();
+    }
+    if (const auto* i = node.as_integer()) {
+      if (i->get() < 1) {
+        return Error(node.source(), StrCat(field, " must be at least 1 byte, got ", i->get()));
+      }
+      n.egress_bytes_max = static_cast<uint64_t>(i->get());
+      n.egress_bytes_max_text = StrCat(i->get());
+      return absl::OkStatus();
+    }
+    if (!node.is_string()) {
+      return Error(node.source(),
+                   StrCat(field,
+                          " must be a size string such as \"1Gi\", an integer number "
+                          "of bytes or \"max\" (unbounded), got ",
+                          TypeName(node)));
+    }
+    std::string text = node.as_string()->get();
+    auto bytes = ParseMemorySize(text);
+    RAUHA_RETURN_IF_ERROR(Check(bytes.status(), node, field));
+    n.egress_bytes_max = *bytes;
+    n.egress_bytes_max_text = std::move(text);
     return absl::OkStatus();
   }
 

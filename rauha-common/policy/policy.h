@@ -26,6 +26,11 @@
 //                   ([zone names]), allowed_egress / allowed_ingress (["CIDR:port"], or
 //                   "CIDR" / an address without a port = every port; port 0 = every port);
 //                   each default []. "host" only with [zone] type = "privileged".
+//                   allowed_hosts ([host rules]; default []) -- ours; names the egress proxy
+//                   lets the zone reach. egress_bytes_max (bytes as int, a size string "1Gi",
+//                   or "max" = unbounded; default "max") -- ours; what the egress proxy relays
+//                   for the zone in all, both directions: past it the zone's proxy
+//                   connections are closed and new ones refused. Written only when set.
 //   [filesystem]    root (string; default ""), shared_layers (bool; default true),
 //                   writable_paths ([absolute paths]; default ["/tmp", "/var/tmp"])
 //   [devices]       allowed (["/dev/..."]; default []) -- added to BaselineDevices(), which
@@ -77,8 +82,10 @@ struct NetRule {
 
 // [network] allowed_hosts: a host name the egress proxy may connect to, "pypi.org:443",
 // "*.githubusercontent.com:443" (any name below it, not itself), "api.example.com" (ports 80 and
-// 443), or an IPv4 address ("169.254.169.254:80": the only way to name an address the proxy
-// otherwise refuses). Names are lower-cased; canonical text "name:port" or "name".
+// 443), or an address: IPv4 ("169.254.169.254:80") or IPv6 in brackets ("[fd00::1]:443"); a
+// rule naming an address is the only way to let the proxy reach one it otherwise refuses. Names
+// are lower-cased; canonical text "name:port" or "name", "[v6]:port" or "[v6]" (host: the
+// address in inet_ntop's canonical text, without brackets).
 struct HostRule {
   std::string text;  // canonical
   std::string host;  // lower case, without "*."
@@ -123,6 +130,8 @@ struct Policy {
     std::vector<NetRule> allowed_egress;
     std::vector<NetRule> allowed_ingress;
     std::vector<HostRule> allowed_hosts;
+    std::optional<uint64_t> egress_bytes_max;  // nullopt: unbounded ("max")
+    std::string egress_bytes_max_text;         // as written ("1Gi"), for canonical output
   } network;
   struct Filesystem {
     std::string root;

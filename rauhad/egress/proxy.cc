@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include <unistd.h>
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -47,6 +48,11 @@ void NoDelay(int fd) {
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
+bool IsAddressLiteral(const std::string& host) {
+  in_addr v4{};
+  return host.find(':') != std::string::npos || ::inet_pton(AF_INET, host.c_str(), &v4) == 1;
+}
+
 // Best effort: the socket's buffer is empty this early, so a short answer fits.
 void Answer(int fd, const char* status, const std::string& body) {
   std::string a = StrCat("HTTP/1.1 ", status,
@@ -68,6 +74,7 @@ struct EgressProxy::Zone {
   std::string trust_bundle;
   std::map<std::string, SecretBindings> task_bindings;  // by task id
   SecretBindings bindings;                              // all of them
+  bool budget_reported = false;  // the "budget spent" event went out (until a new budget)
 };
 
 struct EgressProxy::Conn {
@@ -293,10 +300,56 @@ void EgressProxy::RemoveTaskSecrets(const std::string& zone_id, const std::strin
     z.bindings.insert(z.bindings.end(), b.begin(), b.end());
 }
 
-ProxyZoneStats EgressProxy::Stats(const std::string& zone_id) {
+void EgressProxy::SetByteBudget(const std::string& zone_id, std::optional<uint64_t> bytes_max) {
   std::lock_guard lock(mu_);
   auto it = zones_.find(zone_id);
-  return it == zones_.end() ? ProxyZoneStats{} : it->second->stats;
+  if (it == zones_.end()) return;
+  Zone& z = *it->second;
+  z.stats.bytes_max = bytes_max;
+  if (BudgetLeft(z) > 0) z.budget_reported = false;  // a larger budget: the next end is news
+}
+
+uint64_t EgressProxy::BudgetLeft(const Zone& z) {
+  if (!z.stats.bytes_max) return UINT64_MAX;
+  uint64_t used = z.stats.bytes_in + z.stats.bytes_out;
+  return used >= *z.stats.bytes_max ? 0 : *z.stats.bytes_max - used;
+}
+
+void EgressProxy::EndZoneConnections(const std::string& zone_id) {
+  auto zit = zones_.find(zone_id);
+  if (zit == zones_.end()) return;
+  Zone& z = *zit->second;
+  std::vector<uint64_t> ids;
+  for (const auto& [id, c] : conns_) {
+    if (c->zone_id == zone_id) ids.push_back(id);
+  }
+  z.stats.budget_closed += ids.size();
+  if (!z.budget_reported) {
+    z.budget_reported = true;
+    EnforcementEvent e;
+    e.time_ns = NowNs();
+    e.zone_id = zone_id;
+    e.layer = "proxy";
+    e.hook = "proxy/budget";
+    e.action = "egress_budget";
+    e.decision = "deny";
+    e.object = StrCat("egress_bytes_max=", *z.stats.bytes_max);
+    e.message =
+        StrCat("zone \"", z.name, "\" has used its egress budget of ", *z.stats.bytes_max,
+               " bytes ([network] egress_bytes_max): the egress proxy "
+               "closed its ",
+               ids.size(), " open connection", ids.size() == 1 ? "" : "s", " and refuses new ones");
+    // Published before the connections end: a task that saw its connection cut finds it.
+    if (sink_) sink_(e);
+  }
+  for (uint64_t id : ids) Close(id);
+}
+
+std::optional<ProxyZoneStats> EgressProxy::Stats(const std::string& zone_id) {
+  std::lock_guard lock(mu_);
+  auto it = zones_.find(zone_id);
+  if (it == zones_.end()) return std::nullopt;
+  return it->second->stats;
 }
 
 void EgressProxy::Loop() {
@@ -401,7 +454,7 @@ void EgressProxy::Refuse(Conn& c, const std::string& reason, const char* answer)
   e.hook = c.is_connect ? "proxy/connect" : "proxy/http";
   e.action = "connect";
   e.decision = "deny";
-  e.object = c.host.empty() ? std::string() : StrCat(c.host, ":", c.port);
+  e.object = c.host.empty() ? std::string() : HostPort(c.host, c.port);
   e.message =
       StrCat("the egress proxy refused ", e.object.empty() ? "a request" : e.object, ": ", reason);
   // Published before the client learns of it: a task that saw the refusal finds the event.
@@ -434,6 +487,12 @@ void EgressProxy::Advance(Conn& c) {
     c.is_connect = r.is_connect;
     c.host = r.host;
     c.port = r.port;
+    if (BudgetLeft(z) == 0) {
+      return Refuse(c,
+                    StrCat("zone \"", z.name, "\" has used its egress budget of ",
+                           *z.stats.bytes_max, " bytes ([network] egress_bytes_max)"),
+                    "403 Forbidden");
+    }
     const policy::HostRule* rule = nullptr;
     if (!Allowed(z, c.host, c.port, &rule)) {
       return Refuse(c, StrCat("not in the zone's [network] allowed_hosts"), "403 Forbidden");
@@ -480,6 +539,9 @@ void EgressProxy::Advance(Conn& c) {
       case SniStatus::kNotTls:
         return Refuse(c, "the tunnel does not start with a TLS ClientHello", nullptr);
       case SniStatus::kNoName:
+        // RFC 6066 3: a client sends no server name for an address; the address itself is what
+        // the rule allowed and what the proxy connects to.
+        if (IsAddressLiteral(c.host)) break;
         return Refuse(c, "the TLS ClientHello names no server (SNI)", nullptr);
       case SniStatus::kFound:
         if (sni.name != c.host) {
@@ -653,8 +715,10 @@ void EgressProxy::OnConn(uint64_t id, int fd, uint32_t events) {
     return n >= 0 || errno == EAGAIN || errno == EINTR;
   };
   auto push = [&](int to, std::string& from, uint64_t& counter) {
-    if (from.empty()) return true;
-    ssize_t n = ::send(to, from.data(), from.size(), MSG_NOSIGNAL);
+    // Never past the zone's budget: what is left of it is all that goes.
+    size_t len = static_cast<size_t>(std::min<uint64_t>(from.size(), BudgetLeft(z)));
+    if (len == 0) return true;
+    ssize_t n = ::send(to, from.data(), len, MSG_NOSIGNAL);
     if (n > 0) {
       if (static_cast<size_t>(n) == from.size()) {
         from.clear();
@@ -707,6 +771,7 @@ void EgressProxy::OnConn(uint64_t id, int fd, uint32_t events) {
     return Close(id);
   }
   if ((c.up_pipe || c.down_pipe) && !PumpSpliced(c, z, fd)) return Close(id);
+  if (BudgetLeft(z) == 0) return EndZoneConnections(c.zone_id);
   if (c.client_eof && Drained(c.up, c.up_pipe) && !c.up_shut && !c.upstream_gone) {
     ::shutdown(c.upstream.get(), SHUT_WR);
     c.up_shut = true;
@@ -736,7 +801,9 @@ bool EgressProxy::PumpSpliced(Conn& c, Zone& z, int fd) {
     // Read when this side is the one that woke us, or when the pipe held bytes (reading may
     // have stopped for want of room); write once nothing read earlier waits in `before`.
     bool read = !eof && (fd == from || pipe.pending() > 0);
-    SplicePipe::Moved m = pipe.Pump(from, to, read, before.empty(), UINT64_MAX, kSpliceBurstBytes);
+    // Never past the zone's byte budget: what is left of it is all that goes.
+    SplicePipe::Moved m =
+        pipe.Pump(from, to, read, before.empty(), BudgetLeft(z), kSpliceBurstBytes);
     counter += m.written;
     if (m.eof) eof = true;
     return m.error == 0;
@@ -810,7 +877,7 @@ void EgressProxy::ReportUses(Conn& c, const std::vector<PlaceholderUse>& uses) {
     e.hook = c.intercept ? "proxy/tls" : "proxy/http";
     e.action = "secret_misuse";
     e.decision = "deny";
-    e.object = StrCat(c.host, ":", c.port);
+    e.object = HostPort(c.host, c.port);
     e.message = StrCat("the placeholder of secret ", u.secret, " was sent to ", e.object, " in ",
                        u.where == "the request line" ? u.where : StrCat("header ", u.where),
                        ", where [secrets.", u.secret, "] does not let it go", allowed,

@@ -10,7 +10,11 @@
 // never to the host's own, loopback or link-local addresses unless the rule is that address
 // (destination_guard.h). Each refusal is an enforcement event (layer "proxy", the host name).
 // Bounds: kMaxConnectionsPerZone open connections per zone, kBufferBytes buffered per direction
-// per connection (kSplicePipeBytes in a pipe where a direction is spliced).
+// per connection (kSplicePipeBytes in a pipe where a direction is spliced), and the zone's byte
+// budget ([network] egress_bytes_max, SetByteBudget): the proxy relays at most that many bytes
+// for the zone in all (both directions, copied or spliced); once it has, every open connection
+// of the zone is closed (one event, action "egress_budget") and new requests are refused (an
+// event each) until a larger budget is set.
 //
 // Relaying: bytes the proxy need not read (a tunnelled CONNECT both ways, responses to plain
 // HTTP, requests of a zone without secrets once the head is parsed) go socket -> pipe ->
@@ -75,9 +79,11 @@ struct ProxyZoneStats {
   uint64_t bytes_out = 0;  // zone to upstream
   uint64_t bytes_in = 0;   // upstream to zone
   uint64_t open = 0;
-  uint64_t secrets_injected = 0;  // headers that got a secret
-  uint64_t secret_misuses = 0;    // placeholders left in place (events)
-  uint64_t tls_terminated = 0;    // CONNECTs ended here for a secret's host
+  uint64_t secrets_injected = 0;      // headers that got a secret
+  uint64_t secret_misuses = 0;        // placeholders left in place (events)
+  uint64_t tls_terminated = 0;        // CONNECTs ended here for a secret's host
+  std::optional<uint64_t> bytes_max;  // the zone's egress byte budget; nullopt: none
+  uint64_t budget_closed = 0;         // connections closed because the budget was spent
 };
 
 class EgressProxy {
@@ -100,6 +106,9 @@ class EgressProxy {
   absl::Status SetZone(const std::string& zone_id, const std::string& zone_name, pid_t shim_pid,
                        const std::vector<policy::HostRule>& rules,
                        const std::vector<policy::SecretRule>& secrets = {});
+  // The zone's byte budget ([network] egress_bytes_max): bytes relayed both ways, in all, from
+  // the zone's first connection on. nullopt: unbounded. A zone the proxy does not serve: no-op.
+  void SetByteBudget(const std::string& zone_id, std::optional<uint64_t> bytes_max);
   // The zone's trust bundle (host CAs + its CA), "" when it has no secrets.
   std::string TrustBundlePath(const std::string& zone_id);
   // The placeholders of one task of the zone, valid from here until RemoveTaskSecrets.
@@ -113,7 +122,8 @@ class EgressProxy {
   void ForgetZoneCa(const std::string& zone_id);
   // Forgets the stored CAs of zones not in `zone_ids` (left by a crash mid-delete).
   void ForgetZoneCasExcept(const std::set<std::string>& zone_ids);
-  ProxyZoneStats Stats(const std::string& zone_id);
+  // nullopt: the proxy does not serve the zone.
+  std::optional<ProxyZoneStats> Stats(const std::string& zone_id);
 
  private:
   struct Zone;
@@ -135,6 +145,10 @@ class EgressProxy {
   // Moves the spliced directions of a relayed connection; `fd` is the side that woke the loop.
   // False: the connection is broken.
   bool PumpSpliced(Conn& c, Zone& z, int fd);
+  // Bytes the zone may still have relayed (SIZE_MAX: no budget).
+  static uint64_t BudgetLeft(const Zone& z);
+  // The zone's budget is spent: its connections are closed, one event says so.
+  void EndZoneConnections(const std::string& zone_id);
   void Watch(Conn& c);
   bool Allowed(const Zone& z, const std::string& host, uint16_t port,
                const policy::HostRule** matched) const;

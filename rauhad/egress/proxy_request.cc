@@ -1,5 +1,7 @@
 #include "rauhad/egress/proxy_request.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 
 #include "rauha-common/strcat.h"
@@ -23,7 +25,23 @@ std::optional<uint16_t> ParsePort(std::string_view s) {
 
 }  // namespace
 
+std::optional<std::string> CanonicalIpv6(std::string_view text) {
+  if (text.empty() || text.size() >= INET6_ADDRSTRLEN) return std::nullopt;
+  std::string z(text);  // NUL-terminated for inet_pton; it refuses zone ids ("%eth0")
+  in6_addr a{};
+  if (::inet_pton(AF_INET6, z.c_str(), &a) != 1) return std::nullopt;
+  char buf[INET6_ADDRSTRLEN];
+  if (!::inet_ntop(AF_INET6, &a, buf, sizeof(buf))) return std::nullopt;
+  return std::string(buf);
+}
+
+std::string HostPort(std::string_view host, uint16_t port) {
+  bool v6 = host.find(':') != std::string_view::npos;
+  return StrCat(v6 ? "[" : "", host, v6 ? "]" : "", ":", port);
+}
+
 std::optional<std::string> NormaliseHost(std::string_view host) {
+  if (host.find(':') != std::string_view::npos) return CanonicalIpv6(host);
   if (host.empty() || host.size() > 253) return std::nullopt;
   std::string out;
   for (char c : host) {
@@ -83,14 +101,41 @@ absl::StatusOr<std::optional<ProxyRequest>> ParseProxyRequest(std::string_view b
       r.upstream_head = "/";
     }
   }
-  if (authority.find('@') != std::string_view::npos ||
-      authority.find('[') != std::string_view::npos) {
-    return absl::InvalidArgumentError("user info and IPv6 literals are not proxied");
+  if (authority.find('@') != std::string_view::npos) {
+    return absl::InvalidArgumentError("user info is not proxied");
   }
-  size_t colon = authority.rfind(':');
-  std::string_view host = authority.substr(0, colon);
-  if (colon != std::string_view::npos) {
-    auto port = ParsePort(authority.substr(colon + 1));
+  // RFC 3986 3.2.2: an IPv6 address is in brackets ("[::1]:443"); nothing else may hold one.
+  std::string_view host, port_text;
+  bool has_port = false;
+  if (!authority.empty() && authority.front() == '[') {
+    size_t close = authority.find(']');
+    if (close == std::string_view::npos) return absl::InvalidArgumentError("unclosed '[' in host");
+    host = authority.substr(1, close - 1);
+    std::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') return absl::InvalidArgumentError("bad port");
+      has_port = true;
+      port_text = after.substr(1);
+    }
+    if (!CanonicalIpv6(host)) {
+      return absl::InvalidArgumentError("the brackets do not hold an IPv6 address");
+    }
+  } else {
+    if (authority.find_first_of("[]") != std::string_view::npos) {
+      return absl::InvalidArgumentError("'[' or ']' outside an IPv6 literal");
+    }
+    size_t colon = authority.rfind(':');
+    host = authority.substr(0, colon);
+    if (colon != std::string_view::npos) {
+      has_port = true;
+      port_text = authority.substr(colon + 1);
+    }
+    if (host.find(':') != std::string_view::npos) {
+      return absl::InvalidArgumentError("an IPv6 address must be in brackets: [2001:db8::1]:443");
+    }
+  }
+  if (has_port) {
+    auto port = ParsePort(port_text);
     if (!port) return absl::InvalidArgumentError("bad port");
     r.port = *port;
   } else if (r.is_connect) {

@@ -79,18 +79,24 @@ std::string Firewall::ChainCommands(const ZoneRules& z) const {
   std::string t = StrCat("inet ", table_);
   std::string id = ShortId(z.zone_id);
   std::string out_chain = StrCat("zo_", id), in_chain = StrCat("zi_", id);
-  // A drop that logs (rate-limited), then the same drop unlogged for what exceeds the rate.
+  // A drop that logs (rate-limited), then the same drop unlogged for what exceeds the rate;
+  // both count in the kind's counter, so the count is exact whatever the rate let through.
   auto drop = [&](const std::string& chain, const std::string& match, DropKind kind) {
     std::string head = StrCat("add rule ", t, " ", chain, " ", match, match.empty() ? "" : " ");
+    std::string counter = StrCat("counter name \"", DropCounterName(kind, id), "\" ");
     std::string out;
     if (log_group_ != 0) {
-      out += StrCat(head, "limit rate ", kDropLogRate, "/second burst ", kDropLogBurst,
-                    " packets log prefix \"", DropPrefix(kind, id), "\" group ", log_group_,
+      out += StrCat(head, "limit rate ", kDropLogRate, "/second burst ", kDropLogBurst, " packets ",
+                    counter, "log prefix \"", DropPrefix(kind, id), "\" group ", log_group_,
                     " drop\n");
     }
-    return out + StrCat(head, "drop\n");
+    return out + StrCat(head, counter, "drop\n");
   };
+  // "add" leaves an existing counter as it is (the kernel has no update for counters).
   std::string c;
+  for (DropKind kind : {DropKind::kEgress, DropKind::kZoneToZone, DropKind::kIngress}) {
+    c += StrCat("add counter ", t, " ", DropCounterName(kind, id), "\n");
+  }
   for (const auto& ch : {out_chain, in_chain}) {
     c += StrCat("add chain ", t, " ", ch, "\nflush chain ", t, " ", ch, "\n");
   }
@@ -142,8 +148,33 @@ absl::Status Firewall::Remove(const ZoneRules& gone, const std::vector<ZoneRules
   for (const char* p : {"zo_", "zi_"}) {
     c += StrCat("flush chain ", t, " ", p, id, "\ndelete chain ", t, " ", p, id, "\n");
   }
+  // After the rules that name them are gone, in the same transaction.
+  for (DropKind kind : {DropKind::kEgress, DropKind::kZoneToZone, DropKind::kIngress}) {
+    c += StrCat("delete counter ", t, " ", DropCounterName(kind, id), "\n");
+  }
   for (const auto& z : refresh) c += ChainCommands(z);
   return Run(c);
+}
+
+absl::StatusOr<std::map<std::string, DropCounts>> Firewall::DropCounters() {
+  std::string json;
+  {
+    std::lock_guard lock(mu_);
+    if (!ctx_) return absl::ResourceExhaustedError("nft_ctx_new failed (out of memory?)");
+    const unsigned flags = nft_ctx_output_get_flags(ctx_);
+    nft_ctx_output_set_flags(ctx_, flags | NFT_CTX_OUTPUT_JSON);
+    std::string cmd = StrCat("list counters table inet ", table_);
+    int rc = nft_run_cmd_from_buffer(ctx_, cmd.c_str());
+    nft_ctx_output_set_flags(ctx_, flags);
+    std::string err = nft_ctx_get_error_buffer(ctx_) ? nft_ctx_get_error_buffer(ctx_) : "";
+    json = nft_ctx_get_output_buffer(ctx_) ? nft_ctx_get_output_buffer(ctx_) : "";
+    if (rc != 0) {
+      while (!err.empty() && err.back() == '\n') err.pop_back();
+      return absl::InternalError(StrCat("nftables: listing the counters of table inet ", table_,
+                                        ": ", err.empty() ? "failed" : err));
+    }
+  }
+  return ParseDropCounters(json);
 }
 
 absl::Status Firewall::DeleteTable() {

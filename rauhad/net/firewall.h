@@ -15,6 +15,10 @@
 // Each drop of a zone chain is logged to NFLOG group `log_group` (prefix "rauha/<kind>/<id8>",
 // drop_packet.h) at most kDropLogRate packets a second per chain and rule (burst
 // kDropLogBurst); past that the packet is dropped unlogged. rauhad turns the log into events.
+// Every drop, logged or not, also counts in the zone's named counter for its kind
+// (drop_counters.h): counters are objects of the table, so a policy change (which rewrites the
+// chains) keeps them; they go with the zone's chains, and start from 0 when the table is
+// rebuilt (rauhad's start).
 //
 // Zones have /32 addresses routed via the gateway, so zone-to-zone traffic is routed by the
 // host and passes this forward hook too. Nothing is ever masqueraded. IPv4 only: IPv6 rules in
@@ -22,12 +26,14 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "rauha-common/policy/policy.h"
+#include "rauhad/net/drop_counters.h"
 
 struct nft_ctx;
 
@@ -61,6 +67,9 @@ class Firewall {
   absl::Status Remove(const ZoneRules& gone, const std::vector<ZoneRules>& refresh);
   // Deletes the table; a missing table is fine.
   absl::Status DeleteTable();
+
+  // Packets each zone's drop rules dropped, by zone short id (drop_counters.h).
+  absl::StatusOr<std::map<std::string, DropCounts>> DropCounters();
 
   // The commands Put would run (for tests and `zone show`).
   std::string ChainCommands(const ZoneRules& z) const;

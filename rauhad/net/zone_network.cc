@@ -262,4 +262,16 @@ std::string ZoneNetwork::RulesOf(const std::string& zone_id) {
   return it == zones_.end() ? "" : firewall_.ChainCommands(RulesLocked(zone_id, it->second));
 }
 
+std::optional<DropCounts> ZoneNetwork::DropCountsOf(const std::string& zone_id) {
+  std::lock_guard lock(mu_);
+  if (!up_ || zones_.count(zone_id) == 0) return std::nullopt;
+  auto all = firewall_.DropCounters();
+  if (!all.ok()) {
+    std::fprintf(stderr, "rauhad: %s\n", ToStd(all.status().message()).c_str());
+    return std::nullopt;
+  }
+  auto it = all->find(ShortId(zone_id));
+  return it == all->end() ? DropCounts{} : it->second;
+}
+
 }  // namespace rauha::net

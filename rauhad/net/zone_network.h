@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -74,6 +75,9 @@ class ZoneNetwork {
   void StopDropLog() { drop_log_.Stop(); }
 
   std::string AddressOf(const std::string& zone_id);
+  // Every packet the zone's chains dropped since its rules were installed (rauhad's start or
+  // the zone's attach), counted by nftables; nullopt when the zone has no rules (not bridged).
+  std::optional<DropCounts> DropCountsOf(const std::string& zone_id);
   // The zone's rules as nft commands ("" when not attached).
   std::string RulesOf(const std::string& zone_id);
   const NetConfig& config() const { return config_; }

@@ -231,6 +231,26 @@ absl::Status ZoneServiceImpl::ZoneStats(const zpb::ZoneStatsRequest& req,
   resp->set_memory_peak_bytes(s->cgroup.memory_peak);
   resp->set_cpu_usage_ns(s->cgroup.cpu_usage_ns);
   resp->set_oom_kills(s->cgroup.oom_kills);
+  zpb::EgressStats* egress = resp->mutable_egress();
+  if (s->proxy) {
+    const auto& p = *s->proxy;
+    egress->set_proxy(true);
+    egress->set_connections_open(p.open);
+    egress->set_connections_total(p.connections);
+    egress->set_connections_refused(p.refused);
+    egress->set_bytes_up(p.bytes_out);
+    egress->set_bytes_down(p.bytes_in);
+    egress->set_bytes_max(p.bytes_max.value_or(0));
+    egress->set_budget_closed(p.budget_closed);
+    egress->set_secrets_injected(p.secrets_injected);
+    egress->set_secret_misuses(p.secret_misuses);
+  }
+  if (s->drops) {
+    egress->set_nftables(true);
+    egress->set_dropped_egress(s->drops->egress);
+    egress->set_dropped_zone(s->drops->zone);
+    egress->set_dropped_ingress(s->drops->ingress);
+  }
   return absl::OkStatus();
 }
 

@@ -1,6 +1,7 @@
 // libFuzzer target: what a zone's client sends the egress proxy (the request head, then the
 // TLS ClientHello) and the allowed_hosts entries of a policy. Must not crash; an accepted
-// request has a normalised host and a port; a found SNI is lower case.
+// request has a normalised host (an IPv6 literal canonical, without brackets) and a port; a
+// found SNI is lower case; an accepted host rule reads back as itself.
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <cstdint>
@@ -20,6 +21,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       const auto& req = **r;
       if (req.port == 0 || rauha::egress::NormaliseHost(req.host) != req.host) std::abort();
       if (req.head_bytes > bytes.size()) std::abort();
+      // An IPv6 host is canonical and unbracketed; HostPort brackets it again.
+      if (req.host.find(':') != std::string::npos) {
+        if (rauha::egress::CanonicalIpv6(req.host) != req.host) std::abort();
+        if (rauha::egress::HostPort(req.host, req.port).front() != '[') std::abort();
+      }
     }
   } else if (which == 1) {
     auto s = rauha::egress::ParseClientHelloSni(bytes);

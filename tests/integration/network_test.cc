@@ -795,6 +795,121 @@ TEST_F(NetworkTest, DroppedConnectionsAreEventsWithCounts) {
   }
 }
 
+// Python run inside a zone: UDP to argv[1]:7 (allowed) until its ICMP "port unreachable"
+// comes back (the path and its neighbours are resolved both ways), then argv[2] datagrams to
+// argv[1]:9 (not allowed).
+constexpr char kUdpFlood[] = R"py(
+import socket, sys, time
+dst = sys.argv[1]
+probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+probe.settimeout(0.5)
+probe.connect((dst, 7))
+end = time.time() + 30
+while True:
+    probe.send(b"p")
+    try:
+        probe.recv(1)
+    except ConnectionRefusedError:
+        break
+    except socket.timeout:
+        pass
+    if time.time() > end:
+        print("no path to", dst); sys.exit(1)
+f = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(int(sys.argv[2])):
+    f.sendto(b"x", (dst, 9))
+print("sent", sys.argv[2])
+)py";
+
+// Drop events are rate-limited (20 a second, burst 50, per zone and kind); the count of drops
+// is not: ZoneStats.egress counts every packet the zone's chains dropped (nftables counters),
+// here 300 sent out by a task and 500 sent in from the outside, far more than the rate logs.
+TEST_F(NetworkTest, EveryDropIsCountedBeyondTheEventRate) {
+  MakeOutside();
+  constexpr int kOut = 300, kIn = 500;
+  ASSERT_TRUE(CreateZone("za", BridgedPolicy({}, {std::string(kOutsideAddr) + "/32:7"},
+                                             {std::string(kOutsideAddr) + "/32:7"}))
+                  .ok());
+  const std::string a = GetZone("za").address();
+  auto stats = [&] {
+    rauha::zone::v1::ZoneStatsRequest req;
+    req.set_zone_name("za");
+    rauha::zone::v1::ZoneStatsResponse resp;
+    grpc::ClientContext ctx;
+    auto st = daemon_->Zones()->ZoneStats(&ctx, req, &resp);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return resp.egress();
+  };
+  // Packets cross the veths in softirq context, after send() returned: wait for the count.
+  auto wait_for = [&](const std::function<uint64_t(const rauha::zone::v1::EgressStats&)>& field,
+                      uint64_t want) {
+    uint64_t got = 0;
+    for (int i = 0; i < 600 && (got = field(stats())) < want; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return got;
+  };
+  auto initial = stats();
+  EXPECT_TRUE(initial.nftables());
+  EXPECT_FALSE(initial.proxy()) << "no allowed_hosts, no proxy";
+  EXPECT_EQ(initial.dropped_egress() + initial.dropped_zone() + initial.dropped_ingress(), 0u);
+
+  auto r = RunIn("za", {"/usr/bin/python3", "-c", kUdpFlood, kOutsideAddr, std::to_string(kOut)});
+  ASSERT_EQ(r.stdout(), "sent " + std::to_string(kOut) + "\n") << r.stderr();
+  EXPECT_EQ(wait_for([](const auto& e) { return e.dropped_egress(); }, kOut), uint64_t{kOut});
+
+  // From the outside: the same, towards the zone.
+  int fd = -1;
+  InNetns(outside_, [&] { fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0); });
+  ASSERT_GE(fd, 0);
+  sockaddr_in probe = Addr(a, 7), target = Addr(a, 9);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&probe), sizeof(probe)), 0);
+  bool refused = false;
+  for (int i = 0; i < 60 && !refused; ++i) {
+    (void)!::send(fd, "p", 1, 0);
+    pollfd p{fd, POLLIN, 0};
+    char c;
+    if (::poll(&p, 1, 500) == 1 && ::recv(fd, &c, 1, 0) < 0 && errno == ECONNREFUSED)
+      refused = true;
+  }
+  ASSERT_TRUE(refused) << "no ICMP port unreachable from the zone";
+  int flood = -1;
+  InNetns(outside_, [&] { flood = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0); });
+  ASSERT_GE(flood, 0);
+  for (int i = 0; i < kIn; ++i) {
+    ASSERT_EQ(::sendto(flood, "x", 1, 0, reinterpret_cast<sockaddr*>(&target), sizeof(target)), 1);
+  }
+  ::close(flood);
+  ::close(fd);
+  EXPECT_EQ(wait_for([](const auto& e) { return e.dropped_ingress(); }, kIn), uint64_t{kIn});
+
+  auto final_stats = stats();
+  EXPECT_EQ(final_stats.dropped_egress(), uint64_t{kOut});
+  EXPECT_EQ(final_stats.dropped_ingress(), uint64_t{kIn});
+  EXPECT_EQ(final_stats.dropped_zone(), 0u);
+  // The events were rate-limited: fewer than the packets (burst 50 plus 20 a second).
+  std::map<std::string, uint64_t> denied;
+  const auto za = GetZone("za");
+  for (const auto& c : za.enforcement_counters()) denied[c.hook()] = c.denied();
+  EXPECT_LT(denied["nftables/egress"], uint64_t{kOut});
+  EXPECT_LT(denied["nftables/ingress"], uint64_t{kIn});
+
+  // A policy change rewrites the chains and keeps the counters.
+  ASSERT_TRUE(ApplyPolicy("za", BridgedPolicy({}, {std::string(kOutsideAddr) + "/32:8"})).ok());
+  EXPECT_EQ(stats().dropped_ingress(), uint64_t{kIn});
+  // Deleting the zone removes its counters with its chains (another zone keeps the table).
+  ASSERT_TRUE(CreateZone("zb", BridgedPolicy({})).ok());
+  auto short_id = [&](const std::string& zone) { return GetZone(zone).id().substr(0, 8); };
+  const std::string za_id = short_id("za"), zb_id = short_id("zb");
+  EXPECT_NE(ListTable().find("counter di_" + za_id), std::string::npos) << ListTable();
+  ASSERT_TRUE(DeleteZone("za").ok());
+  std::string table = ListTable();
+  EXPECT_NE(table.find("counter di_" + zb_id), std::string::npos) << table;
+  for (const char* kind : {"de_", "dz_", "di_"}) {
+    EXPECT_EQ(table.find(kind + za_id), std::string::npos) << table;
+  }
+}
+
 // A lookup that cannot reach a resolver (no rule allows port 53) fails with the resolver's
 // terse message; the result says why and what to change.
 TEST_F(NetworkTest, FailedNameLookupInAZoneWithoutDnsGetsAHint) {

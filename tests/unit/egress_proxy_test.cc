@@ -128,7 +128,6 @@ TEST(ProxyRequestTest, RefusesWhatItDoesNotServe) {
            "CONNECT a.com HTTP/1.1\r\n\r\n",
            "CONNECT a.com:0 HTTP/1.1\r\n\r\n",
            "CONNECT a.com:99999 HTTP/1.1\r\n\r\n",
-           "CONNECT [::1]:443 HTTP/1.1\r\n\r\n",
            "GET http://user@a.com/ HTTP/1.1\r\n\r\n",
            "CONNECT a b.com:443 HTTP/1.1\r\n\r\n",
            "CONNECT a.com:443 HTTP/2\r\n\r\n",

@@ -74,6 +74,7 @@ std::string Dump(const Policy& p) {
                 "\nnetwork.allowed_egress=", rules(p.network.allowed_egress),
                 "\nnetwork.allowed_ingress=", rules(p.network.allowed_ingress),
                 "\nnetwork.allowed_hosts=", hosts(p.network.allowed_hosts),
+                "\nnetwork.egress_bytes_max=", opt(p.network.egress_bytes_max),
                 "\nfilesystem.root=", p.filesystem.root,
                 "\nfilesystem.shared_layers=", p.filesystem.shared_layers,
                 "\nfilesystem.writable_paths=", list(p.filesystem.writable_paths),

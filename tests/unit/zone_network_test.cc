@@ -86,17 +86,18 @@ TEST(FirewallTest, ZoneChainsFollowThePolicyAndDefaultDeny) {
   };
   has("flush chain inet rauha zo_1a2b3c4d\n");
   has("add rule inet rauha zo_1a2b3c4d ip daddr 10.89.0.9 accept\n");
-  has("add rule inet rauha zo_1a2b3c4d ip daddr != 10.89.0.1 ip daddr 10.89.0.0/24 drop\n");
+  has("add rule inet rauha zo_1a2b3c4d ip daddr != 10.89.0.1 ip daddr 10.89.0.0/24 counter name "
+      "\"dz_1a2b3c4d\" drop\n");
   has("add rule inet rauha zo_1a2b3c4d ip daddr 192.0.2.0/24 meta l4proto { tcp, udp } th dport "
       "443 accept\n");
   has("add rule inet rauha zo_1a2b3c4d ip daddr 198.51.100.7/32 accept\n");
   has("add rule inet rauha zi_1a2b3c4d ip saddr 203.0.113.0/24 meta l4proto { tcp, udp } th "
       "dport 8080 accept\n");
-  has("add rule inet rauha zo_1a2b3c4d drop\n");
+  has("add rule inet rauha zo_1a2b3c4d counter name \"de_1a2b3c4d\" drop\n");
   has("add element inet rauha zone_out { 10.89.0.2 : jump zo_1a2b3c4d }\n");
   // The peer rule comes before the subnet drop; the final drop comes last.
   EXPECT_LT(c.find("ip daddr 10.89.0.9 accept"), c.find("ip daddr 10.89.0.0/24 drop"));
-  EXPECT_LT(c.find("198.51.100.7/32 accept"), c.find("zo_1a2b3c4d drop"));
+  EXPECT_LT(c.find("198.51.100.7/32 accept"), c.find("zo_1a2b3c4d counter name \"de_"));
   EXPECT_EQ(c.find("2001:db8"), std::string::npos) << "zones have no IPv6 address";
   EXPECT_EQ(c.find("masquerade"), std::string::npos);
 }
@@ -129,7 +130,8 @@ TEST(FirewallTest, RulesWithoutPortAcceptEveryPortAndProtocol) {
 }
 
 // Each drop of a zone chain first logs to the NFLOG group, rate-limited, with a prefix naming
-// the kind of drop and the zone; then drops what exceeded the rate, unlogged.
+// the kind of drop and the zone; then drops what exceeded the rate, unlogged. Both count in
+// the zone's counter for that kind, which the zone's chain commands create.
 TEST(FirewallTest, ZoneChainDropsAreLoggedToTheGroupRateLimited) {
   Firewall fw("rauha", "rauha0", "10.89.0.0/24", "10.89.0.1", 7);
   ZoneRules z;
@@ -139,13 +141,43 @@ TEST(FirewallTest, ZoneChainDropsAreLoggedToTheGroupRateLimited) {
   auto has = [&](const std::string& rule) {
     EXPECT_NE(c.find(rule), std::string::npos) << rule << "\nin:\n" << c;
   };
+  has("add counter inet rauha de_1a2b3c4d\nadd counter inet rauha dz_1a2b3c4d\n"
+      "add counter inet rauha di_1a2b3c4d\n");
   has("add rule inet rauha zo_1a2b3c4d ip daddr != 10.89.0.1 ip daddr 10.89.0.0/24 limit rate "
-      "20/second burst 50 packets log prefix \"rauha/zone/1a2b3c4d\" group 7 drop\n"
-      "add rule inet rauha zo_1a2b3c4d ip daddr != 10.89.0.1 ip daddr 10.89.0.0/24 drop\n");
-  has("add rule inet rauha zo_1a2b3c4d limit rate 20/second burst 50 packets log prefix "
-      "\"rauha/egress/1a2b3c4d\" group 7 drop\nadd rule inet rauha zo_1a2b3c4d drop\n");
-  has("add rule inet rauha zi_1a2b3c4d limit rate 20/second burst 50 packets log prefix "
-      "\"rauha/ingress/1a2b3c4d\" group 7 drop\nadd rule inet rauha zi_1a2b3c4d drop\n");
+      "20/second burst 50 packets counter name \"dz_1a2b3c4d\" log prefix \"rauha/zone/1a2b3c4d\" "
+      "group 7 drop\n"
+      "add rule inet rauha zo_1a2b3c4d ip daddr != 10.89.0.1 ip daddr 10.89.0.0/24 counter name "
+      "\"dz_1a2b3c4d\" drop\n");
+  has("add rule inet rauha zo_1a2b3c4d limit rate 20/second burst 50 packets counter name "
+      "\"de_1a2b3c4d\" log prefix \"rauha/egress/1a2b3c4d\" group 7 drop\n"
+      "add rule inet rauha zo_1a2b3c4d counter name \"de_1a2b3c4d\" drop\n");
+  has("add rule inet rauha zi_1a2b3c4d limit rate 20/second burst 50 packets counter name "
+      "\"di_1a2b3c4d\" log prefix \"rauha/ingress/1a2b3c4d\" group 7 drop\n"
+      "add rule inet rauha zi_1a2b3c4d counter name \"di_1a2b3c4d\" drop\n");
+}
+
+// libnftables' JSON listing of a table's counters: the zones' drop counters by zone, the rest
+// ignored.
+TEST(DropCountersTest, ParsesTheCountsOfEachZoneByKind) {
+  auto counts = ParseDropCounters(R"({"nftables": [
+      {"metainfo": {"version": "1.0.6", "json_schema_version": 1}},
+      {"counter": {"family": "inet", "name": "de_1a2b3c4d", "table": "rauha", "handle": 4,
+                   "packets": 500, "bytes": 14000}},
+      {"counter": {"family": "inet", "name": "di_1a2b3c4d", "table": "rauha", "handle": 6,
+                   "packets": 7, "bytes": 420}},
+      {"counter": {"family": "inet", "name": "dz_99999999", "table": "rauha", "handle": 9,
+                   "packets": 3, "bytes": 180}},
+      {"counter": {"family": "inet", "name": "other", "table": "rauha", "handle": 10,
+                   "packets": 1, "bytes": 1}}]})");
+  ASSERT_TRUE(counts.ok()) << counts.status();
+  ASSERT_EQ(counts->size(), 2u);
+  EXPECT_EQ(counts->at("1a2b3c4d").egress, 500u);
+  EXPECT_EQ(counts->at("1a2b3c4d").ingress, 7u);
+  EXPECT_EQ(counts->at("1a2b3c4d").zone, 0u);
+  EXPECT_EQ(counts->at("99999999").zone, 3u);
+  EXPECT_FALSE(ParseDropCounters("not json").ok());
+  EXPECT_FALSE(ParseDropCounters("{\"x\": 1}").ok());
+  EXPECT_EQ(DropCounterName(DropKind::kIngress, "1a2b3c4d"), "di_1a2b3c4d");
 }
 
 }  // namespace
