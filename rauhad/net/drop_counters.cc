@@ -1,6 +1,8 @@
 #include "rauhad/net/drop_counters.h"
 
-#include "nlohmann/json.hpp"
+#include <charconv>
+#include <sstream>
+
 #include "rauha-common/strcat.h"
 
 namespace rauha::net {
@@ -12,27 +14,37 @@ std::string DropCounterName(DropKind kind, const std::string& zone_short_id) {
   return StrCat(prefix, zone_short_id);
 }
 
-absl::StatusOr<std::map<std::string, DropCounts>> ParseDropCounters(std::string_view json) {
-  auto doc = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded() || !doc.is_object() || !doc.contains("nftables") ||
-      !doc["nftables"].is_array()) {
-    return absl::InvalidArgumentError("nftables' counter listing is not the JSON expected");
-  }
+absl::StatusOr<std::map<std::string, DropCounts>> ParseDropCounters(std::string_view text,
+                                                                    std::string_view table) {
   std::map<std::string, DropCounts> out;
-  for (const auto& item : doc["nftables"]) {
-    if (!item.is_object() || !item.contains("counter")) continue;
-    const auto& c = item["counter"];
-    if (!c.is_object() || !c.contains("name") || !c["name"].is_string()) continue;
-    std::string name = c["name"].get<std::string>();
-    uint64_t packets = 0;
-    if (c.contains("packets") && c["packets"].is_number_unsigned()) {
-      packets = c["packets"].get<uint64_t>();
+  std::istringstream in{std::string(text)};
+  std::string line;
+  bool in_table = false;
+  std::string counter;  // the counter whose block this is, "" outside one
+  while (std::getline(in, line)) {
+    std::istringstream words(line);
+    std::string first, second, third;
+    words >> first >> second >> third;
+    if (first == "table") {
+      in_table = second == "inet" && third == table;
+      counter.clear();
+    } else if (first == "counter" && in_table) {
+      counter = second;
+    } else if (first == "packets" && in_table && !counter.empty()) {
+      uint64_t packets = 0;
+      auto [end, ec] = std::from_chars(second.data(), second.data() + second.size(), packets);
+      if (ec != std::errc() || end != second.data() + second.size()) {
+        return absl::InvalidArgumentError(
+            StrCat("nftables' counter listing has \"", line, "\" for counter ", counter));
+      }
+      const std::string& name = counter;
+      if (name.size() >= 4 && name[0] == 'd' && name[2] == '_' &&
+          (name[1] == 'e' || name[1] == 'z' || name[1] == 'i')) {
+        DropCounts& counts = out[name.substr(3)];
+        (name[1] == 'e' ? counts.egress : name[1] == 'z' ? counts.zone : counts.ingress) = packets;
+      }
+      counter.clear();
     }
-    if (name.size() < 4 || name[0] != 'd' || name[2] != '_') continue;
-    const char kind = name[1];
-    if (kind != 'e' && kind != 'z' && kind != 'i') continue;
-    DropCounts& counts = out[name.substr(3)];
-    (kind == 'e' ? counts.egress : kind == 'z' ? counts.zone : counts.ingress) = packets;
   }
   return out;
 }

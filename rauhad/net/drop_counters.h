@@ -1,7 +1,7 @@
 // Every packet a zone's nftables chains drop, counted in the kernel: the drop events are
 // rate-limited (firewall.h), the counters are not. Each zone chain's drop rules (the logged one
 // and the unlogged one past the rate) update one named counter per kind of drop,
-// "<prefix>_<zone id8>" (DropCounterName). Pure: this reads libnftables' JSON listing.
+// "<prefix>_<zone id8>" (DropCounterName). Pure: this reads libnftables' listing.
 #pragma once
 
 #include <cstdint>
@@ -23,8 +23,10 @@ struct DropCounts {
 // "de_1a2b3c4d", "dz_1a2b3c4d", "di_1a2b3c4d".
 std::string DropCounterName(DropKind kind, const std::string& zone_short_id);
 
-// The packet counts of every zone's drop counters in `json` (the output of "list counters
-// table ..." with JSON output), by zone short id. InvalidArgument when it is not that JSON.
-absl::StatusOr<std::map<std::string, DropCounts>> ParseDropCounters(std::string_view json);
+// The packet counts of every zone's drop counters of table inet `table` in `text` (libnftables'
+// output of "list counters": "table inet T {", "counter NAME {", "packets N bytes M"), by zone
+// short id. InvalidArgument on a count that is not a number.
+absl::StatusOr<std::map<std::string, DropCounts>> ParseDropCounters(std::string_view text,
+                                                                    std::string_view table);
 
 }  // namespace rauha::net

@@ -8,6 +8,13 @@
 #include "rauhad/net/drop_packet.h"
 
 namespace rauha::net {
+namespace {
+
+// The text of an nft_ctx buffer. Each nft_ctx_get_*_buffer call hands over what was written
+// and resets the buffer: read once.
+std::string TakeBuffer(const char* buffer) { return buffer ? buffer : ""; }
+
+}  // namespace
 
 std::string ShortId(const std::string& zone_id) {
   std::string out;
@@ -41,7 +48,7 @@ absl::Status Firewall::Run(const std::string& commands) {
   if (!ctx_) return absl::ResourceExhaustedError("nft_ctx_new failed (out of memory?)");
   // A buffer is one netlink batch: the kernel applies all of it or none.
   int rc = nft_run_cmd_from_buffer(ctx_, commands.c_str());
-  std::string err = nft_ctx_get_error_buffer(ctx_) ? nft_ctx_get_error_buffer(ctx_) : "";
+  std::string err = TakeBuffer(nft_ctx_get_error_buffer(ctx_));
   (void)nft_ctx_get_output_buffer(ctx_);
   if (rc != 0) {
     while (!err.empty() && err.back() == '\n') err.pop_back();
@@ -157,24 +164,22 @@ absl::Status Firewall::Remove(const ZoneRules& gone, const std::vector<ZoneRules
 }
 
 absl::StatusOr<std::map<std::string, DropCounts>> Firewall::DropCounters() {
-  std::string json;
-  {
-    std::lock_guard lock(mu_);
-    if (!ctx_) return absl::ResourceExhaustedError("nft_ctx_new failed (out of memory?)");
-    const unsigned flags = nft_ctx_output_get_flags(ctx_);
-    nft_ctx_output_set_flags(ctx_, flags | NFT_CTX_OUTPUT_JSON);
-    std::string cmd = StrCat("list counters table inet ", table_);
-    int rc = nft_run_cmd_from_buffer(ctx_, cmd.c_str());
-    nft_ctx_output_set_flags(ctx_, flags);
-    std::string err = nft_ctx_get_error_buffer(ctx_) ? nft_ctx_get_error_buffer(ctx_) : "";
-    json = nft_ctx_get_output_buffer(ctx_) ? nft_ctx_get_output_buffer(ctx_) : "";
-    if (rc != 0) {
-      while (!err.empty() && err.back() == '\n') err.pop_back();
-      return absl::InternalError(StrCat("nftables: listing the counters of table inet ", table_,
-                                        ": ", err.empty() ? "failed" : err));
-    }
+  // A context of its own: a listing does not wait for the lock of rule changes.
+  nft_ctx* ctx = nft_ctx_new(NFT_CTX_DEFAULT);
+  if (!ctx) return absl::ResourceExhaustedError("nft_ctx_new failed (out of memory?)");
+  nft_ctx_buffer_output(ctx);
+  nft_ctx_buffer_error(ctx);
+  std::string cmd = StrCat("list counters table inet ", table_);
+  int rc = nft_run_cmd_from_buffer(ctx, cmd.c_str());
+  std::string err = TakeBuffer(nft_ctx_get_error_buffer(ctx));
+  std::string text = TakeBuffer(nft_ctx_get_output_buffer(ctx));
+  nft_ctx_free(ctx);
+  if (rc != 0) {
+    while (!err.empty() && err.back() == '\n') err.pop_back();
+    return absl::InternalError(StrCat("nftables: listing the counters of table inet ", table_, ": ",
+                                      err.empty() ? "failed" : err));
   }
-  return ParseDropCounters(json);
+  return ParseDropCounters(text, table_);
 }
 
 absl::Status Firewall::DeleteTable() {

@@ -156,27 +156,27 @@ TEST(FirewallTest, ZoneChainDropsAreLoggedToTheGroupRateLimited) {
       "add rule inet rauha zi_1a2b3c4d counter name \"di_1a2b3c4d\" drop\n");
 }
 
-// libnftables' JSON listing of a table's counters: the zones' drop counters by zone, the rest
-// ignored.
+// libnftables' listing of every counter: the zones' drop counters of our table by zone, the
+// rest (other names, other tables) ignored.
 TEST(DropCountersTest, ParsesTheCountsOfEachZoneByKind) {
-  auto counts = ParseDropCounters(R"({"nftables": [
-      {"metainfo": {"version": "1.0.6", "json_schema_version": 1}},
-      {"counter": {"family": "inet", "name": "de_1a2b3c4d", "table": "rauha", "handle": 4,
-                   "packets": 500, "bytes": 14000}},
-      {"counter": {"family": "inet", "name": "di_1a2b3c4d", "table": "rauha", "handle": 6,
-                   "packets": 7, "bytes": 420}},
-      {"counter": {"family": "inet", "name": "dz_99999999", "table": "rauha", "handle": 9,
-                   "packets": 3, "bytes": 180}},
-      {"counter": {"family": "inet", "name": "other", "table": "rauha", "handle": 10,
-                   "packets": 1, "bytes": 1}}]})");
+  auto counts = ParseDropCounters(
+      "table inet rauha {\n\tcounter de_1a2b3c4d {\n\t\tpackets 500 bytes 14000\n\t}\n\n"
+      "\tcounter di_1a2b3c4d {\n\t\tpackets 7 bytes 420\n\t}\n"
+      "\tcounter dz_99999999 {\n\t\tpackets 3 bytes 180\n\t}\n"
+      "\tcounter other {\n\t\tpackets 1 bytes 1\n\t}\n}\n"
+      "table inet rauha_other {\n\tcounter de_77777777 {\n\t\tpackets 9 bytes 9\n\t}\n}\n"
+      "table ip rauha {\n\tcounter de_66666666 {\n\t\tpackets 9 bytes 9\n\t}\n}\n",
+      "rauha");
   ASSERT_TRUE(counts.ok()) << counts.status();
   ASSERT_EQ(counts->size(), 2u);
   EXPECT_EQ(counts->at("1a2b3c4d").egress, 500u);
   EXPECT_EQ(counts->at("1a2b3c4d").ingress, 7u);
   EXPECT_EQ(counts->at("1a2b3c4d").zone, 0u);
   EXPECT_EQ(counts->at("99999999").zone, 3u);
-  EXPECT_FALSE(ParseDropCounters("not json").ok());
-  EXPECT_FALSE(ParseDropCounters("{\"x\": 1}").ok());
+  EXPECT_TRUE(ParseDropCounters("", "rauha")->empty());
+  EXPECT_FALSE(
+      ParseDropCounters("table inet rauha {\ncounter de_1 {\npackets x bytes 1\n}\n}\n", "rauha")
+          .ok());
   EXPECT_EQ(DropCounterName(DropKind::kIngress, "1a2b3c4d"), "di_1a2b3c4d");
 }
 
