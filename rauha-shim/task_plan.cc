@@ -14,6 +14,7 @@
 
 #include "rauha-common/errors.h"
 #include "rauha-common/path_open.h"
+#include "rauha-common/rlimit_names.h"
 #include "rauha-common/strcat.h"
 #include "rauha-common/userns.h"
 #include "rauha-shim/landlock.h"
@@ -90,29 +91,6 @@ bool ValidTaskId(std::string_view id) {
            c == '_' || c == '.';
   });
 }
-
-struct RlimitName {
-  const char* name;
-  int resource;
-};
-constexpr RlimitName kRlimits[] = {
-    {"RLIMIT_AS", RLIMIT_AS},
-    {"RLIMIT_CORE", RLIMIT_CORE},
-    {"RLIMIT_CPU", RLIMIT_CPU},
-    {"RLIMIT_DATA", RLIMIT_DATA},
-    {"RLIMIT_FSIZE", RLIMIT_FSIZE},
-    {"RLIMIT_LOCKS", RLIMIT_LOCKS},
-    {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK},
-    {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE},
-    {"RLIMIT_NICE", RLIMIT_NICE},
-    {"RLIMIT_NOFILE", RLIMIT_NOFILE},
-    {"RLIMIT_NPROC", RLIMIT_NPROC},
-    {"RLIMIT_RSS", RLIMIT_RSS},
-    {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},
-    {"RLIMIT_RTTIME", RLIMIT_RTTIME},
-    {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
-    {"RLIMIT_STACK", RLIMIT_STACK},
-};
 
 void AddUnique(std::vector<std::string>& v, std::string s) {
   if (std::find(v.begin(), v.end(), s) == v.end()) v.push_back(std::move(s));
@@ -267,9 +245,8 @@ absl::Status PlanCapabilities(const TaskSpec& spec, TaskPlan& plan) {
 
 absl::Status PlanRlimits(const TaskSpec& spec, TaskPlan& plan) {
   for (const auto& r : spec.rlimits) {
-    auto it = std::find_if(std::begin(kRlimits), std::end(kRlimits),
-                           [&](const RlimitName& n) { return r.resource == n.name; });
-    if (it == std::end(kRlimits)) {
+    std::optional<int> resource = RlimitResource(r.resource);
+    if (!resource) {
       return absl::InvalidArgumentError(
           StrCat("unknown rlimit \"", r.resource, "\" (expected a name such as RLIMIT_NOFILE)"));
     }
@@ -277,7 +254,7 @@ absl::Status PlanRlimits(const TaskSpec& spec, TaskPlan& plan) {
       return absl::InvalidArgumentError(
           StrCat("rlimit ", r.resource, ": soft limit ", r.soft, " exceeds hard limit ", r.hard));
     }
-    plan.rlimits.push_back({it->resource, rlimit{r.soft, r.hard}});
+    plan.rlimits.push_back({*resource, rlimit{r.soft, r.hard}});
   }
   return absl::OkStatus();
 }

@@ -6,37 +6,12 @@
 #include <string_view>
 
 #include "rauha-common/errors.h"
+#include "rauha-common/rlimit_names.h"
 #include "rauha-common/strcat.h"
 #include "rauhad/process_mounts.h"
 #include "rauhad/task_runner.h"
 
 namespace rauha {
-namespace {
-
-struct RlimitName {
-  std::string_view name;
-  int resource;
-};
-constexpr RlimitName kRlimits[] = {
-    {"RLIMIT_AS", RLIMIT_AS},
-    {"RLIMIT_CORE", RLIMIT_CORE},
-    {"RLIMIT_CPU", RLIMIT_CPU},
-    {"RLIMIT_DATA", RLIMIT_DATA},
-    {"RLIMIT_FSIZE", RLIMIT_FSIZE},
-    {"RLIMIT_LOCKS", RLIMIT_LOCKS},
-    {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK},
-    {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE},
-    {"RLIMIT_NICE", RLIMIT_NICE},
-    {"RLIMIT_NOFILE", RLIMIT_NOFILE},
-    {"RLIMIT_NPROC", RLIMIT_NPROC},
-    {"RLIMIT_RSS", RLIMIT_RSS},
-    {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},
-    {"RLIMIT_RTTIME", RLIMIT_RTTIME},
-    {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
-    {"RLIMIT_STACK", RLIMIT_STACK},
-};
-
-}  // namespace
 
 absl::StatusOr<shim::TaskSpec> ProcessTaskSpec(const ZoneView& zone,
                                                const rauha::process::v1::StartProcessRequest& req,
@@ -62,16 +37,15 @@ absl::StatusOr<shim::TaskSpec> ProcessTaskSpec(const ZoneView& zone,
     spec.capabilities = std::move(kept);
   }
   for (const auto& r : req.rlimits()) {
-    auto it = std::find_if(std::begin(kRlimits), std::end(kRlimits),
-                           [&](const RlimitName& n) { return n.name == r.type(); });
-    if (it == std::end(kRlimits)) {
+    std::optional<int> resource = RlimitResource(r.type());
+    if (!resource) {
       return absl::InvalidArgumentError(
           StrCat("rlimits: unknown type \"", r.type(), "\" (expected RLIMIT_NOFILE, ...)"));
     }
     // Raising a hard limit needs CAP_SYS_RESOURCE, which rauhad may lack: never ask for more
     // than rauhad has.
     rlimit own{};
-    ::getrlimit(it->resource, &own);
+    ::getrlimit(*resource, &own);
     uint64_t hard = std::min<uint64_t>(r.hard(), own.rlim_max);
     uint64_t soft = std::min<uint64_t>(r.soft(), hard);
     auto same = std::find_if(spec.rlimits.begin(), spec.rlimits.end(),
