@@ -12,6 +12,7 @@
 #include "rauha-cli/pull_display.h"
 #include "rauha-cli/result_json.h"
 #include "rauha-cli/sandbox_args.h"
+#include "rauha-cli/sandbox_call.h"
 #include "rauha-cli/sandbox_stream.h"
 #include "rauha-cli/signals.h"
 #include "rauha-common/api_metadata.h"
@@ -161,19 +162,15 @@ int PullForSandbox(const Cli& cli, const std::string& image, sv1::RunSandboxRequ
 // A RunSandbox call's outcome. When rauhad went away after the task started (it sent the id
 // once the task was recorded), the task lives on in its shim and a restarted rauhad has its
 // result: say which task to collect.
-int ReportRunSandbox(const grpc::ClientContext& ctx, const grpc::Status& s,
-                     const sv1::SandboxResult& result, int cancelled_by_signal) {
-  if (s.error_code() == grpc::StatusCode::UNAVAILABLE && cancelled_by_signal == 0) {
-    const auto& metadata = ctx.GetServerInitialMetadata();
-    if (auto it = metadata.find(rauha::kTaskIdMetadataKey); it != metadata.end()) {
-      const std::string id(it->second.data(), it->second.size());
-      return Fail(rauha::StrCat("rauhad went away while task ", id,
-                                " ran; collect its result with `rauha task wait ", id, "` (",
-                                DescribeRpcError(s), ")"),
-                  kExitRuntimeError);
-    }
+int ReportRunSandbox(const SandboxCall& call) {
+  if (call.status.error_code() == grpc::StatusCode::UNAVAILABLE && call.cancelled_by_signal == 0 &&
+      !call.task_id.empty()) {
+    return Fail(rauha::StrCat("rauhad went away while task ", call.task_id,
+                              " ran; collect its result with `rauha task wait ", call.task_id,
+                              "` (", DescribeRpcError(call.status), ")"),
+                kExitRuntimeError);
   }
-  return ReportSandboxCall(s, result, cancelled_by_signal);
+  return ReportSandboxCall(call.status, call.result, call.cancelled_by_signal);
 }
 
 int RunSandbox(const Cli& cli, const SandboxArgs& a) {
@@ -207,31 +204,30 @@ int RunSandbox(const Cli& cli, const SandboxArgs& a) {
     if (!input.ok()) return Fail(input.status(), kExitRuntimeError);
     req->set_stdin_data(*std::move(input));
   }
-  auto stub = MakeStub<sv1::SandboxService>(cli);
-  if (!stub.ok()) return Fail(stub.status(), kExitRuntimeError);
-
   if (!a.image.empty() && a.pull == "always") {
+    // rauhad must answer before the pull: its error, not the pull's, when it is not there.
+    if (auto channel = Connect(cli.client); !channel.ok()) {
+      return Fail(channel.status(), kExitRuntimeError);
+    }
     if (int code = PullForSandbox(cli, a.image, *req); code != 0) return code;
   }
-  grpc::ClientContext ctx;
-  sv1::SandboxResult result;
-  CancelOnSignal cancel(&ctx);
-  grpc::Status s = (*stub)->RunSandbox(&ctx, *req, &result);
-  if (s.error_code() != grpc::StatusCode::NOT_FOUND || a.image.empty() || a.pull != "missing" ||
-      cancel.signal() != 0) {
-    return ReportRunSandbox(ctx, s, result, cancel.signal());
+  // Over rauhad's ttrpc endpoint when it is there (no gRPC client in this process), else gRPC
+  // (sandbox_call.h).
+  auto call = RunSandboxCall(cli.client, *req);
+  if (!call.ok()) return Fail(call.status(), kExitRuntimeError);
+  if (call->status.error_code() != grpc::StatusCode::NOT_FOUND || a.image.empty() ||
+      a.pull != "missing" || call->cancelled_by_signal != 0) {
+    return ReportRunSandbox(*call);
   }
   // rauhad refuses an image it does not hold before it makes anything (no zone, no task), so
   // the call can be made again once the image is there. Another NOT_FOUND is reported as is.
   auto held = ImageHeld(cli, a.image);
   if (!held.ok()) return Fail(held.status(), kExitRuntimeError);
-  if (*held) return ReportSandboxCall(s, result, 0);
+  if (*held) return ReportSandboxCall(call->status, call->result, 0);
   if (int code = PullForSandbox(cli, a.image, *req); code != 0) return code;
-  grpc::ClientContext again_ctx;
-  result.Clear();
-  CancelOnSignal again_cancel(&again_ctx);
-  s = (*stub)->RunSandbox(&again_ctx, *req, &result);
-  return ReportRunSandbox(again_ctx, s, result, again_cancel.signal());
+  auto again = RunSandboxCall(cli.client, *req);
+  if (!again.ok()) return Fail(again.status(), kExitRuntimeError);
+  return ReportRunSandbox(*again);
 }
 
 }  // namespace

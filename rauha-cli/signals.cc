@@ -14,7 +14,7 @@ namespace rauha::cli {
 namespace {
 
 std::mutex mu;
-grpc::ClientContext* active = nullptr;  // guarded by mu
+std::function<void()> cancel_active;  // guarded by mu; set while a call may be cancelled
 std::atomic<int> cancelled_by{0};
 std::function<void(int)> forward;  // guarded by mu
 std::function<void()> on_resize;   // guarded by mu
@@ -55,9 +55,9 @@ void Watch() {
       forward(signo);
       continue;
     }
-    if (cancels && active != nullptr && cancelled_by.load() == 0) {
+    if (cancels && cancel_active && cancelled_by.load() == 0) {
       cancelled_by.store(signo);
-      active->TryCancel();
+      cancel_active();
       continue;
     }
     // Nothing to cancel (or asked twice): behave like the default action, minus the core.
@@ -80,14 +80,17 @@ std::string SignalName(int signo) {
   return abbrev != nullptr ? std::string("SIG") + abbrev : std::to_string(signo);
 }
 
-CancelOnSignal::CancelOnSignal(grpc::ClientContext* context) {
+CancelOnSignal::CancelOnSignal(grpc::ClientContext* context)
+    : CancelOnSignal([context] { context->TryCancel(); }) {}
+
+CancelOnSignal::CancelOnSignal(std::function<void()> cancel) {
   std::lock_guard<std::mutex> lock(mu);
-  active = context;
+  cancel_active = std::move(cancel);
 }
 
 CancelOnSignal::~CancelOnSignal() {
   std::lock_guard<std::mutex> lock(mu);
-  active = nullptr;
+  cancel_active = nullptr;
 }
 
 int CancelOnSignal::signal() const { return cancelled_by.load(); }
@@ -95,7 +98,7 @@ int CancelOnSignal::signal() const { return cancelled_by.load(); }
 ForwardSignals::ForwardSignals(grpc::ClientContext* context, std::function<void(int)> fwd,
                                std::function<void()> resize) {
   std::lock_guard<std::mutex> lock(mu);
-  active = context;
+  cancel_active = [context] { context->TryCancel(); };
   forward = std::move(fwd);
   on_resize = std::move(resize);
   forwarded = false;
@@ -103,7 +106,7 @@ ForwardSignals::ForwardSignals(grpc::ClientContext* context, std::function<void(
 
 ForwardSignals::~ForwardSignals() {
   std::lock_guard<std::mutex> lock(mu);
-  active = nullptr;
+  cancel_active = nullptr;
   forward = nullptr;
   on_resize = nullptr;
 }

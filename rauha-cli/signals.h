@@ -29,6 +29,9 @@ std::string SignalName(int signo);
 class CancelOnSignal {
  public:
   explicit CancelOnSignal(grpc::ClientContext* context);
+  // A call of another transport (the ttrpc fast path): `cancel` ends it, on the watcher's
+  // thread.
+  explicit CancelOnSignal(std::function<void()> cancel);
   ~CancelOnSignal();
   CancelOnSignal(const CancelOnSignal&) = delete;
   CancelOnSignal& operator=(const CancelOnSignal&) = delete;

@@ -17,13 +17,15 @@ void CallCanceller::Cancel() {
   if (wake_) wake_();
 }
 
-absl::StatusOr<std::unique_ptr<Client>> Client::Connect(std::string_view address) {
+absl::StatusOr<std::unique_ptr<Client>> Client::Connect(std::string_view address,
+                                                        uint32_t max_response) {
   absl::StatusOr<UniqueFd> fd = ConnectUnix(address);
   if (!fd.ok()) return fd.status();
-  return std::make_unique<Client>(std::move(*fd));
+  return std::make_unique<Client>(std::move(*fd), max_response);
 }
 
-Client::Client(UniqueFd fd) : fd_(std::move(fd)) {
+Client::Client(UniqueFd fd, uint32_t max_response)
+    : fd_(std::move(fd)), max_response_(max_response) {
   reader_ = std::thread([this] { ReadLoop(); });
 }
 
@@ -40,7 +42,7 @@ bool Client::connected() const {
 absl::StatusOr<std::string> Client::Call(
     const std::string& service, const std::string& method, const std::string& payload,
     absl::Duration timeout, const std::vector<std::pair<std::string, std::string>>& metadata,
-    CallCanceller* canceller) {
+    CallCanceller* canceller, InitialMetadata* initial_metadata) {
   ::ttrpc::Request request;
   request.set_service(service);
   request.set_method(method);
@@ -93,6 +95,14 @@ absl::StatusOr<std::string> Client::Call(
     pending_.erase(id);
     return sent;
   }
+  // Whatever ends the call below, what the server sent ahead of its answer is the caller's.
+  struct HandOver {
+    Pending& p;
+    InitialMetadata* out;
+    ~HandOver() {
+      if (out) *out = std::move(p.initial_metadata);
+    }
+  } hand_over{*pending, initial_metadata};
   absl::Time deadline = absl::Now() + timeout;
   while (!pending->done) {
     if (cancelled()) {
@@ -114,7 +124,7 @@ absl::StatusOr<std::string> Client::Call(
 }
 
 void Client::ReadLoop() {
-  FrameDecoder decoder;
+  FrameDecoder decoder(max_response_);
   char buf[64 * 1024];
   while (true) {
     ssize_t n = ::recv(fd_.get(), buf, sizeof(buf), 0);
@@ -122,14 +132,24 @@ void Client::ReadLoop() {
     if (n <= 0) break;
     decoder.Feed(std::string_view(buf, static_cast<size_t>(n)));
     while (std::optional<Frame> frame = decoder.Next()) {
-      if (frame->type != static_cast<uint8_t>(MessageType::kResponse)) continue;
+      const bool data = frame->type == static_cast<uint8_t>(MessageType::kData);
+      if (frame->type != static_cast<uint8_t>(MessageType::kResponse) && !data) continue;
       std::lock_guard lock(mu_);
       auto it = pending_.find(frame->stream_id);
       if (it == pending_.end()) continue;  // its caller gave up (timeout)
       Pending& p = *it->second;
+      if (data) {
+        // Metadata ahead of the answer (Server's send_metadata); other data frames are not
+        // ours to read (a unary call has no stream).
+        ::ttrpc::KeyValue kv;
+        if (!frame->oversized && kv.ParseFromString(frame->payload)) {
+          p.initial_metadata.emplace_back(kv.key(), kv.value());
+        }
+        continue;
+      }
       if (frame->oversized) {
         p.status = absl::ResourceExhaustedError(absl::StrCat(
-            "ttrpc response of ", frame->length, " bytes exceeds the limit of ", kMaxPayload));
+            "ttrpc response of ", frame->length, " bytes exceeds the limit of ", max_response_));
       } else {
         ::ttrpc::Response response;
         if (!response.ParseFromString(frame->payload)) {

@@ -19,6 +19,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "containerd-shim-rauha-v2/ttrpc/frame.h"
 #include "rauha-common/fd.h"
 
 namespace rauha::ttrpc {
@@ -38,11 +39,18 @@ class CallCanceller {
   std::function<void()> wake_;  // set while a call waits
 };
 
+// (key, value) pairs a server sent ahead of its answer (ttrpc::CallContext::send_metadata).
+using InitialMetadata = std::vector<std::pair<std::string, std::string>>;
+
 class Client {
  public:
-  static absl::StatusOr<std::unique_ptr<Client>> Connect(std::string_view address);
+  // `max_response`: the largest answer payload read; a larger one ends its call
+  // ResourceExhausted. Above ttrpc's 4 MiB only for a server that sends more (rauhad's
+  // RunSandbox).
+  static absl::StatusOr<std::unique_ptr<Client>> Connect(std::string_view address,
+                                                         uint32_t max_response = kMaxPayload);
   // Takes a connected socket (tests: a socketpair).
-  explicit Client(UniqueFd fd);
+  explicit Client(UniqueFd fd, uint32_t max_response = kMaxPayload);
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
@@ -51,7 +59,7 @@ class Client {
       const std::string& service, const std::string& method, const std::string& payload,
       absl::Duration timeout = absl::InfiniteDuration(),
       const std::vector<std::pair<std::string, std::string>>& metadata = {},
-      CallCanceller* canceller = nullptr);
+      CallCanceller* canceller = nullptr, InitialMetadata* initial_metadata = nullptr);
 
   template <typename Response, typename Request>
   absl::StatusOr<Response> CallMethod(const std::string& service, const std::string& method,
@@ -77,10 +85,12 @@ class Client {
     bool done = false;
     absl::Status status;
     std::string payload;
+    InitialMetadata initial_metadata;
   };
   void ReadLoop();
 
   UniqueFd fd_;
+  uint32_t max_response_;
   std::thread reader_;
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -22,10 +22,10 @@ uint32_t GetU32(const char* p) {
 }  // namespace
 
 absl::StatusOr<std::string> EncodeFrame(uint32_t stream_id, MessageType type, uint8_t flags,
-                                        std::string_view payload) {
-  if (payload.size() > kMaxPayload) {
+                                        std::string_view payload, uint32_t max_payload) {
+  if (payload.size() > max_payload) {
     return absl::InvalidArgumentError(absl::StrCat("ttrpc message of ", payload.size(),
-                                                   " bytes exceeds the limit of ", kMaxPayload));
+                                                   " bytes exceeds the limit of ", max_payload));
   }
   std::string out;
   out.reserve(kHeaderBytes + payload.size());

@@ -34,9 +34,11 @@ struct Frame {
   std::string payload;
 };
 
-// Header and payload; InvalidArgument when the payload exceeds kMaxPayload.
+// Header and payload; InvalidArgument when the payload exceeds `max_payload` (a peer that
+// agreed to more, e.g. rauha's CLI for a RunSandbox result, may pass a larger one).
 absl::StatusOr<std::string> EncodeFrame(uint32_t stream_id, MessageType type, uint8_t flags,
-                                        std::string_view payload);
+                                        std::string_view payload,
+                                        uint32_t max_payload = kMaxPayload);
 
 // Incremental decoder over a byte stream: Feed() what arrived, then Next() until nullopt.
 class FrameDecoder {

@@ -15,6 +15,7 @@ namespace rauha::ttrpc {
 
 struct Server::Shared {
   std::map<std::string, Handler> handlers;  // "service/method"; fixed once serving
+  uint32_t max_response = kMaxPayload;      // fixed once serving
   std::atomic<int> active{0};
 };
 
@@ -29,12 +30,13 @@ struct Server::Connection {
 namespace {
 
 void SendResponse(int fd, uint32_t stream_id, const absl::Status& status,
-                  const std::string& payload) {
+                  const std::string& payload, uint32_t max_payload = kMaxPayload) {
   ::ttrpc::Response response;
   *response.mutable_status() = ToProto(status);
   if (status.ok()) response.set_payload(payload);
   std::string bytes = response.SerializeAsString();
-  absl::StatusOr<std::string> frame = EncodeFrame(stream_id, MessageType::kResponse, 0, bytes);
+  absl::StatusOr<std::string> frame =
+      EncodeFrame(stream_id, MessageType::kResponse, 0, bytes, max_payload);
   if (!frame.ok()) {
     // The answer is too large for a frame: say so instead, on the same stream.
     ::ttrpc::Response refused;
@@ -61,6 +63,8 @@ Server::~Server() { Shutdown(); }
 void Server::SetPeerFilter(std::function<bool(const ucred&)> allow) {
   peer_filter_ = std::move(allow);
 }
+
+void Server::SetMaxResponsePayload(uint32_t bytes) { shared_->max_response = bytes; }
 
 void Server::Register(const std::string& service, const std::string& method, Handler handler) {
   shared_->handlers[service + "/" + method] = std::move(handler);
@@ -166,6 +170,19 @@ void Server::ReadLoop(std::shared_ptr<Connection> conn) {
       ctx.method = request.method();
       ctx.peer_uid = conn->peer_uid;
       ctx.connection_closed = conn->closed;
+      ctx.send_metadata = [weak = std::weak_ptr<Connection>(conn), id = frame->stream_id](
+                              std::string_view key, std::string_view value) {
+        std::shared_ptr<Connection> c = weak.lock();
+        if (!c) return;
+        ::ttrpc::KeyValue kv;
+        kv.set_key(std::string(key));
+        kv.set_value(std::string(value));
+        absl::StatusOr<std::string> data =
+            EncodeFrame(id, MessageType::kData, 0, kv.SerializeAsString());
+        std::lock_guard lock(c->mu);
+        // Only while the answer is owed: after it (or the deadline's) the stream is over.
+        if (data.ok() && c->pending.count(id) > 0) (void)WriteAll(c->fd.get(), *data);
+      };
       for (const auto& kv : request.metadata()) ctx.metadata.emplace_back(kv.key(), kv.value());
       if (request.timeout_nano() > 0) {
         ctx.deadline = absl::Now() + absl::Nanoseconds(request.timeout_nano());
@@ -192,7 +209,8 @@ void Server::ReadLoop(std::shared_ptr<Connection> conn) {
         {
           std::lock_guard lock(conn->mu);
           if (conn->pending.erase(id) > 0) {
-            SendResponse(conn->fd.get(), id, result.status(), result.ok() ? *result : "");
+            SendResponse(conn->fd.get(), id, result.status(), result.ok() ? *result : "",
+                         shared->max_response);
           }
         }
         shared->active--;

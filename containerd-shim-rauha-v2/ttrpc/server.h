@@ -41,6 +41,12 @@ struct CallContext {
   // Set once the request's connection has closed: ttrpc has no cancel message, a client that
   // gives up closes its connection (a handler that blocks, e.g. a wait, polls this).
   std::shared_ptr<const std::atomic<bool>> connection_closed;
+  // Sends (key, value) to the client before the answer: a data frame on the request's stream
+  // whose payload is a ttrpc KeyValue. rauha's extension, gRPC's initial metadata for ttrpc
+  // (rauhad's RunSandbox names the task it started, so a client cut off later can collect
+  // it); Client::Call hands them to its caller, containerd's ttrpc ignores such frames. Does
+  // nothing once the answer has gone out.
+  std::function<void(std::string_view key, std::string_view value)> send_metadata;
   // The first value of metadata `key`, or "".
   std::string Metadata(std::string_view key) const;
   bool cancelled() const { return connection_closed && connection_closed->load(); }
@@ -59,6 +65,9 @@ class Server {
   // Before Serve only. Connections whose peer (SO_PEERCRED) `allow` refuses are closed at
   // accept, before anything is read from them. Default: every peer.
   void SetPeerFilter(std::function<bool(const ucred&)> allow);
+  // Before Serve only. The largest answer payload sent (default kMaxPayload, ttrpc's 4 MiB);
+  // a larger one is replaced by ResourceExhausted. Only for clients that read more.
+  void SetMaxResponsePayload(uint32_t bytes);
   // Before Serve only.
   void Register(const std::string& service, const std::string& method, Handler handler);
   // A handler over decoded messages: an undecodable payload is InvalidArgument.

@@ -8,8 +8,9 @@
 #
 # rauha is measured twice, from the command line and as the bare RunSandbox call: against a
 # rauhad with its warm zone pool (the default, --warm-zones 2) and against one without
-# (--warm-zones 0). The CLI's floor (`rauha --help`, `rauha version` without a daemon) has
-# rows of its own.
+# (--warm-zones 0). The pooled CLI row is taken once more with RAUHA_NO_FAST_PATH=1 (the call
+# over gRPC instead of rauhad's ttrpc endpoint). The CLI's floor (`rauha --help`, `rauha
+# version` without a daemon) has rows of its own.
 #
 # --tmpfs-run-dir: the rauhads' run dirs (zone dirs, shim sockets, task files) and runc's and
 # crun's state dirs go on a private tmpfs the script mounts in its temp dir (as /run is on a
@@ -75,6 +76,9 @@ make_busybox_bundle "$BUNDLE"
 
 run_rauha_cli() { "$CLI" --socket "$D/rauhad.sock" sandbox -- /bin/true >/dev/null; }
 run_rauha_cli_pool() { "$CLI" --socket "$DP/rauhad.sock" sandbox -- /bin/true >/dev/null; }
+run_rauha_cli_pool_grpc() {
+  RAUHA_NO_FAST_PATH=1 "$CLI" --socket "$DP/rauhad.sock" sandbox -- /bin/true >/dev/null
+}
 run_rauha_help() { "$CLI" --help >/dev/null; }
 run_rauha_version() { "$CLI" --socket "$D/no-such.sock" version >/dev/null; }
 run_bwrap() {
@@ -89,10 +93,11 @@ run_crun() {
   nsenter -t "$HOLDER_PID" -m -C crun --root "$D/crun" run --bundle "$BUNDLE" "$TAG-crun-$SEQ" </dev/null
 }
 
-CONTENDERS=(rauha_cli_pool rauha_rpc_pool rauha_cli rauha_rpc rauha_help rauha_version bwrap unshare
+CONTENDERS=(rauha_cli_pool rauha_cli_pool_grpc rauha_rpc_pool rauha_cli rauha_rpc rauha_help rauha_version bwrap unshare
   runc crun)
 declare -A LABEL=(
   [rauha_cli_pool]="rauha sandbox, warm pool"
+  [rauha_cli_pool_grpc]="rauha sandbox (gRPC), pool"
   [rauha_rpc_pool]="RunSandbox call, warm pool"
   [rauha_cli]="rauha sandbox, no pool"
   [rauha_rpc]="RunSandbox call, no pool"
@@ -105,6 +110,7 @@ declare -A LABEL=(
 )
 declare -A NOTE=(
   [rauha_cli_pool]="CLI process included; rauhad --warm-zones 2 (the default): a zone made ahead, deleted after the call"
+  [rauha_cli_pool_grpc]="the same with RAUHA_NO_FAST_PATH=1: the CLI calls over gRPC instead of rauhad's ttrpc endpoint"
   [rauha_rpc_pool]="in-process latency of one RPC on a connected channel (runsandbox_bench); warm pool"
   [rauha_cli]="CLI process included; rauhad --warm-zones 0: the call makes and removes its temporary zone"
   [rauha_rpc]="in-process latency of one RPC on a connected channel (runsandbox_bench); no pool"
@@ -115,8 +121,8 @@ declare -A NOTE=(
   [runc]="busybox bundle from 'runc spec'; run = create+start+wait+delete; cgroups below ours"
   [crun]="same bundle; via nsenter into a mount+cgroup ns with cgroup2 unmounted and v1 remounted at our cgroup (crun refuses hybrid cgroups); nsenter exec included"
 )
-declare -A NEEDS=([rauha_cli]="" [rauha_rpc]="" [rauha_cli_pool]="" [rauha_rpc_pool]=""
-  [rauha_help]="" [rauha_version]="" [bwrap]=bwrap [unshare]="unshare chroot"
+declare -A NEEDS=([rauha_cli]="" [rauha_rpc]="" [rauha_cli_pool]="" [rauha_cli_pool_grpc]=""
+  [rauha_rpc_pool]="" [rauha_help]="" [rauha_version]="" [bwrap]=bwrap [unshare]="unshare chroot"
   [runc]=runc [crun]="crun nsenter")
 declare -A STATE SAMPLES
 

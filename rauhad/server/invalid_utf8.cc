@@ -115,12 +115,16 @@ const gpb::Descriptor* RequestTypeOf(std::string_view grpc_method) {
   return method ? method->input_type() : nullptr;
 }
 
-grpc::Status InvalidUtf8Status(const std::string& path) {
-  return grpc::Status(
-      grpc::StatusCode::INVALID_ARGUMENT,
-      StrCat("request field ", path,
-             ": not valid UTF-8 (string fields carry UTF-8 text; nothing was done)"));
+std::string InvalidUtf8Message(const std::string& path) {
+  return StrCat("request field ", path,
+                ": not valid UTF-8 (string fields carry UTF-8 text; nothing was done)");
 }
+
+grpc::Status InvalidUtf8Status(const std::string& path) {
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, InvalidUtf8Message(path));
+}
+
+std::string TakeInvalidUtf8Field() { return std::exchange(pending_invalid_field, std::string()); }
 
 void CaptureInvalidUtf8ParseErrors() { gpb::SetLogHandler(&LogHandler); }
 

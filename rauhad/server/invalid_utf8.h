@@ -42,7 +42,12 @@ std::string RequestFieldPath(const google::protobuf::Descriptor* request,
 // The request type of gRPC method "/pkg.Service/Method" in the generated pool, or null.
 const google::protobuf::Descriptor* RequestTypeOf(std::string_view grpc_method);
 
-// The status a request with invalid UTF-8 at `path` gets.
+// The status a request with invalid UTF-8 at `path` gets (gRPC), and its message.
 grpc::Status InvalidUtf8Status(const std::string& path);
+std::string InvalidUtf8Message(const std::string& path);
+
+// For a transport without interceptors (the ttrpc endpoint): the full name of the field whose
+// bytes failed the last parse on this thread, "" if none; cleared by the call.
+std::string TakeInvalidUtf8Field();
 
 }  // namespace rauha

@@ -1,9 +1,11 @@
 #include "rauhad/server/sandbox_service.h"
 
+#include <chrono>
 #include <cstdio>
 #include <system_error>
 #include <thread>
 
+#include "rauha-common/errors.h"
 #include "rauha-common/strcat.h"
 
 #include "rauhad/server/admit.h"
@@ -62,6 +64,30 @@ grpc::ServerUnaryReactor* SandboxServiceImpl::RunSandbox(grpc::CallbackServerCon
                                  StrCat("cannot start a thread for the task: ", e.what())));
   }
   return reactor;
+}
+
+absl::StatusOr<spb::SandboxResult> SandboxServiceImpl::RunSandbox(
+    const CallControl& call, const spb::RunSandboxRequest& req,
+    const std::function<void(const std::string& task_id)>& on_recorded) {
+  RAUHA_ASSIGN_OR_RETURN(CallGate::Slot slot, Admit(task_calls_, call));
+  {
+    std::lock_guard lock(mu_);
+    ++running_;
+  }
+  struct Done {
+    SandboxServiceImpl* self;
+    ~Done() {
+      std::lock_guard lock(self->mu_);
+      --self->running_;
+      self->idle_.notify_all();
+    }
+  } done{this};
+  // gRPC counts a passed deadline as a cancellation; so does this.
+  std::function<bool()> cancelled = [&call] {
+    return (call.cancelled && call.cancelled()) ||
+           std::chrono::system_clock::now() >= call.deadline;
+  };
+  return runner_->Run(req, cancelled, on_recorded);
 }
 
 grpc::Status SandboxServiceImpl::WaitTask(grpc::ServerContext* ctx, const spb::WaitTaskRequest* req,

@@ -7,6 +7,7 @@
 #include "rauha-common/api_metadata.h"
 #include "rauha/v1/sandbox.grpc.pb.h"
 #include "rauhad/call_gate.h"
+#include "rauhad/server/admit.h"
 #include "rauhad/task_runner.h"
 
 namespace rauha {
@@ -28,6 +29,13 @@ class SandboxServiceImpl final
   grpc::ServerUnaryReactor* RunSandbox(grpc::CallbackServerContext*,
                                        const sandbox::v1::RunSandboxRequest*,
                                        sandbox::v1::SandboxResult*) override;
+  // The same call for another transport (rauhad's ttrpc endpoint, shim_endpoint.h), on the
+  // caller's thread: admitted at the same gate, run by the same TaskRunner (checks, audit,
+  // events), `on_recorded` told the task's id once it is recorded (gRPC sends it as initial
+  // metadata). The destructor waits for these calls too.
+  absl::StatusOr<sandbox::v1::SandboxResult> RunSandbox(
+      const CallControl& call, const sandbox::v1::RunSandboxRequest& req,
+      const std::function<void(const std::string& task_id)>& on_recorded);
   grpc::Status WaitTask(grpc::ServerContext*, const sandbox::v1::WaitTaskRequest*,
                         sandbox::v1::SandboxResult*) override;
   grpc::Status ListTasks(grpc::ServerContext*, const sandbox::v1::ListTasksRequest*,

@@ -6,9 +6,13 @@
 #include <thread>
 
 #include "containerd-shim-rauha-v2/ttrpc/socket.h"
+#include "rauha-common/api_metadata.h"
 #include "rauha-common/span_trace.h"
+#include "rauha-common/strcat.h"
 #include "rauha/v1/process.pb.h"
 #include "rauha/v1/zone.pb.h"
+#include "rauhad/config.h"
+#include "rauhad/server/invalid_utf8.h"
 
 namespace rauha {
 namespace {
@@ -18,6 +22,8 @@ namespace ppb = rauha::process::v1;
 
 constexpr char kZoneService[] = "rauha.zone.v1.ZoneService";
 constexpr char kProcessService[] = "rauha.process.v1.ProcessService";
+constexpr char kSandboxService[] = "rauha.sandbox.v1.SandboxService";
+namespace spb = rauha::sandbox::v1;
 
 CallControl ControlOf(const ttrpc::CallContext& ctx) {
   CallControl call;
@@ -54,9 +60,34 @@ void RegisterFilled(
       });
 }
 
+// RunSandbox: the request decoded here rather than by RegisterMethod, so that its limits and
+// errors are gRPC's (the interceptors of the gRPC server are not on this path).
+absl::StatusOr<std::string> RunSandboxOverTtrpc(SandboxServiceImpl* sandboxes,
+                                                const ttrpc::CallContext& ctx,
+                                                const std::string& payload) {
+  if (payload.size() > static_cast<size_t>(kMaxRequestBytes)) {
+    return absl::ResourceExhaustedError(StrCat("Received message larger than max (", payload.size(),
+                                               " vs. ", kMaxRequestBytes, ")"));
+  }
+  spb::RunSandboxRequest req;
+  (void)TakeInvalidUtf8Field();  // a stale name from this thread's earlier parse
+  if (!req.ParseFromString(payload)) {
+    std::string path = RequestFieldPath(req.GetDescriptor(), TakeInvalidUtf8Field());
+    if (!path.empty()) return absl::InvalidArgumentError(InvalidUtf8Message(path));
+    return absl::InvalidArgumentError("cannot decode rauha.sandbox.v1.RunSandboxRequest");
+  }
+  SpanTrace trace("rauhad", "ttrpc RunSandbox");
+  auto result = sandboxes->RunSandbox(ControlOf(ctx), req, [&ctx](const std::string& task_id) {
+    if (ctx.send_metadata) ctx.send_metadata(kTaskIdMetadataKey, task_id);
+  });
+  if (!result.ok()) return result.status();
+  return result->SerializeAsString();
+}
+
 }  // namespace
 
-ShimEndpoint::ShimEndpoint(ZoneServiceImpl* zones, ProcessServiceImpl* processes) {
+ShimEndpoint::ShimEndpoint(ZoneServiceImpl* zones, ProcessServiceImpl* processes,
+                           SandboxServiceImpl* sandboxes) {
   // The gRPC socket is rauhad's, mode 0600: its owner and root reach it. The same here, by
   // the peer's credentials (a socket's mode alone depends on the directory's too).
   const uid_t self = ::geteuid();
@@ -123,6 +154,14 @@ ShimEndpoint::ShimEndpoint(ZoneServiceImpl* zones, ProcessServiceImpl* processes
       [processes](const ttrpc::CallContext&, const ppb::DeleteProcessRequest& req) {
         return processes->DeleteProcess(req);
       });
+
+  if (sandboxes != nullptr) {
+    server_.SetMaxResponsePayload(kMaxRunSandboxResponse);
+    server_.Register(kSandboxService, "RunSandbox",
+                     [sandboxes](const ttrpc::CallContext& ctx, const std::string& payload) {
+                       return RunSandboxOverTtrpc(sandboxes, ctx, payload);
+                     });
+  }
 }
 
 absl::Status ShimEndpoint::Serve(const std::string& path) {

@@ -8,6 +8,14 @@
 // ShimEndpointPath(--socket), mode 0600, and only peers whose SO_PEERCRED uid is root or
 // rauhad's own are served (the gRPC socket admits the same: its owner, and root). Not part of
 // the public API (API.md): the wire contract is ours, between rauhad and its shim.
+//
+// It also serves rauha.sandbox.v1.SandboxService/RunSandbox for the `rauha` CLI's fast path
+// (docs/api-extensions.md): a CLI process that starts no gRPC client saves its threads, the
+// HTTP/2 handshake and their teardown, ~3-7 ms of a `rauha sandbox` (eval/bench/README.md).
+// Same gate, TaskRunner, checks, errors, audit and events as the gRPC call; the task's id goes
+// ahead of the answer as ttrpc metadata (gRPC: initial metadata, kTaskIdMetadataKey); the
+// request is limited as gRPC's (kMaxRequestBytes, invalid UTF-8 named by field), the answer
+// may be up to kMaxRunSandboxResponse (gRPC's is unbounded; a result is at most ~10 MiB).
 #pragma once
 
 #include <string>
@@ -15,13 +23,19 @@
 #include "absl/status/status.h"
 #include "containerd-shim-rauha-v2/ttrpc/server.h"
 #include "rauhad/server/process_service.h"
+#include "rauhad/server/sandbox_service.h"
 #include "rauhad/server/zone_service.h"
 
 namespace rauha {
 
+// The largest RunSandbox answer sent over ttrpc (and read by the CLI).
+inline constexpr uint32_t kMaxRunSandboxResponse = 64u << 20;
+
 class ShimEndpoint {
  public:
-  ShimEndpoint(ZoneServiceImpl* zones, ProcessServiceImpl* processes);
+  // `sandboxes` null: RunSandbox is not served (Unimplemented).
+  ShimEndpoint(ZoneServiceImpl* zones, ProcessServiceImpl* processes,
+               SandboxServiceImpl* sandboxes = nullptr);
   ~ShimEndpoint() { Shutdown(); }
 
   // Listens on `path` (a stale socket there is replaced) and serves on threads of its own.

@@ -1,7 +1,8 @@
 // rauhad's ttrpc endpoint for containerd-shim-rauha-v2 (rauhad/server/shim_endpoint.h) against
 // a real rauhad: the zone and process calls act on the same zones the gRPC API shows, bad
-// requests get the gRPC API's codes, only the shim's methods are served, and the socket serves
-// root only (mode 0600, and a non-root peer that reaches it is closed without an answer).
+// requests get the gRPC API's codes, only the shim's methods (and RunSandbox, the CLI's fast
+// path) are served, and the socket serves root only (mode 0600, and a non-root peer that
+// reaches it is closed without an answer).
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -17,8 +18,10 @@
 #include "containerd-shim-rauha-v2/ttrpc/client.h"
 #include "containerd-shim-rauha-v2/ttrpc/frame.h"
 #include "containerd-shim-rauha-v2/ttrpc/socket.h"
+#include "rauha-common/api_metadata.h"
 #include "rauha-common/shim_endpoint_path.h"
 #include "rauha/v1/process.pb.h"
+#include "rauha/v1/sandbox.grpc.pb.h"
 #include "rauha/v1/zone.pb.h"
 #include "tests/integration/daemon_fixture.h"
 #include "ttrpc.pb.h"
@@ -29,9 +32,11 @@ namespace {
 namespace fs = std::filesystem;
 namespace zpb = rauha::zone::v1;
 namespace ppb = rauha::process::v1;
+namespace spb = rauha::sandbox::v1;
 
 constexpr char kZones[] = "rauha.zone.v1.ZoneService";
 constexpr char kProcesses[] = "rauha.process.v1.ProcessService";
+constexpr char kSandboxes[] = "rauha.sandbox.v1.SandboxService";
 
 class ShimEndpointTest : public DaemonTest {
  protected:
@@ -158,11 +163,86 @@ TEST_F(ShimEndpointTest, BadRequestsGetTheGrpcApisCodesAndOnlyTheShimsMethodsAre
   zpb::ListZonesRequest list;
   EXPECT_EQ(client_->CallMethod<zpb::ListZonesResponse>(kZones, "ListZones", list).status().code(),
             absl::StatusCode::kUnimplemented);
-  EXPECT_EQ(client_->Call("rauha.sandbox.v1.SandboxService", "RunSandbox", "").status().code(),
+  EXPECT_EQ(client_->Call("rauha.sandbox.v1.SandboxService", "WaitTask", "").status().code(),
             absl::StatusCode::kUnimplemented);
   // Undecodable request bytes.
   EXPECT_EQ(client_->Call(kZones, "CreateZone", std::string("\xff\xff\xff", 3)).status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+// RunSandbox over ttrpc (the CLI's fast path) is the gRPC call: it runs the task, names it
+// ahead of the answer (as gRPC's initial metadata does), and refuses what gRPC refuses with the
+// same code and message: a request gRPC's size limit rejects, a string field that is not
+// UTF-8, a request TaskRunner's checks reject. On the old main RunSandbox was Unimplemented
+// here.
+TEST_F(ShimEndpointTest, RunSandboxIsTheGrpcCall) {
+  constexpr uint32_t kLarge = 64u << 20;  // kMaxRunSandboxResponse
+  auto client = ttrpc::Client::Connect(path_, kLarge);
+  ASSERT_TRUE(client.ok()) << client.status();
+  spb::RunSandboxRequest req;
+  for (const char* word : {"/bin/sh", "-c", "echo out; echo err >&2; exit 4"}) {
+    req.add_command(word);
+  }
+  ttrpc::InitialMetadata md;
+  auto answer = (*client)->Call(kSandboxes, "RunSandbox", req.SerializeAsString(),
+                                absl::InfiniteDuration(), {}, nullptr, &md);
+  ASSERT_TRUE(answer.ok()) << answer.status();
+  spb::SandboxResult result;
+  ASSERT_TRUE(result.ParseFromString(*answer));
+  EXPECT_EQ(result.status(), "failed");
+  EXPECT_EQ(result.exit_code(), 4);
+  EXPECT_EQ(result.stdout(), "out\n");
+  EXPECT_EQ(result.stderr(), "err\n");
+  EXPECT_FALSE(result.receipt().empty());
+  ASSERT_EQ(md.size(), 1u);
+  EXPECT_EQ(md[0].first, kTaskIdMetadataKey);
+  EXPECT_EQ(md[0].second, result.task_id());
+  // The temporary zone is gone, as after the gRPC call.
+  zpb::ListZonesResponse zones;
+  grpc::ClientContext list_ctx;
+  ASSERT_TRUE(daemon_->Zones()->ListZones(&list_ctx, {}, &zones).ok());
+  EXPECT_EQ(zones.zones_size(), 0);
+
+  // Each refusal: the same code and message as the gRPC call's, and nothing ran.
+  auto same_as_grpc = [&](const spb::RunSandboxRequest& bad, const std::string& bytes,
+                          absl::StatusCode code) {
+    auto over_ttrpc = (*client)->Call(kSandboxes, "RunSandbox", bytes);
+    EXPECT_EQ(over_ttrpc.status().code(), code) << over_ttrpc.status();
+    grpc::ClientContext ctx;
+    spb::SandboxResult ignored;
+    grpc::Status over_grpc = daemon_->Sandbox()->RunSandbox(&ctx, bad, &ignored);
+    EXPECT_EQ(static_cast<int>(over_grpc.error_code()), static_cast<int>(code));
+    EXPECT_EQ(over_ttrpc.status().message(), over_grpc.error_message());
+  };
+  spb::RunSandboxRequest empty;  // no command, no image
+  same_as_grpc(empty, empty.SerializeAsString(), absl::StatusCode::kInvalidArgument);
+  spb::RunSandboxRequest no_image;  // an image rauhad does not hold
+  no_image.add_command("/bin/true");
+  no_image.set_image("nosuch.invalid/none:1");
+  same_as_grpc(no_image, no_image.SerializeAsString(), absl::StatusCode::kNotFound);
+  spb::RunSandboxRequest bad_name;
+  bad_name.add_command("/bin/true");
+  bad_name.set_name("../etc");
+  same_as_grpc(bad_name, bad_name.SerializeAsString(), absl::StatusCode::kInvalidArgument);
+  spb::RunSandboxRequest not_utf8;
+  not_utf8.add_command("/bin/true");
+  not_utf8.set_workdir(std::string("/w\xff", 3));
+  // Serialized as raw bytes: protobuf would log its complaint about the field on the way out.
+  spb::RunSandboxRequest carrier;
+  carrier.add_command("/bin/true");
+  std::string bytes = carrier.SerializeAsString();
+  bytes += std::string("\x2a\x03/w\xff", 5);  // field 5 (workdir), length 3
+  ASSERT_EQ(spb::RunSandboxRequest::descriptor()->FindFieldByNumber(5)->name(), "workdir");
+  same_as_grpc(not_utf8, bytes, absl::StatusCode::kInvalidArgument);
+  spb::RunSandboxRequest too_big;
+  too_big.add_command("/bin/true");
+  too_big.set_stdin_data(std::string((3 << 20) + 1, 'x'));
+  same_as_grpc(too_big, too_big.SerializeAsString(), absl::StatusCode::kResourceExhausted);
+
+  grpc::ClientContext after_ctx;
+  zpb::ListZonesResponse after;
+  ASSERT_TRUE(daemon_->Zones()->ListZones(&after_ctx, {}, &after).ok());
+  EXPECT_EQ(after.zones_size(), 0) << "a refused call made no zone";
 }
 
 // What a process of another user gets: the socket is 0600 and root's; opened up to it (the

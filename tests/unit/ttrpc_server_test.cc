@@ -230,5 +230,77 @@ TEST_F(TtrpcServerTest, OpenCallsEndUnavailableWhenTheServerGoesAway) {
             absl::StatusCode::kUnavailable);
 }
 
+// rauha's extensions for rauhad's RunSandbox over ttrpc (rauhad/server/shim_endpoint.h): the
+// server names the task ahead of its answer (send_metadata, a data frame the client hands to
+// its caller, also when the connection then closes without an answer), and an answer may be
+// larger than 4 MiB where both ends agree.
+TEST(TtrpcExtensionsTest, MetadataAheadOfTheAnswerAndALargerAnswerLimit) {
+  char tmpl[] = "/tmp/rauha-ttrpc-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl, path = dir + "/s.sock";
+  constexpr uint32_t kLarger = 8u << 20;
+  std::promise<void> release, announced;
+  std::shared_future<void> released = release.get_future().share();
+  auto server = std::make_unique<Server>();
+  server->SetMaxResponsePayload(kLarger);
+  server->Register("t.v1.T", "Announce", [](const CallContext& ctx, const std::string&) {
+    ctx.send_metadata("rauha-task-id", "t-1");
+    ctx.send_metadata("other", "v");
+    return absl::StatusOr<std::string>("answer");
+  });
+  server->Register("t.v1.T", "AnnounceThenBlock",
+                   [released, &announced](const CallContext& ctx,
+                                          const std::string&) -> absl::StatusOr<std::string> {
+                     ctx.send_metadata("rauha-task-id", "t-2");
+                     announced.set_value();
+                     released.wait();
+                     return std::string("late");
+                   });
+  server->Register("t.v1.T", "Large", [](const CallContext&, const std::string&) {
+    return absl::StatusOr<std::string>(std::string(kMaxPayload + 100, 'L'));
+  });
+  auto listener = ListenUnix(path);
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  server->Serve(std::move(*listener));
+
+  auto client = Client::Connect(path, kLarger);
+  ASSERT_TRUE(client.ok()) << client.status();
+  InitialMetadata md;
+  auto r = (*client)->Call("t.v1.T", "Announce", "", absl::InfiniteDuration(), {}, nullptr, &md);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(*r, "answer");
+  EXPECT_EQ(md, (InitialMetadata{{"rauha-task-id", "t-1"}, {"other", "v"}}));
+
+  auto large = (*client)->Call("t.v1.T", "Large", "");
+  ASSERT_TRUE(large.ok()) << large.status();
+  EXPECT_EQ(large->size(), kMaxPayload + 100);
+  // A client that did not agree to more reads no more than ttrpc's 4 MiB.
+  auto small = Client::Connect(path);
+  ASSERT_TRUE(small.ok());
+  EXPECT_EQ((*small)->Call("t.v1.T", "Large", "").status().code(),
+            absl::StatusCode::kResourceExhausted);
+
+  // The server goes away after naming the task: the caller gets Unavailable and the name.
+  InitialMetadata cut;
+  auto blocked = std::async(std::launch::async, [&] {
+    return (*client)->Call("t.v1.T", "AnnounceThenBlock", "", absl::InfiniteDuration(), {}, nullptr,
+                           &cut);
+  });
+  // Shut down once the handler has sent its metadata (the frame is in the socket ahead of the
+  // close, so the client reads it first).
+  announced.get_future().wait();
+  server->Shutdown();
+  auto ended = blocked.get();
+  EXPECT_EQ(ended.status().code(), absl::StatusCode::kUnavailable) << ended.status();
+  release.set_value();
+  for (int i = 0; i < 1000 && server->active_requests() > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(cut, (InitialMetadata{{"rauha-task-id", "t-2"}}));
+  server.reset();
+  ::unlink(path.c_str());
+  ::rmdir(dir.c_str());
+}
+
 }  // namespace
 }  // namespace rauha::ttrpc
