@@ -34,6 +34,7 @@
 #include "rauha-shim/log.h"
 #include "rauha-shim/log_writer.h"
 #include "rauha-shim/output_spool.h"
+#include "rauha-shim/seccomp.h"
 #include "rauha-shim/seccomp_notify.h"
 
 namespace rauha::shim {
@@ -685,7 +686,24 @@ absl::StatusOr<json> Server::Prepare(const json& params) {
     if (!dir.is_string()) return absl::InvalidArgumentError("cgroup_v1 holds a non-string");
     v1_dirs.push_back(dir.get<std::string>());
   }
+  std::optional<std::vector<std::string>> seccomp_deny;
+  if (auto deny = params.find("seccomp_deny"); deny != params.end()) {
+    if (!deny->is_array()) return absl::InvalidArgumentError("seccomp_deny is not an array");
+    seccomp_deny.emplace();
+    for (const auto& name : *deny) {
+      if (!name.is_string()) return absl::InvalidArgumentError("seccomp_deny holds a non-string");
+      seccomp_deny->push_back(name.get<std::string>());
+    }
+  }
   prepared_.reset();
+  if (seccomp_deny) {
+    // Compiled into the process-wide cache (BuildSeccompProgram) before the clone, so the
+    // task's start finds it in both planners: this process's and the prepared one's (a copy
+    // of this one). A list that does not compile fails that start, which says why.
+    SpanTrace trace("rauha-shim", "prepare");
+    (void)BuildSeccompProgram(*seccomp_deny);
+    trace.Mark("seccomp");
+  }
   auto prepared = PrepareTask(v2->get<std::string>(), v1_dirs, zone_, kPrepareTimeoutMs);
   if (!prepared.ok()) return prepared.status();
   json reply = {{"pid", prepared->pid}};

@@ -92,9 +92,11 @@ class ShimClient {
   // The shim kills its tasks, waits for them (up to 5 s) and exits.
   absl::Status Shutdown(int timeout_ms = 15000) const;
   // A task process made ahead in these cgroups for the zone's next task (warm pool; the
-  // shim's "prepare"): the task then skips the v1 cgroup joins. Returns its pid.
+  // shim's "prepare"): the task then skips the v1 cgroup joins, and the compilation of its
+  // seccomp filter for `seccomp_deny` (its TaskSpec.seccomp_deny). Returns its pid.
   absl::StatusOr<int64_t> Prepare(const std::string& cgroup_v2,
                                   const std::vector<std::string>& cgroup_v1,
+                                  const std::vector<std::string>& seccomp_deny,
                                   int timeout_ms = 15000) const;
 
   const std::string& socket_path() const { return socket_path_; }
