@@ -732,7 +732,7 @@ absl::StatusOr<pb::SandboxResult> TaskRunner::RunBatched(
   std::unique_ptr<TaskSecrets> task_secrets = *std::move(granted);
 
   uint64_t oom_before = 0;
-  if (auto stats = cgroup::ReadStats(zone.cgroup); stats.ok()) oom_before = stats->oom_kills;
+  if (auto kills = cgroup::ReadOomKills(zone.cgroup); kills.ok()) oom_before = *kills;
 
   task->started_at_ns = NowUnixNanos();
   task->started_at = Rfc3339FromNanos(task->started_at_ns);

@@ -584,6 +584,12 @@ absl::StatusOr<Stats> ReadStats(const ZoneCgroup& cg) {
   return s;
 }
 
+absl::StatusOr<uint64_t> ReadOomKills(const ZoneCgroup& cg) {
+  if (cg.memory_path.empty()) return 0;
+  return cg.memory_v2 ? ReadKeyed(cg.memory_path + "/memory.events", "oom_kill")
+                      : ReadKeyed(cg.memory_path + "/memory.oom_control", "oom_kill");
+}
+
 absl::Status SetFrozen(const ZoneCgroup& cg, bool frozen) {
   if (cg.freezer_path.empty()) {
     return absl::FailedPreconditionError(

@@ -103,6 +103,9 @@ class Manager {
 // A value the kernel rejects is an error (InvalidArgument) naming file and value.
 absl::StatusOr<std::vector<LimitReport>> ApplyLimits(const ZoneCgroup& cg, const Limits& limits);
 absl::StatusOr<Stats> ReadStats(const ZoneCgroup& cg);
+// Stats::oom_kills alone (one file, not ReadStats' dozen): a task's baseline, read on the
+// sandbox call's path. 0 without a memory controller.
+absl::StatusOr<uint64_t> ReadOomKills(const ZoneCgroup& cg);
 // Freezes (true) or thaws every process in the zone; returns once the kernel says FROZEN.
 absl::Status SetFrozen(const ZoneCgroup& cg, bool frozen);
 // Pids in any of the zone's directories.

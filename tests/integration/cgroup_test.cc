@@ -232,6 +232,10 @@ TEST_F(CgroupTest, MemoryLimitIsEnforced) {
   auto stats = ReadStats(z);
   ASSERT_TRUE(stats.ok()) << stats.status();
   EXPECT_GE(stats->oom_kills, 1u);
+  // The task path's baseline reads the same count on its own (task_runner.cc).
+  auto kills = ReadOomKills(z);
+  ASSERT_TRUE(kills.ok()) << kills.status();
+  EXPECT_EQ(*kills, stats->oom_kills);
   EXPECT_EQ(stats->memory_limit, 64u << 20);
   EXPECT_GT(stats->memory_peak, 32u << 20);
 }
