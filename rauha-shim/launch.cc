@@ -121,16 +121,11 @@ absl::StatusOr<Terminal> OpenTerminal(uint16_t rows, uint16_t cols) {
 absl::StatusOr<LaunchedTask> LaunchTask(const TaskPlan& plan, PreparedTask* prepared,
                                         const nlohmann::json* spec) {
   const bool join = plan.join_pidfd >= 0;
-  // An exec builds no root of its own: nothing to mount on.
-  if (!join && ::mkdir(plan.rootfs_dir.c_str(), 0700) < 0 && errno != EEXIST) {
-    return ErrnoStatus(errno, StrCat("mkdir ", plan.rootfs_dir));
-  }
   UniqueFd cgroup;
   if (!plan.cgroup_v2.empty()) {
     cgroup.reset(::open(plan.cgroup_v2.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!cgroup) {
       int err = errno;
-      ::rmdir(plan.rootfs_dir.c_str());
       return ErrnoStatus(err, StrCat("open cgroup ", plan.cgroup_v2));
     }
   }
@@ -139,7 +134,6 @@ absl::StatusOr<LaunchedTask> LaunchTask(const TaskPlan& plan, PreparedTask* prep
   auto report = MakePipe("setup errors");
   auto status = MakePipe("the init's status");
   if (!out.ok() || !err.ok() || !report.ok() || !status.ok()) {
-    ::rmdir(plan.rootfs_dir.c_str());
     return !out.ok()      ? out.status()
            : !err.ok()    ? err.status()
            : !report.ok() ? report.status()
@@ -149,7 +143,6 @@ absl::StatusOr<LaunchedTask> LaunchTask(const TaskPlan& plan, PreparedTask* prep
   if (plan.tty) {
     auto terminal = OpenTerminal(plan.tty_rows, plan.tty_cols);
     if (!terminal.ok()) {
-      ::rmdir(plan.rootfs_dir.c_str());
       return terminal.status();
     }
     tty_master = std::move(terminal->master);
@@ -157,7 +150,6 @@ absl::StatusOr<LaunchedTask> LaunchTask(const TaskPlan& plan, PreparedTask* prep
   } else if (plan.stdin_pipe) {
     auto in = MakePipe("stdin");
     if (!in.ok()) {
-      ::rmdir(plan.rootfs_dir.c_str());
       return in.status();
     }
     stdin_file = std::move(in->read);
@@ -165,7 +157,6 @@ absl::StatusOr<LaunchedTask> LaunchTask(const TaskPlan& plan, PreparedTask* prep
   } else if (!plan.stdin_data.empty()) {
     auto file = SealedStdin(plan.stdin_data);
     if (!file.ok()) {
-      ::rmdir(plan.rootfs_dir.c_str());
       return file.status();
     }
     stdin_file = *std::move(file);
@@ -182,7 +173,6 @@ absl::StatusOr<LaunchedTask> LaunchTask(const TaskPlan& plan, PreparedTask* prep
     fd->reset(::open(path->c_str(), flags | O_CLOEXEC | O_NOCTTY));
     if (!*fd) {
       int e = errno;
-      ::rmdir(plan.rootfs_dir.c_str());
       return ErrnoStatus(e, StrCat("open ", *path, " for the task's stdio"));
     }
     ::fcntl(fd->get(), F_SETFL, ::fcntl(fd->get(), F_GETFL) & ~O_NONBLOCK);
@@ -192,7 +182,6 @@ absl::StatusOr<LaunchedTask> LaunchTask(const TaskPlan& plan, PreparedTask* prep
   int pair[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) {
     int e = errno;
-    ::rmdir(plan.rootfs_dir.c_str());
     return ErrnoStatus(e, "socketpair for the seccomp listener");
   }
   UniqueFd notify_read(pair[0]), notify_write(pair[1]);
@@ -244,7 +233,6 @@ absl::StatusOr<LaunchedTask> LaunchTask(const TaskPlan& plan, PreparedTask* prep
   if (pid < 0) pid = ::syscall(SYS_clone3, &args, sizeof(args));
   if (pid < 0) {
     int e = errno;
-    ::rmdir(plan.rootfs_dir.c_str());
     if (e == EBADF && cgroup) {
       return absl::InvalidArgumentError(
           StrCat("clone3 into cgroup ", plan.cgroup_v2,

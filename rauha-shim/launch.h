@@ -30,7 +30,7 @@ struct LaunchedTask {
   std::string start_error;    // non-empty: the workload never ran; the child exits 127
 };
 
-// Creates plan.rootfs_dir (the mount point of the task's tmpfs) and starts the child. Returns
+// Starts the child (which mounts its tmpfs on plan.rootfs_dir in its own mount namespace). Returns
 // once the child has exec'd or reported its failure. An error means no child exists.
 //
 // With `prepared` (and `spec`, the TaskSpec `plan` was made from) that fits the plan

@@ -357,7 +357,10 @@ absl::StatusOr<TaskPlan> PlanTask(const TaskSpec& spec, const ZoneContext& zone)
     if (!v1.ok()) return v1.status();
     plan.cgroup_v1.push_back(*v1);
   }
-  plan.rootfs_dir = StrCat(zone.state_dir, "/rootfs-", spec.task_id);
+  // Every task mounts its own tmpfs here, in a mount namespace of its own: a directory of its
+  // own on the host would be an inode made and removed per task (on a disk file system, with
+  // the inode allocator's scan past recently deleted inodes: eval/bench/README.md).
+  plan.rootfs_dir = zone.state_dir;
   plan.hostname = zone.hostname;
   plan.isolated_network = zone.isolated_network;
   if (!spec.zone_address.empty()) {

@@ -52,7 +52,9 @@ struct TaskPlan {
   std::string workdir;
   std::string cgroup_v2;
   std::vector<std::string> cgroup_v1;
-  std::string rootfs_dir;  // <state-dir>/rootfs-<task_id>: the task's tmpfs is mounted here
+  // The zone's state dir: the task's tmpfs (its root and scratch) is mounted on it in the
+  // task's own mount namespace, covering it there and nowhere else (no directory per task).
+  std::string rootfs_dir;
   std::string hostname;
   bool isolated_network = true;
   std::string zone_address;               // bridged zones: /etc/hosts names the hostname with it

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -606,6 +607,118 @@ TEST_F(ShimTest, PreparedTaskServesOnlyAStartInItsCgroups) {
   ASSERT_FALSE(nowhere.ok());
   EXPECT_THAT(std::string(nowhere.status().message()), HasSubstr(v1 + "-missing/cgroup.procs"));
   EXPECT_EQ(procs(v2), "") << "a prepared process that failed is still in its cgroup";
+}
+
+// "prepare" with "seccomp_deny" compiles that list's filter ahead (in the shim, before the
+// prepared process is cloned). The task still gets the filter of its own TaskSpec: the list it
+// was prepared for is enforced, and a task with another list gets that one's.
+TEST_F(ShimTest, PreparedTaskGetsTheFilterOfItsOwnDenyList) {
+  std::string own_pids = OwnCgroup("pids");
+  std::string own_v2 = OwnCgroup("");
+  if (own_pids.empty() || !std::filesystem::exists("/sys/fs/cgroup/pids/cgroup.procs") ||
+      !std::filesystem::exists("/sys/fs/cgroup/unified/cgroup.procs")) {
+    SKIP_OR_FAIL("needs a v1 pids hierarchy and cgroup v2 at /sys/fs/cgroup/unified");
+  }
+  std::string leaf = "rauha-shimtest-prepsec-" + std::to_string(::getpid());
+  std::string v1 = "/sys/fs/cgroup/pids" + (own_pids == "/" ? "" : own_pids) + "/" + leaf;
+  std::string v2 = "/sys/fs/cgroup/unified" + (own_v2 == "/" ? "" : own_v2) + "/" + leaf;
+  ASSERT_EQ(::mkdir(v1.c_str(), 0755), 0) << v1 << ": " << std::strerror(errno);
+  ASSERT_EQ(::mkdir(v2.c_str(), 0755), 0) << v2 << ": " << std::strerror(errno);
+  struct Cleanup {
+    std::vector<std::string> dirs;
+    ~Cleanup() {
+      for (const auto& dir : dirs) {
+        for (int i = 0; i < 100 && ::rmdir(dir.c_str()) < 0 && errno == EBUSY; ++i) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        EXPECT_FALSE(std::filesystem::exists(dir)) << "cgroup left behind: " << dir;
+      }
+    }
+  } cleanup{{v1, v2}};
+  const std::vector<std::string> no_chmod = {"chmod", "fchmodat"};
+  const json params = {{"cgroup_v2", v2}, {"cgroup_v1", {v1}}, {"seccomp_deny", no_chmod}};
+  auto chmod_task = [&](const std::string& id, std::vector<std::string> deny) {
+    TaskSpec spec = Shell(id, "echo x > /tmp/x && chmod 600 /tmp/x && stat -c %a /tmp/x");
+    spec.cgroup_v1 = {v1};
+    spec.cgroup_v2 = v2;
+    spec.seccomp_deny = std::move(deny);
+    return spec;
+  };
+
+  // Prepared for the list, started with it: served by the prepared process, chmod refused.
+  ASSERT_OK_AND_ASSIGN(first, Call("prepare", params));
+  ASSERT_OK_AND_ASSIGN(started, Call("start", ToJson(chmod_task("denied", no_chmod))));
+  EXPECT_EQ(started["pid"].get<int64_t>(), first["pid"].get<int64_t>());
+  ASSERT_OK_AND_ASSIGN(denied, Wait("denied"));
+  EXPECT_NE(denied.exit_code, 0);
+  EXPECT_THAT(denied.stderr_data, HasSubstr("Operation not permitted"));
+  EXPECT_EQ(denied.stdout_data, "");
+
+  // Prepared for the list, started without it: the task's own (default) filter allows chmod.
+  ASSERT_OK_AND_ASSIGN(second, Call("prepare", params));
+  ASSERT_OK_AND_ASSIGN(again, Call("start", ToJson(chmod_task("allowed", {}))));
+  EXPECT_EQ(again["pid"].get<int64_t>(), second["pid"].get<int64_t>());
+  ASSERT_OK_AND_ASSIGN(allowed, Wait("allowed"));
+  EXPECT_EQ(allowed.exit_code, 0) << allowed.stderr_data;
+  EXPECT_EQ(allowed.stdout_data, "600\n") << allowed.stderr_data;
+
+  // Bad input: a clear error, and no process is left waiting.
+  auto not_a_list = Call("prepare", {{"cgroup_v2", v2}, {"cgroup_v1", {v1}}, {"seccomp_deny", 7}});
+  ASSERT_FALSE(not_a_list.ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(not_a_list.status())) << not_a_list.status();
+  EXPECT_EQ(ReadFile(v1 + "/cgroup.procs"), "");
+  EXPECT_EQ(ReadFile(v2 + "/cgroup.procs"), "");
+}
+
+// The kept output is spooled to rauhad's spool dir as it arrives (for a shim that dies), one
+// file per stream, made with the stream's first output: a stream the task leaves empty has no
+// file at all (rauhad reads none as empty), and the shim removes what it made.
+TEST_F(ShimTest, OutputSpoolHasAFileOnlyForAStreamWithOutput) {
+  const std::string spool_dir = dir_ + "/spool";
+  ASSERT_EQ(::mkdir(spool_dir.c_str(), 0700), 0) << std::strerror(errno);
+  TaskSpec spec = Shell("spooled", "echo spool-marker-4242; exec sleep 60");
+  spec.output_spool_dir = spool_dir;
+  ASSERT_TRUE(Call("start", ToJson(spec)).ok());
+  const std::string out = TaskOutputSpoolPath(spool_dir, "spooled", false);
+  const std::string err = TaskOutputSpoolPath(spool_dir, "spooled", true);
+  const int64_t deadline = NowMs() + 30000;
+  while (ReadFile(out).find("spool-marker-4242") == std::string::npos && NowMs() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(ReadFile(out), "spool-marker-4242\n");
+  EXPECT_FALSE(std::filesystem::exists(err)) << "a spool file for an empty stderr";
+  ASSERT_TRUE(Call("kill", {{"task_id", "spooled"}, {"signal", 9}}).ok());
+  ASSERT_OK_AND_ASSIGN(r, Wait("spooled"));
+  EXPECT_EQ(r.stdout_data, "spool-marker-4242\n");
+  ASSERT_TRUE(Call("forget", {{"task_id", "spooled"}}).ok());
+  EXPECT_FALSE(std::filesystem::exists(out)) << "the spool file outlived its task";
+  EXPECT_TRUE(std::filesystem::is_empty(spool_dir));
+}
+
+// A task's tmpfs (its root) is mounted on the zone's state dir in the task's own mount
+// namespace only: the host sees no mount there and no directory per task, before, during and
+// after the task.
+TEST_F(ShimTest, TaskRootIsMountedOnlyInTheTasksNamespace) {
+  auto entries = [&] {
+    std::vector<std::string> names;
+    for (const auto& e : std::filesystem::directory_iterator(state_)) {
+      names.push_back(e.path().filename().string());
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+  };
+  const std::vector<std::string> before = entries();
+  ASSERT_OK_AND_ASSIGN(
+      started, Call("start", ToJson(Shell("rooted", "echo ready > /tmp/r; exec sleep 60"))));
+  // "start" answers once the workload has exec'd: its root is built.
+  EXPECT_GT(started["pid"].get<int64_t>(), 0);
+  EXPECT_EQ(entries(), before) << "a directory per task in the zone's state dir";
+  EXPECT_THAT(ReadFile("/proc/self/mountinfo"), Not(HasSubstr(" " + state_ + " ")))
+      << "the task's tmpfs is mounted in the host's namespace";
+  ASSERT_TRUE(Call("kill", {{"task_id", "rooted"}, {"signal", 9}}).ok());
+  ASSERT_OK_AND_ASSIGN(r, Wait("rooted"));
+  EXPECT_EQ(r.start_error, "");
+  EXPECT_EQ(entries(), before);
 }
 
 TEST_F(ShimTest, WaitAfterReconnect) {
