@@ -425,6 +425,18 @@ ZoneView ZoneManager::ViewOf(const Zone& z) const {
 
 ZoneView ZoneManager::ViewWithNetwork(const Zone& z) const {
   ZoneView v = ViewOf(z);
+  if (!z.netns_path.empty() && network_) {
+    v.network_rules = network_->RulesOf(z.record.id);
+    bool live = z.state != ZoneState::kStopped && z.state != ZoneState::kDestroying;
+    for (auto& l : v.layers) {
+      if (l.name != "nftables") continue;
+      l.active = live && !v.network_rules.empty();
+      l.detail = StrCat("table inet ", net::PodTableName(network_->config().nft_table, z.record.id),
+                        " in the joined network namespace: allowed_zones and allowed_ingress; "
+                        "default deny (egress: cgroup-bpf)");
+    }
+    return v;
+  }
   if (z.policy.network.mode != policy::NetworkMode::kBridged) return v;
   v.address = z.address;
   v.network_rules = network_ ? network_->RulesOf(z.record.id) : "";
@@ -528,6 +540,14 @@ absl::Status ZoneManager::Bringup(Zone& z) {
       }
     }
   }
+  if (!z.netns_path.empty() && network_) {
+    // A pod's namespace (CNI's): the zone's ingress rules go inside it, through the shim that
+    // joined it.
+    if (auto st = network_->AttachJoined(z.record.id, z.record.name, *pid, z.policy); !st.ok()) {
+      Teardown(z.record, z.cgroup);
+      return Annotate(st, "installing the zone's rules in the network namespace it joined");
+    }
+  }
   if (auto st = AttachProxy(z.record, z.policy); !st.ok()) {
     Teardown(z.record, z.cgroup);
     return st;
@@ -561,7 +581,7 @@ absl::Status ZoneManager::AttachProxy(const store::ZoneRecord& record, const pol
 void ZoneManager::Teardown(const store::ZoneRecord& record, const cgroup::ZoneCgroup& cg) {
   // The link first: deleting it while the namespace lives is synchronous, while a namespace
   // dying with its shim releases its links only later, from a kernel work queue.
-  if (network_) network_->Detach(record.id);
+  if (network_) network_->Detach(record.id, record.netns_path);
   if (proxy_) proxy_->RemoveZone(record.id);
   watcher_->Unwatch(record.id);
   SpanTrace::MarkCurrent("network_proxy");
@@ -892,7 +912,10 @@ absl::Status ZoneManager::ApplyPolicy(const std::string& name, const std::string
     (void)cgroup::ApplyLimits(z->cgroup, LimitsOf(z->policy, &pol));
     return Annotate(limits.status(), "applying policy");
   }
-  if (pol.network.mode == policy::NetworkMode::kBridged && network_) {
+  // Bridged zones' chains, or the table in the namespace a zone joined (a pod's).
+  const bool has_rules =
+      network_ && (pol.network.mode == policy::NetworkMode::kBridged || !z->netns_path.empty());
+  if (has_rules) {
     // One nftables transaction: new connections see either the old rules or the new ones.
     if (auto st = network_->UpdatePolicy(z->record.id, pol); !st.ok()) {
       (void)cgroup::ApplyLimits(z->cgroup, LimitsOf(z->policy, &pol));
@@ -902,8 +925,7 @@ absl::Status ZoneManager::ApplyPolicy(const std::string& name, const std::string
   if (hub_) {
     if (auto st = hub_->UpdateZone(z->record.id, pol); !st.ok()) {
       (void)cgroup::ApplyLimits(z->cgroup, LimitsOf(z->policy, &pol));
-      if (pol.network.mode == policy::NetworkMode::kBridged && network_)
-        (void)network_->UpdatePolicy(z->record.id, z->policy);
+      if (has_rules) (void)network_->UpdatePolicy(z->record.id, z->policy);
       return Annotate(st, "applying policy");
     }
   }
@@ -912,8 +934,7 @@ absl::Status ZoneManager::ApplyPolicy(const std::string& name, const std::string
   if (auto st = store_->PutZone(next); !st.ok()) {
     // Not recorded, so not applied: the kernel goes back to the zone's recorded policy.
     (void)cgroup::ApplyLimits(z->cgroup, LimitsOf(z->policy, &pol));
-    if (pol.network.mode == policy::NetworkMode::kBridged && network_)
-      (void)network_->UpdatePolicy(z->record.id, z->policy);
+    if (has_rules) (void)network_->UpdatePolicy(z->record.id, z->policy);
     if (hub_) (void)hub_->UpdateZone(z->record.id, z->policy);
     return Annotate(st, "applying policy (the zone keeps its previous policy)");
   }
@@ -1266,6 +1287,14 @@ absl::Status ZoneManager::Recover() {
         } else {
           std::fprintf(stderr, "rauhad: zone %s: taking over its network: %s\n", rec.name.c_str(),
                        ToStd(address.status().message()).c_str());
+        }
+      }
+      if (!zone->netns_path.empty() && network_) {
+        // Its table is still in the namespace (it kept filtering): rebuilt from the policy.
+        if (auto st = network_->AttachJoined(rec.id, rec.name, hello->pid, zone->policy);
+            !st.ok()) {
+          std::fprintf(stderr, "rauhad: zone %s: taking over its rules: %s\n", rec.name.c_str(),
+                       ToStd(st.message()).c_str());
         }
       }
       if (auto st = AttachProxy(zone->record, zone->policy); !st.ok()) {

@@ -58,8 +58,9 @@ struct ZoneView {
   std::vector<HookCount> counters;     // denials per hook since the zone was created here
   uint64_t events_lost = 0;
   std::string shim_socket;
-  std::string address;        // bridged zones: the zone's IPv4 address
-  std::string network_rules;  // bridged zones: the zone's nftables chains, as nft commands
+  std::string address;  // bridged zones: the zone's IPv4 address
+  std::string
+      network_rules;  // bridged or joined-netns zones: their nftables rules, as nft commands
   uint32_t userns_first = 0;  // host id of the zone's uid/gid 0 (65536 ids); 0: host ids
   std::string userns;         // what the zone's ids are, for people ("uid/gid 0-65535 -> ...")
   std::string netns_path;     // the network namespace it joined; "": its own

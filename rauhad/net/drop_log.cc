@@ -2,6 +2,7 @@
 
 #include <libnetfilter_log/libnetfilter_log.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 
@@ -32,27 +33,51 @@ void DropLog::SetSink(Sink sink) {
   sink_ = std::move(sink);
 }
 
-absl::Status DropLog::Start() {
+absl::Status DropLog::Start(int netns_fd) {
   std::lock_guard lock(read_mu_);
   if (handle_) return absl::OkStatus();
-  nflog_handle* h = nflog_open();
-  if (!h) return ErrnoStatus(errno, "opening an NFLOG netlink socket");
-  nflog_g_handle* gh = nflog_bind_group(h, group_);
-  if (!gh) {
-    int err = errno;
-    nflog_close(h);
-    return ErrnoStatus(err, StrCat("binding NFLOG group ", group_,
-                                   " (EBUSY: another process in this network namespace, e.g. "
-                                   "another rauhad, holds it; see --nflog-group)"));
+  nflog_handle* h = nullptr;
+  nflog_g_handle* gh = nullptr;
+  absl::Status opened = absl::OkStatus();
+  auto open = [&] {
+    h = nflog_open();
+    if (!h) {
+      opened = ErrnoStatus(errno, "opening an NFLOG netlink socket");
+      return;
+    }
+    gh = nflog_bind_group(h, group_);
+    if (!gh) {
+      int err = errno;
+      nflog_close(h);
+      opened = ErrnoStatus(err, StrCat("binding NFLOG group ", group_,
+                                       " (EBUSY: another process in this network namespace, "
+                                       "e.g. another rauhad, holds it; see --nflog-group)"));
+      return;
+    }
+    // One message per packet, at once: a task's result is built moments after its last drop.
+    if (nflog_set_mode(gh, NFULNL_COPY_PACKET, kCopyBytes) < 0 || nflog_set_qthresh(gh, 1) < 0 ||
+        nflog_set_timeout(gh, 0) < 0) {
+      int err = errno;
+      nflog_unbind_group(gh);
+      nflog_close(h);
+      opened = ErrnoStatus(err, StrCat("configuring NFLOG group ", group_));
+    }
+  };
+  if (netns_fd < 0) {
+    open();
+  } else {
+    // The socket belongs to the namespace it is made in; a helper thread enters that one only
+    // to make it (the reader below runs in rauhad's own).
+    std::thread helper([&] {
+      if (::setns(netns_fd, CLONE_NEWNET) != 0) {
+        opened = ErrnoStatus(errno, "entering the network namespace of the NFLOG socket (setns)");
+        return;
+      }
+      open();
+    });
+    helper.join();
   }
-  // One message per packet, at once: a task's result is built moments after its last drop.
-  if (nflog_set_mode(gh, NFULNL_COPY_PACKET, kCopyBytes) < 0 || nflog_set_qthresh(gh, 1) < 0 ||
-      nflog_set_timeout(gh, 0) < 0) {
-    int err = errno;
-    nflog_unbind_group(gh);
-    nflog_close(h);
-    return ErrnoStatus(err, StrCat("configuring NFLOG group ", group_));
-  }
+  if (!opened.ok()) return opened;
   nflog_callback_register(gh, &DropLog::OnPacket, this);
   int fd = nflog_fd(h);
   // Overflow is counted (ENOBUFS), not fatal; a larger buffer makes it rarer.

@@ -34,8 +34,9 @@ class DropLog {
   void SetSink(Sink sink);
   uint16_t group() const { return group_; }
   // Binds the group and starts the reader; a no-op when running. EBUSY: another process
-  // (another rauhad in this network namespace) holds the group.
-  absl::Status Start();
+  // (another rauhad in this network namespace) holds the group. `netns_fd` >= 0: the group of
+  // that network namespace (a pod's: NFLOG groups are per namespace), not rauhad's.
+  absl::Status Start(int netns_fd = -1);
   void Stop();
   // Handles every message queued on the socket now.
   void Drain();

@@ -16,6 +16,20 @@ std::string TakeBuffer(const char* buffer) { return buffer ? buffer : ""; }
 
 }  // namespace
 
+std::string DropRuleCommands(const std::string& table, const std::string& chain,
+                             const std::string& match, DropKind kind,
+                             const std::string& zone_short_id, uint16_t log_group) {
+  std::string head = StrCat("add rule ", table, " ", chain, " ", match, match.empty() ? "" : " ");
+  std::string counter = StrCat("counter name \"", DropCounterName(kind, zone_short_id), "\" ");
+  std::string out;
+  if (log_group != 0) {
+    out += StrCat(head, "limit rate ", Firewall::kDropLogRate, "/second burst ",
+                  Firewall::kDropLogBurst, " packets ", counter, "log prefix \"",
+                  DropPrefix(kind, zone_short_id), "\" group ", log_group, " drop\n");
+  }
+  return out + StrCat(head, counter, "drop\n");
+}
+
 std::string ShortId(const std::string& zone_id) {
   std::string out;
   for (char c : zone_id) {
@@ -86,18 +100,8 @@ std::string Firewall::ChainCommands(const ZoneRules& z) const {
   std::string t = StrCat("inet ", table_);
   std::string id = ShortId(z.zone_id);
   std::string out_chain = StrCat("zo_", id), in_chain = StrCat("zi_", id);
-  // A drop that logs (rate-limited), then the same drop unlogged for what exceeds the rate;
-  // both count in the kind's counter, so the count is exact whatever the rate let through.
   auto drop = [&](const std::string& chain, const std::string& match, DropKind kind) {
-    std::string head = StrCat("add rule ", t, " ", chain, " ", match, match.empty() ? "" : " ");
-    std::string counter = StrCat("counter name \"", DropCounterName(kind, id), "\" ");
-    std::string out;
-    if (log_group_ != 0) {
-      out += StrCat(head, "limit rate ", kDropLogRate, "/second burst ", kDropLogBurst, " packets ",
-                    counter, "log prefix \"", DropPrefix(kind, id), "\" group ", log_group_,
-                    " drop\n");
-    }
-    return out + StrCat(head, counter, "drop\n");
+    return DropRuleCommands(t, chain, match, kind, id, log_group_);
   };
   // "add" leaves an existing counter as it is (the kernel has no update for counters).
   std::string c;

@@ -90,4 +90,12 @@ class Firewall {
 // "zo_1a2b3c4d" / "zi_1a2b3c4d" from a zone id.
 std::string ShortId(const std::string& zone_id);
 
+// The rules of one drop of a zone chain (`table` is "inet NAME"): with `log_group` != 0 a drop
+// that logs to that NFLOG group (rate-limited), then the same drop unlogged for what exceeds
+// the rate; both count in the zone's counter for `kind`, so the count is exact whatever the
+// rate let through.
+std::string DropRuleCommands(const std::string& table, const std::string& chain,
+                             const std::string& match, DropKind kind,
+                             const std::string& zone_short_id, uint16_t log_group);
+
 }  // namespace rauha::net

@@ -164,6 +164,7 @@ absl::StatusOr<std::string> ZoneNetwork::Attach(const std::string& zone_id,
     (void)netlink::DeleteLink(link.host_name);
     return st;
   }
+  RefreshJoinedReferrersLocked(zone_name, zone_id);
   return address;
 }
 
@@ -183,7 +184,8 @@ absl::StatusOr<std::string> ZoneNetwork::Adopt(const std::string& zone_id,
   return address;
 }
 
-void ZoneNetwork::Detach(const std::string& zone_id) {
+void ZoneNetwork::Detach(const std::string& zone_id, const std::string& netns_path) {
+  DetachJoined(zone_id, netns_path);
   std::lock_guard lock(mu_);
   std::string host = HostLinkName(zone_id);
   // Deleting the host end takes the zone's eth0 with it, synchronously.
@@ -193,6 +195,7 @@ void ZoneNetwork::Detach(const std::string& zone_id) {
   Entry gone = it->second;
   ZoneRules gone_rules = RulesLocked(zone_id, gone);
   zones_.erase(it);
+  RefreshJoinedReferrersLocked(gone.name, zone_id);
   if (zones_.empty() && !config_.keep_network) {
     RemoveInfraLocked();
     return;
@@ -204,6 +207,7 @@ void ZoneNetwork::Release(const std::string& zone_id) { LogError(ipam_.Release(z
 
 absl::Status ZoneNetwork::UpdatePolicy(const std::string& zone_id, const policy::Policy& policy) {
   std::lock_guard lock(mu_);
+  if (joined_.count(zone_id)) return UpdateJoinedLocked(zone_id, policy);
   auto it = zones_.find(zone_id);
   if (it == zones_.end()) {
     return absl::FailedPreconditionError(
@@ -242,6 +246,7 @@ absl::Status ZoneNetwork::Reconcile(const std::set<std::string>& existing_zone_i
 }
 
 void ZoneNetwork::Shutdown() {
+  ShutdownJoined();
   std::lock_guard lock(mu_);
   if (up_ && !config_.keep_network) RemoveInfraLocked();
   drop_log_.Stop();
@@ -258,12 +263,14 @@ std::string ZoneNetwork::AddressOf(const std::string& zone_id) {
 
 std::string ZoneNetwork::RulesOf(const std::string& zone_id) {
   std::lock_guard lock(mu_);
+  if (joined_.count(zone_id)) return JoinedRulesLocked(zone_id);
   auto it = zones_.find(zone_id);
   return it == zones_.end() ? "" : firewall_.ChainCommands(RulesLocked(zone_id, it->second));
 }
 
 std::optional<DropCounts> ZoneNetwork::DropCountsOf(const std::string& zone_id) {
   std::lock_guard lock(mu_);
+  if (joined_.count(zone_id)) return JoinedDropCountsLocked(zone_id);
   if (!up_ || zones_.count(zone_id) == 0) return std::nullopt;
   auto all = firewall_.DropCounters();
   if (!all.ok()) {

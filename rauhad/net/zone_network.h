@@ -20,10 +20,12 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "rauha-common/fd.h"
 #include "rauha-common/policy/policy.h"
 #include "rauhad/net/drop_log.h"
 #include "rauhad/net/firewall.h"
 #include "rauhad/net/ipam.h"
+#include "rauhad/net/pod_firewall.h"
 #include "rauhad/store/store.h"
 
 namespace rauha::net {
@@ -55,8 +57,17 @@ class ZoneNetwork {
   // link if it is gone). Rules are installed by Reconcile.
   absl::StatusOr<std::string> Adopt(const std::string& zone_id, const std::string& zone_name,
                                     pid_t shim_pid, const policy::Policy& policy);
+  // A zone that joined a network namespace it did not make (a pod's: CreateZoneRequest.
+  // network_namespace), whose shim runs in it: the zone's nftables table installed inside that
+  // namespace (pod_firewall.h; replacing whatever table of the zone's is there, as after a
+  // rauhad restart), its drops read from that namespace's NFLOG group, and the rules of zones
+  // whose allowed_zones name it refreshed with its address. On failure nothing of it is left.
+  absl::Status AttachJoined(const std::string& zone_id, const std::string& zone_name,
+                            pid_t shim_pid, const policy::Policy& policy);
   // Removes the zone's link and rules; its address stays allocated (the zone still exists).
-  void Detach(const std::string& zone_id);
+  // A joined zone's table is deleted from the namespace it joined; `netns_path` names that
+  // namespace for a zone this rauhad never attached (its shim died while no rauhad ran).
+  void Detach(const std::string& zone_id, const std::string& netns_path = "");
   // The zone is gone: its address returns to the pool.
   void Release(const std::string& zone_id);
   // Replaces the zone's rules in one transaction (ApplyPolicy).
@@ -68,13 +79,15 @@ class ZoneNetwork {
   void Shutdown();
 
   // Where the packets the zone chains drop go (set once, before the first Attach).
-  void SetDropSink(DropLog::Sink sink) { drop_log_.SetSink(std::move(sink)); }
+  void SetDropSink(DropLog::Sink sink);
   // Delivers the drops queued now to the sink.
-  void DrainDrops() { drop_log_.Drain(); }
+  void DrainDrops();
   // Stops reading drops (the sink is called no more).
-  void StopDropLog() { drop_log_.Stop(); }
+  void StopDropLog();
 
   std::string AddressOf(const std::string& zone_id);
+  // Whether the zone's rules live in a namespace it joined (AttachJoined).
+  bool IsJoined(const std::string& zone_id);
   // Every packet the zone's chains dropped since its rules were installed (rauhad's start or
   // the zone's attach), counted by nftables; nullopt when the zone has no rules (not bridged).
   std::optional<DropCounts> DropCountsOf(const std::string& zone_id);
@@ -96,13 +109,45 @@ class ZoneNetwork {
                                          const std::string& except_id);  // mu_ held
   void RemoveInfraLocked();                                              // mu_ held
 
+  // A zone in a network namespace it joined (a pod's).
+  struct Joined {
+    std::string name;
+    UniqueFd netns;                      // held while attached: rules go to this very namespace
+    std::vector<std::string> addresses;  // its IPv4 addresses there (CNI's)
+    policy::Policy::Network net;
+  };
+  PodRules PodRulesLocked(const std::string& id, const Joined& j);  // mu_ held
+  // Addresses of the zones named `name` (bridged and joined), but `except_id`'s.
+  std::vector<std::string> AddressesOfLocked(const std::string& name,
+                                             const std::string& except_id);  // mu_ held
+  // Rewrites the tables of joined zones whose allowed_zones name `name`.
+  void RefreshJoinedReferrersLocked(const std::string& name,
+                                    const std::string& except_id);  // mu_ held
+  void DetachJoined(const std::string& zone_id, const std::string& netns_path);
+  void ShutdownJoined();
+  absl::Status UpdateJoinedLocked(const std::string& zone_id,
+                                  const policy::Policy& policy);                 // mu_ held
+  std::optional<DropCounts> JoinedDropCountsLocked(const std::string& zone_id);  // mu_ held
+  std::string JoinedRulesLocked(const std::string& zone_id);                     // mu_ held
+  std::string PodTable(const std::string& zone_id) const {
+    return PodTableName(config_.nft_table, zone_id);
+  }
+
   NetConfig config_;
   Ipam ipam_;
   Firewall firewall_;
   DropLog drop_log_;
   std::mutex mu_;
   bool up_ = false;
-  std::map<std::string, Entry> zones_;  // attached, by zone id
+  std::map<std::string, Entry> zones_;    // attached, by zone id
+  std::map<std::string, Joined> joined_;  // joined namespaces' zones, by zone id
+
+  // Each joined namespace has its own NFLOG group (groups are per namespace), so its own
+  // reader. Under a lock of their own: draining must not wait for rule changes, and a reader's
+  // sink must never wait for mu_.
+  std::mutex logs_mu_;
+  DropLog::Sink sink_;
+  std::map<std::string, std::shared_ptr<DropLog>> pod_logs_;  // by zone id
 };
 
 }  // namespace rauha::net

@@ -98,6 +98,14 @@ inline bool LeftNetns(const std::vector<pid_t>& pids, ino_t inode) {
   }
 }
 
+// `policy` with the line `line` replaced by `with` ("" when `line` is not in it).
+inline std::string ReplaceLine(std::string policy, const std::string& line,
+                               const std::string& with) {
+  auto at = policy.find(line);
+  if (at == std::string::npos) return "";
+  return policy.replace(at, line.size(), with);
+}
+
 class CriTest : public DaemonTest {
  protected:
   void SetUp() override {
@@ -133,9 +141,16 @@ class CriTest : public DaemonTest {
     std::string standard = ReadAll(setup.policy_dir + "/standard.toml");
     auto egress = standard.find("allowed_egress = []");
     ASSERT_NE(egress, std::string::npos);
-    std::ofstream(setup.policy_dir + "/pod-egress.toml")
-        << standard.replace(egress, std::string("allowed_egress = []").size(),
-                            std::string("allowed_egress = [\"") + kPodSubnet + ":7000\"]");
+    std::ofstream(setup.policy_dir + "/pod-egress.toml") << std::string(standard).replace(
+        egress, std::string("allowed_egress = []").size(),
+        std::string("allowed_egress = [\"") + kPodSubnet + ":7000\"]");
+    // "pod-ingress": standard, reachable on port 7000 from the pods' subnet.
+    std::ofstream(setup.policy_dir + "/pod-ingress.toml")
+        << ReplaceLine(standard, "allowed_ingress = []",
+                       std::string("allowed_ingress = [\"") + kPodSubnet + ":7000\"]");
+    // "pod-peer": standard, reachable from zone "pod-client" (by its pod's address), only.
+    std::ofstream(setup.policy_dir + "/pod-peer.toml")
+        << ReplaceLine(standard, "allowed_zones = []", "allowed_zones = [\"pod-client\"]");
     setup.netns_fd = netns_.get();
     ConfigureCri(setup);
     containerd_->EnableCri(setup);

@@ -4,7 +4,7 @@
 // and a private rauhad. Each pod is a zone k8s-<sandbox id[:12]>; its tasks live in the pod's
 // CNI network namespace; stopping and removing the pod leaves nothing (zone, cgroups, netns,
 // shims, mounts, containerd's shared directories). Pod to pod traffic follows the zones' egress
-// rules.
+// and ingress rules.
 #include "tests/containerd/cri_fixture.h"
 
 namespace rauha::testing {
@@ -131,9 +131,10 @@ TEST_F(CriTest, TwoPodsAreTwoDisjointZonesAndPolicyAnnotationPicksAPreset) {
 
 // Containers of one pod reach each other on localhost; another pod reaches the pod's address
 // exactly when its zone's policy allows that egress (cgroup-bpf connect4, which applies in the
-// pod's CNI namespace as in any zone).
+// pod's CNI namespace as in any zone) and the server's allows that ingress (its nftables table
+// in the pod's namespace: cri_pod_ingress_test.cc).
 TEST_F(CriTest, PodNetworkingFollowsTheZonesPolicies) {
-  auto server_config = PodConfig("server");
+  auto server_config = PodConfig("server", {{"rauha.io/policy", "pod-ingress"}});
   std::string server = RunPod(server_config);
   ASSERT_FALSE(server.empty());
   std::string ip = PodIp(server);

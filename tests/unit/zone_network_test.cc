@@ -7,6 +7,7 @@
 #include "rauha-common/policy/policy.h"
 #include "rauhad/net/firewall.h"
 #include "rauhad/net/ipam.h"
+#include "rauhad/net/pod_firewall.h"
 #include "rauhad/store/store.h"
 
 namespace rauha::net {
@@ -178,6 +179,50 @@ TEST(DropCountersTest, ParsesTheCountsOfEachZoneByKind) {
       ParseDropCounters("table inet rauha {\ncounter de_1 {\npackets x bytes 1\n}\n}\n", "rauha")
           .ok());
   EXPECT_EQ(DropCounterName(DropKind::kIngress, "1a2b3c4d"), "di_1a2b3c4d");
+}
+
+// A pod's table (the namespace CNI made): loopback and replies pass, then allowed_zones by the
+// named zones' addresses and allowed_ingress by CIDR:port (IPv6 too: a pod may have an IPv6
+// address), and the rest drops, logged and counted as ingress.
+TEST(PodFirewallTest, PodTableAcceptsPeersAndIngressRulesThenDrops) {
+  auto p = policy::ParsePolicy(
+      "[network]\nallowed_ingress = [\"10.77.0.0/24:7000\", \"[fd00::]/64:8080\"]\n", "test");
+  ASSERT_TRUE(p.ok()) << p.status();
+  PodRules r;
+  r.zone_id = "1a2b3c4d-0000-4000-8000-000000000000";
+  r.peer_addresses = {"10.77.0.9"};
+  r.ingress = p->network.allowed_ingress;
+  std::string table = PodTableName("rauha", r.zone_id);
+  EXPECT_EQ(table, "rauha_1a2b3c4d");
+  std::string c = PodTableCommands(table, r, 7);
+  auto at = [&](const std::string& rule) {
+    size_t pos = c.find(rule);
+    EXPECT_NE(pos, std::string::npos) << rule << "\nin:\n" << c;
+    return pos;
+  };
+  size_t lo = at("add rule inet rauha_1a2b3c4d input iifname \"lo\" accept\n");
+  size_t ct = at("add rule inet rauha_1a2b3c4d input ct state established,related accept\n");
+  size_t peer = at("add rule inet rauha_1a2b3c4d input ip saddr 10.77.0.9 accept\n");
+  size_t v4 =
+      at("add rule inet rauha_1a2b3c4d input ip saddr 10.77.0.0/24 meta l4proto { tcp, udp } th "
+         "dport 7000 accept\n");
+  at("add rule inet rauha_1a2b3c4d input ip6 saddr fd00::/64 meta l4proto { tcp, udp } th dport "
+     "8080 accept\n");
+  size_t drop =
+      at("add rule inet rauha_1a2b3c4d input limit rate 20/second burst 50 packets counter name "
+         "\"di_1a2b3c4d\" log prefix \"rauha/ingress/1a2b3c4d\" group 7 drop\n"
+         "add rule inet rauha_1a2b3c4d input counter name \"di_1a2b3c4d\" drop\n");
+  EXPECT_LT(lo, peer);
+  EXPECT_LT(ct, peer);
+  EXPECT_LT(peer, drop);
+  EXPECT_LT(v4, drop);
+  // An update keeps the counter (add, never delete) and replaces the rules (flush).
+  at("add counter inet rauha_1a2b3c4d di_1a2b3c4d\n");
+  at("flush chain inet rauha_1a2b3c4d input\n");
+  EXPECT_EQ(c.find("delete"), std::string::npos) << c;
+  EXPECT_EQ(PodTableRebuildCommands(table, r, 7)
+                .rfind("add table inet rauha_1a2b3c4d\ndelete table inet rauha_1a2b3c4d\n", 0),
+            0u);
 }
 
 }  // namespace
