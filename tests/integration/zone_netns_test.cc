@@ -3,6 +3,7 @@
 // change nothing.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <nftables/libnftables.h>
 #include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -172,6 +173,73 @@ TEST_F(ZoneNetnsTest, CleanRestartRejoinsTheNamespaceOrSaysItIsGone) {
   grpc::ClientContext ctx;
   EXPECT_TRUE(daemon_->Zones()->DeleteZone(&ctx, del, &resp).ok());
   EXPECT_EQ(ZoneCount(), 0);
+}
+
+// `nft list ...` through libnftables inside the test's namespace ("" on error).
+std::string NftListIn(int netns_fd, const std::string& command) {
+  std::string text;
+  std::thread([&] {
+    if (::setns(netns_fd, CLONE_NEWNET) != 0) return;
+    nft_ctx* ctx = nft_ctx_new(NFT_CTX_DEFAULT);
+    nft_ctx_buffer_output(ctx);
+    nft_ctx_buffer_error(ctx);
+    if (nft_run_cmd_from_buffer(ctx, command.c_str()) == 0) text = nft_ctx_get_output_buffer(ctx);
+    nft_ctx_free(ctx);
+  }).join();
+  return text;
+}
+
+// The zone's ingress rules are a table inside the namespace it joined: there while it lives,
+// taken over (and rebuilt) by a rauhad that restarts after a crash under its live shim, changed
+// by ApplyPolicy, and deleted with the zone though the namespace lives on.
+TEST_F(ZoneNetnsTest, IngressTableLivesInTheJoinedNamespaceAndGoesWithTheZone) {
+  auto policy = [](const std::string& rule) {
+    return "[network]\nmode = \"isolated\"\nallowed_ingress = [\"" + rule + "\"]\n";
+  };
+  ASSERT_TRUE(Create("pod1", path_, policy("192.0.2.0/24:80")).ok());
+  zv::ZoneInfo z = Get("pod1");
+  std::string hex;
+  for (char c : z.id()) {
+    if (hex.size() < 8 && std::isxdigit(static_cast<unsigned char>(c))) hex += c;
+  }
+  const std::string list = "list table inet rauha_" + hex;
+  std::string table = NftListIn(netns_.get(), list);
+  EXPECT_NE(table.find("hook input"), std::string::npos) << table;
+  EXPECT_NE(table.find("ip saddr 192.0.2.0/24"), std::string::npos) << table;
+  EXPECT_NE(table.find("dport 80 accept"), std::string::npos) << table;
+  EXPECT_NE(z.network_rules().find("ip saddr 192.0.2.0/24"), std::string::npos)
+      << z.network_rules();
+
+  // A crash: the shim lives on, the table kept filtering; the new rauhad takes it over.
+  daemon_->Kill9();
+  daemon_->Start();
+  z = Get("pod1");
+  EXPECT_EQ(z.state(), "Ready") << z.state_reason();
+  table = NftListIn(netns_.get(), list);
+  EXPECT_NE(table.find("ip saddr 192.0.2.0/24"), std::string::npos) << table;
+  zv::ApplyPolicyRequest apply;
+  apply.set_zone_name("pod1");
+  apply.set_policy_toml(policy("198.51.100.0/24:443"));
+  zv::ApplyPolicyResponse applied;
+  {
+    grpc::ClientContext ctx;
+    grpc::Status s = daemon_->Zones()->ApplyPolicy(&ctx, apply, &applied);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  table = NftListIn(netns_.get(), list);
+  EXPECT_NE(table.find("ip saddr 198.51.100.0/24"), std::string::npos) << table;
+  EXPECT_NE(table.find("dport 443 accept"), std::string::npos) << table;
+  EXPECT_EQ(table.find("192.0.2.0"), std::string::npos) << table;
+
+  zv::DeleteZoneRequest del;
+  del.set_name("pod1");
+  zv::DeleteZoneResponse resp;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(daemon_->Zones()->DeleteZone(&ctx, del, &resp).ok());
+  // The namespace (held by the test) is still there; the zone's table is not.
+  EXPECT_EQ(NftListIn(netns_.get(), list), "");
+  std::string tables = NftListIn(netns_.get(), "list tables");
+  EXPECT_EQ(tables.find("rauha_"), std::string::npos) << tables;
 }
 
 TEST_F(ZoneNetnsTest, BadHostnameIsRefusedAndChangesNothing) {
