@@ -3,16 +3,36 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sched.h>
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <string_view>
 #include <thread>
 
 #include "rauha-common/errors.h"
 #include "rauha-common/strcat.h"
 
 namespace rauha::egress {
+namespace {
+
+// The zone's side of every proxied connection is a loopback hop inside one host: it never
+// congests and has no bottleneck to pace for. A host whose default congestion control paces
+// (bbr: its pacing hrtimer releases each 64 KiB skb separately) makes the relay and the task
+// wake up several times more often for the same bytes (measured: eval/bench/README.md, egress).
+// The listener's congestion control is what accepted sockets inherit; cubic does not pace
+// without an fq qdisc, reno is always built in. The upstream side keeps the host's choice.
+void UseNonPacingCongestionControl(int fd) {
+  for (std::string_view cc : {"cubic", "reno"}) {
+    if (::setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, cc.data(),
+                     static_cast<socklen_t>(cc.size())) == 0) {
+      return;
+    }
+  }
+}
+
+}  // namespace
 
 absl::StatusOr<UniqueFd> ListenInZone(pid_t pid, uint16_t port) {
   std::string ns = StrCat("/proc/", pid, "/ns/net");
@@ -32,6 +52,7 @@ absl::StatusOr<UniqueFd> ListenInZone(pid_t pid, uint16_t port) {
     }
     int one = 1;
     ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    UseNonPacingCongestionControl(fd.get());
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_port = htons(port);

@@ -13,7 +13,9 @@ namespace rauha::egress {
 
 inline constexpr uint16_t kZoneProxyPort = 3128;
 
-// A non-blocking listener in the network namespace of `pid` (the zone's shim).
+// A non-blocking listener in the network namespace of `pid` (the zone's shim). Accepted
+// connections use a congestion control that does not pace (cubic, else reno): the hop is
+// loopback, whatever the host's default.
 absl::StatusOr<UniqueFd> ListenInZone(pid_t pid, uint16_t port = kZoneProxyPort);
 
 }  // namespace rauha::egress
