@@ -30,6 +30,7 @@
 #include "rauhad/config.h"
 #include "rauhad/container/container_manager.h"
 #include "rauhad/egress/proxy.h"
+#include "rauhad/egress_counters.h"
 #include "rauhad/enforcement_hub.h"
 #include "rauhad/event_bus.h"
 #include "rauhad/image/image_store.h"
@@ -432,7 +433,14 @@ int main(int argc, char** argv) {
                            &userns_ranges);
   zones.set_recorder(&recorder);
   zones.set_egress_proxy(proxy->get());
+  // The proxy's counters as the last rauhad left them, before zones are served again: a zone
+  // that outlives a restart keeps its spent budget.
+  rauha::EgressCounterKeeper egress_counters(store->get(), proxy->get());
+  if (auto st = egress_counters.Load(); !st.ok()) {
+    return Fail("reading the egress counters: " + rauha::ToStd(st.message()));
+  }
   if (auto st = zones.Recover(); !st.ok()) return Fail(rauha::ToStd(st.message()));
+  egress_counters.Start();
   hub.FinishRecovery();
   rauha::WarmPool::Options pool_options;
   pool_options.zones_per_policy = config.warm_zones;
@@ -450,6 +458,11 @@ int main(int argc, char** argv) {
   containers.set_recorder(&recorder);
   containers.set_secrets(secret_store->get(), proxy->get());
   containers.Recover();
+  // Grants of tasks and containers that ended while no rauhad ran.
+  if (auto gone = (*secret_store)->ForgetUnclaimedGrants(); !gone.ok()) {
+    std::fprintf(stderr, "rauhad: forgetting the secret grants of ended tasks: %s\n",
+                 rauha::ToStd(gone.status().message()).c_str());
+  }
   zones.RemoveIdleTemporaryZones();
   runner.set_pool(&pool);
   pool.Start();
@@ -468,7 +481,7 @@ int main(int argc, char** argv) {
   rauha::ContainerServiceImpl container_service(&containers, &task_calls);
   zone_service.set_containers(&containers);
   rauha::AuditServiceImpl audit_service(audit_log->get());
-  rauha::SecretServiceImpl secret_service(secret_store->get(), &recorder);
+  rauha::SecretServiceImpl secret_service(secret_store->get(), &recorder, proxy->get());
   // A stale socket of ours is replaced (we hold the state lock); anything else is not ours.
   if (struct stat st; ::lstat(config.socket_path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) {
@@ -556,6 +569,8 @@ int main(int argc, char** argv) {
   // running tasks, so in-flight RunSandbox calls return.
   pool.Stop();
   zones.StopAll();
+  // After the zones stopped: the last counts of each are written.
+  egress_counters.Stop();
   (*network)->Shutdown();
   // Watchers end their streams now rather than at the deadline below. The deadline is short:
   // every call that matters has ended with the zones, and gRPC's graceful shutdown otherwise

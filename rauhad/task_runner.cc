@@ -951,9 +951,20 @@ void TaskRunner::Recover() {
     // Denials while no rauhad ran were refused but not seen by the ring buffer's consumer.
     if (EnforcementHub* hub = zones_->hub())
       hub->BeginTask(task->id, view.id, PidNamespaceOf(task->pid));
+    // Its placeholders, as it was granted them (they are in its environment): the proxy
+    // replaces them again until it ends.
+    std::shared_ptr<TaskSecrets> secrets;
+    auto restored = TaskSecrets::Restore(secret_store_, proxy_, view.id, rec.id, nullptr);
+    if (restored.ok()) {
+      secrets = *std::move(restored);
+    } else {
+      std::fprintf(stderr, "rauhad: task %s: %s\n", rec.id.c_str(),
+                   ToStd(restored.status().message()).c_str());
+    }
     std::lock_guard lock(mu_);
-    collectors_.emplace_back([this, task, view, rec] {
+    collectors_.emplace_back([this, task, view, rec, secrets]() mutable {
       pb::SandboxResult result = Collect(*task, view, 0, nullptr, nullptr);
+      secrets.reset();  // the grant ends with the task
       Seal(view, result);
       store::TaskRecord done = rec;
       done.state = "exited";

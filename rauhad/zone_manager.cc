@@ -736,7 +736,7 @@ absl::StatusOr<ZoneView> ZoneManager::CreateZone(const std::string& name,
   Zone* z = FindLocked(name, /*include_pooled=*/true);
   if (!up.ok()) {
     if (network_) network_->Release(work.record.id);
-    if (proxy_) proxy_->ForgetZoneCa(work.record.id);
+    if (proxy_) proxy_->ForgetZone(work.record.id);
     if (userns_) store::LogRefused(userns_->Release(work.record.id), "releasing user ids");
     store::LogRefused(store_->DeleteZone(work.record.id), StrCat("forgetting zone ", name));
     zones_.erase(name);
@@ -754,7 +754,7 @@ absl::StatusOr<ZoneView> ZoneManager::CreateZone(const std::string& name,
     lock.unlock();
     Teardown(work.record, work.cgroup);
     if (network_) network_->Release(work.record.id);
-    if (proxy_) proxy_->ForgetZoneCa(work.record.id);
+    if (proxy_) proxy_->ForgetZone(work.record.id);
     if (userns_) store::LogRefused(userns_->Release(work.record.id), "releasing user ids");
     store::LogRefused(store_->DeleteZone(work.record.id), StrCat("forgetting zone ", name));
     if (!pooled) events_->Publish(name, "zone.deleted", StrCat("creation failed: ", st.message()));
@@ -843,7 +843,7 @@ absl::Status ZoneManager::DeleteZone(const std::string& name, bool force, bool i
     zones_.erase(name);
   }
   if (network_) network_->Release(record.id);
-  if (proxy_) proxy_->ForgetZoneCa(record.id);
+  if (proxy_) proxy_->ForgetZone(record.id);
   if (userns_) {
     store::LogRefused(userns_->Release(record.id), StrCat("releasing the user ids of ", name));
   }
@@ -1344,7 +1344,7 @@ absl::Status ZoneManager::Recover() {
       for (const auto& [name, z] : zones_) existing.insert(z->record.id);
     }
     // Stored CAs of zones removed half-way (a crash between the kernel and the database).
-    proxy_->ForgetZoneCasExcept(existing);
+    proxy_->ForgetZonesExcept(existing);
   }
   // cgroup directories that belong to no zone: leftovers of a crash.
   for (const auto& id : cgroups_->ListZoneIds()) {

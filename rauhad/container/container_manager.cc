@@ -676,8 +676,8 @@ absl::Status ContainerManager::RemoveStopped(const std::string& id, const std::s
     if (c.temporary_zone) {
       auto st = zones_->Delete(c.zone_name, true);
       if (!st.ok() && !absl::IsNotFound(st)) {
-        std::fprintf(stderr, "rauhad: removing zone %s of container %s: %s\n",
-                     c.zone_name.c_str(), id.c_str(), ToStd(st.message()).c_str());
+        std::fprintf(stderr, "rauhad: removing zone %s of container %s: %s\n", c.zone_name.c_str(),
+                     id.c_str(), ToStd(st.message()).c_str());
       }
     }
     SpanTrace::MarkCurrent("zone_delete");
@@ -936,8 +936,20 @@ void ContainerManager::Recover() {
       if (c->auto_remove) stopped_auto_remove.push_back(c->id);
       continue;
     }
+    // Its placeholders as it was granted them: the proxy replaces them again, its execs get them.
+    std::map<std::string, std::string> secret_env;
+    auto restored =
+        TaskSecrets::Restore(secret_store_, proxy_, c->zone_id, TaskIdOf(*c), &secret_env);
+    if (!restored.ok()) {
+      std::fprintf(stderr, "rauhad: container %s: %s\n", c->id.c_str(),
+                   ToStd(restored.status().message()).c_str());
+    }
     std::lock_guard lock(mu_);
     Entry& e = *entries_[c->id];
+    if (restored.ok() && *restored) {
+      e.secrets = *std::move(restored);
+      e.secret_env = std::move(secret_env);
+    }
     e.watching = true;
     e.watcher = std::thread(
         [this, id = c->id, socket = begun->shim_socket] { Watch(id, socket, nullptr); });

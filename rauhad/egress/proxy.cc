@@ -235,6 +235,10 @@ absl::Status EgressProxy::SetZone(const std::string& zone_id, const std::string&
   z->secrets = secrets;
   z->ca = std::move(ca);
   z->trust_bundle = z->ca ? bundle : std::string();
+  if (auto kept = kept_counters_.find(zone_id); kept != kept_counters_.end()) {
+    z->stats = kept->second;
+    kept_counters_.erase(kept);
+  }
   zone_of_listener_[listener.get()] = zone_id;
   z->listener = std::move(listener);
   zones_[zone_id] = std::move(z);
@@ -252,18 +256,53 @@ void EgressProxy::RemoveZone(const std::string& zone_id) {
   for (uint64_t id : ids) Close(id);
   if (!it->second->trust_bundle.empty()) ::unlink(it->second->trust_bundle.c_str());
   zone_of_listener_.erase(it->second->listener.get());
+  ProxyZoneStats& kept = kept_counters_[zone_id];
+  kept = it->second->stats;
+  kept.open = 0;
+  kept.bytes_max.reset();
   zones_.erase(it);  // closing the listener takes it out of the epoll set
 }
 
-void EgressProxy::ForgetZoneCa(const std::string& zone_id) {
+void EgressProxy::ForgetZone(const std::string& zone_id) {
+  {
+    std::lock_guard lock(mu_);
+    kept_counters_.erase(zone_id);
+  }
   if (ca_store_) ca_store_->Remove(zone_id);
 }
 
-void EgressProxy::ForgetZoneCasExcept(const std::set<std::string>& zone_ids) {
+void EgressProxy::ForgetZonesExcept(const std::set<std::string>& zone_ids) {
+  {
+    std::lock_guard lock(mu_);
+    std::erase_if(kept_counters_, [&](const auto& kv) { return !zone_ids.count(kv.first); });
+  }
   if (!ca_store_) return;
   for (const auto& id : ca_store_->ListZoneIds()) {
     if (!zone_ids.count(id)) ca_store_->Remove(id);
   }
+}
+
+void EgressProxy::SeedCounters(const std::string& zone_id, const ProxyZoneStats& counters) {
+  std::lock_guard lock(mu_);
+  ProxyZoneStats seed = counters;
+  seed.open = 0;
+  seed.bytes_max.reset();
+  auto it = zones_.find(zone_id);
+  if (it == zones_.end()) {
+    kept_counters_[zone_id] = seed;
+    return;
+  }
+  Zone& z = *it->second;
+  seed.open = z.stats.open;
+  seed.bytes_max = z.stats.bytes_max;
+  z.stats = seed;
+}
+
+std::map<std::string, ProxyZoneStats> EgressProxy::AllCounters() {
+  std::lock_guard lock(mu_);
+  std::map<std::string, ProxyZoneStats> out = kept_counters_;
+  for (const auto& [id, z] : zones_) out[id] = z->stats;
+  return out;
 }
 
 std::string EgressProxy::TrustBundlePath(const std::string& zone_id) {
@@ -298,6 +337,22 @@ void EgressProxy::RemoveTaskSecrets(const std::string& zone_id, const std::strin
   z.bindings.clear();
   for (const auto& [id, b] : z.task_bindings)
     z.bindings.insert(z.bindings.end(), b.begin(), b.end());
+}
+
+size_t EgressProxy::RevokeSecret(const std::string& name) {
+  std::lock_guard lock(mu_);
+  size_t revoked = 0;
+  for (auto& [zone_id, z] : zones_) {
+    size_t before = revoked;
+    for (auto& [task_id, b] : z->task_bindings) {
+      revoked += std::erase_if(b, [&](const auto& binding) { return binding->name == name; });
+    }
+    if (revoked == before) continue;
+    z->bindings.clear();
+    for (const auto& [task_id, b] : z->task_bindings)
+      z->bindings.insert(z->bindings.end(), b.begin(), b.end());
+  }
+  return revoked;
 }
 
 void EgressProxy::SetByteBudget(const std::string& zone_id, std::optional<uint64_t> bytes_max) {

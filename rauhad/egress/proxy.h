@@ -107,7 +107,8 @@ class EgressProxy {
                        const std::vector<policy::HostRule>& rules,
                        const std::vector<policy::SecretRule>& secrets = {});
   // The zone's byte budget ([network] egress_bytes_max): bytes relayed both ways, in all, from
-  // the zone's first connection on. nullopt: unbounded. A zone the proxy does not serve: no-op.
+  // the zone's first connection on, across restarts (SeedCounters). nullopt: unbounded. A zone
+  // the proxy does not serve: no-op.
   void SetByteBudget(const std::string& zone_id, std::optional<uint64_t> bytes_max);
   // The zone's trust bundle (host CAs + its CA), "" when it has no secrets.
   std::string TrustBundlePath(const std::string& zone_id);
@@ -116,14 +117,26 @@ class EgressProxy {
   absl::Status AddTaskSecrets(const std::string& zone_id, const std::string& task_id,
                               SecretBindings bindings);
   void RemoveTaskSecrets(const std::string& zone_id, const std::string& task_id);
+  // Secret `name` was removed: no task's placeholder for it is replaced in new requests (a
+  // connection already open keeps the bindings it started with). How many grants lost it.
+  size_t RevokeSecret(const std::string& name);
   // Closes the zone's listener and connections (a zone stopped with rauhad keeps its CA).
   void RemoveZone(const std::string& zone_id);
-  // Forgets the zone's stored CA: the zone is gone.
-  void ForgetZoneCa(const std::string& zone_id);
-  // Forgets the stored CAs of zones not in `zone_ids` (left by a crash mid-delete).
-  void ForgetZoneCasExcept(const std::set<std::string>& zone_ids);
+  // Forgets the zone's stored CA and its counters: the zone is gone.
+  void ForgetZone(const std::string& zone_id);
+  // Forgets the stored CAs and counters of zones not in `zone_ids` (left by a crash
+  // mid-delete).
+  void ForgetZonesExcept(const std::set<std::string>& zone_ids);
   // nullopt: the proxy does not serve the zone.
   std::optional<ProxyZoneStats> Stats(const std::string& zone_id);
+  // A zone's counters are the zone's, not its listener's: a zone the proxy stops serving
+  // (RemoveZone: stopped, or its allowed_hosts emptied) keeps them, and continues them, its
+  // budget's use included, when it is served again. A restarted rauhad seeds the counters it
+  // stored (egress_counters.h) before zones are served again. `open` and `bytes_max` are not
+  // counters and are ignored.
+  void SeedCounters(const std::string& zone_id, const ProxyZoneStats& counters);
+  // Every zone's counters, served or kept.
+  std::map<std::string, ProxyZoneStats> AllCounters();
 
  private:
   struct Zone;
@@ -162,7 +175,8 @@ class EgressProxy {
   bool stop_ = false;
   uint64_t next_id_ = 1;
   size_t connecting_ = 0;  // connections in kConnecting (their deadlines are swept)
-  std::map<std::string, std::unique_ptr<Zone>> zones_;  // by zone id
+  std::map<std::string, std::unique_ptr<Zone>> zones_;   // by zone id
+  std::map<std::string, ProxyZoneStats> kept_counters_;  // of zones not served now, by zone id
   std::map<uint64_t, std::unique_ptr<Conn>> conns_;
   std::map<int, uint64_t> conn_of_fd_;
   std::map<int, std::string> zone_of_listener_;

@@ -26,6 +26,14 @@ CREATE TABLE IF NOT EXISTS secrets (
   sha256 TEXT NOT NULL,
   sealed BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS grants (
+  owner TEXT NOT NULL,
+  zone_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  sealed_placeholder BLOB NOT NULL,
+  rule_json TEXT NOT NULL,
+  PRIMARY KEY (owner, name)
+);
 )sql";
 
 }  // namespace
@@ -147,11 +155,34 @@ absl::StatusOr<SecretInfo> SecretStore::Remove(const std::string& name) {
     }
     info = {q.Text(0), q.Text(1), q.Text(2)};
   }
-  store::Stmt s(db_, "DELETE FROM secrets WHERE name = ?");
-  RAUHA_RETURN_IF_ERROR(s.prepared());
-  s.Bind(1, name);
-  RAUHA_RETURN_IF_ERROR(s.Done(s.Step()));
+  // The secret and every grant of it go together: a task that outlives a restart does not get
+  // a removed secret back (its placeholder then passes unreplaced).
+  RAUHA_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  for (const char* sql :
+       {"DELETE FROM secrets WHERE name = ?", "DELETE FROM grants WHERE name = ?"}) {
+    store::Stmt s(db_, sql);
+    absl::Status st = s.prepared();
+    if (st.ok()) {
+      s.Bind(1, name);
+      st = s.Done(s.Step());
+    }
+    if (!st.ok()) {
+      (void)Exec("ROLLBACK");
+      return st;
+    }
+  }
+  RAUHA_RETURN_IF_ERROR(Exec("COMMIT"));
   return info;
+}
+
+absl::Status SecretStore::Exec(const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string message = err ? err : "?";
+    sqlite3_free(err);
+    return absl::InternalError(StrCat("secrets database ", db_path_, ": ", sql, ": ", message));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<SecretBytes> SecretStore::Get(const std::string& name) {

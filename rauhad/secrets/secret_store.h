@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,17 @@ struct SecretInfo {
   std::string name;
   std::string created_at;  // RFC 3339, when this value was set
   std::string sha256;      // lowercase hex of the value
+};
+
+// What a task or container was granted of one secret, kept while its process runs so that a
+// restarted rauhad replaces its placeholder too (secret_grants.cc). Never the value: that is
+// read from the store again, so a secret removed meanwhile is not brought back.
+struct SecretGrant {
+  std::string name;
+  std::string placeholder;
+  std::vector<std::string> hosts;  // canonical policy::HostRule text
+  std::string header;
+  std::string format;
 };
 
 // A value that can go into an HTTP header: 1 to kMaxSecretValueBytes bytes, no control
@@ -48,6 +60,23 @@ class SecretStore {
   // The value; NotFound when there is no such secret.
   absl::StatusOr<SecretBytes> Get(const std::string& name);
 
+  // Grants (secret_grants.cc), by owner: a sandbox task's id or a container's task id. Each
+  // placeholder is sealed like a value (the owner and name as associated data). Remove drops
+  // the removed secret's grants in its transaction.
+  // Replaces the owner's grants.
+  absl::Status PutGrants(const std::string& owner, const std::string& zone_id,
+                         const std::vector<SecretGrant>& grants);
+  // The owner's grants as an earlier rauhad stored them, if they were for `zone_id` (none
+  // otherwise); the owner counts as claimed (ForgetUnclaimedGrants keeps them).
+  absl::StatusOr<std::vector<SecretGrant>> ClaimGrants(const std::string& owner,
+                                                       const std::string& zone_id);
+  absl::Status ForgetGrants(const std::string& owner);
+  // After recovery: forgets the grants of every owner neither granted nor claimed since this
+  // store was opened (their process ended while no rauhad ran). How many owners that was.
+  absl::StatusOr<size_t> ForgetUnclaimedGrants();
+  // Owners that hold grants (for tests and the recovery log).
+  absl::StatusOr<std::vector<std::string>> GrantOwners();
+
   const std::string& db_path() const { return db_path_; }
   const std::string& key_path() const { return key_path_; }
 
@@ -55,11 +84,13 @@ class SecretStore {
   SecretStore(sqlite3* db, std::string db_path, std::string key_path)
       : db_(db), db_path_(std::move(db_path)), key_path_(std::move(key_path)) {}
   absl::StatusOr<const SecretCipher*> Cipher(bool create);  // mu_ held
+  absl::Status Exec(const char* sql);                       // mu_ held
 
   std::mutex mu_;
   sqlite3* db_;
   std::string db_path_, key_path_;
   std::optional<SecretCipher> cipher_;
+  std::set<std::string> claimed_;  // owners granted or claimed by this rauhad
 };
 
 }  // namespace rauha::secrets

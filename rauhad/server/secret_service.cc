@@ -42,6 +42,9 @@ grpc::Status SecretServiceImpl::DeleteSecret(grpc::ServerContext*,
                                              pb::DeleteSecretResponse* resp) {
   auto info = store_->Remove(req->name());
   if (!info.ok()) return ToGrpc(info.status());
+  // Running tasks that hold its placeholder: not replaced from now on (the store dropped their
+  // grants of it, so a restarted rauhad does not bring it back either).
+  if (proxy_) proxy_->RevokeSecret(info->name);
   if (recorder_) {
     recorder_->SecretRemoved(info->name, info->sha256);
     recorder_->Flush();

@@ -4,14 +4,17 @@
 
 #include "rauha/v1/secret.grpc.pb.h"
 #include "rauhad/audit/recorder.h"
+#include "rauhad/egress/proxy.h"
 #include "rauhad/secrets/secret_store.h"
 
 namespace rauha {
 
 class SecretServiceImpl final : public rauha::secret::v1::SecretService::Service {
  public:
-  SecretServiceImpl(secrets::SecretStore* store, audit::Recorder* recorder)
-      : store_(store), recorder_(recorder) {}
+  // A removed secret's grants end in `proxy` too (null: no proxy).
+  SecretServiceImpl(secrets::SecretStore* store, audit::Recorder* recorder,
+                    egress::EgressProxy* proxy = nullptr)
+      : store_(store), recorder_(recorder), proxy_(proxy) {}
 
   grpc::Status SetSecret(grpc::ServerContext*, const rauha::secret::v1::SetSecretRequest*,
                          rauha::secret::v1::SetSecretResponse*) override;
@@ -23,6 +26,7 @@ class SecretServiceImpl final : public rauha::secret::v1::SecretService::Service
  private:
   secrets::SecretStore* store_;
   audit::Recorder* recorder_;
+  egress::EgressProxy* proxy_;
 };
 
 }  // namespace rauha

@@ -11,8 +11,9 @@
 
 namespace rauha::store {
 
-extern const char kImageSchema[];      // image_records.cc
-extern const char kContainerSchema[];  // container_records.cc
+extern const char kImageSchema[];          // image_records.cc
+extern const char kContainerSchema[];      // container_records.cc
+extern const char kEgressCounterSchema[];  // egress_counter_records.cc
 
 // Finalises a statement on every path.
 class Stmt {

@@ -58,8 +58,9 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
   sqlite3_busy_timeout(db, 5000);
   // WAL: readers never block the writer; synchronous=NORMAL is durable across a process crash
   // (kill -9), which is what restart recovery relies on.
-  for (const char* sql : {"PRAGMA journal_mode=WAL;", "PRAGMA synchronous=NORMAL;",
-                          "PRAGMA foreign_keys=ON;", kSchema, kImageSchema, kContainerSchema}) {
+  for (const char* sql :
+       {"PRAGMA journal_mode=WAL;", "PRAGMA synchronous=NORMAL;", "PRAGMA foreign_keys=ON;",
+        kSchema, kImageSchema, kContainerSchema, kEgressCounterSchema}) {
     auto status = store->Exec(sql);
     if (!status.ok())
       return absl::UnavailableError(StrCat("database ", path, ": ", status.message()));
@@ -124,10 +125,22 @@ absl::Status Store::PutZone(const ZoneRecord& z) {
 
 absl::Status Store::DeleteZone(const std::string& id) {
   std::lock_guard lock(mu_);
-  Stmt s(db_, "DELETE FROM zones WHERE id = ?1");
-  if (auto st = s.prepared(); !st.ok()) return st;
-  s.Bind(1, id);
-  return s.Done(s.Step());
+  if (auto st = Exec("BEGIN IMMEDIATE"); !st.ok()) return st;
+  absl::Status st;
+  for (const char* sql :
+       {"DELETE FROM zones WHERE id = ?1", "DELETE FROM egress_counters WHERE zone_id = ?1"}) {
+    Stmt s(db_, sql);
+    st = s.prepared();
+    if (!st.ok()) break;
+    s.Bind(1, id);
+    st = s.Done(s.Step());
+    if (!st.ok()) break;
+  }
+  if (!st.ok()) {
+    (void)Exec("ROLLBACK");
+    return st;
+  }
+  return Exec("COMMIT");
 }
 
 absl::StatusOr<std::vector<ZoneRecord>> Store::ListZones() {

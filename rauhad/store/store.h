@@ -71,6 +71,20 @@ struct ImageRecord {
   std::vector<std::string> tags;  // filled by ListImages
 };
 
+// What the egress proxy counted for a zone (egress_counters.h): kept so that a restarted rauhad
+// continues the counts, above all the bytes its byte budget is measured against.
+struct EgressCounterRecord {
+  std::string zone_id;
+  uint64_t bytes_out = 0;
+  uint64_t bytes_in = 0;
+  uint64_t connections = 0;
+  uint64_t refused = 0;
+  uint64_t secrets_injected = 0;
+  uint64_t secret_misuses = 0;
+  uint64_t tls_terminated = 0;
+  uint64_t budget_closed = 0;
+};
+
 // A container: its identity columns and everything else as one JSON document that only
 // rauhad/container reads (its command, image, state, exit code, times).
 struct ContainerRecord {
@@ -87,6 +101,7 @@ class Store {
   ~Store();
 
   absl::Status PutZone(const ZoneRecord& zone);  // insert or replace
+  // Its egress counters go with it.
   absl::Status DeleteZone(const std::string& id);
   absl::StatusOr<std::vector<ZoneRecord>> ListZones();
 
@@ -114,6 +129,11 @@ class Store {
   absl::Status PutContainer(const ContainerRecord& c);
   absl::Status DeleteContainer(const std::string& id);
   absl::StatusOr<std::vector<ContainerRecord>> ListContainers();
+
+  // Egress counters (egress_counter_records.cc). PutEgressCounters writes all of `records` in one
+  // transaction, skipping zones that are not (or no longer) recorded.
+  absl::Status PutEgressCounters(const std::vector<EgressCounterRecord>& records);
+  absl::StatusOr<std::vector<EgressCounterRecord>> ListEgressCounters();
 
   // Removes the image and every tag of it.
   absl::Status DeleteImage(const std::string& manifest_digest);

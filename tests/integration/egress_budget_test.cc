@@ -4,7 +4,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <string>
+#include <thread>
 
 #include "nlohmann/json.hpp"
 #include "tests/integration/test_internet.h"
@@ -256,6 +258,96 @@ TEST_F(EgressBudgetTest, StatsCountConnectionsAndBytes) {
             std::string::npos)
       << st.error_message();
   EXPECT_EQ(Stats("agent").egress().bytes_max(), 0u);
+}
+
+// The budget's use and the stats outlive rauhad: a zone that spent its budget before a crash
+// (kill -9, once the batched write has the count: a crash loses at most the last second's) or a
+// clean stop still has it spent after, is refused with the budget's event, and its counters go
+// on from where they were. Deleting the zone deletes its counters' row. Before, each start of
+// rauhad gave every zone a fresh budget and counters from 0.
+TEST_F(EgressBudgetTest, SpentBudgetAndCountersOutliveRestarts) {
+  ASSERT_TRUE(CreateZoneWithPolicy("agent", Policy(std::to_string(kBudget))).ok());
+  const std::string db = daemon_->dir() + "/state/rauha.db";
+  std::string zone_id;
+  {
+    zpb::GetZoneRequest req;
+    req.set_name("agent");
+    zpb::GetZoneResponse resp;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(daemon_->Zones()->GetZone(&ctx, req, &resp).ok());
+    zone_id = resp.zone().id();
+  }
+  auto r = RunIn("agent", {"/usr/bin/curl", "-sS", "-o", "/dev/null",
+                           "http://api.example.test/bytes/" + std::to_string(4 * kBudget)});
+  auto before = Stats("agent").egress();
+  ASSERT_EQ(before.bytes_up() + before.bytes_down(), kBudget) << r.DebugString();
+  EXPECT_EQ(before.connections_total(), 1u);
+  EXPECT_EQ(before.budget_closed(), 1u);
+  const std::string row =
+      "SELECT bytes_in + bytes_out FROM egress_counters WHERE zone_id = '" + zone_id + "'";
+  int64_t stored = 0;
+  for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+       std::chrono::steady_clock::now() < deadline;) {
+    stored = SqlInt(db, "SELECT coalesce((" + row + "), 0)");
+    if (stored == static_cast<int64_t>(kBudget)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(stored, static_cast<int64_t>(kBudget)) << "the counters were never written";
+
+  auto refused_after = [&](const std::string& when) -> zpb::EgressStats {
+    auto s = Stats("agent").egress();
+    EXPECT_TRUE(s.proxy()) << when;
+    EXPECT_EQ(s.bytes_up() + s.bytes_down(), kBudget) << when;
+    EXPECT_EQ(s.bytes_max(), kBudget) << when;
+    EXPECT_EQ(s.budget_closed(), 1u) << when;
+    auto refused = RunIn("agent", {"/usr/bin/curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}",
+                                   "http://api.example.test/bytes/5"});
+    EXPECT_EQ(refused.stdout(), "403") << when << ": " << refused.stderr();
+    const auto* e = ProxyEvent(refused, "api.example.test:80");
+    EXPECT_NE(e, nullptr) << when << ": " << refused.DebugString();
+    if (e) {
+      EXPECT_NE(e->message().find("egress budget of 1048576 bytes"), std::string::npos)
+          << e->message();
+    }
+    return Stats("agent").egress();
+  };
+
+  daemon_->Kill9();
+  daemon_->Start();
+  auto after_crash = refused_after("after a crash");
+  EXPECT_EQ(after_crash.connections_total(), 2u);
+  EXPECT_EQ(after_crash.connections_refused(), 1u);
+  EXPECT_EQ(after_crash.bytes_down(), before.bytes_down());
+
+  daemon_->Stop();
+  daemon_->Start();
+  auto after_stop = refused_after("after a clean stop");
+  EXPECT_EQ(after_stop.connections_total(), 3u);
+  EXPECT_EQ(after_stop.connections_refused(), 2u);
+
+  // A larger budget: the zone goes on, and the count with it.
+  zpb::ApplyPolicyRequest apply;
+  apply.set_zone_name("agent");
+  apply.set_policy_toml(Policy("\"64Mi\""));
+  zpb::ApplyPolicyResponse applied;
+  {
+    grpc::ClientContext actx;
+    auto st = daemon_->Zones()->ApplyPolicy(&actx, apply, &applied);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+  }
+  auto again = RunIn("agent", {"/usr/bin/curl", "-sS", "http://api.example.test/bytes/5"});
+  EXPECT_EQ(again.stdout(), "xxxxx") << again.stderr();
+  auto later = Stats("agent").egress();
+  EXPECT_GT(later.bytes_up() + later.bytes_down(), kBudget);
+  EXPECT_EQ(later.connections_total(), 4u);
+
+  zpb::DeleteZoneRequest del;
+  del.set_name("agent");
+  del.set_force(true);
+  zpb::DeleteZoneResponse dresp;
+  grpc::ClientContext dctx;
+  ASSERT_TRUE(daemon_->Zones()->DeleteZone(&dctx, del, &dresp).ok());
+  EXPECT_EQ(SqlInt(db, "SELECT count(*) FROM egress_counters"), 0);
 }
 
 // IPv6 literals in brackets: CONNECT [::1]:443 is refused when no rule names it, a name that

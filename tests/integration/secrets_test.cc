@@ -5,6 +5,7 @@
 // leaves the machine. The servers write the Authorization header of each request to a file the
 // test reads; what they answer says only whether it was the secret, never the header itself.
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -154,6 +155,34 @@ class SecretsTest : public TestInternetTest {
       if (ReadWholeFile(it->path()).find(needle) != std::string::npos) out.push_back(it->path());
     }
     return out;
+  }
+
+  // A busybox image (busybox-static) recorded locally as local/secrets-busybox:v1.
+  void RecordBusyboxImage() {
+    TarBuilder layer;
+    layer.Dir("bin").File("bin/busybox", ReadWholeFile("/bin/busybox"), {.perm = 0755});
+    for (const char* applet : {"sh", "cat", "sed", "echo", "wget", "sleep", "test", "touch"}) {
+      layer.Symlink(std::string("bin/") + applet, "busybox");
+    }
+    RecordLocalImage(daemon_->dir() + "/state", {layer.Build(image::LayerCompression::kGzip)},
+                     {{"config", {{"Env", {"PATH=/bin"}}}}}, "local/secrets-busybox:v1");
+  }
+
+  // `command` in the container, its env's API_TOKEN set to "mine" (which the container's
+  // grant overrides); its stdout.
+  std::string ExecIn(cpb::ContainerService::Stub* containers, const std::string& id,
+                     const std::string& command) {
+    cpb::ExecInContainerRequest req;
+    req.set_container_id(id);
+    for (const char* c : {"/bin/sh", "-c"}) req.add_command(c);
+    req.add_command(command);
+    (*req.mutable_env())["API_TOKEN"] = "mine";
+    cpb::ExecInContainerResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    auto st = containers->ExecInContainer(&ctx, req, &resp);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return resp.stdout();
   }
 
   std::unique_ptr<secpb::SecretService::Stub> secrets_;
@@ -588,6 +617,225 @@ TEST_F(SecretsTest, ContainerGetsPlaceholdersProxyAndTrust) {
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
     EXPECT_TRUE(containers->WaitContainer(&ctx, req, &resp).ok());
   }
+  {
+    cpb::DeleteContainerRequest req;
+    req.set_container_id(id);
+    cpb::DeleteContainerResponse resp;
+    grpc::ClientContext ctx;
+    EXPECT_TRUE(containers->DeleteContainer(&ctx, req, &resp).ok());
+  }
+}
+
+// A task that outlives a rauhad crash keeps its secrets: the new rauhad restores its grant
+// from the secrets database (its placeholder sealed there, never the value, which is read from
+// the store again), so the proxy still injects the value for the secret's host, over TLS and
+// plain HTTP, and the zone still never sees it. Once the task has ended nothing of the grant is
+// left in SQLite. Before, the new rauhad did not know the placeholder: the server got it
+// unreplaced.
+TEST_F(SecretsTest, GrantOutlivesACrashAndEndsWithItsTask) {
+  ASSERT_TRUE(SetSecret("API_TOKEN", kValue).ok());
+  ASSERT_TRUE(SetSecret("OTHER_TOKEN", "other-value-00").ok());
+  ASSERT_TRUE(CreateZone("agent", kPolicy).ok());
+  const std::string db = daemon_->dir() + "/state/secrets.db";
+  std::thread client([&] {
+    spb::SandboxResult r;
+    auto st = Run("agent",
+                  {"/bin/sh", "-c",
+                   "echo $API_TOKEN > /workspace/token; while [ ! -e /workspace/go ]; do sleep "
+                   "0.05; done; " +
+                       std::string(kCurl) +
+                       " -sS https://api.example.test/survivor -H \"Authorization: Bearer "
+                       "$API_TOKEN\"; " +
+                       kCurl +
+                       " -sS http://api.example.test/survivor-plain -H \"Authorization: Bearer "
+                       "$API_TOKEN\"; echo rc=$?"},
+                  &r);
+    EXPECT_FALSE(st.ok()) << "the call's daemon died under it";
+  });
+  std::string task_id = WaitForRunningTask();
+  ASSERT_FALSE(task_id.empty());
+  std::string token;
+  for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+       token.find('\n') == std::string::npos && std::chrono::steady_clock::now() < deadline;) {
+    token = ReadWholeFile(repo_dir() + "/token");
+    if (token.find('\n') == std::string::npos) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  token = token.substr(0, token.find('\n'));
+  ASSERT_EQ(token.rfind("rauha-placeholder-", 0), 0u) << token;
+  // Stored while the task runs: one grant per secret, the placeholder sealed (not in any file
+  // rauhad keeps, nor in its log).
+  EXPECT_EQ(SqlInt(db, "SELECT count(*) FROM grants WHERE owner = '" + task_id + "'"), 2);
+  EXPECT_EQ(FilesHolding(daemon_->dir() + "/state", token), std::vector<std::string>{});
+  EXPECT_EQ(FilesHolding(daemon_->dir() + "/run", token), std::vector<std::string>{});
+  EXPECT_EQ(daemon_->log().find(token), std::string::npos);
+
+  daemon_->Kill9();
+  client.join();
+  daemon_->Start();
+  secrets_ = secpb::SecretService::NewStub(daemon_->Channel());
+  std::ofstream(repo_dir() + "/go").put('\n');
+  spb::SandboxResult result;
+  {
+    spb::WaitTaskRequest req;
+    req.set_task_id(task_id);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
+    ASSERT_TRUE(daemon_->Sandbox()->WaitTask(&ctx, req, &result).ok());
+  }
+  EXPECT_EQ(result.stdout(),
+            "hello https api.example.test /survivor auth=ok\nhello http api.example.test "
+            "/survivor-plain auth=ok\nrc=0\n")
+      << result.DebugString();
+  for (const auto& e : result.enforcement_events()) EXPECT_NE(e.action(), "secret_misuse");
+  EXPECT_EQ(result.DebugString().find(kValue), std::string::npos);
+  std::string seen = ReadWholeFile(dir() + "/seen.log");
+  EXPECT_NE(seen.find(std::string("https api.example.test /survivor Bearer ") + kValue + "|"),
+            std::string::npos)
+      << seen;
+  EXPECT_NE(seen.find(std::string("http api.example.test /survivor-plain Bearer ") + kValue + "|"),
+            std::string::npos)
+      << seen;
+  // The task has ended: its grant is gone from the database (and nothing else holds one).
+  EXPECT_EQ(SqlInt(db, "SELECT count(*) FROM grants"), 0);
+  EXPECT_EQ(daemon_->log().find(token), std::string::npos);
+  EXPECT_EQ(daemon_->log().find(kValue), std::string::npos);
+}
+
+// `rauha secret rm` while a task holds the secret's placeholder ends that grant, in the running
+// proxy (the task's next request carries the placeholder unreplaced) and in the database: after
+// a crash the new rauhad does not bring the removed secret back for the task,
+// not even when a secret of the same name was set again meanwhile (a new secret, for new
+// tasks); the placeholder passes unreplaced. The task's other secret is still restored.
+TEST_F(SecretsTest, RemovedSecretIsNotBroughtBackAfterACrash) {
+  ASSERT_TRUE(SetSecret("API_TOKEN", kValue).ok());
+  ASSERT_TRUE(SetSecret("OTHER_TOKEN", "other-value-00").ok());
+  ASSERT_TRUE(CreateZone("agent", kPolicy).ok());
+  const std::string db = daemon_->dir() + "/state/secrets.db";
+  std::thread client([&] {
+    spb::SandboxResult r;
+    auto st = Run("agent",
+                  {"/bin/sh", "-c",
+                   "while [ ! -e /workspace/go1 ]; do sleep 0.05; done; " + std::string(kCurl) +
+                       " -sS https://api.example.test/before-crash -H \"Authorization: Bearer "
+                       "$API_TOKEN\"; echo rc=$?; touch /workspace/did1; "
+                       "while [ ! -e /workspace/go ]; do sleep 0.05; done; " +
+                       kCurl +
+                       " -sS https://api.example.test/after-rm -H \"Authorization: Bearer "
+                       "$API_TOKEN\"; echo rc=$?"},
+                  &r);
+    EXPECT_FALSE(st.ok()) << "the call's daemon died under it";
+  });
+  std::string task_id = WaitForRunningTask();
+  ASSERT_FALSE(task_id.empty());
+  const std::string owner = "SELECT count(*) FROM grants WHERE owner = '" + task_id + "'";
+  ASSERT_EQ(SqlInt(db, owner), 2);
+  std::string rm = Cli("secret rm API_TOKEN");
+  EXPECT_NE(rm.find("removed API_TOKEN"), std::string::npos) << rm;
+  EXPECT_EQ(SqlInt(db, owner + " AND name = 'API_TOKEN'"), 0);
+  EXPECT_EQ(SqlInt(db, owner + " AND name = 'OTHER_TOKEN'"), 1);
+  ASSERT_TRUE(SetSecret("API_TOKEN", "a-new-value-0001").ok());
+  // Ended in the running proxy too: the task's next request carries its placeholder unreplaced.
+  std::ofstream(repo_dir() + "/go1").put('\n');
+  for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+       ::access((repo_dir() + "/did1").c_str(), F_OK) != 0 &&
+       std::chrono::steady_clock::now() < deadline;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_NE(ReadWholeFile(dir() + "/seen.log")
+                .find("https api.example.test /before-crash Bearer rauha-placeholder-"),
+            std::string::npos)
+      << ReadWholeFile(dir() + "/seen.log");
+
+  daemon_->Kill9();
+  client.join();
+  daemon_->Start();
+  secrets_ = secpb::SecretService::NewStub(daemon_->Channel());
+  EXPECT_EQ(SqlInt(db, owner), 1) << "the other secret's grant is restored";
+  std::ofstream(repo_dir() + "/go").put('\n');
+  spb::SandboxResult result;
+  {
+    spb::WaitTaskRequest req;
+    req.set_task_id(task_id);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
+    ASSERT_TRUE(daemon_->Sandbox()->WaitTask(&ctx, req, &result).ok());
+  }
+  EXPECT_EQ(result.stdout(),
+            "hello https api.example.test /before-crash auth=placeholder\nrc=0\n"
+            "hello https api.example.test /after-rm auth=placeholder\nrc=0\n")
+      << result.DebugString();
+  std::string seen = ReadWholeFile(dir() + "/seen.log");
+  EXPECT_NE(seen.find("https api.example.test /after-rm Bearer rauha-placeholder-"),
+            std::string::npos)
+      << seen;
+  EXPECT_EQ(seen.find("a-new-value-0001"), std::string::npos) << seen;
+  EXPECT_EQ(SqlInt(db, "SELECT count(*) FROM grants"), 0);
+}
+
+// A container that outlives a rauhad crash keeps its grant as a sandbox task does: the new
+// rauhad restores it with the container, so the proxy injects the value for the container's
+// placeholder again and an exec gets the same placeholder; once the container has exited
+// nothing of the grant is left in SQLite.
+TEST_F(SecretsTest, ContainerGrantOutlivesACrash) {
+  ASSERT_EQ(::access("/bin/busybox", X_OK), 0) << "needs busybox-static";
+  ASSERT_TRUE(SetSecret("API_TOKEN", kValue).ok());
+  ASSERT_TRUE(SetSecret("OTHER_TOKEN", "other-value-00").ok());
+  ASSERT_TRUE(CreateZone("agent", kPolicy).ok());
+  RecordBusyboxImage();
+  const std::string db = daemon_->dir() + "/state/secrets.db";
+  auto containers = cpb::ContainerService::NewStub(daemon_->Channel());
+  std::string id;
+  {
+    cpb::CreateContainerRequest req;
+    req.set_zone_name("agent");
+    req.set_image("local/secrets-busybox:v1");
+    for (const char* c : {"/bin/sh", "-c", "while [ ! -e /tmp/done ]; do sleep 0.05; done"}) {
+      req.add_command(c);
+    }
+    cpb::CreateContainerResponse resp;
+    grpc::ClientContext ctx;
+    auto st = containers->CreateContainer(&ctx, req, &resp);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    id = resp.container_id();
+  }
+  {
+    cpb::StartContainerRequest req;
+    req.set_container_id(id);
+    cpb::StartContainerResponse resp;
+    grpc::ClientContext ctx;
+    auto st = containers->StartContainer(&ctx, req, &resp);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+  }
+  const std::string token = ExecIn(containers.get(), id, "echo $API_TOKEN");
+  ASSERT_EQ(token.rfind("rauha-placeholder-", 0), 0u) << token;
+  EXPECT_EQ(SqlInt(db, "SELECT count(*) FROM grants WHERE owner = '" + id + "'"), 2);
+
+  daemon_->Kill9();
+  daemon_->Start();
+  secrets_ = secpb::SecretService::NewStub(daemon_->Channel());
+  containers = cpb::ContainerService::NewStub(daemon_->Channel());
+  EXPECT_EQ(ExecIn(containers.get(), id,
+                   "echo $API_TOKEN; wget -q -O - --header \"Authorization: Bearer $API_TOKEN\" "
+                   "http://api.example.test/box-after; echo $SSL_CERT_FILE"),
+            token + "hello http api.example.test /box-after auth=ok\n" +
+                "/etc/ssl/certs/ca-certificates.crt\n");
+  EXPECT_NE(ReadWholeFile(dir() + "/seen.log")
+                .find(std::string("http api.example.test /box-after Bearer ") + kValue + "|"),
+            std::string::npos);
+  (void)ExecIn(containers.get(), id, "touch /tmp/done");
+  {
+    cpb::WaitContainerRequest req;
+    req.set_container_id(id);
+    cpb::WaitContainerResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    auto st = containers->WaitContainer(&ctx, req, &resp);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    EXPECT_EQ(resp.exit_code(), 0);
+  }
+  EXPECT_EQ(SqlInt(db, "SELECT count(*) FROM grants"), 0);
   {
     cpb::DeleteContainerRequest req;
     req.set_container_id(id);

@@ -88,6 +88,12 @@ class TestInternetTest : public ::testing::Test {
   static const rauha::sandbox::v1::EnforcementEventSummary* ProxyEvent(
       const rauha::sandbox::v1::SandboxResult& r, const std::string& object);
 
+  // One integer a query of one of rauhad's SQLite files answers (read-only, rauhad may run):
+  // e.g. how many rows. -1 when the query fails (the message goes to the test's log).
+  static int64_t SqlInt(const std::string& db_path, const std::string& sql);
+  // The running task's id once ListTasks shows one with its pid ("" after 60 s).
+  std::string WaitForRunningTask();
+
   std::unique_ptr<Daemon> daemon_;
 
  private:

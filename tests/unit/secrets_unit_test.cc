@@ -137,6 +137,71 @@ TEST(SecretStoreTest, WithoutItsKeyFileValuesDoNotOpen) {
   EXPECT_NE(v.status().message().find("is missing"), std::string::npos);
 }
 
+// Grants: kept per owner with the placeholder sealed (the file holds no placeholder in clear),
+// claimed back by a new store (another rauhad) only for the owner's zone, forgotten when the
+// owner ends, dropped with the secret by Remove, and those no one claims after recovery go.
+TEST(SecretStoreTest, GrantsAreSealedClaimedAndForgotten) {
+  TempDir d;
+  const std::string db = d.path() + "/secrets.db", key = d.path() + "/keys/k";
+  const std::string ph1 = "rauha-placeholder-00112233445566778899aabbccddeeff";
+  const std::string ph2 = "rauha-placeholder-ffeeddccbbaa99887766554433221100";
+  {
+    auto store = secrets::SecretStore::Open(db, key);
+    ASSERT_TRUE(store.ok()) << store.status();
+    bool replaced = false;
+    ASSERT_TRUE((*store)->Set("API_TOKEN", "v1", &replaced).ok());
+    ASSERT_TRUE((*store)->Set("OTHER", "v2", &replaced).ok());
+    secrets::SecretGrant a{
+        "API_TOKEN", ph1, {"api.example.com", "*.example.org:443"}, "Authorization", "Bearer {}"};
+    secrets::SecretGrant b{"OTHER", ph2, {"other.example.com"}, "X-Key", "{}"};
+    ASSERT_TRUE((*store)->PutGrants("task-1", "zone-a", {a, b}).ok());
+    ASSERT_TRUE((*store)->PutGrants("task-2", "zone-a", {a}).ok());
+    ASSERT_TRUE((*store)->PutGrants("task-3", "zone-b", {b}).ok());
+    // Replacing: the owner's grants are exactly the new ones.
+    ASSERT_TRUE((*store)->PutGrants("task-3", "zone-b", {b}).ok());
+  }
+  std::string file = ReadAll(db);
+  EXPECT_EQ(file.find(ph1), std::string::npos);
+  EXPECT_EQ(file.find(ph2), std::string::npos);
+
+  // A new store: task-1 comes back whole; task-2 claimed under another zone gets nothing.
+  auto store = secrets::SecretStore::Open(db, key);
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto back = (*store)->ClaimGrants("task-1", "zone-a");
+  ASSERT_TRUE(back.ok()) << back.status();
+  ASSERT_EQ(back->size(), 2u);
+  EXPECT_EQ((*back)[0].name, "API_TOKEN");
+  EXPECT_EQ((*back)[0].placeholder, ph1);
+  EXPECT_EQ((*back)[0].hosts, (std::vector<std::string>{"api.example.com", "*.example.org:443"}));
+  EXPECT_EQ((*back)[0].header, "Authorization");
+  EXPECT_EQ((*back)[0].format, "Bearer {}");
+  EXPECT_EQ((*back)[1].placeholder, ph2);
+  EXPECT_EQ((*back)[1].header, "X-Key");
+  auto elsewhere = (*store)->ClaimGrants("task-2", "zone-b");
+  ASSERT_TRUE(elsewhere.ok());
+  EXPECT_TRUE(elsewhere->empty());
+
+  // Remove takes the secret's grants with it.
+  ASSERT_TRUE((*store)->Remove("API_TOKEN").ok());
+  back = (*store)->ClaimGrants("task-1", "zone-a");
+  ASSERT_TRUE(back.ok());
+  ASSERT_EQ(back->size(), 1u);
+  EXPECT_EQ((*back)[0].name, "OTHER");
+
+  // After recovery: task-3 was not claimed (its task ended while no rauhad ran): it goes;
+  // task-1 and task-2 were claimed and stay until forgotten.
+  auto gone = (*store)->ForgetUnclaimedGrants();
+  ASSERT_TRUE(gone.ok());
+  EXPECT_EQ(*gone, 1u);
+  auto owners = (*store)->GrantOwners();
+  ASSERT_TRUE(owners.ok());
+  EXPECT_EQ(*owners, std::vector<std::string>{"task-1"}) << "task-2's only grant was API_TOKEN";
+  ASSERT_TRUE((*store)->ForgetGrants("task-1").ok());
+  owners = (*store)->GrantOwners();
+  ASSERT_TRUE(owners.ok());
+  EXPECT_TRUE(owners->empty());
+}
+
 TEST(SecretNameTest, EnvironmentVariableNamesOnly) {
   for (const char* ok : {"A", "GITHUB_TOKEN", "_x1", "api_key2"}) {
     EXPECT_TRUE(ValidateSecretName(ok).ok()) << ok;
