@@ -65,26 +65,28 @@ std::optional<SandboxCall> RunSandboxOverTtrpc(const ClientOptions& options,
   auto fd = ttrpc::ConnectUnix(ShimEndpointPath(ResolveSocketPath(options.socket)));
   if (!fd.ok() || !EndpointServesUs(fd->get())) return std::nullopt;
 
-  ttrpc::Client client(*std::move(fd), kMaxResponse);
-  ttrpc::CallCanceller canceller;
   ttrpc::InitialMetadata initial;
   absl::StatusOr<std::string> answer;
   SandboxCall call;
   {
-    // ttrpc has no cancel message: the call returns Cancelled at once, and rauhad learns it
-    // when the connection closes (the client's destructor, below), as gRPC's cancel tells it.
-    CancelOnSignal cancel([&canceller] { canceller.Cancel(); });
-    answer = client.Call(kService, kMethod, req.SerializeAsString(), absl::InfiniteDuration(), {},
-                         &canceller, &initial);
+    // ttrpc has no cancel message: closing the connection is the cancel (rauhad's handler sees
+    // it as a gRPC handler sees a cancelled call), and it ends the wait here.
+    CancelOnSignal cancel([sock = fd->get()] { ::shutdown(sock, SHUT_RDWR); });
+    answer = ttrpc::CallOnConnection(fd->get(), kService, kMethod, req.SerializeAsString(),
+                                     kMaxResponse, &initial);
     call.cancelled_by_signal = cancel.signal();
   }
   if (!answer.ok() && NotServed(answer.status())) return std::nullopt;
   for (const auto& [key, value] : initial) {
     if (key == kTaskIdMetadataKey) call.task_id = value;
   }
+  if (!answer.ok() && call.cancelled_by_signal != 0) {
+    call.status = grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
+    return call;
+  }
   if (!answer.ok()) {
     absl::Status status = answer.status();
-    if (status.code() == absl::StatusCode::kUnavailable && !client.connected()) {
+    if (status.code() == absl::StatusCode::kUnavailable) {
       status = absl::UnavailableError("rauhad closed the connection before its answer");
     }
     call.status = ToGrpcStatus(status);

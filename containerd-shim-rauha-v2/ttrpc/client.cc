@@ -174,4 +174,48 @@ void Client::ReadLoop() {
   cv_.notify_all();
 }
 
+absl::StatusOr<std::string> CallOnConnection(int fd, const std::string& service,
+                                             const std::string& method, const std::string& payload,
+                                             uint32_t max_response,
+                                             InitialMetadata* initial_metadata) {
+  ::ttrpc::Request request;
+  request.set_service(service);
+  request.set_method(method);
+  request.set_payload(payload);
+  constexpr uint32_t kStream = 1;
+  absl::StatusOr<std::string> frame =
+      EncodeFrame(kStream, MessageType::kRequest, 0, request.SerializeAsString());
+  if (!frame.ok()) return frame.status();
+  if (absl::Status sent = WriteAll(fd, *frame); !sent.ok()) return sent;
+  FrameDecoder decoder(max_response);
+  char buf[64 * 1024];
+  while (true) {
+    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return absl::UnavailableError("ttrpc connection closed before an answer");
+    decoder.Feed(std::string_view(buf, static_cast<size_t>(n)));
+    while (std::optional<Frame> got = decoder.Next()) {
+      if (got->stream_id != kStream) continue;
+      if (got->type == static_cast<uint8_t>(MessageType::kData)) {
+        ::ttrpc::KeyValue kv;
+        if (initial_metadata && !got->oversized && kv.ParseFromString(got->payload)) {
+          initial_metadata->emplace_back(kv.key(), kv.value());
+        }
+        continue;
+      }
+      if (got->type != static_cast<uint8_t>(MessageType::kResponse)) continue;
+      if (got->oversized) {
+        return absl::ResourceExhaustedError(absl::StrCat(
+            "ttrpc response of ", got->length, " bytes exceeds the limit of ", max_response));
+      }
+      ::ttrpc::Response response;
+      if (!response.ParseFromString(got->payload)) {
+        return absl::InternalError("cannot decode a ttrpc Response");
+      }
+      if (absl::Status status = FromProto(response.status()); !status.ok()) return status;
+      return std::move(*response.mutable_payload());
+    }
+  }
+}
+
 }  // namespace rauha::ttrpc

@@ -100,4 +100,14 @@ class Client {
   std::map<uint32_t, std::shared_ptr<Pending>> pending_;
 };
 
+// One call on connection `fd` (connected, used for nothing else), on the caller's thread: no
+// reader thread, for a process that makes one call and exits (rauha's CLI). Sends the request,
+// then reads until the answer, collecting what the server sends ahead of it. Another thread
+// ends the call by ::shutdown(fd, SHUT_RDWR): it returns Unavailable then, and the server sees
+// the connection close.
+absl::StatusOr<std::string> CallOnConnection(int fd, const std::string& service,
+                                             const std::string& method, const std::string& payload,
+                                             uint32_t max_response = kMaxPayload,
+                                             InitialMetadata* initial_metadata = nullptr);
+
 }  // namespace rauha::ttrpc

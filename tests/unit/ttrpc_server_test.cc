@@ -302,5 +302,79 @@ TEST(TtrpcExtensionsTest, MetadataAheadOfTheAnswerAndALargerAnswerLimit) {
   ::rmdir(dir.c_str());
 }
 
+// CallOnConnection, the CLI's one call without a reader thread: the answer, what was sent
+// ahead of it, a larger answer where agreed; a shutdown(2) from another thread ends it, and the
+// server's handler sees its connection closed (that is how the CLI cancels).
+TEST(TtrpcExtensionsTest, OneCallOnAConnectionAndItsCancel) {
+  char tmpl[] = "/tmp/rauha-ttrpc-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl, path = dir + "/s.sock";
+  constexpr uint32_t kLarger = 8u << 20;
+  std::atomic<bool> running{false}, saw_close{false};
+  Server server;
+  server.SetMaxResponsePayload(kLarger);
+  server.Register("t.v1.T", "Announce", [](const CallContext& ctx, const std::string& p) {
+    ctx.send_metadata("rauha-task-id", "t-1");
+    return absl::StatusOr<std::string>("answer to " + p);
+  });
+  server.Register("t.v1.T", "Large", [](const CallContext&, const std::string&) {
+    return absl::StatusOr<std::string>(std::string(kMaxPayload + 100, 'L'));
+  });
+  server.Register("t.v1.T", "Fail", [](const CallContext&, const std::string&) {
+    return absl::StatusOr<std::string>(absl::NotFoundError("no task"));
+  });
+  server.Register("t.v1.T", "UntilClosed",
+                  [&](const CallContext& ctx, const std::string&) -> absl::StatusOr<std::string> {
+                    running = true;
+                    for (int i = 0; i < 3000 && !ctx.cancelled(); ++i) {
+                      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+                    }
+                    saw_close = ctx.cancelled();
+                    return std::string("late");
+                  });
+  auto listener = ListenUnix(path);
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  server.Serve(std::move(*listener));
+
+  auto fd = ConnectUnix(path);
+  ASSERT_TRUE(fd.ok());
+  InitialMetadata md;
+  auto r = CallOnConnection(fd->get(), "t.v1.T", "Announce", "q", kMaxPayload, &md);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(*r, "answer to q");
+  EXPECT_EQ(md, (InitialMetadata{{"rauha-task-id", "t-1"}}));
+  fd = ConnectUnix(path);
+  EXPECT_EQ(CallOnConnection(fd->get(), "t.v1.T", "Large", "", kLarger)->size(), kMaxPayload + 100);
+  fd = ConnectUnix(path);
+  EXPECT_EQ(CallOnConnection(fd->get(), "t.v1.T", "Large", "").status().code(),
+            absl::StatusCode::kResourceExhausted);
+  fd = ConnectUnix(path);
+  auto failed = CallOnConnection(fd->get(), "t.v1.T", "Fail", "");
+  EXPECT_EQ(failed.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(failed.status().message(), "no task");
+  fd = ConnectUnix(path);
+  EXPECT_EQ(CallOnConnection(fd->get(), "t.v1.T", "Nope", "").status().code(),
+            absl::StatusCode::kUnimplemented);
+
+  fd = ConnectUnix(path);
+  const int sock = fd->get();
+  std::thread canceller([&] {
+    for (int i = 0; i < 3000 && !running; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ::shutdown(sock, SHUT_RDWR);
+  });
+  auto cancelled = CallOnConnection(sock, "t.v1.T", "UntilClosed", "");
+  canceller.join();
+  EXPECT_EQ(cancelled.status().code(), absl::StatusCode::kUnavailable) << cancelled.status();
+  for (int i = 0; i < 3000 && server.active_requests() > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(saw_close) << "the handler saw its connection close";
+  server.Shutdown();
+  ::unlink(path.c_str());
+  ::rmdir(dir.c_str());
+}
+
 }  // namespace
 }  // namespace rauha::ttrpc
