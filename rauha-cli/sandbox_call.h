@@ -3,8 +3,8 @@
 // - the fast path: rauhad's ttrpc endpoint (<socket>.ttrpc, rauhad/server/shim_endpoint.h),
 //   one unix socket connection, one request frame, one answer. No gRPC client starts in the
 //   process: its threads, the HTTP/2 handshake (a round trip with rauhad's gRPC threads before
-//   the request can go) and their teardown at exit were ~3-7 ms of each `rauha sandbox`
-//   (measured in eval/bench/README.md, "The CLI's own cost");
+//   the request can go) and their teardown at exit were ~2.3 of the CLI's 4.3 ms of CPU and
+//   2-4 ms of wall-clock under load (eval/bench/README.md, "The CLI's fast path");
 // - gRPC on the socket, as every other command: when the fast path is not there (an older
 //   rauhad, --host, a socket rauhad does not serve this user on, RAUHA_NO_FAST_PATH=1).
 //

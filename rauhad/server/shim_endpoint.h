@@ -11,7 +11,8 @@
 //
 // It also serves rauha.sandbox.v1.SandboxService/RunSandbox for the `rauha` CLI's fast path
 // (docs/api-extensions.md): a CLI process that starts no gRPC client saves its threads, the
-// HTTP/2 handshake and their teardown, ~3-7 ms of a `rauha sandbox` (eval/bench/README.md).
+// HTTP/2 handshake and their teardown: ~2.3 ms of CPU and 2-4 ms of wall-clock under load per
+// `rauha sandbox` (eval/bench/README.md, "The CLI's fast path").
 // Same gate, TaskRunner, checks, errors, audit and events as the gRPC call; the task's id goes
 // ahead of the answer as ttrpc metadata (gRPC: initial metadata, kTaskIdMetadataKey); the
 // request is limited as gRPC's (kMaxRequestBytes, invalid UTF-8 named by field), the answer
