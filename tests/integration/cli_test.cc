@@ -13,6 +13,8 @@
 #include "nlohmann/json.hpp"
 #include "tests/integration/daemon_fixture.h"
 
+extern char** environ;
+
 namespace rauha::testing {
 namespace {
 
@@ -36,16 +38,21 @@ class CliTest : public DaemonTest {
     args.insert(args.begin(), {RAUHA_CLI_BIN, "--socket", daemon_->socket()});
     out_path_ = daemon_->dir() + "/cli.out";
     err_path_ = daemon_->dir() + "/cli.err";
+    // Built before the fork: this process has threads.
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    std::vector<char*> envp;
+    for (auto& e : extra_env_) envp.push_back(e.data());
+    for (char** e = environ; *e != nullptr; ++e) envp.push_back(*e);
+    envp.push_back(nullptr);
     pid_t pid = ::fork();
     if (pid == 0) {
       int out = ::open(out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
       int err = ::open(err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
       ::dup2(out, 1);
       ::dup2(err, 2);
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(argv[0], argv.data());
+      ::execve(argv[0], argv.data(), envp.data());
       ::_exit(127);
     }
     return pid;
@@ -63,7 +70,12 @@ class CliTest : public DaemonTest {
 
   CliRun Cli(std::vector<std::string> args) { return Finish(Spawn(std::move(args))); }
 
+  void InterruptCancelsTheTask();
+  void CutOffByACrashNamesTheTask();
+
   std::string out_path_, err_path_;
+  // Put first in the CLI's environment (e.g. RAUHA_NO_FAST_PATH=1: RunSandbox over gRPC).
+  std::vector<std::string> extra_env_;
 };
 
 TEST_F(CliTest, SandboxPrintsOneJsonResultAndExitsWithTheTaskCode) {
@@ -249,7 +261,15 @@ TEST_F(CliTest, EventsFollowsEnforcementDenials) {
   EXPECT_TRUE(found) << r.out;
 }
 
-TEST_F(CliTest, InterruptCancelsTheTaskAndRemovesItsZone) {
+// rauha sandbox calls RunSandbox over rauhad's ttrpc endpoint, or over gRPC where that is not
+// there (rauha-cli/sandbox_call.h): both must cancel on a signal and name a cut-off task.
+TEST_F(CliTest, InterruptCancelsTheTaskAndRemovesItsZone) { InterruptCancelsTheTask(); }
+TEST_F(CliTest, InterruptCancelsTheTaskAndRemovesItsZoneOverGrpc) {
+  extra_env_ = {"RAUHA_NO_FAST_PATH=1"};
+  InterruptCancelsTheTask();
+}
+
+void CliTest::InterruptCancelsTheTask() {
   pid_t cli = Spawn({"sandbox", "--", "/bin/sleep", "60"});
   ASSERT_FALSE(daemon_->WaitForRunningTask().empty());
   ::kill(cli, SIGINT);
@@ -268,7 +288,13 @@ TEST_F(CliTest, InterruptCancelsTheTaskAndRemovesItsZone) {
 // Issue 8 item 11 (issue 9: "a client whose rauhad went away is told how to collect"). On the
 // old main a `rauha sandbox` cut off by a rauhad crash printed only gRPC's error (exit 125):
 // the task ran on in its shim, but its id, needed by `rauha task wait`, was never shown.
-TEST_F(CliTest, SandboxCutOffByARauhadCrashNamesTheTaskToCollect) {
+TEST_F(CliTest, SandboxCutOffByARauhadCrashNamesTheTaskToCollect) { CutOffByACrashNamesTheTask(); }
+TEST_F(CliTest, SandboxCutOffByARauhadCrashNamesTheTaskToCollectOverGrpc) {
+  extra_env_ = {"RAUHA_NO_FAST_PATH=1"};
+  CutOffByACrashNamesTheTask();
+}
+
+void CliTest::CutOffByACrashNamesTheTask() {
   char tmpl[] = "/tmp/rauha-cutoff-XXXXXX";
   ASSERT_NE(::mkdtemp(tmpl), nullptr);
   const std::string repo = tmpl;
