@@ -167,7 +167,40 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(const AuditLogOptions& 
   return log;
 }
 
-AuditLog::~AuditLog() = default;
+AuditLog::~AuditLog() {
+  std::optional<Head> last;
+  {
+    std::lock_guard lock(head_mu_);
+    head_stop_ = true;
+  }
+  head_cv_.notify_all();
+  if (head_thread_.joinable()) head_thread_.join();
+  // What the thread had not written yet (it stops without writing).
+  last = std::move(pending_head_);
+  if (last) WriteHead(*last);
+}
+
+void AuditLog::WriteHead(const Head& head) const {
+  auto signed_head = SignHead(head.seq, head.hash, head.key);
+  if (signed_head.ok()) {
+    (void)WriteFileAtomic(options_.dir + "/head.json", *signed_head + "\n", 0644);
+  }
+}
+
+void AuditLog::WriteHeads() {
+  std::unique_lock lock(head_mu_);
+  while (true) {
+    head_cv_.wait(lock, [this] { return head_stop_ || pending_head_.has_value(); });
+    if (head_stop_) return;
+    Head head = std::move(*pending_head_);
+    pending_head_.reset();
+    lock.unlock();
+    WriteHead(head);
+    lock.lock();
+    // The fsyncs of the next interval share one head.
+    head_cv_.wait_for(lock, kHeadInterval, [this] { return head_stop_; });
+  }
+}
 
 absl::Status AuditLog::PublishKey(const PublicKey& key) const {
   std::string path = StrCat(options_.dir, "/keys/", key.id(), ".pub");
@@ -242,8 +275,15 @@ absl::Status AuditLog::Sync(int64_t seq) {
   }
   if (::fdatasync(fd->get()) != 0) return ErrnoStatus(errno, "fdatasync the audit log");
   synced_seq_ = target;
-  auto head = SignHead(target, hash, key);
-  if (head.ok()) (void)WriteFileAtomic(options_.dir + "/head.json", *head + "\n", 0644);
+  {
+    std::lock_guard lock(head_mu_);
+    // In seq order: Sync runs under sync_mu_, and target only grows.
+    pending_head_ = Head{target, std::move(hash), std::move(key)};
+    if (!head_thread_.joinable() && !head_stop_) {
+      head_thread_ = std::thread([this] { WriteHeads(); });
+    }
+  }
+  head_cv_.notify_one();
   return absl::OkStatus();
 }
 

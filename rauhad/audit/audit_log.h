@@ -2,15 +2,22 @@
 // segment files <dir>/log-000000.ndjson, log-000001.ndjson, ... A record is on disk (fsync'ed)
 // before Append returns; concurrent appenders share one fsync. The signing key (Ed25519) is
 // <dir>/signing.key (0600), created at first start or copied from --audit-key; every public
-// key ever used is <dir>/keys/<key_id>.pub, the current one also <dir>/key.pub. After each
-// fsync <dir>/head.json names the last record (seq, hash), signed, so cutting whole records
-// off the end is detected.
+// key ever used is <dir>/keys/<key_id>.pub, the current one also <dir>/key.pub. After the
+// fsyncs <dir>/head.json names the last durable record (seq, hash), signed, so cutting whole
+// records off the end is detected. It is written behind the fsyncs, by a thread of its own, at
+// most every kHeadInterval and at once when the log closes: a signature, a file made and a
+// rename per fsync were on every call's path (and held the fsync's lock), and head.json was
+// never itself fsynced, so a crash could always leave it behind the log.
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <thread>
 
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
@@ -27,11 +34,15 @@ struct AuditLogOptions {
 
 class AuditLog {
  public:
+  // How long head.json may trail the last fsync while rauhad runs.
+  static constexpr std::chrono::milliseconds kHeadInterval{50};
+
   // Opens (or starts) the chain. A torn last line (a write cut short by a crash) is kept as it
   // is and acknowledged by a `log.torn` record at the head of a new segment; `*torn_report` (if
   // given) then says where.
   static absl::StatusOr<std::unique_ptr<AuditLog>> Open(const AuditLogOptions& options,
                                                         std::string* torn_report = nullptr);
+  // Writes head.json for the last durable record.
   ~AuditLog();
 
   // Appends one record and returns its line once it is on disk.
@@ -56,6 +67,14 @@ class AuditLog {
                                           nlohmann::json body);  // mu_ held
   absl::Status Sync(int64_t seq);
   absl::Status PublishKey(const PublicKey& key) const;
+  struct Head {
+    int64_t seq = -1;
+    std::string hash;
+    SigningKey key;
+  };
+  // The head thread: writes the newest pending head, then waits kHeadInterval.
+  void WriteHeads();
+  void WriteHead(const Head& head) const;
 
   AuditLogOptions options_;
   mutable std::mutex mu_;  // the chain: seq, prev, key, the segment being written
@@ -70,6 +89,12 @@ class AuditLog {
 
   std::mutex sync_mu_;  // one fsync at a time; callers whose record it covered skip theirs
   int64_t synced_seq_ = -1;
+
+  std::mutex head_mu_;
+  std::condition_variable head_cv_;
+  std::optional<Head> pending_head_;  // durable, not yet in head.json (head_mu_)
+  bool head_stop_ = false;            // (head_mu_)
+  std::thread head_thread_;           // started by the first fsync
 };
 
 }  // namespace rauha::audit
