@@ -1180,8 +1180,11 @@ TEST_F(ShimTest, ShimSurvivesAHammeredDeniedSyscall) {
   EXPECT_EQ(r.stdout_data, std::to_string(kCalls) + "\n");
   EXPECT_EQ(r.enforcement_events.size(), kMaxTaskEvents);
   EXPECT_EQ(r.enforcement_events.size() + r.enforcement_events_lost, uint64_t{kCalls});
-  // This client reads as fast as the shim writes: no live frame is dropped.
-  EXPECT_EQ(live.size(), size_t{kCalls});
+  // Live frames are best effort: the shim drops them for a client more than 1 MiB behind
+  // (kMaxLiveBacklog), which a loaded machine can make of this test's reader. None is
+  // invented, and at least the first 1 MiB of them (each well under 1 KiB) arrives.
+  EXPECT_LE(live.size(), size_t{kCalls});
+  EXPECT_GE(live.size(), size_t{1024});
   ASSERT_TRUE(Call("hello").ok()) << "the shim still answers";
   ASSERT_OK_AND_ASSIGN(after, Run(Spec("after", {"true"})));
   EXPECT_EQ(after.exit_code, 0);
