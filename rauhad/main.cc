@@ -465,6 +465,7 @@ int main(int argc, char** argv) {
   }
   zones.RemoveIdleTemporaryZones();
   runner.set_pool(&pool);
+  containers.set_pool(&pool);
   pool.Start();
 
   // After a burst of zone operations or tasks (policies parsed, results built) the heap is

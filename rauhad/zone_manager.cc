@@ -649,12 +649,21 @@ absl::StatusOr<std::pair<std::string, std::string>> ZoneManager::CreatePooled(
   return std::make_pair(view.name, audit::PolicyDigest(view.policy));
 }
 
-bool ZoneManager::ClaimPooled(const std::string& name) {
-  std::vector<std::string> warnings;
+bool ZoneManager::ClaimPooled(const std::string& name, bool keep) {
   {
     std::lock_guard lock(mu_);
     Zone* z = FindLocked(name, /*include_pooled=*/true);
     if (!z || !z->pooled || z->state != ZoneState::kReady) return false;
+    if (keep) {
+      store::ZoneRecord next = z->record;
+      next.temporary = false;
+      if (auto st = store_->PutZone(next); !st.ok()) {
+        std::fprintf(stderr, "rauhad: warm pool: keeping zone %s: %s\n", name.c_str(),
+                     ToStd(st.message()).c_str());
+        return false;
+      }
+      z->record.temporary = false;
+    }
     z->pooled = false;
   }
   // What a watcher of a freshly created zone would have seen, now that it is someone's.

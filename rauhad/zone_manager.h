@@ -127,8 +127,10 @@ class ZoneManager {
   // Makes a pooled zone; returns its name and pool key.
   absl::StatusOr<std::pair<std::string, std::string>> CreatePooled(const std::string& policy_toml);
   // Hands the pooled zone `name` to a sandbox call: it becomes an ordinary temporary zone.
-  // False when it is no longer usable (its shim died): delete it with DeleteInternal.
-  bool ClaimPooled(const std::string& name);
+  // With `keep` (a container's zone, which lasts as long as the container, stopped or not) it
+  // is no longer temporary either, so a restart of rauhad keeps it. False when it is no longer
+  // usable (its shim died, or the store refused the change): delete it with DeleteInternal.
+  bool ClaimPooled(const std::string& name, bool keep = false);
   // A claimed zone's task ended and its deletion is queued: no task may start in it again, and
   // to the API it is gone (as a temporary zone is once its call answers); the kernel side
   // goes with DeleteInternal.

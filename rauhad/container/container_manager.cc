@@ -169,7 +169,8 @@ ContainerManager::ContainerManager(DaemonConfig config, store::Store* store, Zon
       zones_(zones),
       runner_(runner),
       images_(images),
-      events_(events) {}
+      events_(events),
+      removals_(StrCat(config_.state_dir, "/containers-removing")) {}
 
 ContainerManager::~ContainerManager() { Shutdown(); }
 
@@ -199,6 +200,18 @@ ContainerView ContainerManager::ViewOf(const Container& c) {
 
 absl::Status ContainerManager::Persist(const Container& c) {
   return store_->PutContainer({c.id, c.name, c.zone_id, ToJson(c).dump()});
+}
+
+void ContainerManager::RemoveZone(const std::string& zone_name, bool pooled) {
+  if (pool_) {
+    pool_->Retire(zone_name, pooled);
+    return;
+  }
+  auto st = zones_->Delete(zone_name, true);
+  if (!st.ok() && !absl::IsNotFound(st)) {
+    std::fprintf(stderr, "rauhad: removing zone %s of a container: %s\n", zone_name.c_str(),
+                 ToStd(st.message()).c_str());
+  }
 }
 
 absl::StatusOr<std::string> ContainerManager::ShimSocketOf(const Container& c) {
@@ -274,13 +287,30 @@ absl::StatusOr<ContainerView> ContainerManager::Create(const CreateRequest& req)
   c.auto_remove = req.auto_remove;
   c.created_at = NowRfc3339();
 
+  bool pooled_zone = false;
   if (req.zone_name.empty()) {
-    c.zone_name = StrCat("ctr-", c.id.substr(0, 8));
     c.temporary_zone = true;
     // Not a "temporary" zone in the registry's sense (those go when rauhad starts without a
     // task in them): this one lasts as long as the container, stopped or not.
-    RAUHA_ASSIGN_OR_RETURN(ZoneView zone, zones_->Create(c.zone_name, "", "", false));
-    c.zone_id = zone.id;
+    std::optional<std::string> pooled;
+    if (pool_) pooled = pool_->Claim("", /*keep=*/true);
+    pooled_zone = pooled.has_value();
+    std::optional<ZoneView> zone;
+    if (pooled) {
+      auto claimed = zones_->Get(*pooled);
+      if (claimed.ok()) {
+        zone = *std::move(claimed);
+      } else {
+        pool_->Retire(*pooled);  // gone meanwhile (its shim died): a zone of its own then
+        pooled_zone = false;
+      }
+    }
+    if (!zone) {
+      RAUHA_ASSIGN_OR_RETURN(zone,
+                             zones_->Create(StrCat("ctr-", c.id.substr(0, 8)), "", "", false));
+    }
+    c.zone_id = zone->id;
+    c.zone_name = zone->name;
   } else {
     RAUHA_ASSIGN_OR_RETURN(ZoneView zone, zones_->Get(req.zone_name));
     c.zone_id = zone.id;
@@ -288,7 +318,7 @@ absl::StatusOr<ContainerView> ContainerManager::Create(const CreateRequest& req)
   }
   trace.Mark("zone");
   auto undo_zone = [&] {
-    if (c.temporary_zone) (void)zones_->Delete(c.zone_name, true);
+    if (c.temporary_zone) RemoveZone(c.zone_name, pooled_zone);
   };
   if (::mkdir(StrCat(config_.state_dir, "/containers").c_str(), 0700) < 0 && errno != EEXIST) {
     undo_zone();
@@ -300,6 +330,7 @@ absl::StatusOr<ContainerView> ContainerManager::Create(const CreateRequest& req)
   }
   auto entry = std::make_unique<Entry>();
   entry->c = c;
+  entry->pooled_zone = pooled_zone;
   // The lease PrepareImage took before unpacking, kept as long as the container exists.
   entry->lease = image.lease ? std::move(image.lease)
                              : std::make_unique<image::ImageStore::Lease>(images_, c.layer_digests);
@@ -383,6 +414,7 @@ absl::Status ContainerManager::Start(const std::string& id) {
   for (const auto& [k, v] : EnvMap(spec.env)) {
     if (!before_grant.count(StrCat(k, "=", v))) secret_env[k] = v;
   }
+  trace.Mark("spec");
   // Started on the stream its watcher then reads: the attached clients pace the output.
   auto stream = std::make_shared<ShimTaskStream>(zone.shim_socket);
   auto pid = stream->Start(spec, nullptr, 30000);
@@ -426,6 +458,7 @@ void ContainerManager::Watch(const std::string& id, const std::string& shim_sock
   std::shared_ptr<ChangeSignal> changes;
   std::string zone_id;
   bool auto_remove = false;
+  bool temporary_zone = false;
   {
     std::lock_guard lock(mu_);
     auto it = entries_.find(id);
@@ -434,6 +467,7 @@ void ContainerManager::Watch(const std::string& id, const std::string& shim_sock
     changes = it->second->changes;
     zone_id = it->second->c.zone_id;
     auto_remove = it->second->c.auto_remove;
+    temporary_zone = it->second->c.temporary_zone;
   }
   ShimClient shim(shim_socket);
   auto stopping = [this] { return shutting_down_.load(); };
@@ -458,7 +492,9 @@ void ContainerManager::Watch(const std::string& id, const std::string& shim_sock
   if (result.ok()) {
     code = ExitCodeOf(*result);
     if (!result->start_error.empty()) why = result->start_error;
-    (void)shim.Forget(id);
+    // A container removed at its exit with its own zone: its shim goes with the zone, and the
+    // task's result with it (no round trip to drop it first, as for a sandbox's zone).
+    if (!(auto_remove && temporary_zone)) (void)shim.Forget(id);
   } else {
     why = StrCat("lost: ", result.status().message());
   }
@@ -472,6 +508,11 @@ void ContainerManager::Watch(const std::string& id, const std::string& shim_sock
     }
   }
   trace.Mark("shim_forget");
+  // An auto-removed container's stop and delete records are made durable by one fsync, before
+  // it stops being listed (RemoveStopped): nobody waits for it before that (WaitContainer
+  // answers once it is gone), so the stop's record need not be durable on its own.
+  std::optional<audit::Recorder::Batch> audit_batch;
+  if (auto_remove) audit_batch.emplace(recorder_);
   RecordExit(id, code, why);
   trace.Mark("record_exit");
   if (auto_remove) AutoRemove(id);
@@ -639,6 +680,7 @@ absl::Status ContainerManager::Delete(const std::string& id, bool force) {
 
 absl::Status ContainerManager::RemoveStopped(const std::string& id, const std::string& how) {
   Container c;
+  bool pooled_zone = false;
   std::thread watcher;
   {
     std::unique_lock lock(mu_);
@@ -655,6 +697,7 @@ absl::Status ContainerManager::RemoveStopped(const std::string& id, const std::s
     }
     e.removing = true;
     c = e.c;
+    pooled_zone = e.pooled_zone;
     // Its own watcher removes it (auto_remove): joined by the next removal or at shutdown.
     // Another one is joined once the entry is gone (it may be waiting for that).
     if (e.watcher.joinable() && e.watcher.get_id() == std::this_thread::get_id()) {
@@ -664,25 +707,26 @@ absl::Status ContainerManager::RemoveStopped(const std::string& id, const std::s
     }
   }
   // The files and the zone go first, the record and the entry last: a container that is no
-  // longer listed has left nothing, and a crash in between leaves a record that the next
-  // rauhad removes again. The upper layer and log: the overlay was mounted only in the
-  // container's mount namespace, gone with its last process, so this is plain files.
-  absl::Status removed = RemoveTree(DirOf(id));
-  SpanTrace::MarkCurrent("remove_tree");
+  // longer listed has left nothing that is not already on its way out, and a crash in between
+  // leaves a record that the next rauhad removes again. The upper layer and log: the overlay
+  // was mounted only in the container's mount namespace, gone with its last process, so this
+  // is plain files, moved into the trash now and unlinked off the request path (a crash
+  // leaves them to the next rauhad's removal queue).
+  absl::Status removed = removals_.Take(DirOf(id), id);
+  SpanTrace::MarkCurrent("remove_dir");
   {
-    // The zone's records and the container's are made durable by one fsync, before the
-    // container stops being listed.
+    // The container's records are made durable by one fsync, before it stops being listed.
     audit::Recorder::Batch audit_batch(recorder_);
-    if (c.temporary_zone) {
-      auto st = zones_->Delete(c.zone_name, true);
-      if (!st.ok() && !absl::IsNotFound(st)) {
-        std::fprintf(stderr, "rauhad: removing zone %s of container %s: %s\n", c.zone_name.c_str(),
-                     id.c_str(), ToStd(st.message()).c_str());
-      }
-    }
+    // Gone from the API at once; its kernel side goes in the pool's thread (or here when
+    // there is no pool thread).
+    if (c.temporary_zone) RemoveZone(c.zone_name, pooled_zone);
     SpanTrace::MarkCurrent("zone_delete");
-    // Recorded while it is still listed: a client that sees it gone finds the record.
-    if (recorder_) recorder_->ContainerDeleted(c.zone_id, id, how);
+    // Recorded while it is still listed: a client that sees it gone finds the record. Made
+    // durable here even within an outer batch (Watch's).
+    if (recorder_) {
+      recorder_->ContainerDeleted(c.zone_id, id, how);
+      recorder_->Flush();
+    }
   }
   SpanTrace::MarkCurrent("recorded");
   std::unique_ptr<Entry> gone;
@@ -898,6 +942,10 @@ absl::StatusOr<shim::TaskResult> ContainerManager::RunExec(const std::string& id
 }
 
 void ContainerManager::Recover() {
+  if (auto st = removals_.Start(); !st.ok()) {
+    // Deleted containers' directories are then removed in the call (Take).
+    std::fprintf(stderr, "rauhad: %s\n", ToStd(st.message()).c_str());
+  }
   auto records = store_->ListContainers();
   if (!records.ok()) {
     std::fprintf(stderr, "rauhad: reading containers: %s\n",
@@ -979,6 +1027,7 @@ void ContainerManager::Shutdown() {
     threads.swap(reaped_);
   }
   for (auto& t : threads) t.join();
+  removals_.Stop();
 }
 
 uint32_t ContainerManager::CountInZone(const std::string& zone_id) {

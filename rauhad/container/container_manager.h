@@ -27,8 +27,10 @@
 #include "rauhad/config.h"
 #include "rauhad/container/container.h"
 #include "rauhad/container/output_hub.h"
+#include "rauhad/container/removal_queue.h"
 #include "rauhad/event_bus.h"
 #include "rauhad/image/image_store.h"
+#include "rauhad/pool/warm_pool.h"
 #include "rauhad/shim_client.h"
 #include "rauhad/store/store.h"
 #include "rauhad/task_runner.h"
@@ -128,12 +130,17 @@ class ContainerManager {
   ~ContainerManager();
   // Container lifecycle records in the audit log (none when unset).
   void set_recorder(audit::Recorder* recorder) { recorder_ = recorder; }
+  audit::Recorder* recorder() const { return recorder_; }
   // Containers of zones with [secrets] get them as sandbox tasks do (task_secrets.h): each
   // start gets placeholders of its own, valid until its process ends; its execs get the same.
   void set_secrets(secrets::SecretStore* store, egress::EgressProxy* proxy) {
     secret_store_ = store;
     proxy_ = proxy;
   }
+  // A container without a zone takes one of the default policy from the warm pool when one
+  // is ready (set up ahead, its task process prepared), and its zone is retired through the
+  // pool (deleted off the request path). Null: zones are created and deleted in the call.
+  void set_pool(WarmPool* pool) { pool_ = pool; }
 
   absl::StatusOr<ContainerView> Create(const CreateRequest& req);
   // Created or Stopped -> Running. Running: nothing to do.
@@ -183,10 +190,14 @@ class ContainerManager {
                                            const std::function<bool()>& cancelled);
 
   // After ZoneManager::Recover: containers that were running when rauhad stopped are watched
-  // again (or marked stopped when their zone or shim is gone).
+  // again (or marked stopped when their zone or shim is gone). Starts the removal of deleted
+  // containers' directories (and of those a crash left half removed).
   void Recover();
-  // rauhad stops: ends the watchers (the containers keep running in their shims).
+  // rauhad stops: ends the watchers (the containers keep running in their shims), then
+  // finishes removing deleted containers' directories.
   void Shutdown();
+  // Blocks until the directories of the containers deleted so far are removed (tests).
+  void DrainRemovals() { removals_.Drain(); }
   // How many containers `zone_id` holds (ZoneInfo.container_count).
   uint32_t CountInZone(const std::string& zone_id);
   std::vector<std::string> IdsInZone(const std::string& zone_id);
@@ -199,7 +210,8 @@ class ContainerManager {
     OutputHub output;
     std::shared_ptr<ChangeSignal> changes = std::make_shared<ChangeSignal>();
     int log_followers = 0;
-    bool removing = false;  // its files and zone are being removed; the entry goes last
+    bool removing = false;     // its files and zone are being removed; the entry goes last
+    bool pooled_zone = false;  // its temporary zone came from the warm pool (this rauhad's)
     uint32_t start_rows = 0, start_cols = 0;  // a Resize before the start (0: the default)
     std::thread watcher;
     bool watching = false;
@@ -225,6 +237,9 @@ class ContainerManager {
   // watcher unless called on it.
   // `how`: "delete", "force" or "auto_remove", for the audit record.
   absl::Status RemoveStopped(const std::string& id, const std::string& how);
+  // Deletes a container's temporary zone: through the pool (off the request path) when there
+  // is one.
+  void RemoveZone(const std::string& zone_name, bool pooled);
   // The shim socket of the container's zone, if the zone is alive.
   absl::StatusOr<std::string> ShimSocketOf(const Container& c);
 
@@ -237,6 +252,8 @@ class ContainerManager {
   audit::Recorder* recorder_ = nullptr;
   secrets::SecretStore* secret_store_ = nullptr;
   egress::EgressProxy* proxy_ = nullptr;
+  WarmPool* pool_ = nullptr;
+  RemovalQueue removals_;
   std::mutex mu_;
   std::condition_variable cv_;  // a container's state changed
   std::map<std::string, std::unique_ptr<Entry>> entries_;

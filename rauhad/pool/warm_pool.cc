@@ -45,7 +45,7 @@ void WarmPool::Start() {
   thread_ = std::thread([this] { Run(); });
 }
 
-std::optional<std::string> WarmPool::Claim(const std::string& policy_toml) {
+std::optional<std::string> WarmPool::Claim(const std::string& policy_toml, bool keep) {
   {
     std::lock_guard lock(mu_);
     if (!started_ || stopping_) return std::nullopt;
@@ -73,14 +73,14 @@ std::optional<std::string> WarmPool::Claim(const std::string& policy_toml) {
   while (!it->second.ready.empty()) {
     std::string name = std::move(it->second.ready.front());
     it->second.ready.pop_front();
-    if (zones_->ClaimPooled(name)) {
+    if (zones_->ClaimPooled(name, keep)) {
       ++stats_.hits;
       ++in_flight_;
       last_claim_ = now;
       cv_.notify_all();  // refill (or plan it)
       return name;
     }
-    retire_.push_back(std::move(name));  // its shim died while it waited
+    retire_.push_back(std::move(name));  // its shim died while it waited (or not kept)
   }
   GrowLocked(it->second);
   ++stats_.misses;
@@ -88,11 +88,11 @@ std::optional<std::string> WarmPool::Claim(const std::string& policy_toml) {
   return std::nullopt;
 }
 
-void WarmPool::Retire(const std::string& zone_name) {
+void WarmPool::Retire(const std::string& zone_name, bool claimed) {
   zones_->MarkRetiring(zone_name);
   {
     std::lock_guard lock(mu_);
-    if (in_flight_ > 0) --in_flight_;
+    if (claimed && in_flight_ > 0) --in_flight_;
     if (thread_.joinable() && !stopping_) {
       retire_.push_back(zone_name);
       cv_.notify_all();

@@ -69,10 +69,13 @@ class WarmPool {
   void Start();
   // A pooled zone for `policy_toml` ("" = the default policy), now claimed by the caller (an
   // ordinary temporary zone), or nullopt: none is ready (the pool starts keeping some).
-  std::optional<std::string> Claim(const std::string& policy_toml);
+  // `keep`: the zone outlives the call (a container's; ZoneManager::ClaimPooled).
+  std::optional<std::string> Claim(const std::string& policy_toml, bool keep = false);
   // The task of a claimed zone ended: the zone takes no other task and is deleted in the
-  // background. After Stop, it is deleted before this returns.
-  void Retire(const std::string& zone_name);
+  // background. After Stop, it is deleted before this returns. Any zone may be retired this
+  // way (a container's zone, pooled or not, goes off the request path too); `claimed`: it
+  // came from Claim (its call has ended).
+  void Retire(const std::string& zone_name, bool claimed = true);
   // Stops the thread, deletes the zones still waiting in the pool and those retired and not
   // yet deleted. Idempotent.
   void Stop();

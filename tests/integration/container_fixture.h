@@ -268,12 +268,20 @@ class ContainerTest : public ::testing::Test {
     }
     return pid;
   }
-  // After rm: no record, no files, no overlay in any mount namespace.
+  // After rm: no record, no files, no overlay in any mount namespace. The directory is out of
+  // containers/ at once; rauhad's removal queue unlinks it from containers-removing/ after
+  // the call, which this waits for (a condition with a deadline).
   void ExpectGone(const std::string& id) {
     cpb::ContainerInfo info;
     EXPECT_EQ(Get(id, &info).error_code(), grpc::StatusCode::NOT_FOUND);
     EXPECT_FALSE(std::filesystem::exists(State() + "/containers/" + id));
     EXPECT_TRUE(ProcessesMounting(State() + "/containers/" + id).empty());
+    const std::string trashed = State() + "/containers-removing/" + id;
+    auto deadline = std::chrono::steady_clock::now() + kDeadline;
+    while (std::filesystem::exists(trashed) && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(20ms);
+    }
+    EXPECT_FALSE(std::filesystem::exists(trashed)) << "its directory was never removed";
   }
 
   static inline TempTree* tmp_ = nullptr;
