@@ -249,6 +249,48 @@ grpc::Status Start(Stub& stub, const std::string& id) {
   return stub.StartContainer(&ctx, req, &resp);
 }
 
+// `rauha run` in the foreground through RunContainer: its output to stdout and stderr as it
+// comes, then its exit code. nullopt when this rauhad has no RunContainer (the caller takes
+// the older path: nothing was created).
+std::optional<int> RunForeground(Stub& stub, const cv1::CreateContainerRequest& create,
+                                 bool sig_proxy) {
+  grpc::ClientContext ctx;
+  CancelOnSignal cancel(&ctx);
+  cv1::RunContainerRequest req;
+  *req.mutable_create() = create;
+  auto reader = stub.RunContainer(&ctx, req);
+  std::optional<ProxySignals> proxy;
+  std::string id;
+  std::optional<int> code;
+  cv1::RunContainerResponse resp;
+  while (reader->Read(&resp)) {
+    switch (resp.message_case()) {
+      case cv1::RunContainerResponse::kContainerId:
+        id = resp.container_id();
+        if (sig_proxy) proxy.emplace(SendTo(stub, id));
+        break;
+      case cv1::RunContainerResponse::kStdoutData:
+        WriteAll(STDOUT_FILENO, resp.stdout_data());
+        break;
+      case cv1::RunContainerResponse::kStderrData:
+        WriteAll(STDERR_FILENO, resp.stderr_data());
+        break;
+      case cv1::RunContainerResponse::kExitCode:
+        code = resp.exit_code();
+        break;
+      default:
+        break;
+    }
+  }
+  proxy.reset();
+  grpc::Status s = reader->Finish();
+  if (code) return *code;
+  if (cancel.signal() != 0) return 128 + cancel.signal();
+  if (s.error_code() == grpc::StatusCode::UNIMPLEMENTED && id.empty()) return std::nullopt;
+  if (!s.ok()) return Fail(DescribeRpcError(s), kExitRuntimeError);
+  return Fail("the run stream ended without the container's exit code", kExitRuntimeError);
+}
+
 struct RunArgs {
   std::string zone, name, workdir;
   std::vector<std::string> env;
@@ -280,6 +322,12 @@ int RunRun(const Cli& cli, const RunArgs& a, const std::vector<std::string>& wor
   req.set_open_stdin(a.interactive);
   // rauhad removes it at its exit, whether or not this process is still there to see it.
   req.set_auto_remove(a.rm);
+  const bool foreground = !a.detach && !a.interactive && !a.tty;
+  if (foreground) {
+    // Created, started and followed in one call (one round trip; rauhad's records of it made
+    // durable by one fsync).
+    if (auto code = RunForeground(**stub, req, a.sig_proxy)) return *code;
+  }
   cv1::CreateContainerResponse created;
   {
     grpc::ClientContext ctx;
@@ -323,9 +371,10 @@ int RunRun(const Cli& cli, const RunArgs& a, const std::vector<std::string>& wor
     }
     return code;
   }
-  // The log has all of its output, stdout and stderr apart. The follow is in place (initial
-  // metadata) before the start, and rauhad keeps an auto-removed container until the follow
-  // has read to the end; the stream ends when the container has stopped.
+  // A rauhad without RunContainer: the log has all of its output, stdout and stderr apart. The
+  // follow is in place (initial metadata) before the start, and rauhad keeps an auto-removed
+  // container until the follow has read to the end; the stream ends when the container has
+  // stopped.
   grpc::ClientContext ctx;
   CancelOnSignal cancel(&ctx);
   cv1::ContainerLogsRequest logs;

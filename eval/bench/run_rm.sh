@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `run --rm IMAGE /bin/true` with the image cached, wall clock from the command to its exit:
-#   - rauha run --rm IMG /bin/busybox true (a zone of its own, created and deleted each run);
+#   - rauha run --rm IMG /bin/busybox true (a zone of its own each run: from the warm pool,
+#     retired off the request path; one RunContainer call);
 #   - rauha sandbox -- /bin/busybox true (the no-image sandbox, the yardstick: a
 #     cached image's run --rm should cost at most it + 2 ms);
 #   - ctr run --rm under a private containerd (CRI disabled) with runc (io.containerd.runc.v2);

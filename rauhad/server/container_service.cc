@@ -45,22 +45,26 @@ void FillInfo(const ContainerView& v, cpb::ContainerInfo* info) {
   for (const auto& p : c.exposed_ports) info->add_exposed_ports(p);
 }
 
+container::CreateRequest CreateRequestOf(const cpb::CreateContainerRequest& req) {
+  container::CreateRequest r;
+  r.zone_name = req.zone_name();
+  r.name = req.name();
+  r.image = req.image();
+  r.command.assign(req.command().begin(), req.command().end());
+  r.env.insert(req.env().begin(), req.env().end());
+  r.working_dir = req.working_dir();
+  r.tty = req.tty();
+  r.open_stdin = req.open_stdin();
+  r.auto_remove = req.auto_remove();
+  return r;
+}
+
 }  // namespace
 
 grpc::Status ContainerServiceImpl::CreateContainer(grpc::ServerContext*,
                                                    const cpb::CreateContainerRequest* req,
                                                    cpb::CreateContainerResponse* resp) {
-  container::CreateRequest r;
-  r.zone_name = req->zone_name();
-  r.name = req->name();
-  r.image = req->image();
-  r.command.assign(req->command().begin(), req->command().end());
-  r.env.insert(req->env().begin(), req->env().end());
-  r.working_dir = req->working_dir();
-  r.tty = req->tty();
-  r.open_stdin = req->open_stdin();
-  r.auto_remove = req->auto_remove();
-  auto created = containers_->Create(r);
+  auto created = containers_->Create(CreateRequestOf(*req));
   if (!created.ok()) return ToGrpc(created.status());
   resp->set_container_id(created->c.id);
   resp->set_name(created->c.name);
@@ -246,6 +250,69 @@ grpc::Status ContainerServiceImpl::ExecStream(
   }
   containers_->FinishExec(*exec);
   return ToGrpc(waited);
+}
+
+grpc::Status ContainerServiceImpl::RunContainer(
+    grpc::ServerContext* ctx, const cpb::RunContainerRequest* req,
+    grpc::ServerWriter<cpb::RunContainerResponse>* writer) {
+  auto slot = Admit(stream_calls_, ctx);
+  if (!slot.ok()) return ToGrpc(slot.status());
+  // The records of the create and the start wait for one fsync: the exit's (RecordExit, or
+  // the auto-removal's) makes them durable with its own, before the exit code goes out.
+  audit::Recorder::Batch audit_batch(containers_->recorder());
+  auto created = containers_->Create(CreateRequestOf(req->create()));
+  if (!created.ok()) return ToGrpc(created.status());
+  const std::string id = created->c.id;
+  const bool auto_remove = created->c.auto_remove;
+  // Subscribed before the start: all of its output, from the first byte.
+  auto sub = containers_->Attach(id);
+  if (!sub.ok()) return ToGrpc(sub.status());
+  cpb::RunContainerResponse named;
+  named.set_container_id(id);
+  absl::Status started = writer->Write(named)
+                             ? containers_->Start(id)
+                             : absl::CancelledError("the client went away before the start");
+  if (!started.ok()) {
+    containers_->Detach(id, *sub);
+    // Never started: it would stay Created (an exit is what removes an auto_remove one).
+    if (auto_remove || absl::IsCancelled(started)) (void)containers_->Delete(id, true);
+    return ToGrpc(started);
+  }
+  bool client_gone = false;
+  while (!client_gone) {
+    if (ctx->IsCancelled()) {
+      client_gone = true;
+      break;
+    }
+    auto chunk = (*sub)->Next(100);
+    if (chunk) {
+      cpb::RunContainerResponse out;
+      if (chunk->is_stderr) {
+        out.set_stderr_data(std::move(chunk->data));
+      } else {
+        out.set_stdout_data(std::move(chunk->data));
+      }
+      client_gone = !writer->Write(out);
+      continue;
+    }
+    if ((*sub)->ended()) break;
+  }
+  containers_->Detach(id, *sub);
+  // The container runs on (and is removed at its exit with auto_remove), as when the client
+  // of a follow or an attach goes away.
+  if (client_gone) return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
+  int exit_code = (*sub)->exit_code().value_or(255);
+  if (auto_remove) {
+    // docker run --rm returns once the container is gone.
+    auto ended = containers_->Wait(id, [ctx] { return ctx->IsCancelled(); });
+    if (!ended.ok()) return ToGrpc(ended.status());
+    exit_code = ended->exit_code;
+  }
+  if (auto* recorder = containers_->recorder()) recorder->Flush();  // usually done already
+  cpb::RunContainerResponse end;
+  end.set_exit_code(exit_code);
+  writer->Write(end);
+  return grpc::Status::OK;
 }
 
 grpc::Status ContainerServiceImpl::Attach(

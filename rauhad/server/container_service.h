@@ -37,6 +37,8 @@ class ContainerServiceImpl final : public rauha::container::v1::ContainerService
   grpc::Status ExecStream(grpc::ServerContext*,
                           grpc::ServerReaderWriter<container::v1::ExecStreamResponse,
                                                    container::v1::ExecStreamRequest>*) override;
+  grpc::Status RunContainer(grpc::ServerContext*, const container::v1::RunContainerRequest*,
+                            grpc::ServerWriter<container::v1::RunContainerResponse>*) override;
   grpc::Status Attach(grpc::ServerContext*,
                       grpc::ServerReaderWriter<container::v1::AttachResponse,
                                                container::v1::AttachRequest>*) override;
