@@ -112,6 +112,10 @@ absl::StatusOr<Tail> ReadTail(const std::vector<std::string>& segments) {
   return tail;
 }
 
+// The last record this thread wrote, and to which log (FlushThisThread).
+thread_local const AuditLog* thread_log = nullptr;
+thread_local int64_t thread_seq = -1;
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(const AuditLogOptions& options,
@@ -254,6 +258,8 @@ absl::StatusOr<std::string> AuditLog::WriteLocked(const std::string& kind,
   segment_size_ += out.size();
   prev_ = RecordHash(line);
   written_seq_ = next_seq_;
+  thread_log = this;
+  thread_seq = written_seq_;
   written_hash_ = prev_;
   ++next_seq_;
   return line;
@@ -305,6 +311,11 @@ absl::StatusOr<std::string> AuditLog::AppendNoSync(const std::string& kind,
                                                    nlohmann::json body) {
   std::lock_guard lock(mu_);
   return WriteLocked(kind, zone_id, std::move(body));
+}
+
+absl::Status AuditLog::FlushThisThread() {
+  if (thread_log != this || thread_seq < 0) return absl::OkStatus();
+  return Sync(thread_seq);
 }
 
 absl::Status AuditLog::Flush() {

@@ -54,6 +54,9 @@ class AuditLog {
                                            nlohmann::json body);
   // Makes every record written so far durable (one fsync, shared with concurrent callers).
   absl::Status Flush();
+  // Makes the records this thread has written durable (with all before them); nothing when
+  // they already are. Records other threads wrote since are not waited for.
+  absl::Status FlushThisThread();
   // A new key: a `key.rotate` record signed by the old key names it; later records use it.
   absl::StatusOr<PublicKey> Rotate();
 

@@ -23,7 +23,7 @@ Recorder::Batch::Batch(Recorder* recorder) : recorder_(recorder) {
 }
 
 Recorder::Batch::~Batch() {
-  if (recorder_ && --batch_depth == 0) recorder_->Flush();
+  if (recorder_ && --batch_depth == 0) recorder_->FlushThisThread();
 }
 
 std::string Recorder::Write(const std::string& kind, const std::string& zone_id,
@@ -97,6 +97,13 @@ void Recorder::SecretRemoved(const std::string& name, const std::string& sha256)
 void Recorder::Flush() {
   if (log_ == nullptr) return;
   if (auto st = log_->Flush(); !st.ok()) {
+    std::fprintf(stderr, "rauhad: audit: %s\n", ToStd(st.message()).c_str());
+  }
+}
+
+void Recorder::FlushThisThread() {
+  if (log_ == nullptr) return;
+  if (auto st = log_->FlushThisThread(); !st.ok()) {
     std::fprintf(stderr, "rauhad: audit: %s\n", ToStd(st.message()).c_str());
   }
 }

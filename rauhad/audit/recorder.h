@@ -40,6 +40,10 @@ class Recorder {
   void SecretRemoved(const std::string& name, const std::string& sha256);
   // Makes every record so far durable, before an RPC answers.
   void Flush();
+  // Makes the records this thread wrote durable (AuditLog::FlushThisThread): what a call
+  // needs before it answers, without waiting for records other threads wrote meanwhile (the
+  // warm pool's deletions, say), which their own durable record or the next one covers.
+  void FlushThisThread();
   void TaskStarted(const std::string& zone_id, const std::string& task_id,
                    const std::vector<std::string>& command);
   // Appends the task's task.finish record and puts it in `result` as its receipt.
@@ -63,8 +67,9 @@ class Recorder {
   static constexpr int kDenialsPerSecond = 100;
 
   // While a Batch lives on a thread, that thread's records wait for one fsync when the last
-  // Batch ends: a sandbox call writes a dozen records (its temporary zone's transitions, the
-  // task's start and end) and pays one fsync before it answers, not one per record.
+  // Batch ends (FlushThisThread): a sandbox call writes a dozen records (its temporary zone's
+  // transitions, the task's start and end) and pays one fsync before it answers, not one per
+  // record.
   class Batch {
    public:
     explicit Batch(Recorder* recorder);

@@ -725,7 +725,7 @@ absl::Status ContainerManager::RemoveStopped(const std::string& id, const std::s
     // durable here even within an outer batch (Watch's).
     if (recorder_) {
       recorder_->ContainerDeleted(c.zone_id, id, how);
-      recorder_->Flush();
+      recorder_->FlushThisThread();
     }
   }
   SpanTrace::MarkCurrent("recorded");

@@ -308,7 +308,8 @@ grpc::Status ContainerServiceImpl::RunContainer(
     if (!ended.ok()) return ToGrpc(ended.status());
     exit_code = ended->exit_code;
   }
-  if (auto* recorder = containers_->recorder()) recorder->Flush();  // usually done already
+  // This call's records (create, start; usually made durable already with the exit's).
+  if (auto* recorder = containers_->recorder()) recorder->FlushThisThread();
   cpb::RunContainerResponse end;
   end.set_exit_code(exit_code);
   writer->Write(end);
