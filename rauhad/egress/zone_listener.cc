@@ -19,10 +19,11 @@ namespace {
 
 // The zone's side of every proxied connection is a loopback hop inside one host: it never
 // congests and has no bottleneck to pace for. A host whose default congestion control paces
-// (bbr: its pacing hrtimer releases each 64 KiB skb separately) makes the relay and the task
-// wake up several times more often for the same bytes (measured: eval/bench/README.md, egress).
-// The listener's congestion control is what accepted sockets inherit; cubic does not pace
-// without an fq qdisc, reno is always built in. The upstream side keeps the host's choice.
+// (bbr, this one's) sends the relay's writes to the zone from a pacing timer, skb by skb, in
+// whichever task's context the timer fires: measured, the relay and the task spent ~20-25 %
+// more CPU per MiB that way (eval/bench/README.md, egress). The listener's congestion control
+// is what accepted sockets inherit; cubic does not pace without an fq qdisc, reno is always
+// built in. The upstream side keeps the host's choice: that is a real network.
 void UseNonPacingCongestionControl(int fd) {
   for (std::string_view cc : {"cubic", "reno"}) {
     if (::setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, cc.data(),

@@ -1,7 +1,7 @@
 // The proxy's listener in a zone (rauhad/egress/zone_listener.h) against the real kernel: the
 // zone's side of a proxied connection is a loopback hop, and gets a congestion control that
-// does not pace whatever the host's default is (with bbr, the default on some hosts and on
-// this one, the relay and the task woke for every paced 64 KiB; eval/bench/README.md, egress).
+// does not pace whatever the host's default is (bbr, this host's default, cost the relay and
+// the task ~20-25 % more CPU per MiB on that hop; eval/bench/README.md, egress).
 // Loopback of the test's own network namespace only.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
