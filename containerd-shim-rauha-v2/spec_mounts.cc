@@ -10,6 +10,7 @@ namespace {
 
 constexpr char kTaskPluginDir[] = "io.containerd.runtime.v2.task";
 constexpr char kCriPluginDir[] = "io.containerd.grpc.v1.cri";
+constexpr char kTerminationLog[] = "/dev/termination-log";
 
 // Absolute, no "." or ".." component, no empty component, no trailing '/'.
 bool IsNormalAbsolute(const std::string& p) {
@@ -91,10 +92,6 @@ absl::StatusOr<SpecMountPlan> PlanSpecMounts(const std::vector<BundleMount>& mou
                              (ZoneProvided(m.destination) ? ": the zone's own)" : ": not a bind)"));
       continue;
     }
-    if (m.destination == "/dev/termination-log") {
-      plan.skipped.push_back(m.destination + " (kubelet's file: not applied)");
-      continue;
-    }
     if (!IsNormalAbsolute(m.source)) {
       return absl::InvalidArgumentError("config.json: mounts[" + m.destination + "].source \"" +
                                         m.source +
@@ -104,6 +101,7 @@ absl::StatusOr<SpecMountPlan> PlanSpecMounts(const std::vector<BundleMount>& mou
     s.source = m.source;
     s.destination = m.destination;
     s.readonly = Has(m.options, "ro");
+    s.termination_log = m.destination == kTerminationLog;
     s.runtime_state = std::any_of(own.begin(), own.end(),
                                   [&](const std::string& dir) { return IsUnder(m.source, dir); });
     plan.mounts.push_back(std::move(s));

@@ -15,7 +15,9 @@
 //
 // Any other bind (a hostPath volume) is a host path: rauhad applies the zone's host-path rules
 // (a directory, not a system or broad directory, beneath --repo-root if set; privileged zones
-// exempt). /dev/termination-log (kubelet's file under its own directory) is not applied.
+// exempt). A bind at /dev/termination-log is kubelet's termination message file (a regular
+// file of its own): applied as that, so the container's termination message reaches it; rauhad
+// checks it is a regular file with one link.
 #pragma once
 
 #include <string>
@@ -38,7 +40,8 @@ struct SpecMount {
   std::string source;
   std::string destination;
   bool readonly = false;
-  bool runtime_state = false;  // containerd's own state for this pod
+  bool runtime_state = false;    // containerd's own state for this pod
+  bool termination_log = false;  // kubelet's file at /dev/termination-log
 };
 
 struct SpecMountPlan {

@@ -146,6 +146,7 @@ absl::StatusOr<uint32_t> ZoneRuntime::StartProcess(const std::string& zone, cons
     pm->set_destination(m.destination);
     pm->set_readonly(m.readonly);
     pm->set_runtime_state(m.runtime_state);
+    pm->set_termination_log(m.termination_log);
   }
   auto response = Call<ppb::StartProcessResponse>(kProcessService, "StartProcess", request,
                                                   "start " + id + " in zone " + zone);

@@ -105,7 +105,15 @@ absl::Status ApplyLandlock(const TaskPlan& plan) {
     for (const auto& d : plan.scratch_dirs) writable.push_back(d);
     for (const auto& m : plan.mounts) {
       // A read-only mount under a writable path stays read-only through its mount flag.
-      if (!m.readonly) writable.push_back(m.target);
+      if (m.readonly) continue;
+      if (m.is_dir) {
+        writable.push_back(m.target);
+      } else {
+        // A rule on a file may carry only file rights.
+        RAUHA_RETURN_IF_ERROR(
+            AddRule(ruleset.get(), m.target,
+                    (read & ~kFsReadDir) | kFsWriteFile | (kFsTruncate & handled)));
+      }
     }
     for (const auto& w : writable) {
       RAUHA_RETURN_IF_ERROR(AddRule(ruleset.get(), w, all));

@@ -491,6 +491,12 @@ class RootBuilder {
       RAUHA_RETURN_IF_ERROR(
           Mount(d.c_str(), target, nullptr, MS_BIND, nullptr, StrCat("bind ", d)));
     }
+    // The file a termination log is bound on: made now, before /dev turns read-only.
+    for (const auto& m : plan_.mounts) {
+      if (m.target == kTerminationLogTarget && !m.is_dir) {
+        RAUHA_RETURN_IF_ERROR(Touch(In(m.target), m.target));
+      }
+    }
     std::string pts = In("/dev/pts");
     if (::mkdir(pts.c_str(), 0755) < 0) return Errno("mkdir /dev/pts");
     if (::mount("devpts", pts.c_str(), "devpts", MS_NOSUID | MS_NOEXEC,

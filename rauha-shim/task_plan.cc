@@ -126,8 +126,14 @@ absl::Status PlanMounts(const TaskSpec& spec, TaskPlan& plan) {
                     m.readonly, S_ISDIR(st.st_mode),
                     true,       pinned};
     Area area = Classify(pm.target, image);
-    // A pod's shared /dev/shm (containerd's) replaces the task's own.
-    if (area == Area::kDev && image && pm.target == "/dev/shm" && pm.is_dir) area = Area::kOther;
+    // A pod's shared /dev/shm (containerd's) replaces the task's own; kubelet's termination
+    // message file (rauhad checked it: a regular file) is bound on a file the root builder
+    // makes in /dev before /dev turns read-only.
+    if (area == Area::kDev && image &&
+        ((pm.target == "/dev/shm" && pm.is_dir) ||
+         (pm.target == kTerminationLogTarget && !pm.is_dir && pinned))) {
+      area = Area::kOther;
+    }
     switch (area) {
       case Area::kRoot:
       case Area::kProc:
@@ -135,7 +141,7 @@ absl::Status PlanMounts(const TaskSpec& spec, TaskPlan& plan) {
         return absl::InvalidArgumentError(
             StrCat("mount target ", *target,
                    ": nothing can be mounted on /, under /proc or under /dev (but a directory "
-                   "on a container root's /dev/shm)"));
+                   "on a container root's /dev/shm, or a file on its /dev/termination-log)"));
       case Area::kSystem: {
         bool is_dir = false;
         if (!ExistsWithoutSymlinks(pm.target, &is_dir) || is_dir != pm.is_dir) {

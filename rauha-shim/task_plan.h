@@ -27,6 +27,9 @@ struct ZoneContext {
   uint32_t userns_first = 0;  // the host id of the zone's uid/gid 0
 };
 
+// Kubelet's termination message file in a container's root (a bind of a regular host file).
+inline constexpr char kTerminationLogTarget[] = "/dev/termination-log";
+
 struct PlannedMount {
   std::string source;  // host path
   std::string target;  // normalised path inside the task's root

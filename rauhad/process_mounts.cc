@@ -31,6 +31,37 @@ absl::Status CheckDestination(const std::string& field, const std::string& dest)
   return absl::OkStatus();
 }
 
+constexpr char kTerminationLog[] = "/dev/termination-log";
+
+// Kubelet's termination message file: a regular file of one link (a hard link to anything
+// else would make that writable), opened without following a symlink and pinned.
+absl::StatusOr<shim::Mount> TerminationLogMount(const std::string& field,
+                                                const rauha::process::v1::ProcessMount& m) {
+  if (m.destination() != kTerminationLog) {
+    return absl::InvalidArgumentError(StrCat(field, ".destination \"", m.destination(),
+                                             "\": termination_log binds only at ",
+                                             kTerminationLog));
+  }
+  if (!IsNormalAbsolutePath(m.source())) {
+    return absl::InvalidArgumentError(
+        StrCat(field, ".source \"", m.source(), "\" must be an absolute path without '.' or '..'"));
+  }
+  auto fd = OpenNoSymlinks(m.source());
+  if (!fd.ok()) return Annotate(fd.status(), StrCat(field, ".source"));
+  struct stat st;
+  if (::fstat(fd->get(), &st) < 0) return ErrnoStatus(errno, StrCat("fstat ", m.source()));
+  if (!S_ISREG(st.st_mode) || st.st_nlink != 1) {
+    return absl::InvalidArgumentError(
+        StrCat(field, ".source ", m.source(),
+               " must be a regular file with one link to be the termination log (it is ",
+               S_ISREG(st.st_mode) ? StrCat("a file with ", st.st_nlink, " links")
+                                   : std::string("not a regular file"),
+               ")"));
+  }
+  return shim::Mount{m.source(), m.destination(), m.readonly(), static_cast<uint64_t>(st.st_dev),
+                     static_cast<uint64_t>(st.st_ino)};
+}
+
 absl::StatusOr<shim::Mount> RuntimeStateMount(const std::string& field,
                                               const rauha::process::v1::ProcessMount& m) {
   if (!IsNormalAbsolutePath(m.source())) {
@@ -66,6 +97,11 @@ absl::StatusOr<std::vector<shim::Mount>> ProcessMounts(
   for (int i = 0; i < req.mounts_size(); ++i) {
     const auto& m = req.mounts(i);
     std::string field = StrCat("mounts[", i, "]");
+    if (m.termination_log()) {
+      RAUHA_ASSIGN_OR_RETURN(shim::Mount mount, TerminationLogMount(field, m));
+      out.push_back(std::move(mount));
+      continue;
+    }
     RAUHA_RETURN_IF_ERROR(CheckDestination(field, m.destination()));
     if (m.runtime_state()) {
       RAUHA_ASSIGN_OR_RETURN(shim::Mount mount, RuntimeStateMount(field, m));

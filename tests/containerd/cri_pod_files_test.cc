@@ -129,5 +129,65 @@ TEST_F(CriTest, ContainersSeeThePodsCriFilesHostnameDnsAndSharedShm) {
   EXPECT_FALSE(fs::exists(sandbox_dir)) << sandbox_dir;
 }
 
+// Kubelet's termination message file: CRI binds a regular host file of kubelet's at
+// /dev/termination-log, and what the container writes there must be in that host file once it
+// exited (kubelet reads the message from there). A file with a second hard link is refused: a
+// link could make any file of the host writable.
+TEST_F(CriTest, TerminationLogReachesTheHostFile) {
+  auto config = PodConfig("terminates");
+  std::string pod = RunPod(config);
+  ASSERT_FALSE(pod.empty());
+  auto start = [&](const std::string& name, const std::string& host_file, const std::string& script,
+                   std::string* id) {
+    cri::CreateContainerRequest req;
+    req.set_pod_sandbox_id(pod);
+    *req.mutable_sandbox_config() = config;
+    auto* c = req.mutable_config();
+    c->mutable_metadata()->set_name(name);
+    c->mutable_image()->set_image("localhost/busybox:v1");
+    for (const char* arg : {"/bin/busybox", "sh", "-c"}) c->add_command(arg);
+    c->add_command(script);
+    c->set_log_path(name + ".log");
+    auto* m = c->add_mounts();
+    m->set_container_path("/dev/termination-log");
+    m->set_host_path(host_file);
+    cri::CreateContainerResponse created;
+    {
+      grpc::ClientContext ctx;
+      grpc::Status s = runtime_->CreateContainer(&ctx, req, &created);
+      if (!s.ok()) return s;
+    }
+    *id = created.container_id();
+    grpc::ClientContext ctx;
+    cri::StartContainerRequest start_req;
+    start_req.set_container_id(created.container_id());
+    cri::StartContainerResponse started;
+    return runtime_->StartContainer(&ctx, start_req, &started);
+  };
+
+  // Kubelet makes the file (empty) in its own directory before it creates the container.
+  std::string host_file = dir_ + "/kubelet/termination-log";
+  fs::create_directories(dir_ + "/kubelet");
+  { std::ofstream touch(host_file); }
+  std::string id;
+  grpc::Status s = start("says-bye", host_file,
+                         "echo bye from the pod > /dev/termination-log; echo wrote-it", &id);
+  ASSERT_TRUE(s.ok()) << s.error_message() << "\n" << containerd_->log();
+  EXPECT_EQ(WaitExited(id).exit_code(), 0);
+  std::string log = WaitLog(config.log_directory() + "/says-bye.log", "wrote-it");
+  EXPECT_NE(log.find("wrote-it"), std::string::npos) << log;
+  EXPECT_EQ(ReadAll(host_file), "bye from the pod\n");
+
+  std::string linked = dir_ + "/kubelet/linked";
+  { std::ofstream touch(linked); }
+  ASSERT_EQ(::link(linked.c_str(), (dir_ + "/kubelet/second-link").c_str()), 0);
+  s = start("linked", linked, "echo overwritten > /dev/termination-log", &id);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.error_message().find("one link"), std::string::npos) << s.error_message();
+  EXPECT_EQ(ReadAll(linked), "");
+
+  StopAndRemove(pod);
+}
+
 }  // namespace
 }  // namespace rauha::testing

@@ -53,7 +53,7 @@ TEST(CshimSpecMounts, ThisPodsCriFilesAreRuntimeStateOthersAreHostPaths) {
   };
   auto plan = PlanSpecMounts(mounts, dirs, "pod1", "ctr1");
   ASSERT_TRUE(plan.ok()) << plan.status();
-  ASSERT_EQ(plan->mounts.size(), 7u);
+  ASSERT_EQ(plan->mounts.size(), 8u);
   auto at = [&](const std::string& dest) -> const SpecMount& {
     for (const auto& m : plan->mounts) {
       if (m.destination == dest) return m;
@@ -71,8 +71,13 @@ TEST(CshimSpecMounts, ThisPodsCriFilesAreRuntimeStateOthersAreHostPaths) {
   EXPECT_FALSE(at("/alike").runtime_state);
   EXPECT_FALSE(at("/host").runtime_state);
   EXPECT_TRUE(at("/host").readonly);
-  // /proc, /dev, /run (not binds) and kubelet's termination log are not applied, and said so.
-  EXPECT_EQ(plan->skipped.size(), 4u);
+  // Kubelet's termination log: a host file of its own, marked as that (not a hostPath).
+  EXPECT_TRUE(at("/dev/termination-log").termination_log);
+  EXPECT_FALSE(at("/dev/termination-log").runtime_state);
+  EXPECT_FALSE(at("/etc/hosts").termination_log);
+  EXPECT_FALSE(at("/host").termination_log);
+  // /proc, /dev, /run (not binds) are not applied, and said so.
+  EXPECT_EQ(plan->skipped.size(), 3u);
 }
 
 TEST(CshimSpecMounts, RefusesRelativeOrDotDotPaths) {

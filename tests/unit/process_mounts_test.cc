@@ -74,6 +74,38 @@ TEST_F(ProcessMountsTest, DestinationsOutsideTheZonesOwnDirs) {
   EXPECT_TRUE(ProcessMounts(zone_, With(dir_ + "/sandbox", "/dev/shm", true), {}).ok());
 }
 
+// Kubelet's termination message file: a regular file of one link, at /dev/termination-log
+// only; pinned to the object checked.
+TEST_F(ProcessMountsTest, TerminationLogIsARegularFileOfOneLinkAtItsPlace) {
+  std::string file = dir_ + "/termination-log";
+  std::ofstream(file).flush();
+  auto with = [&](const std::string& source, const std::string& dest) {
+    ppb::StartProcessRequest req = With(source, dest, false);
+    req.mutable_mounts(0)->set_readonly(false);
+    req.mutable_mounts(0)->set_termination_log(true);
+    return req;
+  };
+  auto ok = ProcessMounts(zone_, with(file, "/dev/termination-log"), {});
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  ASSERT_EQ(ok->size(), 1u);
+  EXPECT_EQ((*ok)[0].target, "/dev/termination-log");
+  EXPECT_FALSE((*ok)[0].readonly);
+  struct stat st;
+  ASSERT_EQ(::stat(file.c_str(), &st), 0);
+  EXPECT_EQ((*ok)[0].source_ino, static_cast<uint64_t>(st.st_ino));
+  // Elsewhere, a directory, a second link, through a symlink: refused.
+  EXPECT_EQ(ProcessMounts(zone_, with(file, "/etc/passwd"), {}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      ProcessMounts(zone_, with(dir_ + "/sandbox", "/dev/termination-log"), {}).status().code(),
+      absl::StatusCode::kInvalidArgument);
+  ASSERT_EQ(::link(file.c_str(), (dir_ + "/second").c_str()), 0);
+  auto linked = ProcessMounts(zone_, with(file, "/dev/termination-log"), {});
+  EXPECT_EQ(linked.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(linked.status().message().find("one link"), std::string::npos) << linked.status();
+  EXPECT_FALSE(ProcessMounts(zone_, with(dir_ + "/link/hosts", "/dev/termination-log"), {}).ok());
+}
+
 TEST_F(ProcessMountsTest, HostPathsFollowTheZonesRules) {
   auto etc = ProcessMounts(zone_, With("/etc", "/hostetc", false), {});
   EXPECT_EQ(etc.status().code(), absl::StatusCode::kPermissionDenied) << etc.status();
