@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <future>
 #include <regex>
+#include <sstream>
 
 #include "tests/containerd/ctr_fixture.h"
 
@@ -230,8 +231,11 @@ TEST_F(CtrExecTest, KillAndStateOfAnExecId) {
   // The exec's process itself is gone, not only the waiter rauha's shim keeps for it.
   auto running = [] {
     for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+      // Not istreambuf_iterator: it throws when the process exits mid-read (ESRCH).
       std::ifstream in(entry.path() / "cmdline");
-      std::string cmdline((std::istreambuf_iterator<char>(in)), {});
+      std::stringstream text;
+      text << in.rdbuf();
+      const std::string cmdline = text.str();
       if (cmdline == std::string("/bin/busybox\0sleep\0002345\0", 24)) return true;
     }
     return false;

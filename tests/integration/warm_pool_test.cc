@@ -17,6 +17,7 @@
 #include <functional>
 #include <map>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -57,14 +58,22 @@ int ListedZones(Daemon& d) {
   return list.zones_size();
 }
 
+// A /proc file's text; "" when its process is gone. (istreambuf_iterator throws when the
+// process exits mid-read: the read fails with ESRCH.)
+std::string ReadProcFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
 // True while a rauha-shim of `zone_id` runs.
 bool ShimRuns(const std::string& zone_id) {
   std::error_code ec;
   for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
     std::string pid = e.path().filename().string();
     if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream in("/proc/" + pid + "/cmdline");
-    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::string cmdline = ReadProcFile("/proc/" + pid + "/cmdline");
     if (cmdline.find("rauha-shim") != std::string::npos &&
         cmdline.find(zone_id) != std::string::npos)
       return true;
@@ -102,8 +111,7 @@ pid_t ShimPid(const std::string& zone_id) {
   for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
     std::string pid = e.path().filename().string();
     if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream in("/proc/" + pid + "/cmdline");
-    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::string cmdline = ReadProcFile("/proc/" + pid + "/cmdline");
     if (cmdline.find("rauha-shim") != std::string::npos &&
         cmdline.find(zone_id) != std::string::npos)
       return static_cast<pid_t>(std::stol(pid));
