@@ -4,28 +4,14 @@
 // count). Checked against the kernel: the table in the pod's namespace while the pod runs,
 // changed by ApplyPolicy, and gone once the zone is (the namespace, held open here, outlives
 // it).
-#include <nftables/libnftables.h>
 
 #include "tests/containerd/cri_fixture.h"
+#include "tests/integration/nft_list_in.h"
 
 namespace rauha::testing {
 namespace {
 
 namespace zv = rauha::zone::v1;
-
-// `nft list ...` through libnftables inside network namespace `netns_fd` ("" on error).
-std::string NftListIn(int netns_fd, const std::string& command) {
-  std::string text;
-  std::thread([&] {
-    if (::setns(netns_fd, CLONE_NEWNET) != 0) return;
-    nft_ctx* ctx = nft_ctx_new(NFT_CTX_DEFAULT);
-    nft_ctx_buffer_output(ctx);
-    nft_ctx_buffer_error(ctx);
-    if (nft_run_cmd_from_buffer(ctx, command.c_str()) == 0) text = nft_ctx_get_output_buffer(ctx);
-    nft_ctx_free(ctx);
-  }).join();
-  return text;
-}
 
 // "rauha_1a2b3c4d": the zone's table (rauhad's default --nft-table, 8 hex digits of its id).
 std::string TableOf(const std::string& zone_id) {

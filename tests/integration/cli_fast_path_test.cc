@@ -14,27 +14,13 @@
 #include "containerd-shim-rauha-v2/ttrpc/socket.h"
 #include "nlohmann/json.hpp"
 #include "rauha-common/shim_endpoint_path.h"
+#include "tests/integration/cli_runner.h"
 #include "tests/integration/daemon_fixture.h"
-
-extern char** environ;
 
 namespace rauha::testing {
 namespace {
 
 namespace fs = std::filesystem;
-
-struct CliRun {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 class CliFastPathTest : public DaemonTest {
  protected:
@@ -50,34 +36,8 @@ class CliFastPathTest : public DaemonTest {
     args.insert(args.begin(), {RAUHA_CLI_BIN, "--socket", socket});
     const std::string out_path = daemon_->dir() + "/fast.out";
     const std::string err_path = daemon_->dir() + "/fast.err";
-    // Everything the child needs is built before the fork (this process has threads).
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    std::vector<std::string> env_strings = env;
-    std::vector<char*> envp;
-    for (auto& e : env_strings) envp.push_back(e.data());
-    for (char** e = environ; *e != nullptr; ++e) {
-      if (std::string_view(*e).starts_with("RAUHA_NO_FAST_PATH=")) continue;
-      envp.push_back(*e);
-    }
-    envp.push_back(nullptr);
-    pid_t pid = ::fork();
-    if (pid == 0) {
-      int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      ::dup2(out, 1);
-      ::dup2(err, 2);
-      ::execve(argv[0], argv.data(), envp.data());
-      ::_exit(127);
-    }
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    CliRun r;
-    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    r.out = Slurp(out_path);
-    r.err = Slurp(err_path);
-    return r;
+    pid_t pid = SpawnCli(std::move(args), out_path, err_path, env, {"RAUHA_NO_FAST_PATH="});
+    return FinishCli(pid, out_path, err_path);
   }
 
   // A socket path whose ".ttrpc" twin is rauhad's endpoint and which has no gRPC socket: only

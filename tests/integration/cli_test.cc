@@ -11,25 +11,11 @@
 #include <thread>
 
 #include "nlohmann/json.hpp"
+#include "tests/integration/cli_runner.h"
 #include "tests/integration/daemon_fixture.h"
-
-extern char** environ;
 
 namespace rauha::testing {
 namespace {
-
-struct CliRun {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 class CliTest : public DaemonTest {
  protected:
@@ -38,35 +24,10 @@ class CliTest : public DaemonTest {
     args.insert(args.begin(), {RAUHA_CLI_BIN, "--socket", daemon_->socket()});
     out_path_ = daemon_->dir() + "/cli.out";
     err_path_ = daemon_->dir() + "/cli.err";
-    // Built before the fork: this process has threads.
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    std::vector<char*> envp;
-    for (auto& e : extra_env_) envp.push_back(e.data());
-    for (char** e = environ; *e != nullptr; ++e) envp.push_back(*e);
-    envp.push_back(nullptr);
-    pid_t pid = ::fork();
-    if (pid == 0) {
-      int out = ::open(out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      int err = ::open(err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      ::dup2(out, 1);
-      ::dup2(err, 2);
-      ::execve(argv[0], argv.data(), envp.data());
-      ::_exit(127);
-    }
-    return pid;
+    return SpawnCli(std::move(args), out_path_, err_path_, extra_env_);
   }
 
-  CliRun Finish(pid_t pid) {
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    CliRun r;
-    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    r.out = Slurp(out_path_);
-    r.err = Slurp(err_path_);
-    return r;
-  }
+  CliRun Finish(pid_t pid) { return FinishCli(pid, out_path_, err_path_); }
 
   CliRun Cli(std::vector<std::string> args) { return Finish(Spawn(std::move(args))); }
 

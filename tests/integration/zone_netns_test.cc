@@ -3,7 +3,6 @@
 // change nothing.
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <nftables/libnftables.h>
 #include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,6 +15,7 @@
 #include "rauha-common/fd.h"
 #include "rauha/v1/zone.grpc.pb.h"
 #include "tests/integration/daemon_fixture.h"
+#include "tests/integration/nft_list_in.h"
 
 namespace rauha::testing {
 namespace {
@@ -173,20 +173,6 @@ TEST_F(ZoneNetnsTest, CleanRestartRejoinsTheNamespaceOrSaysItIsGone) {
   grpc::ClientContext ctx;
   EXPECT_TRUE(daemon_->Zones()->DeleteZone(&ctx, del, &resp).ok());
   EXPECT_EQ(ZoneCount(), 0);
-}
-
-// `nft list ...` through libnftables inside the test's namespace ("" on error).
-std::string NftListIn(int netns_fd, const std::string& command) {
-  std::string text;
-  std::thread([&] {
-    if (::setns(netns_fd, CLONE_NEWNET) != 0) return;
-    nft_ctx* ctx = nft_ctx_new(NFT_CTX_DEFAULT);
-    nft_ctx_buffer_output(ctx);
-    nft_ctx_buffer_error(ctx);
-    if (nft_run_cmd_from_buffer(ctx, command.c_str()) == 0) text = nft_ctx_get_output_buffer(ctx);
-    nft_ctx_free(ctx);
-  }).join();
-  return text;
 }
 
 // The zone's ingress rules are a table inside the namespace it joined: there while it lives,
