@@ -78,13 +78,19 @@ absl::Status SetUpFds(const TaskPlan& plan, const ChildFds& fds, KeptFds* kept) 
   auto keep = [](int fd) -> absl::StatusOr<int> {
     if (fd < 0) return -1;
     int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, kJoinFd + 1);
-    if (copy < 0) return Errno("fcntl(F_DUPFD_CLOEXEC) of a user namespace fd");
+    if (copy < 0) return Errno("fcntl(F_DUPFD_CLOEXEC) of a namespace or mount tree fd");
     return copy;
   };
   RAUHA_ASSIGN_OR_RETURN(kept->userns, keep(plan.userns_fd));
   for (const auto& m : plan.mounts) {
     RAUHA_ASSIGN_OR_RETURN(int fd, keep(m.idmap_fd));
     kept->mount_idmap.push_back(fd);
+  }
+  if (fds.mount_trees != nullptr) {
+    for (int tree : *fds.mount_trees) {
+      RAUHA_ASSIGN_OR_RETURN(int fd, keep(tree));
+      kept->mount_tree.push_back(fd);
+    }
   }
   int devnull = fds.stdin_fd >= 0 ? fds.stdin_fd : ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (devnull < 0) return Errno("open /dev/null");
@@ -114,6 +120,7 @@ absl::Status SetUpFds(const TaskPlan& plan, const ChildFds& fds, KeptFds* kept) 
   for (int fd : kept->mount_idmap) {
     if (fd >= 0) keep_fds.push_back(fd);
   }
+  for (int fd : kept->mount_tree) keep_fds.push_back(fd);
   std::sort(keep_fds.begin(), keep_fds.end());
   keep_fds.push_back(INT_MAX);  // the end of the last gap
   unsigned from = first_closed;
@@ -299,6 +306,10 @@ void RunChild(const TaskPlan& plan, const ChildFds& fds) {
       Fail(StrCat("join the container's namespaces (setns): ", strerror(errno)));
     }
     ::close(kJoinFd);
+  } else if (fds.mount_trees != nullptr) {
+    check(FinishRootAhead(plan, kept.mount_tree));
+    for (int fd : kept.mount_tree) ::close(fd);
+    kept.mount_tree.clear();
   } else {
     check(BuildRootAndPivot(plan, kept.userns, kept.mount_idmap));
   }

@@ -21,6 +21,9 @@ struct ChildFds {
   int notify_socket;    // the workload sends its seccomp listener here (seccomp_notify.h)
   int stdin_fd = -1;    // the workload's stdin (read-only); -1: /dev/null
   int join_pidfd = -1;  // an exec: the pidfd of the container's init, whose namespaces it joins
+  // Set when the process's root was built ahead (a prepared task, root_ahead.h): a detached
+  // tree per plan.mounts entry, attached there instead of building the root (FinishRootAhead).
+  const std::vector<int>* mount_trees = nullptr;
 };
 
 // The shim's fds the child still needs after it closed the rest: the zone's user namespace
@@ -28,6 +31,7 @@ struct ChildFds {
 struct KeptFds {
   int userns = -1;
   std::vector<int> mount_idmap;
+  std::vector<int> mount_tree;  // ChildFds::mount_trees, renumbered
 };
 
 // Debug timing (RAUHA_TRACE_SPANS=1, span_trace.h): the child and the workload record when each

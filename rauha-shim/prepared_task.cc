@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -21,11 +22,14 @@
 #include "rauha-common/shim_protocol.h"
 #include "rauha-common/span_trace.h"
 #include "rauha-common/strcat.h"
+#include "rauha-shim/root_ahead.h"
+#include "rauha-shim/rootfs.h"
 
 namespace rauha::shim {
 namespace {
 
 constexpr int kControlFd = 3;  // the parked process's end of the socketpair
+constexpr int kUsernsFd = 4;   // the zone's user namespace, while it builds a root ahead
 // The descriptors of one handover: spec, stdout, stderr, error pipe, status pipe, listener
 // socket, then stdin, the user namespace and the mounts' idmaps where there are any.
 constexpr size_t kFixedFds = 6;
@@ -46,12 +50,18 @@ void WriteAll(int fd, std::string_view text) {
   ::_exit(127);
 }
 
-// The parked process, until its task's plan arrives; then RunChild. Never returns.
+// The mount namespace this process is in, as an fd to return to.
+int OpenMountNamespace() { return ::open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC); }
+
+// The parked process, until its task's plan arrives; then RunChild. Never returns. `userns`
+// (kUsernsFd or -1): the zone's user namespace, for a root built ahead from `root`.
 [[noreturn]] void Park(const std::vector<std::string>& cgroup_v1, ZoneContext zone,
-                       ChildSpans* spans) {
+                       ChildSpans* spans, const TaskPlan* root, int userns) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-  // Nothing of the shim's stays open here but its log (stdio) and the control socket.
-  ::close_range(kControlFd + 1, ~0U, 0);
+  // Nothing of the shim's stays open here but its log (stdio), the control socket and the
+  // user namespace.
+  ::close_range(kUsernsFd + 1, ~0U, 0);
+  if (userns < 0) ::close(kUsernsFd);
   // The slow part, done now: the first v1 migration after a quiet spell waits for an RCU
   // grace period (cgroup_threadgroup_rwsem).
   for (const auto& dir : cgroup_v1) {
@@ -60,6 +70,24 @@ void WriteAll(int fd, std::string_view text) {
     if (!fd || ::write(fd.get(), "0", 1) != 1) {
       ReportAndExit(kControlFd, StrCat("join cgroup ", procs, ": ", strerror(errno)));
     }
+  }
+  // The root, built ahead: in a mount namespace of its own (the host's is kept, to plan the
+  // task in when it comes), pivoted into, still writable.
+  UniqueFd host_mounts, own_mounts;
+  if (root != nullptr) {
+    ::umask(022);  // as RunChild's
+    host_mounts.reset(OpenMountNamespace());
+    if (!host_mounts || ::unshare(CLONE_NEWNS) < 0) {
+      ReportAndExit(kControlFd, StrCat("a mount namespace for the root: ", strerror(errno)));
+    }
+    own_mounts.reset(OpenMountNamespace());
+    if (!own_mounts) {
+      ReportAndExit(kControlFd, StrCat("open its mount namespace: ", strerror(errno)));
+    }
+    if (absl::Status built = BuildRootAhead(*root, userns); !built.ok()) {
+      ReportAndExit(kControlFd, StrCat("build the root ahead: ", built.message()));
+    }
+    if (userns >= 0) ::close(userns);  // the task's comes with it
   }
   if (::send(kControlFd, kReady, sizeof(kReady) - 1, MSG_NOSIGNAL) < 0) ::_exit(1);
 
@@ -99,6 +127,13 @@ void WriteAll(int fd, std::string_view text) {
   };
   if (head.value("stdin", false)) child.stdin_fd = take();
   zone.userns_fd = head.value("userns", false) ? take() : -1;
+  const bool ahead = head.value("root_ahead", false);
+  if (ahead && !own_mounts) ReportAndExit(error_pipe, "prepared task: no root was built ahead");
+  // Planned where the shim planned it: in the host's mounts as they are now.
+  if (host_mounts && ::setns(host_mounts.get(), CLONE_NEWNS) < 0) {
+    ReportAndExit(error_pipe,
+                  StrCat("prepared task: return to the host's mount namespace: ", strerror(errno)));
+  }
 
   std::string text;
   char buf[65536];
@@ -116,6 +151,27 @@ void WriteAll(int fd, std::string_view text) {
   // The same spec and zone the shim planned from: the same plan.
   auto plan = PlanTask(*spec, zone);
   if (!plan.ok()) ReportAndExit(error_pipe, StrCat("prepared task: ", plan.status().message()));
+  plan->cgroup_v1.clear();  // joined above
+  if (ahead) {
+    // The shim found the root serves this task (so must we), and sent a tree per mount.
+    if (!RootAheadServes(*root, *plan) || head.value("trees", size_t{0}) != plan->mounts.size()) {
+      ReportAndExit(error_pipe, "prepared task: the root built ahead does not serve this task");
+    }
+    std::vector<int> trees;
+    for (size_t i = 0; i < plan->mounts.size(); ++i) trees.push_back(take());
+    if (::setns(own_mounts.get(), CLONE_NEWNS) < 0) {
+      ReportAndExit(error_pipe,
+                    StrCat("prepared task: return to the root built ahead: ", strerror(errno)));
+    }
+    host_mounts.reset();
+    own_mounts.reset();
+    child.mount_trees = &trees;
+    child_spans = spans;
+    RunChild(*plan, child);
+  }
+  // The root built ahead (if any) does not serve: it goes, and the task's is built as usual.
+  own_mounts.reset();
+  host_mounts.reset();
   if (head.contains("idmaps") && head["idmaps"].is_array()) {
     for (const auto& index : head["idmaps"]) {
       if (!index.is_number_unsigned() || index.get<size_t>() >= plan->mounts.size()) {
@@ -124,7 +180,6 @@ void WriteAll(int fd, std::string_view text) {
       plan->mounts[index.get<size_t>()].idmap_fd = take();
     }
   }
-  plan->cgroup_v1.clear();  // joined above
   // A mount namespace of its own, copied from the host's mounts as they are now.
   if (::unshare(CLONE_NEWNS) < 0) {
     ReportAndExit(error_pipe, StrCat("unshare (a new mount namespace): ", strerror(errno)));
@@ -141,7 +196,8 @@ PreparedTask::PreparedTask(PreparedTask&& o) noexcept
       control(std::move(o.control)),
       cgroup_v2(std::move(o.cgroup_v2)),
       cgroup_v1(std::move(o.cgroup_v1)),
-      spans(o.spans) {
+      spans(o.spans),
+      root(std::move(o.root)) {
   o.pid = 0;
   o.spans = nullptr;
 }
@@ -165,7 +221,8 @@ PreparedTask::~PreparedTask() {
 
 absl::StatusOr<PreparedTask> PrepareTask(const std::string& cgroup_v2,
                                          const std::vector<std::string>& cgroup_v1,
-                                         const ZoneContext& zone, int timeout_ms) {
+                                         const ZoneContext& zone, int timeout_ms,
+                                         std::shared_ptr<const TaskPlan> root) {
   PreparedTask prepared;
   prepared.cgroup_v2 = cgroup_v2;
   prepared.cgroup_v1 = cgroup_v1;
@@ -198,13 +255,21 @@ absl::StatusOr<PreparedTask> PrepareTask(const std::string& cgroup_v2,
   long pid = ::syscall(SYS_clone3, &args, sizeof(args));
   if (pid < 0) return ErrnoStatus(errno, "clone3 (a prepared task)");
   if (pid == 0) {
+    // Above both fixed numbers first, so that neither dup3 overwrites the other's source.
+    int userns = -1;
+    if (root && zone.userns_fd >= 0) {
+      userns = ::fcntl(zone.userns_fd, F_DUPFD_CLOEXEC, kUsernsFd + 1);
+      if (userns < 0) ::_exit(127);
+    }
     if (theirs.get() != kControlFd && ::dup3(theirs.get(), kControlFd, 0) < 0) ::_exit(127);
-    Park(cgroup_v1, zone, prepared.spans);
+    if (userns >= 0 && ::dup3(userns, kUsernsFd, O_CLOEXEC) < 0) ::_exit(127);
+    Park(cgroup_v1, zone, prepared.spans, root.get(), userns >= 0 ? kUsernsFd : -1);
   }
   prepared.pid = static_cast<pid_t>(pid);
   prepared.pidfd.reset(pidfd);
   theirs.reset();
   prepared.control = std::move(ours);
+  prepared.root = std::move(root);
   // Its answer: "ok" once it is in every cgroup, or why not.
   pollfd p{prepared.control.get(), POLLIN, 0};
   int r;
@@ -247,8 +312,26 @@ absl::Status HandOver(PreparedTask& prepared, const nlohmann::json& spec, const 
   if (fds.stdin_fd >= 0) out.push_back(fds.stdin_fd);
   head["userns"] = plan.userns_fd >= 0;
   if (plan.userns_fd >= 0) out.push_back(plan.userns_fd);
+  // The request's mounts, made now in the host's mount namespace, if the root built ahead
+  // serves this task; a mount that cannot be made so leaves it to the ordinary path (whose
+  // error, if it fails there too, is the task's start error as without a root built ahead).
+  std::vector<UniqueFd> trees;
+  bool ahead = prepared.root && RootAheadServes(*prepared.root, plan);
+  for (size_t i = 0; ahead && i < plan.mounts.size(); ++i) {
+    auto tree = MountTreeFor(plan.mounts[i]);
+    if (!tree.ok()) {
+      ahead = false;
+      trees.clear();
+      break;
+    }
+    trees.push_back(*std::move(tree));
+  }
+  if (ahead) SpanTrace::MarkCurrent("mount_trees");
+  head["root_ahead"] = ahead;
+  head["trees"] = trees.size();
+  for (const UniqueFd& tree : trees) out.push_back(tree.get());
   nlohmann::json idmaps = nlohmann::json::array();
-  for (size_t i = 0; i < plan.mounts.size(); ++i) {
+  for (size_t i = 0; !ahead && i < plan.mounts.size(); ++i) {
     if (plan.mounts[i].idmap_fd < 0) continue;
     idmaps.push_back(i);
     out.push_back(plan.mounts[i].idmap_fd);

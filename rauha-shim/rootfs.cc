@@ -51,15 +51,58 @@ absl::Status Errno(std::string_view what) { return ErrnoStatus(errno, what); }
 
 class RootBuilder {
  public:
-  RootBuilder(const TaskPlan& plan, int userns_fd, const std::vector<int>& mount_idmap)
+  // `pivoted`: the calling process's root is already the task's (FinishRootAhead), so task
+  // paths are used as they are.
+  RootBuilder(const TaskPlan& plan, int userns_fd, const std::vector<int>& mount_idmap,
+              bool pivoted = false)
       : plan_(plan),
         base_(plan.rootfs_dir),
-        root_(StrCat(plan.rootfs_dir, "/root")),
+        root_(pivoted ? std::string() : StrCat(plan.rootfs_dir, "/root")),
         image_(!plan.image_layers.empty() || !plan.image_root.empty()),
         userns_fd_(userns_fd),
         mount_idmap_(mount_idmap) {}
 
   absl::Status Build() {
+    RAUHA_RETURN_IF_ERROR(BuildBase());
+    RAUHA_RETURN_IF_ERROR(Mounts());
+    MarkChildStep("root_tmp_mounts");
+    if (image_) {
+      // The image's WorkingDir may be missing; it is made in the task's upper layer.
+      RAUHA_ASSIGN_OR_RETURN(UniqueFd workdir, OpenInImage(plan_.workdir, true));
+      root_fd_.reset();
+    }
+    RAUHA_RETURN_IF_ERROR(Pivot());
+    return Seal();
+  }
+
+  // Build without the mounts and the seal: what a prepared task process builds ahead.
+  absl::Status BuildAhead() {
+    if (image_ || !plan_.mounts.empty()) {
+      return absl::InvalidArgumentError("a root built ahead has no image and no mounts");
+    }
+    RAUHA_RETURN_IF_ERROR(BuildBase());
+    return Pivot();
+  }
+
+  // In a root BuildAhead made (the caller's root): plan_.mounts from `trees`, detached copies
+  // of their sources with their final flags (MountTreeFor, root_ahead.h); then the seal.
+  absl::Status FinishAhead(const std::vector<int>& trees) {
+    if (trees.size() != plan_.mounts.size()) {
+      return absl::InternalError("the mounts' trees do not match the task's mounts");
+    }
+    for (size_t i = 0; i < plan_.mounts.size(); ++i) {
+      const PlannedMount& m = plan_.mounts[i];
+      RAUHA_RETURN_IF_ERROR(CreateTarget(m));
+      RAUHA_RETURN_IF_ERROR(
+          Attach(trees[i], In(m.target), StrCat("bind ", m.source, " at ", m.target)));
+    }
+    MarkChildStep("root_mounts");
+    return Seal();
+  }
+
+ private:
+  // Everything but plan_.mounts, in the new root's directory.
+  absl::Status BuildBase() {
     RAUHA_RETURN_IF_ERROR(Setup());
     MarkChildStep("root_setup");
     RAUHA_RETURN_IF_ERROR(SystemDirs());
@@ -71,18 +114,9 @@ class RootBuilder {
     RAUHA_RETURN_IF_ERROR(Dev());
     MarkChildStep("root_dev");
     RAUHA_RETURN_IF_ERROR(Tmp());
-    RAUHA_RETURN_IF_ERROR(WritablePaths());
-    RAUHA_RETURN_IF_ERROR(Mounts());
-    MarkChildStep("root_tmp_mounts");
-    if (image_) {
-      // The image's WorkingDir may be missing; it is made in the task's upper layer.
-      RAUHA_ASSIGN_OR_RETURN(UniqueFd workdir, OpenInImage(plan_.workdir, true));
-      root_fd_.reset();
-    }
-    return Pivot();
+    return WritablePaths();
   }
 
- private:
   std::string In(std::string_view task_path) const { return StrCat(root_, task_path); }
 
   // A containerd root bound idmapped through the zone's namespace (not an image's overlay).
@@ -548,6 +582,22 @@ class RootBuilder {
     return absl::OkStatus();
   }
 
+  // The mount point of `m`, unless it is one the host's system directory has (m.create false).
+  absl::Status CreateTarget(const PlannedMount& m) {
+    if (!m.create) return absl::OkStatus();
+    std::string target = In(m.target);
+    RAUHA_RETURN_IF_ERROR(MkdirAll(m.target.substr(0, m.target.rfind('/')), 0755));
+    if (m.is_dir) {
+      if (::mkdir(target.c_str(), 0755) < 0 && errno != EEXIST) {
+        return Errno(StrCat("mkdir ", m.target));
+      }
+      return absl::OkStatus();
+    }
+    struct stat st;
+    if (::lstat(target.c_str(), &st) < 0) return Touch(target, m.target);
+    return absl::OkStatus();
+  }
+
   absl::Status Mounts() {
     for (size_t i = 0; i < plan_.mounts.size(); ++i) {
       const PlannedMount& m = plan_.mounts[i];
@@ -570,17 +620,7 @@ class RootBuilder {
         continue;
       }
       std::string target = In(m.target);
-      if (m.create) {
-        RAUHA_RETURN_IF_ERROR(MkdirAll(m.target.substr(0, m.target.rfind('/')), 0755));
-        if (m.is_dir) {
-          if (::mkdir(target.c_str(), 0755) < 0 && errno != EEXIST) {
-            return Errno(StrCat("mkdir ", m.target));
-          }
-        } else {
-          struct stat st;
-          if (::lstat(target.c_str(), &st) < 0) RAUHA_RETURN_IF_ERROR(Touch(target, m.target));
-        }
-      }
+      RAUHA_RETURN_IF_ERROR(CreateTarget(m));
       if (m.pinned) {
         RAUHA_RETURN_IF_ERROR(BindPinned(m, target, idmap));
       } else if (idmap >= 0) {
@@ -673,10 +713,13 @@ class RootBuilder {
     if (::umount2(".", MNT_DETACH) < 0) return Errno("detach the host's root");
     MarkChildStep("root_detach_host");
     if (::chdir("/") < 0) return Errno("chdir /");
-    if (!plan_.root_writable) {
-      RAUHA_RETURN_IF_ERROR(Restrict("/", true, false, "make / read-only"));
-    }
     return absl::OkStatus();
+  }
+
+  // Last: nothing can be created in the root itself any more (the mount points are made).
+  absl::Status Seal() {
+    if (plan_.root_writable) return absl::OkStatus();
+    return Restrict("/", true, false, "make / read-only");
   }
 
   const TaskPlan& plan_;
@@ -694,6 +737,17 @@ class RootBuilder {
 absl::Status BuildRootAndPivot(const TaskPlan& plan, int userns_fd,
                                const std::vector<int>& mount_idmap) {
   return RootBuilder(plan, userns_fd, mount_idmap).Build();
+}
+
+absl::Status BuildRootAhead(const TaskPlan& base, int userns_fd) {
+  static const std::vector<int> kNoIdmaps;
+  return RootBuilder(base, userns_fd, kNoIdmaps).BuildAhead();
+}
+
+absl::Status FinishRootAhead(const TaskPlan& plan, const std::vector<int>& mount_trees) {
+  // Only mount points and the seal: nothing here is owned through the user namespace.
+  static const std::vector<int> kNoIdmaps;
+  return RootBuilder(plan, -1, kNoIdmaps, /*pivoted=*/true).FinishAhead(mount_trees);
 }
 
 }  // namespace rauha::shim

@@ -24,4 +24,14 @@ namespace rauha::shim {
 absl::Status BuildRootAndPivot(const TaskPlan& plan, int userns_fd = -1,
                                const std::vector<int>& mount_idmap = {});
 
+// The same in two parts, for a root built before its task is known (a prepared task process,
+// prepared_task.h). BuildRootAhead, in the process's new mount namespace, does all of
+// BuildRootAndPivot but `base.mounts` (it must have none, and no image) and the root's
+// read-only seal: the calling process's root is then the task's, still writable. When the
+// task comes, FinishRootAhead attaches each of its plan.mounts from `mount_trees[i]` (a
+// detached mount tree the shim made: MountTreeFor, root_ahead.h), then seals "/". `plan`
+// must be one the root serves (RootAheadServes).
+absl::Status BuildRootAhead(const TaskPlan& base, int userns_fd);
+absl::Status FinishRootAhead(const TaskPlan& plan, const std::vector<int>& mount_trees);
+
 }  // namespace rauha::shim

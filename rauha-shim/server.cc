@@ -21,6 +21,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <memory>
 #include <optional>
 
 #include "absl/strings/escaping.h"
@@ -693,16 +694,39 @@ absl::StatusOr<json> Server::Prepare(const json& params) {
       seccomp_deny->push_back(name.get<std::string>());
     }
   }
+  // "root": what of the zone's policy shapes a task's root (TaskSpec's writable_paths,
+  // devices, zone_address): the prepared process builds that root ahead (root_ahead.h).
+  std::optional<TaskSpec> root_spec;
+  if (auto root = params.find("root"); root != params.end()) {
+    if (!root->is_object()) return absl::InvalidArgumentError("root is not an object");
+    // Planned as a task of the zone with the request's part left out (no command, no mounts).
+    json fields = {{"task_id", "root-ahead"}, {"argv", {"/bin/true"}}, {"cgroup_v2", *v2},
+                   {"cgroup_v1", *v1},        {"seccomp", false},      {"landlock", false}};
+    for (const char* key : {"writable_paths", "devices", "zone_address"}) {
+      if (auto f = root->find(key); f != root->end()) fields[key] = *f;
+    }
+    auto spec = TaskSpecFromJson(fields);
+    if (!spec.ok()) return Annotate(spec.status(), "prepare's root");
+    root_spec = *std::move(spec);
+  }
   prepared_.reset();
+  SpanTrace trace("rauha-shim", "prepare");
   if (seccomp_deny) {
     // Compiled into the process-wide cache (BuildSeccompProgram) before the clone, so the
     // task's start finds it in both planners: this process's and the prepared one's (a copy
     // of this one). A list that does not compile fails that start, which says why.
-    SpanTrace trace("rauha-shim", "prepare");
     (void)BuildSeccompProgram(*seccomp_deny);
     trace.Mark("seccomp");
   }
-  auto prepared = PrepareTask(v2->get<std::string>(), v1_dirs, zone_, kPrepareTimeoutMs);
+  std::shared_ptr<const TaskPlan> root_plan;
+  if (root_spec) {
+    auto plan = PlanTask(*root_spec, zone_);
+    if (!plan.ok()) return Annotate(plan.status(), "prepare's root");
+    root_plan = std::make_shared<const TaskPlan>(*std::move(plan));
+  }
+  auto prepared =
+      PrepareTask(v2->get<std::string>(), v1_dirs, zone_, kPrepareTimeoutMs, std::move(root_plan));
+  trace.Mark(root_spec ? "process_and_root" : "process");
   if (!prepared.ok()) return prepared.status();
   json reply = {{"pid", prepared->pid}};
   prepared_ = *std::move(prepared);

@@ -349,12 +349,15 @@ absl::Status ShimClient::Shutdown(int timeout_ms) const {
 absl::StatusOr<int64_t> ShimClient::Prepare(const std::string& cgroup_v2,
                                             const std::vector<std::string>& cgroup_v1,
                                             const std::vector<std::string>& seccomp_deny,
-                                            int timeout_ms) const {
-  RAUHA_ASSIGN_OR_RETURN(
-      nlohmann::json r,
-      Call("prepare",
-           {{"cgroup_v2", cgroup_v2}, {"cgroup_v1", cgroup_v1}, {"seccomp_deny", seccomp_deny}},
-           timeout_ms));
+                                            const PreparedRoot* root, int timeout_ms) const {
+  nlohmann::json params = {
+      {"cgroup_v2", cgroup_v2}, {"cgroup_v1", cgroup_v1}, {"seccomp_deny", seccomp_deny}};
+  if (root != nullptr) {
+    params["root"] = {{"writable_paths", root->writable_paths},
+                      {"devices", root->devices},
+                      {"zone_address", root->zone_address}};
+  }
+  RAUHA_ASSIGN_OR_RETURN(nlohmann::json r, Call("prepare", std::move(params), timeout_ms));
   auto pid = r.find("pid");
   if (pid == r.end() || !pid->is_number_integer()) {
     return absl::InternalError("shim prepare reply has no pid");

@@ -91,13 +91,20 @@ class ShimClient {
   absl::Status Forget(const std::string& task_id) const;
   // The shim kills its tasks, waits for them (up to 5 s) and exits.
   absl::Status Shutdown(int timeout_ms = 15000) const;
+  // What of a zone's policy shapes its tasks' roots (TaskSpec's fields of the same names).
+  struct PreparedRoot {
+    std::vector<std::string> writable_paths;
+    std::vector<std::string> devices;
+    std::string zone_address;
+  };
   // A task process made ahead in these cgroups for the zone's next task (warm pool; the
   // shim's "prepare"): the task then skips the v1 cgroup joins, and the compilation of its
-  // seccomp filter for `seccomp_deny` (its TaskSpec.seccomp_deny). Returns its pid.
+  // seccomp filter for `seccomp_deny` (its TaskSpec.seccomp_deny); with `root`, the building
+  // of its root but for the request's mounts (rauha-shim/root_ahead.h). Returns its pid.
   absl::StatusOr<int64_t> Prepare(const std::string& cgroup_v2,
                                   const std::vector<std::string>& cgroup_v1,
                                   const std::vector<std::string>& seccomp_deny,
-                                  int timeout_ms = 15000) const;
+                                  const PreparedRoot* root = nullptr, int timeout_ms = 15000) const;
 
   const std::string& socket_path() const { return socket_path_; }
 

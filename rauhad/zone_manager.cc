@@ -555,11 +555,15 @@ absl::Status ZoneManager::Bringup(Zone& z) {
   SpanTrace::MarkCurrent("network_proxy");
   if (z.pooled) {
     // Its task's process is made now, in the zone's cgroups, so the call that claims the zone
-    // does not wait for the v1 cgroup joins, nor for its seccomp filter's compilation (the
-    // deny list is the one its TaskSpec will have: TaskRunner's SpecFor). Without it the task
-    // starts the ordinary way.
-    auto prepared = ShimClient(launch.socket_path)
-                        .Prepare(z.cgroup.v2_path, z.cgroup.v1_paths, z.policy.syscalls.deny);
+    // does not wait for the v1 cgroup joins, nor for its seccomp filter's compilation, nor for
+    // the building of its root but the request's mounts (the deny list and the root's fields
+    // are the ones its TaskSpec will have: TaskRunner's SpecFor). Without it the task starts
+    // the ordinary way.
+    const ShimClient::PreparedRoot root{z.policy.filesystem.writable_paths,
+                                        z.policy.devices.allowed, z.address};
+    auto prepared =
+        ShimClient(launch.socket_path)
+            .Prepare(z.cgroup.v2_path, z.cgroup.v1_paths, z.policy.syscalls.deny, &root);
     if (!prepared.ok()) {
       std::fprintf(stderr, "rauhad: warm pool: zone %s: no prepared task: %s\n",
                    z.record.name.c_str(), ToStd(prepared.status().message()).c_str());

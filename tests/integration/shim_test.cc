@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -666,6 +667,130 @@ TEST_F(ShimTest, PreparedTaskGetsTheFilterOfItsOwnDenyList) {
   auto not_a_list = Call("prepare", {{"cgroup_v2", v2}, {"cgroup_v1", {v1}}, {"seccomp_deny", 7}});
   ASSERT_FALSE(not_a_list.ok());
   EXPECT_TRUE(absl::IsInvalidArgument(not_a_list.status())) << not_a_list.status();
+  EXPECT_EQ(ReadFile(v1 + "/cgroup.procs"), "");
+  EXPECT_EQ(ReadFile(v2 + "/cgroup.procs"), "");
+}
+
+// "prepare" with "root" (the zone policy's writable paths and devices): the prepared process
+// builds the task's root ahead in a mount namespace of its own (rauha-shim/root_ahead.h). A
+// start whose root is that one runs in it, with the call's mounts attached from trees the shim
+// makes at the call (so a mount made on the host after "prepare" shows), with their flags; a
+// start whose root differs (another writable path) is still that process, in a root built
+// the ordinary way.
+TEST_F(ShimTest, PreparedRootServesItsTaskWithTheMountsOfTheCall) {
+  std::string own_pids = OwnCgroup("pids");
+  std::string own_v2 = OwnCgroup("");
+  if (own_pids.empty() || !std::filesystem::exists("/sys/fs/cgroup/pids/cgroup.procs") ||
+      !std::filesystem::exists("/sys/fs/cgroup/unified/cgroup.procs")) {
+    SKIP_OR_FAIL("needs a v1 pids hierarchy and cgroup v2 at /sys/fs/cgroup/unified");
+  }
+  std::string leaf = "rauha-shimtest-prepro-" + std::to_string(::getpid());
+  std::string v1 = "/sys/fs/cgroup/pids" + (own_pids == "/" ? "" : own_pids) + "/" + leaf;
+  std::string v2 = "/sys/fs/cgroup/unified" + (own_v2 == "/" ? "" : own_v2) + "/" + leaf;
+  ASSERT_EQ(::mkdir(v1.c_str(), 0755), 0) << v1 << ": " << std::strerror(errno);
+  ASSERT_EQ(::mkdir(v2.c_str(), 0755), 0) << v2 << ": " << std::strerror(errno);
+  struct Cleanup {
+    std::vector<std::string> dirs;
+    std::string mount;
+    ~Cleanup() {
+      if (!mount.empty()) ::umount2(mount.c_str(), MNT_DETACH);
+      for (const auto& dir : dirs) {
+        for (int i = 0; i < 100 && ::rmdir(dir.c_str()) < 0 && errno == EBUSY; ++i) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        EXPECT_FALSE(std::filesystem::exists(dir)) << "cgroup left behind: " << dir;
+      }
+    }
+  } cleanup{{v1, v2}, ""};
+  const TaskSpec base = Spec("base", {"true"});
+  const json params = {
+      {"cgroup_v2", v2},
+      {"cgroup_v1", {v1}},
+      {"root", {{"writable_paths", base.writable_paths}, {"devices", base.devices}}}};
+  auto mounts_of = [](int64_t pid) {
+    std::error_code ec;
+    return std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/ns/mnt", ec).string();
+  };
+
+  ASSERT_OK_AND_ASSIGN(first, Call("prepare", params));
+  const int64_t pid = first["pid"].get<int64_t>();
+  const std::string prepared_mounts = mounts_of(pid);
+  EXPECT_NE(prepared_mounts, mounts_of(pid_)) << "no mount namespace of its own";
+  const std::string root = "/proc/" + std::to_string(pid) + "/root";
+  EXPECT_TRUE(std::filesystem::exists(root + "/etc/passwd")) << "no curated /etc in its root";
+  EXPECT_FALSE(std::filesystem::exists(root + "/etc/shadow")) << "its root is the host's";
+  EXPECT_TRUE(std::filesystem::exists(root + "/dev/null"));
+
+  // After "prepare": a tmpfs mounted on the repo's directory, and a second directory.
+  const std::string repo = dir_ + "/repo", data = dir_ + "/data";
+  ASSERT_EQ(::mkdir(repo.c_str(), 0755), 0);
+  ASSERT_EQ(::mkdir(data.c_str(), 0755), 0);
+  ASSERT_EQ(::mount("tmpfs", repo.c_str(), "tmpfs", 0, "size=1m,mode=0755"), 0)
+      << std::strerror(errno);
+  cleanup.mount = repo;
+  std::ofstream(repo + "/marker") << "mounted after prepare\n";
+  std::ofstream(data + "/file") << "data\n";
+  struct stat repo_st {};
+  ASSERT_EQ(::stat(repo.c_str(), &repo_st), 0);
+  TaskSpec spec = Shell("ahead",
+                        "readlink /proc/self/ns/mnt; cat /workspace/marker; "
+                        "echo w > /workspace/written && echo wrote; cat /data/file; "
+                        "touch /data/x 2>&1; touch /new-in-root 2>&1; "
+                        "grep -E ' /(workspace|data) ' /proc/self/mountinfo");
+  spec.cgroup_v1 = {v1};
+  spec.cgroup_v2 = v2;
+  spec.mounts = {{repo, "/workspace", false, repo_st.st_dev, repo_st.st_ino},
+                 {data, "/data", true}};
+  ASSERT_OK_AND_ASSIGN(started, Call("start", ToJson(spec)));
+  EXPECT_EQ(started["pid"].get<int64_t>(), pid) << "not served by the prepared process";
+  ASSERT_OK_AND_ASSIGN(ahead, Wait("ahead"));
+  EXPECT_EQ(ahead.exit_code, 0) << ahead.stderr_data;
+  std::istringstream out(ahead.stdout_data);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(out, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 8u) << ahead.stdout_data << ahead.stderr_data;
+  EXPECT_EQ(lines[0], prepared_mounts) << "not the root built ahead";
+  EXPECT_EQ(lines[1], "mounted after prepare");
+  EXPECT_EQ(lines[2], "wrote");
+  EXPECT_EQ(ReadFile(repo + "/written"), "w\n");
+  EXPECT_EQ(lines[3], "data");
+  EXPECT_THAT(lines[4], HasSubstr("/data/x"));
+  EXPECT_THAT(lines[4], HasSubstr("Read-only file system"));
+  EXPECT_THAT(lines[5], HasSubstr("/new-in-root"));
+  EXPECT_THAT(lines[5], HasSubstr("Read-only file system"));
+  std::string workspace = lines[6].find(" /workspace ") != std::string::npos ? lines[6] : lines[7];
+  std::string data_line = lines[6].find(" /data ") != std::string::npos ? lines[6] : lines[7];
+  EXPECT_THAT(workspace, HasSubstr(" rw,nosuid,nodev"));
+  EXPECT_THAT(data_line, HasSubstr(" ro,nosuid,nodev"));
+  for (const auto& line : {workspace, data_line}) {
+    EXPECT_THAT(line, Not(HasSubstr("shared:")));
+    EXPECT_THAT(line, Not(HasSubstr("master:")));
+  }
+
+  // Another writable path: another root (the one built ahead has no /scratch, and its "/" is
+  // read-only). The same process, in a root built at the start.
+  ASSERT_OK_AND_ASSIGN(second, Call("prepare", params));
+  const int64_t second_pid = second["pid"].get<int64_t>();
+  TaskSpec other = Shell("other", "touch /scratch/x && echo scratch; cat /workspace/marker");
+  other.cgroup_v1 = {v1};
+  other.cgroup_v2 = v2;
+  other.writable_paths = {"/tmp", "/scratch"};
+  other.mounts = {{repo, "/workspace", true}};
+  ASSERT_OK_AND_ASSIGN(other_started, Call("start", ToJson(other)));
+  EXPECT_EQ(other_started["pid"].get<int64_t>(), second_pid);
+  ASSERT_OK_AND_ASSIGN(rebuilt, Wait("other"));
+  EXPECT_EQ(rebuilt.exit_code, 0) << rebuilt.stderr_data;
+  EXPECT_EQ(rebuilt.stdout_data, "scratch\nmounted after prepare\n") << rebuilt.stderr_data;
+
+  // Bad input: a clear error, and no process is left waiting.
+  auto bad = Call("prepare", {{"cgroup_v2", v2}, {"cgroup_v1", {v1}}, {"root", 7}});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(bad.status())) << bad.status();
+  auto bad_path =
+      Call("prepare",
+           {{"cgroup_v2", v2}, {"cgroup_v1", {v1}}, {"root", {{"writable_paths", {"relative"}}}}});
+  ASSERT_FALSE(bad_path.ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(bad_path.status())) << bad_path.status();
   EXPECT_EQ(ReadFile(v1 + "/cgroup.procs"), "");
   EXPECT_EQ(ReadFile(v2 + "/cgroup.procs"), "");
 }

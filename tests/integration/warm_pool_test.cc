@@ -238,8 +238,9 @@ TEST_F(WarmPoolTest, ConsecutivePooledSandboxesSeeNothingOfEachOther) {
 
 // Each pooled zone holds its task's process already (rauha-shim/prepared_task.h): a child of
 // the zone's shim, in a pid namespace of its own and in the zone's cgroups in every v1
-// hierarchy, still in the shim's mount namespace (it takes its own when its task comes). The
-// call that claims the zone runs its task as exactly that process.
+// hierarchy, in a mount namespace of its own whose root it built ahead (root_ahead.h: the
+// curated /etc, nothing of the request yet). The call that claims the zone runs its task as
+// exactly that process, in that mount namespace.
 TEST_F(WarmPoolTest, APooledZoneHoldsItsTaskProcessInItsCgroups) {
   auto pooled = WaitForPool(2);
   std::map<std::string, pid_t> prepared;  // by zone id
@@ -266,10 +267,16 @@ TEST_F(WarmPoolTest, APooledZoneHoldsItsTaskProcessInItsCgroups) {
     const std::string pid = std::to_string(p), shim_pid = std::to_string(shim);
     EXPECT_NE(NamespaceOf(pid, "pid"), NamespaceOf(shim_pid, "pid"))
         << "the prepared process is not in a pid namespace of its own";
-    EXPECT_EQ(NamespaceOf(pid, "mnt"), NamespaceOf(shim_pid, "mnt"))
-        << "the prepared process has a mount namespace before its task came";
+    EXPECT_NE(NamespaceOf(pid, "mnt"), NamespaceOf(shim_pid, "mnt"))
+        << "the prepared process did not build its root ahead, in a mount namespace of its own";
+    const std::string root = "/proc/" + pid + "/root";
+    EXPECT_TRUE(std::filesystem::exists(root + "/etc/passwd")) << "no curated /etc in its root";
+    EXPECT_FALSE(std::filesystem::exists(root + "/etc/shadow")) << "its root is the host's";
+    EXPECT_FALSE(std::filesystem::exists(root + "/workspace")) << "a request's mount, before one";
   }
-  auto r = Run({"/bin/sh", "-c", "echo $$; cat /proc/1/comm"});
+  std::map<std::string, std::string> mounts_of;  // by zone id: the prepared process's
+  for (const auto& [id, p] : prepared) mounts_of[id] = NamespaceOf(std::to_string(p), "mnt");
+  auto r = Run({"/bin/sh", "-c", "echo $$; cat /proc/1/comm; readlink /proc/self/ns/mnt"});
   ASSERT_EQ(r.status(), "succeeded") << r.stderr();
   ASSERT_TRUE(prepared.count(r.zone_id())) << "the call was not served from the pool";
   bool started_as_prepared = false;
@@ -281,8 +288,9 @@ TEST_F(WarmPoolTest, APooledZoneHoldsItsTaskProcessInItsCgroups) {
   }
   EXPECT_TRUE(started_as_prepared) << "the task's init is not the prepared process "
                                    << prepared[r.zone_id()] << ": " << r.DebugString();
-  // The workload is pid 2 of its namespace, under the init (pid 1), as without a pool.
-  EXPECT_EQ(r.stdout(), "2\nrauha-init\n");
+  // The workload is pid 2 of its namespace, under the init (pid 1), as without a pool, in the
+  // root its process built ahead.
+  EXPECT_EQ(r.stdout(), "2\nrauha-init\n" + mounts_of[r.zone_id()] + "\n");
 }
 
 // A prepared task process takes its mount namespace when its task comes, not when the zone
@@ -304,6 +312,52 @@ TEST_F(WarmPoolTest, APooledTaskSeesMountsMadeAfterItsZoneWasPooled) {
   EXPECT_TRUE(pooled.count(r.zone_id())) << "the call was not served from the pool";
   EXPECT_EQ(r.status(), "succeeded") << r.error() << " " << r.stderr();
   EXPECT_EQ(r.stdout(), "mounted after pooling\n");
+}
+
+// The repository of a call served from a root built ahead is attached at the call, with the
+// flags the ordinary path gives it: writable, nosuid and nodev, idmapped (its owner shows as
+// the task's user), private (no propagation to or from the host); the root itself is
+// read-only, and the task runs in the mount namespace its process built ahead.
+TEST_F(WarmPoolTest, APooledTasksRepoIsAttachedAtTheCallWithItsFlags) {
+  auto pooled = WaitForPool(2);
+  std::map<std::string, std::string> mounts_of;  // by zone id: the prepared process's namespace
+  for (const auto& id : pooled) {
+    const std::string procs = CgroupFile(id, "pids", "cgroup.procs");
+    auto pids = Procs(procs);
+    ASSERT_EQ(pids.size(), 1u) << procs;
+    mounts_of[id] = NamespaceOf(std::to_string(pids[0]), "mnt");
+  }
+  const std::string repo = daemon_->dir() + "/ahead-repo";
+  std::filesystem::create_directories(repo);
+  std::ofstream(repo + "/in") << "from the host\n";
+  spb::RunSandboxRequest req;
+  req.set_repo_path(repo);
+  auto r = Run({"/bin/sh", "-c",
+                "readlink /proc/self/ns/mnt; cat in; stat -c %u:%g .; echo out > out && echo "
+                "wrote; touch /new-in-root 2>&1; grep ' /workspace ' /proc/self/mountinfo"},
+               req);
+  ASSERT_TRUE(pooled.count(r.zone_id())) << "the call was not served from the pool";
+  ASSERT_EQ(r.status(), "succeeded") << r.error() << " " << r.stderr();
+  std::istringstream out(r.stdout());
+  std::string mnt, in, owner, wrote, touch, mountinfo;
+  std::getline(out, mnt);
+  std::getline(out, in);
+  std::getline(out, owner);
+  std::getline(out, wrote);
+  std::getline(out, touch);
+  std::getline(out, mountinfo);
+  EXPECT_EQ(mnt, mounts_of[r.zone_id()]) << "not the root built ahead: " << r.stdout();
+  EXPECT_EQ(in, "from the host");
+  EXPECT_EQ(owner, "0:0") << "the repo's owner (host root) is not shown as the task's user";
+  EXPECT_EQ(wrote, "wrote");
+  EXPECT_NE(touch.find("Read-only file system"), std::string::npos) << r.stdout();
+  EXPECT_NE(mountinfo.find(" rw,nosuid,nodev"), std::string::npos) << mountinfo;
+  EXPECT_NE(mountinfo.find("idmapped"), std::string::npos) << mountinfo;
+  EXPECT_EQ(mountinfo.find("shared:"), std::string::npos) << mountinfo;
+  EXPECT_EQ(mountinfo.find("master:"), std::string::npos) << mountinfo;
+  struct stat st {};
+  ASSERT_EQ(::stat((repo + "/out").c_str(), &st), 0) << "the task's write is not on the host";
+  EXPECT_EQ(st.st_uid, 0u) << "written through the idmap as the repo's owner";
 }
 
 TEST_F(WarmPoolTest, UsedZonesAreRemovedAndThePoolRefills) {
