@@ -12,22 +12,25 @@ namespace rauha::shim {
 namespace {
 
 int log_fd = 2;
+std::string log_path;  // opened at the first line; "" once opened or when there is none
 char zone_name[64] = "";
 
 }  // namespace
 
-bool OpenLog(std::string_view path, std::string_view zone) {
+void SetLogFile(std::string_view path, std::string_view zone) {
   size_t n = zone.copy(zone_name, sizeof(zone_name) - 1);
   zone_name[n] = '\0';
-  if (path.empty()) return true;
-  std::string p(path);
-  int fd = ::open(p.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) return false;
-  log_fd = fd;
-  return true;
+  log_path = std::string(path);
 }
 
 void Log(std::string_view message) {
+  if (!log_path.empty()) {
+    // A shim with nothing to say makes no file: on ext4 each new inode of a zone cost CPU on
+    // every sandbox (the allocator's walk over recently deleted inodes).
+    int fd = ::open(log_path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0) log_fd = fd;
+    log_path.clear();
+  }
   char prefix[160];
   timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);

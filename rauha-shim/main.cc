@@ -12,7 +12,6 @@
 
 #include "rauha-common/hostname.h"
 #include "rauha-common/strcat.h"
-#include "rauha-common/userns.h"
 #include "rauha-shim/log.h"
 #include "rauha-shim/options.h"
 #include "rauha-shim/process_title.h"
@@ -47,10 +46,7 @@ int main(int argc, char** argv) {
   int ready_fd = FindReadyFd(argc, argv);
   auto options = ParseOptions(argc, argv);
   if (!options.ok()) return StartupError(ready_fd, rauha::ToStd(options.status().message()));
-  if (!OpenLog(options->log_path, options->zone_name)) {
-    return StartupError(ready_fd,
-                        rauha::StrCat("open log ", options->log_path, ": ", std::strerror(errno)));
-  }
+  SetLogFile(options->log_path, options->zone_name);
   if (auto s = EnsureStateDir(options->state_dir); !s.ok()) {
     return StartupError(ready_fd, rauha::ToStd(s.message()));
   }
@@ -79,18 +75,11 @@ int main(int argc, char** argv) {
     WriteAll(ready_fd, rauha::StrCat("ready ", ::getpid(), "\n"));
     ::close(ready_fd);
   }
-  Log(rauha::StrCat(
-      "ready: zone ", options->zone_id, ", socket ", options->socket_path,
-      !options->netns_path.empty()
-          ? rauha::StrCat(", network namespace ", options->netns_path)
-          : (options->isolated_network ? ", isolated network" : ", host network"),
-      options->userns_first
-          ? rauha::StrCat(", user namespace ", rauha::DescribeZoneMapping(options->userns_first))
-          : std::string(", host ids")));
   int rc = server.Run();
   ::unlink(options->socket_path.c_str());
   // Succeeds only if nothing but the shim's scratch was there.
   ::rmdir(options->state_dir.c_str());
-  Log(rauha::StrCat("exiting with status ", rc));
+  // Only a failure is logged: a line at every start and exit made a log file per zone.
+  if (rc != 0) Log(rauha::StrCat("exiting with status ", rc));
   return rc;
 }

@@ -100,6 +100,9 @@ absl::StatusOr<UniqueFd> EnterZoneNamespaces(const std::string& hostname, bool i
 }
 
 absl::Status EnsureStateDir(const std::string& dir) {
+  struct stat st;
+  // rauhad made it: one stat, not a mkdir per component of the path.
+  if (::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return absl::OkStatus();
   for (size_t pos = 1; pos <= dir.size(); ++pos) {
     if (pos != dir.size() && dir[pos] != '/') continue;
     std::string prefix = dir.substr(0, pos);
@@ -108,7 +111,6 @@ absl::Status EnsureStateDir(const std::string& dir) {
       return ErrnoStatus(errno, StrCat("mkdir ", prefix));
     }
   }
-  struct stat st;
   if (::stat(dir.c_str(), &st) < 0) return ErrnoStatus(errno, StrCat("stat ", dir));
   if (!S_ISDIR(st.st_mode)) {
     return absl::FailedPreconditionError(StrCat("state dir ", dir, " is not a directory"));

@@ -117,8 +117,6 @@ absl::StatusOr<pid_t> SpawnShim(const ShimLaunch& l) {
   UniqueFd ready_write(ready[1]);
   UniqueFd null_fd(::open("/dev/null", O_RDWR | O_CLOEXEC));
   if (!null_fd) return ErrnoStatus(errno, "open /dev/null");
-  UniqueFd log_fd(::open(l.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
-  if (!log_fd) return ErrnoStatus(errno, StrCat("open ", l.log_path));
 
   // posix_spawn (a vfork-style clone) instead of fork: copying a threaded daemon's page tables
   // cost up to 10 ms per zone. The shim gets its own session, so nothing aimed at rauhad's
@@ -128,8 +126,9 @@ absl::StatusOr<pid_t> SpawnShim(const ShimLaunch& l) {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, null_fd.get(), 0);
-  posix_spawn_file_actions_adddup2(&actions, log_fd.get(), 1);
-  posix_spawn_file_actions_adddup2(&actions, log_fd.get(), 2);
+  // The shim writes its log lines to its --log file, which it creates only when it has one to
+  // write; what else reaches its stdout or stderr (a crash's message) goes to rauhad's stderr.
+  posix_spawn_file_actions_adddup2(&actions, STDERR_FILENO, 1);
   posix_spawn_file_actions_adddup2(&actions, ready_write.get(), 3);
   posix_spawn_file_actions_addclosefrom_np(&actions, 4);
   posix_spawnattr_t attr;

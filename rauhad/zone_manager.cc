@@ -303,19 +303,27 @@ absl::Status ZoneManager::CommitState(Zone& zone, ZoneState state, std::string r
     return Annotate(st, StrCat("zone \"", zone.record.name, "\" stays ", ToString(zone.state),
                                " (recording ", ToString(state), ")"));
   }
-  SetState(zone, state, std::move(reason));  // recorded just now: this write repeats it
+  MarkState(zone, state, std::move(reason));  // recorded just now: not written again
   return absl::OkStatus();
 }
 
 void ZoneManager::SetState(Zone& zone, ZoneState state, std::string reason) {
   if (zone.state == state && zone.record.state_reason == reason) return;
-  zone.state = state;
-  zone.record.state = std::string(ToString(state));
-  zone.record.state_reason = std::move(reason);
-  auto st = store_->PutZone(zone.record);
+  store::ZoneRecord next = zone.record;
+  next.state = std::string(ToString(state));
+  next.state_reason = reason;
+  auto st = store_->PutZone(next);
   if (!st.ok())
     std::fprintf(stderr, "rauhad: saving zone %s: %s\n", zone.record.name.c_str(),
                  ToStd(st.message()).c_str());
+  MarkState(zone, state, std::move(reason));
+}
+
+void ZoneManager::MarkState(Zone& zone, ZoneState state, std::string reason) {
+  if (zone.state == state && zone.record.state_reason == reason) return;
+  zone.state = state;
+  zone.record.state = std::string(ToString(state));
+  zone.record.state_reason = std::move(reason);
   if (recorder_) {
     recorder_->ZoneTransition(zone.record.id, zone.record.name, zone.record.state,
                               zone.record.state_reason);
@@ -480,8 +488,12 @@ absl::Status ZoneManager::Bringup(Zone& z) {
   SpanTrace::MarkCurrent("bpf_attach");
   std::string run_dir = config_.ZoneRunDir(z.record.id);
   std::error_code ec;
-  std::filesystem::create_directories(run_dir, ec);
-  if (ec || ::chmod(run_dir.c_str(), 0700) != 0) {
+  // One mkdir: the zones' dir exists but for the first zone (create_directories stats every
+  // component of the path first, each a path walk, on every zone). The umask only takes bits
+  // away, so a dir mkdir made is 0700 or tighter; one made otherwise, or found, is set so.
+  bool made = ::mkdir(run_dir.c_str(), 0700) == 0;
+  if (!made && errno == ENOENT) std::filesystem::create_directories(run_dir, ec);
+  if (ec || (!made && ::chmod(run_dir.c_str(), 0700) != 0)) {
     if (hub_) hub_->DetachZone(z.record.id);
     (void)cgroup::Remove(z.cgroup);
     return absl::InternalError(
@@ -852,7 +864,7 @@ absl::Status ZoneManager::DeleteZone(const std::string& name, bool force, bool i
                                  "\": it is stopped and removed from the kernel; delete it "
                                  "again when the database takes writes"));
     }
-    SetState(*z, ZoneState::kDestroying);
+    MarkState(*z, ZoneState::kDestroying);  // a write here would bring its record back
     zones_.erase(name);
   }
   if (network_) network_->Release(record.id);
@@ -1109,7 +1121,7 @@ absl::StatusOr<ZoneView> ZoneManager::BeginTask(const std::string& name) {
                "; tasks start in Ready or Running zones",
                z->state == ZoneState::kPaused ? " (resume it first)" : ""));
   }
-  if (z->state == ZoneState::kReady) RAUHA_RETURN_IF_ERROR(CommitState(*z, ZoneState::kRunning));
+  if (z->state == ZoneState::kReady) MarkState(*z, ZoneState::kRunning);
   ++z->running_tasks;
   return ViewWithNetwork(*z);
 }
@@ -1133,7 +1145,7 @@ void ZoneManager::EndTask(const std::string& zone_id) {
   for (auto& [name, z] : zones_) {
     if (z->record.id != zone_id) continue;
     if (z->running_tasks > 0) --z->running_tasks;
-    if (z->running_tasks == 0 && z->state == ZoneState::kRunning) SetState(*z, ZoneState::kReady);
+    if (z->running_tasks == 0 && z->state == ZoneState::kRunning) MarkState(*z, ZoneState::kReady);
     return;
   }
 }

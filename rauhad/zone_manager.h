@@ -225,6 +225,11 @@ class ZoneManager {
   // A state change a request asks for: recorded first, so a store that refuses it (a full
   // disk) fails the request with the zone unchanged. mu_ held.
   absl::Status CommitState(Zone& zone, ZoneState state, std::string reason = "");
+  // A state the database does not keep: Running (a task runs; a restart reads the zone as
+  // Ready, which it also is in the database meanwhile), the Ready a task's end returns to, and
+  // Destroying (its record is already gone). In the registry, audited and published, as the
+  // others, but no write to the store. mu_ held.
+  void MarkState(Zone& zone, ZoneState state, std::string reason = "");
   ZoneView ViewOf(const Zone& zone) const;           // mu_ held
   ZoneView ViewWithNetwork(const Zone& zone) const;  // mu_ held
   // Pooled and retiring zones are skipped unless `include_pooled` (the API never sees them).

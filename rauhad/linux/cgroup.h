@@ -112,7 +112,8 @@ absl::Status SetFrozen(const ZoneCgroup& cg, bool frozen);
 std::vector<pid_t> Pids(const ZoneCgroup& cg);
 // Freezes, SIGKILLs every process, thaws and waits (bounded) until the zone is empty.
 absl::Status KillAll(const ZoneCgroup& cg);
-// KillAll, then rmdir of every directory. Idempotent: missing directories are fine.
+// rmdir of every directory, after KillAll if any still holds a process. Idempotent: missing
+// directories are fine.
 absl::Status Remove(const ZoneCgroup& cg);
 
 }  // namespace rauha::cgroup

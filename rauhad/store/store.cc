@@ -79,7 +79,12 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
   return store;
 }
 
-Store::~Store() { sqlite3_close(db_); }
+Store::Store(sqlite3* db) : db_(db), stmts_(std::make_unique<StmtCache>(db)) {}
+
+Store::~Store() {
+  stmts_.reset();  // its statements first: a connection with live statements does not close
+  sqlite3_close(db_);
+}
 
 absl::Status Store::Exec(const char* sql) {
   char* err = nullptr;
@@ -104,7 +109,7 @@ absl::StatusOr<bool> Store::HasColumn(const std::string& table, const std::strin
 
 absl::Status Store::PutZone(const ZoneRecord& z) {
   std::lock_guard lock(mu_);
-  Stmt s(db_,
+  Stmt s(*stmts_,
          "INSERT OR REPLACE INTO zones (id, name, zone_type, state, state_reason, policy_toml, "
          "created_at, shim_pid, temporary, netns_path, hostname) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
          "?7, ?8, ?9, ?10, ?11)");
@@ -129,7 +134,7 @@ absl::Status Store::DeleteZone(const std::string& id) {
   absl::Status st;
   for (const char* sql :
        {"DELETE FROM zones WHERE id = ?1", "DELETE FROM egress_counters WHERE zone_id = ?1"}) {
-    Stmt s(db_, sql);
+    Stmt s(*stmts_, sql);
     st = s.prepared();
     if (!st.ok()) break;
     s.Bind(1, id);
@@ -145,7 +150,7 @@ absl::Status Store::DeleteZone(const std::string& id) {
 
 absl::StatusOr<std::vector<ZoneRecord>> Store::ListZones() {
   std::lock_guard lock(mu_);
-  Stmt s(db_,
+  Stmt s(*stmts_,
          "SELECT id, name, zone_type, state, state_reason, policy_toml, created_at, shim_pid, "
          "temporary, netns_path, hostname FROM zones ORDER BY created_at, name");
   if (auto st = s.prepared(); !st.ok()) return st;
@@ -172,7 +177,7 @@ absl::StatusOr<std::vector<ZoneRecord>> Store::ListZones() {
 
 absl::Status Store::PutTask(const TaskRecord& t) {
   std::lock_guard lock(mu_);
-  Stmt s(db_,
+  Stmt s(*stmts_,
          "INSERT OR REPLACE INTO tasks (id, zone_id, command, state, pid, started_at, remove_zone, "
          "result) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
   if (auto st = s.prepared(); !st.ok()) return st;
@@ -189,7 +194,7 @@ absl::Status Store::PutTask(const TaskRecord& t) {
 
 absl::Status Store::DeleteTask(const std::string& id) {
   std::lock_guard lock(mu_);
-  Stmt s(db_, "DELETE FROM tasks WHERE id = ?1");
+  Stmt s(*stmts_, "DELETE FROM tasks WHERE id = ?1");
   if (auto st = s.prepared(); !st.ok()) return st;
   s.Bind(1, id);
   return s.Done(s.Step());
@@ -197,7 +202,7 @@ absl::Status Store::DeleteTask(const std::string& id) {
 
 absl::StatusOr<std::vector<TaskRecord>> Store::ListTasks() {
   std::lock_guard lock(mu_);
-  Stmt s(db_,
+  Stmt s(*stmts_,
          "SELECT id, zone_id, command, state, pid, started_at, remove_zone, result FROM tasks "
          "ORDER BY started_at");
   if (auto st = s.prepared(); !st.ok()) return st;
@@ -222,7 +227,7 @@ absl::StatusOr<std::vector<TaskRecord>> Store::ListTasks() {
 absl::Status Store::PutAddress(const AddressRecord& a) {
   std::lock_guard lock(mu_);
   // Plain INSERT: the primary key is what makes an address impossible to hand out twice.
-  Stmt s(db_, "INSERT INTO ipam (address, zone_id) VALUES (?1, ?2)");
+  Stmt s(*stmts_, "INSERT INTO ipam (address, zone_id) VALUES (?1, ?2)");
   if (auto st = s.prepared(); !st.ok()) return st;
   s.Bind(1, a.address);
   s.Bind(2, a.zone_id);
@@ -231,7 +236,7 @@ absl::Status Store::PutAddress(const AddressRecord& a) {
 
 absl::Status Store::ReleaseAddresses(const std::string& zone_id) {
   std::lock_guard lock(mu_);
-  Stmt s(db_, "DELETE FROM ipam WHERE zone_id = ?1");
+  Stmt s(*stmts_, "DELETE FROM ipam WHERE zone_id = ?1");
   if (auto st = s.prepared(); !st.ok()) return st;
   s.Bind(1, zone_id);
   return s.Done(s.Step());
@@ -239,7 +244,7 @@ absl::Status Store::ReleaseAddresses(const std::string& zone_id) {
 
 absl::StatusOr<std::vector<AddressRecord>> Store::ListAddresses() {
   std::lock_guard lock(mu_);
-  Stmt s(db_, "SELECT address, zone_id FROM ipam");
+  Stmt s(*stmts_, "SELECT address, zone_id FROM ipam");
   if (auto st = s.prepared(); !st.ok()) return st;
   std::vector<AddressRecord> out;
   int rc;
@@ -251,7 +256,7 @@ absl::StatusOr<std::vector<AddressRecord>> Store::ListAddresses() {
 absl::Status Store::PutUsernsRange(const UsernsRangeRecord& r) {
   std::lock_guard lock(mu_);
   // Plain INSERT: the keys make a block impossible to hand to two zones, or two to one.
-  Stmt s(db_, "INSERT INTO userns_ranges (first, zone_id) VALUES (?1, ?2)");
+  Stmt s(*stmts_, "INSERT INTO userns_ranges (first, zone_id) VALUES (?1, ?2)");
   if (auto st = s.prepared(); !st.ok()) return st;
   s.Bind(1, int64_t{r.first});
   s.Bind(2, r.zone_id);
@@ -260,7 +265,7 @@ absl::Status Store::PutUsernsRange(const UsernsRangeRecord& r) {
 
 absl::Status Store::ReleaseUsernsRange(const std::string& zone_id) {
   std::lock_guard lock(mu_);
-  Stmt s(db_, "DELETE FROM userns_ranges WHERE zone_id = ?1");
+  Stmt s(*stmts_, "DELETE FROM userns_ranges WHERE zone_id = ?1");
   if (auto st = s.prepared(); !st.ok()) return st;
   s.Bind(1, zone_id);
   return s.Done(s.Step());
@@ -268,7 +273,7 @@ absl::Status Store::ReleaseUsernsRange(const std::string& zone_id) {
 
 absl::StatusOr<std::vector<UsernsRangeRecord>> Store::ListUsernsRanges() {
   std::lock_guard lock(mu_);
-  Stmt s(db_, "SELECT first, zone_id FROM userns_ranges ORDER BY first");
+  Stmt s(*stmts_, "SELECT first, zone_id FROM userns_ranges ORDER BY first");
   if (auto st = s.prepared(); !st.ok()) return st;
   std::vector<UsernsRangeRecord> out;
   int rc;

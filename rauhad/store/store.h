@@ -17,6 +17,8 @@
 
 namespace rauha::store {
 
+class StmtCache;  // stmt.h
+
 struct ZoneRecord {
   std::string id;
   std::string name;
@@ -141,11 +143,12 @@ class Store {
   absl::Status DeleteTag(const std::string& tag);
 
  private:
-  explicit Store(sqlite3* db) : db_(db) {}
+  explicit Store(sqlite3* db);
   absl::Status Exec(const char* sql);
   absl::StatusOr<bool> HasColumn(const std::string& table, const std::string& column);
   std::mutex mu_;
   sqlite3* db_;
+  std::unique_ptr<StmtCache> stmts_;  // the zones', tasks', ids' statements, prepared once
 };
 
 // Logs a refused write that the caller can only report, not undo (the next start reads the
