@@ -218,4 +218,46 @@ absl::StatusOr<std::string> CallOnConnection(int fd, const std::string& service,
   }
 }
 
+absl::Status StreamingCallOnConnection(int fd, const std::string& service,
+                                       const std::string& method, const std::string& payload,
+                                       const std::function<absl::Status(std::string_view)>& on_data,
+                                       uint32_t max_data) {
+  ::ttrpc::Request request;
+  request.set_service(service);
+  request.set_method(method);
+  request.set_payload(payload);
+  constexpr uint32_t kStream = 1;
+  absl::StatusOr<std::string> frame =
+      EncodeFrame(kStream, MessageType::kRequest, 0, request.SerializeAsString());
+  if (!frame.ok()) return frame.status();
+  if (absl::Status sent = WriteAll(fd, *frame); !sent.ok()) return sent;
+  FrameDecoder decoder(max_data);
+  char buf[64 * 1024];
+  while (true) {
+    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return absl::UnavailableError("ttrpc connection closed before an answer");
+    decoder.Feed(std::string_view(buf, static_cast<size_t>(n)));
+    while (std::optional<Frame> got = decoder.Next()) {
+      if (got->stream_id != kStream) continue;
+      const bool data = got->type == static_cast<uint8_t>(MessageType::kData);
+      if (!data && got->type != static_cast<uint8_t>(MessageType::kResponse)) continue;
+      if (got->oversized) {
+        return absl::ResourceExhaustedError(absl::StrCat("ttrpc ", data ? "data" : "response",
+                                                         " frame of ", got->length,
+                                                         " bytes exceeds the limit of ", max_data));
+      }
+      if (data) {
+        if (absl::Status handled = on_data(got->payload); !handled.ok()) return handled;
+        continue;
+      }
+      ::ttrpc::Response response;
+      if (!response.ParseFromString(got->payload)) {
+        return absl::InternalError("cannot decode a ttrpc Response");
+      }
+      return FromProto(response.status());
+    }
+  }
+}
+
 }  // namespace rauha::ttrpc

@@ -110,4 +110,18 @@ absl::StatusOr<std::string> CallOnConnection(int fd, const std::string& service,
                                              uint32_t max_response = kMaxPayload,
                                              InitialMetadata* initial_metadata = nullptr);
 
+// One call of a method that answers with a stream (rauhad's RunContainer, see
+// ttrpc::CallContext::send_data) on connection `fd` (connected, used for nothing else), on the
+// caller's thread: sends the request, hands each data frame's payload on stream 1 to
+// `on_data` as it arrives, and returns the final answer's status (its payload, if any, is
+// ignored). Frames of other streams or types are skipped. What ends the call early, and is
+// returned as is: `on_data`'s error (the caller closes the connection, which the server sees
+// as a cancellation); a data frame over `max_data` bytes (ResourceExhausted); an answer that is
+// not a ttrpc Response (Internal); the connection closing first, or ::shutdown(fd, SHUT_RDWR)
+// from another thread (Unavailable).
+absl::Status StreamingCallOnConnection(int fd, const std::string& service,
+                                       const std::string& method, const std::string& payload,
+                                       const std::function<absl::Status(std::string_view)>& on_data,
+                                       uint32_t max_data = kMaxPayload);
+
 }  // namespace rauha::ttrpc

@@ -170,18 +170,22 @@ void Server::ReadLoop(std::shared_ptr<Connection> conn) {
       ctx.method = request.method();
       ctx.peer_uid = conn->peer_uid;
       ctx.connection_closed = conn->closed;
-      ctx.send_metadata = [weak = std::weak_ptr<Connection>(conn), id = frame->stream_id](
-                              std::string_view key, std::string_view value) {
+      ctx.send_data = [weak = std::weak_ptr<Connection>(conn),
+                       id = frame->stream_id](std::string_view payload) {
         std::shared_ptr<Connection> c = weak.lock();
-        if (!c) return;
+        if (!c || c->closed->load()) return false;
+        absl::StatusOr<std::string> data = EncodeFrame(id, MessageType::kData, 0, payload);
+        if (!data.ok()) return false;
+        std::lock_guard lock(c->mu);
+        // Only while the answer is owed: after it (or the deadline's) the stream is over.
+        if (c->pending.count(id) == 0) return false;
+        return WriteAll(c->fd.get(), *data).ok();
+      };
+      ctx.send_metadata = [send = ctx.send_data](std::string_view key, std::string_view value) {
         ::ttrpc::KeyValue kv;
         kv.set_key(std::string(key));
         kv.set_value(std::string(value));
-        absl::StatusOr<std::string> data =
-            EncodeFrame(id, MessageType::kData, 0, kv.SerializeAsString());
-        std::lock_guard lock(c->mu);
-        // Only while the answer is owed: after it (or the deadline's) the stream is over.
-        if (data.ok() && c->pending.count(id) > 0) (void)WriteAll(c->fd.get(), *data);
+        (void)send(kv.SerializeAsString());
       };
       for (const auto& kv : request.metadata()) ctx.metadata.emplace_back(kv.key(), kv.value());
       if (request.timeout_nano() > 0) {

@@ -47,6 +47,13 @@ struct CallContext {
   // it); Client::Call hands them to its caller, containerd's ttrpc ignores such frames. Does
   // nothing once the answer has gone out.
   std::function<void(std::string_view key, std::string_view value)> send_metadata;
+  // Sends `payload` to the client before the answer as a data frame (type 3, flags 0) on the
+  // request's stream: rauha's server stream for ttrpc (rauhad's RunContainer sends each of its
+  // messages so; the client of such a method reads them as its messages, not as metadata).
+  // Blocks while the client's socket is full, so a client that reads slowly holds the handler
+  // back. False when it did not go: the answer has gone out, the connection is closed, or the
+  // payload is over ttrpc's 4 MiB.
+  std::function<bool(std::string_view payload)> send_data;
   // The first value of metadata `key`, or "".
   std::string Metadata(std::string_view key) const;
   bool cancelled() const { return connection_closed && connection_closed->load(); }
