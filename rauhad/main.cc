@@ -496,7 +496,8 @@ int main(int argc, char** argv) {
   if (struct stat st; ::lstat(shim_endpoint_path.c_str(), &st) == 0 && !S_ISSOCK(st.st_mode)) {
     return Fail(shim_endpoint_path + " exists and is not a socket; remove it or pass --socket");
   }
-  rauha::ShimEndpoint shim_endpoint(&zone_service, &process_service, &sandbox_service);
+  rauha::ShimEndpoint shim_endpoint(&zone_service, &process_service, &sandbox_service,
+                                    &container_service);
   if (auto st = shim_endpoint.Serve(shim_endpoint_path); !st.ok()) {
     return Fail("cannot serve containerd-shim-rauha-v2's endpoint: " + std::string(st.message()));
   }

@@ -255,32 +255,41 @@ grpc::Status ContainerServiceImpl::ExecStream(
 grpc::Status ContainerServiceImpl::RunContainer(
     grpc::ServerContext* ctx, const cpb::RunContainerRequest* req,
     grpc::ServerWriter<cpb::RunContainerResponse>* writer) {
-  auto slot = Admit(stream_calls_, ctx);
-  if (!slot.ok()) return ToGrpc(slot.status());
+  return ToGrpc(RunContainer(ControlOf(ctx), *req, [writer](const cpb::RunContainerResponse& m) {
+    return writer->Write(m);
+  }));
+}
+
+absl::Status ContainerServiceImpl::RunContainer(
+    const CallControl& call, const cpb::RunContainerRequest& req,
+    const std::function<bool(const cpb::RunContainerResponse&)>& write) {
+  auto slot = Admit(stream_calls_, call);
+  if (!slot.ok()) return slot.status();
+  auto gone = [&call] { return call.cancelled && call.cancelled(); };
   // The records of the create and the start wait for one fsync: the exit's (RecordExit, or
   // the auto-removal's) makes them durable with its own, before the exit code goes out.
   audit::Recorder::Batch audit_batch(containers_->recorder());
-  auto created = containers_->Create(CreateRequestOf(req->create()));
-  if (!created.ok()) return ToGrpc(created.status());
+  auto created = containers_->Create(CreateRequestOf(req.create()));
+  if (!created.ok()) return created.status();
   const std::string id = created->c.id;
   const bool auto_remove = created->c.auto_remove;
   // Subscribed before the start: all of its output, from the first byte.
   auto sub = containers_->Attach(id);
-  if (!sub.ok()) return ToGrpc(sub.status());
+  if (!sub.ok()) return sub.status();
   cpb::RunContainerResponse named;
   named.set_container_id(id);
-  absl::Status started = writer->Write(named)
+  absl::Status started = write(named)
                              ? containers_->Start(id)
                              : absl::CancelledError("the client went away before the start");
   if (!started.ok()) {
     containers_->Detach(id, *sub);
     // Never started: it would stay Created (an exit is what removes an auto_remove one).
     if (auto_remove || absl::IsCancelled(started)) (void)containers_->Delete(id, true);
-    return ToGrpc(started);
+    return started;
   }
   bool client_gone = false;
   while (!client_gone) {
-    if (ctx->IsCancelled()) {
+    if (gone()) {
       client_gone = true;
       break;
     }
@@ -292,7 +301,7 @@ grpc::Status ContainerServiceImpl::RunContainer(
       } else {
         out.set_stdout_data(std::move(chunk->data));
       }
-      client_gone = !writer->Write(out);
+      client_gone = !write(out);
       continue;
     }
     if ((*sub)->ended()) break;
@@ -300,20 +309,20 @@ grpc::Status ContainerServiceImpl::RunContainer(
   containers_->Detach(id, *sub);
   // The container runs on (and is removed at its exit with auto_remove), as when the client
   // of a follow or an attach goes away.
-  if (client_gone) return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
+  if (client_gone) return absl::CancelledError("the client went away");
   int exit_code = (*sub)->exit_code().value_or(255);
   if (auto_remove) {
     // docker run --rm returns once the container is gone.
-    auto ended = containers_->Wait(id, [ctx] { return ctx->IsCancelled(); });
-    if (!ended.ok()) return ToGrpc(ended.status());
+    auto ended = containers_->Wait(id, gone);
+    if (!ended.ok()) return ended.status();
     exit_code = ended->exit_code;
   }
   // This call's records (create, start; usually made durable already with the exit's).
   if (auto* recorder = containers_->recorder()) recorder->FlushThisThread();
   cpb::RunContainerResponse end;
   end.set_exit_code(exit_code);
-  writer->Write(end);
-  return grpc::Status::OK;
+  write(end);
+  return absl::OkStatus();
 }
 
 grpc::Status ContainerServiceImpl::Attach(

@@ -3,9 +3,13 @@
 // `stream_calls` (RunSandbox's gate), so they cannot hold more threads than tasks can.
 #pragma once
 
+#include <functional>
 #include "rauha/v1/container.grpc.pb.h"
+
+#include "absl/status/status.h"
 #include "rauhad/call_gate.h"
 #include "rauhad/container/container_manager.h"
+#include "rauhad/server/admit.h"
 
 namespace rauha {
 
@@ -42,6 +46,13 @@ class ContainerServiceImpl final : public rauha::container::v1::ContainerService
   grpc::Status Attach(grpc::ServerContext*,
                       grpc::ServerReaderWriter<container::v1::AttachResponse,
                                                container::v1::AttachRequest>*) override;
+
+  // RunContainer over either transport (gRPC above, rauhad's ttrpc endpoint for the CLI's fast
+  // path: shim_endpoint.h): `write` sends one message of the stream and returns false once
+  // the client is gone; `call` says when it is gone while nothing is written.
+  absl::Status RunContainer(
+      const CallControl& call, const container::v1::RunContainerRequest& req,
+      const std::function<bool(const container::v1::RunContainerResponse&)>& write);
 
  private:
   container::ContainerManager* containers_;

@@ -12,6 +12,7 @@
 #include "rauha/v1/process.pb.h"
 #include "rauha/v1/zone.pb.h"
 #include "rauhad/config.h"
+#include "rauhad/server/container_ttrpc.h"
 #include "rauhad/server/invalid_utf8.h"
 
 namespace rauha {
@@ -87,7 +88,7 @@ absl::StatusOr<std::string> RunSandboxOverTtrpc(SandboxServiceImpl* sandboxes,
 }  // namespace
 
 ShimEndpoint::ShimEndpoint(ZoneServiceImpl* zones, ProcessServiceImpl* processes,
-                           SandboxServiceImpl* sandboxes) {
+                           SandboxServiceImpl* sandboxes, ContainerServiceImpl* containers) {
   // The gRPC socket is rauhad's, mode 0600: its owner and root reach it. The same here, by
   // the peer's credentials (a socket's mode alone depends on the directory's too).
   const uid_t self = ::geteuid();
@@ -160,6 +161,16 @@ ShimEndpoint::ShimEndpoint(ZoneServiceImpl* zones, ProcessServiceImpl* processes
     server_.Register(kSandboxService, "RunSandbox",
                      [sandboxes](const ttrpc::CallContext& ctx, const std::string& payload) {
                        return RunSandboxOverTtrpc(sandboxes, ctx, payload);
+                     });
+  }
+  if (containers != nullptr) {
+    server_.Register(kContainerServiceName, "RunContainer",
+                     [containers](const ttrpc::CallContext& ctx, const std::string& payload) {
+                       return RunContainerOverTtrpc(containers, ctx, payload);
+                     });
+    server_.Register(kContainerServiceName, "KillContainer",
+                     [containers](const ttrpc::CallContext& ctx, const std::string& payload) {
+                       return KillContainerOverTtrpc(containers, ctx, payload);
                      });
   }
 }

@@ -17,12 +17,15 @@
 // ahead of the answer as ttrpc metadata (gRPC: initial metadata, kTaskIdMetadataKey); the
 // request is limited as gRPC's (kMaxRequestBytes, invalid UTF-8 named by field), the answer
 // may be up to kMaxRunSandboxResponse (gRPC's is unbounded; a result is at most ~10 MiB).
+// And rauha.container.v1.ContainerService/RunContainer for `rauha run`'s fast path, its
+// stream as data frames (container_ttrpc.h).
 #pragma once
 
 #include <string>
 
 #include "absl/status/status.h"
 #include "containerd-shim-rauha-v2/ttrpc/server.h"
+#include "rauhad/server/container_service.h"
 #include "rauhad/server/process_service.h"
 #include "rauhad/server/sandbox_service.h"
 #include "rauhad/server/zone_service.h"
@@ -34,9 +37,10 @@ inline constexpr uint32_t kMaxRunSandboxResponse = 64u << 20;
 
 class ShimEndpoint {
  public:
-  // `sandboxes` null: RunSandbox is not served (Unimplemented).
+  // `sandboxes` null: RunSandbox is not served (Unimplemented); `containers` null: nor is
+  // RunContainer (container_ttrpc.h).
   ShimEndpoint(ZoneServiceImpl* zones, ProcessServiceImpl* processes,
-               SandboxServiceImpl* sandboxes = nullptr);
+               SandboxServiceImpl* sandboxes = nullptr, ContainerServiceImpl* containers = nullptr);
   ~ShimEndpoint() { Shutdown(); }
 
   // Listens on `path` (a stale socket there is replaced) and serves on threads of its own.
