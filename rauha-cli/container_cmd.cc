@@ -16,6 +16,7 @@
 
 #include "rauha-cli/commands.h"
 #include "rauha-cli/log_time.h"
+#include "rauha-cli/run_call.h"
 #include "rauha-cli/signals.h"
 #include "rauha-cli/terminal.h"
 #include "rauha-common/timeutil.h"
@@ -249,46 +250,72 @@ grpc::Status Start(Stub& stub, const std::string& id) {
   return stub.StartContainer(&ctx, req, &resp);
 }
 
-// `rauha run` in the foreground through RunContainer: its output to stdout and stderr as it
-// comes, then its exit code. nullopt when this rauhad has no RunContainer (the caller takes
-// the older path: nothing was created).
-std::optional<int> RunForeground(Stub& stub, const cv1::CreateContainerRequest& create,
-                                 bool sig_proxy) {
-  grpc::ClientContext ctx;
-  CancelOnSignal cancel(&ctx);
-  cv1::RunContainerRequest req;
-  *req.mutable_create() = create;
-  auto reader = stub.RunContainer(&ctx, req);
-  std::optional<ProxySignals> proxy;
-  std::string id;
-  std::optional<int> code;
-  cv1::RunContainerResponse resp;
-  while (reader->Read(&resp)) {
-    switch (resp.message_case()) {
-      case cv1::RunContainerResponse::kContainerId:
-        id = resp.container_id();
-        if (sig_proxy) proxy.emplace(SendTo(stub, id));
-        break;
-      case cv1::RunContainerResponse::kStdoutData:
-        WriteAll(STDOUT_FILENO, resp.stdout_data());
-        break;
-      case cv1::RunContainerResponse::kStderrData:
-        WriteAll(STDERR_FILENO, resp.stderr_data());
-        break;
-      case cv1::RunContainerResponse::kExitCode:
-        code = resp.exit_code();
-        break;
-      default:
-        break;
-    }
-  }
-  proxy.reset();
-  grpc::Status s = reader->Finish();
-  if (code) return *code;
-  if (cancel.signal() != 0) return 128 + cancel.signal();
-  if (s.error_code() == grpc::StatusCode::UNIMPLEMENTED && id.empty()) return std::nullopt;
+// Prints a RunContainer stream: output to stdout and stderr as it comes; with `sig_proxy` the
+// signals this CLI gets go to the container once it is named (`send`).
+RunSink PrintRun(std::optional<ProxySignals>& proxy, bool sig_proxy,
+                 std::function<std::function<bool(int)>(const std::string&)> send) {
+  return RunSink{[&proxy, sig_proxy, send = std::move(send)](const std::string& id) {
+                   if (sig_proxy) proxy.emplace(send(id));
+                 },
+                 [](bool is_stderr, const std::string& data) {
+                   WriteAll(is_stderr ? STDERR_FILENO : STDOUT_FILENO, data);
+                 }};
+}
+
+// The exit of `rauha run` in the foreground once its RunContainer call ended: the container's
+// code, 128 + N when signal N cancelled the call, else 125 with the error.
+int RunExit(const RunStream& stream, const grpc::Status& s, int cancelled_by_signal) {
+  if (stream.exit_code()) return *stream.exit_code();
+  if (cancelled_by_signal != 0) return 128 + cancelled_by_signal;
   if (!s.ok()) return Fail(DescribeRpcError(s), kExitRuntimeError);
   return Fail("the run stream ended without the container's exit code", kExitRuntimeError);
+}
+
+// `rauha run` in the foreground through RunContainer over rauhad's ttrpc endpoint (run_call.h),
+// without a gRPC client; nullopt when that path is not there (nothing was created). The
+// signal proxy sends over the same endpoint too (over gRPC, connected at the first signal,
+// where the endpoint does not serve KillContainer).
+std::optional<int> RunForegroundFast(const Cli& cli, const cv1::RunContainerRequest& req,
+                                     bool sig_proxy) {
+  std::optional<ProxySignals> proxy;
+  RunStream stream(PrintRun(proxy, sig_proxy, [&cli](const std::string& id) {
+    return [&cli, id, stub = std::shared_ptr<Stub>()](int signo) mutable {
+      if (auto sent = KillContainerOverTtrpc(cli.client, id, signo)) return sent->ok();
+      if (!stub) {
+        auto made = MakeStub<cv1::ContainerService>(cli);
+        if (!made.ok()) return false;
+        stub = std::move(*made);
+      }
+      return Kill(*stub, id, signo).ok();
+    };
+  }));
+  std::optional<RunCallEnd> end = RunContainerOverTtrpc(cli.client, req, stream);
+  proxy.reset();
+  if (!end) return std::nullopt;
+  return RunExit(stream, end->status, end->cancelled_by_signal);
+}
+
+// The same over gRPC. nullopt when this rauhad has no RunContainer (the caller takes the older
+// path: nothing was created).
+std::optional<int> RunForeground(Stub& stub, const cv1::RunContainerRequest& req, bool sig_proxy) {
+  grpc::ClientContext ctx;
+  CancelOnSignal cancel(&ctx);
+  auto reader = stub.RunContainer(&ctx, req);
+  std::optional<ProxySignals> proxy;
+  RunStream stream(
+      PrintRun(proxy, sig_proxy, [&stub](const std::string& id) { return SendTo(stub, id); }));
+  cv1::RunContainerResponse resp;
+  absl::Status broken;
+  while (broken.ok() && reader->Read(&resp)) broken = stream.Take(resp);
+  if (!broken.ok()) ctx.TryCancel();
+  proxy.reset();
+  grpc::Status s = reader->Finish();
+  if (!broken.ok()) s = grpc::Status(grpc::StatusCode::INTERNAL, ToStd(broken.message()));
+  if (s.error_code() == grpc::StatusCode::UNIMPLEMENTED && stream.container_id().empty() &&
+      !stream.exit_code()) {
+    return std::nullopt;
+  }
+  return RunExit(stream, s, cancel.signal());
 }
 
 struct RunArgs {
@@ -301,8 +328,6 @@ struct RunArgs {
 int RunRun(const Cli& cli, const RunArgs& a, const std::vector<std::string>& words) {
   if (words.empty())
     return Fail("run: no image given (rauha run [OPTIONS] IMAGE [CMD...])", kExitUsage);
-  auto stub = MakeStub<cv1::ContainerService>(cli);
-  if (!stub.ok()) return Fail(stub.status(), kExitRuntimeError);
   cv1::CreateContainerRequest req;
   req.set_zone_name(a.zone);
   req.set_name(a.name);
@@ -323,10 +348,17 @@ int RunRun(const Cli& cli, const RunArgs& a, const std::vector<std::string>& wor
   // rauhad removes it at its exit, whether or not this process is still there to see it.
   req.set_auto_remove(a.rm);
   const bool foreground = !a.detach && !a.interactive && !a.tty;
+  cv1::RunContainerRequest run;
   if (foreground) {
     // Created, started and followed in one call (one round trip; rauhad's records of it made
-    // durable by one fsync).
-    if (auto code = RunForeground(**stub, req, a.sig_proxy)) return *code;
+    // durable by one fsync), over rauhad's ttrpc endpoint when it is there.
+    *run.mutable_create() = req;
+    if (auto code = RunForegroundFast(cli, run, a.sig_proxy)) return *code;
+  }
+  auto stub = MakeStub<cv1::ContainerService>(cli);
+  if (!stub.ok()) return Fail(stub.status(), kExitRuntimeError);
+  if (foreground) {
+    if (auto code = RunForeground(**stub, run, a.sig_proxy)) return *code;
   }
   cv1::CreateContainerResponse created;
   {

@@ -1,19 +1,13 @@
 #include "rauha-cli/sandbox_call.h"
 
 #include <sys/socket.h>
-#include <unistd.h>
 
-#include <cstdlib>
-#include <cstring>
 #include <memory>
 
 #include "containerd-shim-rauha-v2/ttrpc/client.h"
-#include "containerd-shim-rauha-v2/ttrpc/socket.h"
+#include "rauha-cli/fast_path.h"
 #include "rauha-cli/signals.h"
 #include "rauha-common/api_metadata.h"
-#include "rauha-common/errors.h"
-#include "rauha-common/shim_endpoint_path.h"
-#include "rauha-common/strcat.h"
 #include "rauha/v1/sandbox.grpc.pb.h"
 
 namespace rauha::cli {
@@ -27,43 +21,13 @@ constexpr char kMethod[] = "RunSandbox";
 // rauhad/server/shim_endpoint.h: the wire contract between the two).
 constexpr uint32_t kMaxResponse = 64u << 20;
 
-// ttrpc::Server's answer for a method it does not serve: "service S method M: not
-// implemented". Only that one means "nothing ran"; RunSandbox's own Unimplemented is the call's.
-bool NotServed(const absl::Status& status) {
-  return status.code() == absl::StatusCode::kUnimplemented &&
-         status.message() == StrCat("service ", kService, " method ", kMethod, ": not implemented");
-}
-
-grpc::Status ToGrpcStatus(const absl::Status& status) {
-  if (status.ok()) return grpc::Status::OK;
-  // absl and gRPC share the canonical code numbering.
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), ToStd(status.message()));
-}
-
-// Whether rauhad's endpoint serves this process: its filter admits root and rauhad's own uid
-// (the listener's SO_PEERCRED). Anyone else gets the connection closed unread, which would
-// look like a crash; gRPC gives them the real answer.
-bool EndpointServesUs(int fd) {
-  ucred server{};
-  socklen_t len = sizeof(server);
-  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &server, &len) != 0) return false;
-  const uid_t self = ::geteuid();
-  return self == 0 || self == server.uid;
-}
-
 }  // namespace
-
-bool FastPathDisabled() {
-  const char* env = std::getenv("RAUHA_NO_FAST_PATH");
-  return env != nullptr && *env != '\0' && std::strcmp(env, "0") != 0;
-}
 
 std::optional<SandboxCall> RunSandboxOverTtrpc(const ClientOptions& options,
                                                const sv1::RunSandboxRequest& req) {
-  if (FastPathDisabled() || !ResolveHost(options.host).empty()) return std::nullopt;
   if (req.ByteSizeLong() > ttrpc::kMaxPayload - 4096) return std::nullopt;  // gRPC answers it
-  auto fd = ttrpc::ConnectUnix(ShimEndpointPath(ResolveSocketPath(options.socket)));
-  if (!fd.ok() || !EndpointServesUs(fd->get())) return std::nullopt;
+  std::optional<UniqueFd> fd = ConnectFastPath(options);
+  if (!fd) return std::nullopt;
 
   ttrpc::InitialMetadata initial;
   absl::StatusOr<std::string> answer;
@@ -76,7 +40,7 @@ std::optional<SandboxCall> RunSandboxOverTtrpc(const ClientOptions& options,
                                      kMaxResponse, &initial);
     call.cancelled_by_signal = cancel.signal();
   }
-  if (!answer.ok() && NotServed(answer.status())) return std::nullopt;
+  if (!answer.ok() && NotServedBy(answer.status(), kService, kMethod)) return std::nullopt;
   for (const auto& [key, value] : initial) {
     if (key == kTaskIdMetadataKey) call.task_id = value;
   }

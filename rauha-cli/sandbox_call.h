@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "grpcpp/support/status.h"
 #include "rauha-cli/client.h"
+#include "rauha-cli/fast_path.h"
 #include "rauha/v1/sandbox.pb.h"
 
 namespace rauha::cli {
@@ -28,9 +29,6 @@ struct SandboxCall {
   std::string task_id;          // rauhad's id of the task, sent once it was recorded; or ""
   int cancelled_by_signal = 0;  // SIGINT / SIGTERM that cancelled the call (signals.h)
 };
-
-// RAUHA_NO_FAST_PATH set to anything but "" or "0": every call goes over gRPC.
-bool FastPathDisabled();
 
 // The call over rauhad's ttrpc endpoint, or nullopt when that path is not available and
 // nothing was sent: fast path disabled, --host/RAUHA_HOST set, no endpoint or a refused
