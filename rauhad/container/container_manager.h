@@ -196,8 +196,6 @@ class ContainerManager {
   // rauhad stops: ends the watchers (the containers keep running in their shims), then
   // finishes removing deleted containers' directories.
   void Shutdown();
-  // Blocks until the directories of the containers deleted so far are removed (tests).
-  void DrainRemovals() { removals_.Drain(); }
   // How many containers `zone_id` holds (ZoneInfo.container_count).
   uint32_t CountInZone(const std::string& zone_id);
   std::vector<std::string> IdsInZone(const std::string& zone_id);

@@ -63,11 +63,6 @@ absl::Status RemovalQueue::Take(const std::string& dir, const std::string& name)
   return RemoveTree(dir);
 }
 
-void RemovalQueue::Drain() {
-  std::unique_lock lock(mu_);
-  cv_.wait(lock, [&] { return (queue_.empty() && !busy_) || !thread_.joinable(); });
-}
-
 void RemovalQueue::Stop() {
   {
     std::lock_guard lock(mu_);
@@ -90,7 +85,6 @@ void RemovalQueue::Run() {
     }
     std::string name = std::move(queue_.front());
     queue_.pop_front();
-    busy_ = true;
     lock.unlock();
     auto st = RemoveTree(StrCat(trash_dir_, "/", name));
     if (!st.ok()) {
@@ -98,8 +92,6 @@ void RemovalQueue::Run() {
                    ToStd(st.message()).c_str());
     }
     lock.lock();
-    busy_ = false;
-    cv_.notify_all();
   }
 }
 

@@ -33,8 +33,6 @@ class RemovalQueue {
   // and queues its removal. Before Start, after Stop or when the rename is refused (another
   // file system), it is removed before this returns. OK when `dir` does not exist.
   absl::Status Take(const std::string& dir, const std::string& name);
-  // Blocks until everything queued so far is removed.
-  void Drain();
   // Removes what is queued, then ends the thread. Idempotent.
   void Stop();
   const std::string& trash_dir() const { return trash_dir_; }
@@ -47,7 +45,6 @@ class RemovalQueue {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::string> queue_;  // names in the trash
-  bool busy_ = false;              // the thread is removing one
   bool stopping_ = false;
   std::thread thread_;
 };
