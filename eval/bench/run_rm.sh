@@ -10,7 +10,14 @@
 # One image (one layer, static busybox) is imported into rauhad and containerd alike.
 # Interleaved: one sample of each contender per round, the order rotated each round.
 #
-#   eval/bench/run_rm.sh [-n N] [--build-dir DIR]      (as root)
+#   - rauha run --rm with RAUHA_NO_FAST_PATH=1 ("gRPC"): the same over gRPC (the CLI's transport
+#     before `run` took rauhad's ttrpc endpoint).
+#
+#   eval/bench/run_rm.sh [-n N] [--build-dir DIR] [--compare DIR] [--no-peers]     (as root)
+#
+#   --compare DIR  a second rauhad from the build in DIR (e.g. main's binaries copied aside),
+#                  its run --rm and sandbox interleaved with the others: an A/B in one window.
+#   --no-peers     rauha only (no containerd, runc, crun): more rounds in the same time.
 #
 # Prints one table (n, median and p95 per contender; "not installed" for a missing peer) and
 # the difference of the medians of rauha run --rm and the no-image sandbox. Everything it
@@ -21,23 +28,44 @@ N=21
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD="$REPO/build"
 source "$REPO/eval/bench/lib.sh"
-parse_bench_args "${BASH_SOURCE[0]}" -n=N -- "$@"
+COMPARE=""
+PEERS=1
+# --compare takes a word, which parse_bench_args does not: taken out first.
+ARGS=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --compare)
+      [ $# -ge 2 ] || { echo "run_rm.sh: --compare wants a build directory" >&2; exit 2; }
+      COMPARE=$2
+      shift 2
+      ;;
+    *) ARGS+=("$1"); shift ;;
+  esac
+done
+parse_bench_args "${BASH_SOURCE[0]}" -n=N --no-peers:PEERS=0 -- ${ARGS[@]+"${ARGS[@]}"}
 require_root run_rm.sh "rauhad, containerd, runc and crun run as root"
 RAUHAD="$BUILD/rauhad/rauhad"
 SHIM="$BUILD/rauha-shim/rauha-shim"
 CLI="$BUILD/rauha-cli/rauha"
 require_built run_rm.sh "$BUILD" "rauhad rauha-shim rauha" "$RAUHAD" "$SHIM" "$CLI"
 command -v busybox >/dev/null || { echo "run_rm.sh: busybox missing (busybox-static)" >&2; exit 1; }
+if [ -n "$COMPARE" ]; then
+  COMPARE=$(cd "$COMPARE" && pwd)
+  require_built run_rm.sh "$COMPARE" "rauhad rauha-shim rauha" "$COMPARE/rauhad/rauhad" \
+    "$COMPARE/rauha-shim/rauha-shim" "$COMPARE/rauha-cli/rauha"
+fi
 
 TAG="rauha-bench-runrm-$$"
 D=$(mktemp -d "/tmp/$TAG-XXXXXX")
 [ -n "$D" ] && [ -d "$D" ] || { echo "run_rm.sh: mktemp failed" >&2; exit 1; }
 DAEMON_PID=""
+COMPARE_PID=""
 CTRD_PID=""
 HOLDER_PID=""
 RUN_CONTAINERD_EXISTED=0
 [ -e /run/containerd ] && RUN_CONTAINERD_EXISTED=1
 rauha() { "$CLI" --socket "$D/rauhad.sock" "$@"; }
+rauha_cmp() { "$COMPARE/rauha-cli/rauha" --socket "$D/cmp/rauhad.sock" "$@"; }
 ctr_() { ctr --address "$D/ctrd/c.sock" "$@"; }
 cleanup() {
   set +e
@@ -55,6 +83,7 @@ cleanup() {
   for id in $(runc --root "$D/runc" list -q 2>/dev/null); do runc --root "$D/runc" delete -f "$id"; done
   if [ -n "$HOLDER_PID" ]; then kill -TERM "$HOLDER_PID" 2>/dev/null; wait "$HOLDER_PID" 2>/dev/null; fi
   [ -n "$DAEMON_PID" ] && stop_rauhad "$DAEMON_PID"
+  [ -n "$COMPARE_PID" ] && stop_rauhad "$COMPARE_PID"
   # ctr's --cgroup and runc's default cgroups, named after this run.
   find /sys/fs/cgroup -depth -type d -name "*$TAG*" -exec rmdir {} \; 2>/dev/null
   rm -rf "$D"
@@ -63,15 +92,18 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-CONTENDERS=(rauha_run rauha_sandbox ctr_runc runc crun)
+CONTENDERS=(rauha_run rauha_sandbox rauha_run_grpc rauha_run_cmp rauha_sandbox_cmp ctr_runc runc crun)
 declare -A LABEL=(
   [rauha_run]="rauha run --rm IMG true"
   [rauha_sandbox]="rauha sandbox -- true (no image)"
+  [rauha_run_grpc]="rauha run --rm IMG true, gRPC"
+  [rauha_run_cmp]="--compare: rauha run --rm"
+  [rauha_sandbox_cmp]="--compare: rauha sandbox"
   [ctr_runc]="ctr run --rm IMG true (runc)"
   [runc]="runc run (bundle)"
   [crun]="crun run (bundle)"
 )
-declare -A NEEDS=([rauha_run]="" [rauha_sandbox]="" [ctr_runc]="containerd ctr containerd-shim-runc-v2 runc"
+declare -A NEEDS=([rauha_run]="" [rauha_sandbox]="" [rauha_run_grpc]="" [rauha_run_cmp]="" [rauha_sandbox_cmp]="" [ctr_runc]="containerd ctr containerd-shim-runc-v2 runc"
   [runc]="runc" [crun]="crun nsenter unshare")
 declare -A STATE SAMPLES
 for c in "${CONTENDERS[@]}"; do
@@ -79,6 +111,8 @@ for c in "${CONTENDERS[@]}"; do
   SAMPLES[$c]=""
   for bin in ${NEEDS[$c]}; do command -v "$bin" >/dev/null || STATE[$c]="not installed ($bin)"; done
 done
+if [ -z "$COMPARE" ]; then STATE[rauha_run_cmp]="no --compare"; STATE[rauha_sandbox_cmp]="no --compare"; fi
+if [ "$PEERS" = 0 ]; then for c in ctr_runc runc crun; do STATE[$c]="--no-peers"; done; fi
 
 # --- the image: one uncompressed layer of static busybox, as an OCI layout archive -----------
 w="$D/image"
@@ -101,7 +135,15 @@ tar -C "$w/oci" -cf "$D/image.tar" oci-layout index.json blobs
 
 # --- rauhad --------------------------------------------------------------------------------
 start_rauhad "$RAUHAD" "$SHIM" "$D" "$TAG"
+MAIN_PID=$DAEMON_PID
 rauha image import "$D/image.tar" --tag localhost/busybox:latest >/dev/null
+if [ -n "$COMPARE" ]; then
+  start_rauhad "$COMPARE/rauhad/rauhad" "$COMPARE/rauha-shim/rauha-shim" "$D/cmp" "$TAG-cmp" ||
+    { DAEMON_PID=$MAIN_PID; exit 1; }
+  COMPARE_PID=$DAEMON_PID
+  DAEMON_PID=$MAIN_PID
+  rauha_cmp image import "$D/image.tar" --tag localhost/busybox:latest >/dev/null
+fi
 
 # --- containerd (private: its own root, state and socket; CRI disabled) --------------------
 if [ "${STATE[ctr_runc]}" = ok ]; then
@@ -132,6 +174,9 @@ fi
 SEQ=0
 run_rauha_run() { rauha run --rm localhost/busybox:latest /bin/busybox true; }
 run_rauha_sandbox() { rauha sandbox -- /bin/busybox true >/dev/null; }
+run_rauha_run_grpc() { RAUHA_NO_FAST_PATH=1 rauha run --rm localhost/busybox:latest /bin/busybox true; }
+run_rauha_run_cmp() { rauha_cmp run --rm localhost/busybox:latest /bin/busybox true; }
+run_rauha_sandbox_cmp() { rauha_cmp sandbox -- /bin/busybox true >/dev/null; }
 run_ctr_runc() {
   SEQ=$((SEQ + 1))
   ctr_ run --rm --null-io --runtime io.containerd.runc.v2 --cgroup "$TAG-ctr-$SEQ" \
@@ -175,7 +220,15 @@ for c in "${CONTENDERS[@]}"; do
 done
 awk -v a="${MED[rauha_run]}" -v b="${MED[rauha_sandbox]}" \
   'BEGIN { printf "rauha run --rm - no-image sandbox, medians: %+.1f ms\n", a - b }'
+if [ -n "$COMPARE" ]; then
+  awk -v a="${MED[rauha_run_cmp]}" -v b="${MED[rauha_sandbox_cmp]}" \
+    'BEGIN { printf "--compare: rauha run --rm - no-image sandbox, medians: %+.1f ms\n", a - b }'
+fi
 
 # Every --rm container is gone, with its zone.
 left=$(rauha ps -a --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
 [ "$left" -eq 0 ] || { echo "run_rm.sh: $left containers left in rauhad" >&2; exit 1; }
+if [ -n "$COMPARE" ]; then
+  left=$(rauha_cmp ps -a --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+  [ "$left" -eq 0 ] || { echo "run_rm.sh: $left containers left in the --compare rauhad" >&2; exit 1; }
+fi
