@@ -11,6 +11,7 @@
 #include "rauha-cli/client.h"
 #include "rauha-cli/output.h"
 #include "rauha-cli/result_json.h"
+#include "rauha-cli/signals.h"
 #include "rauha-common/errors.h"
 #include "rauha-common/strcat.h"
 #include "rauha/v1/sandbox.pb.h"
@@ -23,21 +24,23 @@ struct Cli {
   int exit_code = 0;
 };
 
-void AddZoneCommands(CLI::App& app, Cli& cli);    // zone_cmd.cc
-void AddPolicyCommands(CLI::App& app, Cli& cli);  // policy_cmd.cc
-void AddSandboxCommand(CLI::App& app, Cli& cli);  // sandbox_cmd.cc
-void AddTaskCommands(CLI::App& app, Cli& cli);    // task_cmd.cc
-void AddEventsCommand(CLI::App& app, Cli& cli);   // events_cmd.cc
-void AddInfoCommand(CLI::App& app, Cli& cli);     // info_cmd.cc
-void AddVersionCommand(CLI::App& app, Cli& cli);  // version_cmd.cc
-void AddImageCommands(CLI::App& app, Cli& cli);   // image_cmd.cc
-void AddAuditCommands(CLI::App& app, Cli& cli);   // audit_cmd.cc
+void AddZoneCommands(CLI::App& app, Cli& cli);       // zone_cmd.cc
+void AddPolicyCommands(CLI::App& app, Cli& cli);     // policy_cmd.cc
+void AddSandboxCommand(CLI::App& app, Cli& cli);     // sandbox_cmd.cc
+void AddTaskCommands(CLI::App& app, Cli& cli);       // task_cmd.cc
+void AddEventsCommand(CLI::App& app, Cli& cli);      // events_cmd.cc
+void AddInfoCommand(CLI::App& app, Cli& cli);        // info_cmd.cc
+void AddVersionCommand(CLI::App& app, Cli& cli);     // version_cmd.cc
+void AddImageCommands(CLI::App& app, Cli& cli);      // image_cmd.cc
+void AddAuditCommands(CLI::App& app, Cli& cli);      // audit_cmd.cc
 void AddContainerCommands(CLI::App& app, Cli& cli);  // container_cmd.cc
 void AddSecretCommands(CLI::App& app, Cli& cli);     // secret_cmd.cc
 
-// A connected stub for `Service`, or the "cannot reach rauhad" error.
+// A connected stub for `Service`, or the "cannot reach rauhad" error. Starts the signal
+// watcher first (signals.h): its mask must be in place before gRPC starts its threads.
 template <typename Service>
 absl::StatusOr<std::unique_ptr<typename Service::Stub>> MakeStub(const Cli& cli) {
+  StartSignalWatcher();
   auto channel = Connect(cli.client);
   if (!channel.ok()) return channel.status();
   return Service::NewStub(*channel);

@@ -326,6 +326,8 @@ struct RunArgs {
 };
 
 int RunRun(const Cli& cli, const RunArgs& a, const std::vector<std::string>& words) {
+  // Before any connection (a signal cancels or is proxied, on the ttrpc path too).
+  StartSignalWatcher();
   if (words.empty())
     return Fail("run: no image given (rauha run [OPTIONS] IMAGE [CMD...])", kExitUsage);
   cv1::CreateContainerRequest req;

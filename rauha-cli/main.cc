@@ -3,12 +3,14 @@
 // `sandbox` and `task wait` return the task's own code (see result_json.h).
 #include <cstdlib>
 #include <iostream>
+#include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "rauha-cli/command_word.h"
 #include "rauha-cli/commands.h"
 #include "rauha-cli/result_json.h"
-#include "rauha-cli/signals.h"
 
 namespace rauha::cli {
 namespace {
@@ -29,15 +31,36 @@ std::vector<std::string> SplitTrailing(std::vector<std::string>& args) {
   return {};
 }
 
-int Main(int argc, char** argv) {
-  InstallSignalWatcher();
+// Each Add*Commands function and the top-level commands it adds, in the order of `rauha
+// --help`. A command line that names one of them builds that group alone (MakeAppFor).
+struct CommandGroup {
+  void (*add)(CLI::App& app, Cli& cli);
+  std::string_view names;  // separated by spaces
+};
+constexpr CommandGroup kCommandGroups[] = {
+    {AddSandboxCommand, "sandbox"},
+    {AddZoneCommands, "zone"},
+    {AddPolicyCommands, "policy"},
+    {AddTaskCommands, "task"},
+    {AddImageCommands, "image"},
+    {AddContainerCommands, "run ps logs wait exec attach start containers stop kill inspect rm"},
+    {AddSecretCommands, "secret"},
+    {AddEventsCommand, "events"},
+    {AddInfoCommand, "info"},
+    {AddVersionCommand, "version"},
+    {AddAuditCommands, "audit"},
+};
 
-  Cli cli;
-  CLI::App app{
-      "rauha: run untrusted work, such as AI-agent tasks, in kernel-enforced zones.\n"
-      "Talks to rauhad over its unix socket, or over TCP with --host (except: policy validate,\n"
-      "audit verify/tail/show).",
-      "rauha"};
+bool GroupHas(const CommandGroup& group, std::string_view command) {
+  for (std::string_view rest = group.names; !rest.empty();) {
+    const size_t space = rest.find(' ');
+    if (rest.substr(0, space) == command) return true;
+    rest = space == std::string_view::npos ? "" : rest.substr(space + 1);
+  }
+  return false;
+}
+
+void AddGlobalOptions(CLI::App& app, Cli& cli) {
   app.add_option("--socket", cli.client.socket,
                  "rauhad's socket (default: $RAUHA_SOCKET, else /run/rauha/rauhad.sock)")
       ->type_name("PATH");
@@ -68,19 +91,26 @@ int Main(int argc, char** argv) {
           },
           /*validator_description=*/"")
       ->capture_default_str();
-  app.require_subcommand(1);
-  app.fallthrough();  // global options may also follow the subcommand
-  AddSandboxCommand(app, cli);
-  AddZoneCommands(app, cli);
-  AddPolicyCommands(app, cli);
-  AddTaskCommands(app, cli);
-  AddImageCommands(app, cli);
-  AddContainerCommands(app, cli);
-  AddSecretCommands(app, cli);
-  AddEventsCommand(app, cli);
-  AddInfoCommand(app, cli);
-  AddVersionCommand(app, cli);
-  AddAuditCommands(app, cli);
+}
+
+// The app with its global options, no commands yet.
+std::unique_ptr<CLI::App> MakeApp(Cli& cli) {
+  auto app = std::make_unique<CLI::App>(
+      "rauha: run untrusted work, such as AI-agent tasks, in kernel-enforced zones.\n"
+      "Talks to rauhad over its unix socket, or over TCP with --host (except: policy validate,\n"
+      "audit verify/tail/show).",
+      "rauha");
+  AddGlobalOptions(*app, cli);
+  app->require_subcommand(1);
+  app->fallthrough();  // global options may also follow the subcommand
+  return app;
+}
+
+// Adds the commands of every group or, when `command` is not empty, of the groups that list it.
+void AddCommands(CLI::App& app, Cli& cli, std::string_view command) {
+  for (const CommandGroup& group : kCommandGroups) {
+    if (command.empty() || GroupHas(group, command)) group.add(app, cli);
+  }
   // Set after the subcommands, which would otherwise inherit it.
   app.footer(
       "Exit codes: 0 success, 1 failure (the message is on stderr as \"rauha: ...\"),\n"
@@ -94,9 +124,31 @@ int Main(int argc, char** argv) {
     if (!sub->get_prefix_command()) sub->fallthrough();
     for (CLI::App* leaf : sub->get_subcommands({})) leaf->fallthrough();
   }
+}
 
+// The app for `args`. Building every command's options was ~15 % of the CPU of a command such
+// as `rauha version`, so a command line that names its command before anything but global
+// options gets that command's group alone. Everything else (help, usage errors, an unknown
+// command) gets every group, and so the same answers as ever; so does a command that its
+// listed group turns out not to add (kCommandGroups is out of date: that costs only time).
+std::unique_ptr<CLI::App> MakeAppFor(Cli& cli, const std::vector<std::string>& args) {
+  std::unique_ptr<CLI::App> app = MakeApp(cli);
+  if (const std::string command = CommandWord(*app, args); !command.empty()) {
+    AddCommands(*app, cli, command);
+    auto named = [&](CLI::App* sub) { return sub->get_name() == command; };
+    if (!app->get_subcommands(named).empty()) return app;
+    app = MakeApp(cli);
+  }
+  AddCommands(*app, cli, "");
+  return app;
+}
+
+int Main(int argc, char** argv) {
+  Cli cli;
   std::vector<std::string> args(argv + 1, argv + argc);
   cli.trailing = SplitTrailing(args);
+  std::unique_ptr<CLI::App> app_ptr = MakeAppFor(cli, args);
+  CLI::App& app = *app_ptr;
   // CLI11 takes the arguments in reverse order when given a vector.
   std::vector<std::string> reversed(args.rbegin(), args.rend());
   try {
@@ -108,7 +160,10 @@ int Main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);
     PrintError(e.what());
-    if (dynamic_cast<const CLI::ExtrasError*>(&e) != nullptr && app.got_subcommand("sandbox")) {
+    // (got_subcommand would throw for a command this app was not built with.)
+    const std::vector<CLI::App*> parsed = app.get_subcommands();
+    const bool in_sandbox = !parsed.empty() && parsed.front()->get_name() == "sandbox";
+    if (dynamic_cast<const CLI::ExtrasError*>(&e) != nullptr && in_sandbox) {
       std::cerr << "Put the command after --: rauha sandbox [OPTIONS] -- CMD ARGS...\n";
     } else {
       std::cerr << "Run 'rauha --help' or 'rauha COMMAND --help' for usage.\n";

@@ -174,6 +174,8 @@ int ReportRunSandbox(const SandboxCall& call) {
 }
 
 int RunSandbox(const Cli& cli, const SandboxArgs& a) {
+  // Before any connection (a signal cancels the call, the fast path's too).
+  StartSignalWatcher();
   std::vector<std::string> command = a.command;
   command.insert(command.end(), cli.trailing.begin(), cli.trailing.end());
   if (command.empty() && a.image.empty()) {

@@ -69,10 +69,13 @@ void Watch() {
 
 }  // namespace
 
-void InstallSignalWatcher() {
-  const sigset_t set = WatchedSignals();
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  std::thread(Watch).detach();
+void StartSignalWatcher() {
+  static std::once_flag started;
+  std::call_once(started, [] {
+    const sigset_t set = WatchedSignals();
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    std::thread(Watch).detach();
+  });
 }
 
 std::string SignalName(int signo) {
@@ -84,6 +87,7 @@ CancelOnSignal::CancelOnSignal(grpc::ClientContext* context)
     : CancelOnSignal([context] { context->TryCancel(); }) {}
 
 CancelOnSignal::CancelOnSignal(std::function<void()> cancel) {
+  StartSignalWatcher();
   std::lock_guard<std::mutex> lock(mu);
   cancel_active = std::move(cancel);
 }
@@ -97,6 +101,7 @@ int CancelOnSignal::signal() const { return cancelled_by.load(); }
 
 ForwardSignals::ForwardSignals(grpc::ClientContext* context, std::function<void(int)> fwd,
                                std::function<void()> resize) {
+  StartSignalWatcher();
   std::lock_guard<std::mutex> lock(mu);
   cancel_active = [context] { context->TryCancel(); };
   forward = std::move(fwd);
@@ -114,6 +119,7 @@ ForwardSignals::~ForwardSignals() {
 int ForwardSignals::signal() const { return cancelled_by.load(); }
 
 ProxySignals::ProxySignals(std::function<bool(int)> fn) {
+  StartSignalWatcher();
   std::lock_guard<std::mutex> lock(mu);
   proxy = std::move(fn);
 }
@@ -123,6 +129,9 @@ ProxySignals::~ProxySignals() {
   proxy = nullptr;
 }
 
-void SetBeforeSignalExit(void (*fn)()) { before_exit.store(fn); }
+void SetBeforeSignalExit(void (*fn)()) {
+  if (fn != nullptr) StartSignalWatcher();
+  before_exit.store(fn);
+}
 
 }  // namespace rauha::cli

@@ -1,7 +1,7 @@
-// SIGINT and SIGTERM for a CLI whose work is a blocking gRPC call. InstallSignalWatcher()
-// blocks them (and SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH) in every thread (it must run first
-// in main, before gRPC starts its threads, which inherit the mask) and waits for them with
-// sigwait(2) on one thread of its own:
+// SIGINT and SIGTERM for a CLI whose work is a blocking gRPC call. StartSignalWatcher()
+// blocks them (and SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH) in every thread (it must run
+// before the process starts any other thread, e.g. gRPC's, which inherit the mask) and waits
+// for them with sigwait(2) on one thread of its own:
 // - while a CancelOnSignal scope is alive, the first signal cancels its call
 //   (ClientContext::TryCancel: rauhad sees the cancellation, kills the task and removes its
 //   temporary zone) and is remembered; a second signal exits at once;
@@ -21,7 +21,12 @@
 
 namespace rauha::cli {
 
-void InstallSignalWatcher();
+// Started by the commands that talk to rauhad, before they connect (MakeStub in commands.h,
+// `rauha sandbox`), not for every command: the thread's start and its end at exit were ~0.1 ms
+// of CPU of `rauha version` (eval/bench/README.md, "The CLI's floor"). A command without it
+// (version, policy validate, audit verify/tail/show) keeps the default actions: a signal
+// ends it as it ends any process. Starts once; the scopes below start it too.
+void StartSignalWatcher();
 
 // "SIGINT" for SIGINT; the number for signals without a name.
 std::string SignalName(int signo);

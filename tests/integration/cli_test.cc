@@ -87,6 +87,40 @@ TEST_F(CliTest, ExitCodesForTimeoutRuntimeErrorAndUnreachableDaemon) {
   EXPECT_EQ(WEXITSTATUS(status), 125);
 }
 
+// main() builds the options of the command it is given alone (rauha-cli/command_word.h): its
+// help, its usage errors and a global option whose value is a command's name must come out as
+// they do with every command built. (A first cut crashed on `version --bogus`: the usage path
+// asked CLI11 for the "sandbox" command, which it had not been given.)
+TEST_F(CliTest, OneCommandBuiltAloneAnswersAsWithEveryCommand) {
+  auto r = Cli({"version", "--bogus"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("The following argument was not expected: --bogus"), std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("Run 'rauha --help' or 'rauha COMMAND --help' for usage."),
+            std::string::npos)
+      << r.err;
+  r = Cli({"sandbox", "--zone", "z", "stray"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("Put the command after --"), std::string::npos) << r.err;
+  r = Cli({"version", "--help"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("Usage: rauha version [OPTIONS]"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("--json"), std::string::npos) << r.out;
+  r = Cli({"--help"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  for (const char* command : {"sandbox", "zone", "run", "rm", "version", "audit"}) {
+    EXPECT_NE(r.out.find(std::string("\n  ") + command + " "), std::string::npos)
+        << "rauha --help lists " << command << "\n"
+        << r.out;
+  }
+  // --socket takes the next word even when it names a command: here the socket is "version".
+  const std::string out = daemon_->dir() + "/v.out", err = daemon_->dir() + "/v.err";
+  r = FinishCli(SpawnCli({RAUHA_CLI_BIN, "--socket", "version", "version"}, out, err), out, err);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("rauhad: not reached (cannot reach rauhad at version:"), std::string::npos)
+      << r.out;
+}
+
 TEST_F(CliTest, ZoneCommandsAndErrors) {
   auto r = Cli({"zone", "create", "cli-zone"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
