@@ -649,8 +649,20 @@ absl::StatusOr<ZoneView> ZoneManager::Create(const std::string& name, const std:
 }
 
 absl::StatusOr<std::string> ZoneManager::PoolKey(const std::string& policy_toml) {
+  // The digest is a function of the text, but for "" naming a file that may change.
+  const bool keep = !policy_toml.empty() || config_.default_policy_file.empty();
+  if (keep) {
+    std::lock_guard lock(pool_keys_mu_);
+    if (auto it = pool_keys_.find(policy_toml); it != pool_keys_.end()) return it->second;
+  }
   RAUHA_ASSIGN_OR_RETURN(policy::Policy pol, ResolvePolicy(policy_toml, nullptr));
-  return audit::PolicyDigest(pol);
+  std::string key = audit::PolicyDigest(pol);
+  if (keep) {
+    std::lock_guard lock(pool_keys_mu_);
+    if (pool_keys_.size() >= kMaxPoolKeys) pool_keys_.clear();
+    pool_keys_.emplace(policy_toml, key);
+  }
+  return key;
 }
 
 absl::StatusOr<std::pair<std::string, std::string>> ZoneManager::CreatePooled(

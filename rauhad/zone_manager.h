@@ -122,7 +122,8 @@ class ZoneManager {
   //
   // The key under which a zone of `policy_toml` ("" = the default policy) is pooled: the
   // policy's digest (audit::PolicyDigest of the resolved policy). InvalidArgument when the
-  // policy does not parse.
+  // policy does not parse. Kept per policy text (each sandbox call asks, mostly with the same
+  // text), except for "" with a default policy file, which is read again each time.
   absl::StatusOr<std::string> PoolKey(const std::string& policy_toml);
   // Makes a pooled zone; returns its name and pool key.
   absl::StatusOr<std::pair<std::string, std::string>> CreatePooled(const std::string& policy_toml);
@@ -252,6 +253,10 @@ class ZoneManager {
   audit::Recorder* recorder_ = nullptr;
   egress::EgressProxy* proxy_ = nullptr;
   std::mutex mu_;
+  // PoolKey's answers by policy text (bounded: cleared when full).
+  std::mutex pool_keys_mu_;
+  std::map<std::string, std::string> pool_keys_;
+  static constexpr size_t kMaxPoolKeys = 64;
   std::map<std::string, std::unique_ptr<Zone>> zones_;  // by name
   struct KillReason {
     std::string reason;
