@@ -531,15 +531,17 @@ pb::SandboxResult TaskRunner::Collect(Task& task, const ZoneView& zone, uint64_t
   res->set_cpu_user_ms(t.cpu_user_us / 1000);
   res->set_cpu_system_ms(t.cpu_system_us / 1000);
   uint64_t peak = t.max_rss_kb * 1024;
-  auto stats = cgroup::ReadStats(zone.cgroup);
+  // Two files, not ReadStats' dozen: the limit is read only for an OOM kill's message.
+  auto stats = cgroup::ReadTaskEndStats(zone.cgroup);
   if (stats.ok()) {
     // A temporary zone holds only this task, so its cgroup peak is the task's peak.
     if (task.remove_zone) peak = std::max(peak, stats->memory_peak);
     if (stats->oom_kills > oom_before) {
       res->set_oom_killed(true);
+      auto full = cgroup::ReadStats(zone.cgroup);
       std::string msg =
           StrCat("the kernel OOM killer ended a process of the task (zone memory limit ",
-                 stats->memory_limit, " bytes)");
+                 full.ok() ? full->memory_limit : 0, " bytes)");
       AddEvent(result, t.finished_at_ns, "oom_kill", msg);
       if (result.error().empty()) result.set_error(msg);
       events_->Publish(zone.name, "task.oom", StrCat(task.id, ": ", msg));

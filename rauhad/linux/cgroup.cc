@@ -608,6 +608,19 @@ absl::StatusOr<uint64_t> ReadOomKills(const ZoneCgroup& cg) {
                       : ReadKeyed(cg.memory_path + "/memory.oom_control", "oom_kill");
 }
 
+absl::StatusOr<TaskEndStats> ReadTaskEndStats(const ZoneCgroup& cg) {
+  TaskEndStats s;
+  if (cg.memory_path.empty()) return s;
+  const std::string& d = cg.memory_path;
+  if (cg.memory_v2) {
+    RAUHA_ASSIGN_OR_RETURN(s.memory_peak, ReadCounter(d + "/memory.peak"));
+  } else {
+    RAUHA_ASSIGN_OR_RETURN(s.memory_peak, ReadCounter(d + "/memory.max_usage_in_bytes"));
+  }
+  RAUHA_ASSIGN_OR_RETURN(s.oom_kills, ReadOomKills(cg));
+  return s;
+}
+
 absl::Status SetFrozen(const ZoneCgroup& cg, bool frozen) {
   if (cg.freezer_path.empty()) {
     return absl::FailedPreconditionError(

@@ -106,6 +106,13 @@ absl::StatusOr<Stats> ReadStats(const ZoneCgroup& cg);
 // Stats::oom_kills alone (one file, not ReadStats' dozen): a task's baseline, read on the
 // sandbox call's path. 0 without a memory controller.
 absl::StatusOr<uint64_t> ReadOomKills(const ZoneCgroup& cg);
+// What a task's result takes from its zone's cgroup when it ends: Stats::memory_peak and
+// Stats::oom_kills (two files, not ReadStats' dozen; 0 without a memory controller).
+struct TaskEndStats {
+  uint64_t memory_peak = 0;
+  uint64_t oom_kills = 0;
+};
+absl::StatusOr<TaskEndStats> ReadTaskEndStats(const ZoneCgroup& cg);
 // Freezes (true) or thaws every process in the zone; returns once the kernel says FROZEN.
 absl::Status SetFrozen(const ZoneCgroup& cg, bool frozen);
 // Pids in any of the zone's directories.
