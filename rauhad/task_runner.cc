@@ -591,7 +591,11 @@ void TaskRunner::Seal(const ZoneView& zone, pb::SandboxResult& result) {
 
 void TaskRunner::Finish(const std::shared_ptr<Task>& task) {
   zones_->EndTask(task->zone_id);
-  if (task->remove_zone && task->pooled && pool_) {
+  if (task->remove_zone && task->pooled && pool_ && task->retire_later) {
+    zones_->MarkRetiring(task->zone_name);  // no task starts in it from now on
+    *task->retire_later = task->zone_name;
+    task->retire_later = nullptr;
+  } else if (task->remove_zone && task->pooled && pool_) {
     pool_->Retire(task->zone_name);  // deleted off the request path
   } else if (task->remove_zone) {
     auto st = zones_->Delete(task->zone_name, /*force=*/true);
@@ -610,19 +614,25 @@ absl::StatusOr<pb::SandboxResult> TaskRunner::Run(
     const std::function<void(const std::string& task_id)>& on_recorded, const TaskStream* stream) {
   SpanTrace trace("rauhad", "RunSandbox");
   absl::StatusOr<pb::SandboxResult> result;
+  std::string retire;
   {
     // Every record of this call (its temporary zone, the task, the receipt) is made durable
     // by one fsync before it answers.
     audit::Recorder::Batch audit_batch(recorder_);
-    result = RunBatched(req, cancelled, on_recorded, stream);
+    result = RunBatched(req, cancelled, on_recorded, stream, &retire);
   }
   trace.Mark("audit_flush");
+  // The pooled zone's deletion (its shim's shutdown, cgroups, BPF, records and their own
+  // fsync) starts once this call's records are durable: started earlier, on the pool's
+  // thread, it competed with the call for the CPUs and the audit log's sync.
+  if (!retire.empty()) pool_->Retire(retire);
   return result;
 }
 
 absl::StatusOr<pb::SandboxResult> TaskRunner::RunBatched(
     const pb::RunSandboxRequest& req, const std::function<bool()>& cancelled,
-    const std::function<void(const std::string& task_id)>& on_recorded, const TaskStream* stream) {
+    const std::function<void(const std::string& task_id)>& on_recorded, const TaskStream* stream,
+    std::string* retire_later) {
   RAUHA_RETURN_IF_ERROR(ValidateRequest(req));
   if (!req.output_dir().empty()) RAUHA_RETURN_IF_ERROR(CheckOutputDir(req.output_dir(), config_));
   // The repo path is checked before any zone exists, so a refusal changes nothing; the zone's
@@ -636,6 +646,7 @@ absl::StatusOr<pb::SandboxResult> TaskRunner::RunBatched(
     RAUHA_ASSIGN_OR_RETURN(repo, OpenRepoPath(req.repo_path(), type));
   }
   auto task = std::make_shared<Task>();
+  task->retire_later = retire_later;
   task->id = NewUuid();
   task->command.assign(req.command().begin(), req.command().end());
   task->timeout_ms = TimeoutMsOf(req);

@@ -141,7 +141,10 @@ class TaskRunner {
     int64_t started_at_ns = 0;  // -1: unknown (a recovered record that does not parse)
     uint64_t output_limit = 0;  // bytes kept per stream
     bool remove_zone = false;
-    bool pooled = false;       // its zone came from the warm pool and goes back to it for deletion
+    bool pooled = false;  // its zone came from the warm pool and goes back to it for deletion
+    // Run's: the pooled zone's name is put here instead of going back to the pool at once, so
+    // that its deletion starts after the call's audit flush (null: at once).
+    std::string* retire_later = nullptr;
     int wait_timeout_ms = -1;  // bound of the wait for its end (its timeout + grace)
     // A streaming Run's (null otherwise, and for recovered tasks); valid while Run runs.
     const TaskStream* stream = nullptr;
@@ -153,7 +156,8 @@ class TaskRunner {
   // Run inside the call's audit batch.
   absl::StatusOr<rauha::sandbox::v1::SandboxResult> RunBatched(
       const rauha::sandbox::v1::RunSandboxRequest& request, const std::function<bool()>& cancelled,
-      const std::function<void(const std::string& task_id)>& on_recorded, const TaskStream* stream);
+      const std::function<void(const std::string& task_id)>& on_recorded, const TaskStream* stream,
+      std::string* retire_later);
   // Waits for the shim's result and turns it into a SandboxResult; finishes the zone side.
   rauha::sandbox::v1::SandboxResult Collect(Task& task, const ZoneView& zone, uint64_t oom_before,
                                             const std::function<bool()>& cancelled,
