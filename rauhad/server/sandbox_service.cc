@@ -53,7 +53,7 @@ grpc::ServerUnaryReactor* SandboxServiceImpl::RunSandbox(grpc::CallbackServerCon
     ++running_;
   }
   try {
-    std::thread(std::move(run)).detach();
+    threads_.Run(std::move(run));
   } catch (const std::system_error& e) {
     {
       std::lock_guard lock(mu_);

@@ -8,13 +8,14 @@
 #include "rauha/v1/sandbox.grpc.pb.h"
 #include "rauhad/call_gate.h"
 #include "rauhad/server/admit.h"
+#include "rauhad/server/call_threads.h"
 #include "rauhad/task_runner.h"
 
 namespace rauha {
 
 // RunSandbox uses the callback API, since only it can send initial metadata (the task's id,
 // kTaskIdMetadataKey) before the response; its task runs on a thread of its own, as a sync
-// handler's would.
+// handler's would (one kept from an earlier call when there is one: CallThreads).
 class SandboxServiceImpl final
     : public rauha::sandbox::v1::SandboxService::WithCallbackMethod_RunSandbox<
           rauha::sandbox::v1::SandboxService::Service> {
@@ -53,6 +54,8 @@ class SandboxServiceImpl final
   std::mutex mu_;
   std::condition_variable idle_;
   int running_ = 0;  // RunSandbox threads not yet done
+  // RunSandbox's threads, kept for the next call (last: destroyed first, once running_ is 0).
+  CallThreads threads_;
 };
 
 }  // namespace rauha
