@@ -8,6 +8,7 @@
 #include <thread>
 #include <tuple>
 
+#include "rauha-common/span_trace.h"
 #include "rauha-common/strcat.h"
 #include "rauha-common/timeutil.h"
 #include "rauha-common/utf8.h"
@@ -271,6 +272,7 @@ absl::Status ContainerServiceImpl::RunContainer(
   audit::Recorder::Batch audit_batch(containers_->recorder());
   auto created = containers_->Create(CreateRequestOf(req.create()));
   if (!created.ok()) return created.status();
+  SpanTrace::MarkCurrent("create");
   const std::string id = created->c.id;
   const bool auto_remove = created->c.auto_remove;
   // Subscribed before the start: all of its output, from the first byte.
@@ -281,6 +283,7 @@ absl::Status ContainerServiceImpl::RunContainer(
   absl::Status started = write(named)
                              ? containers_->Start(id)
                              : absl::CancelledError("the client went away before the start");
+  SpanTrace::MarkCurrent("start");
   if (!started.ok()) {
     containers_->Detach(id, *sub);
     // Never started: it would stay Created (an exit is what removes an auto_remove one).
@@ -307,6 +310,7 @@ absl::Status ContainerServiceImpl::RunContainer(
     if ((*sub)->ended()) break;
   }
   containers_->Detach(id, *sub);
+  SpanTrace::MarkCurrent("output_ended");
   // The container runs on (and is removed at its exit with auto_remove), as when the client
   // of a follow or an attach goes away.
   if (client_gone) return absl::CancelledError("the client went away");
@@ -316,12 +320,15 @@ absl::Status ContainerServiceImpl::RunContainer(
     auto ended = containers_->Wait(id, gone);
     if (!ended.ok()) return ended.status();
     exit_code = ended->exit_code;
+    SpanTrace::MarkCurrent("removed");
   }
   // This call's records (create, start; usually made durable already with the exit's).
   if (auto* recorder = containers_->recorder()) recorder->FlushThisThread();
+  SpanTrace::MarkCurrent("flushed");
   cpb::RunContainerResponse end;
   end.set_exit_code(exit_code);
   write(end);
+  SpanTrace::MarkCurrent("answered");
   return absl::OkStatus();
 }
 
