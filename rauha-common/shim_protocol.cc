@@ -142,6 +142,7 @@ json ToJson(const TaskSpec& s) {
           {"stdout_path", s.stdout_path},
           {"stderr_path", s.stderr_path},
           {"image_upper", s.image_upper},
+          {"image_upper_volatile", s.image_upper_volatile},
           {"log_path", s.log_path},
           {"log_max_bytes", s.log_max_bytes},
           {"stdin_pipe", s.stdin_pipe},
@@ -214,6 +215,7 @@ absl::StatusOr<TaskSpec> TaskSpecFromJson(const json& j) {
   r.Get("stdout_path", s.stdout_path);
   r.Get("stderr_path", s.stderr_path);
   r.Get("image_upper", s.image_upper);
+  r.Get("image_upper_volatile", s.image_upper_volatile);
   r.Get("log_path", s.log_path);
   r.Get("log_max_bytes", s.log_max_bytes);
   r.Get("stdin_pipe", s.stdin_pipe);

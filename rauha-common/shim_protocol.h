@@ -146,6 +146,13 @@ struct TaskSpec {
   // (made if missing), kept after the task (a container's writable layer). "": a private
   // upper on the task's tmpfs that vanishes with it.
   std::string image_upper;
+  // With image_upper: the overlay never syncs the upper to disk (overlayfs "volatile", 5.10+;
+  // ignored where the kernel lacks it). For a container removed at its exit: its writable
+  // layer is thrown away, and without it the overlay's unmount as the container's last process
+  // exits is a syncfs of the whole file system holding the state dir, waited for before the
+  // exit is seen (eval/bench/README.md, run_rm.sh). A crash leaves such an upper unmountable
+  // (overlayfs refuses it), which does not matter for what is removed anyway.
+  bool image_upper_volatile = false;
   // A host file that receives the output as lines "<RFC 3339 nano> <stdout|stderr> <F|P>
   // <text>" (the CRI log format; P: a partial line), written by the shim whoever listens, and
   // rotated to "<log_path>.1" when it passes log_max_bytes (0: never).

@@ -39,15 +39,21 @@ absl::Status Attach(int mnt_fd, int target_fd, std::string_view what) {
 }
 
 absl::Status LegacyOverlay(const std::vector<std::string>& layers, const std::string& upper,
-                           const std::string& work, const std::string& target) {
+                           const std::string& work, const std::string& target,
+                           bool volatile_upper) {
   std::string data = "lowerdir=";
   for (size_t i = 0; i < layers.size(); ++i) data += (i ? ":" : "") + layers[i];
   data += StrCat(",upperdir=", upper, ",workdir=", work);
-  if (data.size() >= 4096) {
+  if (data.size() >= 4096 - sizeof(",volatile")) {
     return absl::FailedPreconditionError(
         StrCat("mount the image's overlay: ", layers.size(),
                " layers do not fit overlayfs's option page on this kernel (no lowerdir+)"));
   }
+  if (volatile_upper && ::mount("rauha-image", target.c_str(), "overlay", MS_NOSUID | MS_NODEV,
+                                (data + ",volatile").c_str()) == 0) {
+    return absl::OkStatus();
+  }
+  // No "volatile" before 5.10: the upper is synced, which costs time only.
   if (::mount("rauha-image", target.c_str(), "overlay", MS_NOSUID | MS_NODEV, data.c_str()) < 0) {
     return Errno("mount the image's overlay");
   }
@@ -57,13 +63,14 @@ absl::Status LegacyOverlay(const std::vector<std::string>& layers, const std::st
 }  // namespace
 
 absl::Status MountImageOverlay(const std::vector<std::string>& layers, const std::string& upper,
-                               const std::string& work, const std::string& target) {
+                               const std::string& work, const std::string& target,
+                               bool volatile_upper) {
   if (layers.empty()) return absl::InvalidArgumentError("an image root needs at least one layer");
   UniqueFd fs(::fsopen("overlay", FSOPEN_CLOEXEC));
   if (!fs) return Errno("fsopen overlay");
   // "lowerdir+" (Linux 6.8) takes one layer per call: no option-page limit on layer count.
   if (::fsconfig(fs.get(), FSCONFIG_SET_STRING, "lowerdir+", layers[0].c_str(), 0) < 0) {
-    if (errno == EINVAL) return LegacyOverlay(layers, upper, work, target);
+    if (errno == EINVAL) return LegacyOverlay(layers, upper, work, target, volatile_upper);
     return Errno(StrCat("overlay lowerdir+ ", layers[0]));
   }
   for (size_t i = 1; i < layers.size(); ++i) {
@@ -75,6 +82,11 @@ absl::Status MountImageOverlay(const std::vector<std::string>& layers, const std
       ::fsconfig(fs.get(), FSCONFIG_SET_STRING, "workdir", work.c_str(), 0) < 0 ||
       ::fsconfig(fs.get(), FSCONFIG_SET_STRING, "source", "rauha-image", 0) < 0) {
     return Errno("overlay upperdir/workdir");
+  }
+  // No "volatile" before 5.10 (EINVAL): the upper is synced, which costs time only.
+  if (volatile_upper && ::fsconfig(fs.get(), FSCONFIG_SET_FLAG, "volatile", nullptr, 0) < 0 &&
+      errno != EINVAL) {
+    return Errno("overlay volatile");
   }
   if (::fsconfig(fs.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) < 0) {
     return Errno("create the image's overlay");

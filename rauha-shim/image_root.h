@@ -18,9 +18,12 @@
 namespace rauha::shim {
 
 // Mounts overlayfs on `target`: `layers` (top first) read-only below a writable `upper` and
-// its `work` dir (both empty, on the same filesystem), nosuid and nodev.
+// its `work` dir (both empty, on the same filesystem), nosuid and nodev. `volatile_upper`:
+// with overlayfs's "volatile" (no sync of the upper, also not at the unmount) where the kernel
+// has it (TaskSpec::image_upper_volatile).
 absl::Status MountImageOverlay(const std::vector<std::string>& layers, const std::string& upper,
-                               const std::string& work, const std::string& target);
+                               const std::string& work, const std::string& target,
+                               bool volatile_upper = false);
 
 // What the shim creates in an image root belongs to `owner` (a host id, uid and gid alike):
 // in a zone with a user namespace its root's host id, so that the zone's root owns it as it

@@ -377,7 +377,8 @@ class RootBuilder {
           return Errno(StrCat("chown ", upper, " to the zone's root"));
         }
       }
-      RAUHA_RETURN_IF_ERROR(MountImageOverlay(lowers, upper, work, root_));
+      RAUHA_RETURN_IF_ERROR(
+          MountImageOverlay(lowers, upper, work, root_, kept && plan_.image_upper_volatile));
       root_fd_.reset(::open(root_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
       if (!root_fd_) return Errno(StrCat("open ", root_));
       return PrepareImageTopDirs(root_fd_.get(), Owner());

@@ -407,6 +407,7 @@ absl::StatusOr<TaskPlan> PlanTask(const TaskSpec& spec, const ZoneContext& zone)
   if (!plan.image_upper.empty() && plan.image_layers.empty()) {
     return absl::InvalidArgumentError("task.image_upper needs task.image_layers");
   }
+  plan.image_upper_volatile = spec.image_upper_volatile && !plan.image_upper.empty();
   plan.log_max_bytes = spec.log_max_bytes;
   plan.stdin_pipe = spec.stdin_pipe;
   plan.tty = spec.tty;

@@ -96,7 +96,8 @@ struct TaskPlan {
   std::string stdout_path;
   std::string stderr_path;
   std::string image_upper;  // host dir of a kept upper layer (TaskSpec.image_upper), or ""
-  std::string log_path;     // normalised host path, or "" (TaskSpec.log_path)
+  bool image_upper_volatile = false;  // that upper is never synced (TaskSpec)
+  std::string log_path;               // normalised host path, or "" (TaskSpec.log_path)
   uint64_t log_max_bytes = 0;
   bool stdin_pipe = false;
   bool tty = false;

@@ -394,6 +394,9 @@ absl::Status ContainerManager::Start(const std::string& id) {
   shim::TaskSpec spec = ProcessSpec(zone, TaskIdOf(c), c, c.command, {});
   spec.image_layers = c.layer_dirs;
   spec.image_upper = DirOf(id);
+  // Removed at its exit: nothing reads its writable layer after it, so the overlay need not
+  // sync it (and its unmount at the exit is no syncfs of the state dir's file system).
+  spec.image_upper_volatile = c.auto_remove;
   spec.log_path = StrCat(DirOf(id), "/container.log");
   spec.log_max_bytes = config_.container_log_max_bytes;
   spec.tty = c.tty;

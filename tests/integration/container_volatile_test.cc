@@ -1,0 +1,83 @@
+// A container removed at its exit (--rm, auto_remove) has its overlay mounted "volatile":
+// overlayfs then never syncs its upper layer, which is thrown away anyway, so the unmount as
+// its last process exits is no syncfs of the state dir's whole file system (podman and CRI-O
+// do the same for such containers). A container that is kept keeps the synced overlay.
+#include <sstream>
+
+#include "tests/integration/container_fixture.h"
+
+namespace rauha::testing {
+namespace {
+
+class ContainerVolatileTest : public ContainerTest {
+ protected:
+  // The super options of the overlay mounted at "/" in the mount namespace of `pid`.
+  static std::string RootOverlayOptions(pid_t pid) {
+    std::string mountinfo = ReadWholeFile("/proc/" + std::to_string(pid) + "/mountinfo");
+    size_t pos = 0;
+    while (pos < mountinfo.size()) {
+      size_t nl = mountinfo.find('\n', pos);
+      if (nl == std::string::npos) nl = mountinfo.size();
+      std::string line = mountinfo.substr(pos, nl - pos);
+      pos = nl + 1;
+      // "<id> <parent> <dev> <root> <mount point> <options> ... - <fstype> <source> <super>"
+      std::istringstream fields(line);
+      std::string id, parent, dev, root, point;
+      fields >> id >> parent >> dev >> root >> point;
+      size_t dash = line.find(" - ");
+      if (point != "/" || dash == std::string::npos) continue;
+      std::istringstream tail(line.substr(dash + 3));
+      std::string fstype, source, super;
+      tail >> fstype >> source >> super;
+      if (fstype == "overlay") return super;
+    }
+    return "";
+  }
+
+  // Whether overlay super options say "volatile" (6.x kernels show it as fsync=volatile).
+  static bool Volatile(const std::string& options) {
+    const std::string o = "," + options + ",";
+    return o.find(",volatile,") != std::string::npos ||
+           o.find(",fsync=volatile,") != std::string::npos;
+  }
+
+  // Starts a container that waits, and returns the options of its root overlay.
+  std::string OptionsOfARunning(bool auto_remove, std::string* id) {
+    cpb::CreateContainerRequest req;
+    req.set_image(image_);
+    for (const char* w : {"/bin/busybox", "sleep", "1000"}) req.add_command(w);
+    req.set_auto_remove(auto_remove);
+    grpc::ClientContext ctx;
+    cpb::CreateContainerResponse resp;
+    grpc::Status s = containers_->CreateContainer(&ctx, req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    *id = resp.container_id();
+    EXPECT_TRUE(Start(*id).ok());
+    cpb::ContainerInfo info = WaitForState(*id, "Running");
+    EXPECT_GT(info.pid(), 0u);
+    return RootOverlayOptions(static_cast<pid_t>(info.pid()));
+  }
+};
+
+TEST_F(ContainerVolatileTest, AnAutoRemovedContainersOverlayIsVolatileAndAKeptOnesIsNot) {
+  std::string removed_id, kept_id;
+  std::string removed = OptionsOfARunning(/*auto_remove=*/true, &removed_id);
+  std::string kept = OptionsOfARunning(/*auto_remove=*/false, &kept_id);
+  EXPECT_NE(removed.find("upperdir="), std::string::npos) << removed;
+  EXPECT_TRUE(Volatile(removed)) << removed;
+  EXPECT_NE(kept.find("upperdir="), std::string::npos) << kept;
+  EXPECT_FALSE(Volatile(kept)) << kept;
+
+  ASSERT_TRUE(Stop(removed_id, 5).ok());
+  WaitGone(removed_id);
+  ASSERT_TRUE(Stop(kept_id, 5).ok());
+  // The kept one starts again on its synced upper.
+  ASSERT_TRUE(Start(kept_id).ok());
+  WaitForState(kept_id, "Running");
+  ASSERT_TRUE(Delete(kept_id, true).ok());
+  ExpectGone(kept_id);
+  EXPECT_EQ(ZoneCount(), 0);
+}
+
+}  // namespace
+}  // namespace rauha::testing
