@@ -413,29 +413,37 @@ class RootBuilder {
   }
 
   // /etc/ssl/private holds host keys: the directory is rebuilt without it.
-  absl::Status EtcDirWithout(const std::string& host, std::string_view task_path,
+  absl::Status EtcDirWithout(const std::string& view, std::string_view task_path,
                              std::string_view skip) {
     if (::mkdir(In(task_path).c_str(), 0755) < 0) return Errno(StrCat("mkdir ", task_path));
-    DIR* dir = ::opendir(host.c_str());
-    if (dir == nullptr) return Errno(StrCat("opendir ", host));
+    DIR* dir = ::opendir(view.c_str());
+    if (dir == nullptr) return Errno(StrCat("opendir ", task_path));
     absl::Status status;
     while (dirent* e = ::readdir(dir)) {
       std::string_view name = e->d_name;
       if (name == "." || name == ".." || name == skip) continue;
-      status = EtcEntry(StrCat(host, "/", name), StrCat(task_path, "/", name));
+      status = EtcEntry(StrCat(view, "/", name), StrCat(task_path, "/", name));
       if (!status.ok()) break;
     }
     ::closedir(dir);
     return status;
   }
 
-  absl::Status EtcEntry(const std::string& host, const std::string& task_path) {
+  // `view` is the entry in the read-only view of the host's /etc (HostEtc).
+  absl::Status EtcEntry(const std::string& view, const std::string& task_path) {
     struct stat st;
-    if (::lstat(host.c_str(), &st) < 0) return absl::OkStatus();
-    if (S_ISLNK(st.st_mode)) return CopySymlink(host, task_path);
-    if (S_ISDIR(st.st_mode)) return BindReadOnly(host, task_path, true);
-    if (S_ISREG(st.st_mode)) return BindReadOnly(host, task_path, false);
-    return absl::OkStatus();
+    if (::lstat(view.c_str(), &st) < 0) return absl::OkStatus();
+    if (S_ISLNK(st.st_mode)) return CopySymlink(view, task_path);
+    if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) return absl::OkStatus();
+    std::string target = In(task_path);
+    if (S_ISDIR(st.st_mode)) {
+      if (::mkdir(target.c_str(), 0755) < 0) return Errno(StrCat("mkdir ", task_path));
+    } else {
+      RAUHA_RETURN_IF_ERROR(Touch(target, task_path));
+    }
+    // A bind of the view keeps its flags (read-only, nosuid, nodev) and its idmap.
+    return Mount(view.c_str(), target, nullptr, MS_BIND | MS_REC, nullptr,
+                 StrCat("bind ", task_path, " read-only"));
   }
 
   absl::Status EtcFile(const char* name, std::string_view content) {
@@ -469,17 +477,29 @@ class RootBuilder {
     return EtcFile("resolv.conf", resolv);
   }
 
-  // The allowed entries of the host's /etc.
+  // The allowed entries of the host's /etc, each bound from one read-only view of it (idmapped
+  // in a zone with a user namespace) in the scratch tmpfs, outside the new root: it goes with
+  // the host's root at the pivot. One mount call per entry instead of an idmapped tree's three
+  // (open_tree, mount_setattr, move_mount): ~30 entries, ~0.1 ms less (eval/bench/README.md).
   absl::Status HostEtc() {
     if (::mkdir(In("/etc").c_str(), 0755) < 0) return Errno("mkdir /etc");
-    DIR* dir = ::opendir("/etc");
+    const std::string view = StrCat(base_, "/scratch/etc");
+    if (::mkdir(view.c_str(), 0700) < 0) return Errno(StrCat("mkdir ", view));
+    if (userns_fd_ >= 0) {
+      RAUHA_RETURN_IF_ERROR(BindIdmapped("/etc", view, true, "bind /etc idmapped"));
+    } else {
+      RAUHA_RETURN_IF_ERROR(Mount("/etc", view, nullptr, MS_BIND | MS_REC, nullptr, "bind /etc"));
+      RAUHA_RETURN_IF_ERROR(Restrict(view, true, true, "bind /etc read-only"));
+    }
+    DIR* dir = ::opendir(view.c_str());
     if (dir == nullptr) return Errno("opendir /etc");
     absl::Status status;
     while (dirent* e = ::readdir(dir)) {
       std::string_view name = e->d_name;
       if (!EtcAllowed(name)) continue;
-      std::string host = StrCat("/etc/", name);
-      status = name == "ssl" ? EtcDirWithout(host, host, "private") : EtcEntry(host, host);
+      std::string entry = StrCat(view, "/", name), task_path = StrCat("/etc/", name);
+      status =
+          name == "ssl" ? EtcDirWithout(entry, task_path, "private") : EtcEntry(entry, task_path);
       if (!status.ok()) break;
     }
     ::closedir(dir);
