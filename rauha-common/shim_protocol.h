@@ -21,10 +21,14 @@
 //   shutdown {}                          -> {}                    (kill every task, then exit)
 //   stdin    {"task_id", "data_base64", "eof"} -> {}              (TaskSpec.stdin_pipe / tty)
 //   resize   {"task_id", "rows", "cols"} -> {}                    (TaskSpec.tty)
-//   prepare  {"cgroup_v2", "cgroup_v1": [...], "seccomp_deny"?: [...]} -> {"pid"}
+//   prepare  {"cgroup_v2", "cgroup_v1": [...], "seccomp_deny"?: [...],
+//             "root"?: {"writable_paths"?, "devices"?, "zone_address"?}} -> {"pid"}
 //            (warm pool: a task process made ahead in those cgroups; the next "start" in them
 //            uses it. rauha-shim/prepared_task.h. With "seccomp_deny", the filter a task with
-//            that TaskSpec.seccomp_deny gets is compiled now, not at its start)
+//            that TaskSpec.seccomp_deny gets is compiled now, not at its start. With "root"
+//            (TaskSpec's fields of those names), the process builds a task's root for them
+//            now, and a start whose root is that one gets only its mounts attached:
+//            rauha-shim/root_ahead.h)
 //
 // A "wait" with "stream": true also gets the task's output as it is read, as unsolicited
 // frames {"output": "<base64>", "stream": "stdout"|"stderr", "task_id"} before the response
