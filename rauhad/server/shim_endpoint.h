@@ -17,8 +17,8 @@
 // ahead of the answer as ttrpc metadata (gRPC: initial metadata, kTaskIdMetadataKey); the
 // request is limited as gRPC's (kMaxRequestBytes, invalid UTF-8 named by field), the answer
 // may be up to kMaxRunSandboxResponse (gRPC's is unbounded; a result is at most ~10 MiB).
-// And rauha.container.v1.ContainerService/RunContainer for `rauha run`'s fast path, its
-// stream as data frames (container_ttrpc.h).
+// And rauha.container.v1.ContainerService/RunContainer (its stream as data frames) and
+// KillContainer for `rauha run`'s fast path and its signal proxy (container_ttrpc.h).
 #pragma once
 
 #include <string>
