@@ -57,6 +57,7 @@
 #include "rauhad/task_runner.h"
 #include "rauhad/userns_ranges.h"
 #include "rauhad/zone_manager.h"
+#include "rauhad/zones_tmpfs.h"
 
 namespace {
 
@@ -317,6 +318,10 @@ int main(int argc, char** argv) {
   if (!lock || ::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
     return Fail("another rauhad is using " + config.state_dir + "; stop it or pass --state-dir");
   }
+  // The zones' dirs and their shims' sockets on a tmpfs (zones_tmpfs.h); unmounted when this
+  // function returns, after the zones stopped.
+  auto zones_tmpfs = rauha::ZonesTmpfs::Prepare(config.run_dir + "/zones");
+  if (!zones_tmpfs.ok()) return Fail(rauha::ToStd(zones_tmpfs.status().message()));
 
   // Signals are taken synchronously by the main thread; every thread started after this
   // inherits the mask.

@@ -252,8 +252,16 @@ std::vector<std::string> Daemon::LeftoverMounts() const {
   std::vector<std::string> out;
   std::istringstream in(ReadFile("/proc/self/mountinfo"));
   std::string line;
+  // While rauhad runs, the tmpfs it mounts on its zones' dir (rauhad/zones_tmpfs.h) is its own,
+  // not something a zone left; after its stop (or a crash) it counts like any other mount.
+  const std::string zones_tmpfs = " " + run_dir_ + "/zones ";
   while (std::getline(in, line)) {
-    if (line.find(dir_) != std::string::npos) out.push_back(line);
+    if (line.find(dir_) == std::string::npos) continue;
+    if (pid_ > 0 && line.find(zones_tmpfs) != std::string::npos &&
+        line.find(" - tmpfs rauha-zones ") != std::string::npos) {
+      continue;
+    }
+    out.push_back(line);
   }
   return out;
 }

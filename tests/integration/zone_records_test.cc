@@ -1,10 +1,13 @@
 // What a zone leaves in rauhad's database and run dir over its life: its record while it
 // exists and nothing once it is deleted (a stale record is a zone the next start "recovers"),
 // and in the run dir only what its shim needs.
+#include <linux/magic.h>
 #include <sqlite3.h>
+#include <sys/statfs.h>
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <set>
 #include <string>
 #include <thread>
@@ -104,6 +107,30 @@ TEST_F(ZoneRecordsTest, SandboxZonesLeaveNoRecord) {
         << "e.g. in state " << (left.empty() ? "-" : left.begin()->second);
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+}
+
+// The zones' dir is on a tmpfs (a disk file system's inode work per zone was a good part of a
+// sandbox's CPU); on a run dir that is not a tmpfs, rauhad mounts its own, and unmounts it at
+// its stop (the fixture's TearDown checks that no mount is left).
+TEST_F(ZoneRecordsTest, ZonesDirIsATmpfs) {
+  const std::string run = daemon_->dir() + "/run";
+  const std::string zones = run + "/zones";
+  struct statfs fs {};
+  ASSERT_EQ(::statfs(zones.c_str(), &fs), 0) << zones;
+  EXPECT_EQ(fs.f_type, static_cast<decltype(fs.f_type)>(TMPFS_MAGIC)) << zones;
+  struct statfs run_fs {};
+  ASSERT_EQ(::statfs(run.c_str(), &run_fs), 0) << run;
+  bool mounted = false;
+  std::ifstream mountinfo("/proc/self/mountinfo");
+  for (std::string line; std::getline(mountinfo, line);) {
+    mounted = mounted || (line.find(" " + zones + " ") != std::string::npos &&
+                          line.find(" - tmpfs rauha-zones ") != std::string::npos);
+  }
+  // Mounted by rauhad exactly when the run dir itself is not on a tmpfs.
+  EXPECT_EQ(mounted, run_fs.f_type != static_cast<decltype(run_fs.f_type)>(TMPFS_MAGIC));
+  ASSERT_TRUE(CreateZone("on-tmpfs").ok());
+  auto result = Run({"/bin/true"});
+  EXPECT_EQ(result.status(), "succeeded") << result.error();
 }
 
 }  // namespace
