@@ -8,13 +8,13 @@
 # cpuacct v1 cgroup of its own; its shims, their tasks and the zones' cgroups are below it
 # (the zones' cgroup parent is relative to rauhad's own cgroup). CLIENTS runsandbox_bench
 # processes (outside the cgroup) make PER_CLIENT RunSandbox calls of /bin/true each, at once.
-# Per run the script prints the cgroup's cpuacct.usage from a settled start (no zone being made
-# or removed) through the calls to a settled end (the calls' zones removed, the pool refilled),
-# divided by the number of calls plus the zones the pool holds more at the end than at the
-# start (made in the window, not yet removed; "zones kept") ("rauha ms"), and the whole machine's busy CPU time over the same span divided by the same
-# number ("machine ms": includes the clients, kernel work queues such as network namespace
-# cleanup and RCU callbacks that no cgroup is charged for, and anything else running, so it
-# is only meaningful on an idle machine), and the calls' rate ("per s", the clients' wall-clock).
+# Per run ("rauha ms"): the cgroup's cpuacct.usage from a settled start (no zone being made or
+# removed) through the calls to a settled end (the calls' zones removed, the pool refilled),
+# divided by the calls plus the zones the pool holds more at the end than at the start (made in
+# the window, not yet removed: "zones kept"). "machine ms": the whole machine's busy CPU time
+# over the same span, divided the same way; it includes the clients, kernel work no cgroup is
+# charged for (network namespace cleanup, RCU callbacks) and anything else running, so it is
+# only meaningful on an idle machine. "per s": the calls' rate over the clients' wall-clock.
 # rauhad is in a cgroup2 directory of its own too (its zones' v2 directories below it):
 # --perf FILE records `perf record -a -G` of that cgroup with DWARF call graphs over the calls
 # of the last run into FILE, which sees rauhad, its shims and the tasks and no other process.
