@@ -56,7 +56,8 @@ inline int Fail(const absl::Status& status, int code = 1) {
 }
 
 // The policy TOML of --policy FILE or --preset NAME (at most one is non-empty; both empty
-// gives ""), checked locally first so errors name the file, line and column. Presets are
+// gives ""), checked locally first so errors name the file, line and column, its warnings (as
+// for a zone with its own network namespace) printed on stderr. Presets are
 // NAME.toml in $RAUHA_POLICY_DIR, else /etc/rauha/policies, else the source tree's policies/.
 absl::StatusOr<std::string> ReadPolicyText(const std::string& file, const std::string& preset);
 

@@ -77,6 +77,27 @@ std::string CompilerStyleWarning(const std::string& source, const std::string& w
   return warning.substr(0, at) + ": warning:" + warning.substr(at + 1);
 }
 
+// A policy file or preset read and checked here, so errors name the file, line and column.
+struct CheckedPolicy {
+  std::string path;
+  std::string text;
+  // As for a zone with a network namespace of its own: only rauhad knows a zone's network.
+  std::vector<std::string> warnings;
+};
+
+absl::StatusOr<CheckedPolicy> ReadAndCheckPolicy(const std::string& file,
+                                                 const std::string& preset) {
+  CheckedPolicy p;
+  p.path = file;
+  if (p.path.empty()) {
+    RAUHA_ASSIGN_OR_RETURN(p.path, PresetPath(preset));
+  }
+  RAUHA_ASSIGN_OR_RETURN(p.text, ReadFile(p.path));
+  auto parsed = rauha::policy::ParsePolicy(p.text, p.path, &p.warnings);
+  if (!parsed.ok()) return parsed.status();
+  return p;
+}
+
 int RunValidate(const std::string& file, bool json) {
   std::vector<std::string> warnings;
   auto policy = rauha::policy::LoadPolicyFile(file, &warnings);
@@ -125,17 +146,24 @@ int RunApply(const Cli& cli, const ApplyArgs& a) {
   if (a.file.empty() && a.preset.empty()) {
     return Fail("policy apply: give a policy FILE or --preset NAME", kExitUsage);
   }
-  auto text = ReadPolicyText(a.file, a.preset);
-  if (!text.ok()) return Fail(text.status());
+  auto policy = ReadAndCheckPolicy(a.file, a.preset);
+  if (!policy.ok()) return Fail(policy.status());
   auto stub = MakeStub<zv1::ZoneService>(cli);
   if (!stub.ok()) return Fail(stub.status());
   zv1::ApplyPolicyRequest req;
   req.set_zone_name(a.zone);
-  req.set_policy_toml(*text);
+  req.set_policy_toml(policy->text);
   zv1::ApplyPolicyResponse resp;
   grpc::ClientContext ctx;
   grpc::Status s = (*stub)->ApplyPolicy(&ctx, req, &resp);
   if (!s.ok()) return Fail(DescribeRpcError(s));
+  // rauhad's warnings, not the local check's: rauhad knows the zone's network (a zone in a
+  // pod's network namespace enforces rules an isolated one could not). Located in the file.
+  constexpr std::string_view kSent = "<policy_toml>";
+  for (std::string w : resp.policy_warnings()) {
+    if (w.starts_with(kSent)) w.replace(0, kSent.size(), policy->path);
+    std::cerr << Printable(CompilerStyleWarning(policy->path, w)) << '\n';
+  }
   const std::string source = a.file.empty() ? "preset " + a.preset : a.file;
   if (a.json) {
     PrintJson({{"zone", a.zone},
@@ -153,17 +181,11 @@ int RunApply(const Cli& cli, const ApplyArgs& a) {
 
 absl::StatusOr<std::string> ReadPolicyText(const std::string& file, const std::string& preset) {
   if (file.empty() && preset.empty()) return std::string();
-  std::string path = file;
-  if (path.empty()) {
-    RAUHA_ASSIGN_OR_RETURN(path, PresetPath(preset));
-  }
-  RAUHA_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
-  std::vector<std::string> warnings;
-  auto parsed = rauha::policy::ParsePolicy(text, path, &warnings);
-  if (!parsed.ok()) return parsed.status();
-  // Located in the file here; rauhad would name its copy "<policy_toml>".
-  for (const auto& w : warnings) std::cerr << CompilerStyleWarning(path, w) << '\n';
-  return text;
+  RAUHA_ASSIGN_OR_RETURN(CheckedPolicy p, ReadAndCheckPolicy(file, preset));
+  // Located in the file here; rauhad would name its copy "<policy_toml>". True of the zones
+  // these commands make, which have their own network namespace.
+  for (const auto& w : p.warnings) std::cerr << Printable(CompilerStyleWarning(p.path, w)) << '\n';
+  return std::move(p.text);
 }
 
 void AddPolicyCommands(CLI::App& app, Cli& cli) {

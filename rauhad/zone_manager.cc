@@ -64,6 +64,11 @@ absl::Status CheckNetworkNamespace(const std::string& path) {
   return absl::OkStatus();
 }
 
+// Where a zone's network is, for the policy's warnings: `netns_path` is the namespace it joined.
+policy::NetworkPlacement PlacementOf(const std::string& netns_path) {
+  return netns_path.empty() ? policy::NetworkPlacement::kOwn : policy::NetworkPlacement::kJoined;
+}
+
 // Refuses what this rauhad cannot do for a zone of this type, before anything changes.
 absl::Status CheckPolicySupported(const policy::Policy& p, policy::ZoneType type,
                                   bool bridged_available) {
@@ -281,10 +286,13 @@ absl::Status ZoneManager::CheckAdmission(const policy::Policy& pol, const std::s
 }
 
 absl::StatusOr<policy::Policy> ZoneManager::ResolvePolicy(const std::string& policy_toml,
-                                                          std::vector<std::string>* warnings) {
-  if (!policy_toml.empty()) return policy::ParsePolicy(policy_toml, "<policy_toml>", warnings);
+                                                          std::vector<std::string>* warnings,
+                                                          policy::NetworkPlacement placement) {
+  if (!policy_toml.empty()) {
+    return policy::ParsePolicy(policy_toml, "<policy_toml>", warnings, placement);
+  }
   if (!config_.default_policy_file.empty())
-    return policy::LoadPolicyFile(config_.default_policy_file, warnings);
+    return policy::LoadPolicyFile(config_.default_policy_file, warnings, placement);
   return policy::DefaultPolicy();
 }
 
@@ -723,8 +731,11 @@ absl::StatusOr<ZoneView> ZoneManager::CreateZone(const std::string& name,
                "\" is not a hostname: labels of 1-63 [A-Za-z0-9-] (not starting or ending with "
                "'-') joined by '.', 64 bytes at most"));
   }
+  // Warnings true of this zone: rules that act in a joined (pod's) namespace are not "without
+  // effect" there.
   std::vector<std::string> policy_warnings;
-  RAUHA_ASSIGN_OR_RETURN(policy::Policy pol, ResolvePolicy(policy_toml, &policy_warnings));
+  RAUHA_ASSIGN_OR_RETURN(policy::Policy pol,
+                         ResolvePolicy(policy_toml, &policy_warnings, PlacementOf(netns_path)));
   policy::ZoneType type = pol.zone.type;
   if (zone_type == "non-global") {
     type = policy::ZoneType::kNonGlobal;
@@ -918,11 +929,15 @@ absl::Status ZoneManager::ApplyPolicy(const std::string& name, const std::string
   if (policy_toml.empty()) {
     return absl::InvalidArgumentError("policy_toml is empty; give the policy's TOML text");
   }
-  std::vector<std::string> policy_warnings;
-  RAUHA_ASSIGN_OR_RETURN(policy::Policy pol,
-                         policy::ParsePolicy(policy_toml, "<policy_toml>", &policy_warnings));
   std::lock_guard lock(mu_);
   Zone* z = FindLocked(name);
+  // Parsed for this zone, so its warnings are true of it (a zone in a pod's namespace enforces
+  // its rules there); a bad policy is still refused before a missing zone.
+  std::vector<std::string> policy_warnings;
+  RAUHA_ASSIGN_OR_RETURN(
+      policy::Policy pol,
+      policy::ParsePolicy(policy_toml, "<policy_toml>", &policy_warnings,
+                          PlacementOf(z != nullptr ? z->netns_path : std::string())));
   if (!z) return absl::NotFoundError(StrCat("zone \"", name, "\" does not exist"));
   auto type = z->record.zone_type == "privileged" ? policy::ZoneType::kPrivileged
                                                   : policy::ZoneType::kNonGlobal;

@@ -201,8 +201,11 @@ class ZoneManager {
   // whose policy does not turn it off, on a host where it works.
   bool WantsUserns(const Zone& zone) const;
 
-  absl::StatusOr<policy::Policy> ResolvePolicy(const std::string& policy_toml,
-                                               std::vector<std::string>* warnings);
+  // `policy_toml`, else the default policy; `warnings` as policy::ParsePolicy gives them for a
+  // zone whose network is `placement`.
+  absl::StatusOr<policy::Policy> ResolvePolicy(
+      const std::string& policy_toml, std::vector<std::string>* warnings,
+      policy::NetworkPlacement placement = policy::NetworkPlacement::kOwn);
   // FailedPrecondition listing the controls of `pol` no layer enforces here, unless the
   // policy's admission mode is "audit".
   absl::Status CheckAdmission(const policy::Policy& pol, const std::string& what) const;

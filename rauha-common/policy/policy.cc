@@ -66,8 +66,9 @@ void AppendUnique(std::vector<T>& list, T value) {
 
 class Parser {
  public:
-  Parser(std::string_view source, const Policy& base, std::vector<std::string>* warnings)
-      : source_(source), policy_(base), warnings_(warnings) {
+  Parser(std::string_view source, const Policy& base, std::vector<std::string>* warnings,
+         NetworkPlacement placement)
+      : source_(source), policy_(base), warnings_(warnings), placement_(placement) {
     policy_.zone.name.clear();  // a label of the policy written, never inherited
   }
 
@@ -582,14 +583,17 @@ class Parser {
     return absl::OkStatus();
   }
 
-  // Rules only a bridged zone's nftables chains and cgroup-bpf programs enforce.
+  // Rules only a bridged zone's nftables chains and cgroup-bpf programs enforce, or, in a
+  // namespace the zone joined (a pod's), its own nftables table there and cgroup-bpf.
   void WarnAboutRulesWithoutEffect() {
     const NetworkMode mode = policy_.network.mode;
     if (mode == NetworkMode::kBridged) return;
+    if (mode == NetworkMode::kIsolated && placement_ == NetworkPlacement::kJoined) return;
     const std::string why =
         mode == NetworkMode::kIsolated
             ? "the zone's network is \"isolated\" (loopback only: nothing leaves it, nothing "
-              "reaches it); rules apply to \"bridged\" zones"
+              "reaches it); rules apply to \"bridged\" zones and to zones that join a pod's "
+              "network namespace"
             : "the zone uses the host's network, where no zone rule applies; rules apply to "
               "\"bridged\" zones";
     for (const auto& [field, where] : rules_at_) {
@@ -603,6 +607,7 @@ class Parser {
   std::string source_;
   Policy policy_;
   std::vector<std::string>* warnings_;
+  NetworkPlacement placement_;
   toml::source_region host_mode_at_;
   // Where each secret's hosts were written (by secret name, in order), for CheckSecretHosts.
   std::map<std::string, std::vector<toml::source_region>> secret_hosts_at_;
@@ -613,14 +618,15 @@ class Parser {
 }  // namespace
 
 absl::StatusOr<Policy> ParsePolicy(std::string_view toml, std::string_view source,
-                                   std::vector<std::string>* warnings) {
-  return Parser(source, DefaultPolicy(), warnings).Parse(toml);
+                                   std::vector<std::string>* warnings, NetworkPlacement placement) {
+  return Parser(source, DefaultPolicy(), warnings, placement).Parse(toml);
 }
 
 namespace internal {
 absl::StatusOr<Policy> ParsePolicyOver(std::string_view toml, std::string_view source,
-                                       const Policy& base, std::vector<std::string>* warnings) {
-  return Parser(source, base, warnings).Parse(toml);
+                                       const Policy& base, std::vector<std::string>* warnings,
+                                       NetworkPlacement placement) {
+  return Parser(source, base, warnings, placement).Parse(toml);
 }
 }  // namespace internal
 
@@ -631,7 +637,8 @@ const std::vector<std::string>& BaselineDevices() {
   return kDevices;
 }
 
-absl::StatusOr<Policy> LoadPolicyFile(const std::string& path, std::vector<std::string>* warnings) {
+absl::StatusOr<Policy> LoadPolicyFile(const std::string& path, std::vector<std::string>* warnings,
+                                      NetworkPlacement placement) {
   UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) {
     return absl::InvalidArgumentError(
@@ -652,7 +659,7 @@ absl::StatusOr<Policy> LoadPolicyFile(const std::string& path, std::vector<std::
     // a huge file named by mistake is not slurped.
     if (text.size() > kMaxPolicyBytes) break;
   }
-  return ParsePolicy(text, path, warnings);
+  return ParsePolicy(text, path, warnings, placement);
 }
 
 }  // namespace rauha::policy

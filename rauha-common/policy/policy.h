@@ -156,6 +156,19 @@ absl::Status ValidateHeaderName(std::string_view name);
 // A [secrets] format: printable ASCII or tab, at most 1024 bytes, "{}" exactly once.
 absl::Status ValidateSecretFormat(std::string_view format);
 
+// Where the zone a policy is for has its network, which decides whether its [network] rules
+// can take effect (the warnings of ParsePolicy). Only rauhad knows it, per zone.
+enum class NetworkPlacement {
+  // A network namespace of the zone's own (isolated, bridged) or the host's: the rules act
+  // per network.mode, only in a bridged zone.
+  kOwn,
+  // A network namespace the zone joined (CreateZoneRequest.network_namespace: a Kubernetes
+  // pod's, made by CNI), with mode "isolated": rauhad enforces allowed_ingress and
+  // allowed_zones in the zone's nftables table inside that namespace and allowed_egress through
+  // cgroup-bpf, so none of them is without effect there.
+  kJoined,
+};
+
 // The largest policy text accepted (a real one is 1-2 KB).
 inline constexpr size_t kMaxPolicyBytes = 64 * 1024;
 
@@ -167,14 +180,16 @@ inline constexpr size_t kMaxPolicyBytes = 64 * 1024;
 // overflows its stack on deep keys and has undefined behaviour on those code points); inside
 // strings they can be written as \u escapes.
 // `warnings`, when given, receives located notes about what the policy states but cannot
-// take effect ("<source>:5:18: network.allowed_egress has no effect: ..."); the policy is
-// valid all the same.
+// take effect ("<source>:5:18: network.allowed_egress has no effect: ...") in a zone whose
+// network is `placement`; the policy is valid all the same.
 absl::StatusOr<Policy> ParsePolicy(std::string_view toml, std::string_view source = "<inline>",
-                                   std::vector<std::string>* warnings = nullptr);
+                                   std::vector<std::string>* warnings = nullptr,
+                                   NetworkPlacement placement = NetworkPlacement::kOwn);
 
 // Reads `path` and parses it; a missing or unreadable file is InvalidArgument too.
 absl::StatusOr<Policy> LoadPolicyFile(const std::string& path,
-                                      std::vector<std::string>* warnings = nullptr);
+                                      std::vector<std::string>* warnings = nullptr,
+                                      NetworkPlacement placement = NetworkPlacement::kOwn);
 
 // Canonical TOML in the layout of the shipped presets: tables in the order documented above,
 // `key = value` with one space each side, arrays of strings on one line. Parsing the output
@@ -207,7 +222,8 @@ const std::vector<std::string>& BaselineDevices();
 namespace internal {
 // ParsePolicy, taking the keys left out from `base` (DefaultPolicy() parses over Policy{}).
 absl::StatusOr<Policy> ParsePolicyOver(std::string_view toml, std::string_view source,
-                                       const Policy& base, std::vector<std::string>* warnings);
+                                       const Policy& base, std::vector<std::string>* warnings,
+                                       NetworkPlacement placement = NetworkPlacement::kOwn);
 }  // namespace internal
 
 // Every CAP_* name this build knows, in kernel order (CAP_CHOWN = 0, ...).

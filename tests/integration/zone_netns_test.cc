@@ -10,10 +10,12 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <thread>
 
 #include "rauha-common/fd.h"
 #include "rauha/v1/zone.grpc.pb.h"
+#include "tests/integration/cli_runner.h"
 #include "tests/integration/daemon_fixture.h"
 #include "tests/integration/nft_list_in.h"
 
@@ -45,15 +47,38 @@ class ZoneNetnsTest : public DaemonTest {
   }
 
   grpc::Status Create(const std::string& name, const std::string& netns,
-                      const std::string& policy = "", const std::string& hostname = "") {
+                      const std::string& policy = "", const std::string& hostname = "",
+                      zv::CreateZoneResponse* resp = nullptr) {
     zv::CreateZoneRequest req;
     req.set_name(name);
     req.set_network_namespace(netns);
     req.set_policy_toml(policy);
     req.set_hostname(hostname);
-    zv::CreateZoneResponse resp;
+    zv::CreateZoneResponse ignored;
     grpc::ClientContext ctx;
-    return daemon_->Zones()->CreateZone(&ctx, req, &resp);
+    return daemon_->Zones()->CreateZone(&ctx, req, resp != nullptr ? resp : &ignored);
+  }
+
+  // ApplyPolicy's warnings; fails the test when the call fails.
+  std::vector<std::string> ApplyWarnings(const std::string& name, const std::string& policy) {
+    zv::ApplyPolicyRequest req;
+    req.set_zone_name(name);
+    req.set_policy_toml(policy);
+    zv::ApplyPolicyResponse resp;
+    grpc::ClientContext ctx;
+    grpc::Status s = daemon_->Zones()->ApplyPolicy(&ctx, req, &resp);
+    EXPECT_TRUE(s.ok()) << name << ": " << s.error_message();
+    return {resp.policy_warnings().begin(), resp.policy_warnings().end()};
+  }
+
+  // `rauha policy apply ZONE FILE` as a user runs it.
+  CliRun CliApply(const std::string& zone, const std::string& file) {
+    const std::string out = daemon_->dir() + "/cli.out";
+    const std::string err = daemon_->dir() + "/cli.err";
+    return FinishCli(
+        SpawnCli({RAUHA_CLI_BIN, "--socket", daemon_->socket(), "policy", "apply", zone, file}, out,
+                 err),
+        out, err);
   }
 
   zv::ZoneInfo Get(const std::string& name) {
@@ -226,6 +251,74 @@ TEST_F(ZoneNetnsTest, IngressTableLivesInTheJoinedNamespaceAndGoesWithTheZone) {
   EXPECT_EQ(NftListIn(netns_.get(), list), "");
   std::string tables = NftListIn(netns_.get(), "list tables");
   EXPECT_EQ(tables.find("rauha_"), std::string::npos) << tables;
+}
+
+// Rules a zone in a pod's namespace enforces there (allowed_ingress and allowed_zones: its nftables
+// table; allowed_egress: cgroup-bpf) are not "without effect": CreateZone, ApplyPolicy, their
+// policy.warning events and `rauha policy apply` say nothing of them. A zone of its own isolated
+// network, given the same policy, still gets the warnings everywhere.
+TEST_F(ZoneNetnsTest, RulesEnforcedInTheJoinedNamespaceAreNotWarnedAbout) {
+  const std::string rules =
+      "[network]\nmode = \"isolated\"\nallowed_zones = [\"peer\"]\n"
+      "allowed_egress = [\"192.0.2.0/24:443\"]\nallowed_ingress = [\"198.51.100.0/24:80\"]\n";
+  zv::WatchEventsRequest watch;
+  grpc::ClientContext watch_ctx;
+  auto events = daemon_->Zones()->WatchEvents(&watch_ctx, watch);
+  events->WaitForInitialMetadata();
+
+  zv::CreateZoneResponse pod;
+  ASSERT_TRUE(Create("pod1", path_, rules, "", &pod).ok());
+  EXPECT_EQ(pod.policy_warnings_size(), 0) << pod.policy_warnings(0);
+  zv::CreateZoneResponse own;
+  ASSERT_TRUE(Create("own", "", rules, "", &own).ok());
+  std::string own_warnings;
+  for (const auto& w : own.policy_warnings()) own_warnings += w + "\n";
+  EXPECT_EQ(own.policy_warnings_size(), 3) << own_warnings;
+  for (const char* field : {"allowed_zones", "allowed_egress", "allowed_ingress"}) {
+    EXPECT_NE(own_warnings.find(std::string("network.") + field + " has no effect"),
+              std::string::npos)
+        << own_warnings;
+  }
+  // The pod zone's table holds the rule the old warning called void.
+  EXPECT_NE(Get("pod1").network_rules().find("198.51.100.0/24"), std::string::npos)
+      << Get("pod1").network_rules();
+
+  std::vector<std::string> applied = ApplyWarnings("pod1", rules);
+  EXPECT_TRUE(applied.empty()) << applied[0];
+  EXPECT_EQ(ApplyWarnings("own", rules).size(), 3u);
+
+  const std::string file = daemon_->dir() + "/rules.toml";
+  std::ofstream(file) << rules;
+  CliRun cli = CliApply("pod1", file);
+  EXPECT_EQ(cli.exit_code, 0) << cli.err;
+  EXPECT_EQ(cli.err.find("warning"), std::string::npos) << cli.err;
+  cli = CliApply("own", file);
+  EXPECT_EQ(cli.exit_code, 0) << cli.err;
+  EXPECT_NE(cli.err.find(file + ":5:19: warning: network.allowed_ingress has no effect"),
+            std::string::npos)
+      << cli.err;
+
+  for (const char* name : {"pod1", "own"}) {
+    zv::DeleteZoneRequest del;
+    del.set_name(name);
+    zv::DeleteZoneResponse resp;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(daemon_->Zones()->DeleteZone(&ctx, del, &resp).ok());
+  }
+  // One bus, one queue per watcher, published in call order: each zone's warnings come before
+  // its zone.deleted.
+  std::map<std::string, int> warning_events;
+  int deleted = 0;
+  zv::ZoneEvent e;
+  while (deleted < 2 && events->Read(&e)) {
+    if (e.event_type() == "policy.warning") ++warning_events[e.zone_name()];
+    if (e.event_type() == "zone.deleted") ++deleted;
+  }
+  watch_ctx.TryCancel();
+  events->Finish();
+  EXPECT_EQ(deleted, 2);
+  EXPECT_EQ(warning_events["pod1"], 0);
+  EXPECT_EQ(warning_events["own"], 9);  // CreateZone, ApplyPolicy, `rauha policy apply`
 }
 
 TEST_F(ZoneNetnsTest, BadHostnameIsRefusedAndChangesNothing) {

@@ -203,6 +203,30 @@ TEST(PolicyWarnings, RulesOnAnIsolatedOrHostZoneWarnWithLocation) {
   EXPECT_TRUE(warnings.empty());
 }
 
+// A zone in a network namespace it joined (a pod's) enforces its rules there: no warning; the
+// same policy for a zone of its own network still warns, and host mode warns wherever.
+TEST(PolicyWarnings, RulesOfAZoneInAJoinedNamespaceDoNotWarn) {
+  const std::string rules =
+      "[network]\nmode = \"isolated\"\nallowed_egress = [\"0.0.0.0/0\"]\n"
+      "allowed_ingress = [\"10.0.0.0/8:80\"]\nallowed_zones = [\"web\"]\n";
+  std::vector<std::string> warnings;
+  ASSERT_TRUE(ParsePolicy(rules, "t.toml", &warnings, NetworkPlacement::kJoined).ok());
+  EXPECT_TRUE(warnings.empty()) << warnings[0];
+  ASSERT_TRUE(ParsePolicy(rules, "t.toml", &warnings, NetworkPlacement::kOwn).ok());
+  ASSERT_EQ(warnings.size(), 3u);
+  EXPECT_NE(warnings[2].find("network.allowed_zones has no effect"), std::string::npos)
+      << warnings[2];
+  EXPECT_NE(warnings[2].find("zones that join a pod's network namespace"), std::string::npos)
+      << warnings[2];
+
+  warnings.clear();
+  ASSERT_TRUE(ParsePolicy("[zone]\ntype = \"privileged\"\n[network]\nmode = \"host\"\n"
+                          "allowed_egress = [\"::/0\"]\n",
+                          "t.toml", &warnings, NetworkPlacement::kJoined)
+                  .ok());
+  EXPECT_EQ(warnings.size(), 1u);
+}
+
 // Refused on purpose (the public project allows it): the error says why.
 TEST(PolicyErrors, HostNetworkingIsRefusedForNonGlobalZonesWithTheReason) {
   auto p = ParsePolicy("[network]\nmode = \"host\"\n", "t.toml");
