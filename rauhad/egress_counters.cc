@@ -6,46 +6,14 @@
 #include "rauha-common/strcat.h"
 
 namespace rauha {
-namespace {
-
-store::EgressCounterRecord RecordOf(const std::string& zone_id, const egress::ProxyZoneStats& s) {
-  store::EgressCounterRecord r;
-  r.zone_id = zone_id;
-  r.bytes_out = s.bytes_out;
-  r.bytes_in = s.bytes_in;
-  r.connections = s.connections;
-  r.refused = s.refused;
-  r.secrets_injected = s.secrets_injected;
-  r.secret_misuses = s.secret_misuses;
-  r.tls_terminated = s.tls_terminated;
-  r.budget_closed = s.budget_closed;
-  return r;
-}
-
-bool Same(const store::EgressCounterRecord& a, const store::EgressCounterRecord& b) {
-  return a.bytes_out == b.bytes_out && a.bytes_in == b.bytes_in && a.connections == b.connections &&
-         a.refused == b.refused && a.secrets_injected == b.secrets_injected &&
-         a.secret_misuses == b.secret_misuses && a.tls_terminated == b.tls_terminated &&
-         a.budget_closed == b.budget_closed;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 absl::Status EgressCounterKeeper::Load() {
   auto records = store_->ListEgressCounters();
   if (!records.ok()) return records.status();
   std::lock_guard lock(flush_mu_);
   for (const auto& r : *records) {
-    egress::ProxyZoneStats s;
-    s.bytes_out = r.bytes_out;
-    s.bytes_in = r.bytes_in;
-    s.connections = r.connections;
-    s.refused = r.refused;
-    s.secrets_injected = r.secrets_injected;
-    s.secret_misuses = r.secret_misuses;
-    s.tls_terminated = r.tls_terminated;
-    s.budget_closed = r.budget_closed;
-    proxy_->SeedCounters(r.zone_id, s);
+    proxy_->SeedCounters(r.zone_id, r);
     written_[r.zone_id] = r;
   }
   return absl::OkStatus();
@@ -87,9 +55,10 @@ absl::Status EgressCounterKeeper::Flush() {
   std::vector<store::EgressCounterRecord> changed;
   auto all = proxy_->AllCounters();
   for (const auto& [zone_id, stats] : all) {
-    store::EgressCounterRecord r = RecordOf(zone_id, stats);
+    // The counts of the stats (not `open`, not the budget), under the zone's id.
+    store::EgressCounterRecord r{stats, zone_id};
     auto it = written_.find(zone_id);
-    if (it == written_.end() || !Same(it->second, r)) changed.push_back(std::move(r));
+    if (it == written_.end() || it->second != r) changed.push_back(std::move(r));
   }
   // Zones the proxy forgot (deleted) are forgotten here too; the store drops their rows itself.
   std::erase_if(written_, [&](const auto& kv) { return !all.count(kv.first); });

@@ -282,20 +282,13 @@ void EgressProxy::ForgetZonesExcept(const std::set<std::string>& zone_ids) {
   }
 }
 
-void EgressProxy::SeedCounters(const std::string& zone_id, const ProxyZoneStats& counters) {
+void EgressProxy::SeedCounters(const std::string& zone_id, const EgressCounts& counters) {
   std::lock_guard lock(mu_);
-  ProxyZoneStats seed = counters;
-  seed.open = 0;
-  seed.bytes_max.reset();
   auto it = zones_.find(zone_id);
-  if (it == zones_.end()) {
-    kept_counters_[zone_id] = seed;
-    return;
-  }
-  Zone& z = *it->second;
-  seed.open = z.stats.open;
-  seed.bytes_max = z.stats.bytes_max;
-  z.stats = seed;
+  // The counts only: a served zone keeps its open connections and its budget; a kept one has
+  // neither.
+  ProxyZoneStats& stats = it == zones_.end() ? kept_counters_[zone_id] : it->second->stats;
+  static_cast<EgressCounts&>(stats) = counters;
 }
 
 std::map<std::string, ProxyZoneStats> EgressProxy::AllCounters() {

@@ -47,6 +47,7 @@
 #include "rauha-common/enforcement_event.h"
 #include "rauha-common/fd.h"
 #include "rauha-common/policy/policy.h"
+#include "rauhad/egress/egress_counts.h"
 #include "rauhad/egress/header_rewriter.h"
 #include "rauhad/egress/resolver.h"
 #include "rauhad/egress/splice_pipe.h"
@@ -73,17 +74,10 @@ struct ProxyOptions {
   int connect_timeout_ms = 10000;
 };
 
-struct ProxyZoneStats {
-  uint64_t connections = 0;  // accepted, all time
-  uint64_t refused = 0;
-  uint64_t bytes_out = 0;  // zone to upstream
-  uint64_t bytes_in = 0;   // upstream to zone
+// The counts, and what is true of the zone now.
+struct ProxyZoneStats : EgressCounts {
   uint64_t open = 0;
-  uint64_t secrets_injected = 0;      // headers that got a secret
-  uint64_t secret_misuses = 0;        // placeholders left in place (events)
-  uint64_t tls_terminated = 0;        // CONNECTs ended here for a secret's host
   std::optional<uint64_t> bytes_max;  // the zone's egress byte budget; nullopt: none
-  uint64_t budget_closed = 0;         // connections closed because the budget was spent
 };
 
 class EgressProxy {
@@ -132,9 +126,8 @@ class EgressProxy {
   // A zone's counters are the zone's, not its listener's: a zone the proxy stops serving
   // (RemoveZone: stopped, or its allowed_hosts emptied) keeps them, and continues them, its
   // budget's use included, when it is served again. A restarted rauhad seeds the counters it
-  // stored (egress_counters.h) before zones are served again. `open` and `bytes_max` are not
-  // counters and are ignored.
-  void SeedCounters(const std::string& zone_id, const ProxyZoneStats& counters);
+  // stored (egress_counters.h) before zones are served again.
+  void SeedCounters(const std::string& zone_id, const EgressCounts& counters);
   // Every zone's counters, served or kept.
   std::map<std::string, ProxyZoneStats> AllCounters();
 

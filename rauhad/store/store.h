@@ -14,6 +14,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "rauhad/egress/egress_counts.h"
 
 namespace rauha::store {
 
@@ -75,16 +76,10 @@ struct ImageRecord {
 
 // What the egress proxy counted for a zone (egress_counters.h): kept so that a restarted rauhad
 // continues the counts, above all the bytes its byte budget is measured against.
-struct EgressCounterRecord {
+struct EgressCounterRecord : egress::EgressCounts {
   std::string zone_id;
-  uint64_t bytes_out = 0;
-  uint64_t bytes_in = 0;
-  uint64_t connections = 0;
-  uint64_t refused = 0;
-  uint64_t secrets_injected = 0;
-  uint64_t secret_misuses = 0;
-  uint64_t tls_terminated = 0;
-  uint64_t budget_closed = 0;
+
+  bool operator==(const EgressCounterRecord&) const = default;
 };
 
 // A container: its identity columns and everything else as one JSON document that only
