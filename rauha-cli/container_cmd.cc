@@ -250,6 +250,12 @@ grpc::Status Start(Stub& stub, const std::string& id) {
   return stub.StartContainer(&ctx, req, &resp);
 }
 
+// Where `rauha run` and `rauha exec` put the container's output: this stdout or stderr, as it
+// comes.
+void PrintOutput(bool is_stderr, const std::string& data) {
+  WriteAll(is_stderr ? STDERR_FILENO : STDOUT_FILENO, data);
+}
+
 // Prints a RunContainer stream: output to stdout and stderr as it comes; with `sig_proxy` the
 // signals this CLI gets go to the container once it is named (`send`).
 RunSink PrintRun(std::optional<ProxySignals>& proxy, bool sig_proxy,
@@ -257,9 +263,7 @@ RunSink PrintRun(std::optional<ProxySignals>& proxy, bool sig_proxy,
   return RunSink{[&proxy, sig_proxy, send = std::move(send)](const std::string& id) {
                    if (sig_proxy) proxy.emplace(send(id));
                  },
-                 [](bool is_stderr, const std::string& data) {
-                   WriteAll(is_stderr ? STDERR_FILENO : STDOUT_FILENO, data);
-                 }};
+                 PrintOutput};
 }
 
 // The exit of `rauha run` in the foreground once its RunContainer call ended: the container's
@@ -523,21 +527,10 @@ int RunExec(const Cli& cli, bool interactive, bool tty, const std::vector<std::s
               cv1::ExecStreamRequest>
         pump(stream.get(), &mu, interactive);
     cv1::ExecStreamResponse resp;
-    while (stream->Read(&resp)) {
-      switch (resp.message_case()) {
-        case cv1::ExecStreamResponse::kStdoutData:
-          WriteAll(STDOUT_FILENO, resp.stdout_data());
-          break;
-        case cv1::ExecStreamResponse::kStderrData:
-          WriteAll(STDERR_FILENO, resp.stderr_data());
-          break;
-        case cv1::ExecStreamResponse::kExitCode:
-          code = resp.exit_code();
-          break;
-        default:
-          break;
-      }
-      if (code) break;
+    while (!code && stream->Read(&resp)) {
+      if (resp.has_stdout_data()) PrintOutput(false, resp.stdout_data());
+      if (resp.has_stderr_data()) PrintOutput(true, resp.stderr_data());
+      if (resp.has_exit_code()) code = resp.exit_code();
     }
   }
   grpc::Status s = stream->Finish();
