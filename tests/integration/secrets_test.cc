@@ -97,6 +97,14 @@ TestInternetConfig SecretsInternet() {
   return c;
 }
 
+constexpr char kCurl[] = "/usr/bin/curl";
+constexpr char kPolicy[] =
+    "[zone]\ntype = \"non-global\"\n\n[network]\nmode = \"isolated\"\n"
+    "allowed_hosts = [\"api.example.test\", \"other.example.test\"]\n\n"
+    "[secrets.API_TOKEN]\nhosts = [\"api.example.test\"]\n\n"
+    "[secrets.OTHER_TOKEN]\nhosts = [\"other.example.test:443\"]\nheader = \"X-Api-Key\"\n"
+    "format = \"{}\"\n";
+
 class SecretsTest : public TestInternetTest {
  protected:
   SecretsTest() : TestInternetTest(SecretsInternet()) {}
@@ -128,6 +136,80 @@ class SecretsTest : public TestInternetTest {
 
   grpc::Status CreateZone(const std::string& name, const std::string& policy) {
     return CreateZoneWithPolicy(name, policy);
+  }
+
+  // Where most tests start: both secrets stored, zone "agent" made with kPolicy.
+  void StoreSecretsAndCreateAgent() {
+    ASSERT_TRUE(SetSecret("API_TOKEN", kValue).ok());
+    ASSERT_TRUE(SetSecret("OTHER_TOKEN", "other-value-00").ok());
+    ASSERT_TRUE(CreateZone("agent", kPolicy).ok());
+  }
+
+  // rauhad started again (after Stop or Kill9), and this test's secrets client with it.
+  void StartAgain() {
+    daemon_->Start();
+    secrets_ = secpb::SecretService::NewStub(daemon_->Channel());
+  }
+
+  // `script` as a task of zone "agent", called from a thread: a task that outlives the crash
+  // the test causes, so the call itself fails when rauhad dies under it. Join it after Kill9.
+  std::thread RunTaskThatOutlivesACrash(std::string script) {
+    return std::thread([this, script = std::move(script)] {
+      spb::SandboxResult r;
+      auto st = Run("agent", {"/bin/sh", "-c", script}, &r);
+      EXPECT_FALSE(st.ok()) << "the call's daemon died under it";
+    });
+  }
+
+  // The result of task `task_id` (one that outlived a crash), through WaitTask.
+  void WaitForTaskResult(const std::string& task_id, spb::SandboxResult* result) {
+    spb::WaitTaskRequest req;
+    req.set_task_id(task_id);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
+    ASSERT_TRUE(daemon_->Sandbox()->WaitTask(&ctx, req, result).ok());
+  }
+
+  // A container of local/secrets-busybox:v1 (RecordBusyboxImage) in zone "agent" running
+  // `sh -c script`, created and started; its id in `id`.
+  void StartBusyboxContainer(cpb::ContainerService::Stub* containers, const std::string& script,
+                             std::string* id) {
+    {
+      cpb::CreateContainerRequest req;
+      req.set_zone_name("agent");
+      req.set_image("local/secrets-busybox:v1");
+      for (const char* c : {"/bin/sh", "-c"}) req.add_command(c);
+      req.add_command(script);
+      cpb::CreateContainerResponse resp;
+      grpc::ClientContext ctx;
+      auto st = containers->CreateContainer(&ctx, req, &resp);
+      ASSERT_TRUE(st.ok()) << st.error_message();
+      *id = resp.container_id();
+    }
+    cpb::StartContainerRequest req;
+    req.set_container_id(*id);
+    cpb::StartContainerResponse resp;
+    grpc::ClientContext ctx;
+    auto st = containers->StartContainer(&ctx, req, &resp);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+  }
+
+  static grpc::Status WaitContainer(cpb::ContainerService::Stub* containers, const std::string& id,
+                                    cpb::WaitContainerResponse* resp) {
+    cpb::WaitContainerRequest req;
+    req.set_container_id(id);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    return containers->WaitContainer(&ctx, req, resp);
+  }
+
+  static grpc::Status DeleteContainer(cpb::ContainerService::Stub* containers,
+                                      const std::string& id) {
+    cpb::DeleteContainerRequest req;
+    req.set_container_id(id);
+    cpb::DeleteContainerResponse resp;
+    grpc::ClientContext ctx;
+    return containers->DeleteContainer(&ctx, req, &resp);
   }
 
   std::string Cli(const std::string& args) {
@@ -188,18 +270,8 @@ class SecretsTest : public TestInternetTest {
   std::unique_ptr<secpb::SecretService::Stub> secrets_;
 };
 
-constexpr char kCurl[] = "/usr/bin/curl";
-constexpr char kPolicy[] =
-    "[zone]\ntype = \"non-global\"\n\n[network]\nmode = \"isolated\"\n"
-    "allowed_hosts = [\"api.example.test\", \"other.example.test\"]\n\n"
-    "[secrets.API_TOKEN]\nhosts = [\"api.example.test\"]\n\n"
-    "[secrets.OTHER_TOKEN]\nhosts = [\"other.example.test:443\"]\nheader = \"X-Api-Key\"\n"
-    "format = \"{}\"\n";
-
 TEST_F(SecretsTest, SecretInjectedForItsHostAndNeverSeenByTheZone) {
-  ASSERT_TRUE(SetSecret("API_TOKEN", kValue).ok());
-  ASSERT_TRUE(SetSecret("OTHER_TOKEN", "other-value-00").ok());
-  ASSERT_TRUE(CreateZone("agent", kPolicy).ok());
+  ASSERT_NO_FATAL_FAILURE(StoreSecretsAndCreateAgent());
 
   // curl trusts the zone's bundle (CURL_CA_BUNDLE, /etc/ssl/certs): no --cacert.
   auto tls = RunIn(
@@ -428,9 +500,7 @@ TEST_F(SecretsTest, UpstreamThatNeverAcceptsGets504AndAnEvent) {
 // surviving task's curl failed verification. At rest the CA key is sealed: no PEM private key
 // in its directory or the run directory; deleting the zone removes it.
 TEST_F(SecretsTest, ZoneCaSurvivesRestartsAndIsSealedAtRest) {
-  ASSERT_TRUE(SetSecret("API_TOKEN", kValue).ok());
-  ASSERT_TRUE(SetSecret("OTHER_TOKEN", "other-value-00").ok());
-  ASSERT_TRUE(CreateZone("agent", kPolicy).ok());
+  ASSERT_NO_FATAL_FAILURE(StoreSecretsAndCreateAgent());
   std::string zone_id;
   {
     zpb::GetZoneRequest req;
@@ -453,30 +523,20 @@ TEST_F(SecretsTest, ZoneCaSurvivesRestartsAndIsSealedAtRest) {
   EXPECT_EQ(call("first").stdout(), "hello https api.example.test /first auth=ok\n");
 
   // A task that outlives the crash, and calls once the test says so.
-  std::thread client([&] {
-    spb::SandboxResult r;
-    auto st = Run("agent",
-                  {"/bin/sh", "-c",
-                   "while [ ! -e /workspace/go ]; do sleep 0.05; done; " + std::string(kCurl) +
-                       " -sS https://api.example.test/survivor; echo rc=$?"},
-                  &r);
-    EXPECT_FALSE(st.ok()) << "the call's daemon died under it";
-  });
+  std::thread client = RunTaskThatOutlivesACrash(
+      "while [ ! -e /workspace/go ]; do sleep 0.05; done; " + std::string(kCurl) +
+      " -sS https://api.example.test/survivor; echo rc=$?");
   std::string task_id = daemon_->WaitForRunningTask();
   ASSERT_FALSE(task_id.empty());
   daemon_->Kill9();
   client.join();
-  daemon_->Start();
-  secrets_ = secpb::SecretService::NewStub(daemon_->Channel());
+  StartAgain();
   EXPECT_EQ(RunIn("agent", show_ca).stdout(), ca) << "a new CA after a crash";
   EXPECT_EQ(call("after-crash").stdout(), "hello https api.example.test /after-crash auth=ok\n");
   std::ofstream(repo_dir() + "/go").put('\n');
   {
-    spb::WaitTaskRequest req;
-    req.set_task_id(task_id);
     spb::SandboxResult result;
-    grpc::ClientContext ctx;
-    ASSERT_TRUE(daemon_->Sandbox()->WaitTask(&ctx, req, &result).ok());
+    ASSERT_NO_FATAL_FAILURE(WaitForTaskResult(task_id, &result));
     // Its TLS verifies through the CA it was given before the crash (what it sends is its own
     // business here: no header).
     EXPECT_EQ(result.stdout(), "hello https api.example.test /survivor auth=none\nrc=0\n")
@@ -485,8 +545,7 @@ TEST_F(SecretsTest, ZoneCaSurvivesRestartsAndIsSealedAtRest) {
 
   // A clean stop: the zone stops with rauhad and comes back with the same CA.
   daemon_->Stop();
-  daemon_->Start();
-  secrets_ = secpb::SecretService::NewStub(daemon_->Channel());
+  StartAgain();
   EXPECT_EQ(RunIn("agent", show_ca).stdout(), ca) << "a new CA after a clean restart";
   EXPECT_EQ(call("after-stop").stdout(), "hello https api.example.test /after-stop auth=ok\n");
 
@@ -518,16 +577,8 @@ TEST_F(SecretsTest, ZoneCaSurvivesRestartsAndIsSealedAtRest) {
 // request went without the secret.
 TEST_F(SecretsTest, ContainerGetsPlaceholdersProxyAndTrust) {
   ASSERT_EQ(::access("/bin/busybox", X_OK), 0) << "needs busybox-static";
-  ASSERT_TRUE(SetSecret("API_TOKEN", kValue).ok());
-  ASSERT_TRUE(SetSecret("OTHER_TOKEN", "other-value-00").ok());
-  ASSERT_TRUE(CreateZone("agent", kPolicy).ok());
-  TarBuilder layer;
-  layer.Dir("bin").File("bin/busybox", ReadWholeFile("/bin/busybox"), {.perm = 0755});
-  for (const char* applet : {"sh", "cat", "sed", "echo", "wget", "sleep", "test"}) {
-    layer.Symlink(std::string("bin/") + applet, "busybox");
-  }
-  RecordLocalImage(daemon_->dir() + "/state", {layer.Build(image::LayerCompression::kGzip)},
-                   {{"config", {{"Env", {"PATH=/bin"}}}}}, "local/secrets-busybox:v1");
+  ASSERT_NO_FATAL_FAILURE(StoreSecretsAndCreateAgent());
+  RecordBusyboxImage();
   auto containers = cpb::ContainerService::NewStub(daemon_->Channel());
   const std::string script =
       "echo token=$API_TOKEN; echo proxy=$http_proxy; echo ca=$SSL_CERT_FILE; "
@@ -535,26 +586,7 @@ TEST_F(SecretsTest, ContainerGetsPlaceholdersProxyAndTrust) {
       "wget -q -O - --header \"Authorization: Bearer $API_TOKEN\" http://api.example.test/box; "
       "while [ ! -e /tmp/done ]; do sleep 0.05; done";
   std::string id;
-  {
-    cpb::CreateContainerRequest req;
-    req.set_zone_name("agent");
-    req.set_image("local/secrets-busybox:v1");
-    for (const char* c : {"/bin/sh", "-c"}) req.add_command(c);
-    req.add_command(script);
-    cpb::CreateContainerResponse resp;
-    grpc::ClientContext ctx;
-    auto st = containers->CreateContainer(&ctx, req, &resp);
-    ASSERT_TRUE(st.ok()) << st.error_message();
-    id = resp.container_id();
-  }
-  {
-    cpb::StartContainerRequest req;
-    req.set_container_id(id);
-    cpb::StartContainerResponse resp;
-    grpc::ClientContext ctx;
-    auto st = containers->StartContainer(&ctx, req, &resp);
-    ASSERT_TRUE(st.ok()) << st.error_message();
-  }
+  ASSERT_NO_FATAL_FAILURE(StartBusyboxContainer(containers.get(), script, &id));
   // The log up to the server's answer (a condition with a generous deadline, not a sleep).
   std::string log;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
@@ -593,37 +625,13 @@ TEST_F(SecretsTest, ContainerGetsPlaceholdersProxyAndTrust) {
   // An exec into it: the same placeholder, which the proxy still replaces.
   std::string token = log.substr(log.find("token=") + 6);
   token = token.substr(0, token.find('\n'));
-  {
-    cpb::ExecInContainerRequest req;
-    req.set_container_id(id);
-    for (const char* c : {"/bin/sh", "-c"}) req.add_command(c);
-    req.add_command(
-        "echo $API_TOKEN; wget -q -O - --header \"Authorization: Bearer $API_TOKEN\" "
-        "http://api.example.test/exec; echo > /tmp/done");
-    (*req.mutable_env())["API_TOKEN"] = "mine";
-    cpb::ExecInContainerResponse resp;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-    auto st = containers->ExecInContainer(&ctx, req, &resp);
-    ASSERT_TRUE(st.ok()) << st.error_message();
-    EXPECT_EQ(resp.stdout(), token + "\nhello http api.example.test /exec auth=ok\n")
-        << resp.DebugString();
-  }
-  {
-    cpb::WaitContainerRequest req;
-    req.set_container_id(id);
-    cpb::WaitContainerResponse resp;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-    EXPECT_TRUE(containers->WaitContainer(&ctx, req, &resp).ok());
-  }
-  {
-    cpb::DeleteContainerRequest req;
-    req.set_container_id(id);
-    cpb::DeleteContainerResponse resp;
-    grpc::ClientContext ctx;
-    EXPECT_TRUE(containers->DeleteContainer(&ctx, req, &resp).ok());
-  }
+  EXPECT_EQ(ExecIn(containers.get(), id,
+                   "echo $API_TOKEN; wget -q -O - --header \"Authorization: Bearer $API_TOKEN\" "
+                   "http://api.example.test/exec; echo > /tmp/done"),
+            token + "\nhello http api.example.test /exec auth=ok\n");
+  cpb::WaitContainerResponse waited;
+  EXPECT_TRUE(WaitContainer(containers.get(), id, &waited).ok());
+  EXPECT_TRUE(DeleteContainer(containers.get(), id).ok());
 }
 
 // A task that outlives a rauhad crash keeps its secrets: the new rauhad restores its grant
@@ -633,25 +641,14 @@ TEST_F(SecretsTest, ContainerGetsPlaceholdersProxyAndTrust) {
 // left in SQLite. Before, the new rauhad did not know the placeholder: the server got it
 // unreplaced.
 TEST_F(SecretsTest, GrantOutlivesACrashAndEndsWithItsTask) {
-  ASSERT_TRUE(SetSecret("API_TOKEN", kValue).ok());
-  ASSERT_TRUE(SetSecret("OTHER_TOKEN", "other-value-00").ok());
-  ASSERT_TRUE(CreateZone("agent", kPolicy).ok());
+  ASSERT_NO_FATAL_FAILURE(StoreSecretsAndCreateAgent());
   const std::string db = daemon_->dir() + "/state/secrets.db";
-  std::thread client([&] {
-    spb::SandboxResult r;
-    auto st = Run("agent",
-                  {"/bin/sh", "-c",
-                   "echo $API_TOKEN > /workspace/token; while [ ! -e /workspace/go ]; do sleep "
-                   "0.05; done; " +
-                       std::string(kCurl) +
-                       " -sS https://api.example.test/survivor -H \"Authorization: Bearer "
-                       "$API_TOKEN\"; " +
-                       kCurl +
-                       " -sS http://api.example.test/survivor-plain -H \"Authorization: Bearer "
-                       "$API_TOKEN\"; echo rc=$?"},
-                  &r);
-    EXPECT_FALSE(st.ok()) << "the call's daemon died under it";
-  });
+  std::thread client = RunTaskThatOutlivesACrash(
+      "echo $API_TOKEN > /workspace/token; while [ ! -e /workspace/go ]; do sleep 0.05; done; " +
+      std::string(kCurl) +
+      " -sS https://api.example.test/survivor -H \"Authorization: Bearer $API_TOKEN\"; " + kCurl +
+      " -sS http://api.example.test/survivor-plain -H \"Authorization: Bearer $API_TOKEN\"; "
+      "echo rc=$?");
   std::string task_id = WaitForRunningTask();
   ASSERT_FALSE(task_id.empty());
   std::string token;
@@ -673,17 +670,10 @@ TEST_F(SecretsTest, GrantOutlivesACrashAndEndsWithItsTask) {
 
   daemon_->Kill9();
   client.join();
-  daemon_->Start();
-  secrets_ = secpb::SecretService::NewStub(daemon_->Channel());
+  StartAgain();
   std::ofstream(repo_dir() + "/go").put('\n');
   spb::SandboxResult result;
-  {
-    spb::WaitTaskRequest req;
-    req.set_task_id(task_id);
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
-    ASSERT_TRUE(daemon_->Sandbox()->WaitTask(&ctx, req, &result).ok());
-  }
+  ASSERT_NO_FATAL_FAILURE(WaitForTaskResult(task_id, &result));
   EXPECT_EQ(result.stdout(),
             "hello https api.example.test /survivor auth=ok\nhello http api.example.test "
             "/survivor-plain auth=ok\nrc=0\n")
@@ -709,24 +699,15 @@ TEST_F(SecretsTest, GrantOutlivesACrashAndEndsWithItsTask) {
 // not even when a secret of the same name was set again meanwhile (a new secret, for new
 // tasks); the placeholder passes unreplaced. The task's other secret is still restored.
 TEST_F(SecretsTest, RemovedSecretIsNotBroughtBackAfterACrash) {
-  ASSERT_TRUE(SetSecret("API_TOKEN", kValue).ok());
-  ASSERT_TRUE(SetSecret("OTHER_TOKEN", "other-value-00").ok());
-  ASSERT_TRUE(CreateZone("agent", kPolicy).ok());
+  ASSERT_NO_FATAL_FAILURE(StoreSecretsAndCreateAgent());
   const std::string db = daemon_->dir() + "/state/secrets.db";
-  std::thread client([&] {
-    spb::SandboxResult r;
-    auto st = Run("agent",
-                  {"/bin/sh", "-c",
-                   "while [ ! -e /workspace/go1 ]; do sleep 0.05; done; " + std::string(kCurl) +
-                       " -sS https://api.example.test/before-crash -H \"Authorization: Bearer "
-                       "$API_TOKEN\"; echo rc=$?; touch /workspace/did1; "
-                       "while [ ! -e /workspace/go ]; do sleep 0.05; done; " +
-                       kCurl +
-                       " -sS https://api.example.test/after-rm -H \"Authorization: Bearer "
-                       "$API_TOKEN\"; echo rc=$?"},
-                  &r);
-    EXPECT_FALSE(st.ok()) << "the call's daemon died under it";
-  });
+  std::thread client = RunTaskThatOutlivesACrash(
+      "while [ ! -e /workspace/go1 ]; do sleep 0.05; done; " + std::string(kCurl) +
+      " -sS https://api.example.test/before-crash -H \"Authorization: Bearer $API_TOKEN\"; "
+      "echo rc=$?; touch /workspace/did1; while [ ! -e /workspace/go ]; do sleep 0.05; done; " +
+      kCurl +
+      " -sS https://api.example.test/after-rm -H \"Authorization: Bearer $API_TOKEN\"; "
+      "echo rc=$?");
   std::string task_id = WaitForRunningTask();
   ASSERT_FALSE(task_id.empty());
   const std::string owner = "SELECT count(*) FROM grants WHERE owner = '" + task_id + "'";
@@ -750,18 +731,11 @@ TEST_F(SecretsTest, RemovedSecretIsNotBroughtBackAfterACrash) {
 
   daemon_->Kill9();
   client.join();
-  daemon_->Start();
-  secrets_ = secpb::SecretService::NewStub(daemon_->Channel());
+  StartAgain();
   EXPECT_EQ(SqlInt(db, owner), 1) << "the other secret's grant is restored";
   std::ofstream(repo_dir() + "/go").put('\n');
   spb::SandboxResult result;
-  {
-    spb::WaitTaskRequest req;
-    req.set_task_id(task_id);
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
-    ASSERT_TRUE(daemon_->Sandbox()->WaitTask(&ctx, req, &result).ok());
-  }
+  ASSERT_NO_FATAL_FAILURE(WaitForTaskResult(task_id, &result));
   EXPECT_EQ(result.stdout(),
             "hello https api.example.test /before-crash auth=placeholder\nrc=0\n"
             "hello https api.example.test /after-rm auth=placeholder\nrc=0\n")
@@ -780,41 +754,19 @@ TEST_F(SecretsTest, RemovedSecretIsNotBroughtBackAfterACrash) {
 // nothing of the grant is left in SQLite.
 TEST_F(SecretsTest, ContainerGrantOutlivesACrash) {
   ASSERT_EQ(::access("/bin/busybox", X_OK), 0) << "needs busybox-static";
-  ASSERT_TRUE(SetSecret("API_TOKEN", kValue).ok());
-  ASSERT_TRUE(SetSecret("OTHER_TOKEN", "other-value-00").ok());
-  ASSERT_TRUE(CreateZone("agent", kPolicy).ok());
+  ASSERT_NO_FATAL_FAILURE(StoreSecretsAndCreateAgent());
   RecordBusyboxImage();
   const std::string db = daemon_->dir() + "/state/secrets.db";
   auto containers = cpb::ContainerService::NewStub(daemon_->Channel());
   std::string id;
-  {
-    cpb::CreateContainerRequest req;
-    req.set_zone_name("agent");
-    req.set_image("local/secrets-busybox:v1");
-    for (const char* c : {"/bin/sh", "-c", "while [ ! -e /tmp/done ]; do sleep 0.05; done"}) {
-      req.add_command(c);
-    }
-    cpb::CreateContainerResponse resp;
-    grpc::ClientContext ctx;
-    auto st = containers->CreateContainer(&ctx, req, &resp);
-    ASSERT_TRUE(st.ok()) << st.error_message();
-    id = resp.container_id();
-  }
-  {
-    cpb::StartContainerRequest req;
-    req.set_container_id(id);
-    cpb::StartContainerResponse resp;
-    grpc::ClientContext ctx;
-    auto st = containers->StartContainer(&ctx, req, &resp);
-    ASSERT_TRUE(st.ok()) << st.error_message();
-  }
+  ASSERT_NO_FATAL_FAILURE(StartBusyboxContainer(
+      containers.get(), "while [ ! -e /tmp/done ]; do sleep 0.05; done", &id));
   const std::string token = ExecIn(containers.get(), id, "echo $API_TOKEN");
   ASSERT_EQ(token.rfind("rauha-placeholder-", 0), 0u) << token;
   EXPECT_EQ(SqlInt(db, "SELECT count(*) FROM grants WHERE owner = '" + id + "'"), 2);
 
   daemon_->Kill9();
-  daemon_->Start();
-  secrets_ = secpb::SecretService::NewStub(daemon_->Channel());
+  StartAgain();
   containers = cpb::ContainerService::NewStub(daemon_->Channel());
   EXPECT_EQ(ExecIn(containers.get(), id,
                    "echo $API_TOKEN; wget -q -O - --header \"Authorization: Bearer $API_TOKEN\" "
@@ -826,23 +778,13 @@ TEST_F(SecretsTest, ContainerGrantOutlivesACrash) {
             std::string::npos);
   (void)ExecIn(containers.get(), id, "touch /tmp/done");
   {
-    cpb::WaitContainerRequest req;
-    req.set_container_id(id);
     cpb::WaitContainerResponse resp;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-    auto st = containers->WaitContainer(&ctx, req, &resp);
+    auto st = WaitContainer(containers.get(), id, &resp);
     ASSERT_TRUE(st.ok()) << st.error_message();
     EXPECT_EQ(resp.exit_code(), 0);
   }
   EXPECT_EQ(SqlInt(db, "SELECT count(*) FROM grants"), 0);
-  {
-    cpb::DeleteContainerRequest req;
-    req.set_container_id(id);
-    cpb::DeleteContainerResponse resp;
-    grpc::ClientContext ctx;
-    EXPECT_TRUE(containers->DeleteContainer(&ctx, req, &resp).ok());
-  }
+  EXPECT_TRUE(DeleteContainer(containers.get(), id).ok());
 }
 
 }  // namespace
