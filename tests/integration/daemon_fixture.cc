@@ -93,6 +93,7 @@ void Daemon::Start() {
   args.insert(args.end(), extra_args_.begin(), extra_args_.end());
   AddWarmZones(args);
   std::string log_path = dir_ + "/rauhad.log";
+  const size_t log_before = log().size();  // a restart appends to the same log
   int netns_fd = -1;
   if (!netns_.empty()) {
     netns_fd = ::open(netns_.c_str(), O_RDONLY | O_CLOEXEC);
@@ -131,6 +132,13 @@ void Daemon::Start() {
   auto channel = Channel();
   bool up = channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10));
   ASSERT_TRUE(up) << "rauhad did not come up; log:\n" << log();
+  // A connect can succeed between the socket's bind and rauhad's chmod 0600 and health status:
+  // its "listening on" line comes after both.
+  auto listening = [&] { return log().find(": listening on ", log_before) != std::string::npos; };
+  for (int i = 0; i < 2000 && !listening(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_TRUE(listening()) << "rauhad did not finish its start-up; log:\n" << log();
 }
 
 int Daemon::StartExpectingExit(int timeout_ms) {
