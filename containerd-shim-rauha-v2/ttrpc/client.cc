@@ -174,10 +174,14 @@ void Client::ReadLoop() {
   cv_.notify_all();
 }
 
-absl::StatusOr<std::string> CallOnConnection(int fd, const std::string& service,
-                                             const std::string& method, const std::string& payload,
-                                             uint32_t max_response,
-                                             InitialMetadata* initial_metadata) {
+namespace {
+
+// One request on stream 1 of a connection of its own, read until its answer: each data frame
+// ahead of it goes to on_data (an oversized one has no payload), the Response comes back
+// decoded. The status inside it is the caller's to read.
+absl::StatusOr<::ttrpc::Response> ExchangeOnConnection(
+    int fd, const std::string& service, const std::string& method, const std::string& payload,
+    uint32_t max_frame, const std::function<absl::Status(const Frame&)>& on_data) {
   ::ttrpc::Request request;
   request.set_service(service);
   request.set_method(method);
@@ -187,7 +191,7 @@ absl::StatusOr<std::string> CallOnConnection(int fd, const std::string& service,
       EncodeFrame(kStream, MessageType::kRequest, 0, request.SerializeAsString());
   if (!frame.ok()) return frame.status();
   if (absl::Status sent = WriteAll(fd, *frame); !sent.ok()) return sent;
-  FrameDecoder decoder(max_response);
+  FrameDecoder decoder(max_frame);
   char buf[64 * 1024];
   while (true) {
     ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
@@ -197,67 +201,56 @@ absl::StatusOr<std::string> CallOnConnection(int fd, const std::string& service,
     while (std::optional<Frame> got = decoder.Next()) {
       if (got->stream_id != kStream) continue;
       if (got->type == static_cast<uint8_t>(MessageType::kData)) {
-        ::ttrpc::KeyValue kv;
-        if (initial_metadata && !got->oversized && kv.ParseFromString(got->payload)) {
-          initial_metadata->emplace_back(kv.key(), kv.value());
-        }
+        if (absl::Status handled = on_data(*got); !handled.ok()) return handled;
         continue;
       }
       if (got->type != static_cast<uint8_t>(MessageType::kResponse)) continue;
       if (got->oversized) {
         return absl::ResourceExhaustedError(absl::StrCat(
-            "ttrpc response of ", got->length, " bytes exceeds the limit of ", max_response));
+            "ttrpc response frame of ", got->length, " bytes exceeds the limit of ", max_frame));
       }
       ::ttrpc::Response response;
       if (!response.ParseFromString(got->payload)) {
         return absl::InternalError("cannot decode a ttrpc Response");
       }
-      if (absl::Status status = FromProto(response.status()); !status.ok()) return status;
-      return std::move(*response.mutable_payload());
+      return response;
     }
   }
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> CallOnConnection(int fd, const std::string& service,
+                                             const std::string& method, const std::string& payload,
+                                             uint32_t max_response,
+                                             InitialMetadata* initial_metadata) {
+  absl::StatusOr<::ttrpc::Response> response =
+      ExchangeOnConnection(fd, service, method, payload, max_response, [&](const Frame& data) {
+        ::ttrpc::KeyValue kv;
+        if (initial_metadata && !data.oversized && kv.ParseFromString(data.payload)) {
+          initial_metadata->emplace_back(kv.key(), kv.value());
+        }
+        return absl::OkStatus();
+      });
+  if (!response.ok()) return response.status();
+  if (absl::Status status = FromProto(response->status()); !status.ok()) return status;
+  return std::move(*response->mutable_payload());
 }
 
 absl::Status StreamingCallOnConnection(int fd, const std::string& service,
                                        const std::string& method, const std::string& payload,
                                        const std::function<absl::Status(std::string_view)>& on_data,
                                        uint32_t max_data) {
-  ::ttrpc::Request request;
-  request.set_service(service);
-  request.set_method(method);
-  request.set_payload(payload);
-  constexpr uint32_t kStream = 1;
-  absl::StatusOr<std::string> frame =
-      EncodeFrame(kStream, MessageType::kRequest, 0, request.SerializeAsString());
-  if (!frame.ok()) return frame.status();
-  if (absl::Status sent = WriteAll(fd, *frame); !sent.ok()) return sent;
-  FrameDecoder decoder(max_data);
-  char buf[64 * 1024];
-  while (true) {
-    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return absl::UnavailableError("ttrpc connection closed before an answer");
-    decoder.Feed(std::string_view(buf, static_cast<size_t>(n)));
-    while (std::optional<Frame> got = decoder.Next()) {
-      if (got->stream_id != kStream) continue;
-      const bool data = got->type == static_cast<uint8_t>(MessageType::kData);
-      if (!data && got->type != static_cast<uint8_t>(MessageType::kResponse)) continue;
-      if (got->oversized) {
-        return absl::ResourceExhaustedError(absl::StrCat("ttrpc ", data ? "data" : "response",
-                                                         " frame of ", got->length,
-                                                         " bytes exceeds the limit of ", max_data));
-      }
-      if (data) {
-        if (absl::Status handled = on_data(got->payload); !handled.ok()) return handled;
-        continue;
-      }
-      ::ttrpc::Response response;
-      if (!response.ParseFromString(got->payload)) {
-        return absl::InternalError("cannot decode a ttrpc Response");
-      }
-      return FromProto(response.status());
-    }
-  }
+  absl::StatusOr<::ttrpc::Response> response =
+      ExchangeOnConnection(fd, service, method, payload, max_data, [&](const Frame& data) {
+        if (data.oversized) {
+          return absl::ResourceExhaustedError(absl::StrCat(
+              "ttrpc data frame of ", data.length, " bytes exceeds the limit of ", max_data));
+        }
+        return on_data(data.payload);
+      });
+  if (!response.ok()) return response.status();
+  return FromProto(response->status());
 }
 
 }  // namespace rauha::ttrpc
