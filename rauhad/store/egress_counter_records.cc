@@ -28,38 +28,32 @@ uint64_t Count(int64_t v) { return v < 0 ? 0 : static_cast<uint64_t>(v); }
 absl::Status Store::PutEgressCounters(const std::vector<EgressCounterRecord>& records) {
   if (records.empty()) return absl::OkStatus();
   std::lock_guard lock(mu_);
-  RAUHA_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-  absl::Status st;
-  for (const auto& r : records) {
-    // Only for a zone still recorded: a zone deleted after its counters were read keeps none.
-    Stmt s(db_,
-           "INSERT INTO egress_counters (zone_id, bytes_out, bytes_in, connections, refused, "
-           "secrets_injected, secret_misuses, tls_terminated, budget_closed) "
-           "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 WHERE EXISTS (SELECT 1 FROM zones WHERE "
-           "id = ?1) ON CONFLICT(zone_id) DO UPDATE SET bytes_out = excluded.bytes_out, "
-           "bytes_in = excluded.bytes_in, connections = excluded.connections, refused = "
-           "excluded.refused, secrets_injected = excluded.secrets_injected, secret_misuses = "
-           "excluded.secret_misuses, tls_terminated = excluded.tls_terminated, budget_closed = "
-           "excluded.budget_closed");
-    st = s.prepared();
-    if (!st.ok()) break;
-    s.Bind(1, r.zone_id);
-    s.Bind(2, Col(r.bytes_out));
-    s.Bind(3, Col(r.bytes_in));
-    s.Bind(4, Col(r.connections));
-    s.Bind(5, Col(r.refused));
-    s.Bind(6, Col(r.secrets_injected));
-    s.Bind(7, Col(r.secret_misuses));
-    s.Bind(8, Col(r.tls_terminated));
-    s.Bind(9, Col(r.budget_closed));
-    st = s.Done(s.Step());
-    if (!st.ok()) break;
-  }
-  if (!st.ok()) {
-    (void)Exec("ROLLBACK");
-    return st;
-  }
-  return Exec("COMMIT");
+  return InTransaction([&]() -> absl::Status {
+    for (const auto& r : records) {
+      // Only for a zone still recorded: a zone deleted after its counters were read keeps none.
+      Stmt s(db_,
+             "INSERT INTO egress_counters (zone_id, bytes_out, bytes_in, connections, refused, "
+             "secrets_injected, secret_misuses, tls_terminated, budget_closed) "
+             "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 WHERE EXISTS (SELECT 1 FROM zones WHERE "
+             "id = ?1) ON CONFLICT(zone_id) DO UPDATE SET bytes_out = excluded.bytes_out, "
+             "bytes_in = excluded.bytes_in, connections = excluded.connections, refused = "
+             "excluded.refused, secrets_injected = excluded.secrets_injected, secret_misuses = "
+             "excluded.secret_misuses, tls_terminated = excluded.tls_terminated, budget_closed = "
+             "excluded.budget_closed");
+      RAUHA_RETURN_IF_ERROR(s.prepared());
+      s.Bind(1, r.zone_id);
+      s.Bind(2, Col(r.bytes_out));
+      s.Bind(3, Col(r.bytes_in));
+      s.Bind(4, Col(r.connections));
+      s.Bind(5, Col(r.refused));
+      s.Bind(6, Col(r.secrets_injected));
+      s.Bind(7, Col(r.secret_misuses));
+      s.Bind(8, Col(r.tls_terminated));
+      s.Bind(9, Col(r.budget_closed));
+      RAUHA_RETURN_IF_ERROR(s.Done(s.Step()));
+    }
+    return absl::OkStatus();
+  });
 }
 
 absl::StatusOr<std::vector<EgressCounterRecord>> Store::ListEgressCounters() {

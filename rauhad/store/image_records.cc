@@ -26,8 +26,7 @@ CREATE TABLE IF NOT EXISTS image_tags (
 
 absl::Status Store::PutImage(const ImageRecord& image, const std::vector<std::string>& tags) {
   std::lock_guard lock(mu_);
-  RAUHA_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE;"));
-  auto body = [&]() -> absl::Status {
+  return InTransaction([&]() -> absl::Status {
     // UPSERT, not REPLACE: a REPLACE deletes the row first, which would cascade to its tags.
     Stmt s(db_,
            "INSERT INTO images (manifest_digest, index_digest, media_type, config_digest, "
@@ -52,10 +51,7 @@ absl::Status Store::PutImage(const ImageRecord& image, const std::vector<std::st
       RAUHA_RETURN_IF_ERROR(t.Done(t.Step()));
     }
     return absl::OkStatus();
-  };
-  absl::Status st = body();
-  (void)Exec(st.ok() ? "COMMIT;" : "ROLLBACK;");
-  return st;
+  });
 }
 
 absl::StatusOr<std::vector<ImageRecord>> Store::ListImages() {

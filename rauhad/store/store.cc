@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "rauha-common/errors.h"
 #include "rauha-common/strcat.h"
 #include "rauhad/store/stmt.h"
 
@@ -96,6 +97,15 @@ absl::Status Store::Exec(const char* sql) {
   return absl::OkStatus();
 }
 
+absl::Status Store::InTransaction(const std::function<absl::Status()>& body) {
+  RAUHA_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  if (absl::Status st = body(); !st.ok()) {
+    (void)Exec("ROLLBACK");
+    return st;
+  }
+  return Exec("COMMIT");
+}
+
 absl::StatusOr<bool> Store::HasColumn(const std::string& table, const std::string& column) {
   std::lock_guard lock(mu_);
   Stmt s(db_, StrCat("SELECT name FROM pragma_table_info('", table, "')").c_str());
@@ -130,22 +140,16 @@ absl::Status Store::PutZone(const ZoneRecord& z) {
 
 absl::Status Store::DeleteZone(const std::string& id) {
   std::lock_guard lock(mu_);
-  if (auto st = Exec("BEGIN IMMEDIATE"); !st.ok()) return st;
-  absl::Status st;
-  for (const char* sql :
-       {"DELETE FROM zones WHERE id = ?1", "DELETE FROM egress_counters WHERE zone_id = ?1"}) {
-    Stmt s(*stmts_, sql);
-    st = s.prepared();
-    if (!st.ok()) break;
-    s.Bind(1, id);
-    st = s.Done(s.Step());
-    if (!st.ok()) break;
-  }
-  if (!st.ok()) {
-    (void)Exec("ROLLBACK");
-    return st;
-  }
-  return Exec("COMMIT");
+  return InTransaction([&]() -> absl::Status {
+    for (const char* sql :
+         {"DELETE FROM zones WHERE id = ?1", "DELETE FROM egress_counters WHERE zone_id = ?1"}) {
+      Stmt s(*stmts_, sql);
+      RAUHA_RETURN_IF_ERROR(s.prepared());
+      s.Bind(1, id);
+      RAUHA_RETURN_IF_ERROR(s.Done(s.Step()));
+    }
+    return absl::OkStatus();
+  });
 }
 
 absl::StatusOr<std::vector<ZoneRecord>> Store::ListZones() {

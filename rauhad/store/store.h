@@ -5,6 +5,7 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -140,6 +141,8 @@ class Store {
  private:
   explicit Store(sqlite3* db);
   absl::Status Exec(const char* sql);
+  // BEGIN IMMEDIATE, body, then COMMIT, or ROLLBACK and body's error. The caller holds mu_.
+  absl::Status InTransaction(const std::function<absl::Status()>& body);
   absl::StatusOr<bool> HasColumn(const std::string& table, const std::string& column);
   std::mutex mu_;
   sqlite3* db_;
