@@ -33,6 +33,21 @@ absl::Status CheckDestination(const std::string& field, const std::string& dest)
 
 constexpr char kTerminationLog[] = "/dev/termination-log";
 
+// The source of a runtime mount, opened without following a symlink: what it is (the shim pins
+// it by device and inode).
+absl::StatusOr<struct stat> StatSource(const std::string& field,
+                                       const rauha::process::v1::ProcessMount& m) {
+  if (!IsNormalAbsolutePath(m.source())) {
+    return absl::InvalidArgumentError(
+        StrCat(field, ".source \"", m.source(), "\" must be an absolute path without '.' or '..'"));
+  }
+  auto fd = OpenNoSymlinks(m.source());
+  if (!fd.ok()) return Annotate(fd.status(), StrCat(field, ".source"));
+  struct stat st;
+  if (::fstat(fd->get(), &st) < 0) return ErrnoStatus(errno, StrCat("fstat ", m.source()));
+  return st;
+}
+
 // Kubelet's termination message file: a regular file of one link (a hard link to anything
 // else would make that writable), opened without following a symlink and pinned.
 absl::StatusOr<shim::Mount> TerminationLogMount(const std::string& field,
@@ -42,14 +57,9 @@ absl::StatusOr<shim::Mount> TerminationLogMount(const std::string& field,
                                              "\": termination_log binds only at ",
                                              kTerminationLog));
   }
-  if (!IsNormalAbsolutePath(m.source())) {
-    return absl::InvalidArgumentError(
-        StrCat(field, ".source \"", m.source(), "\" must be an absolute path without '.' or '..'"));
-  }
-  auto fd = OpenNoSymlinks(m.source());
-  if (!fd.ok()) return Annotate(fd.status(), StrCat(field, ".source"));
-  struct stat st;
-  if (::fstat(fd->get(), &st) < 0) return ErrnoStatus(errno, StrCat("fstat ", m.source()));
+  absl::StatusOr<struct stat> source = StatSource(field, m);
+  if (!source.ok()) return source.status();
+  const struct stat& st = *source;
   if (!S_ISREG(st.st_mode) || st.st_nlink != 1) {
     return absl::InvalidArgumentError(
         StrCat(field, ".source ", m.source(),
@@ -64,14 +74,9 @@ absl::StatusOr<shim::Mount> TerminationLogMount(const std::string& field,
 
 absl::StatusOr<shim::Mount> RuntimeStateMount(const std::string& field,
                                               const rauha::process::v1::ProcessMount& m) {
-  if (!IsNormalAbsolutePath(m.source())) {
-    return absl::InvalidArgumentError(
-        StrCat(field, ".source \"", m.source(), "\" must be an absolute path without '.' or '..'"));
-  }
-  auto fd = OpenNoSymlinks(m.source());
-  if (!fd.ok()) return Annotate(fd.status(), StrCat(field, ".source"));
-  struct stat st;
-  if (::fstat(fd->get(), &st) < 0) return ErrnoStatus(errno, StrCat("fstat ", m.source()));
+  absl::StatusOr<struct stat> source = StatSource(field, m);
+  if (!source.ok()) return source.status();
+  const struct stat& st = *source;
   if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
     return absl::InvalidArgumentError(
         StrCat(field, ".source ", m.source(), " is neither a regular file nor a directory"));

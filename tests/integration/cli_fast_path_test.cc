@@ -16,6 +16,7 @@
 #include "rauha-common/shim_endpoint_path.h"
 #include "tests/integration/cli_runner.h"
 #include "tests/integration/daemon_fixture.h"
+#include "tests/integration/fast_path_sockets.h"
 
 namespace rauha::testing {
 namespace {
@@ -40,27 +41,10 @@ class CliFastPathTest : public DaemonTest {
     return FinishCli(pid, out_path, err_path);
   }
 
-  // A socket path whose ".ttrpc" twin is rauhad's endpoint and which has no gRPC socket: only
-  // the fast path reaches rauhad through it.
   std::string TtrpcOnlySocket() {
-    const std::string socket = alt_ + "/ttrpc-only.sock";
-    std::error_code ec;
-    if (!fs::is_symlink(ShimEndpointPath(socket))) {
-      fs::create_symlink(ShimEndpointPath(daemon_->socket()), ShimEndpointPath(socket), ec);
-    }
-    EXPECT_FALSE(ec) << ec.message();
-    return socket;
+    return ::rauha::testing::TtrpcOnlySocket(daemon_->socket(), alt_);
   }
-
-  // A socket path that is rauhad's gRPC socket and has no ".ttrpc" twin (an rauhad from
-  // before the endpoint): only gRPC reaches rauhad through it.
-  std::string GrpcOnlySocket() {
-    const std::string socket = alt_ + "/grpc-only.sock";
-    std::error_code ec;
-    fs::create_symlink(daemon_->socket(), socket, ec);
-    EXPECT_FALSE(ec) << ec.message();
-    return socket;
-  }
+  std::string GrpcOnlySocket() { return ::rauha::testing::GrpcOnlySocket(daemon_->socket(), alt_); }
 
   // The result without what differs between any two runs (ids, times, resource use, the
   // receipt's signature); events by kind.

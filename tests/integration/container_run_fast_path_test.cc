@@ -16,6 +16,7 @@
 #include "rauha-common/shim_endpoint_path.h"
 #include "tests/integration/cli_runner.h"
 #include "tests/integration/container_fixture.h"
+#include "tests/integration/fast_path_sockets.h"
 
 namespace rauha::testing {
 namespace {
@@ -32,20 +33,10 @@ class ContainerRunFastPathTest : public ContainerTest {
     return alt;
   }
   std::string TtrpcOnlySocket() {
-    const std::string socket = Alt() + "/ttrpc-only.sock";
-    std::error_code ec;
-    if (!fs::is_symlink(ShimEndpointPath(socket))) {
-      fs::create_symlink(ShimEndpointPath(daemon_->socket()), ShimEndpointPath(socket), ec);
-    }
-    EXPECT_FALSE(ec) << ec.message();
-    return socket;
+    return ::rauha::testing::TtrpcOnlySocket(daemon_->socket(), Alt());
   }
   std::string GrpcOnlySocket() {
-    const std::string socket = Alt() + "/grpc-only.sock";
-    std::error_code ec;
-    if (!fs::is_symlink(socket)) fs::create_symlink(daemon_->socket(), socket, ec);
-    EXPECT_FALSE(ec) << ec.message();
-    return socket;
+    return ::rauha::testing::GrpcOnlySocket(daemon_->socket(), Alt());
   }
 
   // `rauha --socket SOCKET args...` started (stdout, stderr to files); FinishRun collects it.
