@@ -151,11 +151,11 @@ struct TaskSpec {
   // upper on the task's tmpfs that vanishes with it.
   std::string image_upper;
   // With image_upper: the overlay never syncs the upper to disk (overlayfs "volatile", 5.10+;
-  // ignored where the kernel lacks it). For a container removed at its exit: its writable
-  // layer is thrown away, and without it the overlay's unmount as the container's last process
-  // exits is a syncfs of the whole file system holding the state dir, waited for before the
-  // exit is seen (eval/bench/README.md, run_rm.sh). A crash leaves such an upper unmountable
-  // (overlayfs refuses it), which does not matter for what is removed anyway.
+  // ignored where the kernel lacks it): for an upper thrown away after the task, whose unmount
+  // as the last process exits would otherwise be a syncfs of the file system holding it, waited
+  // for before the exit is seen (eval/bench/README.md). A crash leaves such an upper
+  // unmountable. rauhad's containers removed at their exit have no image_upper at all (a
+  // private upper on the task's tmpfs), so it sets this for none today.
   bool image_upper_volatile = false;
   // A host file that receives the output as lines "<RFC 3339 nano> <stdout|stderr> <F|P>
   // <text>" (the CRI log format; P: a partial line), written by the shim whoever listens, and

@@ -86,10 +86,12 @@ absl::Status SetUpFds(const TaskPlan& plan, const ChildFds& fds, KeptFds* kept) 
     RAUHA_ASSIGN_OR_RETURN(int fd, keep(m.idmap_fd));
     kept->mount_idmap.push_back(fd);
   }
-  if (fds.mount_trees != nullptr) {
-    for (int tree : *fds.mount_trees) {
+  for (auto [trees, renumbered] : {std::pair{fds.mount_trees, &kept->mount_tree},
+                                   std::pair{fds.layer_trees, &kept->layer_tree}}) {
+    if (trees == nullptr) continue;
+    for (int tree : *trees) {
       RAUHA_ASSIGN_OR_RETURN(int fd, keep(tree));
-      kept->mount_tree.push_back(fd);
+      renumbered->push_back(fd);
     }
   }
   int devnull = fds.stdin_fd >= 0 ? fds.stdin_fd : ::open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -121,6 +123,7 @@ absl::Status SetUpFds(const TaskPlan& plan, const ChildFds& fds, KeptFds* kept) 
     if (fd >= 0) keep_fds.push_back(fd);
   }
   for (int fd : kept->mount_tree) keep_fds.push_back(fd);
+  for (int fd : kept->layer_tree) keep_fds.push_back(fd);
   std::sort(keep_fds.begin(), keep_fds.end());
   keep_fds.push_back(INT_MAX);  // the end of the last gap
   unsigned from = first_closed;
@@ -307,9 +310,11 @@ void RunChild(const TaskPlan& plan, const ChildFds& fds) {
     }
     ::close(kJoinFd);
   } else if (fds.mount_trees != nullptr) {
-    check(FinishRootAhead(plan, kept.mount_tree));
+    check(FinishRootAhead(plan, kept.mount_tree, kept.layer_tree, kept.userns));
     for (int fd : kept.mount_tree) ::close(fd);
+    for (int fd : kept.layer_tree) ::close(fd);
     kept.mount_tree.clear();
+    kept.layer_tree.clear();
   } else {
     check(BuildRootAndPivot(plan, kept.userns, kept.mount_idmap));
   }

@@ -24,6 +24,9 @@ struct ChildFds {
   // Set when the process's root was built ahead (a prepared task, root_ahead.h): a detached
   // tree per plan.mounts entry, attached there instead of building the root (FinishRootAhead).
   const std::vector<int>* mount_trees = nullptr;
+  // With mount_trees, for a task on an image (ImageRootAheadServes): a detached tree per
+  // directory of its layers (LayerTreesFor), its overlay's lower layers.
+  const std::vector<int>* layer_trees = nullptr;
 };
 
 // The shim's fds the child still needs after it closed the rest: the zone's user namespace
@@ -32,6 +35,7 @@ struct KeptFds {
   int userns = -1;
   std::vector<int> mount_idmap;
   std::vector<int> mount_tree;  // ChildFds::mount_trees, renumbered
+  std::vector<int> layer_tree;  // ChildFds::layer_trees, renumbered
 };
 
 // Debug timing (RAUHA_TRACE_SPANS=1, span_trace.h): the child and the workload record when each

@@ -216,39 +216,46 @@ absl::Status AttachOnto(int mnt_fd, int target_fd, std::string_view what) {
   return Attach(mnt_fd, target_fd, what);
 }
 
+LayerParents LayerParentsOf(const std::vector<std::string>& layers) {
+  LayerParents out;
+  out.layers.reserve(layers.size());
+  for (const std::string& layer : layers) {
+    size_t slash = layer.rfind('/');
+    std::string parent = slash == 0 || slash == std::string::npos ? layer : layer.substr(0, slash);
+    std::string leaf = parent == layer ? "" : layer.substr(slash);
+    auto it = std::find(out.dirs.begin(), out.dirs.end(), parent);
+    if (it == out.dirs.end()) it = out.dirs.insert(out.dirs.end(), parent);
+    out.layers.emplace_back(static_cast<size_t>(it - out.dirs.begin()), std::move(leaf));
+  }
+  return out;
+}
+
 absl::StatusOr<std::vector<std::string>> IdmappedLayers(const std::vector<std::string>& layers,
                                                         int userns_fd, const std::string& dir) {
   // One idmapped mount per directory holding layers (rauhad's layer cache holds them all),
   // not one per layer: each mount costs ~70 us to make and to tear down. overlayfs keeps a
   // private clone rooted at each lower layer, so the rest of that directory is not reachable
   // through the task's root.
+  LayerParents parents = LayerParentsOf(layers);
+  for (size_t i = 0; i < parents.dirs.size(); ++i) {
+    const std::string& parent = parents.dirs[i];
+    std::string at = StrCat(dir, "/", i);
+    if (::mkdir(at.c_str(), 0700) < 0) return Errno(StrCat("mkdir ", at));
+    auto tree = IdmappedTree(AT_FDCWD, parent, userns_fd,
+                             MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+    if (!tree.ok()) {
+      return Annotate(tree.status(),
+                      StrCat("idmap the image layers in ", parent,
+                             " (their filesystem must support idmapped mounts; or run the "
+                             "zone with [zone] userns = false)"));
+    }
+    if (::move_mount(tree->get(), "", AT_FDCWD, at.c_str(), MOVE_MOUNT_F_EMPTY_PATH) < 0) {
+      return Errno(StrCat("attach the idmapped image layers of ", parent, " at ", at));
+    }
+  }
   std::vector<std::string> out;
   out.reserve(layers.size());
-  std::vector<std::pair<std::string, std::string>> mounted;  // host dir -> where it is idmapped
-  for (const std::string& layer : layers) {
-    size_t slash = layer.rfind('/');
-    std::string parent = slash == 0 || slash == std::string::npos ? layer : layer.substr(0, slash);
-    std::string leaf = parent == layer ? "" : layer.substr(slash);
-    auto it = std::find_if(mounted.begin(), mounted.end(),
-                           [&](const auto& m) { return m.first == parent; });
-    if (it == mounted.end()) {
-      std::string at = StrCat(dir, "/", mounted.size());
-      if (::mkdir(at.c_str(), 0700) < 0) return Errno(StrCat("mkdir ", at));
-      auto tree = IdmappedTree(AT_FDCWD, parent, userns_fd,
-                               MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
-      if (!tree.ok()) {
-        return Annotate(tree.status(),
-                        StrCat("idmap the image layers in ", parent,
-                               " (their filesystem must support idmapped mounts; or run the "
-                               "zone with [zone] userns = false)"));
-      }
-      if (::move_mount(tree->get(), "", AT_FDCWD, at.c_str(), MOVE_MOUNT_F_EMPTY_PATH) < 0) {
-        return Errno(StrCat("attach the idmapped image layers of ", parent, " at ", at));
-      }
-      it = mounted.emplace(mounted.end(), parent, at);
-    }
-    out.push_back(it->second + leaf);
-  }
+  for (const auto& [index, leaf] : parents.layers) out.push_back(StrCat(dir, "/", index, leaf));
   return out;
 }
 

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -42,6 +43,15 @@ absl::StatusOr<UniqueFd> OpenImagePath(int root_fd, std::string_view task_path, 
 // Replaces /etc/<name> of the root with a fresh file holding `content`.
 absl::Status WriteImageEtcFile(int root_fd, const char* name, std::string_view content,
                                uint32_t owner = 0);
+
+// The directories holding `layers` (rauhad's layer cache holds them all in one), each once in
+// the order of first use, and for each layer the index of its directory there and its name in
+// it ("/<name>"; "" for a layer that is a directory of its own: "/" or a relative name).
+struct LayerParents {
+  std::vector<std::string> dirs;
+  std::vector<std::pair<size_t, std::string>> layers;
+};
+LayerParents LayerParentsOf(const std::vector<std::string>& layers);
 
 // Mounts the directories holding `layers` (top first) idmapped through `userns_fd`
 // (open_tree OPEN_TREE_CLONE + mount_setattr MOUNT_ATTR_IDMAP, read-only; one mount per

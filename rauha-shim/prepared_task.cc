@@ -22,6 +22,7 @@
 #include "rauha-common/shim_protocol.h"
 #include "rauha-common/span_trace.h"
 #include "rauha-common/strcat.h"
+#include "rauha-shim/image_root.h"
 #include "rauha-shim/root_ahead.h"
 #include "rauha-shim/rootfs.h"
 
@@ -153,12 +154,18 @@ int OpenMountNamespace() { return ::open("/proc/self/ns/mnt", O_RDONLY | O_CLOEX
   if (!plan.ok()) ReportAndExit(error_pipe, StrCat("prepared task: ", plan.status().message()));
   plan->cgroup_v1.clear();  // joined above
   if (ahead) {
-    // The shim found the root serves this task (so must we), and sent a tree per mount.
-    if (!RootAheadServes(*root, *plan) || head.value("trees", size_t{0}) != plan->mounts.size()) {
+    // The shim found the root serves this task (so must we), and sent a tree per mount, and
+    // for an image one per directory of its layers.
+    const bool on_image = ImageRootAheadServes(*root, *plan);
+    const size_t layer_dirs = on_image ? LayerParentsOf(plan->image_layers).dirs.size() : 0;
+    if (!(on_image || RootAheadServes(*root, *plan)) ||
+        head.value("trees", size_t{0}) != plan->mounts.size() ||
+        head.value("layer_trees", size_t{0}) != layer_dirs) {
       ReportAndExit(error_pipe, "prepared task: the root built ahead does not serve this task");
     }
-    std::vector<int> trees;
+    std::vector<int> trees, layer_trees;
     for (size_t i = 0; i < plan->mounts.size(); ++i) trees.push_back(take());
+    for (size_t i = 0; i < layer_dirs; ++i) layer_trees.push_back(take());
     if (::setns(own_mounts.get(), CLONE_NEWNS) < 0) {
       ReportAndExit(error_pipe,
                     StrCat("prepared task: return to the root built ahead: ", strerror(errno)));
@@ -166,6 +173,7 @@ int OpenMountNamespace() { return ::open("/proc/self/ns/mnt", O_RDONLY | O_CLOEX
     host_mounts.reset();
     own_mounts.reset();
     child.mount_trees = &trees;
+    child.layer_trees = &layer_trees;
     child_spans = spans;
     RunChild(*plan, child);
   }
@@ -315,21 +323,36 @@ absl::Status HandOver(PreparedTask& prepared, const nlohmann::json& spec, const 
   // The request's mounts, made now in the host's mount namespace, if the root built ahead
   // serves this task; a mount that cannot be made so leaves it to the ordinary path (whose
   // error, if it fails there too, is the task's start error as without a root built ahead).
-  std::vector<UniqueFd> trees;
-  bool ahead = prepared.root && RootAheadServes(*prepared.root, plan);
+  // An image's root (ImageRootAheadServes) also takes a tree of its layers' directories.
+  std::vector<UniqueFd> trees, layer_trees;
+  const bool on_image = prepared.root && ImageRootAheadServes(*prepared.root, plan);
+  bool ahead = prepared.root && (on_image || RootAheadServes(*prepared.root, plan));
   for (size_t i = 0; ahead && i < plan.mounts.size(); ++i) {
     auto tree = MountTreeFor(plan.mounts[i]);
     if (!tree.ok()) {
       ahead = false;
-      trees.clear();
       break;
     }
     trees.push_back(*std::move(tree));
   }
+  if (ahead && on_image) {
+    auto layers = LayerTreesFor(plan);
+    if (layers.ok()) {
+      layer_trees = *std::move(layers);
+    } else {
+      ahead = false;
+    }
+  }
+  if (!ahead) {
+    trees.clear();
+    layer_trees.clear();
+  }
   if (ahead) SpanTrace::MarkCurrent("mount_trees");
   head["root_ahead"] = ahead;
   head["trees"] = trees.size();
+  head["layer_trees"] = layer_trees.size();
   for (const UniqueFd& tree : trees) out.push_back(tree.get());
+  for (const UniqueFd& tree : layer_trees) out.push_back(tree.get());
   nlohmann::json idmaps = nlohmann::json::array();
   for (size_t i = 0; !ahead && i < plan.mounts.size(); ++i) {
     if (plan.mounts[i].idmap_fd < 0) continue;

@@ -86,10 +86,11 @@ class RootBuilder {
 
   // In a root BuildAhead made (the caller's root): plan_.mounts from `trees`, detached copies
   // of their sources with their final flags (MountTreeFor, root_ahead.h); then the seal.
-  absl::Status FinishAhead(const std::vector<int>& trees) {
+  absl::Status FinishAhead(const std::vector<int>& trees, const std::vector<int>& layer_trees) {
     if (trees.size() != plan_.mounts.size()) {
       return absl::InternalError("the mounts' trees do not match the task's mounts");
     }
+    if (image_) return FinishAheadOnImage(trees, layer_trees);
     for (size_t i = 0; i < plan_.mounts.size(); ++i) {
       const PlannedMount& m = plan_.mounts[i];
       RAUHA_RETURN_IF_ERROR(CreateTarget(m));
@@ -101,6 +102,71 @@ class RootBuilder {
   }
 
  private:
+  // FinishAhead for a task on an image with a private upper (ImageRootAheadServes): its root
+  // is made in a directory of the root built ahead (the caller's, still writable), which it
+  // then replaces.
+  absl::Status FinishAheadOnImage(const std::vector<int>& trees,
+                                  const std::vector<int>& layer_trees) {
+    // Below the root built ahead: gone with it at the pivot (the overlay holds its own clones
+    // of the layers' mounts and of the upper's tmpfs).
+    const std::string stage = "/.rauha-image";
+    LayerParents parents = LayerParentsOf(plan_.image_layers);
+    if (layer_trees.size() != parents.dirs.size()) {
+      return absl::InternalError("the layers' trees do not match the image's layer directories");
+    }
+    if (::mkdir(stage.c_str(), 0700) < 0) return Errno(StrCat("mkdir ", stage));
+    for (size_t i = 0; i < layer_trees.size(); ++i) {
+      std::string at = StrCat(stage, "/", i);
+      if (::mkdir(at.c_str(), 0700) < 0) return Errno(StrCat("mkdir ", at));
+      RAUHA_RETURN_IF_ERROR(
+          Attach(layer_trees[i], at, StrCat("attach the image layers of ", parents.dirs[i])));
+    }
+    std::vector<std::string> lowers;
+    for (const auto& [index, leaf] : parents.layers)
+      lowers.push_back(StrCat(stage, "/", index, leaf));
+    const std::string upper = stage + "/upper", work = stage + "/work";
+    root_ = stage + "/root";
+    for (const std::string& d : {upper, work, root_}) {
+      if (::mkdir(d.c_str(), 0755) < 0) return Errno(StrCat("mkdir ", d));
+    }
+    // As Setup's: the overlay's "/" belongs to the zone's root, so that it may write there.
+    if (userns_fd_ >= 0 && ::chown(upper.c_str(), plan_.userns_first, plan_.userns_first) < 0) {
+      return Errno(StrCat("chown ", upper, " to the zone's root"));
+    }
+    RAUHA_RETURN_IF_ERROR(MountImageOverlay(lowers, upper, work, root_));
+    root_fd_.reset(::open(root_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!root_fd_) return Errno(StrCat("open ", root_));
+    RAUHA_RETURN_IF_ERROR(PrepareImageTopDirs(root_fd_.get(), Owner()));
+    MarkChildStep("root_setup");
+    // The root built ahead's /proc, /dev and /tmp, with what is mounted below them, are what
+    // Proc, Dev and Tmp would make here (ImageRootAheadServes): moved onto the image's real
+    // directories (PrepareImageTopDirs), never through anything of the image's.
+    for (const char* dir : {"proc", "dev", "tmp"}) {
+      UniqueFd at(::openat(root_fd_.get(), dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (!at) return Errno(StrCat("open the image's /", dir));
+      if (::syscall(SYS_move_mount, AT_FDCWD, StrCat("/", dir).c_str(), at.get(), "",
+                    MOVE_MOUNT_T_EMPTY_PATH) < 0) {
+        return Errno(StrCat("move /", dir, " onto the image's root"));
+      }
+    }
+    MarkChildStep("root_moved");
+    RAUHA_RETURN_IF_ERROR(Etc());
+    MarkChildStep("root_etc");
+    RAUHA_RETURN_IF_ERROR(WritablePaths());
+    for (size_t i = 0; i < plan_.mounts.size(); ++i) {
+      const PlannedMount& m = plan_.mounts[i];
+      RAUHA_ASSIGN_OR_RETURN(UniqueFd at, OpenInImage(m.target, m.is_dir));
+      RAUHA_RETURN_IF_ERROR(
+          AttachOnto(trees[i], at.get(), StrCat("bind ", m.source, " at ", m.target)));
+    }
+    // The image's WorkingDir may be missing; it is made in the task's upper layer.
+    RAUHA_ASSIGN_OR_RETURN(UniqueFd workdir, OpenInImage(plan_.workdir, true));
+    root_fd_.reset();
+    MarkChildStep("root_mounts");
+    RAUHA_RETURN_IF_ERROR(Pivot());
+    return Seal();
+  }
+
   // Everything but plan_.mounts, in the new root's directory.
   absl::Status BuildBase() {
     RAUHA_RETURN_IF_ERROR(Setup());
@@ -765,10 +831,14 @@ absl::Status BuildRootAhead(const TaskPlan& base, int userns_fd) {
   return RootBuilder(base, userns_fd, kNoIdmaps).BuildAhead();
 }
 
-absl::Status FinishRootAhead(const TaskPlan& plan, const std::vector<int>& mount_trees) {
-  // Only mount points and the seal: nothing here is owned through the user namespace.
+absl::Status FinishRootAhead(const TaskPlan& plan, const std::vector<int>& mount_trees,
+                             const std::vector<int>& layer_trees, int userns_fd) {
+  // Without an image, only mount points and the seal: nothing there is owned through the user
+  // namespace.
   static const std::vector<int> kNoIdmaps;
-  return RootBuilder(plan, -1, kNoIdmaps, /*pivoted=*/true).FinishAhead(mount_trees);
+  const bool image = !plan.image_layers.empty();
+  return RootBuilder(plan, image ? userns_fd : -1, kNoIdmaps, /*pivoted=*/true)
+      .FinishAhead(mount_trees, layer_trees);
 }
 
 }  // namespace rauha::shim

@@ -31,7 +31,15 @@ absl::Status BuildRootAndPivot(const TaskPlan& plan, int userns_fd = -1,
 // task comes, FinishRootAhead attaches each of its plan.mounts from `mount_trees[i]` (a
 // detached mount tree the shim made: MountTreeFor, root_ahead.h), then seals "/". `plan`
 // must be one the root serves (RootAheadServes).
+//
+// For a task on an image (ImageRootAheadServes), FinishRootAhead instead mounts the image's
+// overlay (its lower layers from `layer_trees`, LayerTreesFor; a private upper on the root
+// built ahead's tmpfs), moves the /proc, /dev and /tmp built ahead onto it, makes its /etc
+// files, writable paths and mounts as BuildRootAndPivot would, pivots into it (dropping the
+// rest of the root built ahead) and seals it. `userns_fd`: the zone's user namespace, or -1
+// (the ids of what it creates).
 absl::Status BuildRootAhead(const TaskPlan& base, int userns_fd);
-absl::Status FinishRootAhead(const TaskPlan& plan, const std::vector<int>& mount_trees);
+absl::Status FinishRootAhead(const TaskPlan& plan, const std::vector<int>& mount_trees,
+                             const std::vector<int>& layer_trees = {}, int userns_fd = -1);
 
 }  // namespace rauha::shim

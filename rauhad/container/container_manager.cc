@@ -393,10 +393,12 @@ absl::Status ContainerManager::Start(const std::string& id) {
   trace.Mark("begin_task");
   shim::TaskSpec spec = ProcessSpec(zone, TaskIdOf(c), c, c.command, {});
   spec.image_layers = c.layer_dirs;
-  spec.image_upper = DirOf(id);
-  // Removed at its exit: nothing reads its writable layer after it, so the overlay need not
-  // sync it (and its unmount at the exit is no syncfs of the state dir's file system).
-  spec.image_upper_volatile = c.auto_remove;
+  // A kept container's writable layer is a directory of its own in the state dir (started
+  // again on it). One removed at its exit (--rm) is read by nobody after it: its upper is a
+  // private one on the task's tmpfs, gone with its mount namespace, so nothing of it is written
+  // to the state dir's disk, synced at the unmount or unlinked after; and a pooled zone's
+  // prepared process can build its root on the one it built ahead (rauha-shim/root_ahead.h).
+  if (!c.auto_remove) spec.image_upper = DirOf(id);
   spec.log_path = StrCat(DirOf(id), "/container.log");
   spec.log_max_bytes = config_.container_log_max_bytes;
   spec.tty = c.tty;

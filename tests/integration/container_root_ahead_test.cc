@@ -1,0 +1,203 @@
+// A container removed at its exit (`run --rm`, auto_remove) in a zone of the warm pool runs on
+// the root the zone's prepared task process built ahead (rauha-shim/root_ahead.h): its image's
+// overlay, with a private upper on a tmpfs of its mount namespace (not a directory of the state
+// dir), gets the /proc, /dev and /tmp made before the call, and the rest of the root built ahead
+// is gone. Checked in the kernel's view of the running container: its mounts, which of them
+// were made first, its processes, its files; and that its mount namespace, and with it the
+// upper, is gone when the container is.
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <set>
+#include <sstream>
+
+#include "tests/integration/container_fixture.h"
+
+namespace rauha::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct MountLine {
+  std::string point, fstype, super;
+};
+
+std::vector<MountLine> MountsOf(pid_t pid) {
+  std::vector<MountLine> out;
+  std::istringstream in(ReadWholeFile("/proc/" + std::to_string(pid) + "/mountinfo"));
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream fields(line);
+    std::string id, parent, dev, root, point;
+    fields >> id >> parent >> dev >> root >> point;
+    size_t dash = line.find(" - ");
+    if (dash == std::string::npos) continue;
+    std::istringstream tail(line.substr(dash + 3));
+    MountLine m;
+    m.point = point;
+    std::string source;
+    tail >> m.fstype >> source >> m.super;
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+// The mount's unique id (STATX_MNT_ID_UNIQUE, Linux 6.8+: never reused, larger for a mount
+// made later), or 0 where the kernel does not give it.
+uint64_t UniqueMountId(const std::string& path) {
+  constexpr unsigned kMntIdUnique = 0x4000;  // STATX_MNT_ID_UNIQUE
+  struct statx stx {};
+  if (::statx(AT_FDCWD, path.c_str(), 0, kMntIdUnique, &stx) < 0) return 0;
+  if ((stx.stx_mask & kMntIdUnique) == 0) return 0;
+  return stx.stx_mnt_id;
+}
+
+// The processes in the mount namespace whose inode is `ns_ino`.
+std::vector<pid_t> ProcessesInMountNamespace(ino_t ns_ino) {
+  std::vector<pid_t> out;
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    const std::string pid = e.path().filename().string();
+    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    struct stat st {};
+    if (::stat(("/proc/" + pid + "/ns/mnt").c_str(), &st) == 0 && st.st_ino == ns_ino) {
+      out.push_back(static_cast<pid_t>(std::stoi(pid)));
+    }
+  }
+  return out;
+}
+
+class ContainerRootAheadTest : public ContainerTest {
+ protected:
+  void SetUp() override {
+    ContainerTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    TearDownDaemon();
+    StartDaemon({"--warm-zones", "1"});
+  }
+
+  // Waits until the pool has a zone ready (its log says so: a condition with a deadline).
+  void WaitPoolReady() {
+    auto deadline = std::chrono::steady_clock::now() + kDeadline;
+    while (daemon_->log().find("warm pool: zone ") == std::string::npos &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(20ms);
+    }
+    ASSERT_NE(daemon_->log().find("warm pool: zone "), std::string::npos)
+        << "the pool never had a zone ready; log:\n"
+        << daemon_->log();
+  }
+
+  // Creates and starts a container running `sleep 1000`, returns its id and pid.
+  void StartSleeper(bool auto_remove, std::string* id, pid_t* pid) {
+    cpb::CreateContainerRequest req;
+    req.set_image(image_);
+    for (const char* w : {"/bin/busybox", "sleep", "1000"}) req.add_command(w);
+    req.set_auto_remove(auto_remove);
+    grpc::ClientContext ctx;
+    cpb::CreateContainerResponse resp;
+    grpc::Status s = containers_->CreateContainer(&ctx, req, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    *id = resp.container_id();
+    ASSERT_TRUE(Start(*id).ok());
+    cpb::ContainerInfo info = WaitForState(*id, "Running");
+    ASSERT_GT(info.pid(), 0u);
+    *pid = static_cast<pid_t>(info.pid());
+  }
+};
+
+TEST_F(ContainerRootAheadTest, RunRmInAPooledZoneRunsOnTheImageWithTheRootBuiltAhead) {
+  WaitPoolReady();
+  if (HasFatalFailure()) return;
+  std::string id;
+  pid_t pid = 0;
+  StartSleeper(/*auto_remove=*/true, &id, &pid);
+  if (HasFatalFailure()) return;
+  const std::string root = "/proc/" + std::to_string(pid) + "/root";
+
+  // Its root is the image's overlay; its upper is not in the state dir.
+  std::vector<MountLine> mounts = MountsOf(pid);
+  std::map<std::string, std::string> fstype_at;
+  for (const auto& m : mounts) {
+    EXPECT_EQ(m.point.find(".rauha-image"), std::string::npos)
+        << m.point << ": the root built ahead (and its staging directory) is gone";
+    fstype_at[m.point] = m.fstype;
+  }
+  EXPECT_EQ(fstype_at["/"], "overlay");
+  EXPECT_EQ(fstype_at["/proc"], "proc");
+  EXPECT_EQ(fstype_at["/dev"], "tmpfs");
+  EXPECT_EQ(fstype_at["/tmp"], "tmpfs");
+  for (const auto& m : mounts) {
+    if (m.point != "/") continue;
+    EXPECT_NE(m.super.find("upperdir="), std::string::npos) << m.super;
+    EXPECT_EQ(m.super.find(State()), std::string::npos)
+        << "an auto-removed container's upper is not in the state dir: " << m.super;
+  }
+  EXPECT_FALSE(fs::exists(State() + "/containers/" + id + "/upper"));
+  EXPECT_TRUE(fs::exists(State() + "/containers/" + id + "/container.log"));
+
+  // /proc, /dev and /tmp were made before its root: the prepared process built them while the
+  // zone waited in the pool (on the ordinary path they are mounted onto the root after it).
+  uint64_t root_id = UniqueMountId(root + "/");
+  uint64_t proc_id = UniqueMountId(root + "/proc");
+  uint64_t dev_id = UniqueMountId(root + "/dev");
+  uint64_t tmp_id = UniqueMountId(root + "/tmp");
+  ASSERT_NE(root_id, 0u) << "statx(STATX_MNT_ID_UNIQUE) needs Linux 6.8";
+  EXPECT_LT(proc_id, root_id);
+  EXPECT_LT(dev_id, root_id);
+  EXPECT_LT(tmp_id, root_id);
+
+  // What a process there sees: the image's files, its own pid namespace (the init and the
+  // sleep), the zone's hostname, a writable /tmp and root, the devices.
+  EXPECT_TRUE(fs::exists(root + "/bin/busybox"));
+  std::set<std::string> pids;
+  for (const auto& e : fs::directory_iterator(root + "/proc")) {
+    std::string name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") == std::string::npos) pids.insert(name);
+  }
+  EXPECT_EQ(pids, (std::set<std::string>{"1", "2"}));
+  cpb::ContainerInfo info;
+  ASSERT_TRUE(Get(id, &info).ok());
+  EXPECT_EQ(ReadWholeFile(root + "/etc/hostname"), info.zone_name() + "\n");
+  cpb::ExecInContainerResponse ran;
+  grpc::Status s = Exec(id,
+                        {"/bin/busybox", "sh", "-c",
+                         "echo a > /tmp/f && echo b > /made && cat /tmp/f /made && "
+                         "[ -c /dev/null ] && echo devices"},
+                        &ran);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(ran.exit_code(), 0) << ran.stderr();
+  EXPECT_EQ(ran.stdout(), "a\nb\ndevices\n");
+
+  struct stat ns {};
+  ASSERT_EQ(::stat(("/proc/" + std::to_string(pid) + "/ns/mnt").c_str(), &ns), 0);
+  ASSERT_TRUE(Stop(id, 5).ok());
+  WaitGone(id);
+  // Its mount namespace, holding its overlay and upper, went with its last process.
+  auto deadline = std::chrono::steady_clock::now() + kDeadline;
+  while (!ProcessesInMountNamespace(ns.st_ino).empty() &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_TRUE(ProcessesInMountNamespace(ns.st_ino).empty());
+}
+
+TEST_F(ContainerRootAheadTest, AKeptContainerInAPooledZoneKeepsItsUpperInTheStateDir) {
+  WaitPoolReady();
+  if (HasFatalFailure()) return;
+  std::string id;
+  pid_t pid = 0;
+  StartSleeper(/*auto_remove=*/false, &id, &pid);
+  if (HasFatalFailure()) return;
+  cpb::ExecInContainerResponse ran;
+  grpc::Status s = Exec(id, {"/bin/busybox", "sh", "-c", "echo kept > /made"}, &ran);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(ran.exit_code(), 0) << ran.stderr();
+  EXPECT_EQ(ReadWholeFile(State() + "/containers/" + id + "/upper/made"), "kept\n");
+  ASSERT_TRUE(Stop(id, 5).ok());
+  WaitForState(id, "Stopped");
+  EXPECT_EQ(ReadWholeFile(State() + "/containers/" + id + "/upper/made"), "kept\n");
+  ASSERT_TRUE(Delete(id, false).ok());
+  ExpectGone(id);
+}
+
+}  // namespace
+}  // namespace rauha::testing
