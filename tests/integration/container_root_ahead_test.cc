@@ -6,6 +6,7 @@
 // were made first, its processes, its files; and that its mount namespace, and with it the
 // upper, is gone when the container is.
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 
 #include <set>
@@ -51,16 +52,25 @@ uint64_t UniqueMountId(const std::string& path) {
   return stx.stx_mnt_id;
 }
 
-// The processes in the mount namespace whose inode is `ns_ino`.
-std::vector<pid_t> ProcessesInMountNamespace(ino_t ns_ino) {
+// The 64-bit id of the mount namespace of `pid` (NS_GET_MNTNS_ID, Linux 6.9+: never reused,
+// unlike the namespace's inode number), or 0.
+uint64_t MountNamespaceId(const std::string& pid) {
+  constexpr unsigned long kGetMntnsId = _IOR(0xb7, 0x5, uint64_t);  // NS_GET_MNTNS_ID
+  int fd = ::open(("/proc/" + pid + "/ns/mnt").c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  uint64_t id = 0;
+  if (::ioctl(fd, kGetMntnsId, &id) < 0) id = 0;
+  ::close(fd);
+  return id;
+}
+
+// The processes in the mount namespace whose id is `ns_id`.
+std::vector<pid_t> ProcessesInMountNamespace(uint64_t ns_id) {
   std::vector<pid_t> out;
   for (const auto& e : fs::directory_iterator("/proc")) {
     const std::string pid = e.path().filename().string();
     if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
-    struct stat st {};
-    if (::stat(("/proc/" + pid + "/ns/mnt").c_str(), &st) == 0 && st.st_ino == ns_ino) {
-      out.push_back(static_cast<pid_t>(std::stoi(pid)));
-    }
+    if (MountNamespaceId(pid) == ns_id) out.push_back(static_cast<pid_t>(std::stoi(pid)));
   }
   return out;
 }
@@ -160,24 +170,24 @@ TEST_F(ContainerRootAheadTest, RunRmInAPooledZoneRunsOnTheImageWithTheRootBuiltA
   cpb::ExecInContainerResponse ran;
   grpc::Status s = Exec(id,
                         {"/bin/busybox", "sh", "-c",
-                         "echo a > /tmp/f && echo b > /made && cat /tmp/f /made && "
-                         "[ -c /dev/null ] && echo devices"},
+                         "echo a > /tmp/f && cat /tmp/f && [ -c /dev/null ] && echo devices && "
+                         "if echo b > /made; then echo writable; fi"},
                         &ran);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(ran.exit_code(), 0) << ran.stderr();
-  EXPECT_EQ(ran.stdout(), "a\nb\ndevices\n");
+  // "/" stays read-only (the default policy does not list it among the writable paths).
+  EXPECT_EQ(ran.stdout(), "a\ndevices\n");
 
-  struct stat ns {};
-  ASSERT_EQ(::stat(("/proc/" + std::to_string(pid) + "/ns/mnt").c_str(), &ns), 0);
+  const uint64_t ns = MountNamespaceId(std::to_string(pid));
+  ASSERT_NE(ns, 0u) << "ioctl(NS_GET_MNTNS_ID) needs Linux 6.9";
   ASSERT_TRUE(Stop(id, 5).ok());
   WaitGone(id);
   // Its mount namespace, holding its overlay and upper, went with its last process.
   auto deadline = std::chrono::steady_clock::now() + kDeadline;
-  while (!ProcessesInMountNamespace(ns.st_ino).empty() &&
-         std::chrono::steady_clock::now() < deadline) {
+  while (!ProcessesInMountNamespace(ns).empty() && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(20ms);
   }
-  EXPECT_TRUE(ProcessesInMountNamespace(ns.st_ino).empty());
+  EXPECT_TRUE(ProcessesInMountNamespace(ns).empty());
 }
 
 TEST_F(ContainerRootAheadTest, AKeptContainerInAPooledZoneKeepsItsUpperInTheStateDir) {
@@ -187,14 +197,18 @@ TEST_F(ContainerRootAheadTest, AKeptContainerInAPooledZoneKeepsItsUpperInTheStat
   pid_t pid = 0;
   StartSleeper(/*auto_remove=*/false, &id, &pid);
   if (HasFatalFailure()) return;
-  cpb::ExecInContainerResponse ran;
-  grpc::Status s = Exec(id, {"/bin/busybox", "sh", "-c", "echo kept > /made"}, &ran);
-  ASSERT_TRUE(s.ok()) << s.error_message();
-  ASSERT_EQ(ran.exit_code(), 0) << ran.stderr();
-  EXPECT_EQ(ReadWholeFile(State() + "/containers/" + id + "/upper/made"), "kept\n");
+  // What the shim writes into the root (/etc/hostname) is in its upper in the state dir.
+  const std::string upper = State() + "/containers/" + id + "/upper";
+  cpb::ContainerInfo info;
+  ASSERT_TRUE(Get(id, &info).ok());
+  EXPECT_EQ(ReadWholeFile(upper + "/etc/hostname"), info.zone_name() + "\n");
+  for (const auto& m : MountsOf(pid)) {
+    if (m.point != "/") continue;
+    EXPECT_NE(m.super.find("upperdir=" + upper), std::string::npos) << m.super;
+  }
   ASSERT_TRUE(Stop(id, 5).ok());
   WaitForState(id, "Stopped");
-  EXPECT_EQ(ReadWholeFile(State() + "/containers/" + id + "/upper/made"), "kept\n");
+  EXPECT_EQ(ReadWholeFile(upper + "/etc/hostname"), info.zone_name() + "\n");
   ASSERT_TRUE(Delete(id, false).ok());
   ExpectGone(id);
 }
