@@ -6,11 +6,35 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 
 namespace rauha {
 
 namespace {
 thread_local SpanTrace* current = nullptr;
+
+bool CpuEnabled() {
+  static const bool enabled = [] {
+    const char* v = std::getenv("RAUHA_TRACE_SPANS_CPU");
+    return v != nullptr && std::strcmp(v, "1") == 0;
+  }();
+  return enabled;
+}
+
+double ThreadCpuMs() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
+}
+
+void Append(std::string& line, const std::vector<std::pair<const char*, double>>& steps,
+            const char* prefix) {
+  char buf[96];
+  for (const auto& [step, ms] : steps) {
+    std::snprintf(buf, sizeof(buf), "; %s%s %.3f", prefix, step, ms);
+    line += buf;
+  }
+}
 }  // namespace
 
 bool SpanTrace::Enabled() {
@@ -28,6 +52,20 @@ SpanTrace::SpanTrace(std::string who, std::string what) : enabled_(Enabled()) {
   start_ = last_ = std::chrono::steady_clock::now();
   outer_ = current;
   current = this;
+  cpu_ = CpuEnabled();
+  if (cpu_) cpu_start_ = cpu_last_ = ThreadCpuMs();
+}
+
+void SpanTrace::TallyCurrent(const char* name, double ms) {
+  SpanTrace* t = current;
+  if (t == nullptr || !t->enabled_) return;
+  for (auto& [n, total] : t->tallies_) {
+    if (std::strcmp(n, name) == 0) {
+      total += ms;
+      return;
+    }
+  }
+  t->tallies_.emplace_back(name, ms);
 }
 
 void SpanTrace::MarkCurrent(const char* step) {
@@ -47,6 +85,11 @@ void SpanTrace::MarkAt(const char* step, std::chrono::steady_clock::time_point a
   if (!enabled_) return;
   steps_.emplace_back(step, std::chrono::duration<double, std::milli>(at - last_).count());
   last_ = at;
+  if (cpu_) {
+    double cpu = ThreadCpuMs();
+    cpu_steps_.emplace_back(step, cpu - cpu_last_);
+    cpu_last_ = cpu;
+  }
 }
 
 SpanTrace::~SpanTrace() {
@@ -58,11 +101,15 @@ SpanTrace::~SpanTrace() {
   std::snprintf(buf, sizeof(buf), "%.3f ms",
                 std::chrono::duration<double, std::milli>(now - start_).count());
   line += buf;
-  for (const auto& [step, ms] : steps_) {
-    std::snprintf(buf, sizeof(buf), "; %s %.3f", step, ms);
-    line += buf;
-  }
+  Append(line, steps_, "");
+  Append(line, tallies_, "tally_");
   line += "\n";
+  if (cpu_) {
+    std::snprintf(buf, sizeof(buf), "%.3f ms", ThreadCpuMs() - cpu_start_);
+    line += who_ + " spans " + what_ + "_cpu: total " + buf;
+    Append(line, cpu_steps_, "");
+    line += "\n";
+  }
   // RAUHA_TRACE_SPANS_FILE: appended to that file (one write per line) rather than stderr, so
   // the lines of processes whose logs are removed with them (a zone's shim) are kept.
   static const char* file = std::getenv("RAUHA_TRACE_SPANS_FILE");

@@ -279,7 +279,8 @@ absl::StatusOr<shim::TaskResult> ShimClient::WaitStreaming(
 
 absl::StatusOr<int64_t> ShimTaskStream::Start(const shim::TaskSpec& spec,
                                               const std::function<bool()>& cancelled,
-                                              int timeout_ms) {
+                                              int timeout_ms,
+                                              const std::function<void()>& after_send) {
   RAUHA_ASSIGN_OR_RETURN(conn_, Connect(socket_path_));
   nlohmann::json params = shim::ToJson(spec);
   if (stream_) params["stream"] = true;
@@ -296,6 +297,7 @@ absl::StatusOr<int64_t> ShimTaskStream::Start(const shim::TaskSpec& spec,
                                                      wait_id_, "wait", std::move(wait_params))));
   frames += wait_frame;
   RAUHA_RETURN_IF_ERROR(frame::WriteEncoded(conn_.get(), frames));
+  if (after_send) after_send();
   RAUHA_ASSIGN_OR_RETURN(nlohmann::json r, ReadResponse(conn_.get(), start_id, "start", timeout_ms,
                                                         cancelled, nullptr, nullptr));
   auto pid = r.find("pid");

@@ -123,10 +123,12 @@ class ShimTaskStream {
   explicit ShimTaskStream(std::string socket_path, bool stream = true)
       : socket_path_(std::move(socket_path)), stream_(stream) {}
 
-  // As ShimClient::Start.
+  // As ShimClient::Start. `after_send` runs once the request is on its way, before the reply
+  // is awaited: the caller's own work there overlaps the shim's.
   absl::StatusOr<int64_t> Start(const shim::TaskSpec& spec,
                                 const std::function<bool()>& cancelled = nullptr,
-                                int timeout_ms = 30000);
+                                int timeout_ms = 30000,
+                                const std::function<void()>& after_send = nullptr);
   // The task's output (is_stderr, bytes) as the shim reads it and its live denials, on the
   // calling thread, then its result. `timeout_ms` < 0: no bound but `cancelled`.
   absl::StatusOr<shim::TaskResult> Wait(

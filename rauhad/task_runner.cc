@@ -590,12 +590,16 @@ void TaskRunner::Seal(const ZoneView& zone, pb::SandboxResult& result) {
 }
 
 void TaskRunner::Finish(const std::shared_ptr<Task>& task) {
+  const bool retire = task->remove_zone && task->pooled && pool_;
+  // No task starts in it from now on, and it does not go back to Ready on the way to its
+  // deletion (Running -> Stopping): a transition, an event and a signed record fewer per call.
+  if (retire) zones_->MarkRetiring(task->zone_name);
   zones_->EndTask(task->zone_id);
-  if (task->remove_zone && task->pooled && pool_ && task->retire_later) {
-    zones_->MarkRetiring(task->zone_name);  // no task starts in it from now on
+  SpanTrace::MarkCurrent("end_task");
+  if (retire && task->retire_later) {
     *task->retire_later = task->zone_name;
     task->retire_later = nullptr;
-  } else if (task->remove_zone && task->pooled && pool_) {
+  } else if (retire) {
     pool_->Retire(task->zone_name);  // deleted off the request path
   } else if (task->remove_zone) {
     auto st = zones_->Delete(task->zone_name, /*force=*/true);
@@ -620,6 +624,7 @@ absl::StatusOr<pb::SandboxResult> TaskRunner::Run(
     // by one fsync before it answers.
     audit::Recorder::Batch audit_batch(recorder_);
     result = RunBatched(req, cancelled, on_recorded, stream, &retire);
+    trace.Mark("unwind");
   }
   trace.Mark("audit_flush");
   // The pooled zone's deletion (its shim's shutdown, cgroups, BPF, records and their own
@@ -704,12 +709,16 @@ absl::StatusOr<pb::SandboxResult> TaskRunner::RunBatched(
   }
   zone_slot = CallGate::Slot();
   SpanTrace::MarkCurrent("zone");
+  // The zone's Running record is signed and written while its shim starts the task (or when
+  // this call fails before that), not under the registry's lock on the call's path.
+  audit::Recorder::Hold running_record(recorder_);
   auto zone_or = zones_->BeginTask(zone_name);
   if (!zone_or.ok()) {
     if (task->remove_zone) (void)zones_->Delete(zone_name, true);
     return zone_or.status();
   }
   ZoneView zone = *std::move(zone_or);
+  SpanTrace::MarkCurrent("begin_task");
   task->zone_id = zone.id;
   task->zone_name = zone.name;
   if (repo && repo_checked_as_privileged && zone.zone_type != policy::ZoneType::kPrivileged) {
@@ -733,6 +742,7 @@ absl::StatusOr<pb::SandboxResult> TaskRunner::RunBatched(
     spec.tty_cols = stream->cols;
     spec.stdin_pipe = stream->stdin_pipe && !stream->tty;
   }
+  SpanTrace::MarkCurrent("spec_for");
   std::set<std::string> request_env_keys;
   for (const auto& [k, v] : req.env()) request_env_keys.insert(k);
   // Held until the result is made: the proxy knows the task's placeholders while it runs.
@@ -743,9 +753,11 @@ absl::StatusOr<pb::SandboxResult> TaskRunner::RunBatched(
     return granted.status();
   }
   std::unique_ptr<TaskSecrets> task_secrets = *std::move(granted);
+  SpanTrace::MarkCurrent("secrets");
 
   uint64_t oom_before = 0;
   if (auto kills = cgroup::ReadOomKills(zone.cgroup); kills.ok()) oom_before = *kills;
+  SpanTrace::MarkCurrent("oom_read");
 
   task->started_at_ns = NowUnixNanos();
   task->started_at = Rfc3339FromNanos(task->started_at_ns);
@@ -777,7 +789,12 @@ absl::StatusOr<pb::SandboxResult> TaskRunner::RunBatched(
   ShimTaskStream shim_conn(zone.shim_socket, stream != nullptr);
   task->stream = stream;
   task->shim_stream = &shim_conn;
-  auto pid = shim_conn.Start(spec, cancelled, ClampMs(start_ms));
+  auto pid = shim_conn.Start(spec, cancelled, ClampMs(start_ms), [&] {
+    SpanTrace::MarkCurrent("shim_send");
+    running_record.Release();
+    SpanTrace::MarkCurrent("held_records");
+  });
+  running_record.Release();  // (when the request could not be sent)
   SpanTrace::MarkCurrent("shim_start");
   if (!pid.ok()) {
     if (absl::IsCancelled(pid.status())) {
@@ -828,7 +845,9 @@ absl::StatusOr<pb::SandboxResult> TaskRunner::RunBatched(
   if (stream && stream->on_started) {
     stream->on_started({task->id, zone.id, zone.name, zone.shim_socket, *pid});
   }
+  SpanTrace::MarkCurrent("on_recorded");
   events_->Publish(zone.name, "task.started", StrCat(task->id, ": ", task->command[0]));
+  SpanTrace::MarkCurrent("publish");
   if (recorder_) recorder_->TaskStarted(zone.id, task->id, task->command);
   SpanTrace::MarkCurrent("recorded");
 

@@ -1150,6 +1150,7 @@ absl::StatusOr<ZoneView> ZoneManager::BeginTask(const std::string& name) {
   }
   if (z->state == ZoneState::kReady) MarkState(*z, ZoneState::kRunning);
   ++z->running_tasks;
+  SpanTrace::MarkCurrent("begin_state");
   return ViewWithNetwork(*z);
 }
 
@@ -1172,7 +1173,11 @@ void ZoneManager::EndTask(const std::string& zone_id) {
   for (auto& [name, z] : zones_) {
     if (z->record.id != zone_id) continue;
     if (z->running_tasks > 0) --z->running_tasks;
-    if (z->running_tasks == 0 && z->state == ZoneState::kRunning) MarkState(*z, ZoneState::kReady);
+    // A retiring zone (a claimed pooled zone whose task ended) stays Running until its
+    // deletion records Stopping: Ready would say it takes tasks, which it does not.
+    if (z->running_tasks == 0 && z->state == ZoneState::kRunning && !z->retiring) {
+      MarkState(*z, ZoneState::kReady);
+    }
     return;
   }
 }

@@ -134,7 +134,8 @@ class ZoneManager {
   bool ClaimPooled(const std::string& name, bool keep = false);
   // A claimed zone's task ended and its deletion is queued: no task may start in it again, and
   // to the API it is gone (as a temporary zone is once its call answers); the kernel side
-  // goes with DeleteInternal.
+  // goes with DeleteInternal. Marked before the task's EndTask, the zone stays Running until
+  // its deletion (no Ready in between).
   void MarkRetiring(const std::string& name);
   // Delete that also sees pooled zones (the pool's own teardown and the daemon's stop).
   absl::Status DeleteInternal(const std::string& name, bool force);

@@ -15,6 +15,7 @@
 #include "rauha-common/audit/jcs.h"
 #include "rauha-common/audit/record.h"
 #include "rauha-common/errors.h"
+#include "rauha-common/span_trace.h"
 #include "rauha-common/strcat.h"
 #include "rauha-common/timeutil.h"
 
@@ -112,6 +113,10 @@ absl::StatusOr<Tail> ReadTail(const std::vector<std::string>& segments) {
   return tail;
 }
 
+double MsBetween(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
 // The last record this thread wrote, and to which log (FlushThisThread).
 thread_local const AuditLog* thread_log = nullptr;
 thread_local int64_t thread_seq = -1;
@@ -172,6 +177,10 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(const AuditLogOptions& 
 }
 
 AuditLog::~AuditLog() {
+  {
+    std::lock_guard lock(mu_);
+    (void)WritePendingLocked();
+  }
   std::optional<Head> last;
   {
     std::lock_guard lock(head_mu_);
@@ -231,20 +240,67 @@ absl::Status AuditLog::OpenSegment(uint64_t index) {
 
 absl::StatusOr<std::string> AuditLog::WriteLocked(const std::string& kind,
                                                   const std::string& zone_id, nlohmann::json body) {
+  // Another caller's record that cannot be written does not stop this one (it was reported).
+  (void)WritePendingLocked();
+  return WriteRecordLocked(kind, zone_id, std::move(body), NowRfc3339());
+}
+
+absl::Status AuditLog::WritePendingLocked() {
+  size_t done = 0;
+  absl::Status status;
+  for (; done < pending_.size(); ++done) {
+    PendingRecord& r = pending_[done];
+    auto line = WriteRecordLocked(r.kind, r.zone_id, std::move(r.body), std::move(r.time));
+    if (!line.ok()) {
+      // Reported to its writer, who may be another thread: said here too, once. The record
+      // is dropped (as one AppendNoSync could not write is), so the chain goes on.
+      std::fprintf(stderr, "rauhad: audit: cannot record %s: %s\n", r.kind.c_str(),
+                   ToStd(line.status().message()).c_str());
+      status = line.status();
+    }
+  }
+  pending_.clear();
+  return status;
+}
+
+void AuditLog::AppendLater(const std::string& kind, const std::string& zone_id,
+                           nlohmann::json body) {
+  std::lock_guard lock(mu_);
+  pending_.push_back({kind, zone_id, NowRfc3339(), std::move(body)});
+  thread_log = this;
+  thread_seq = next_seq_ + static_cast<int64_t>(pending_.size()) - 1;
+}
+
+absl::Status AuditLog::WritePending() {
+  std::lock_guard lock(mu_);
+  return WritePendingLocked();
+}
+
+absl::StatusOr<std::string> AuditLog::WriteRecordLocked(const std::string& kind,
+                                                        const std::string& zone_id,
+                                                        nlohmann::json body, std::string time) {
   if (segment_size_ >= options_.segment_bytes) {
     RAUHA_RETURN_IF_ERROR(OpenSegment(segment_index_ + 1));
   }
   RecordFields fields;
   fields.seq = next_seq_;
-  fields.time = NowRfc3339();
+  fields.time = std::move(time);
   fields.kind = kind;
   fields.zone_id = zone_id;
   fields.body = std::move(body);
   fields.prev = prev_;
+  const auto sign_start = std::chrono::steady_clock::now();
   RAUHA_ASSIGN_OR_RETURN(std::string line, SignRecord(fields, key_));
   std::string out = line + "\n";
+  const auto write_start = std::chrono::steady_clock::now();
   // One write per record: a crash leaves whole records and at most one torn last line.
   ssize_t n = ::write(segment_->get(), out.data(), out.size());
+  if (SpanTrace::Enabled()) {
+    const auto end = std::chrono::steady_clock::now();
+    SpanTrace::TallyCurrent("audit_sign", MsBetween(sign_start, write_start));
+    SpanTrace::TallyCurrent("audit_write", MsBetween(write_start, end));
+    SpanTrace::TallyCurrent("audit_records", 1);
+  }
   if (n != static_cast<ssize_t>(out.size())) {
     int err = n < 0 ? errno : ENOSPC;
     if (n > 0) {
@@ -266,20 +322,33 @@ absl::StatusOr<std::string> AuditLog::WriteLocked(const std::string& kind,
 }
 
 absl::Status AuditLog::Sync(int64_t seq) {
+  const auto wait_start = std::chrono::steady_clock::now();
   std::lock_guard sync_lock(sync_mu_);
-  if (synced_seq_ >= seq) return absl::OkStatus();
+  const auto locked = std::chrono::steady_clock::now();
+  if (SpanTrace::Enabled()) SpanTrace::TallyCurrent("sync_mu_wait", MsBetween(wait_start, locked));
+  if (synced_seq_ >= seq) {
+    SpanTrace::TallyCurrent("sync_covered", 1);
+    return absl::OkStatus();
+  }
   std::shared_ptr<UniqueFd> fd;
   int64_t target = 0;
   std::string hash;
   SigningKey key;
   {
     std::lock_guard lock(mu_);
+    // AppendLater's records (this caller's among them, perhaps) go to the file first.
+    (void)WritePendingLocked();
     fd = segment_;
     target = written_seq_;
     hash = written_hash_;
     key = key_;
   }
+  const auto sync_start = std::chrono::steady_clock::now();
   if (::fdatasync(fd->get()) != 0) return ErrnoStatus(errno, "fdatasync the audit log");
+  if (SpanTrace::Enabled()) {
+    SpanTrace::TallyCurrent("fdatasync", MsBetween(sync_start, std::chrono::steady_clock::now()));
+    SpanTrace::TallyCurrent("sync_records", static_cast<double>(target - synced_seq_));
+  }
   synced_seq_ = target;
   {
     std::lock_guard lock(head_mu_);
@@ -309,7 +378,12 @@ absl::StatusOr<std::string> AuditLog::Append(const std::string& kind, const std:
 absl::StatusOr<std::string> AuditLog::AppendNoSync(const std::string& kind,
                                                    const std::string& zone_id,
                                                    nlohmann::json body) {
+  const auto wait_start = std::chrono::steady_clock::now();
   std::lock_guard lock(mu_);
+  if (SpanTrace::Enabled()) {
+    SpanTrace::TallyCurrent("audit_mu_wait",
+                            MsBetween(wait_start, std::chrono::steady_clock::now()));
+  }
   return WriteLocked(kind, zone_id, std::move(body));
 }
 
@@ -322,7 +396,7 @@ absl::Status AuditLog::Flush() {
   int64_t seq = 0;
   {
     std::lock_guard lock(mu_);
-    seq = written_seq_;
+    seq = next_seq_ + static_cast<int64_t>(pending_.size()) - 1;
   }
   return seq < 0 ? absl::OkStatus() : Sync(seq);
 }

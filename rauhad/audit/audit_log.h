@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
@@ -52,6 +53,14 @@ class AuditLog {
   // durable Append covers it.
   absl::StatusOr<std::string> AppendNoSync(const std::string& kind, const std::string& zone_id,
                                            nlohmann::json body);
+  // Takes the record's place in the chain now (its seq, and its time) and leaves its signature
+  // and write for later: for a caller that holds a lock others wait for, or that is about to
+  // wait itself (a sandbox call while its shim starts the task). The record is written by the
+  // next WritePending, Append, AppendNoSync, Flush or FlushThisThread of any thread, whichever
+  // comes first, and FlushThisThread of this thread covers it.
+  void AppendLater(const std::string& kind, const std::string& zone_id, nlohmann::json body);
+  // Signs and writes the records AppendLater left (not durable yet).
+  absl::Status WritePending();
   // Makes every record written so far durable (one fsync, shared with concurrent callers).
   absl::Status Flush();
   // Makes the records this thread has written durable (with all before them); nothing when
@@ -68,6 +77,11 @@ class AuditLog {
   absl::Status OpenSegment(uint64_t index);  // mu_ held
   absl::StatusOr<std::string> WriteLocked(const std::string& kind, const std::string& zone_id,
                                           nlohmann::json body);  // mu_ held
+  // The records AppendLater left, in order, before anything else is written (mu_ held).
+  absl::Status WritePendingLocked();
+  absl::StatusOr<std::string> WriteRecordLocked(const std::string& kind, const std::string& zone_id,
+                                                nlohmann::json body,
+                                                std::string time);  // mu_ held
   absl::Status Sync(int64_t seq);
   absl::Status PublishKey(const PublicKey& key) const;
   struct Head {
@@ -89,6 +103,12 @@ class AuditLog {
   std::shared_ptr<UniqueFd> segment_;  // shared: Sync may fsync it while a rollover replaces it
   int64_t written_seq_ = -1;           // last record written (mu_)
   std::string written_hash_;
+  struct PendingRecord {
+    std::string kind, zone_id, time;
+    nlohmann::json body;
+  };
+  // AppendLater's records, seq next_seq_, next_seq_ + 1, ... (mu_).
+  std::vector<PendingRecord> pending_;
 
   std::mutex sync_mu_;  // one fsync at a time; callers whose record it covered skip theirs
   int64_t synced_seq_ = -1;

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <utility>
 
 #include "rauha-common/audit/jcs.h"
 #include "rauha-common/audit/receipt.h"
@@ -16,7 +17,21 @@ std::string PolicyDigest(const policy::Policy& policy) {
 
 namespace {
 thread_local int batch_depth = 0;
+thread_local int hold_depth = 0;
 }  // namespace
+
+Recorder::Hold::Hold(Recorder* recorder) : recorder_(recorder) {
+  if (recorder_) ++hold_depth;
+}
+
+Recorder::Hold::~Hold() { Release(); }
+
+void Recorder::Hold::Release() {
+  if (recorder_ == nullptr) return;
+  Recorder* recorder = std::exchange(recorder_, nullptr);
+  // A record that cannot be written is reported by the log, as AppendNoSync's would be.
+  if (--hold_depth == 0 && recorder->log_ != nullptr) (void)recorder->log_->WritePending();
+}
 
 Recorder::Batch::Batch(Recorder* recorder) : recorder_(recorder) {
   if (recorder_) ++batch_depth;
@@ -75,6 +90,10 @@ void Recorder::ZoneTransition(const std::string& zone_id, const std::string& nam
                               const std::string& state, const std::string& reason) {
   nlohmann::json body = {{"name", ToValidUtf8(name)}, {"state", state}};
   if (!reason.empty()) body["reason"] = ToValidUtf8(reason);
+  if (hold_depth > 0 && log_ != nullptr) {
+    log_->AppendLater("zone.state", zone_id, std::move(body));
+    return;
+  }
   Write("zone.state", zone_id, std::move(body), /*durable=*/false);
 }
 

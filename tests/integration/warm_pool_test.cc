@@ -22,6 +22,9 @@
 #include <thread>
 #include <vector>
 
+#include "nlohmann/json.hpp"
+#include "rauha-common/audit/chain_verifier.h"
+#include "rauha-common/audit/signing_key.h"
 #include "tests/integration/daemon_fixture.h"
 
 namespace rauha::testing {
@@ -382,6 +385,46 @@ TEST_F(WarmPoolTest, UsedZonesAreRemovedAndThePoolRefills) {
   for (const auto& id : now) fresh += pooled.count(id) ? 0 : 1;
   EXPECT_EQ(fresh, 1) << "one new zone replaced the used one";
   EXPECT_EQ(ListedZones(*daemon_), 0);
+}
+
+// A pooled call's audit records: its zone's Running record is signed while the shim starts
+// the task (audit::Recorder::Hold) yet stays in its place, before the task's; and the zone,
+// retiring once its task ended, goes from Running to Stopping (no Ready: it takes no task
+// again). The chain verifies.
+TEST_F(WarmPoolTest, APooledCallsZoneRecordsAreInOrderAndItIsNotReadyAgain) {
+  auto pooled = WaitForPool(2);
+  auto r = Run({"/bin/true"});
+  ASSERT_EQ(r.status(), "succeeded") << r.stderr();
+  ASSERT_TRUE(pooled.count(r.zone_id())) << "the call was not served from the pool";
+  const std::string audit_dir = daemon_->dir() + "/state/audit";
+  // The zone's records, in the chain's order, once its deletion is recorded.
+  std::vector<std::string> records;
+  auto read_records = [&] {
+    records.clear();
+    std::ifstream in(audit_dir + "/log-000000.ndjson");
+    for (std::string line; std::getline(in, line);) {
+      auto rec = nlohmann::json::parse(line, nullptr, false);
+      if (!rec.is_object() || rec.value("zone_id", "") != r.zone_id()) continue;
+      std::string kind = rec.value("kind", "");
+      if (kind == "zone.state") kind += ":" + rec["body"].value("state", "");
+      records.push_back(kind);
+    }
+    return !records.empty() && records.back() == "zone.delete";
+  };
+  ASSERT_TRUE(WaitFor(read_records)) << "no zone.delete record for the used zone";
+  EXPECT_EQ(records,
+            (std::vector<std::string>{"zone.state:Ready", "zone.create", "zone.state:Running",
+                                      "task.start", "task.finish", "zone.state:Stopping",
+                                      "zone.state:Destroying", "zone.delete"}));
+  auto key = audit::PublicKey::FromPemFile(audit_dir + "/key.pub");
+  ASSERT_TRUE(key.ok()) << key.status();
+  audit::ChainVerifier verifier(*key);
+  std::ifstream in(audit_dir + "/log-000000.ndjson");
+  std::stringstream text;
+  text << in.rdbuf();
+  verifier.AddSegment("log-000000.ndjson", text.str());
+  audit::ChainReport report = verifier.Finish();
+  EXPECT_TRUE(report.intact) << report.error;
 }
 
 TEST_F(WarmPoolTest, PoolZonesAreRemovedWhenRauhadStops) {
