@@ -9,9 +9,12 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <fstream>
 #include <set>
 #include <sstream>
 
+#include "nlohmann/json.hpp"
 #include "tests/integration/container_fixture.h"
 
 namespace rauha::testing {
@@ -211,6 +214,46 @@ TEST_F(ContainerRootAheadTest, AKeptContainerInAPooledZoneKeepsItsUpperInTheStat
   EXPECT_EQ(ReadWholeFile(upper + "/etc/hostname"), info.zone_name() + "\n");
   ASSERT_TRUE(Delete(id, false).ok());
   ExpectGone(id);
+}
+
+// `sandbox --image` (a task on an image with a private upper) in a pooled zone takes the same
+// path, with the repository mounted at /workspace from the tree the shim made at the call.
+TEST_F(ContainerRootAheadTest, SandboxImageInAPooledZoneRunsOnTheRootBuiltAheadWithItsRepo) {
+  WaitPoolReady();
+  if (HasFatalFailure()) return;
+  const std::string repo = daemon_->dir() + "/repo";
+  ASSERT_TRUE(fs::create_directories(repo));
+  { std::ofstream(repo + "/file.txt") << "from the repo\n"; }
+  // The task prints its repo file, then its mount table's mount points in the kernel's order
+  // (the namespace's mounts by unique id: creation order): /proc, /dev and /tmp made ahead
+  // come before its root.
+  std::string out, err;
+  int rc =
+      CliSplit({"sandbox", "--image", image_, "--repo-path", repo, "--", "/bin/busybox", "sh", "-c",
+                "cat /workspace/file.txt; "
+                "/bin/busybox awk '{print $5}' /proc/self/mountinfo"},
+               &out, &err);
+  ASSERT_EQ(rc, 0) << err << out;
+  nlohmann::json result = nlohmann::json::parse(out, nullptr, false);
+  ASSERT_FALSE(result.is_discarded()) << out;
+  ASSERT_EQ(result["status"], "succeeded") << out;
+  std::string task_out = result["stdout"].get<std::string>();
+  std::istringstream lines(task_out);
+  std::string first;
+  std::getline(lines, first);
+  EXPECT_EQ(first, "from the repo");
+  std::vector<std::string> points;
+  for (std::string line; std::getline(lines, line);) points.push_back(line);
+  auto at = [&](const std::string& p) {
+    return std::find(points.begin(), points.end(), p) - points.begin();
+  };
+  ASSERT_LT(at("/"), static_cast<long>(points.size())) << task_out;
+  ASSERT_LT(at("/workspace"), static_cast<long>(points.size())) << task_out;
+  EXPECT_LT(at("/proc"), at("/")) << task_out;
+  EXPECT_LT(at("/dev"), at("/")) << task_out;
+  EXPECT_LT(at("/tmp"), at("/")) << task_out;
+  for (const auto& p : points) EXPECT_EQ(p.find(".rauha-image"), std::string::npos) << p;
+  EXPECT_EQ(ZoneCount(), 0);
 }
 
 }  // namespace
