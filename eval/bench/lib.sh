@@ -224,14 +224,20 @@ wait_warm_pool() {
   return 1
 }
 
-# summarize_us US...: prints "n median_ms p95_ms" (p95 by nearest rank).
+# summarize_us [-d DECIMALS] US...: prints "n median_ms p95_ms" (p95 by nearest rank), the ms
+# with 1 decimal unless told.
 summarize_us() {
-  printf '%s\n' "$@" | sort -n | awk '
+  local decimals=1
+  if [ "${1:-}" = -d ]; then
+    decimals=$2
+    shift 2
+  fi
+  printf '%s\n' "$@" | sort -n | awk -v fmt="%d %.${decimals}f %.${decimals}f\n" '
     { v[NR] = $1 }
     END {
       n = NR
       med = (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
       r = int(0.95 * n); if (r < 0.95 * n) r++
-      printf "%d %.1f %.1f\n", n, med / 1000, v[r] / 1000
+      printf fmt, n, med / 1000, v[r] / 1000
     }'
 }

@@ -10,7 +10,8 @@
 # rauhad with its warm zone pool (the default, --warm-zones 2) and against one without
 # (--warm-zones 0). The pooled CLI row is taken once more with RAUHA_NO_FAST_PATH=1 (the call
 # over gRPC instead of rauhad's ttrpc endpoint). The CLI's floor (`rauha --help`, `rauha
-# version` without a daemon) has rows of its own.
+# version` without a daemon) has rows of its own, and so has the fast path's transport: an
+# empty ttrpc call on a fresh connection to the pooled rauhad's endpoint (ttrpc_bench).
 #
 # --tmpfs-run-dir: the rauhads' run dirs (zone dirs, shim sockets, task files) and runc's and
 # crun's state dirs go on a private tmpfs the script mounts in its temp dir (as /run is on a
@@ -35,8 +36,9 @@ RAUHAD="$BUILD/rauhad/rauhad"
 SHIM="$BUILD/rauha-shim/rauha-shim"
 CLI="$BUILD/rauha-cli/rauha"
 RPC_BENCH="$BUILD/eval/runsandbox_bench"
-require_built startup.sh "$BUILD" "rauhad rauha-shim rauha runsandbox_bench" \
-  "$RAUHAD" "$SHIM" "$CLI" "$RPC_BENCH"
+TTRPC_BENCH="$BUILD/eval/ttrpc_bench"
+require_built startup.sh "$BUILD" "rauhad rauha-shim rauha runsandbox_bench ttrpc_bench" \
+  "$RAUHAD" "$SHIM" "$CLI" "$RPC_BENCH" "$TTRPC_BENCH"
 
 TAG="rauha-bench-$$"
 D=$(mktemp -d "/tmp/$TAG-XXXXXX")
@@ -93,12 +95,13 @@ run_crun() {
   nsenter -t "$HOLDER_PID" -m -C crun --root "$D/crun" run --bundle "$BUNDLE" "$TAG-crun-$SEQ" </dev/null
 }
 
-CONTENDERS=(rauha_cli_pool rauha_cli_pool_grpc rauha_rpc_pool rauha_cli rauha_rpc rauha_help rauha_version bwrap unshare
-  runc crun)
+CONTENDERS=(rauha_cli_pool rauha_cli_pool_grpc rauha_rpc_pool rauha_ttrpc_pool rauha_cli rauha_rpc rauha_help
+  rauha_version bwrap unshare runc crun)
 declare -A LABEL=(
   [rauha_cli_pool]="rauha sandbox, warm pool"
   [rauha_cli_pool_grpc]="rauha sandbox (gRPC), pool"
   [rauha_rpc_pool]="RunSandbox call, warm pool"
+  [rauha_ttrpc_pool]="empty ttrpc call"
   [rauha_cli]="rauha sandbox, no pool"
   [rauha_rpc]="RunSandbox call, no pool"
   [rauha_help]="rauha --help"
@@ -112,6 +115,7 @@ declare -A NOTE=(
   [rauha_cli_pool]="CLI process included; rauhad --warm-zones 2 (the default): a zone made ahead, deleted after the call"
   [rauha_cli_pool_grpc]="the same with RAUHA_NO_FAST_PATH=1: the CLI calls over gRPC instead of rauhad's ttrpc endpoint"
   [rauha_rpc_pool]="in-process latency of one RPC on a connected channel (runsandbox_bench); warm pool"
+  [rauha_ttrpc_pool]="connect, one call rauhad refuses at once, close (ttrpc_bench): the fast path's transport"
   [rauha_cli]="CLI process included; rauhad --warm-zones 0: the call makes and removes its temporary zone"
   [rauha_rpc]="in-process latency of one RPC on a connected channel (runsandbox_bench); no pool"
   [rauha_help]="the CLI's floor: process start, static initialisers, argument parsing"
@@ -122,7 +126,7 @@ declare -A NOTE=(
   [crun]="same bundle; via nsenter into a mount+cgroup ns with cgroup2 unmounted and v1 remounted at our cgroup (crun refuses hybrid cgroups); nsenter exec included"
 )
 declare -A NEEDS=([rauha_cli]="" [rauha_rpc]="" [rauha_cli_pool]="" [rauha_cli_pool_grpc]=""
-  [rauha_rpc_pool]="" [rauha_help]="" [rauha_version]="" [bwrap]=bwrap [unshare]="unshare chroot"
+  [rauha_rpc_pool]="" [rauha_ttrpc_pool]="" [rauha_help]="" [rauha_version]="" [bwrap]=bwrap [unshare]="unshare chroot"
   [runc]=runc [crun]="crun nsenter")
 declare -A STATE SAMPLES
 
@@ -148,9 +152,9 @@ fi
 # Each RPC contender is a runsandbox_bench --serve behind two FIFOs: one line in, one latency
 # (ns) out.
 start_rpc() {
-  local name=$1 sock=$2 fd_in fd_out
+  local name=$1 sock=$2 bench=${3:-$RPC_BENCH} fd_in fd_out
   mkfifo "$D/$name.in" "$D/$name.out"
-  "$RPC_BENCH" --socket "$sock" --serve <"$D/$name.in" >"$D/$name.out" 2>"$D/$name.err" &
+  "$bench" --socket "$sock" --serve <"$D/$name.in" >"$D/$name.out" 2>"$D/$name.err" &
   RPC_CHILD[$name]=$!
   exec {fd_in}>"$D/$name.in" {fd_out}<"$D/$name.out"
   RPC_IN[$name]=$fd_in
@@ -168,8 +172,10 @@ rpc_call() {
 }
 start_rpc rpc "$D/rauhad.sock"
 start_rpc rpc_pool "$DP/rauhad.sock"
+start_rpc ttrpc_pool "$DP/rauhad.sock.ttrpc" "$TTRPC_BENCH"
 run_rauha_rpc() { rpc_call rpc; }
 run_rauha_rpc_pool() { rpc_call rpc_pool; }
+run_rauha_ttrpc_pool() { rpc_call ttrpc_pool; }
 
 # One sample of contender $1; appends µs to SAMPLES, or marks the contender FAILED.
 sample() {
@@ -183,7 +189,7 @@ sample() {
   fi
   t1=${EPOCHREALTIME/./}
   us=$((t1 - t0))
-  if [ "$c" = rauha_rpc ] || [ "$c" = rauha_rpc_pool ]; then us=$((RPC_NS / 1000)); fi
+  case $c in rauha_rpc | rauha_rpc_pool | rauha_ttrpc_pool) us=$((RPC_NS / 1000)) ;; esac
   SAMPLES[$c]+="$us "
 }
 
@@ -206,7 +212,9 @@ echo "# start-up of /bin/true, interleaved, n=$N per contender; $(date -u +%Y-%m
 printf '%-30s %4s %10s %10s  %s\n' contender n "median ms" "p95 ms" notes
 for c in "${CONTENDERS[@]}"; do
   if [ "${STATE[$c]}" = ok ]; then
-    read -r n med p95 <<<"$(summarize_us ${SAMPLES[$c]})"
+    decimals=1
+    [ "$c" = rauha_ttrpc_pool ] && decimals=3 # a tenth of a millisecond or less
+    read -r n med p95 <<<"$(summarize_us -d "$decimals" ${SAMPLES[$c]})"
     printf '%-30s %4s %10s %10s  %s\n' "${LABEL[$c]}" "$n" "$med" "$p95" "${NOTE[$c]}"
   else
     [[ "${STATE[$c]}" == FAILED* ]] && failed=1
