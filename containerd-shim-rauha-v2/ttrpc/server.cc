@@ -9,6 +9,7 @@
 #include "containerd-shim-rauha-v2/ttrpc/frame.h"
 #include "containerd-shim-rauha-v2/ttrpc/socket.h"
 #include "containerd-shim-rauha-v2/ttrpc/status.h"
+#include "containerd-shim-rauha-v2/ttrpc/thread_cache.h"
 #include "ttrpc.pb.h"
 
 namespace rauha::ttrpc {
@@ -23,28 +24,58 @@ struct Server::Connection {
   UniqueFd fd;
   uid_t peer_uid = 0;
   std::shared_ptr<std::atomic<bool>> closed = std::make_shared<std::atomic<bool>>(false);
-  std::mutex mu;               // one frame at a time on the socket; guards `pending`
+  // One frame at a time on the socket. Held across a write that may block (a client that
+  // reads slowly), so nothing else is ever taken while waiting for it but `mu`, briefly:
+  // the order is write_mu, then mu.
+  std::mutex write_mu;
+  std::mutex mu;               // guards `pending`; never held across a write
   std::set<uint32_t> pending;  // streams whose answer is still owed
+  // Bytes read and not yet taken as frames: only the connection's one reader touches it,
+  // and it goes with the reading from thread to thread (HandOnReading).
+  FrameDecoder decoder;
+};
+
+// A request admitted on its stream, to be handled on the thread that read it.
+struct Server::Call {
+  std::shared_ptr<Connection> conn;
+  Handler handler;
+  CallContext ctx;
+  std::string payload;
+  uint32_t stream_id = 0;
 };
 
 namespace {
 
-void SendResponse(int fd, uint32_t stream_id, const absl::Status& status,
-                  const std::string& payload, uint32_t max_payload = kMaxPayload) {
+std::string ResponseFrame(uint32_t stream_id, const absl::Status& status,
+                          const std::string& payload, uint32_t max_payload = kMaxPayload) {
   ::ttrpc::Response response;
   *response.mutable_status() = ToProto(status);
   if (status.ok()) response.set_payload(payload);
-  std::string bytes = response.SerializeAsString();
   absl::StatusOr<std::string> frame =
-      EncodeFrame(stream_id, MessageType::kResponse, 0, bytes, max_payload);
-  if (!frame.ok()) {
-    // The answer is too large for a frame: say so instead, on the same stream.
-    ::ttrpc::Response refused;
-    *refused.mutable_status() = ToProto(absl::ResourceExhaustedError(frame.status().message()));
-    frame = EncodeFrame(stream_id, MessageType::kResponse, 0, refused.SerializeAsString());
-  }
+      EncodeFrame(stream_id, MessageType::kResponse, 0, response.SerializeAsString(), max_payload);
+  if (frame.ok()) return *std::move(frame);
+  // The answer is too large for a frame: say so instead, on the same stream.
+  ::ttrpc::Response refused;
+  *refused.mutable_status() = ToProto(absl::ResourceExhaustedError(frame.status().message()));
+  return *EncodeFrame(stream_id, MessageType::kResponse, 0, refused.SerializeAsString());
+}
+
+void WriteFrame(Server::Connection& conn, const std::string& frame) {
+  std::lock_guard lock(conn.write_mu);
   // A peer that went away gets nothing; its reader sees the close.
-  (void)WriteAll(fd, *frame);
+  (void)WriteAll(conn.fd.get(), frame);
+}
+
+// The answer on stream `id`, if it is still owed (a deadline may have answered it already).
+void Answer(Server::Connection& conn, uint32_t id, const absl::Status& status,
+            const std::string& payload, uint32_t max_payload = kMaxPayload) {
+  {
+    std::lock_guard lock(conn.mu);
+    if (conn.pending.erase(id) == 0) return;
+  }
+  // A data frame of this stream that got past its check is out before this takes write_mu;
+  // one that did not will find the stream closed (send_data below).
+  WriteFrame(conn, ResponseFrame(id, status, payload, max_payload));
 }
 
 }  // namespace
@@ -56,7 +87,9 @@ std::string CallContext::Metadata(std::string_view key) const {
   return "";
 }
 
-Server::Server() : shared_(std::make_shared<Shared>()) {}
+Server::Server()
+    : shared_(std::make_shared<Shared>()),
+      threads_(std::make_unique<ThreadCache>(kIdleThreads, kIdleThreadTimeout)) {}
 
 Server::~Server() { Shutdown(); }
 
@@ -73,7 +106,11 @@ void Server::Register(const std::string& service, const std::string& method, Han
 void Server::Serve(UniqueFd listener) {
   listener_ = std::move(listener);
   wake_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  acceptor_ = std::thread([this] { AcceptLoop(); });
+  {
+    std::lock_guard lock(mu_);
+    live_roles_++;  // the accepting, handed from thread to thread (AcceptAndRead)
+  }
+  threads_->Run([this] { AcceptAndRead(); });
   timer_ = std::thread([this] { TimerLoop(); });
 }
 
@@ -83,6 +120,10 @@ size_t Server::connections() const {
   std::lock_guard lock(mu_);
   return conns_.size();
 }
+
+size_t Server::threads() const { return threads_->threads(); }
+
+size_t Server::idle_threads() const { return threads_->idle(); }
 
 void Server::Shutdown() {
   {
@@ -96,23 +137,29 @@ void Server::Shutdown() {
     uint64_t one = 1;
     (void)!::write(wake_.get(), &one, sizeof(one));
   }
-  if (acceptor_.joinable()) acceptor_.join();
   if (timer_.joinable()) timer_.join();
   std::unique_lock lock(mu_);
-  // Readers end once their sockets are shut down (AcceptLoop made none after stopping_).
+  // Readers end once their sockets are shut down (no connection is added after stopping_);
+  // the accepting ends at the eventfd, which stays readable.
   for (auto& conn : conns_) ::shutdown(conn->fd.get(), SHUT_RDWR);
-  readers_cv_.wait(lock, [this] { return live_readers_ == 0; });
+  roles_cv_.wait(lock, [this] { return live_roles_ == 0; });
   listener_.reset();
 }
 
-void Server::AcceptLoop() {
+void Server::EndRole() {
+  std::lock_guard lock(mu_);
+  live_roles_--;
+  roles_cv_.notify_all();
+}
+
+void Server::AcceptAndRead() {
   while (true) {
     pollfd fds[2] = {{listener_.get(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
     if (::poll(fds, 2, -1) < 0) {
       if (errno == EINTR) continue;
-      return;
+      break;
     }
-    if (fds[1].revents) return;
+    if (fds[1].revents) break;
     UniqueFd fd(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
     if (!fd) continue;
     auto conn = std::make_shared<Connection>();
@@ -122,110 +169,138 @@ void Server::AcceptLoop() {
     if (peer_filter_ && !peer_filter_(cred)) continue;  // closed unread
     conn->peer_uid = cred.uid;
     conn->fd = std::move(fd);
-    std::lock_guard lock(mu_);
-    if (stopping_) return;
-    conns_.push_back(conn);
-    live_readers_++;
-    std::thread([this, conn] { ReadLoop(conn); }).detach();
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) break;
+      conns_.push_back(conn);
+      live_roles_++;  // the connection's reading
+    }
+    // This thread reads the connection it took (its first request is on the way: a client
+    // connects to send one) and another accepts meanwhile: the request waits for no wake-up
+    // of a second thread. The accepting role goes on as soon as that thread runs.
+    threads_->Run([this] { AcceptAndRead(); });
+    ReadThenHandle(std::move(conn));
+    return;
   }
+  EndRole();
 }
 
-void Server::ReadLoop(std::shared_ptr<Connection> conn) {
-  FrameDecoder decoder;
+void Server::HandOnReading(std::shared_ptr<Connection> conn) {
+  threads_->Run([this, conn = std::move(conn)]() mutable { ReadThenHandle(std::move(conn)); });
+}
+
+void Server::ReadThenHandle(std::shared_ptr<Connection> conn) {
+  std::optional<Call> call = ReadUntilRequest(conn);
+  if (!call) return;
+  std::shared_ptr<Shared> shared = shared_;
+  // Another thread reads on (the next request on this connection, its close) while this one
+  // handles what it read: so each request has a thread of its own at once, as before, and the
+  // first is handled where it was read. From here on the Server may be gone (Shutdown waits
+  // for the reading, not for handlers).
+  HandOnReading(std::move(conn));
+  Handle(shared, std::move(*call));
+}
+
+std::optional<Server::Call> Server::ReadUntilRequest(const std::shared_ptr<Connection>& conn) {
   char buf[64 * 1024];
   while (true) {
+    while (std::optional<Frame> frame = conn->decoder.Next()) {
+      if (std::optional<Call> call = Admit(conn, *frame)) return call;
+    }
     ssize_t n = ::recv(conn->fd.get(), buf, sizeof(buf), 0);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
-    decoder.Feed(std::string_view(buf, static_cast<size_t>(n)));
-    while (std::optional<Frame> frame = decoder.Next()) {
-      auto refuse = [&](const absl::Status& status) {
-        std::lock_guard lock(conn->mu);
-        SendResponse(conn->fd.get(), frame->stream_id, status, "");
-      };
-      if (frame->oversized) {
-        refuse(absl::ResourceExhaustedError(absl::StrCat("ttrpc message length ", frame->length,
-                                                         " exceeds the maximum message size of ",
-                                                         kMaxPayload)));
-        continue;
-      }
-      if (frame->type != static_cast<uint8_t>(MessageType::kRequest)) continue;
-      ::ttrpc::Request request;
-      if (!request.ParseFromString(frame->payload)) {
-        refuse(absl::InvalidArgumentError("unmarshal request error: not a ttrpc Request"));
-        continue;
-      }
-      if (frame->stream_id % 2 != 1) {
-        refuse(absl::InvalidArgumentError("StreamID must be odd for client initiated streams"));
-        continue;
-      }
-      auto it = shared_->handlers.find(request.service() + "/" + request.method());
-      if (it == shared_->handlers.end()) {
-        refuse(absl::UnimplementedError(absl::StrCat("service ", request.service(), " method ",
-                                                     request.method(), ": not implemented")));
-        continue;
-      }
-      CallContext ctx;
-      ctx.service = request.service();
-      ctx.method = request.method();
-      ctx.peer_uid = conn->peer_uid;
-      ctx.connection_closed = conn->closed;
-      ctx.send_data = [weak = std::weak_ptr<Connection>(conn),
-                       id = frame->stream_id](std::string_view payload) {
-        std::shared_ptr<Connection> c = weak.lock();
-        if (!c || c->closed->load()) return false;
-        absl::StatusOr<std::string> data = EncodeFrame(id, MessageType::kData, 0, payload);
-        if (!data.ok()) return false;
-        std::lock_guard lock(c->mu);
-        // Only while the answer is owed: after it (or the deadline's) the stream is over.
-        if (c->pending.count(id) == 0) return false;
-        return WriteAll(c->fd.get(), *data).ok();
-      };
-      ctx.send_metadata = [send = ctx.send_data](std::string_view key, std::string_view value) {
-        ::ttrpc::KeyValue kv;
-        kv.set_key(std::string(key));
-        kv.set_value(std::string(value));
-        (void)send(kv.SerializeAsString());
-      };
-      for (const auto& kv : request.metadata()) ctx.metadata.emplace_back(kv.key(), kv.value());
-      if (request.timeout_nano() > 0) {
-        ctx.deadline = absl::Now() + absl::Nanoseconds(request.timeout_nano());
-      }
-      {
-        std::lock_guard lock(conn->mu);
-        if (!conn->pending.insert(frame->stream_id).second) {
-          SendResponse(conn->fd.get(), frame->stream_id,
-                       absl::InvalidArgumentError(absl::StrCat("stream ", frame->stream_id,
-                                                               " already has a request in flight")),
-                       "");
-          continue;
-        }
-      }
-      if (ctx.deadline != absl::InfiniteFuture()) {
-        std::lock_guard lock(mu_);
-        deadlines_.emplace(ctx.deadline, std::make_pair(conn, frame->stream_id));
-        timer_cv_.notify_all();
-      }
-      shared_->active++;
-      std::thread([shared = shared_, conn, handler = it->second, ctx = std::move(ctx),
-                   payload = std::move(*request.mutable_payload()), id = frame->stream_id] {
-        absl::StatusOr<std::string> result = handler(ctx, payload);
-        {
-          std::lock_guard lock(conn->mu);
-          if (conn->pending.erase(id) > 0) {
-            SendResponse(conn->fd.get(), id, result.status(), result.ok() ? *result : "",
-                         shared->max_response);
-          }
-        }
-        shared->active--;
-      }).detach();
-    }
+    conn->decoder.Feed(std::string_view(buf, static_cast<size_t>(n)));
   }
   conn->closed->store(true);
   std::lock_guard lock(mu_);
   std::erase(conns_, conn);
-  live_readers_--;
-  readers_cv_.notify_all();
+  live_roles_--;
+  roles_cv_.notify_all();
+  return std::nullopt;
+}
+
+std::optional<Server::Call> Server::Admit(const std::shared_ptr<Connection>& conn, Frame& frame) {
+  auto refuse = [&](const absl::Status& status) {
+    WriteFrame(*conn, ResponseFrame(frame.stream_id, status, ""));
+    return std::nullopt;
+  };
+  if (frame.oversized) {
+    return refuse(absl::ResourceExhaustedError(absl::StrCat("ttrpc message length ", frame.length,
+                                                            " exceeds the maximum message size of ",
+                                                            kMaxPayload)));
+  }
+  if (frame.type != static_cast<uint8_t>(MessageType::kRequest)) return std::nullopt;
+  ::ttrpc::Request request;
+  if (!request.ParseFromString(frame.payload)) {
+    return refuse(absl::InvalidArgumentError("unmarshal request error: not a ttrpc Request"));
+  }
+  if (frame.stream_id % 2 != 1) {
+    return refuse(absl::InvalidArgumentError("StreamID must be odd for client initiated streams"));
+  }
+  auto it = shared_->handlers.find(request.service() + "/" + request.method());
+  if (it == shared_->handlers.end()) {
+    return refuse(absl::UnimplementedError(absl::StrCat("service ", request.service(), " method ",
+                                                        request.method(), ": not implemented")));
+  }
+  Call call;
+  call.conn = conn;
+  call.handler = it->second;
+  call.stream_id = frame.stream_id;
+  call.payload = std::move(*request.mutable_payload());
+  CallContext& ctx = call.ctx;
+  ctx.service = request.service();
+  ctx.method = request.method();
+  ctx.peer_uid = conn->peer_uid;
+  ctx.connection_closed = conn->closed;
+  ctx.send_data = [weak = std::weak_ptr<Connection>(conn),
+                   id = frame.stream_id](std::string_view payload) {
+    std::shared_ptr<Connection> c = weak.lock();
+    if (!c || c->closed->load()) return false;
+    absl::StatusOr<std::string> data = EncodeFrame(id, MessageType::kData, 0, payload);
+    if (!data.ok()) return false;
+    std::lock_guard write_lock(c->write_mu);
+    {
+      // Only while the answer is owed: after it (or the deadline's) the stream is over.
+      std::lock_guard lock(c->mu);
+      if (c->pending.count(id) == 0) return false;
+    }
+    return WriteAll(c->fd.get(), *data).ok();
+  };
+  ctx.send_metadata = [send = ctx.send_data](std::string_view key, std::string_view value) {
+    ::ttrpc::KeyValue kv;
+    kv.set_key(std::string(key));
+    kv.set_value(std::string(value));
+    (void)send(kv.SerializeAsString());
+  };
+  for (const auto& kv : request.metadata()) ctx.metadata.emplace_back(kv.key(), kv.value());
+  if (request.timeout_nano() > 0) {
+    ctx.deadline = absl::Now() + absl::Nanoseconds(request.timeout_nano());
+  }
+  bool fresh;
+  {
+    std::lock_guard lock(conn->mu);
+    fresh = conn->pending.insert(frame.stream_id).second;
+  }
+  if (!fresh) {
+    return refuse(absl::InvalidArgumentError(
+        absl::StrCat("stream ", frame.stream_id, " already has a request in flight")));
+  }
+  if (ctx.deadline != absl::InfiniteFuture()) {
+    std::lock_guard lock(mu_);
+    deadlines_.emplace(ctx.deadline, std::make_pair(conn, frame.stream_id));
+    timer_cv_.notify_all();
+  }
+  shared_->active++;
+  return call;
+}
+
+// Static: the Server may be gone by the time a handler ends (Shutdown does not wait for them).
+void Server::Handle(const std::shared_ptr<Shared>& shared, Call call) {
+  absl::StatusOr<std::string> result = call.handler(call.ctx, call.payload);
+  Answer(*call.conn, call.stream_id, result.status(), result.ok() ? *result : "",
+         shared->max_response);
+  shared->active--;
 }
 
 void Server::TimerLoop() {
@@ -242,13 +317,14 @@ void Server::TimerLoop() {
     }
     auto [conn_weak, id] = deadlines_.begin()->second;
     deadlines_.erase(deadlines_.begin());
-    if (std::shared_ptr<Connection> conn = conn_weak.lock()) {
-      std::lock_guard conn_lock(conn->mu);
-      if (conn->pending.erase(id) > 0) {
-        SendResponse(conn->fd.get(), id,
-                     absl::DeadlineExceededError("ttrpc request timed out before an answer"), "");
-      }
-    }
+    std::shared_ptr<Connection> conn = conn_weak.lock();
+    if (!conn) continue;
+    // Answered on a thread of its own: the write may wait for a client that reads slowly,
+    // and other deadlines (and accepting, which takes mu_) must not wait for it.
+    threads_->Run([conn = std::move(conn), id = id] {
+      Answer(*conn, id, absl::DeadlineExceededError("ttrpc request timed out before an answer"),
+             "");
+    });
   }
 }
 

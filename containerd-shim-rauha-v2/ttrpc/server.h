@@ -1,13 +1,24 @@
-// A ttrpc server on a listening unix socket. Each connection has a reader thread; each request
-// runs on a thread of its own, because containerd keeps calls open (Task.Wait blocks until the
-// process exits) while it sends others on the same connection. Responses go out in the order
-// they finish, under the request's stream id.
+// A ttrpc server on a listening unix socket. Each request runs on a thread of its own at once,
+// because containerd keeps calls open (Task.Wait blocks until the process exits) while it sends
+// others on the same connection, and each connection is read on a thread of its own. Responses
+// go out in the order they finish, under the request's stream id.
+//
+// Threads are kept and reused (ThreadCache: up to kIdleThreads wait, each for at most
+// kIdleThreadTimeout), and roles move between them instead of work: the thread that accepts a
+// connection goes on to read it (another takes the accepting), and the thread that reads a
+// request goes on to handle it (another takes the reading). So a client that connects and
+// sends one request (rauha's CLI) is served by one thread, with no thread started and no
+// wake-up of a second one on its path (eval/bench/README.md, "ttrpc: threads kept").
 //
 // Per-request timeouts: a request with timeout_nano gets DeadlineExceeded when its handler has
 // not answered by then (the handler's late answer is dropped); handlers can also read the
 // deadline from the CallContext. Unknown service or method: Unimplemented. A request frame
 // over 4 MiB: ResourceExhausted on its stream; an undecodable request or an even (server-side)
 // stream id: InvalidArgument. Frames of other types are ignored, as containerd's ttrpc does.
+//
+// A client that does not read holds up only what is written to it: answers and data frames of
+// its own connection wait for its socket; the reading of its requests, other connections and
+// the deadlines of other requests do not.
 #pragma once
 
 #include <atomic>
@@ -16,6 +27,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -62,8 +74,15 @@ struct CallContext {
 using Handler =
     std::function<absl::StatusOr<std::string>(const CallContext&, const std::string& payload)>;
 
+class ThreadCache;
+struct Frame;
+
 class Server {
  public:
+  // Threads kept waiting for the next connection or request, and for how long.
+  static constexpr size_t kIdleThreads = 8;
+  static constexpr absl::Duration kIdleThreadTimeout = absl::Seconds(30);
+
   Server();
   ~Server();  // Shutdown()
   Server(const Server&) = delete;
@@ -85,35 +104,54 @@ class Server {
 
   // Accepts connections on `listener` on a thread of its own; returns at once.
   void Serve(UniqueFd listener);
-  // Stops accepting, closes every connection, joins the server's threads. Handlers still
-  // running finish on their own threads; their answers go nowhere.
+  // Stops accepting, closes every connection, waits for the accepting and the readers to end.
+  // Handlers still running finish on their own threads; their answers go nowhere.
   void Shutdown();
   // Requests being handled now, on every connection.
   int active_requests() const;
   // Connections open now.
   size_t connections() const;
+  // The server's threads alive now, the deadline timer's apart: accepting, reading, handling,
+  // or waiting for one of those.
+  size_t threads() const;
+  // Of those, the ones waiting for a role or a request.
+  size_t idle_threads() const;
+
+  // Defined in server.cc.
+  struct Connection;
+  struct Shared;  // what handlers may touch after the Server is gone
+  struct Call;
 
  private:
-  struct Connection;
-  struct Shared;  // what request threads may touch after the Server is gone
-  void AcceptLoop();
-  void ReadLoop(std::shared_ptr<Connection> conn);
+  // The roles, each run on a thread of threads_: accepting (one at a time), a connection's
+  // reading (one per connection). Each returns when its role has moved to another thread or
+  // ended.
+  void AcceptAndRead();
+  void ReadThenHandle(std::shared_ptr<Connection> conn);
+  void HandOnReading(std::shared_ptr<Connection> conn);
+  // Reads until a request to handle (admitted: its stream pending, its deadline set), or the
+  // connection's end (then the role ends: nullopt).
+  std::optional<Call> ReadUntilRequest(const std::shared_ptr<Connection>& conn);
+  // A request to handle, or nullopt when it was refused (answered here) or is not a request.
+  std::optional<Call> Admit(const std::shared_ptr<Connection>& conn, Frame& frame);
+  static void Handle(const std::shared_ptr<Shared>& shared, Call call);
+  void EndRole();
   void TimerLoop();
 
   std::shared_ptr<Shared> shared_;
   std::function<bool(const ucred&)> peer_filter_;
   UniqueFd listener_;
-  UniqueFd wake_;  // eventfd: ends AcceptLoop's poll
-  std::thread acceptor_;
+  UniqueFd wake_;  // eventfd: ends the accepting's poll
+  std::unique_ptr<ThreadCache> threads_;
   std::thread timer_;
   mutable std::mutex mu_;
   std::condition_variable timer_cv_;
   bool stopping_ = false;
   std::vector<std::shared_ptr<Connection>> conns_;
-  // Reader threads are detached (a finished one must not keep its stack); Shutdown waits for
-  // this count to reach zero.
-  int live_readers_ = 0;
-  std::condition_variable readers_cv_;
+  // The accepting and each connection's reading, wherever they run; Shutdown waits for this
+  // count to reach zero. Handlers are not counted: they may outlive the Server.
+  int live_roles_ = 0;
+  std::condition_variable roles_cv_;
   std::multimap<absl::Time, std::pair<std::weak_ptr<Connection>, uint32_t>> deadlines_;
 };
 

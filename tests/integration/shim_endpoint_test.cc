@@ -11,12 +11,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "containerd-shim-rauha-v2/ttrpc/client.h"
 #include "containerd-shim-rauha-v2/ttrpc/frame.h"
+#include "containerd-shim-rauha-v2/ttrpc/server.h"
 #include "containerd-shim-rauha-v2/ttrpc/socket.h"
 #include "rauha-common/api_metadata.h"
 #include "rauha-common/shim_endpoint_path.h"
@@ -290,6 +293,49 @@ TEST_F(ShimEndpointTest, OnlyRootIsServed) {
   req.set_zone_name("nosuchzone");
   EXPECT_EQ(client_->CallMethod<zpb::GetPolicyResponse>(kZones, "GetPolicy", req).status().code(),
             absl::StatusCode::kNotFound);
+}
+
+// The CLI's pattern against a real rauhad: a connection per RunSandbox call. The endpoint keeps
+// the threads that serve these and reuses them (ttrpc/server.h): after many calls rauhad has
+// no more threads than before them, by the kernel's count, but those the endpoint keeps
+// waiting, and every call was served.
+TEST_F(ShimEndpointTest, SandboxCallsOnFreshConnectionsLeaveNoThreadsBehind) {
+  constexpr uint32_t kLarge = 64u << 20;  // kMaxRunSandboxResponse
+  spb::RunSandboxRequest req;
+  req.add_command("/bin/true");
+  auto call = [&] {
+    auto fd = ttrpc::ConnectUnix(path_);
+    if (!fd.ok()) return fd.status();
+    auto answer = ttrpc::CallOnConnection(fd->get(), kSandboxes, "RunSandbox",
+                                          req.SerializeAsString(), kLarge);
+    if (!answer.ok()) return answer.status();
+    spb::SandboxResult result;
+    if (!result.ParseFromString(*answer) || result.status() != "succeeded") {
+      return absl::InternalError("RunSandbox: " + result.status() + " " + result.error());
+    }
+    return absl::OkStatus();
+  };
+  const std::string tasks = "/proc/" + std::to_string(daemon_->pid()) + "/task";
+  auto count = [&] {
+    size_t n = 0;
+    for ([[maybe_unused]] const auto& entry : fs::directory_iterator(tasks)) n++;
+    return n;
+  };
+  ASSERT_TRUE(call().ok());  // whatever rauhad starts once, on its first sandbox
+  const size_t before = count();
+  constexpr int kCalls = 30;
+  for (int i = 0; i < kCalls; i++) {
+    absl::Status st = call();
+    ASSERT_TRUE(st.ok()) << "call " << i << ": " << st;
+  }
+  // Tasks' own helpers end with their tasks; the endpoint keeps at most its idle bound.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (count() > before + ttrpc::Server::kIdleThreads &&
+         std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_LE(count(), before + ttrpc::Server::kIdleThreads)
+      << "rauhad had " << before << " threads before " << kCalls << " calls";
 }
 
 }  // namespace
