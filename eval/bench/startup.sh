@@ -154,7 +154,12 @@ fi
 start_rpc() {
   local name=$1 sock=$2 bench=${3:-$RPC_BENCH} fd_in fd_out
   mkfifo "$D/$name.in" "$D/$name.out"
-  "$bench" --socket "$sock" --serve <"$D/$name.in" >"$D/$name.out" 2>"$D/$name.err" &
+  # Without the script's ends of the earlier coprocesses' FIFOs: a child holding another's
+  # input open would keep it from seeing EOF at the end, and the wait for it would hang.
+  (
+    for fd in "${RPC_IN[@]}" "${RPC_OUT[@]}"; do eval "exec $fd>&-"; done
+    exec "$bench" --socket "$sock" --serve <"$D/$name.in" >"$D/$name.out" 2>"$D/$name.err"
+  ) &
   RPC_CHILD[$name]=$!
   exec {fd_in}>"$D/$name.in" {fd_out}<"$D/$name.out"
   RPC_IN[$name]=$fd_in
@@ -225,7 +230,7 @@ done
 # --- leave nothing behind --------------------------------------------------------------------
 for r in "${!RPC_CHILD[@]}"; do
   eval "exec ${RPC_IN[$r]}>&-"
-  wait "${RPC_CHILD[$r]}" || { echo "startup.sh: runsandbox_bench ($r) failed: $(cat "$D/$r.err")" >&2; failed=1; }
+  wait "${RPC_CHILD[$r]}" || { echo "startup.sh: the $r coprocess failed: $(cat "$D/$r.err")" >&2; failed=1; }
   unset "RPC_CHILD[$r]"
 done
 if [ -n "$HOLDER_PID" ]; then
