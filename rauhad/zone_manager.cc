@@ -929,16 +929,28 @@ absl::Status ZoneManager::ApplyPolicy(const std::string& name, const std::string
   if (policy_toml.empty()) {
     return absl::InvalidArgumentError("policy_toml is empty; give the policy's TOML text");
   }
-  std::lock_guard lock(mu_);
-  Zone* z = FindLocked(name);
   // Parsed for this zone, so its warnings are true of it (a zone in a pod's namespace enforces
-  // its rules there); a bad policy is still refused before a missing zone.
+  // its rules there); a bad policy is still refused before a missing zone. Parsed without mu_
+  // (every zone call waits on it): only the zone's namespace is read under it, and checked
+  // again below in case the zone was replaced meanwhile.
+  std::string netns_path;
+  {
+    std::lock_guard lock(mu_);
+    if (Zone* z = FindLocked(name)) netns_path = z->netns_path;
+  }
   std::vector<std::string> policy_warnings;
   RAUHA_ASSIGN_OR_RETURN(
       policy::Policy pol,
-      policy::ParsePolicy(policy_toml, "<policy_toml>", &policy_warnings,
-                          PlacementOf(z != nullptr ? z->netns_path : std::string())));
+      policy::ParsePolicy(policy_toml, "<policy_toml>", &policy_warnings, PlacementOf(netns_path)));
+  std::lock_guard lock(mu_);
+  Zone* z = FindLocked(name);
   if (!z) return absl::NotFoundError(StrCat("zone \"", name, "\" does not exist"));
+  if (z->netns_path != netns_path) {
+    // Replaced by a zone in another namespace: parsed again for that one (rare; under mu_).
+    policy_warnings.clear();
+    RAUHA_ASSIGN_OR_RETURN(pol, policy::ParsePolicy(policy_toml, "<policy_toml>", &policy_warnings,
+                                                    PlacementOf(z->netns_path)));
+  }
   auto type = z->record.zone_type == "privileged" ? policy::ZoneType::kPrivileged
                                                   : policy::ZoneType::kNonGlobal;
   RAUHA_RETURN_IF_ERROR(CheckPolicySupported(pol, type, network_ != nullptr));
