@@ -11,6 +11,7 @@
 #include "rauha-cli/command_word.h"
 #include "rauha-cli/commands.h"
 #include "rauha-cli/result_json.h"
+#include "rauha-cli/sandbox_args.h"
 
 namespace rauha::cli {
 namespace {
@@ -159,13 +160,17 @@ int Main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);
-    PrintError(e.what());
     // (got_subcommand would throw for a command this app was not built with.)
     const std::vector<CLI::App*> parsed = app.get_subcommands();
     const bool in_sandbox = !parsed.empty() && parsed.front()->get_name() == "sandbox";
-    if (dynamic_cast<const CLI::ExtrasError*>(&e) != nullptr && in_sandbox) {
-      std::cerr << "Put the command after --: rauha sandbox [OPTIONS] -- CMD ARGS...\n";
+    if (dynamic_cast<const CLI::ExtrasError*>(&e) != nullptr && in_sandbox &&
+        !app.remaining().empty()) {
+      UsageError usage = UnknownSandboxOptions(args, app.remaining(),
+                                               parsed.front()->get_option("CMD")->results());
+      PrintError(usage.error);
+      std::cerr << usage.hint << "\n";
     } else {
+      PrintError(e.what());
       std::cerr << "Run 'rauha --help' or 'rauha COMMAND --help' for usage.\n";
     }
     return kExitUsage;

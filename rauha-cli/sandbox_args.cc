@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <string_view>
 
 #include "rauha-common/policy/policy.h"
 #include "rauha-common/strcat.h"
@@ -16,7 +17,52 @@ namespace {
 
 constexpr double kMaxSeconds = 4294967295.0;  // what the API's uint32 seconds can say
 
+// Options other commands (or docker run) have that sandbox spells otherwise.
+struct Respelling {
+  std::string_view given;
+  std::string_view says;
+};
+constexpr Respelling kRespellings[] = {
+    {"--zone", "the zone to run in is --name ZONE"},
+    {"-w", "the working directory is --workdir DIR"},
+    {"-u", "the user is --user UID[:GID]"},
+    {"-v", "the host directory is --repo-path DIR (mounted at /workspace)"},
+    {"--volume", "the host directory is --repo-path DIR (mounted at /workspace)"},
+};
+
 }  // namespace
+
+UsageError UnknownSandboxOptions(const std::vector<std::string>& args,
+                                 const std::vector<std::string>& unknown,
+                                 const std::vector<std::string>& command) {
+  size_t start = 0;
+  while (start < args.size() && args[start] != "sandbox") ++start;
+  auto position = [&](const std::string& word) {
+    size_t i = start + 1;
+    while (i < args.size() && args[i] != word) ++i;
+    return i;
+  };
+  const std::string& first = unknown.front();
+  if (!command.empty() && position(command.front()) < position(first)) {
+    return {rauha::StrCat("sandbox: ", first, " follows the command ", command.front(),
+                          " and is not an option of rauha sandbox"),
+            "Put the command after --: rauha sandbox [OPTIONS] -- CMD ARGS..."};
+  }
+  std::string error = rauha::StrCat("sandbox: unknown option ", first);
+  const std::string_view name = std::string_view(first).substr(0, first.find('='));
+  for (const Respelling& r : kRespellings) {
+    if (name == r.given) error = rauha::StrCat(error, "; ", r.says);
+  }
+  return {error, "Run 'rauha sandbox --help' for its options."};
+}
+
+std::string CommandOnBothSidesOfDashes(const std::vector<std::string>& before,
+                                       const std::vector<std::string>& after) {
+  if (before.empty() || after.empty()) return "";
+  return rauha::StrCat("sandbox: unexpected argument '", before.front(),
+                       "' before --: put the whole command after -- (rauha sandbox [OPTIONS] -- ",
+                       "CMD ARGS...)");
+}
 
 absl::StatusOr<uint64_t> ParseSeconds(std::string_view flag, const std::string& text) {
   char* end = nullptr;

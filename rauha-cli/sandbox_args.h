@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "rauha/v1/sandbox.pb.h"
@@ -27,5 +28,23 @@ absl::StatusOr<uint64_t> ParseOutputLimit(const std::string& text);
 
 // Everything readable from `fd` up to EOF; FailedPrecondition past kMaxStdinBytes.
 absl::StatusOr<std::string> ReadStdin(int fd);
+
+// The usage error of a `rauha sandbox` command line with options CLI11 does not know
+// (`unknown`, in the order given, not empty). `args`: the line's words before "--";
+// `command`: the CMD words CLI11 took from them. An unknown option before the command is one
+// of rauha's misspelt (e.g. --zone: the zone is --name), one after it the command's own flag,
+// which belongs after --. `error` is for "rauha: ", `hint` the line after it.
+struct UsageError {
+  std::string error;
+  std::string hint;
+};
+UsageError UnknownSandboxOptions(const std::vector<std::string>& args,
+                                 const std::vector<std::string>& unknown,
+                                 const std::vector<std::string>& command);
+
+// A command both before and after "--" (`rauha sandbox stray -- true`): the usage error
+// naming the first word before it, or "" when the command is on one side only.
+std::string CommandOnBothSidesOfDashes(const std::vector<std::string>& before,
+                                       const std::vector<std::string>& after);
 
 }  // namespace rauha::cli

@@ -176,8 +176,10 @@ int ReportRunSandbox(const SandboxCall& call) {
 int RunSandbox(const Cli& cli, const SandboxArgs& a) {
   // Before any connection (a signal cancels the call, the fast path's too).
   StartSignalWatcher();
-  std::vector<std::string> command = a.command;
-  command.insert(command.end(), cli.trailing.begin(), cli.trailing.end());
+  if (std::string both = CommandOnBothSidesOfDashes(a.command, cli.trailing); !both.empty()) {
+    return Fail(both, kExitUsage);
+  }
+  std::vector<std::string> command = a.command.empty() ? cli.trailing : a.command;
   if (command.empty() && a.image.empty()) {
     return Fail("sandbox: no command given (rauha sandbox [OPTIONS] -- CMD ARGS...)", kExitUsage);
   }

@@ -101,7 +101,18 @@ TEST_F(CliTest, OneCommandBuiltAloneAnswersAsWithEveryCommand) {
       << r.err;
   r = Cli({"sandbox", "--zone", "z", "stray"});
   EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(r.err,
+            "rauha: sandbox: unknown option --zone; the zone to run in is --name ZONE\n"
+            "Run 'rauha sandbox --help' for its options.\n");
+  r = Cli({"sandbox", "ls", "-la"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("-la follows the command ls"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("Put the command after --"), std::string::npos) << r.err;
+  // A word before -- as well as a command after it: refused, nothing run (it ran "stray true").
+  r = Cli({"sandbox", "--keep-zone", "stray", "--", "/bin/true"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("unexpected argument 'stray' before --"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out, "");
   r = Cli({"version", "--help"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("Usage: rauha version [OPTIONS]"), std::string::npos) << r.out;

@@ -75,5 +75,33 @@ TEST(SandboxArgsTest, StdinIsReadToEofWithinTheBound) {
   std::fclose(big);
 }
 
+// `rauha sandbox --zone z stray` said only that --zone was not expected, then "Put the command
+// after --", which was not the problem: the zone is --name.
+TEST(SandboxArgsTest, AnUnknownOptionBeforeTheCommandIsNamedWithItsSpelling) {
+  UsageError e =
+      UnknownSandboxOptions({"sandbox", "--zone", "z", "stray"}, {"--zone"}, {"z", "stray"});
+  EXPECT_EQ(e.error, "sandbox: unknown option --zone; the zone to run in is --name ZONE");
+  EXPECT_EQ(e.hint, "Run 'rauha sandbox --help' for its options.");
+  e = UnknownSandboxOptions({"--socket", "/x", "sandbox", "--zone=z", "--", "true"}, {"--zone=z"},
+                            {});
+  EXPECT_EQ(e.error, "sandbox: unknown option --zone=z; the zone to run in is --name ZONE");
+  e = UnknownSandboxOptions({"sandbox", "--bogus"}, {"--bogus"}, {});
+  EXPECT_EQ(e.error, "sandbox: unknown option --bogus");
+}
+
+TEST(SandboxArgsTest, AnUnknownOptionAfterTheCommandIsTheCommandsAndGoesAfterDashes) {
+  UsageError e = UnknownSandboxOptions({"sandbox", "--name", "z", "ls", "-la"}, {"-la"}, {"ls"});
+  EXPECT_EQ(e.error, "sandbox: -la follows the command ls and is not an option of rauha sandbox");
+  EXPECT_EQ(e.hint, "Put the command after --: rauha sandbox [OPTIONS] -- CMD ARGS...");
+}
+
+TEST(SandboxArgsTest, ACommandOnBothSidesOfDashesIsAUsageError) {
+  EXPECT_EQ(CommandOnBothSidesOfDashes({"stray"}, {"/bin/true"}),
+            "sandbox: unexpected argument 'stray' before --: put the whole command after -- "
+            "(rauha sandbox [OPTIONS] -- CMD ARGS...)");
+  EXPECT_EQ(CommandOnBothSidesOfDashes({}, {"/bin/true"}), "");
+  EXPECT_EQ(CommandOnBothSidesOfDashes({"/bin/true"}, {}), "");
+}
+
 }  // namespace
 }  // namespace rauha::cli
