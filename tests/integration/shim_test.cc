@@ -32,11 +32,13 @@
 #include "rauha-common/fd.h"
 #include "rauha-common/frame.h"
 #include "rauha-common/shim_protocol.h"
+#include "tests/integration/leaf_cgroups.h"
 
 namespace rauha::shim {
 namespace {
 
 using nlohmann::json;
+using ::rauha::testing::LeafCgroups;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -477,45 +479,14 @@ TEST_F(ShimTest, WritablePathsAreDiscardedScratch) {
   EXPECT_EQ(Call("start", ToJson(etc)).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
-// Own cgroup of this process in a hierarchy, from /proc/self/cgroup ("" if absent).
-std::string OwnCgroup(const std::string& controller_field) {
-  std::istringstream lines(ReadFile("/proc/self/cgroup"));
-  for (std::string line; std::getline(lines, line);) {
-    auto first = line.find(':');
-    auto second = line.find(':', first + 1);
-    if (first == std::string::npos || second == std::string::npos) continue;
-    if (line.substr(first + 1, second - first - 1) == controller_field) {
-      return line.substr(second + 1);
-    }
-  }
-  return "";
-}
-
 TEST_F(ShimTest, JoinsCgroupsBeforeExec) {
-  std::string own_pids = OwnCgroup("pids");
-  std::string own_v2 = OwnCgroup("");
-  if (own_pids.empty() || !std::filesystem::exists("/sys/fs/cgroup/pids/cgroup.procs") ||
-      !std::filesystem::exists("/sys/fs/cgroup/unified/cgroup.procs")) {
+  LeafCgroups cgroups("rauha-shimtest");
+  if (!cgroups.available()) {
     SKIP_OR_FAIL("needs a v1 pids hierarchy and cgroup v2 at /sys/fs/cgroup/unified");
   }
-  std::string leaf = "rauha-shimtest-" + std::to_string(::getpid());
-  auto join = [](std::string base, const std::string& own, const std::string& leaf) {
-    if (own != "/") base += own;
-    return base + "/" + leaf;
-  };
-  std::string v1 = join("/sys/fs/cgroup/pids", own_pids, leaf);
-  std::string v2 = join("/sys/fs/cgroup/unified", own_v2, leaf);
-  ASSERT_EQ(::mkdir(v1.c_str(), 0755), 0) << v1 << ": " << std::strerror(errno);
-  ASSERT_EQ(::mkdir(v2.c_str(), 0755), 0) << v2 << ": " << std::strerror(errno);
+  ASSERT_NO_FATAL_FAILURE(cgroups.Make());
+  const std::string &v1 = cgroups.v1(), &v2 = cgroups.v2();
   std::ofstream(v1 + "/pids.max") << "7";
-  auto cleanup = [&] {
-    for (const auto& dir : {v1, v2}) {
-      for (int i = 0; i < 100 && ::rmdir(dir.c_str()) < 0 && errno == EBUSY; ++i) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      }
-      EXPECT_FALSE(std::filesystem::exists(dir)) << "cgroup left behind: " << dir;
-    }
-  };
   TaskSpec spec = Shell("cg",
                         "cat /proc/self/cgroup; "
                         "for i in 1 2 3 4 5 6 7 8 9 10; do sleep 1 & done; "
@@ -523,12 +494,10 @@ TEST_F(ShimTest, JoinsCgroupsBeforeExec) {
   spec.cgroup_v1 = {v1};
   spec.cgroup_v2 = v2;
   auto r = Run(spec);
-  cleanup();
+  cgroups.Remove();
   ASSERT_TRUE(r.ok()) << r.status();
-  std::string rel_v1 = (own_pids == "/" ? "" : own_pids) + "/" + leaf;
-  std::string rel_v2 = (own_v2 == "/" ? "" : own_v2) + "/" + leaf;
-  EXPECT_THAT(r->stdout_data, HasSubstr(":pids:" + rel_v1 + "\n"));
-  EXPECT_THAT(r->stdout_data, HasSubstr("0::" + rel_v2 + "\n"));
+  EXPECT_THAT(r->stdout_data, HasSubstr(":pids:" + cgroups.rel_v1() + "\n"));
+  EXPECT_THAT(r->stdout_data, HasSubstr("0::" + cgroups.rel_v2() + "\n"));
   // pids.max 7 holds: not all ten background sleeps could be forked.
   EXPECT_THAT(r->stderr_data + r->stdout_data,
               ::testing::AnyOf(HasSubstr("fork"), HasSubstr("Resource")))
@@ -539,32 +508,12 @@ TEST_F(ShimTest, JoinsCgroupsBeforeExec) {
 // joins the given cgroups at once and serves the next start in exactly those cgroups; a start
 // in other cgroups gets a fresh clone and the prepared process is killed, never reused.
 TEST_F(ShimTest, PreparedTaskServesOnlyAStartInItsCgroups) {
-  std::string own_pids = OwnCgroup("pids");
-  std::string own_v2 = OwnCgroup("");
-  if (own_pids.empty() || !std::filesystem::exists("/sys/fs/cgroup/pids/cgroup.procs") ||
-      !std::filesystem::exists("/sys/fs/cgroup/unified/cgroup.procs")) {
+  LeafCgroups cgroups("rauha-shimtest-prep");
+  if (!cgroups.available()) {
     SKIP_OR_FAIL("needs a v1 pids hierarchy and cgroup v2 at /sys/fs/cgroup/unified");
   }
-  std::string leaf = "rauha-shimtest-prep-" + std::to_string(::getpid());
-  auto join = [](std::string base, const std::string& own, const std::string& leaf) {
-    if (own != "/") base += own;
-    return base + "/" + leaf;
-  };
-  std::string v1 = join("/sys/fs/cgroup/pids", own_pids, leaf);
-  std::string v2 = join("/sys/fs/cgroup/unified", own_v2, leaf);
-  ASSERT_EQ(::mkdir(v1.c_str(), 0755), 0) << v1 << ": " << std::strerror(errno);
-  ASSERT_EQ(::mkdir(v2.c_str(), 0755), 0) << v2 << ": " << std::strerror(errno);
-  struct Cleanup {
-    std::vector<std::string> dirs;
-    ~Cleanup() {
-      for (const auto& dir : dirs) {
-        for (int i = 0; i < 100 && ::rmdir(dir.c_str()) < 0 && errno == EBUSY; ++i) {
-          std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        }
-        EXPECT_FALSE(std::filesystem::exists(dir)) << "cgroup left behind: " << dir;
-      }
-    }
-  } cleanup{{v1, v2}};
+  ASSERT_NO_FATAL_FAILURE(cgroups.Make());
+  const std::string &v1 = cgroups.v1(), &v2 = cgroups.v2();
   auto procs = [](const std::string& dir) { return ReadFile(dir + "/cgroup.procs"); };
   const json params = {{"cgroup_v2", v2}, {"cgroup_v1", {v1}}};
 
@@ -581,7 +530,7 @@ TEST_F(ShimTest, PreparedTaskServesOnlyAStartInItsCgroups) {
   EXPECT_EQ(procs(v1), "") << "the unused prepared process is still in its cgroup";
   EXPECT_FALSE(std::filesystem::exists("/proc/" + std::to_string(unfit_pid)));
   ASSERT_OK_AND_ASSIGN(unfit, Wait("unfit"));
-  EXPECT_THAT(unfit.stdout_data, Not(HasSubstr(leaf)));
+  EXPECT_THAT(unfit.stdout_data, Not(HasSubstr(cgroups.leaf())));
 
   // A start in its cgroups is that process.
   ASSERT_OK_AND_ASSIGN(second, Call("prepare", params));
@@ -593,10 +542,8 @@ TEST_F(ShimTest, PreparedTaskServesOnlyAStartInItsCgroups) {
   EXPECT_EQ(started["pid"].get<int64_t>(), fit_pid);
   ASSERT_OK_AND_ASSIGN(fit, Wait("fit"));
   EXPECT_EQ(fit.exit_code, 0) << fit.stderr_data;
-  std::string rel_v1 = (own_pids == "/" ? "" : own_pids) + "/" + leaf;
-  std::string rel_v2 = (own_v2 == "/" ? "" : own_v2) + "/" + leaf;
-  EXPECT_THAT(fit.stdout_data, HasSubstr(":pids:" + rel_v1 + "\n"));
-  EXPECT_THAT(fit.stdout_data, HasSubstr("0::" + rel_v2 + "\n"));
+  EXPECT_THAT(fit.stdout_data, HasSubstr(":pids:" + cgroups.rel_v1() + "\n"));
+  EXPECT_THAT(fit.stdout_data, HasSubstr("0::" + cgroups.rel_v2() + "\n"));
   // The workload is pid 2 of the prepared process's pid namespace.
   EXPECT_THAT(fit.stdout_data, ::testing::EndsWith("\n2\n"));
 
@@ -614,28 +561,12 @@ TEST_F(ShimTest, PreparedTaskServesOnlyAStartInItsCgroups) {
 // prepared process is cloned). The task still gets the filter of its own TaskSpec: the list it
 // was prepared for is enforced, and a task with another list gets that one's.
 TEST_F(ShimTest, PreparedTaskGetsTheFilterOfItsOwnDenyList) {
-  std::string own_pids = OwnCgroup("pids");
-  std::string own_v2 = OwnCgroup("");
-  if (own_pids.empty() || !std::filesystem::exists("/sys/fs/cgroup/pids/cgroup.procs") ||
-      !std::filesystem::exists("/sys/fs/cgroup/unified/cgroup.procs")) {
+  LeafCgroups cgroups("rauha-shimtest-prepsec");
+  if (!cgroups.available()) {
     SKIP_OR_FAIL("needs a v1 pids hierarchy and cgroup v2 at /sys/fs/cgroup/unified");
   }
-  std::string leaf = "rauha-shimtest-prepsec-" + std::to_string(::getpid());
-  std::string v1 = "/sys/fs/cgroup/pids" + (own_pids == "/" ? "" : own_pids) + "/" + leaf;
-  std::string v2 = "/sys/fs/cgroup/unified" + (own_v2 == "/" ? "" : own_v2) + "/" + leaf;
-  ASSERT_EQ(::mkdir(v1.c_str(), 0755), 0) << v1 << ": " << std::strerror(errno);
-  ASSERT_EQ(::mkdir(v2.c_str(), 0755), 0) << v2 << ": " << std::strerror(errno);
-  struct Cleanup {
-    std::vector<std::string> dirs;
-    ~Cleanup() {
-      for (const auto& dir : dirs) {
-        for (int i = 0; i < 100 && ::rmdir(dir.c_str()) < 0 && errno == EBUSY; ++i) {
-          std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        }
-        EXPECT_FALSE(std::filesystem::exists(dir)) << "cgroup left behind: " << dir;
-      }
-    }
-  } cleanup{{v1, v2}};
+  ASSERT_NO_FATAL_FAILURE(cgroups.Make());
+  const std::string &v1 = cgroups.v1(), &v2 = cgroups.v2();
   const std::vector<std::string> no_chmod = {"chmod", "fchmodat"};
   const json params = {{"cgroup_v2", v2}, {"cgroup_v1", {v1}}, {"seccomp_deny", no_chmod}};
   auto chmod_task = [&](const std::string& id, std::vector<std::string> deny) {
@@ -678,30 +609,18 @@ TEST_F(ShimTest, PreparedTaskGetsTheFilterOfItsOwnDenyList) {
 // start whose root differs (another writable path) is still that process, in a root built
 // the ordinary way.
 TEST_F(ShimTest, PreparedRootServesItsTaskWithTheMountsOfTheCall) {
-  std::string own_pids = OwnCgroup("pids");
-  std::string own_v2 = OwnCgroup("");
-  if (own_pids.empty() || !std::filesystem::exists("/sys/fs/cgroup/pids/cgroup.procs") ||
-      !std::filesystem::exists("/sys/fs/cgroup/unified/cgroup.procs")) {
+  LeafCgroups cgroups("rauha-shimtest-prepro");
+  if (!cgroups.available()) {
     SKIP_OR_FAIL("needs a v1 pids hierarchy and cgroup v2 at /sys/fs/cgroup/unified");
   }
-  std::string leaf = "rauha-shimtest-prepro-" + std::to_string(::getpid());
-  std::string v1 = "/sys/fs/cgroup/pids" + (own_pids == "/" ? "" : own_pids) + "/" + leaf;
-  std::string v2 = "/sys/fs/cgroup/unified" + (own_v2 == "/" ? "" : own_v2) + "/" + leaf;
-  ASSERT_EQ(::mkdir(v1.c_str(), 0755), 0) << v1 << ": " << std::strerror(errno);
-  ASSERT_EQ(::mkdir(v2.c_str(), 0755), 0) << v2 << ": " << std::strerror(errno);
-  struct Cleanup {
-    std::vector<std::string> dirs;
+  ASSERT_NO_FATAL_FAILURE(cgroups.Make());
+  const std::string &v1 = cgroups.v1(), &v2 = cgroups.v2();
+  struct Unmount {  // before the cgroups are removed
     std::string mount;
-    ~Cleanup() {
+    ~Unmount() {
       if (!mount.empty()) ::umount2(mount.c_str(), MNT_DETACH);
-      for (const auto& dir : dirs) {
-        for (int i = 0; i < 100 && ::rmdir(dir.c_str()) < 0 && errno == EBUSY; ++i) {
-          std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        }
-        EXPECT_FALSE(std::filesystem::exists(dir)) << "cgroup left behind: " << dir;
-      }
     }
-  } cleanup{{v1, v2}, ""};
+  } cleanup;
   const TaskSpec base = Spec("base", {"true"});
   const json params = {
       {"cgroup_v2", v2},
