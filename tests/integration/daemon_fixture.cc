@@ -228,6 +228,16 @@ std::unique_ptr<rauha::zone::v1::ZoneService::Stub> Daemon::Zones() {
   return rauha::zone::v1::ZoneService::NewStub(Channel());
 }
 
+std::string Daemon::ZoneId(const std::string& name) {
+  rauha::zone::v1::GetZoneRequest req;
+  req.set_name(name);
+  rauha::zone::v1::GetZoneResponse resp;
+  grpc::ClientContext ctx;
+  grpc::Status st = Zones()->GetZone(&ctx, req, &resp);
+  EXPECT_TRUE(st.ok()) << "GetZone " << name << ": " << st.error_message();
+  return st.ok() ? resp.zone().id() : "";
+}
+
 std::unique_ptr<rauha::sandbox::v1::SandboxService::Stub> Daemon::Sandbox() {
   return rauha::sandbox::v1::SandboxService::NewStub(Channel());
 }

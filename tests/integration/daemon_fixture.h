@@ -61,6 +61,8 @@ class Daemon {
   int ThreadCount() const;
 
   std::unique_ptr<rauha::zone::v1::ZoneService::Stub> Zones();
+  // The id of zone `name` (GetZone); "" and a test failure with GetZone's error when it fails.
+  std::string ZoneId(const std::string& name);
   std::unique_ptr<rauha::sandbox::v1::SandboxService::Stub> Sandbox();
   std::shared_ptr<grpc::Channel> Channel();
 

@@ -268,15 +268,8 @@ TEST_F(EgressBudgetTest, StatsCountConnectionsAndBytes) {
 TEST_F(EgressBudgetTest, SpentBudgetAndCountersOutliveRestarts) {
   ASSERT_TRUE(CreateZoneWithPolicy("agent", Policy(std::to_string(kBudget))).ok());
   const std::string db = daemon_->dir() + "/state/rauha.db";
-  std::string zone_id;
-  {
-    zpb::GetZoneRequest req;
-    req.set_name("agent");
-    zpb::GetZoneResponse resp;
-    grpc::ClientContext ctx;
-    ASSERT_TRUE(daemon_->Zones()->GetZone(&ctx, req, &resp).ok());
-    zone_id = resp.zone().id();
-  }
+  const std::string zone_id = daemon_->ZoneId("agent");
+  ASSERT_FALSE(zone_id.empty());
   auto r = RunIn("agent", {"/usr/bin/curl", "-sS", "-o", "/dev/null",
                            "http://api.example.test/bytes/" + std::to_string(4 * kBudget)});
   auto before = Stats("agent").egress();

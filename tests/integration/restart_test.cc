@@ -37,7 +37,7 @@ std::vector<std::string> ZoneCgroupDirs(Daemon& d) {
 
 TEST_F(RestartTest, Kill9KeepsZonesAndARunningTaskCanStillBeWaitedFor) {
   ASSERT_TRUE(CreateZone("keep").ok());
-  std::string zone_id = GetZone(*daemon_, "keep").id();
+  std::string zone_id = daemon_->ZoneId("keep");
   // The task runs until the test says so: a fixed sleep ended before the restart did under
   // load, and the zone was then rightly Ready.
   const std::string repo = daemon_->dir() + "/repo";
@@ -99,7 +99,7 @@ TEST_F(RestartTest, ZoneWhoseShimDiedIsMarkedAndCleaned) {
 
 TEST_F(RestartTest, CleanStopLeavesNothingAndZonesComeBack) {
   ASSERT_TRUE(CreateZone("persist").ok());
-  std::string id = GetZone(*daemon_, "persist").id();
+  std::string id = daemon_->ZoneId("persist");
   daemon_->Stop();
   EXPECT_TRUE(daemon_->LeftoverProcesses().empty());
   EXPECT_TRUE(daemon_->LeftoverCgroups().empty());

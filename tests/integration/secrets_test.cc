@@ -501,15 +501,8 @@ TEST_F(SecretsTest, UpstreamThatNeverAcceptsGets504AndAnEvent) {
 // in its directory or the run directory; deleting the zone removes it.
 TEST_F(SecretsTest, ZoneCaSurvivesRestartsAndIsSealedAtRest) {
   ASSERT_NO_FATAL_FAILURE(StoreSecretsAndCreateAgent());
-  std::string zone_id;
-  {
-    zpb::GetZoneRequest req;
-    req.set_name("agent");
-    zpb::GetZoneResponse resp;
-    grpc::ClientContext ctx;
-    ASSERT_TRUE(daemon_->Zones()->GetZone(&ctx, req, &resp).ok());
-    zone_id = resp.zone().id();
-  }
+  const std::string zone_id = daemon_->ZoneId("agent");
+  ASSERT_FALSE(zone_id.empty());
   // The zone's CA as its tasks see it: the end of their trust bundle.
   const std::vector<std::string> show_ca = {"/bin/sh", "-c",
                                             "sed -n '/rauha: this zone/,$p' $SSL_CERT_FILE"};

@@ -57,12 +57,7 @@ using ZoneRecordsTest = DaemonTest;
 
 TEST_F(ZoneRecordsTest, DeletedZoneLeavesNoRecordAndNoRunDir) {
   ASSERT_TRUE(CreateZone("records-a").ok());
-  zpb::GetZoneRequest get;
-  get.set_name("records-a");
-  zpb::GetZoneResponse zone;
-  grpc::ClientContext get_ctx;
-  ASSERT_TRUE(daemon_->Zones()->GetZone(&get_ctx, get, &zone).ok());
-  const std::string id = zone.zone().id();
+  const std::string id = daemon_->ZoneId("records-a");
   ASSERT_FALSE(id.empty());
   EXPECT_EQ(ZoneRecords(*daemon_)[id], "Ready");
   // The shim's socket and nothing else: its log file is made only when it logs something.
