@@ -41,6 +41,7 @@
 #include "rauhad/net/zone_network.h"
 #include "rauhad/owned_dir.h"
 #include "rauhad/pool/warm_pool.h"
+#include "rauhad/private_socket.h"
 #include "rauhad/process_runner.h"
 #include "rauhad/secrets/secret_store.h"
 #include "rauhad/server/audit_service.h"
@@ -318,6 +319,10 @@ int main(int argc, char** argv) {
   if (!lock || ::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
     return Fail("another rauhad is using " + config.state_dir + "; stop it or pass --state-dir");
   }
+  // Where gRPC binds the socket, unreachable until it is 0600 (private_socket.h); removed on
+  // every return.
+  auto private_socket = rauha::PrivateSocket::Prepare(config.socket_path);
+  if (!private_socket.ok()) return Fail(rauha::ToStd(private_socket.status().message()));
   // The zones' dirs and their shims' sockets on a tmpfs (zones_tmpfs.h); unmounted when this
   // function returns, after the zones stopped.
   auto zones_tmpfs = rauha::ZonesTmpfs::Prepare(config.run_dir + "/zones");
@@ -513,7 +518,8 @@ int main(int argc, char** argv) {
   // The builder holds gRPC's library reference that outlives the server; see the end of main.
   auto builder_owner = std::make_unique<grpc::ServerBuilder>();
   grpc::ServerBuilder& builder = *builder_owner;
-  builder.AddListeningPort("unix:" + config.socket_path, grpc::InsecureServerCredentials());
+  builder.AddListeningPort("unix:" + private_socket->bind_path(),
+                           grpc::InsecureServerCredentials());
   std::vector<int> tcp_ports(tcp->size(), 0);
   for (size_t i = 0; i < tcp->size(); ++i) {
     const auto& l = (*tcp)[i];
@@ -547,7 +553,10 @@ int main(int argc, char** argv) {
                   " (in use, or an address not on this host?)");
     }
   }
-  ::chmod(config.socket_path.c_str(), 0600);
+  if (auto st = private_socket->Publish(); !st.ok()) {
+    server->Shutdown();
+    return Fail("cannot put the socket in place: " + rauha::ToStd(st.message()));
+  }
   for (const char* service : {"rauha.zone.v1.ZoneService", "rauha.sandbox.v1.SandboxService"}) {
     server->GetHealthCheckService()->SetServingStatus(service, true);
   }

@@ -39,11 +39,12 @@ absl::StatusOr<UniqueFd> ListenUnix(std::string_view address) {
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd) return ErrnoStatus(errno, "socket(AF_UNIX)");
   if (::unlink(path.c_str()) != 0 && errno != ENOENT) return ErrnoStatus(errno, "unlink " + path);
-  mode_t old = ::umask(0177);
-  int rc = ::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  int err = errno;
-  ::umask(old);
-  if (rc != 0) return ErrnoStatus(err, "bind " + path);
+  // bind gives the socket file the socket inode's mode less the umask: 0600 from the moment
+  // it exists, without touching the umask (process-wide: another thread's files would get it).
+  if (::fchmod(fd.get(), 0600) != 0) return ErrnoStatus(errno, "chmod 600 socket for " + path);
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    return ErrnoStatus(errno, "bind " + path);
+  }
   if (::listen(fd.get(), 64) != 0) return ErrnoStatus(errno, "listen " + path);
   return fd;
 }

@@ -16,6 +16,7 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "rauha-common/cgroup_layout.h"
@@ -100,7 +101,7 @@ void Daemon::Start() {
     ASSERT_GE(netns_fd, 0) << "open " << netns_ << ": " << std::strerror(errno);
   }
   // A crashed rauhad leaves its socket: waiting for the file must wait for this rauhad's.
-  ::unlink(socket_.c_str());
+  if (!std::exchange(keep_stale_socket_, false)) ::unlink(socket_.c_str());
   pid_ = ::fork();
   ASSERT_GE(pid_, 0);
   if (pid_ == 0) {
@@ -132,8 +133,8 @@ void Daemon::Start() {
   auto channel = Channel();
   bool up = channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10));
   ASSERT_TRUE(up) << "rauhad did not come up; log:\n" << log();
-  // A connect can succeed between the socket's bind and rauhad's chmod 0600 and health status:
-  // its "listening on" line comes after both.
+  // A connect can succeed (on a kept stale socket's path too) before rauhad's health status:
+  // its "listening on" line comes after it.
   auto listening = [&] { return log().find(": listening on ", log_before) != std::string::npos; };
   for (int i = 0; i < 2000 && !listening(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));

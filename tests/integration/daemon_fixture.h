@@ -41,6 +41,9 @@ class Daemon {
   // Starts rauhad expecting it to refuse: its exit status, or -1 (after stopping it) when it
   // still runs after `timeout_ms`.
   int StartExpectingExit(int timeout_ms = 10000);
+  // The next Start() leaves a socket file at socket() as it is (a crashed rauhad's, for a test
+  // of rauhad replacing it) instead of removing it first.
+  void keep_stale_socket_once() { keep_stale_socket_ = true; }
   // Arguments added to rauhad's command line from the next Start() on.
   void set_extra_args(std::vector<std::string> args) { extra_args_ = std::move(args); }
   // SIGTERM and wait: the clean stop. Returns how long rauhad took to exit, in ms.
@@ -86,6 +89,7 @@ class Daemon {
   std::string pin_dir_;
   std::string netns_;
   pid_t pid_ = -1;
+  bool keep_stale_socket_ = false;
 };
 
 // Fixture: a fresh daemon per test; TearDown stops it and asserts nothing is left behind.
