@@ -95,6 +95,7 @@ int main(int argc, char** argv) {
 
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(-1);
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);  // as the CLI's channel (rauha-cli/client.cc)
   auto channel =
       grpc::CreateCustomChannel("unix:" + opt.socket, grpc::InsecureChannelCredentials(), args);
   if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10))) {
