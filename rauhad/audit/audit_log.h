@@ -10,6 +10,7 @@
 // never itself fsynced, so a crash could always leave it behind the log.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -111,7 +112,10 @@ class AuditLog {
   std::vector<PendingRecord> pending_;
 
   std::mutex sync_mu_;  // one fsync at a time; callers whose record it covered skip theirs
-  int64_t synced_seq_ = -1;
+  // Written under sync_mu_ once its fsync returned; read without it too, so that a caller whose
+  // records are durable already does not queue behind another thread's fsync (the warm pool's
+  // zone deletion, say) only to find that out.
+  std::atomic<int64_t> synced_seq_{-1};
 
   std::mutex head_mu_;
   std::condition_variable head_cv_;
