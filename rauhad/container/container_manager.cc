@@ -389,6 +389,9 @@ absl::Status ContainerManager::Start(const std::string& id) {
                  "); pull the image again, or delete the container"));
     }
   }
+  // The zone's Running record is signed and written while its shim starts the process (or
+  // when this call fails before that), not under the registry's lock on the call's path.
+  audit::Recorder::Hold running_record(recorder_);
   RAUHA_ASSIGN_OR_RETURN(ZoneView zone, zones_->BeginTask(c.zone_name));
   trace.Mark("begin_task");
   shim::TaskSpec spec = ProcessSpec(zone, TaskIdOf(c), c, c.command, {});
@@ -422,7 +425,8 @@ absl::Status ContainerManager::Start(const std::string& id) {
   trace.Mark("spec");
   // Started on the stream its watcher then reads: the attached clients pace the output.
   auto stream = std::make_shared<ShimTaskStream>(zone.shim_socket);
-  auto pid = stream->Start(spec, nullptr, 30000);
+  auto pid = stream->Start(spec, nullptr, 30000, [&] { running_record.Release(); });
+  running_record.Release();  // (when the request could not be sent)
   if (!pid.ok()) {
     zones_->EndTask(zone.id);
     return Annotate(pid.status(), StrCat("starting container ", id));
@@ -503,22 +507,33 @@ void ContainerManager::Watch(const std::string& id, const std::string& shim_sock
   } else {
     why = StrCat("lost: ", result.status().message());
   }
-  zones_->EndTask(zone_id);
+  std::string retire_zone;
   {
     // Its placeholders end with its process.
     std::lock_guard lock(mu_);
     if (auto it = entries_.find(id); it != entries_.end()) {
       it->second->secrets.reset();
       it->second->secret_env.clear();
+      // Removed right away with its pooled zone (no log follower to wait for): the zone takes
+      // no task from now on and does not go back to Ready on the way to its deletion, as a
+      // sandbox call's (a transition, an event and a signed record fewer on the way out).
+      if (auto_remove && temporary_zone && pool_ && it->second->log_followers == 0) {
+        retire_zone = it->second->c.zone_name;
+      }
     }
   }
+  if (!retire_zone.empty()) zones_->MarkRetiring(retire_zone);
+  zones_->EndTask(zone_id);
   trace.Mark("shim_forget");
   // An auto-removed container's stop and delete records are made durable by one fsync, before
   // it stops being listed (RemoveStopped): nobody waits for it before that (WaitContainer
   // answers once it is gone), so the stop's record need not be durable on its own.
   std::optional<audit::Recorder::Batch> audit_batch;
   if (auto_remove) audit_batch.emplace(recorder_);
-  RecordExit(id, code, why);
+  // Its Stopped record would be deleted a moment later: not written when the shim keeps the
+  // task's result (no forget above), so that a crash in between is recovered from the Running
+  // record as a container that ended while no rauhad watched it.
+  RecordExit(id, code, why, /*persist=*/!(auto_remove && temporary_zone && result.ok()));
   trace.Mark("record_exit");
   if (auto_remove) AutoRemove(id);
 }
@@ -552,7 +567,7 @@ void ContainerManager::AutoRemove(const std::string& id) {
 }
 
 void ContainerManager::RecordExit(const std::string& id, std::optional<int> exit_code,
-                                  const std::string& why) {
+                                  const std::string& why, bool persist) {
   std::string zone_name;
   if (recorder_) {
     // Recorded before anyone can see it stopped (and delete it, which is recorded too).
@@ -576,7 +591,7 @@ void ContainerManager::RecordExit(const std::string& id, std::optional<int> exit
     e.c.finished_at = NowRfc3339();
     e.watching = false;
     zone_name = e.c.zone_name;
-    if (auto st = Persist(e.c); !st.ok()) {
+    if (auto st = persist ? Persist(e.c) : absl::OkStatus(); !st.ok()) {
       std::fprintf(stderr, "rauhad: container %s: %s\n", id.c_str(), ToStd(st.message()).c_str());
     }
     e.output.End(e.c.exit_code);

@@ -228,7 +228,11 @@ class ContainerManager {
   // restart of rauhad (a paced wait of its own).
   void Watch(const std::string& id, const std::string& shim_socket,
              std::shared_ptr<ShimTaskStream> paced);
-  void RecordExit(const std::string& id, std::optional<int> exit_code, const std::string& why);
+  // `persist`: false for a container removed right after (RemoveStopped deletes its record)
+  // whose shim keeps the task's result: its record stays Running, and a rauhad that dies before
+  // the removal leaves the next one to watch it again, collect the same exit and remove it.
+  void RecordExit(const std::string& id, std::optional<int> exit_code, const std::string& why,
+                  bool persist = true);
   // An auto_remove container has stopped: once its log's followers are done, it goes.
   void AutoRemove(const std::string& id);
   // Removes a container that is not running: record, files, temporary zone. Joins its

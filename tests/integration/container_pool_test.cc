@@ -2,7 +2,8 @@
 // zone made ahead instead of making one, and every container still gets a fresh one (nothing of
 // one run is visible to the next); the zone outlives a crash of rauhad like a zone made for
 // the container; and a deleted container's directory, moved out of the way at once and
-// unlinked off the request path, is gone in the end, also when a crash interrupted that.
+// unlinked off the request path, is gone in the end, also when a crash interrupted that; and a
+// --rm container that ended while no rauhad ran is removed by the next one.
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -144,6 +145,57 @@ TEST_F(ContainerPoolTest, APooledZoneLastsAsLongAsItsContainerAcrossARauhadCrash
   ASSERT_TRUE(Delete(id, false).ok());
   ExpectGone(id);
   EXPECT_EQ(ZoneCount(), 0);
+}
+
+TEST_F(ContainerPoolTest, ARunRmContainerThatEndedWhileRauhadWasDownIsRemovedWithItsZone) {
+  PoolReady(1);
+  // rauha run --rm (one RunContainer call) whose container waits for a file in its /tmp.
+  const std::string base = daemon_->dir() + "/rm-cli";
+  pid_t cli = SpawnCli({RAUHA_CLI_BIN, "--socket", daemon_->socket(), "run", "--rm", "--name",
+                        "ends-alone", image_, "/bin/busybox", "sh", "-c",
+                        "until [ -e /tmp/go ]; do /bin/busybox sleep 0.05; done; exit 7"},
+                       base + ".out", base + ".err");
+  std::string id;
+  int64_t pid = 0;
+  auto deadline = std::chrono::steady_clock::now() + kDeadline;
+  while (id.empty() && std::chrono::steady_clock::now() < deadline) {
+    grpc::ClientContext ctx;
+    cpb::ListContainersResponse all;
+    if (containers_->ListContainers(&ctx, {}, &all).ok()) {
+      for (const auto& c : all.containers()) {
+        if (c.name() == "ends-alone" && c.state() == "Running") {
+          id = c.id();
+          pid = c.pid();
+        }
+      }
+    }
+    if (id.empty()) std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_FALSE(id.empty()) << ReadWholeFile(base + ".err");
+  // It ends while no rauhad watches it: its shim keeps its result, its record says Running.
+  daemon_->Kill9();
+  ASSERT_EQ(::waitpid(cli, nullptr, 0), cli);
+  ASSERT_TRUE(WriteFile("/proc/" + std::to_string(pid) + "/root/tmp/go", ""));
+  deadline = std::chrono::steady_clock::now() + kDeadline;
+  while (::kill(static_cast<pid_t>(pid), 0) == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_NE(::kill(static_cast<pid_t>(pid), 0), 0) << "the container never ended";
+  // The next rauhad collects its exit from the shim and removes it, with its zone.
+  daemon_->Start();
+  containers_ = cpb::ContainerService::NewStub(daemon_->Channel());
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + kDeadline);
+  cpb::WaitContainerRequest req;
+  req.set_container_id(id);
+  cpb::WaitContainerResponse waited;
+  ASSERT_TRUE(containers_->WaitContainer(&ctx, req, &waited).ok());
+  EXPECT_EQ(waited.exit_code(), 7);
+  EXPECT_TRUE(waited.removed());
+  WaitGone(id);
+  EXPECT_EQ(ListedContainers(), 0u);
+  EXPECT_EQ(ZoneCount(), 0);
+  EXPECT_TRUE(fs::is_empty(State() + "/containers"));
 }
 
 TEST_F(ContainerPoolTest, DirectoriesACrashLeftInTheRemovalQueueAreRemovedAtStart) {
