@@ -132,13 +132,15 @@ absl::StatusOr<UniqueFd> ListenUnix(const std::string& path) {
     }
     ::unlink(path.c_str());
   }
-  // The umask makes the socket 0600 from the moment it exists; chmod afterwards would leave a
-  // window in which another user could connect.
-  mode_t old_umask = ::umask(0177);
-  int rc = ::bind(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  int bind_errno = errno;
-  ::umask(old_umask);
-  if (rc < 0) return ErrnoStatus(bind_errno, StrCat("bind ", path));
+  // bind gives the socket file the socket inode's mode less the umask: 0600 from the moment it
+  // exists (a chmod after bind would leave a window in which another user could connect),
+  // without touching the umask (process-wide: another thread's files would get it).
+  if (::fchmod(sock.get(), 0600) < 0) {
+    return ErrnoStatus(errno, StrCat("chmod 600 socket for ", path));
+  }
+  if (::bind(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) < 0) {
+    return ErrnoStatus(errno, StrCat("bind ", path));
+  }
   if (::listen(sock.get(), 64) < 0) return ErrnoStatus(errno, StrCat("listen ", path));
   return sock;
 }

@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -788,6 +789,21 @@ TEST_F(ShimTest, WaitAfterReconnect) {
   EXPECT_EQ(Wait("w1").status().code(), absl::StatusCode::kNotFound);
   ASSERT_OK_AND_ASSIGN(empty, Call("list"));
   EXPECT_TRUE(empty["tasks"].empty());
+}
+
+TEST_F(ShimTest, SocketIsPrivateFromTheStart) {
+  // The shim inherits this process's umask (022 under ctest): only the socket's own mode,
+  // set before bind, makes it 0600; the shim's umask is left as it was.
+  struct stat st;
+  ASSERT_EQ(::lstat(socket_.c_str(), &st), 0) << std::strerror(errno);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  EXPECT_EQ(st.st_uid, 0u);
+  mode_t mine = ::umask(022);
+  ::umask(mine);
+  char want[16];
+  std::snprintf(want, sizeof(want), "Umask:\t%04o\n", mine);
+  EXPECT_THAT(ReadFile("/proc/" + std::to_string(pid_) + "/status"), HasSubstr(want));
 }
 
 TEST_F(ShimTest, ProtocolErrorsHaveCodes) {
