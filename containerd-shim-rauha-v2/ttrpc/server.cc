@@ -28,8 +28,12 @@ struct Server::Connection {
   // reads slowly), so nothing else is ever taken while waiting for it but `mu`, briefly:
   // the order is write_mu, then mu.
   std::mutex write_mu;
-  std::mutex mu;               // guards `pending`; never held across a write
-  std::set<uint32_t> pending;  // streams whose answer is still owed
+  std::mutex mu;  // guards `pending` and `requests`; never held across a write
+  // Streams whose answer is still owed, each with the number of the request it is owed to: a
+  // client may send a new request on a stream id once its answer came, and nothing left of the
+  // old request (its deadline, its handler's late answer or data) may answer the new one.
+  std::map<uint32_t, uint64_t> pending;
+  uint64_t requests = 0;  // requests admitted on this connection
   // Bytes read and not yet taken as frames: only the connection's one reader touches it,
   // and it goes with the reading from thread to thread (HandOnReading).
   FrameDecoder decoder;
@@ -42,6 +46,13 @@ struct Server::Call {
   CallContext ctx;
   std::string payload;
   uint32_t stream_id = 0;
+  uint64_t request = 0;  // its number on the connection (Connection::pending)
+};
+
+struct Server::Deadline {
+  std::weak_ptr<Connection> conn;
+  uint32_t stream_id = 0;
+  uint64_t request = 0;
 };
 
 namespace {
@@ -66,12 +77,20 @@ void WriteFrame(Server::Connection& conn, const std::string& frame) {
   (void)WriteAll(conn.fd.get(), frame);
 }
 
-// The answer on stream `id`, if it is still owed (a deadline may have answered it already).
-void Answer(Server::Connection& conn, uint32_t id, const absl::Status& status,
+// Whether stream `id`'s answer is still owed to request number `request`. Under conn.mu.
+bool Owed(const Server::Connection& conn, uint32_t id, uint64_t request) {
+  auto it = conn.pending.find(id);
+  return it != conn.pending.end() && it->second == request;
+}
+
+// The answer to request number `request` on stream `id`, if it is still owed (a deadline may
+// have answered it already, and a new request may have the stream since).
+void Answer(Server::Connection& conn, uint32_t id, uint64_t request, const absl::Status& status,
             const std::string& payload, uint32_t max_payload = kMaxPayload) {
   {
     std::lock_guard lock(conn.mu);
-    if (conn.pending.erase(id) == 0) return;
+    if (!Owed(conn, id, request)) return;
+    conn.pending.erase(id);
   }
   // A data frame of this stream that got past its check is out before this takes write_mu;
   // one that did not will find the stream closed (send_data below).
@@ -243,18 +262,28 @@ std::optional<Server::Call> Server::Admit(const std::shared_ptr<Connection>& con
     return refuse(absl::UnimplementedError(absl::StrCat("service ", request.service(), " method ",
                                                         request.method(), ": not implemented")));
   }
+  uint64_t number;
+  {
+    std::lock_guard lock(conn->mu);
+    number = ++conn->requests;
+    if (!conn->pending.emplace(frame.stream_id, number).second) {
+      return refuse(absl::InvalidArgumentError(
+          absl::StrCat("stream ", frame.stream_id, " already has a request in flight")));
+    }
+  }
   Call call;
   call.conn = conn;
   call.handler = it->second;
   call.stream_id = frame.stream_id;
+  call.request = number;
   call.payload = std::move(*request.mutable_payload());
   CallContext& ctx = call.ctx;
   ctx.service = request.service();
   ctx.method = request.method();
   ctx.peer_uid = conn->peer_uid;
   ctx.connection_closed = conn->closed;
-  ctx.send_data = [weak = std::weak_ptr<Connection>(conn),
-                   id = frame.stream_id](std::string_view payload) {
+  ctx.send_data = [weak = std::weak_ptr<Connection>(conn), id = frame.stream_id,
+                   number](std::string_view payload) {
     std::shared_ptr<Connection> c = weak.lock();
     if (!c || c->closed->load()) return false;
     absl::StatusOr<std::string> data = EncodeFrame(id, MessageType::kData, 0, payload);
@@ -263,7 +292,7 @@ std::optional<Server::Call> Server::Admit(const std::shared_ptr<Connection>& con
     {
       // Only while the answer is owed: after it (or the deadline's) the stream is over.
       std::lock_guard lock(c->mu);
-      if (c->pending.count(id) == 0) return false;
+      if (!Owed(*c, id, number)) return false;
     }
     return WriteAll(c->fd.get(), *data).ok();
   };
@@ -277,18 +306,9 @@ std::optional<Server::Call> Server::Admit(const std::shared_ptr<Connection>& con
   if (request.timeout_nano() > 0) {
     ctx.deadline = absl::Now() + absl::Nanoseconds(request.timeout_nano());
   }
-  bool fresh;
-  {
-    std::lock_guard lock(conn->mu);
-    fresh = conn->pending.insert(frame.stream_id).second;
-  }
-  if (!fresh) {
-    return refuse(absl::InvalidArgumentError(
-        absl::StrCat("stream ", frame.stream_id, " already has a request in flight")));
-  }
   if (ctx.deadline != absl::InfiniteFuture()) {
     std::lock_guard lock(mu_);
-    deadlines_.emplace(ctx.deadline, std::make_pair(conn, frame.stream_id));
+    deadlines_.emplace(ctx.deadline, Deadline{conn, frame.stream_id, number});
     timer_cv_.notify_all();
   }
   shared_->active++;
@@ -298,7 +318,7 @@ std::optional<Server::Call> Server::Admit(const std::shared_ptr<Connection>& con
 // Static: the Server may be gone by the time a handler ends (Shutdown does not wait for them).
 void Server::Handle(const std::shared_ptr<Shared>& shared, Call call) {
   absl::StatusOr<std::string> result = call.handler(call.ctx, call.payload);
-  Answer(*call.conn, call.stream_id, result.status(), result.ok() ? *result : "",
+  Answer(*call.conn, call.stream_id, call.request, result.status(), result.ok() ? *result : "",
          shared->max_response);
   shared->active--;
 }
@@ -315,15 +335,24 @@ void Server::TimerLoop() {
       timer_cv_.wait_for(lock, absl::ToChronoNanoseconds(next - absl::Now()));
       continue;
     }
-    auto [conn_weak, id] = deadlines_.begin()->second;
+    Deadline deadline = deadlines_.begin()->second;
     deadlines_.erase(deadlines_.begin());
-    std::shared_ptr<Connection> conn = conn_weak.lock();
+    std::shared_ptr<Connection> conn = deadline.conn.lock();
     if (!conn) continue;
+    bool owed;
+    lock.unlock();  // mu_ is never held while taking a connection's mu
+    {
+      std::lock_guard conn_lock(conn->mu);
+      owed = Owed(*conn, deadline.stream_id, deadline.request);
+    }
+    lock.lock();
+    // A request answered in time leaves its deadline here: no thread for it.
+    if (!owed || stopping_) continue;
     // Answered on a thread of its own: the write may wait for a client that reads slowly,
     // and other deadlines (and accepting, which takes mu_) must not wait for it.
-    threads_->Run([conn = std::move(conn), id = id] {
-      Answer(*conn, id, absl::DeadlineExceededError("ttrpc request timed out before an answer"),
-             "");
+    threads_->Run([conn = std::move(conn), deadline] {
+      Answer(*conn, deadline.stream_id, deadline.request,
+             absl::DeadlineExceededError("ttrpc request timed out before an answer"), "");
     });
   }
 }

@@ -12,9 +12,12 @@
 //
 // Per-request timeouts: a request with timeout_nano gets DeadlineExceeded when its handler has
 // not answered by then (the handler's late answer is dropped); handlers can also read the
-// deadline from the CallContext. Unknown service or method: Unimplemented. A request frame
-// over 4 MiB: ResourceExhausted on its stream; an undecodable request or an even (server-side)
-// stream id: InvalidArgument. Frames of other types are ignored, as containerd's ttrpc does.
+// deadline from the CallContext. A stream id may carry a new request once its answer went out
+// (containerd's Go server refuses ids that do not increase); a deadline, late answer or data
+// frame of the old request never reaches the new one. Unknown service or method:
+// Unimplemented. A request frame over 4 MiB: ResourceExhausted on its stream; an undecodable
+// request or an even (server-side) stream id: InvalidArgument. Frames of other types are
+// ignored, as containerd's ttrpc does.
 //
 // A client that does not read holds up only what is written to it: answers and data frames of
 // its own connection wait for its socket; the reading of its requests, other connections and
@@ -121,6 +124,7 @@ class Server {
   struct Connection;
   struct Shared;  // what handlers may touch after the Server is gone
   struct Call;
+  struct Deadline;
 
  private:
   // The roles, each run on a thread of threads_: accepting (one at a time), a connection's
@@ -152,7 +156,9 @@ class Server {
   // count to reach zero. Handlers are not counted: they may outlive the Server.
   int live_roles_ = 0;
   std::condition_variable roles_cv_;
-  std::multimap<absl::Time, std::pair<std::weak_ptr<Connection>, uint32_t>> deadlines_;
+  // Left here when their request is answered in time (Handle may outlive the Server): the
+  // timer drops those whose answer is no longer owed (Connection::pending says which).
+  std::multimap<absl::Time, Deadline> deadlines_;
 };
 
 template <typename Request, typename Response>
