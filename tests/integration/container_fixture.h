@@ -118,13 +118,14 @@ class ContainerTest : public ::testing::Test {
 
   grpc::Status Create(const std::vector<std::string>& command, std::string* id,
                       const std::string& zone = "", const std::string& name = "",
-                      bool open_stdin = false) {
+                      bool open_stdin = false, bool auto_remove = false) {
     cpb::CreateContainerRequest req;
     req.set_zone_name(zone);
     req.set_name(name);
     req.set_image(image_);
     for (const auto& c : command) req.add_command(c);
     req.set_open_stdin(open_stdin);
+    req.set_auto_remove(auto_remove);
     grpc::ClientContext ctx;
     cpb::CreateContainerResponse resp;
     grpc::Status s = containers_->CreateContainer(&ctx, req, &resp);
@@ -177,6 +178,34 @@ class ContainerTest : public ::testing::Test {
     ADD_FAILURE() << "container " << id << " never reached " << state << " (is " << info.state()
                   << ")";
     return info;
+  }
+  // The container named `name` once it is Running (polled, with a deadline); an info without
+  // an id if it never is.
+  cpb::ContainerInfo WaitForRunningNamed(const std::string& name) {
+    auto deadline = std::chrono::steady_clock::now() + kDeadline;
+    while (std::chrono::steady_clock::now() < deadline) {
+      grpc::ClientContext ctx;
+      cpb::ListContainersResponse all;
+      if (containers_->ListContainers(&ctx, {}, &all).ok()) {
+        for (const auto& c : all.containers()) {
+          if (c.name() == name && c.state() == "Running") return c;
+        }
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+    return {};
+  }
+  // Creates and starts a container running `sleep 1000`: its pid once Running, 0 if it never
+  // runs (the failure recorded).
+  pid_t StartSleeper(bool auto_remove, std::string* id) {
+    grpc::Status s = Create({"/bin/busybox", "sleep", "1000"}, id, "", "", false, auto_remove);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    if (!s.ok()) return 0;
+    s = Start(*id);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    cpb::ContainerInfo info = WaitForState(*id, "Running");
+    EXPECT_GT(info.pid(), 0u);
+    return static_cast<pid_t>(info.pid());
   }
   std::vector<cpb::ContainerLogEntry> Logs(const std::string& id, bool follow, uint32_t tail,
                                            grpc::Status* status = nullptr) {

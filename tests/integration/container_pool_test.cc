@@ -8,44 +8,15 @@
 #include <set>
 #include <sstream>
 
-#include "tests/integration/container_fixture.h"
+#include "tests/integration/container_pool_fixture.h"
 
 namespace rauha::testing {
 namespace {
 
 namespace fs = std::filesystem;
 
-class ContainerPoolTest : public ContainerTest {
+class ContainerPoolTest : public PooledContainerTest {
  protected:
-  void SetUp() override {
-    ContainerTest::SetUp();
-    if (IsSkipped() || HasFatalFailure()) return;
-    TearDownDaemon();
-    StartDaemon({"--warm-zones", "1"});
-  }
-
-  // The names of the zones the pool has said are ready so far, once there are at least `n`
-  // (a condition with a deadline).
-  std::vector<std::string> PoolReady(size_t n) {
-    std::vector<std::string> names;
-    auto deadline = std::chrono::steady_clock::now() + kDeadline;
-    while (std::chrono::steady_clock::now() < deadline) {
-      names.clear();
-      std::istringstream log(daemon_->log());
-      const std::string marker = "warm pool: zone ";
-      for (std::string line; std::getline(log, line);) {
-        size_t at = line.find(marker);
-        if (at == std::string::npos || !line.ends_with(" ready")) continue;
-        at += marker.size();
-        names.push_back(line.substr(at, line.size() - 6 - at));
-      }
-      if (names.size() >= n) return names;
-      std::this_thread::sleep_for(20ms);
-    }
-    ADD_FAILURE() << "the pool never had " << n << " zones ready; log:\n" << daemon_->log();
-    return names;
-  }
-
   bool ShimRunsFor(const std::string& zone_name) {
     for (const auto& e : fs::directory_iterator("/proc")) {
       const std::string pid = e.path().filename().string();
@@ -155,28 +126,15 @@ TEST_F(ContainerPoolTest, ARunRmContainerThatEndedWhileRauhadWasDownIsRemovedWit
                         "ends-alone", image_, "/bin/busybox", "sh", "-c",
                         "until [ -e /tmp/go ]; do /bin/busybox sleep 0.05; done; exit 7"},
                        base + ".out", base + ".err");
-  std::string id;
-  int64_t pid = 0;
-  auto deadline = std::chrono::steady_clock::now() + kDeadline;
-  while (id.empty() && std::chrono::steady_clock::now() < deadline) {
-    grpc::ClientContext ctx;
-    cpb::ListContainersResponse all;
-    if (containers_->ListContainers(&ctx, {}, &all).ok()) {
-      for (const auto& c : all.containers()) {
-        if (c.name() == "ends-alone" && c.state() == "Running") {
-          id = c.id();
-          pid = c.pid();
-        }
-      }
-    }
-    if (id.empty()) std::this_thread::sleep_for(20ms);
-  }
+  const cpb::ContainerInfo running = WaitForRunningNamed("ends-alone");
+  const std::string id = running.id();
+  const int64_t pid = running.pid();
   ASSERT_FALSE(id.empty()) << ReadWholeFile(base + ".err");
   // It ends while no rauhad watches it: its shim keeps its result, its record says Running.
   daemon_->Kill9();
   ASSERT_EQ(::waitpid(cli, nullptr, 0), cli);
   ASSERT_TRUE(WriteFile("/proc/" + std::to_string(pid) + "/root/tmp/go", ""));
-  deadline = std::chrono::steady_clock::now() + kDeadline;
+  auto deadline = std::chrono::steady_clock::now() + kDeadline;
   while (::kill(static_cast<pid_t>(pid), 0) == 0 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(20ms);
   }

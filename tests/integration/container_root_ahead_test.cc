@@ -15,7 +15,7 @@
 #include <sstream>
 
 #include "nlohmann/json.hpp"
-#include "tests/integration/container_fixture.h"
+#include "tests/integration/container_pool_fixture.h"
 
 namespace rauha::testing {
 namespace {
@@ -78,52 +78,13 @@ std::vector<pid_t> ProcessesInMountNamespace(uint64_t ns_id) {
   return out;
 }
 
-class ContainerRootAheadTest : public ContainerTest {
- protected:
-  void SetUp() override {
-    ContainerTest::SetUp();
-    if (IsSkipped() || HasFatalFailure()) return;
-    TearDownDaemon();
-    StartDaemon({"--warm-zones", "1"});
-  }
-
-  // Waits until the pool has a zone ready (its log says so: a condition with a deadline).
-  void WaitPoolReady() {
-    auto deadline = std::chrono::steady_clock::now() + kDeadline;
-    while (daemon_->log().find("warm pool: zone ") == std::string::npos &&
-           std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(20ms);
-    }
-    ASSERT_NE(daemon_->log().find("warm pool: zone "), std::string::npos)
-        << "the pool never had a zone ready; log:\n"
-        << daemon_->log();
-  }
-
-  // Creates and starts a container running `sleep 1000`, returns its id and pid.
-  void StartSleeper(bool auto_remove, std::string* id, pid_t* pid) {
-    cpb::CreateContainerRequest req;
-    req.set_image(image_);
-    for (const char* w : {"/bin/busybox", "sleep", "1000"}) req.add_command(w);
-    req.set_auto_remove(auto_remove);
-    grpc::ClientContext ctx;
-    cpb::CreateContainerResponse resp;
-    grpc::Status s = containers_->CreateContainer(&ctx, req, &resp);
-    ASSERT_TRUE(s.ok()) << s.error_message();
-    *id = resp.container_id();
-    ASSERT_TRUE(Start(*id).ok());
-    cpb::ContainerInfo info = WaitForState(*id, "Running");
-    ASSERT_GT(info.pid(), 0u);
-    *pid = static_cast<pid_t>(info.pid());
-  }
-};
+class ContainerRootAheadTest : public PooledContainerTest {};
 
 TEST_F(ContainerRootAheadTest, RunRmInAPooledZoneRunsOnTheImageWithTheRootBuiltAhead) {
-  WaitPoolReady();
-  if (HasFatalFailure()) return;
+  ASSERT_FALSE(PoolReady(1).empty());
   std::string id;
-  pid_t pid = 0;
-  StartSleeper(/*auto_remove=*/true, &id, &pid);
-  if (HasFatalFailure()) return;
+  const pid_t pid = StartSleeper(/*auto_remove=*/true, &id);
+  ASSERT_GT(pid, 0);
   const std::string root = "/proc/" + std::to_string(pid) + "/root";
 
   // Its root is the image's overlay; its upper is not in the state dir.
@@ -194,12 +155,10 @@ TEST_F(ContainerRootAheadTest, RunRmInAPooledZoneRunsOnTheImageWithTheRootBuiltA
 }
 
 TEST_F(ContainerRootAheadTest, AKeptContainerInAPooledZoneKeepsItsUpperInTheStateDir) {
-  WaitPoolReady();
-  if (HasFatalFailure()) return;
+  ASSERT_FALSE(PoolReady(1).empty());
   std::string id;
-  pid_t pid = 0;
-  StartSleeper(/*auto_remove=*/false, &id, &pid);
-  if (HasFatalFailure()) return;
+  const pid_t pid = StartSleeper(/*auto_remove=*/false, &id);
+  ASSERT_GT(pid, 0);
   // What the shim writes into the root (/etc/hostname) is in its upper in the state dir.
   const std::string upper = State() + "/containers/" + id + "/upper";
   cpb::ContainerInfo info;
@@ -219,8 +178,7 @@ TEST_F(ContainerRootAheadTest, AKeptContainerInAPooledZoneKeepsItsUpperInTheStat
 // `sandbox --image` (a task on an image with a private upper) in a pooled zone takes the same
 // path, with the repository mounted at /workspace from the tree the shim made at the call.
 TEST_F(ContainerRootAheadTest, SandboxImageInAPooledZoneRunsOnTheRootBuiltAheadWithItsRepo) {
-  WaitPoolReady();
-  if (HasFatalFailure()) return;
+  ASSERT_FALSE(PoolReady(1).empty());
   const std::string repo = daemon_->dir() + "/repo";
   ASSERT_TRUE(fs::create_directories(repo));
   { std::ofstream(repo + "/file.txt") << "from the repo\n"; }

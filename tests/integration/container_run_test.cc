@@ -127,18 +127,7 @@ TEST_F(ContainerRunTest, RunRmRemovesTheContainerWhenTheClientWasKilled) {
                         "orphan", image_, "/bin/busybox", "sleep", "1000"},
                        base + ".out", base + ".err");
   // Found by name once running.
-  std::string id;
-  auto deadline = std::chrono::steady_clock::now() + kDeadline;
-  while (id.empty() && std::chrono::steady_clock::now() < deadline) {
-    grpc::ClientContext ctx;
-    cpb::ListContainersResponse all;
-    if (containers_->ListContainers(&ctx, {}, &all).ok()) {
-      for (const auto& c : all.containers()) {
-        if (c.name() == "orphan" && c.state() == "Running") id = c.id();
-      }
-    }
-    if (id.empty()) std::this_thread::sleep_for(20ms);
-  }
+  const std::string id = WaitForRunningNamed("orphan").id();
   ASSERT_FALSE(id.empty()) << ReadWholeFile(base + ".err");
   ASSERT_EQ(::kill(cli, SIGKILL), 0);
   ASSERT_EQ(::waitpid(cli, nullptr, 0), cli);

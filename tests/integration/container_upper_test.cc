@@ -44,19 +44,7 @@ class ContainerUpperTest : public ContainerTest {
 
   // Starts a container that waits, and returns the options of its root overlay.
   std::string OptionsOfARunning(bool auto_remove, std::string* id) {
-    cpb::CreateContainerRequest req;
-    req.set_image(image_);
-    for (const char* w : {"/bin/busybox", "sleep", "1000"}) req.add_command(w);
-    req.set_auto_remove(auto_remove);
-    grpc::ClientContext ctx;
-    cpb::CreateContainerResponse resp;
-    grpc::Status s = containers_->CreateContainer(&ctx, req, &resp);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    *id = resp.container_id();
-    EXPECT_TRUE(Start(*id).ok());
-    cpb::ContainerInfo info = WaitForState(*id, "Running");
-    EXPECT_GT(info.pid(), 0u);
-    return RootOverlayOptions(static_cast<pid_t>(info.pid()));
+    return RootOverlayOptions(StartSleeper(auto_remove, id));
   }
 };
 
