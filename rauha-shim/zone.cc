@@ -8,7 +8,6 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -16,6 +15,7 @@
 #include <vector>
 
 #include "rauha-common/errors.h"
+#include "rauha-common/private_unix_listener.h"
 #include "rauha-common/strcat.h"
 #include "rauha-common/userns.h"
 
@@ -121,9 +121,6 @@ absl::Status EnsureStateDir(const std::string& dir) {
 absl::StatusOr<UniqueFd> ListenUnix(const std::string& path) {
   UniqueFd sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!sock) return ErrnoStatus(errno, "socket(AF_UNIX)");
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
   struct stat st;
   if (::lstat(path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) {
@@ -132,16 +129,7 @@ absl::StatusOr<UniqueFd> ListenUnix(const std::string& path) {
     }
     ::unlink(path.c_str());
   }
-  // bind gives the socket file the socket inode's mode less the umask: 0600 from the moment it
-  // exists (a chmod after bind would leave a window in which another user could connect),
-  // without touching the umask (process-wide: another thread's files would get it).
-  if (::fchmod(sock.get(), 0600) < 0) {
-    return ErrnoStatus(errno, StrCat("chmod 600 socket for ", path));
-  }
-  if (::bind(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) < 0) {
-    return ErrnoStatus(errno, StrCat("bind ", path));
-  }
-  if (::listen(sock.get(), 64) < 0) return ErrnoStatus(errno, StrCat("listen ", path));
+  RAUHA_RETURN_IF_ERROR(BindPrivateAndListen(sock.get(), path));
   return sock;
 }
 

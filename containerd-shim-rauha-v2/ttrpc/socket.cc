@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "rauha-common/errors.h"
+#include "rauha-common/private_unix_listener.h"
 
 namespace rauha::ttrpc {
 namespace {
@@ -35,17 +36,11 @@ std::string_view StripUnixScheme(std::string_view address) {
 
 absl::StatusOr<UniqueFd> ListenUnix(std::string_view address) {
   std::string path(StripUnixScheme(address));
-  RAUHA_ASSIGN_OR_RETURN(sockaddr_un addr, MakeAddress(path));
+  RAUHA_RETURN_IF_ERROR(MakeAddress(path).status());
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd) return ErrnoStatus(errno, "socket(AF_UNIX)");
   if (::unlink(path.c_str()) != 0 && errno != ENOENT) return ErrnoStatus(errno, "unlink " + path);
-  // bind gives the socket file the socket inode's mode less the umask: 0600 from the moment
-  // it exists, without touching the umask (process-wide: another thread's files would get it).
-  if (::fchmod(fd.get(), 0600) != 0) return ErrnoStatus(errno, "chmod 600 socket for " + path);
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    return ErrnoStatus(errno, "bind " + path);
-  }
-  if (::listen(fd.get(), 64) != 0) return ErrnoStatus(errno, "listen " + path);
+  RAUHA_RETURN_IF_ERROR(BindPrivateAndListen(fd.get(), path));
   return fd;
 }
 
